@@ -1,0 +1,139 @@
+// Command sslens simulates lensing datasets, trains and evaluates
+// self-supervised Vision Transformers on them, and serves the portal.
+//
+// Run `sslens help` for the list of subcommands and `sslens CMD -h` for the
+// flags of one.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+)
+
+// command is one subcommand. Each lives in its own file and adds itself to
+// the table with register in an init function.
+type command struct {
+	name    string
+	summary string // one line for `sslens help`
+	usage   string // argument synopsis after the name, e.g. "[flags] DIR"
+	run     func(fs *flag.FlagSet, args []string) error
+}
+
+var commands = map[string]command{}
+
+func register(c command) {
+	if _, dup := commands[c.name]; dup {
+		panic("sslens: command registered twice: " + c.name)
+	}
+	commands[c.name] = c
+}
+
+// errUsage asks main to print the command's usage and exit 2.
+var errUsage = errors.New("usage")
+
+func main() {
+	os.Exit(runMain(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// runMain runs one subcommand and returns the process exit status:
+// 0 success, 1 failure, 2 bad usage.
+func runMain(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		if len(args) > 1 {
+			if c, ok := commands[args[1]]; ok {
+				fs := newFlagSet(c, stdout)
+				c.run(fs, []string{"-h"})
+				return 0
+			}
+		}
+		printHelp(stdout)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	c, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "sslens: unknown command %q; run 'sslens help'\n", args[0])
+		return 2
+	}
+	fs := newFlagSet(c, stderr)
+	err := c.run(fs, args[1:])
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		fs.Usage()
+		return 2
+	}
+	fmt.Fprintf(stderr, "sslens %s: %v\n", c.name, err)
+	return 1
+}
+
+// newFlagSet returns the flag set a command parses its arguments with; its
+// usage text names the command, its synopsis and every flag.
+func newFlagSet(c command, out io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.Usage = func() {
+		fmt.Fprintf(out, "usage: sslens %s %s\n\n%s\n", c.name, c.usage, c.summary)
+		var hasFlags bool
+		fs.VisitAll(func(*flag.Flag) { hasFlags = true })
+		if hasFlags {
+			fmt.Fprintln(out, "\nflags:")
+			fs.PrintDefaults()
+		}
+	}
+	return fs
+}
+
+func printHelp(w io.Writer) {
+	fmt.Fprintln(w, "sslens: self-supervised learning on strong-lensing cutouts.")
+	fmt.Fprintln(w, "\nusage: sslens COMMAND [flags] [args]\n\ncommands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintln(w, "\nRun 'sslens help COMMAND' or 'sslens COMMAND -h' for a command's flags.")
+}
+
+// parseFlags parses args, allowing flags after positional arguments
+// (`sslens data check DIR --splits F`), and returns the positionals.
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+		if len(args) == 0 || !strings.HasPrefix(args[0], "-") {
+			// Keep collecting positionals until the next flag.
+			for len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+				pos = append(pos, args[0])
+				args = args[1:]
+			}
+			if len(args) == 0 {
+				return pos, nil
+			}
+		}
+	}
+}
