@@ -2,11 +2,13 @@ package data
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // ClassFiles lists image file names (not paths) per class folder.
@@ -68,25 +70,51 @@ func WriteSplitsPickle(path string, s Splits) error {
 	for _, name := range SplitNames {
 		cf, _ := s.Split(name)
 		p.str(name)
-		p.op('}', '(')
-		for _, l := range []Label{Lens, NonLens} {
-			p.str(ClassDirs[l])
-			p.op(']', '(') // EMPTY_LIST, MARK
-			for _, f := range cf.Files(l) {
-				p.str(f)
-			}
-			p.op('e') // APPENDS
-		}
-		p.op('u') // SETITEMS
+		p.classFiles(*cf)
 	}
 	p.op('u', '.') // SETITEMS, STOP
 	return writeFileAtomic(path, p.buf)
 }
 
-// pickleWriter emits the few pickle opcodes WriteSplitsPickle needs.
+// WriteSubsetPickle writes a labelled subset as the seed's
+// train_indices_N.pkl is shaped, {lenses: [...], nonlenses: [...]}, with
+// plain str lists (protocol 2, no numpy needed to load it), atomically.
+func WriteSubsetPickle(path string, cf ClassFiles) error {
+	var p pickleWriter
+	p.op(0x80, 2) // PROTO 2
+	p.classFiles(cf)
+	p.op('.') // STOP
+	return writeFileAtomic(path, p.buf)
+}
+
+// WriteSubsetJSON writes a labelled subset as {"lenses": [...], "nonlenses": [...]}, atomically.
+func WriteSubsetJSON(path string, cf ClassFiles) error {
+	b, err := json.MarshalIndent(cf, "", " ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(path, append(b, '\n'))
+}
+
+// pickleWriter emits the few pickle opcodes WriteSplitsPickle and
+// WriteSubsetPickle need.
 type pickleWriter struct{ buf []byte }
 
 func (p *pickleWriter) op(b ...byte) { p.buf = append(p.buf, b...) }
+
+// classFiles writes the dict {lenses: [...], nonlenses: [...]}.
+func (p *pickleWriter) classFiles(cf ClassFiles) {
+	p.op('}', '(') // EMPTY_DICT, MARK
+	for _, l := range []Label{Lens, NonLens} {
+		p.str(ClassDirs[l])
+		p.op(']', '(') // EMPTY_LIST, MARK
+		for _, f := range cf.Files(l) {
+			p.str(f)
+		}
+		p.op('e') // APPENDS
+	}
+	p.op('u') // SETITEMS
+}
 
 // str writes a BINUNICODE string: 'X', uint32 little-endian length, UTF-8.
 func (p *pickleWriter) str(s string) {
@@ -120,4 +148,90 @@ func writeFileAtomic(path string, b []byte) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
+}
+
+// ReadSplits reads split -> class -> file names from a pickle (the seed's
+// indices.pkl, with numpy str scalars, or one WriteSplitsPickle wrote) or
+// from JSON (splits.json); the content decides which. Names must be bare
+// file names.
+func ReadSplits(path string) (Splits, error) {
+	s, err := readSplits(path)
+	if err != nil {
+		return Splits{}, fmt.Errorf("data: %s: %w", path, err)
+	}
+	return s, nil
+}
+
+func readSplits(path string) (Splits, error) {
+	v, err := loadNames(path)
+	if err != nil {
+		return Splits{}, err
+	}
+	m, err := dictOf(v, "top level")
+	if err != nil {
+		return Splits{}, err
+	}
+	if len(m) != len(SplitNames) {
+		return Splits{}, fmt.Errorf("want keys train, val and test, have %s", strings.Join(sortedKeys(m), ", "))
+	}
+	var s Splits
+	for _, name := range SplitNames {
+		x, ok := m[name]
+		if !ok {
+			return Splits{}, fmt.Errorf("no %q key (have %s)", name, strings.Join(sortedKeys(m), ", "))
+		}
+		cf, _ := s.Split(name)
+		if *cf, err = classFilesOf(x, name); err != nil {
+			return Splits{}, err
+		}
+	}
+	return s, nil
+}
+
+// ReadSubset reads a labelled subset {lenses: names, nonlenses: names} from a
+// pickle (the seed's train_indices_N.pkl with numpy str arrays, or one
+// WriteSubsetPickle wrote) or from JSON; the content decides which.
+func ReadSubset(path string) (ClassFiles, error) {
+	v, err := loadNames(path)
+	var cf ClassFiles
+	if err == nil {
+		cf, err = classFilesOf(v, "top level")
+	}
+	if err != nil {
+		return ClassFiles{}, fmt.Errorf("data: %s: %w", path, err)
+	}
+	return cf, nil
+}
+
+// loadNames reads a pickle or a JSON file as generic values: dicts, lists,
+// numpy arrays and strings.
+func loadNames(path string) (any, error) {
+	b, err := readFileLimited(path)
+	if err != nil {
+		return nil, err
+	}
+	if t := bytes.TrimLeft(b, " \t\r\n"); len(t) > 0 && t[0] == '{' {
+		var v any
+		if err := json.Unmarshal(b, &v); err != nil {
+			return nil, fmt.Errorf("JSON: %w", err)
+		}
+		return v, nil
+	}
+	v, err := unpickle(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("not a pickle or JSON file: %w", err)
+	}
+	return v, nil
+}
+
+// SplitsFile returns the splits file of a dataset folder, DIR/splits.json
+// or else DIR/indices.pkl, or "" when there is neither.
+func SplitsFile(dir string) string {
+	for _, name := range []string{"splits.json", "indices.pkl"} {
+		p := filepath.Join(dir, name)
+		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
+			return p
+		}
+	}
+	return ""
 }

@@ -12,7 +12,6 @@ import (
 	"io"
 	"os"
 	"sort"
-	"strings"
 )
 
 // command is one subcommand. Each lives in its own file and adds itself to
@@ -116,24 +115,10 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 		if err := fs.Parse(args); err != nil {
 			return nil, err
 		}
-		args = fs.Args()
-		if len(args) == 0 {
+		if fs.NArg() == 0 {
 			return pos, nil
 		}
-		if args[0] == "--" {
-			return append(pos, args[1:]...), nil
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
-		if len(args) == 0 || !strings.HasPrefix(args[0], "-") {
-			// Keep collecting positionals until the next flag.
-			for len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-				pos = append(pos, args[0])
-				args = args[1:]
-			}
-			if len(args) == 0 {
-				return pos, nil
-			}
-		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
 	}
 }

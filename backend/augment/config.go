@@ -1,0 +1,392 @@
+package augment
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"reflect"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Method names a view recipe.
+type Method string
+
+const (
+	MethodDINO    Method = "dino"    // 2 global + N local crops
+	MethodIBOT    Method = "ibot"    // DINO's crops plus a block mask per global view
+	MethodSimSiam Method = "simsiam" // 2 crops of one size
+	MethodNone    Method = "none"    // centre crop only, for evaluation
+)
+
+// ParseMethod maps the seed's augmentation class names
+// (AugmentationDINOSingleChannel, AugmentationSIMSIAM) and the plain names
+// dino, ibot, simsiam, none (or eval) to a Method, ignoring case as the seed does.
+func ParseMethod(name string) (Method, error) {
+	switch strings.ToLower(strings.TrimSpace(name)) {
+	case "augmentationdinosinglechannel", "dino":
+		return MethodDINO, nil
+	case "ibot":
+		return MethodIBOT, nil
+	case "augmentationsimsiam", "simsiam":
+		return MethodSimSiam, nil
+	case "none", "eval":
+		return MethodNone, nil
+	}
+	return "", fmt.Errorf("unknown augmentation %q (want AugmentationDINOSingleChannel, AugmentationSIMSIAM, dino, ibot, simsiam or none)", name)
+}
+
+// Section names in a seed config file.
+const (
+	augSection = "ssl augmentation kwargs"
+	netSection = "network"
+	expSection = "experiment"
+)
+
+// Config is the seed config's `ssl augmentation kwargs` section. The first
+// nine keys are the seed's; the rest are optional keys named after the
+// keyword arguments the seed's augmentation classes read, so a seed config
+// that sets them means the same thing here. Sizes are in pixels, scales are
+// fractions of the centre crop's area, probabilities are per view.
+type Config struct {
+	Augmentation string `yaml:"augmentation"` // seed class name or plain method name, see ParseMethod
+	CenterCrop   int    `yaml:"center_crop"`
+
+	// DINO and iBOT.
+	GlobalCropScaleRange [2]float64 `yaml:"global_crop_scale_range"`
+	GlobalCropSize       int        `yaml:"global_crop_size"`
+	LocalCropScaleRange  [2]float64 `yaml:"local_crop_scale_range"`
+	LocalCropSize        int        `yaml:"local_crop_size"`
+	NumLocalCrops        int        `yaml:"num_local_crops"`
+
+	// SimSiam. The seed read crop_scale under another name and so always
+	// used its default (0.12, 1); here it is honoured.
+	CropScale [2]float64 `yaml:"crop_scale"`
+	CropSize  int        `yaml:"crop_size"`
+
+	HFlipP float64 `yaml:"horizontal_flip_probability"`
+	// VFlipP defaults to the seed's behaviour: it flipped vertically with the
+	// horizontal probability.
+	VFlipP float64 `yaml:"vertical_flip_probability"`
+	// Rot90 adds a uniform random quarter turn per view; off by default for
+	// seed parity, though lensing has no preferred orientation.
+	Rot90 bool `yaml:"rot90"`
+
+	// Colour jitter of the fluxes, applied with probability JitterP:
+	// factors uniform in [max(0, 1-x), 1+x], never clamped (the seed
+	// clamped to [0, 1], which fluxes are not confined to).
+	Brightness float64 `yaml:"brightness_jitter"`
+	Contrast   float64 `yaml:"contrast_jitter"`
+	JitterP    float64 `yaml:"color_jitter_probability"`
+
+	// Gaussian blur: sigma uniform in BlurSigma (pixels), applied with a
+	// per-view probability. SimSiam's two views use the two global ones.
+	BlurSigma  [2]float64 `yaml:"gaussian_blur_sigma"`
+	BlurP1     float64    `yaml:"gaussian_blur_probability_global_1"`
+	BlurP2     float64    `yaml:"gaussian_blur_probability_global_2"`
+	BlurPLocal float64    `yaml:"gaussian_blur_probability_local"`
+}
+
+// DefaultConfig returns the settings a config gets for the keys it leaves
+// out: the seed configs' crops for 32 px cutouts, the seed's flips and blur
+// probabilities (1.0 / 0.3 / 0.5 for DINO, 0.5 for both SimSiam views), and
+// DINO's colour jitter (0.4, 0.4, p 0.8) and blur sigma range (0.1, 2.0) px.
+func DefaultConfig(m Method) Config {
+	c := Config{
+		Augmentation: string(m),
+		CenterCrop:   32,
+		HFlipP:       0.5,
+		VFlipP:       0.5,
+		Brightness:   0.4,
+		Contrast:     0.4,
+		JitterP:      0.8,
+		BlurSigma:    [2]float64{0.1, 2.0},
+	}
+	switch m {
+	case MethodDINO, MethodIBOT:
+		c.GlobalCropScaleRange = [2]float64{0.14, 1}
+		c.GlobalCropSize = 32
+		c.LocalCropScaleRange = [2]float64{0.01, 0.14}
+		c.LocalCropSize = 20
+		c.NumLocalCrops = 8
+		c.BlurP1, c.BlurP2, c.BlurPLocal = 1.0, 0.3, 0.5
+	case MethodSimSiam:
+		c.CropScale = [2]float64{0.14, 1}
+		c.CropSize = 32
+		c.BlurP1, c.BlurP2 = 0.5, 0.5
+	}
+	return c
+}
+
+// Method returns the recipe named by c.Augmentation.
+func (c Config) Method() (Method, error) { return ParseMethod(c.Augmentation) }
+
+// Validate checks the keys c's method uses; errors name the key path.
+func (c Config) Validate() error {
+	m, err := c.Method()
+	if err != nil {
+		return fmt.Errorf("%s.augmentation: %v", augSection, err)
+	}
+	if c.CenterCrop <= 0 {
+		return fmt.Errorf("%s.center_crop: %d is not positive", augSection, c.CenterCrop)
+	}
+	crop := func(key string, size int, scale [2]float64, scaleKey string) error {
+		switch {
+		case size <= 0:
+			return fmt.Errorf("%s.%s: %d is not positive", augSection, key, size)
+		case size > c.CenterCrop:
+			return fmt.Errorf("%s.%s: %d is larger than center_crop %d", augSection, key, size, c.CenterCrop)
+		case !(scale[0] > 0 && scale[0] <= scale[1] && scale[1] <= 1):
+			return fmt.Errorf("%s.%s: %v is not a range within (0, 1]", augSection, scaleKey, scale)
+		}
+		return nil
+	}
+	switch m {
+	case MethodNone:
+		return nil
+	case MethodDINO, MethodIBOT:
+		if err := crop("global_crop_size", c.GlobalCropSize, c.GlobalCropScaleRange, "global_crop_scale_range"); err != nil {
+			return err
+		}
+		if err := crop("local_crop_size", c.LocalCropSize, c.LocalCropScaleRange, "local_crop_scale_range"); err != nil {
+			return err
+		}
+		if c.NumLocalCrops < 0 {
+			return fmt.Errorf("%s.num_local_crops: %d is negative", augSection, c.NumLocalCrops)
+		}
+	case MethodSimSiam:
+		if err := crop("crop_size", c.CropSize, c.CropScale, "crop_scale"); err != nil {
+			return err
+		}
+	}
+	for _, p := range []struct {
+		key string
+		v   float64
+	}{
+		{"horizontal_flip_probability", c.HFlipP},
+		{"vertical_flip_probability", c.VFlipP},
+		{"color_jitter_probability", c.JitterP},
+		{"gaussian_blur_probability_global_1", c.BlurP1},
+		{"gaussian_blur_probability_global_2", c.BlurP2},
+		{"gaussian_blur_probability_local", c.BlurPLocal},
+	} {
+		if !(p.v >= 0 && p.v <= 1) {
+			return fmt.Errorf("%s.%s: %v is not a probability", augSection, p.key, p.v)
+		}
+	}
+	if !(c.Brightness >= 0 && c.Brightness < math.Inf(1)) {
+		return fmt.Errorf("%s.brightness_jitter: %v is not a finite non-negative number", augSection, c.Brightness)
+	}
+	if !(c.Contrast >= 0 && c.Contrast < math.Inf(1)) {
+		return fmt.Errorf("%s.contrast_jitter: %v is not a finite non-negative number", augSection, c.Contrast)
+	}
+	// A sigma beyond the crop size only turns the view into its mean.
+	if s := c.BlurSigma; !(s[0] >= 0 && s[0] <= s[1] && s[1] <= float64(c.CenterCrop)) {
+		return fmt.Errorf("%s.gaussian_blur_sigma: %v is not a range within [0, center_crop %d] px", augSection, s, c.CenterCrop)
+	}
+	return nil
+}
+
+// MaskConfig holds iBOT's masking keys from the seed config's `network`
+// section, plus sslens's pred_min_block.
+type MaskConfig struct {
+	// Enabled is true for iBOT unless network.masked_im_modeling is false.
+	Enabled   bool `yaml:"masked_im_modeling"`
+	PatchSize int  `yaml:"patch_size"` // pixels per patch side
+	// The fraction of patches masked per view is uniform in
+	// [Ratio - RatioVar, Ratio + RatioVar].
+	Ratio    float64    `yaml:"pred_ratio"`
+	RatioVar float64    `yaml:"pred_ratio_var"`
+	Aspect   [2]float64 `yaml:"pred_aspect_ratio"` // block height / width range, sampled log-uniformly
+	Shape    string     `yaml:"pred_shape"`        // "block" or "rand"
+	// MinBlock is the smallest block area in patches; 0 picks iBOT's rule,
+	// (min(grid h, grid w) / 3)^2 and at least 1, which is 1 on a 4x4 grid.
+	MinBlock int `yaml:"pred_min_block"`
+	// StartEpoch is the first epoch that masks; the training loop applies it.
+	StartEpoch int `yaml:"pred_start_epoch"`
+}
+
+// DefaultMaskConfig returns iBOT's masking settings for 8 px patches,
+// enabled only for MethodIBOT.
+func DefaultMaskConfig(m Method) MaskConfig {
+	return MaskConfig{
+		Enabled:   m == MethodIBOT,
+		PatchSize: 8,
+		Ratio:     0.3,
+		Aspect:    [2]float64{0.3, 1 / 0.3},
+		Shape:     "block",
+	}
+}
+
+// Validate checks mc for global views of globalSize pixels.
+func (mc MaskConfig) Validate(globalSize int) error {
+	switch {
+	case mc.PatchSize <= 0 || mc.PatchSize > globalSize:
+		return fmt.Errorf("%s.patch_size: %d is not within [1, global_crop_size %d]", netSection, mc.PatchSize, globalSize)
+	case !(mc.RatioVar >= 0):
+		return fmt.Errorf("%s.pred_ratio_var: %v is negative", netSection, mc.RatioVar)
+	case !(mc.Ratio-mc.RatioVar >= 0 && mc.Ratio+mc.RatioVar <= 1):
+		return fmt.Errorf("%s.pred_ratio: %v +- pred_ratio_var %v leaves [0, 1]", netSection, mc.Ratio, mc.RatioVar)
+	case !(mc.Aspect[0] > 0 && mc.Aspect[0] <= mc.Aspect[1] && mc.Aspect[1] < math.Inf(1)):
+		return fmt.Errorf("%s.pred_aspect_ratio: %v is not a positive range", netSection, mc.Aspect)
+	case mc.Shape != "block" && mc.Shape != "rand":
+		return fmt.Errorf("%s.pred_shape: %q is not block or rand", netSection, mc.Shape)
+	case mc.MinBlock < 0:
+		return fmt.Errorf("%s.pred_min_block: %d is negative", netSection, mc.MinBlock)
+	case mc.StartEpoch < 0:
+		return fmt.Errorf("%s.pred_start_epoch: %d is negative", netSection, mc.StartEpoch)
+	}
+	return nil
+}
+
+// LoadConfig reads a full seed-style config file and returns its
+// augmentation and masking settings, defaults filled in and validated. The
+// method comes from `ssl augmentation kwargs.augmentation`; a DINO
+// augmentation under `experiment.ssl_training: ibot` is iBOT. Keys of the
+// augmentation section must be known; other sections are read only for the
+// keys named in MaskConfig. Values spelled None or left empty keep the default.
+func LoadConfig(path string) (Config, MaskConfig, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, MaskConfig{}, fmt.Errorf("augment: %w", err)
+	}
+	cfg, mc, err := parseConfig(b)
+	if err != nil {
+		return Config{}, MaskConfig{}, fmt.Errorf("augment: %s: %w", path, err)
+	}
+	return cfg, mc, nil
+}
+
+func parseConfig(b []byte) (Config, MaskConfig, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return Config{}, MaskConfig{}, err
+	}
+	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		return Config{}, MaskConfig{}, fmt.Errorf("want a mapping of sections at the top level")
+	}
+	root := doc.Content[0]
+	aug := lookup(root, augSection)
+	if aug == nil {
+		return Config{}, MaskConfig{}, fmt.Errorf("%s: missing", augSection)
+	}
+	training := ""
+	if exp := lookup(root, expSection); exp != nil {
+		if v := lookup(exp, "ssl_training"); v != nil && !isNone(v) {
+			training = strings.ToLower(v.Value)
+		}
+	}
+	name := training
+	if v := lookup(aug, "augmentation"); v != nil && !isNone(v) {
+		name = v.Value
+	}
+	if name == "" {
+		return Config{}, MaskConfig{}, fmt.Errorf("%s.augmentation: missing, and no %s.ssl_training to fall back on", augSection, expSection)
+	}
+	m, err := ParseMethod(name)
+	if err != nil {
+		return Config{}, MaskConfig{}, fmt.Errorf("%s.augmentation: %v", augSection, err)
+	}
+	if m == MethodDINO && training == "ibot" {
+		m = MethodIBOT
+	}
+	cfg := DefaultConfig(m)
+	if err := decodeSection(aug, augSection, &cfg, true); err != nil {
+		return Config{}, MaskConfig{}, err
+	}
+	mc := DefaultMaskConfig(m)
+	if net := lookup(root, netSection); net != nil {
+		if err := decodeSection(net, netSection, &mc, false); err != nil {
+			return Config{}, MaskConfig{}, err
+		}
+	}
+	mc.Enabled = mc.Enabled && m == MethodIBOT
+	if err := cfg.Validate(); err != nil {
+		return Config{}, MaskConfig{}, err
+	}
+	if mc.Enabled {
+		if err := mc.Validate(cfg.GlobalCropSize); err != nil {
+			return Config{}, MaskConfig{}, err
+		}
+	}
+	return cfg, mc, nil
+}
+
+// lookup returns the value of key in mapping node n, or nil.
+func lookup(n *yaml.Node, key string) *yaml.Node {
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// isNone reports a YAML null or the string None, which the seed's Python
+// loader keeps as a string where it means "unset".
+func isNone(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && (n.Tag == "!!null" || n.Value == "None")
+}
+
+// decodeSection decodes each key of mapping sec into the field of *dst
+// tagged with it, one key at a time so an error names the key. Unknown keys
+// are an error when strict and skipped otherwise.
+func decodeSection(sec *yaml.Node, name string, dst any, strict bool) error {
+	if sec.Kind != yaml.MappingNode {
+		if isNone(sec) {
+			return nil
+		}
+		return fmt.Errorf("%s: line %d: want a mapping of keys", name, sec.Line)
+	}
+	v := reflect.ValueOf(dst).Elem()
+	fields := map[string]int{}
+	for i := 0; i < v.NumField(); i++ {
+		fields[v.Type().Field(i).Tag.Get("yaml")] = i
+	}
+	for i := 0; i+1 < len(sec.Content); i += 2 {
+		key, val := sec.Content[i].Value, sec.Content[i+1]
+		f, ok := fields[key]
+		if !ok {
+			if strict {
+				return fmt.Errorf("%s.%s: line %d: unknown key", name, key, sec.Content[i].Line)
+			}
+			continue
+		}
+		if isNone(val) {
+			continue
+		}
+		field := v.Field(f)
+		if err := val.Decode(field.Addr().Interface()); err != nil {
+			return fmt.Errorf("%s.%s: line %d: %s is not %s", name, key, val.Line, describeNode(val), describeType(field.Type()))
+		}
+	}
+	return nil
+}
+
+func describeNode(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.SequenceNode:
+		return fmt.Sprintf("a list of %d", len(n.Content))
+	case yaml.MappingNode:
+		return "a mapping"
+	}
+	return fmt.Sprintf("%q", n.Value)
+}
+
+func describeType(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Int:
+		return "an integer"
+	case reflect.Float64:
+		return "a number"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Array:
+		return fmt.Sprintf("a list of %d numbers", t.Len())
+	}
+	return "a string"
+}

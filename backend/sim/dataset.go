@@ -1,0 +1,210 @@
+package sim
+
+import (
+	"bytes"
+	"encoding/csv"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/sslens/sslens/backend/data"
+)
+
+// CropSize is the side of the centre crop the models see; Summary reports
+// its statistics because they are what normalisation uses.
+const CropSize = 32
+
+// Summary describes a written dataset.
+type Summary struct {
+	Images, Lenses, NonLenses int
+	CropMean                  [3]float64 // per-band mean over all centre crops, g, r, i
+	CropStd                   [3]float64 // per-band mean of each crop's standard deviation
+}
+
+// result is one rendered image's record.
+type result struct {
+	index     int
+	p         Params
+	mean, std [3]float64
+	err       error
+}
+
+// WriteDataset renders cfg's images into dir in the seed's layout:
+// dir/lenses/<int>.npy and dir/nonlenses/<int>.npy ((3, Size, Size) float32),
+// dir/indices.pkl and dir/splits.json (the splits), and dir/metadata.csv
+// (every image's true parameters). Files already there are overwritten;
+// checking that dir is empty is the caller's business. progress, if not nil,
+// is called from the calling goroutine after each image. The files depend on
+// cfg alone, not on cfg.Workers or the machine.
+func WriteDataset(dir string, cfg Config, progress func(done, total int)) (Summary, error) {
+	names := fileNames(cfg)
+	if _, err := newRenderer(&cfg, names); err != nil {
+		return Summary{}, err
+	}
+	for _, l := range []data.Label{data.Lens, data.NonLens} {
+		if err := os.MkdirAll(filepath.Join(dir, data.ClassDirs[l]), 0o755); err != nil {
+			return Summary{}, fmt.Errorf("sim: %w", err)
+		}
+	}
+	total := cfg.Counts.Total()
+	workers := cfg.Workers
+	if workers < 1 {
+		workers = runtime.NumCPU()
+	}
+	workers = min(workers, total)
+
+	jobs := make(chan int)
+	results := make(chan result)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rd, _ := newRenderer(&cfg, names) // validated above
+			for i := range jobs {
+				results <- rd.write(dir, i)
+			}
+		}()
+	}
+	go func() {
+		defer close(jobs)
+		for i := range total {
+			select {
+			case jobs <- i:
+			case <-stop:
+				return
+			}
+		}
+	}()
+	go func() {
+		wg.Wait()
+		close(results)
+	}()
+
+	// Results arrive in any order; they are stored by index so that
+	// everything derived from them is independent of scheduling.
+	all := make([]result, total)
+	var firstErr error
+	done := 0
+	for res := range results {
+		if res.err != nil && firstErr == nil {
+			firstErr = res.err
+			close(stop)
+		}
+		all[res.index] = res
+		done++
+		if progress != nil {
+			progress(done, total)
+		}
+	}
+	if firstErr != nil {
+		return Summary{}, firstErr
+	}
+
+	var splits data.Splits
+	sum := Summary{Images: total}
+	for _, res := range all {
+		cf, err := splits.Split(res.p.Split)
+		if err != nil {
+			return Summary{}, err
+		}
+		if res.p.Label == data.Lens {
+			cf.Lenses = append(cf.Lenses, res.p.File)
+			sum.Lenses++
+		} else {
+			cf.NonLenses = append(cf.NonLenses, res.p.File)
+			sum.NonLenses++
+		}
+		for c := range sum.CropMean {
+			sum.CropMean[c] += res.mean[c] / float64(total)
+			sum.CropStd[c] += res.std[c] / float64(total)
+		}
+	}
+	if err := data.WriteSplitsPickle(filepath.Join(dir, "indices.pkl"), splits); err != nil {
+		return Summary{}, err
+	}
+	if err := data.WriteSplitsJSON(filepath.Join(dir, "splits.json"), splits); err != nil {
+		return Summary{}, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "metadata.csv"), metadataCSV(all), 0o644); err != nil {
+		return Summary{}, fmt.Errorf("sim: %w", err)
+	}
+	return sum, nil
+}
+
+// write renders image i, writes its file and returns its record.
+func (rd *renderer) write(dir string, i int) result {
+	im, p, err := rd.render(i)
+	if err != nil {
+		return result{index: i, err: err}
+	}
+	path := filepath.Join(dir, data.ClassDirs[p.Label], p.File)
+	if err := data.WriteNPY(path, im); err != nil {
+		return result{index: i, err: fmt.Errorf("sim: %w", err)}
+	}
+	res := result{index: i, p: p}
+	res.mean, res.std = cropStats(im)
+	return res
+}
+
+// cropStats returns the per-band mean and standard deviation of the
+// CropSize x CropSize centre crop (the whole image if smaller), with the
+// offsets torchvision's CenterCrop uses.
+func cropStats(im data.Image) (mean, std [3]float64) {
+	h, w := min(CropSize, im.H), min(CropSize, im.W)
+	top, left := int(math.RoundToEven(float64(im.H-h)/2)), int(math.RoundToEven(float64(im.W-w)/2))
+	n := float64(h * w)
+	for c := 0; c < min(im.C, 3); c++ {
+		var s, s2 float64
+		for y := top; y < top+h; y++ {
+			for _, v := range im.Plane(c)[y*im.W+left : y*im.W+left+w] {
+				s += float64(v)
+				s2 += float64(v) * float64(v)
+			}
+		}
+		mean[c] = s / n
+		std[c] = math.Sqrt(max(s2/n-mean[c]*mean[c], 0))
+	}
+	return mean, std
+}
+
+// metadataColumns heads metadata.csv. Lens-only columns are empty for
+// non-lenses; lens_* describe the central galaxy of every image.
+var metadataColumns = []string{
+	"file", "class", "split", "kind",
+	"theta_e", "mass_q", "mass_angle", "shear_g1", "shear_g2",
+	"src_x", "src_y", "src_mag_g", "src_mag_r", "src_mag_i", "src_n", "src_r_eff", "src_q", "src_clumps", "magnification",
+	"lens_x", "lens_y", "lens_mag_g", "lens_mag_r", "lens_mag_i", "lens_n", "lens_r_eff", "lens_q", "lens_angle",
+	"seeing_g", "seeing_r", "seeing_i", "contaminants",
+}
+
+func metadataCSV(all []result) []byte {
+	var buf bytes.Buffer
+	w := csv.NewWriter(&buf)
+	w.Write(metadataColumns)
+	f := func(v float64) string { return strconv.FormatFloat(v, 'f', 4, 64) }
+	for _, res := range all {
+		p := res.p
+		row := []string{p.File, data.ClassDirs[p.Label], p.Split, p.Kind}
+		if p.Kind == KindLens {
+			s := p.Source
+			row = append(row, f(p.ThetaE), f(p.MassQ), f(p.MassAngle), f(p.Shear[0]), f(p.Shear[1]),
+				f(s.X), f(s.Y), f(s.Mag[0]), f(s.Mag[1]), f(s.Mag[2]), f(s.N), f(s.Reff), f(s.Q),
+				strconv.Itoa(p.Clumps), f(p.Magnification))
+		} else {
+			row = append(row, make([]string, 15)...)
+		}
+		c := p.Central
+		row = append(row, f(c.X), f(c.Y), f(c.Mag[0]), f(c.Mag[1]), f(c.Mag[2]), f(c.N), f(c.Reff), f(c.Q), f(c.Angle),
+			f(p.Seeing[0]), f(p.Seeing[1]), f(p.Seeing[2]), strings.Join(p.Contaminants, ";"))
+		w.Write(row)
+	}
+	w.Flush()
+	return buf.Bytes()
+}

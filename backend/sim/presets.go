@@ -1,0 +1,562 @@
+package sim
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/sslens/sslens/backend/data"
+)
+
+//go:embed presets.yaml
+var presetsYAML []byte
+
+// Presets is the content of a presets file (see presets.yaml): named
+// surveys, named dataset sizes, and the image population.
+type Presets struct {
+	Surveys    map[string]Survey `yaml:"surveys"`
+	Counts     map[string]Counts `yaml:"counts"`
+	Population Population        `yaml:"population"`
+}
+
+// Survey describes an imaging survey: its camera, PSF and per-band depth.
+type Survey struct {
+	Name          string  `yaml:"-"`
+	PixelScale    float64 `yaml:"pixel_scale"` // arcsec per pixel
+	ReadNoise     float64 `yaml:"read_noise"`  // electrons per exposure
+	PSF           PSFSpec `yaml:"psf"`
+	SeeingScatter float64 `yaml:"seeing_scatter"` // log-normal sigma of each image's FWHM
+	Bands         Bands   `yaml:"bands"`
+}
+
+// PSFSpec is the PSF profile: "gaussian", or "moffat" with index Beta.
+type PSFSpec struct {
+	Profile string  `yaml:"profile"`
+	Beta    float64 `yaml:"beta"`
+}
+
+// Bands holds one Band per filter.
+type Bands struct {
+	G Band `yaml:"g"`
+	R Band `yaml:"r"`
+	I Band `yaml:"i"`
+}
+
+// Array returns the bands in image channel order g, r, i.
+func (b Bands) Array() [3]Band { return [3]Band{b.G, b.R, b.I} }
+
+// Band is one filter's observing setup.
+type Band struct {
+	ZeroPoint  float64 `yaml:"zero_point"` // magnitude of 1 count per second: the pixel unit
+	Exposure   float64 `yaml:"exposure"`   // seconds per exposure
+	Exposures  int     `yaml:"exposures"`  // exposures in the coadd
+	Sky        float64 `yaml:"sky"`        // sky brightness, mag per arcsec^2
+	Seeing     float64 `yaml:"seeing"`     // median PSF FWHM, arcsec
+	Gain       float64 `yaml:"gain"`       // electrons per count
+	Saturation float64 `yaml:"saturation"` // magnitude of a point source whose peak pixel saturates
+}
+
+// SplitCounts is the number of images of each class in one split.
+type SplitCounts struct {
+	Lenses    int `yaml:"lenses"`
+	NonLenses int `yaml:"nonlenses"`
+}
+
+// Counts is the number of images per split and class. Images are numbered
+// split by split (train, val, test), lenses before non-lenses in each.
+type Counts struct {
+	Train SplitCounts `yaml:"train"`
+	Val   SplitCounts `yaml:"val"`
+	Test  SplitCounts `yaml:"test"`
+}
+
+func (c Counts) splits() [3]SplitCounts { return [3]SplitCounts{c.Train, c.Val, c.Test} }
+
+// Total is the number of images.
+func (c Counts) Total() int {
+	n := 0
+	for _, s := range c.splits() {
+		n += s.Lenses + s.NonLenses
+	}
+	return n
+}
+
+// Locate returns the split name and class of image index (0 <= index < Total).
+func (c Counts) Locate(index int) (split string, label data.Label, err error) {
+	if index < 0 {
+		return "", 0, fmt.Errorf("sim: image index %d is negative", index)
+	}
+	k := index
+	for i, s := range c.splits() {
+		if k < s.Lenses {
+			return data.SplitNames[i], data.Lens, nil
+		}
+		k -= s.Lenses
+		if k < s.NonLenses {
+			return data.SplitNames[i], data.NonLens, nil
+		}
+		k -= s.NonLenses
+	}
+	return "", 0, fmt.Errorf("sim: image index %d out of range (dataset has %d images)", index, c.Total())
+}
+
+// Galaxy is a population of elliptical Sersic galaxies.
+type Galaxy struct {
+	MagI Dist `yaml:"mag_i"` // total i magnitude
+	GR   Dist `yaml:"g_r"`   // g - r colour
+	RI   Dist `yaml:"r_i"`   // r - i colour
+	Reff Dist `yaml:"r_eff"` // circularised half-light radius, arcsec
+	N    Dist `yaml:"n"`     // Sersic index
+	Q    Dist `yaml:"q"`     // axis ratio
+}
+
+// Population is what the images hold; see presets.yaml for each field.
+type Population struct {
+	LensLight    Galaxy  `yaml:"lens_light"`
+	CentreOffset Dist    `yaml:"centre_offset"`
+	Mass         Mass    `yaml:"mass"`
+	Source       Source  `yaml:"source"`
+	NonLens      NonLens `yaml:"nonlens"`
+	Field        Field   `yaml:"field"`
+}
+
+// Mass is the lens mass population: SIE plus external shear.
+type Mass struct {
+	ThetaE       Dist    `yaml:"theta_e"`       // Einstein radius, arcsec
+	Q            Dist    `yaml:"q"`             // mass axis ratio
+	AngleScatter Dist    `yaml:"angle_scatter"` // degrees from the light's major axis
+	Shear        Dist    `yaml:"shear"`         // each shear component
+	Core         float64 `yaml:"core"`          // core radius, arcsec
+}
+
+// Source is the lensed source population.
+type Source struct {
+	Galaxy           Galaxy  `yaml:"galaxy"`
+	Position         float64 `yaml:"position"` // max source offset, in units of theta_E
+	MinMagnification float64 `yaml:"min_magnification"`
+	Clumps           Dist    `yaml:"clumps"`
+	ClumpFlux        Dist    `yaml:"clump_flux"`
+	ClumpSigma       Dist    `yaml:"clump_sigma"`
+	ClumpSpread      float64 `yaml:"clump_spread"`
+	ClumpGR          Dist    `yaml:"clump_g_r"`
+	ClumpRI          Dist    `yaml:"clump_r_i"`
+}
+
+// NonLens is the population of non-lens central objects.
+type NonLens struct {
+	Kinds              map[string]float64 `yaml:"kinds"` // kind name -> relative weight
+	Disk               Galaxy             `yaml:"disk"`
+	BulgeFraction      Dist               `yaml:"bulge_fraction"`
+	EdgeOnQ            Dist               `yaml:"edge_on_q"`
+	PairSeparation     Dist               `yaml:"pair_separation"`
+	PairFluxRatio      Dist               `yaml:"pair_flux_ratio"`
+	PairBlue           float64            `yaml:"pair_blue"`
+	Tidal              float64            `yaml:"tidal"`
+	TidalFlux          Dist               `yaml:"tidal_flux"`
+	Ring               Ring               `yaml:"ring"`
+	SpiralArms         Dist               `yaml:"spiral_arms"`
+	SpiralPitch        Dist               `yaml:"spiral_pitch"`
+	SpiralContrast     Dist               `yaml:"spiral_contrast"`
+	SpiralDiskFraction Dist               `yaml:"spiral_disk_fraction"`
+}
+
+// Ring is the population of star-forming rings around non-lens ellipticals.
+type Ring struct {
+	MagI   Dist `yaml:"mag_i"`
+	GR     Dist `yaml:"g_r"`
+	RI     Dist `yaml:"r_i"`
+	Radius Dist `yaml:"radius"`
+	Width  Dist `yaml:"width"`
+	Q      Dist `yaml:"q"`
+	Knots  Dist `yaml:"knots"`
+}
+
+// Field is the population of contaminants: neighbours, stars, artefacts.
+type Field struct {
+	Neighbours     float64 `yaml:"neighbours"`
+	RedFraction    float64 `yaml:"red_fraction"`
+	Red            Galaxy  `yaml:"red"`
+	Blue           Galaxy  `yaml:"blue"`
+	Star           float64 `yaml:"star"`
+	StarMagI       Dist    `yaml:"star_mag_i"`
+	StarGR         Dist    `yaml:"star_g_r"`
+	StarRI         Dist    `yaml:"star_r_i"`
+	BrightStar     float64 `yaml:"bright_star"`
+	BrightStarMagI Dist    `yaml:"bright_star_mag_i"`
+	BadColumn      float64 `yaml:"bad_column"`
+}
+
+// Non-lens kinds.
+const (
+	KindLens       = "lens"
+	KindElliptical = "elliptical"
+	KindDisk       = "disk"
+	KindEdgeOn     = "edge_on"
+	KindPair       = "pair"
+	KindRing       = "ring"
+	KindSpiral     = "spiral"
+)
+
+var nonLensKinds = []string{KindElliptical, KindDisk, KindEdgeOn, KindPair, KindRing, KindSpiral}
+
+// DefaultPresets returns the presets compiled into the binary.
+func DefaultPresets() (*Presets, error) { return ParsePresets(presetsYAML) }
+
+// ParsePresets decodes and validates a presets file. Unknown keys are
+// errors, so a misspelt parameter cannot be silently ignored.
+func ParsePresets(b []byte) (*Presets, error) {
+	var p Presets
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&p); err != nil {
+		return nil, fmt.Errorf("sim: presets: %w", err)
+	}
+	for name, s := range p.Surveys {
+		s.Name = name
+		p.Surveys[name] = s
+	}
+	if err := p.validate(); err != nil {
+		return nil, fmt.Errorf("sim: presets: %w", err)
+	}
+	return &p, nil
+}
+
+// Names returns the sorted keys of a preset table.
+func Names[V any](m map[string]V) []string {
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Config is everything one dataset is made from.
+type Config struct {
+	Survey     Survey
+	Population Population
+	Counts     Counts
+	Size       int    // stamp side, pixels
+	Seed       uint64 // the same seed gives the same files
+	Workers    int    // images rendered in parallel; < 1 means runtime.NumCPU()
+}
+
+// Config returns the configuration for the named survey and count presets,
+// with 64 px stamps and seed 1.
+func (p *Presets) Config(survey, counts string) (Config, error) {
+	s, ok := p.Surveys[survey]
+	if !ok {
+		return Config{}, fmt.Errorf("sim: unknown survey preset %q (have %s)", survey, strings.Join(Names(p.Surveys), ", "))
+	}
+	c, ok := p.Counts[counts]
+	if !ok {
+		return Config{}, fmt.Errorf("sim: unknown counts preset %q (have %s)", counts, strings.Join(Names(p.Counts), ", "))
+	}
+	return Config{Survey: s, Population: p.Population, Counts: c, Size: 64, Seed: 1}, nil
+}
+
+// Validate reports the first unusable setting.
+func (c Config) Validate() error {
+	if c.Size < 16 || c.Size > 1024 {
+		return fmt.Errorf("sim: stamp size %d px out of range [16, 1024]", c.Size)
+	}
+	if c.Counts.Total() == 0 {
+		return errors.New("sim: counts: no images")
+	}
+	return nil
+}
+
+// validator collects the first error, naming the field by its YAML path.
+type validator struct{ err error }
+
+func (v *validator) failf(path, format string, args ...any) {
+	if v.err == nil {
+		v.err = fmt.Errorf("%s: %s", path, fmt.Sprintf(format, args...))
+	}
+}
+
+// num checks lo <= x <= hi.
+func (v *validator) num(path string, x, lo, hi float64) {
+	if !(x >= lo && x <= hi) {
+		v.failf(path, "want a value in [%g, %g], got %g", lo, hi, x)
+	}
+}
+
+// dist checks that d is set and every value it can draw lies in [lo, hi].
+func (v *validator) dist(path string, d Dist, lo, hi float64) {
+	if d.kind == distUnset {
+		v.failf(path, "missing")
+		return
+	}
+	if a, b := d.Range(); !(a >= lo && b <= hi) {
+		v.failf(path, "%v can draw values in [%g, %g], want them within [%g, %g]", d, a, b, lo, hi)
+	}
+}
+
+func (v *validator) galaxy(path string, g Galaxy, withMag bool) {
+	if withMag {
+		v.dist(path+".mag_i", g.MagI, 5, 35)
+	}
+	v.dist(path+".g_r", g.GR, -3, 5)
+	v.dist(path+".r_i", g.RI, -3, 5)
+	v.dist(path+".r_eff", g.Reff, 0.01, 20)
+	v.dist(path+".n", g.N, 0.3, 8)
+	v.dist(path+".q", g.Q, 0.05, 1)
+}
+
+func (p *Presets) validate() error {
+	var v validator
+	if len(p.Surveys) == 0 {
+		v.failf("surveys", "none defined")
+	}
+	for _, name := range Names(p.Surveys) {
+		s, path := p.Surveys[name], "surveys."+name
+		v.num(path+".pixel_scale", s.PixelScale, 0.01, 5)
+		v.num(path+".read_noise", s.ReadNoise, 0, 1000)
+		v.num(path+".seeing_scatter", s.SeeingScatter, 0, 1)
+		switch s.PSF.Profile {
+		case "gaussian":
+		case "moffat":
+			v.num(path+".psf.beta", s.PSF.Beta, 1.5, 20)
+		default:
+			v.failf(path+".psf.profile", "want gaussian or moffat, got %q", s.PSF.Profile)
+		}
+		for c, b := range s.Bands.Array() {
+			bp := path + ".bands." + data.Bands[c]
+			v.num(bp+".zero_point", b.ZeroPoint, 10, 40)
+			v.num(bp+".exposure", b.Exposure, 1e-3, 1e6)
+			v.num(bp+".exposures", float64(b.Exposures), 1, 1e5)
+			v.num(bp+".sky", b.Sky, 10, 30)
+			v.num(bp+".seeing", b.Seeing, 0.01, 10)
+			v.num(bp+".gain", b.Gain, 1e-3, 1e4)
+			v.num(bp+".saturation", b.Saturation, 0, 40)
+		}
+	}
+	if len(p.Counts) == 0 {
+		v.failf("counts", "none defined")
+	}
+	for _, name := range Names(p.Counts) {
+		c := p.Counts[name]
+		for i, s := range c.splits() {
+			sp := "counts." + name + "." + data.SplitNames[i]
+			v.num(sp+".lenses", float64(s.Lenses), 0, 1e8)
+			v.num(sp+".nonlenses", float64(s.NonLenses), 0, 1e8)
+		}
+		if c.Total() == 0 {
+			v.failf("counts."+name, "no images")
+		}
+	}
+	pop, pp := p.Population, "population"
+	v.galaxy(pp+".lens_light", pop.LensLight, true)
+	v.dist(pp+".centre_offset", pop.CentreOffset, -5, 5)
+	v.dist(pp+".mass.theta_e", pop.Mass.ThetaE, 0.05, 10)
+	v.dist(pp+".mass.q", pop.Mass.Q, 0.1, 1)
+	v.dist(pp+".mass.angle_scatter", pop.Mass.AngleScatter, -90, 90)
+	v.dist(pp+".mass.shear", pop.Mass.Shear, -0.5, 0.5)
+	v.num(pp+".mass.core", pop.Mass.Core, 0, 1)
+	src, sp := pop.Source, pp+".source"
+	v.galaxy(sp+".galaxy", src.Galaxy, true)
+	v.num(sp+".position", src.Position, 0, 5)
+	v.num(sp+".min_magnification", src.MinMagnification, 0, 100)
+	v.dist(sp+".clumps", src.Clumps, 0, 50)
+	v.dist(sp+".clump_flux", src.ClumpFlux, 0, 0.2)
+	v.dist(sp+".clump_sigma", src.ClumpSigma, 0.005, 2)
+	v.num(sp+".clump_spread", src.ClumpSpread, 0, 10)
+	v.dist(sp+".clump_g_r", src.ClumpGR, -3, 3)
+	v.dist(sp+".clump_r_i", src.ClumpRI, -3, 3)
+	nl, np := pop.NonLens, pp+".nonlens"
+	if len(nl.Kinds) == 0 {
+		v.failf(np+".kinds", "none defined")
+	}
+	total := 0.0
+	for _, k := range Names(nl.Kinds) {
+		if !slices.Contains(nonLensKinds, k) {
+			v.failf(np+".kinds", "unknown kind %q (want %s)", k, strings.Join(nonLensKinds, ", "))
+		}
+		v.num(np+".kinds."+k, nl.Kinds[k], 0, 1e6)
+		total += nl.Kinds[k]
+	}
+	if len(nl.Kinds) > 0 && total <= 0 {
+		v.failf(np+".kinds", "weights sum to %g, want > 0", total)
+	}
+	v.galaxy(np+".disk", nl.Disk, false)
+	v.dist(np+".bulge_fraction", nl.BulgeFraction, 0, 1)
+	v.dist(np+".edge_on_q", nl.EdgeOnQ, 0.02, 1)
+	v.dist(np+".pair_separation", nl.PairSeparation, 0, 10)
+	v.dist(np+".pair_flux_ratio", nl.PairFluxRatio, 0.001, 10)
+	v.num(np+".pair_blue", nl.PairBlue, 0, 1)
+	v.num(np+".tidal", nl.Tidal, 0, 1)
+	v.dist(np+".tidal_flux", nl.TidalFlux, 0, 1)
+	rp := np + ".ring"
+	v.dist(rp+".mag_i", nl.Ring.MagI, 5, 35)
+	v.dist(rp+".g_r", nl.Ring.GR, -3, 5)
+	v.dist(rp+".r_i", nl.Ring.RI, -3, 5)
+	v.dist(rp+".radius", nl.Ring.Radius, 0.05, 10)
+	v.dist(rp+".width", nl.Ring.Width, 0.01, 5)
+	v.dist(rp+".q", nl.Ring.Q, 0.05, 1)
+	v.dist(rp+".knots", nl.Ring.Knots, 0, 50)
+	v.dist(np+".spiral_arms", nl.SpiralArms, 1, 8)
+	v.dist(np+".spiral_pitch", nl.SpiralPitch, 1, 80)
+	v.dist(np+".spiral_contrast", nl.SpiralContrast, 0, 1)
+	v.dist(np+".spiral_disk_fraction", nl.SpiralDiskFraction, 0, 1)
+	f, fp := pop.Field, pp+".field"
+	v.num(fp+".neighbours", f.Neighbours, 0, 50)
+	v.num(fp+".red_fraction", f.RedFraction, 0, 1)
+	v.galaxy(fp+".red", f.Red, true)
+	v.galaxy(fp+".blue", f.Blue, true)
+	v.num(fp+".star", f.Star, 0, 1)
+	v.dist(fp+".star_mag_i", f.StarMagI, 5, 35)
+	v.dist(fp+".star_g_r", f.StarGR, -3, 5)
+	v.dist(fp+".star_r_i", f.StarRI, -3, 5)
+	v.num(fp+".bright_star", f.BrightStar, 0, 1)
+	v.dist(fp+".bright_star_mag_i", f.BrightStarMagI, 5, 35)
+	v.num(fp+".bad_column", f.BadColumn, 0, 1)
+	return v.err
+}
+
+type distKind int
+
+const (
+	distUnset distKind = iota
+	distConst
+	distUniform
+	distLogUniform
+	distNormal
+)
+
+// Dist is a one-dimensional distribution read from YAML: a number (a
+// constant), [lo, hi] (uniform), {loguniform: [lo, hi]}, or
+// {normal: [mean, sd], clip: [lo, hi]} (normal truncated to [lo, hi]).
+type Dist struct {
+	kind   distKind
+	a, b   float64 // constant a; uniform bounds a, b; normal mean a, sd b
+	lo, hi float64 // normal truncation
+}
+
+// Uniform returns the uniform distribution on [lo, hi].
+func Uniform(lo, hi float64) Dist { return Dist{kind: distUniform, a: lo, b: hi} }
+
+// Const returns the distribution that always draws x.
+func Const(x float64) Dist { return Dist{kind: distConst, a: x} }
+
+// Range returns the smallest and largest values d can draw.
+func (d Dist) Range() (lo, hi float64) {
+	switch d.kind {
+	case distConst:
+		return d.a, d.a
+	case distUniform, distLogUniform:
+		return d.a, d.b
+	case distNormal:
+		return d.lo, d.hi
+	}
+	return math.NaN(), math.NaN()
+}
+
+// Sample draws one value.
+func (d Dist) Sample(r *rand.Rand) float64 {
+	switch d.kind {
+	case distConst:
+		return d.a
+	case distUniform:
+		return d.a + (d.b-d.a)*r.Float64()
+	case distLogUniform:
+		return d.a * math.Exp(r.Float64()*math.Log(d.b/d.a))
+	case distNormal:
+		// Rejection keeps the normal's shape inside the clip; the clamp
+		// after many misses only guards against a clip far in the tail.
+		for range 64 {
+			if x := d.a + d.b*r.NormFloat64(); x >= d.lo && x <= d.hi {
+				return x
+			}
+		}
+		return min(max(d.a, d.lo), d.hi)
+	}
+	return 0
+}
+
+func (d Dist) String() string {
+	switch d.kind {
+	case distConst:
+		return fmt.Sprintf("%g", d.a)
+	case distUniform:
+		return fmt.Sprintf("[%g, %g]", d.a, d.b)
+	case distLogUniform:
+		return fmt.Sprintf("{loguniform: [%g, %g]}", d.a, d.b)
+	case distNormal:
+		return fmt.Sprintf("{normal: [%g, %g], clip: [%g, %g]}", d.a, d.b, d.lo, d.hi)
+	}
+	return "unset"
+}
+
+// UnmarshalYAML reads the forms listed on Dist.
+func (d *Dist) UnmarshalYAML(n *yaml.Node) error {
+	pair := func(n *yaml.Node, what string) (a, b float64, err error) {
+		var v []float64
+		if err := n.Decode(&v); err != nil || len(v) != 2 {
+			return 0, 0, fmt.Errorf("line %d: %s wants two numbers [a, b]", n.Line, what)
+		}
+		return v[0], v[1], nil
+	}
+	switch n.Kind {
+	case yaml.ScalarNode:
+		var x float64
+		if err := n.Decode(&x); err != nil {
+			return fmt.Errorf("line %d: want a number, [lo, hi] or a mapping, got %q", n.Line, n.Value)
+		}
+		*d = Const(x)
+		return nil
+	case yaml.SequenceNode:
+		a, b, err := pair(n, "a uniform distribution")
+		if err != nil {
+			return err
+		}
+		if !(a <= b) {
+			return fmt.Errorf("line %d: uniform [%g, %g] has lo > hi", n.Line, a, b)
+		}
+		*d = Uniform(a, b)
+		return nil
+	case yaml.MappingNode:
+		var m map[string]yaml.Node
+		if err := n.Decode(&m); err != nil {
+			return err
+		}
+		clip, hasClip := m["clip"]
+		delete(m, "clip")
+		if len(m) != 1 {
+			return fmt.Errorf("line %d: want exactly one of uniform, loguniform, normal", n.Line)
+		}
+		for key, val := range m { // the only entry
+			a, b, err := pair(&val, key)
+			if err != nil {
+				return err
+			}
+			switch {
+			case key == "uniform" && a <= b && !hasClip:
+				*d = Uniform(a, b)
+			case key == "loguniform" && 0 < a && a <= b && !hasClip:
+				*d = Dist{kind: distLogUniform, a: a, b: b}
+			case key == "normal" && b >= 0:
+				*d = Dist{kind: distNormal, a: a, b: b, lo: math.Inf(-1), hi: math.Inf(1)}
+				if hasClip {
+					if d.lo, d.hi, err = pair(&clip, "clip"); err != nil {
+						return err
+					}
+					if !(d.lo <= a && a <= d.hi) {
+						return fmt.Errorf("line %d: clip [%g, %g] excludes the mean %g", n.Line, d.lo, d.hi, a)
+					}
+				}
+			default:
+				return fmt.Errorf("line %d: bad distribution %s: [%g, %g] (clip only goes with normal; loguniform needs 0 < lo <= hi)", n.Line, key, a, b)
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("line %d: want a number, [lo, hi] or a mapping", n.Line)
+}

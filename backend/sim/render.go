@@ -1,0 +1,307 @@
+package sim
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"github.com/sslens/sslens/backend/data"
+)
+
+// Tuning of the renderer.
+const (
+	// rasterTol: the adaptive integration refines a pixel until its sampling
+	// error is below this fraction of the sky noise.
+	rasterTol = 0.1
+	// sourceTries bounds the draws of a source position behind a lens; every
+	// shrinkEvery failed draws the source shrinks by shrinkFactor, which
+	// raises the magnification it can reach.
+	sourceTries  = 60
+	shrinkEvery  = 10
+	shrinkFactor = 0.7
+	// coarseMargin: a source whose unrefined magnification is below this
+	// fraction of the minimum is rejected without a refined render.
+	coarseMargin = 0.9
+	// seeingClip bounds each image's FWHM to this factor of the median.
+	seeingClip = 1.6
+)
+
+// renderer renders the images of one Config. It holds one worker's buffers
+// and is not safe for concurrent use.
+type renderer struct {
+	cfg     *Config
+	drawer  *drawer
+	noise   [3]bandNoise
+	names   []string
+	rasters map[int]*raster // by grid side
+	convs   map[int]*convolver
+	model   [3][]float64 // noise-free scene, n x n
+	src     [3][]float64 // lensed source alone, n x n
+	kernels [3][]float64
+	shifted []float64 // a star's kernel
+}
+
+func newRenderer(cfg *Config, names []string) (*renderer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if _, err := newPSF(cfg.Survey.PSF, 1); err != nil {
+		return nil, err
+	}
+	rd := &renderer{
+		cfg: cfg, drawer: newDrawer(cfg), names: names,
+		rasters: map[int]*raster{}, convs: map[int]*convolver{},
+	}
+	for c, b := range cfg.Survey.Bands.Array() {
+		rd.noise[c] = newBandNoise(cfg.Survey, b)
+	}
+	return rd, nil
+}
+
+// Render renders image index of the dataset cfg describes, exactly as
+// WriteDataset writes it.
+func Render(cfg Config, index int) (data.Image, Params, error) {
+	rd, err := newRenderer(&cfg, fileNames(cfg))
+	if err != nil {
+		return data.Image{}, Params{}, err
+	}
+	return rd.render(index)
+}
+
+// grow returns buf resized to n, zeroed.
+func grow(buf []float64, n int) []float64 {
+	if cap(buf) < n {
+		return make([]float64, n)
+	}
+	buf = buf[:n]
+	clear(buf)
+	return buf
+}
+
+// render draws and renders image index: scene, lensing, PSF, stars,
+// saturation, noise, artefacts, in that order. The image's random numbers
+// come from a generator seeded with (seed, index) alone.
+func (rd *renderer) render(index int) (data.Image, Params, error) {
+	split, label, err := rd.cfg.Counts.Locate(index)
+	if err != nil {
+		return data.Image{}, Params{}, err
+	}
+	r := rand.New(rand.NewPCG(rd.cfg.Seed, uint64(index)))
+	s, S := &rd.cfg.Survey, rd.cfg.Size
+	pix := s.PixelScale
+
+	var psfs [3]psf
+	var radii [3]int
+	var seeing [3]float64
+	R := 0
+	for c, b := range s.Bands.Array() {
+		fwhm := b.Seeing * math.Exp(s.SeeingScatter*r.NormFloat64())
+		seeing[c] = min(max(fwhm, b.Seeing/seeingClip), b.Seeing*seeingClip)
+		psfs[c], err = newPSF(s.PSF, seeing[c])
+		if err != nil {
+			return data.Image{}, Params{}, err
+		}
+		radii[c] = int(math.Ceil(psfs[c].radius() / pix))
+		R = max(R, radii[c])
+	}
+	sc, err := rd.drawer.draw(r, label)
+	if err != nil {
+		return data.Image{}, Params{}, err
+	}
+	sc.p.File, sc.p.Label, sc.p.Split, sc.p.Seeing = rd.names[index], label, split, seeing
+
+	// The scene is rendered on an n x n grid wide enough that the circular
+	// FFT convolution leaves the central S x S stamp exact.
+	n := fftSize(S+2*R, S)
+	ras, ok := rd.rasters[n]
+	if !ok {
+		ras = newRaster(n, pix, rd.noise, rasterTol)
+		rd.rasters[n] = ras
+	}
+	for c := range rd.model {
+		rd.model[c] = grow(rd.model[c], n*n)
+	}
+	if sc.lens != nil {
+		rd.lensSource(r, sc, ras)
+	}
+	ras.integrate(sc.unlensed, false, &rd.model)
+
+	conv, ok := rd.convs[n]
+	if !ok {
+		conv = newConvolver(n)
+		rd.convs[n] = conv
+	}
+	var out [3][]float64
+	off := (n - S) / 2
+	for c := range out {
+		w := 2*radii[c] + 1
+		rd.kernels[c] = grow(rd.kernels[c], w*w)
+		psfs[c].kernel(rd.kernels[c], radii[c], pix, 0, 0)
+		conv.convolve(rd.model[c], rd.kernels[c], radii[c])
+		out[c] = make([]float64, S*S)
+		for i := 0; i < S; i++ {
+			copy(out[c][i*S:(i+1)*S], rd.model[c][(i+off)*n+off:])
+		}
+	}
+	for _, st := range sc.stars {
+		rd.addStar(out, st, psfs, radii)
+	}
+	bled := false
+	for c, b := range s.Bands.Array() {
+		// A point source of the saturation magnitude fills its peak pixel.
+		peak := rd.kernels[c][radii[c]*(2*radii[c]+1)+radii[c]]
+		if bleed(out[c], S, Flux(b.Saturation, b.ZeroPoint)*peak) {
+			bled = true
+		}
+	}
+	if bled {
+		sc.p.Contaminants = append(sc.p.Contaminants, "bleed_trail")
+	}
+	for c := range out {
+		for k, f := range out[c] {
+			out[c][k] = f + rd.noise[c].sigma(f)*r.NormFloat64()
+		}
+	}
+	if b := sc.bad; b != nil {
+		for y := b.y0; y < b.y1; y++ {
+			if b.hot > 0 {
+				out[b.band][y*S+b.col] += b.hot * math.Sqrt(rd.noise[b.band].bkgVar)
+			} else {
+				out[b.band][y*S+b.col] = 0
+			}
+		}
+	}
+	im := data.NewImage(3, S, S)
+	for c := range out {
+		for k, v := range out[c] {
+			im.Pix[c*S*S+k] = float32(v)
+		}
+	}
+	return im, sc.p, nil
+}
+
+// lensSource places the source behind the lens until its magnification
+// reaches the population's minimum, and adds its lensed image to the model.
+func (rd *renderer) lensSource(r *rand.Rand, sc *scene, ras *raster) {
+	pop := &rd.cfg.Population.Source
+	src, m := &sc.source, sc.lens
+	n := ras.n
+	for c := range rd.src {
+		rd.src[c] = grow(rd.src[c], n*n)
+	}
+	ras.setLens(m)
+	var x, y, mu float64
+	for try := range sourceTries {
+		if try > 0 && try%shrinkEvery == 0 {
+			src.shrink *= shrinkFactor
+		}
+		// Uniform in a disc of radius position * theta_E around the lens.
+		rad, phi := pop.Position*m.ThetaE*math.Sqrt(r.Float64()), 2*math.Pi*r.Float64()
+		x, y = m.X+rad*math.Cos(phi), m.Y+rad*math.Sin(phi)
+		lights := src.lights(x, y)
+		// A first look on the base samples alone rejects most failures
+		// cheaply; the refined render then decides.
+		if try < sourceTries-1 && rd.magnification(ras, lights, 0, src.totalFlux[2]) < pop.MinMagnification*coarseMargin {
+			continue
+		}
+		if mu = rd.magnification(ras, lights, defaultMaxDepth, src.totalFlux[2]); mu >= pop.MinMagnification {
+			break
+		}
+	}
+	for c := range rd.model {
+		for k, v := range rd.src[c] {
+			rd.model[c][k] += v
+		}
+	}
+	sc.p.Source.X, sc.p.Source.Y = x, y
+	sc.p.Source.Reff *= src.shrink
+	sc.p.Magnification = mu
+}
+
+// magnification renders lights through the lens into rd.src, refining
+// pixels at most depth times, and returns the lensed i flux over fluxI.
+func (rd *renderer) magnification(ras *raster, lights []light, depth int, fluxI float64) float64 {
+	for c := range rd.src {
+		clear(rd.src[c])
+	}
+	ras.maxDepth = depth
+	ras.integrate(lights, true, &rd.src)
+	ras.maxDepth = defaultMaxDepth
+	lensed := 0.0
+	for _, v := range rd.src[2] {
+		lensed += v
+	}
+	return lensed / fluxI
+}
+
+// addStar adds a point source: the PSF of each band, shifted to the star's
+// sub-pixel position, times its flux.
+func (rd *renderer) addStar(out [3][]float64, st star, psfs [3]psf, radii [3]int) {
+	S, pix := rd.cfg.Size, rd.cfg.Survey.PixelScale
+	// Pixel j's centre is at x = (j + 0.5 - S/2) pix.
+	col, row := st.x/pix+float64(S)/2-0.5, st.y/pix+float64(S)/2-0.5
+	jc, ic := math.Round(col), math.Round(row)
+	for c := range out {
+		R, w := radii[c], 2*radii[c]+1
+		rd.shifted = grow(rd.shifted, w*w)
+		psfs[c].kernel(rd.shifted, R, pix, col-jc, row-ic)
+		for i := 0; i < w; i++ {
+			y := int(ic) + i - R
+			if y < 0 || y >= S {
+				continue
+			}
+			for j := 0; j < w; j++ {
+				if x := int(jc) + j - R; x >= 0 && x < S {
+					out[c][y*S+x] += st.flux[c] * rd.shifted[i*w+j]
+				}
+			}
+		}
+	}
+}
+
+// bleed clips img (S x S) at level and spills the excess charge of each
+// saturated run half up and half down its column, filling pixels to the
+// level, as a CCD's full wells overflow along the readout direction. It
+// reports whether anything saturated.
+func bleed(img []float64, S int, level float64) bool {
+	saturated := false
+	for x := 0; x < S; x++ {
+		for y := 0; y < S; {
+			if img[y*S+x] <= level {
+				y++
+				continue
+			}
+			saturated = true
+			start, excess := y, 0.0
+			for ; y < S && img[y*S+x] > level; y++ {
+				excess += img[y*S+x] - level
+				img[y*S+x] = level
+			}
+			up, down := excess/2, excess/2
+			for k := start - 1; k >= 0 && up > 0; k-- {
+				add := max(min(level-img[k*S+x], up), 0)
+				img[k*S+x] += add
+				up -= add
+			}
+			for k := y; k < S && down > 0; k++ {
+				add := max(min(level-img[k*S+x], down), 0)
+				img[k*S+x] += add
+				down -= add
+			}
+		}
+	}
+	return saturated
+}
+
+// fileNames returns the file name of every image: a permutation of
+// 0 .. total-1 drawn from the seed, so names are distinct across classes and
+// say nothing about the class or split.
+func fileNames(cfg Config) []string {
+	total := cfg.Counts.Total()
+	perm := rand.New(rand.NewPCG(cfg.Seed, math.MaxUint64)).Perm(total)
+	names := make([]string, total)
+	for i, p := range perm {
+		names[i] = fmt.Sprintf("%d.npy", p)
+	}
+	return names
+}
