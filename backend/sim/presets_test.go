@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/sslens/sslens/backend/data"
 )
 
 func TestDefaultPresets(t *testing.T) {
@@ -121,7 +123,7 @@ func TestParsePresetsRejects(t *testing.T) {
 	tests := []struct {
 		name, old, new, err string
 	}{
-		{"unknown key", "    seeing_scatter: 0.15\n    bands:\n      g: {zero_point: 27.0", "    seeing_scatter: 0.15\n    sky_flat: 1\n    bands:\n      g: {zero_point: 27.0", "sky_flat"},
+		{"unknown key", "    seeing_scatter: 0.1\n    bands:\n      g: {zero_point: 27.0", "    seeing_scatter: 0.1\n    sky_flat: 1\n    bands:\n      g: {zero_point: 27.0", "sky_flat"},
 		{"zero seeing", "seeing: 0.77, gain: 6.5", "seeing: 0, gain: 6.5", "surveys.hsc.bands.g.seeing"},
 		{"bad psf", "psf: {profile: moffat, beta: 3.5}", "psf: {profile: airy}", "surveys.hsc.psf.profile"},
 		{"unknown kind", "ring: 0.14, spiral", "donut: 0.14, spiral", `unknown kind "donut"`},
@@ -181,7 +183,7 @@ func TestCountsLocate(t *testing.T) {
 	}{{"train", true}, {"train", true}, {"train", false}, {"val", true}, {"val", false}, {"test", false}, {"test", false}}
 	for i, w := range want {
 		split, label, err := c.Locate(i)
-		if err != nil || split != w.split || (label == 1) != w.lens {
+		if err != nil || split != w.split || (label == data.Lens) != w.lens {
 			t.Errorf("Locate(%d) = %s, %v, %v; want %s, lens=%v", i, split, label, err, w.split, w.lens)
 		}
 	}

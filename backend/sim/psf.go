@@ -74,10 +74,10 @@ func (p psf) kernel(k []float64, R int, pix, dx, dy float64) {
 	}
 }
 
-// fftSize returns the smallest n >= min with no prime factor above 5 and the
+// fftSize returns the smallest n >= least with no prime factor above 5 and the
 // parity of parity, so that an n x n grid centres a stamp of that parity.
-func fftSize(min, parity int) int {
-	for n := max(min, 2); ; n++ {
+func fftSize(least, parity int) int {
+	for n := max(least, 2); ; n++ {
 		if n%2 != parity%2 {
 			continue
 		}
@@ -97,13 +97,13 @@ func fftSize(min, parity int) int {
 // caller renders a margin at least as wide as the kernel radius around the
 // part it keeps).
 type convolver struct {
-	n      int
-	rows   *fourier.FFT
-	cols   *fourier.CmplxFFT
-	spec   []complex128 // image spectrum, column-major: spec[k*n + row]
-	kspec  []complex128 // kernel spectrum, same layout
-	kgrid  []float64    // kernel wrapped onto the n x n grid
-	rowC   []complex128 // one row's n/2+1 coefficients
+	n     int
+	rows  *fourier.FFT
+	cols  *fourier.CmplxFFT
+	spec  []complex128 // image spectrum, column-major: spec[k*n + row]
+	kspec []complex128 // kernel spectrum, same layout
+	kgrid []float64    // kernel wrapped onto the n x n grid
+	rowC  []complex128 // one row's n/2+1 coefficients
 }
 
 func newConvolver(n int) *convolver {

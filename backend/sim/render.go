@@ -11,7 +11,7 @@ import (
 // Tuning of the renderer.
 const (
 	// rasterTol: the adaptive integration refines a pixel until its sampling
-	// error is below this fraction of the sky noise.
+	// error is below this fraction of the pixel's noise (sky and shot noise).
 	rasterTol = 0.1
 	// sourceTries bounds the draws of a source position behind a lens; every
 	// shrinkEvery failed draws the source shrinks by shrinkFactor, which

@@ -20,7 +20,7 @@ func TestBleed(t *testing.T) {
 		{"below level", []float64{1, 2, 3, 4, 5, 4, 3, 2}, 10, []float64{1, 2, 3, 4, 5, 4, 3, 2}, false},
 		// Excess 30 - 10 = 20 spills 10 up and 10 down, filling to the level.
 		{"one pixel", []float64{0, 0, 0, 0, 30, 0, 0, 0}, 10, []float64{0, 0, 0, 10, 10, 10, 0, 0}, true},
-				// Excess 42: 21 up (8 + 10 + 3), 21 down (10 + 10 + 1).
+		// Excess 42: 21 up (8 + 10 + 3), 21 down (10 + 10 + 1).
 		{"long trail", []float64{0, 0, 0, 2, 52, 0, 0, 0}, 10, []float64{0, 3, 10, 10, 10, 10, 10, 1}, true},
 		// At the edge the spill leaves the stamp.
 		{"edge", []float64{25, 0, 0, 0, 0, 0, 0, 0}, 10, []float64{10, 7.5, 0, 0, 0, 0, 0, 0}, true},

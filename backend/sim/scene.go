@@ -32,9 +32,9 @@ type Params struct {
 // GalaxyParams describes one Sersic component and the magnitudes of the
 // object it belongs to.
 type GalaxyParams struct {
-	Mag          [3]float64 // g, r, i
-	X, Y         float64
-	Reff, N, Q   float64
+	Mag        [3]float64 // g, r, i
+	X, Y       float64
+	Reff, N, Q float64
 	Angle      float64 // degrees
 }
 
@@ -50,9 +50,8 @@ type scene struct {
 
 // star is a point source, drawn with the PSF after convolution.
 type star struct {
-	x, y   float64 // arcsec
-	flux   [3]float64
-	bright bool
+	x, y float64 // arcsec
+	flux [3]float64
 }
 
 // badColumn is a dead (zero) or hot (raised) column segment in one band.
@@ -349,7 +348,7 @@ func (d *drawer) drawField(r *rand.Rand, sc *scene) {
 			x, y = uniform(half + fieldMargin)
 		}
 		m := colourMags(f.BrightStarMagI.Sample(r), f.StarGR.Sample(r), f.StarRI.Sample(r))
-		sc.stars = append(sc.stars, star{x: x, y: y, flux: fluxes(m, d.zp), bright: true})
+		sc.stars = append(sc.stars, star{x: x, y: y, flux: fluxes(m, d.zp)})
 		sc.p.Contaminants = append(sc.p.Contaminants, fmt.Sprintf("bright_star(x=%.2f,y=%.2f,i=%.2f)", x, y, m[2]))
 	}
 	if r.Float64() < f.BadColumn {

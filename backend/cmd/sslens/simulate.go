@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,7 +22,7 @@ func init() {
 		name:    "simulate",
 		summary: "simulate a strong-lensing dataset (lenses/ and nonlenses/ .npy cutouts, splits, metadata)",
 		usage:   "[flags]",
-		run:     runSimulate,
+		run:     func(fs *flag.FlagSet, args []string) error { return runSimulate(fs, args, os.Stdout) },
 	})
 }
 
@@ -32,7 +33,7 @@ var realCropMean = [3]float64{0.1995, 0.6668, 1.2940}
 // previewPerClass is how many images of each class the preview grid shows.
 const previewPerClass = 8
 
-func runSimulate(fs *flag.FlagSet, args []string) error {
+func runSimulate(fs *flag.FlagSet, args []string, stdout io.Writer) error {
 	presets, err := sim.DefaultPresets()
 	if err != nil {
 		return err
@@ -64,7 +65,7 @@ func runSimulate(fs *flag.FlagSet, args []string) error {
 		return err
 	}
 
-	progress := func(done, total int) {}
+	var progress func(done, total int)
 	var bar *progressbar.ProgressBar
 	if isTerminal(os.Stderr) {
 		bar = progressbar.NewOptions(cfg.Counts.Total(),
@@ -84,24 +85,25 @@ func runSimulate(fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	elapsed := time.Since(start)
-	fmt.Printf("wrote %d images (%d lenses, %d non-lenses) to %s in %.1fs\n",
+	fmt.Fprintf(stdout, "wrote %d images (%d lenses, %d non-lenses) to %s in %.1fs\n",
 		sum.Images, sum.Lenses, sum.NonLenses, *out, elapsed.Seconds())
-	fmt.Printf("centre %dx%d crops, per band g r i:\n", sim.CropSize, sim.CropSize)
-	fmt.Printf("  mean       %.4f %.4f %.4f  (real data %.4f %.4f %.4f)\n",
+	fmt.Fprintf(stdout, "centre %dx%d crops, per band g r i:\n", sim.CropSize, sim.CropSize)
+	fmt.Fprintf(stdout, "  mean       %.4f %.4f %.4f  (real data %.4f %.4f %.4f)\n",
 		sum.CropMean[0], sum.CropMean[1], sum.CropMean[2], realCropMean[0], realCropMean[1], realCropMean[2])
-	fmt.Printf("  mean std   %.4f %.4f %.4f\n", sum.CropStd[0], sum.CropStd[1], sum.CropStd[2])
+	fmt.Fprintf(stdout, "  mean std   %.4f %.4f %.4f\n", sum.CropStd[0], sum.CropStd[1], sum.CropStd[2])
 	if *preview != "" {
 		if err := writePreview(*preview, cfg); err != nil {
 			return err
 		}
-		fmt.Printf("preview: %s\n", *preview)
+		fmt.Fprintf(stdout, "preview: %s\n", *preview)
 	}
 	return nil
 }
 
 // prepareOutDir refuses a non-empty dir unless force, and with force removes
-// only what a previous simulation wrote there, so stale images of a larger
-// dataset cannot linger.
+// only what a previous simulation wrote there and the caches sslens keeps
+// beside a dataset (.sslens-*), so neither stale images of a larger dataset
+// nor statistics of the old one linger.
 func prepareOutDir(dir string, force bool) error {
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
@@ -116,7 +118,13 @@ func prepareOutDir(dir string, force bool) error {
 	if !force {
 		return fmt.Errorf("%s is not empty (%d entries); use --force to replace the dataset there, or choose another --out", dir, len(ents))
 	}
-	for _, name := range []string{data.ClassDirs[data.Lens], data.ClassDirs[data.NonLens], "indices.pkl", "splits.json", "metadata.csv"} {
+	remove := []string{data.ClassDirs[data.Lens], data.ClassDirs[data.NonLens], "indices.pkl", "splits.json", "metadata.csv"}
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), ".sslens-") {
+			remove = append(remove, e.Name())
+		}
+	}
+	for _, name := range remove {
 		if err := os.RemoveAll(filepath.Join(dir, name)); err != nil {
 			return err
 		}
@@ -129,31 +137,47 @@ func isTerminal(f *os.File) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
-// writePreview renders the first lenses and non-lenses of the dataset (the
-// same images as the files) as labelled Lupton composites in a grid, lenses
-// on top.
+// writePreview renders the first lenses of the dataset and a spread of
+// non-lenses (the first of each kind, then the next ones) as labelled Lupton
+// composites in a grid, lenses on top. They are the same images as the files.
 func writePreview(path string, cfg sim.Config) error {
-	const upscale = 3
-	var lenses, others []render.Tile
-	for i := 0; i < cfg.Counts.Total() && (len(lenses) < previewPerClass || len(others) < previewPerClass); i++ {
+	const upscale, candidates = 3, 60
+	tile := func(i int) (render.Tile, sim.Params, error) {
+		im, p, err := sim.Render(cfg, i)
+		if err != nil {
+			return render.Tile{}, p, err
+		}
+		return render.Tile{Img: render.Upscale(render.Lupton(im, render.DefaultLupton()), upscale), Label: previewLabel(p)}, p, nil
+	}
+	var lenses, firsts, rest []render.Tile
+	kinds := map[string]bool{}
+	enough := func() bool {
+		return len(lenses) == previewPerClass && len(firsts)+len(rest) >= previewPerClass &&
+			(len(firsts) >= min(previewPerClass, len(cfg.Population.NonLens.Kinds)) || len(firsts)+len(rest) >= candidates)
+	}
+	for i := 0; i < cfg.Counts.Total() && !enough(); i++ {
 		_, label, err := cfg.Counts.Locate(i)
 		if err != nil {
 			return err
 		}
-		if (label == data.Lens && len(lenses) == previewPerClass) || (label == data.NonLens && len(others) == previewPerClass) {
+		if label == data.Lens && len(lenses) == previewPerClass {
 			continue
 		}
-		im, p, err := sim.Render(cfg, i)
+		t, p, err := tile(i)
 		if err != nil {
 			return err
 		}
-		tile := render.Tile{Img: render.Upscale(render.Lupton(im, render.DefaultLupton()), upscale), Label: previewLabel(p)}
-		if label == data.Lens {
-			lenses = append(lenses, tile)
-		} else {
-			others = append(others, tile)
+		switch {
+		case label == data.Lens:
+			lenses = append(lenses, t)
+		case !kinds[p.Kind]:
+			kinds[p.Kind] = true
+			firsts = append(firsts, t)
+		default:
+			rest = append(rest, t)
 		}
 	}
+	others := append(firsts, rest...)[:min(previewPerClass, len(firsts)+len(rest))]
 	return render.WritePNG(path, render.Grid(append(lenses, others...), previewPerClass, 4))
 }
 

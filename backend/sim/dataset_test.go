@@ -1,0 +1,214 @@
+package sim
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/sslens/sslens/backend/data"
+)
+
+// readTree returns every file under dir by relative path.
+func readTree(t *testing.T, dir string) map[string][]byte {
+	t.Helper()
+	files := map[string][]byte{}
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		rel, _ := filepath.Rel(dir, path)
+		files[rel] = b
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
+}
+
+func TestWriteDatasetLayoutAndDeterminism(t *testing.T) {
+	cfg := testConfig(t, "small")
+	cfg.Counts = Counts{Train: SplitCounts{5, 4}, Val: SplitCounts{2, 2}, Test: SplitCounts{3, 2}}
+	var trees []map[string][]byte
+	for _, workers := range []int{1, 3} {
+		cfg.Workers = workers
+		dir := t.TempDir()
+		calls, last := 0, 0
+		sum, err := WriteDataset(dir, cfg, func(done, total int) {
+			calls++
+			if done != last+1 || total != 18 {
+				t.Errorf("progress(%d, %d) after %d", done, total, last)
+			}
+			last = done
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if calls != 18 || sum.Images != 18 || sum.Lenses != 10 || sum.NonLenses != 8 {
+			t.Errorf("workers %d: %d progress calls, summary %+v", workers, calls, sum)
+		}
+		trees = append(trees, readTree(t, dir))
+	}
+	a, b := trees[0], trees[1]
+	if len(a) != len(b) {
+		t.Fatalf("1 worker wrote %d files, 3 workers %d", len(a), len(b))
+	}
+	for name, content := range a {
+		if !bytes.Equal(content, b[name]) {
+			t.Errorf("%s differs between 1 and 3 workers", name)
+		}
+	}
+
+	// Splits name every image once, in the class folder it is in.
+	var splits data.Splits
+	if err := json.Unmarshal(a["splits.json"], &splits); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for i, name := range data.SplitNames {
+		cf, _ := splits.Split(name)
+		want := cfg.Counts.splits()[i]
+		if len(cf.Lenses) != want.Lenses || len(cf.NonLenses) != want.NonLenses {
+			t.Errorf("split %s: %d lenses, %d non-lenses; want %+v", name, len(cf.Lenses), len(cf.NonLenses), want)
+		}
+		for _, l := range []data.Label{data.Lens, data.NonLens} {
+			for _, f := range cf.Files(l) {
+				if seen[f] {
+					t.Errorf("%s named twice", f)
+				}
+				seen[f] = true
+				if _, ok := a[filepath.Join(data.ClassDirs[l], f)]; !ok {
+					t.Errorf("split %s lists %s/%s, which was not written", name, data.ClassDirs[l], f)
+				}
+				n, err := strconv.Atoi(strings.TrimSuffix(f, ".npy"))
+				if err != nil || n < 0 || n >= 18 || !strings.HasSuffix(f, ".npy") {
+					t.Errorf("file name %q is not <int>.npy with a small integer", f)
+				}
+			}
+		}
+	}
+	if len(seen) != 18 || len(a) != 18+3 {
+		t.Errorf("%d images in splits, %d files; want 18 and 21", len(seen), len(a))
+	}
+	if p := a["indices.pkl"]; len(p) < 3 || p[0] != 0x80 || p[len(p)-1] != '.' {
+		t.Errorf("indices.pkl is not a pickle")
+	}
+	// Files hold exactly what Render gives.
+	for _, i := range []int{0, 9, 17} {
+		im, p, err := Render(cfg, i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(a[filepath.Join(data.ClassDirs[p.Label], p.File)], data.EncodeNPY(im)) {
+			t.Errorf("image %d: file differs from Render", i)
+		}
+	}
+
+	rows, err := csv.NewReader(bytes.NewReader(a["metadata.csv"])).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 19 || !slices.Equal(rows[0], metadataColumns) {
+		t.Fatalf("metadata.csv: %d rows, header %v", len(rows), rows[0])
+	}
+	col := func(name string) int { return slices.Index(metadataColumns, name) }
+	for _, row := range rows[1:] {
+		isLens := row[col("class")] == "lenses"
+		if isLens != (row[col("kind")] == KindLens) || isLens != (row[col("theta_e")] != "") {
+			t.Errorf("row %v: class, kind and lens columns disagree", row[:6])
+		}
+		if row[col("seeing_i")] == "" || row[col("lens_mag_i")] == "" {
+			t.Errorf("row %v: seeing or lens magnitudes missing", row[:4])
+		}
+	}
+
+	if _, err := WriteDataset(filepath.Join(t.TempDir(), "x", "\x00"), cfg, nil); err == nil {
+		t.Error("writing to an impossible path succeeded")
+	}
+}
+
+// The small preset, as the CLI writes it: its flux scale matches the real
+// data's, and its images are what presets.yaml asks for.
+func TestSmallDataset(t *testing.T) {
+	cfg := testConfig(t, "small")
+	dir := t.TempDir()
+	sum, err := WriteDataset(dir, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	real := [3]float64{0.1995, 0.6668, 1.2940}
+	for c := range real {
+		if r := sum.CropMean[c] / real[c]; !(r > 0.5 && r < 2) {
+			t.Errorf("band %s: centre-crop mean %.4f, %.2f times the real data's %.4f", data.Bands[c], sum.CropMean[c], r, real[c])
+		}
+	}
+	t.Logf("centre-crop mean %.4f, real %.4f; mean std %.4f", sum.CropMean, real, sum.CropStd)
+
+	b, err := os.ReadFile(filepath.Join(dir, "metadata.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(bytes.NewReader(b)).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := func(row []string, name string) float64 {
+		v, err := strconv.ParseFloat(row[slices.Index(metadataColumns, name)], 64)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		return v
+	}
+	kinds := map[string]int{}
+	contaminants := map[string]int{}
+	pop := cfg.Population
+	for _, row := range rows[1:] {
+		kind := row[slices.Index(metadataColumns, "kind")]
+		kinds[kind]++
+		for _, c := range strings.Split(row[len(row)-1], ";") {
+			if c != "" {
+				name, _, _ := strings.Cut(c, "(")
+				contaminants[name+"/"+row[1]]++
+			}
+		}
+		if kind != KindLens {
+			continue
+		}
+		if mu := col(row, "magnification"); !(mu >= pop.Source.MinMagnification) {
+			t.Errorf("%s: magnification %.2f below %g", row[0], mu, pop.Source.MinMagnification)
+		}
+		if te := col(row, "theta_e"); !(te >= 0.75 && te <= 2) {
+			t.Errorf("%s: theta_E %.2f outside [0.75, 2]", row[0], te)
+		}
+		// Jacobs et al. colour cuts for lens galaxies.
+		g, r, i := col(row, "lens_mag_g"), col(row, "lens_mag_r"), col(row, "lens_mag_i")
+		if !(g-i > 1.8 && g-i < 5 && g-r > 0.6 && g-r < 3) {
+			t.Errorf("%s: lens colours g-i %.2f, g-r %.2f outside the red-galaxy cuts", row[0], g-i, g-r)
+		}
+		// The source is bluer than the lens.
+		if sg, si := col(row, "src_mag_g"), col(row, "src_mag_i"); !(sg-si < g-i) {
+			t.Errorf("%s: source g-i %.2f not bluer than the lens's %.2f", row[0], sg-si, g-i)
+		}
+	}
+	for _, k := range nonLensKinds {
+		if kinds[k] == 0 {
+			t.Errorf("no %s among the non-lenses (%v)", k, kinds)
+		}
+	}
+	for _, c := range []string{"galaxy/lenses", "galaxy/nonlenses", "star/lenses", "star/nonlenses"} {
+		if contaminants[c] == 0 {
+			t.Errorf("no %s contaminant (%v)", c, contaminants)
+		}
+	}
+	if contaminants["bad_column/lenses"]+contaminants["bad_column/nonlenses"] == 0 ||
+		contaminants["bright_star/lenses"]+contaminants["bright_star/nonlenses"] == 0 {
+		t.Errorf("no bad columns or bright stars in %d images (%v)", len(rows)-1, contaminants)
+	}
+}
