@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/sbinet/npyio/npy"
+	"github.com/sslens/sslens/backend/atomicfile"
 )
 
 // EncodeNPY returns im as a little-endian float32 C-order .npy (format 1.0)
@@ -31,7 +32,7 @@ func EncodeNPY(im Image) []byte {
 
 // WriteNPY writes im to path as .npy (see EncodeNPY), atomically.
 func WriteNPY(path string, im Image) error {
-	return writeFileAtomic(path, EncodeNPY(im))
+	return atomicfile.WriteBytes(path, EncodeNPY(im))
 }
 
 // ReadNPY reads a (3, H, W) float32 or float64 .npy image from r (see

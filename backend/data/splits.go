@@ -1,7 +1,6 @@
 package data
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
@@ -9,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/sslens/sslens/backend/atomicfile"
 )
 
 // ClassFiles lists image file names (not paths) per class folder.
@@ -57,7 +58,7 @@ func WriteSplitsJSON(path string, s Splits) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, append(b, '\n'))
+	return atomicfile.WriteBytes(path, append(b, '\n'))
 }
 
 // WriteSplitsPickle writes s as a protocol-2 Python pickle of plain dicts,
@@ -73,7 +74,7 @@ func WriteSplitsPickle(path string, s Splits) error {
 		p.classFiles(*cf)
 	}
 	p.op('u', '.') // SETITEMS, STOP
-	return writeFileAtomic(path, p.buf)
+	return atomicfile.WriteBytes(path, p.buf)
 }
 
 // WriteSubsetPickle writes a labelled subset as the seed's
@@ -84,7 +85,7 @@ func WriteSubsetPickle(path string, cf ClassFiles) error {
 	p.op(0x80, 2) // PROTO 2
 	p.classFiles(cf)
 	p.op('.') // STOP
-	return writeFileAtomic(path, p.buf)
+	return atomicfile.WriteBytes(path, p.buf)
 }
 
 // WriteSubsetJSON writes a labelled subset as {"lenses": [...], "nonlenses": [...]}, atomically.
@@ -93,7 +94,7 @@ func WriteSubsetJSON(path string, cf ClassFiles) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, append(b, '\n'))
+	return atomicfile.WriteBytes(path, append(b, '\n'))
 }
 
 // pickleWriter emits the few pickle opcodes WriteSplitsPickle and
@@ -121,33 +122,6 @@ func (p *pickleWriter) str(s string) {
 	p.buf = append(p.buf, 'X')
 	p.buf = binary.LittleEndian.AppendUint32(p.buf, uint32(len(s)))
 	p.buf = append(p.buf, s...)
-}
-
-// writeFileAtomic writes b to a temporary file beside path and renames it, so
-// a crash never leaves a half-written file under the final name.
-func writeFileAtomic(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	w := bufio.NewWriter(tmp)
-	_, err = w.Write(b)
-	if err == nil {
-		err = w.Flush()
-	}
-	if err == nil {
-		err = tmp.Close()
-	} else {
-		tmp.Close()
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }
 
 // ReadSplits reads split -> class -> file names from a pickle (the seed's

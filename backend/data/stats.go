@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+
+	"github.com/sslens/sslens/backend/atomicfile"
 )
 
 // Stats are per-channel (g, r, i) normalisation statistics of the train
@@ -110,7 +112,7 @@ func LoadStats(dir string, s Splits, crop int) (Stats, error) {
 	}
 	b, err := json.MarshalIndent(statsCache{Version: statsVersion, TrainHash: hash, Stats: st}, "", " ")
 	if err == nil {
-		_ = writeFileAtomic(path, append(b, '\n')) // best effort, as documented
+		_ = atomicfile.WriteBytes(path, append(b, '\n')) // best effort, as documented
 	}
 	return st, nil
 }

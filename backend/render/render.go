@@ -14,12 +14,12 @@ import (
 	"image/color"
 	"image/draw"
 	"image/png"
+	"io"
 	"math"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
+	"github.com/sslens/sslens/backend/atomicfile"
 	"github.com/sslens/sslens/backend/data"
 	"golang.org/x/image/font"
 	"golang.org/x/image/font/basicfont"
@@ -281,20 +281,9 @@ func Grid(tiles []Tile, cols, pad int) *image.RGBA {
 // WritePNG encodes img as PNG to a temporary file beside path and renames it
 // into place, so readers never see a half-written picture.
 func WritePNG(path string, img image.Image) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	err := atomicfile.Write(path, func(w io.Writer) error { return png.Encode(w, img) })
 	if err != nil {
 		return fmt.Errorf("render: %w", err)
-	}
-	err = png.Encode(tmp, img)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("render: write %s: %w", path, err)
 	}
 	return nil
 }
