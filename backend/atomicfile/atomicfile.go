@@ -18,8 +18,13 @@ func Write(path string, write func(w io.Writer) error) error {
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
+	// CreateTemp makes the file 0600; the result should be as readable as
+	// a file os.Create would make (0666 less the umask, usually 0644).
+	err = tmp.Chmod(0o644)
 	bw := bufio.NewWriter(tmp)
-	err = write(bw)
+	if err == nil {
+		err = write(bw)
+	}
 	if err == nil {
 		err = bw.Flush()
 	}

@@ -18,6 +18,9 @@ func TestWriteReplacesContent(t *testing.T) {
 		if err != nil || string(got) != content {
 			t.Fatalf("read %q, %v; want %q", got, err, content)
 		}
+		if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o644 {
+			t.Fatalf("mode %v, %v; want -rw-r--r--", fi.Mode(), err)
+		}
 	}
 }
 
