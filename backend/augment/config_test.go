@@ -25,7 +25,7 @@ func TestLoadConfigSeedConfigs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			cfg, mc, err := LoadConfig(filepath.Join("testdata", "seed-configs", tt.file))
+			cfg, mc, err := LoadConfig(filepath.Join("..", "..", "configs", "reference", tt.file))
 			if err != nil {
 				t.Fatal(err)
 			}

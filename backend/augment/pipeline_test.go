@@ -13,7 +13,7 @@ import (
 
 func loadSeed(t testing.TB, name string) (Config, MaskConfig) {
 	t.Helper()
-	cfg, mc, err := LoadConfig(filepath.Join("testdata", "seed-configs", name))
+	cfg, mc, err := LoadConfig(filepath.Join("..", "..", "configs", "reference", name))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -174,7 +174,7 @@ func TestAugmentCommandErrors(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("ssl augmentation kwargs:\n  augmentation: dino\n  local_crop_size: 40\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	good := filepath.Join("..", "..", "augment", "testdata", "seed-configs", "dino-vit-small.yaml")
+	good := filepath.Join("..", "..", "..", "configs", "reference", "dino-vit-small.yaml")
 	out := filepath.Join(dir, "v.png")
 	tests := []struct {
 		name string

@@ -1,0 +1,254 @@
+package config
+
+import (
+	"fmt"
+	"math"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/sslens/sslens/backend/augment"
+	"github.com/sslens/sslens/backend/nn/vit"
+)
+
+// methodOf reads experiment.ssl_training (required).
+func methodOf(root *yaml.Node) (Method, error) {
+	var exp, v *yaml.Node
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		if root.Content[i].Value == "experiment" {
+			exp = root.Content[i+1]
+		}
+	}
+	if exp != nil && exp.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(exp.Content); i += 2 {
+			if exp.Content[i].Value == "ssl_training" {
+				v = exp.Content[i+1]
+			}
+		}
+	}
+	if v == nil || isNone(v) {
+		return "", fmt.Errorf("experiment.ssl_training: missing (want one of %s)", methodList())
+	}
+	m := Method(strings.ToLower(strings.TrimSpace(v.Value)))
+	for _, ok := range Methods {
+		if m == ok {
+			return m, nil
+		}
+	}
+	return "", fmt.Errorf("experiment.ssl_training: line %d: unknown method %q (want one of %s)", v.Line, v.Value, methodList())
+}
+
+func methodList() string {
+	s := make([]string, len(Methods))
+	for i, m := range Methods {
+		s[i] = string(m)
+	}
+	return strings.Join(s, ", ")
+}
+
+// normalise resolves settings that depend on each other and records
+// warnings for accepted-but-ignored ones.
+func (c *Config) normalise() error {
+	if dev := strings.ToLower(c.Experiment.Device); dev != "" && dev != "cpu" {
+		c.Warnings = append(c.Warnings, fmt.Sprintf("experiment.device: %q: this build has no GPU executor; running on the CPU", c.Experiment.Device))
+		c.Experiment.Device = "cpu"
+	}
+	if c.Experiment.UseMixedPrecision {
+		c.Warnings = append(c.Warnings, "experiment.use_mixed_precision: true: sslens trains in float32")
+	}
+	if c.IsSSL() {
+		m, err := c.Augmentation.Method()
+		if err != nil {
+			return fmt.Errorf("ssl augmentation kwargs.augmentation: %v", err)
+		}
+		// The reference project uses the DINO augmentation class for iBOT.
+		if m == augment.MethodDINO && c.Experiment.Method == IBOT {
+			c.Augmentation.Augmentation = string(augment.MethodIBOT)
+		}
+	}
+	c.Network.MaskConfig.Enabled = c.Network.MaskConfig.Enabled && c.Experiment.Method == IBOT
+	return nil
+}
+
+// IsSSL reports whether c pretrains without labels.
+func (c *Config) IsSSL() bool {
+	m := c.Experiment.Method
+	return m == DINO || m == IBOT || m == SimSiam
+}
+
+// Preset returns the backbone preset with the config's dropout settings.
+func (c *Config) Preset() (vit.Preset, error) {
+	p, err := vit.LookupPreset(c.Network.Backbone)
+	if err != nil {
+		return vit.Preset{}, fmt.Errorf("network.backbone: %v", err)
+	}
+	p.DropPath, p.AttnDrop = c.Network.DropPath, c.Network.AttnDrop
+	p.ImageSize = c.Input.ImageSize[0]
+	return p, nil
+}
+
+// Validate checks every value training will use; errors name the key path
+// and the allowed values.
+func (c *Config) Validate() error {
+	p, err := c.Preset()
+	if err != nil {
+		return err
+	}
+	in := c.Input
+	switch {
+	case in.Channels != 3:
+		return fmt.Errorf("input.channels: %d: sslens reads 3 bands (g, r, i)", in.Channels)
+	case in.ImageSize[0] <= 0 || in.ImageSize[0] != in.ImageSize[1]:
+		return fmt.Errorf("input.image size: %v: want a positive square size", in.ImageSize)
+	case in.ImageSize[0]%p.PatchSize != 0:
+		return fmt.Errorf("input.image size: %d is not a multiple of the patch size %d", in.ImageSize[0], p.PatchSize)
+	case in.NumClasses != 2:
+		return fmt.Errorf("input.num classes: %d: sslens classifies lens / non-lens (2)", in.NumClasses)
+	}
+	if err := p.Validate(); err != nil {
+		return fmt.Errorf("network: %v", err)
+	}
+	if !(c.Network.DropPath >= 0 && c.Network.DropPath < 1) {
+		return fmt.Errorf("network.drop_path: %v is not in [0, 1)", c.Network.DropPath)
+	}
+	if !(c.Network.AttnDrop >= 0 && c.Network.AttnDrop < 1) {
+		return fmt.Errorf("network.attn_drop: %v is not in [0, 1)", c.Network.AttnDrop)
+	}
+	if err := c.validateOptimizer(); err != nil {
+		return err
+	}
+	t := c.Train
+	switch {
+	case t.BatchSize <= 0:
+		return fmt.Errorf("train args.batch_size: %d is not positive", t.BatchSize)
+	case t.Epochs <= 0:
+		return fmt.Errorf("train args.num_epochs: %d is not positive", t.Epochs)
+	case t.KNNNeighbours <= 0:
+		return fmt.Errorf("train args.knn_neighbours: %d is not positive", t.KNNNeighbours)
+	case t.FreezeLastLayer < 0:
+		return fmt.Errorf("train args.freeze_last_layer: %d is negative", t.FreezeLastLayer)
+	case c.Experiment.LogFreq <= 0:
+		return fmt.Errorf("experiment.log_freq: %d is not positive", c.Experiment.LogFreq)
+	}
+	if c.IsSSL() {
+		return c.validateSSL()
+	}
+	return c.validateFinetune()
+}
+
+func (c *Config) validateOptimizer() error {
+	o := c.Optimizer
+	switch o.Name {
+	case "Adam", "AdamW", "SGD":
+	default:
+		return fmt.Errorf("optimizer.optimizer: %q is not Adam, AdamW or SGD", o.Name)
+	}
+	for _, f := range []struct {
+		key      string
+		v        float64
+		positive bool
+	}{
+		{"init_lr", o.InitLR, true}, {"final_lr", o.FinalLR, false},
+		{"init_wd", o.InitWD, false}, {"final_wd", o.FinalWD, false},
+		{"clip_grad_magnitude", o.ClipGrad, false},
+	} {
+		if math.IsNaN(f.v) || math.IsInf(f.v, 0) || f.v < 0 || (f.positive && f.v == 0) {
+			want := "a non-negative number"
+			if f.positive {
+				want = "a positive number"
+			}
+			return fmt.Errorf("optimizer.%s: %v: want %s", f.key, f.v, want)
+		}
+	}
+	if o.WarmupEpochs < 0 || o.WarmupEpochs > c.Train.Epochs {
+		return fmt.Errorf("optimizer.scheduler_warmup_epochs: %d is not within [0, num_epochs %d]", o.WarmupEpochs, c.Train.Epochs)
+	}
+	return nil
+}
+
+func (c *Config) validateSSL() error {
+	o := c.Optimizer
+	if err := c.Augmentation.Validate(); err != nil {
+		return err
+	}
+	size := c.Input.ImageSize[0]
+	for _, f := range []struct {
+		key string
+		v   int
+	}{
+		{"center_crop", c.Augmentation.CenterCrop},
+		{"global_crop_size", c.Augmentation.GlobalCropSize},
+		{"local_crop_size", c.Augmentation.LocalCropSize},
+		{"crop_size", c.Augmentation.CropSize},
+	} {
+		if f.v > size && f.key != "center_crop" {
+			return fmt.Errorf("ssl augmentation kwargs.%s: %d is larger than input.image size %d", f.key, f.v, size)
+		}
+	}
+	if c.Network.MaskConfig.Enabled {
+		if err := c.Network.MaskConfig.Validate(c.Augmentation.GlobalCropSize); err != nil {
+			return err
+		}
+	}
+	if c.Experiment.Method == SimSiam {
+		return nil
+	}
+	switch {
+	case !(o.MomentumTeacher >= 0 && o.MomentumTeacher <= 1):
+		return fmt.Errorf("optimizer.momentum_teacher: %v is not in [0, 1]", o.MomentumTeacher)
+	case !(o.TeacherTemp > 0) || !(o.WarmupTeacherTemp > 0):
+		return fmt.Errorf("optimizer.teacher_temp: %v (warm-up %v): want positive temperatures", o.TeacherTemp, o.WarmupTeacherTemp)
+	case o.WarmupTeacherTempEpochs < 0 || o.WarmupTeacherTempEpochs > c.Train.Epochs:
+		return fmt.Errorf("optimizer.warmup_teacher_temp_epochs: %d is not within [0, num_epochs %d]", o.WarmupTeacherTempEpochs, c.Train.Epochs)
+	case c.Network.HeadOutputDim <= 0 || c.Network.HeadHiddenDim <= 0 || c.Network.HeadBottleneckDim <= 0:
+		return fmt.Errorf("network.head_output_dim/head_hidden_dim/head_bottleneck_dim: want positive sizes")
+	}
+	return nil
+}
+
+func (c *Config) validateFinetune() error {
+	f := c.Finetune
+	ok := false
+	for _, l := range LabelCounts {
+		ok = ok || f.Labels == l
+	}
+	switch {
+	case !ok:
+		return fmt.Errorf("finetune.labels: %q is not one of %s", f.Labels, strings.Join(LabelCounts, ", "))
+	case f.LinearProbe && c.Experiment.Method == Supervised:
+		return fmt.Errorf("finetune.linear_probe: a linear probe needs a pretrained backbone (ssl_training finetune)")
+	case f.Bootstrap < 0:
+		return fmt.Errorf("finetune.bootstrap: %d is negative", f.Bootstrap)
+	case f.EvalEvery <= 0:
+		return fmt.Errorf("finetune.eval_every: %d is not positive", f.EvalEvery)
+	}
+	return nil
+}
+
+// Overrides are command-line values that replace config fields when set.
+type Overrides struct {
+	Data, Indices, Checkpoint, Output string
+}
+
+// Resolve applies o and checks the inputs a run cannot start without; call
+// it after Load, before training.
+func (c *Config) Resolve(o Overrides) error {
+	set := func(dst *string, v string) {
+		if v != "" {
+			*dst = v
+		}
+	}
+	set(&c.Input.DataPath, o.Data)
+	set(&c.Input.Indices, o.Indices)
+	set(&c.Finetune.Checkpoint, o.Checkpoint)
+	set(&c.Experiment.OutputDir, o.Output)
+	switch {
+	case c.Input.DataPath == "":
+		return fmt.Errorf("input.data path: empty; set it in the config or pass --data DIR")
+	case c.Experiment.Method == Finetune && c.Finetune.Checkpoint == "" && !c.Restore.Restore:
+		return fmt.Errorf("finetune.checkpoint: required for ssl_training finetune (a pretrained model.safetensors); set it or pass --checkpoint, or use ssl_training supervised to train from random init")
+	case c.Experiment.Method == Supervised && c.Finetune.Checkpoint != "":
+		return fmt.Errorf("finetune.checkpoint: %q given, but ssl_training is supervised (random init); use finetune", c.Finetune.Checkpoint)
+	}
+	return nil
+}
