@@ -3,11 +3,7 @@ package augment
 import (
 	"fmt"
 	"math"
-	"os"
-	"reflect"
 	"strings"
-
-	"gopkg.in/yaml.v3"
 )
 
 // Method names a view recipe.
@@ -37,11 +33,11 @@ func ParseMethod(name string) (Method, error) {
 	return "", fmt.Errorf("unknown augmentation %q (want AugmentationDINOSingleChannel, AugmentationSIMSIAM, dino, ibot, simsiam or none)", name)
 }
 
-// Section names in a seed config file.
+// Section names in a config file, for error messages; backend/config reads
+// the files.
 const (
 	augSection = "ssl augmentation kwargs"
 	netSection = "network"
-	expSection = "experiment"
 )
 
 // Config is the seed config's `ssl augmentation kwargs` section. The first
@@ -238,155 +234,4 @@ func (mc MaskConfig) Validate(globalSize int) error {
 		return fmt.Errorf("%s.pred_start_epoch: %d is negative", netSection, mc.StartEpoch)
 	}
 	return nil
-}
-
-// LoadConfig reads a full seed-style config file and returns its
-// augmentation and masking settings, defaults filled in and validated. The
-// method comes from `ssl augmentation kwargs.augmentation`; a DINO
-// augmentation under `experiment.ssl_training: ibot` is iBOT. Keys of the
-// augmentation section must be known; other sections are read only for the
-// keys named in MaskConfig. Values spelled None or left empty keep the default.
-func LoadConfig(path string) (Config, MaskConfig, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return Config{}, MaskConfig{}, fmt.Errorf("augment: %w", err)
-	}
-	cfg, mc, err := parseConfig(b)
-	if err != nil {
-		return Config{}, MaskConfig{}, fmt.Errorf("augment: %s: %w", path, err)
-	}
-	return cfg, mc, nil
-}
-
-func parseConfig(b []byte) (Config, MaskConfig, error) {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(b, &doc); err != nil {
-		return Config{}, MaskConfig{}, err
-	}
-	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
-		return Config{}, MaskConfig{}, fmt.Errorf("want a mapping of sections at the top level")
-	}
-	root := doc.Content[0]
-	aug := lookup(root, augSection)
-	if aug == nil {
-		return Config{}, MaskConfig{}, fmt.Errorf("%s: missing", augSection)
-	}
-	training := ""
-	if exp := lookup(root, expSection); exp != nil {
-		if v := lookup(exp, "ssl_training"); v != nil && !isNone(v) {
-			training = strings.ToLower(v.Value)
-		}
-	}
-	name := training
-	if v := lookup(aug, "augmentation"); v != nil && !isNone(v) {
-		name = v.Value
-	}
-	if name == "" {
-		return Config{}, MaskConfig{}, fmt.Errorf("%s.augmentation: missing, and no %s.ssl_training to fall back on", augSection, expSection)
-	}
-	m, err := ParseMethod(name)
-	if err != nil {
-		return Config{}, MaskConfig{}, fmt.Errorf("%s.augmentation: %v", augSection, err)
-	}
-	if m == MethodDINO && training == "ibot" {
-		m = MethodIBOT
-	}
-	cfg := DefaultConfig(m)
-	if err := decodeSection(aug, augSection, &cfg, true); err != nil {
-		return Config{}, MaskConfig{}, err
-	}
-	mc := DefaultMaskConfig(m)
-	if net := lookup(root, netSection); net != nil {
-		if err := decodeSection(net, netSection, &mc, false); err != nil {
-			return Config{}, MaskConfig{}, err
-		}
-	}
-	mc.Enabled = mc.Enabled && m == MethodIBOT
-	if err := cfg.Validate(); err != nil {
-		return Config{}, MaskConfig{}, err
-	}
-	if mc.Enabled {
-		if err := mc.Validate(cfg.GlobalCropSize); err != nil {
-			return Config{}, MaskConfig{}, err
-		}
-	}
-	return cfg, mc, nil
-}
-
-// lookup returns the value of key in mapping node n, or nil.
-func lookup(n *yaml.Node, key string) *yaml.Node {
-	if n.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i+1]
-		}
-	}
-	return nil
-}
-
-// isNone reports a YAML null or the string None, which the seed's Python
-// loader keeps as a string where it means "unset".
-func isNone(n *yaml.Node) bool {
-	return n.Kind == yaml.ScalarNode && (n.Tag == "!!null" || n.Value == "None")
-}
-
-// decodeSection decodes each key of mapping sec into the field of *dst
-// tagged with it, one key at a time so an error names the key. Unknown keys
-// are an error when strict and skipped otherwise.
-func decodeSection(sec *yaml.Node, name string, dst any, strict bool) error {
-	if sec.Kind != yaml.MappingNode {
-		if isNone(sec) {
-			return nil
-		}
-		return fmt.Errorf("%s: line %d: want a mapping of keys", name, sec.Line)
-	}
-	v := reflect.ValueOf(dst).Elem()
-	fields := map[string]int{}
-	for i := 0; i < v.NumField(); i++ {
-		fields[v.Type().Field(i).Tag.Get("yaml")] = i
-	}
-	for i := 0; i+1 < len(sec.Content); i += 2 {
-		key, val := sec.Content[i].Value, sec.Content[i+1]
-		f, ok := fields[key]
-		if !ok {
-			if strict {
-				return fmt.Errorf("%s.%s: line %d: unknown key", name, key, sec.Content[i].Line)
-			}
-			continue
-		}
-		if isNone(val) {
-			continue
-		}
-		field := v.Field(f)
-		if err := val.Decode(field.Addr().Interface()); err != nil {
-			return fmt.Errorf("%s.%s: line %d: %s is not %s", name, key, val.Line, describeNode(val), describeType(field.Type()))
-		}
-	}
-	return nil
-}
-
-func describeNode(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.SequenceNode:
-		return fmt.Sprintf("a list of %d", len(n.Content))
-	case yaml.MappingNode:
-		return "a mapping"
-	}
-	return fmt.Sprintf("%q", n.Value)
-}
-
-func describeType(t reflect.Type) string {
-	switch t.Kind() {
-	case reflect.Int:
-		return "an integer"
-	case reflect.Float64:
-		return "a number"
-	case reflect.Bool:
-		return "true or false"
-	case reflect.Array:
-		return fmt.Sprintf("a list of %d numbers", t.Len())
-	}
-	return "a string"
 }

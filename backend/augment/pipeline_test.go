@@ -2,7 +2,6 @@ package augment
 
 import (
 	"math"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -11,13 +10,30 @@ import (
 	"github.com/sslens/sslens/backend/data"
 )
 
+// loadSeed returns the augmentation and masking settings of one of the
+// reference configs (configs/reference/*.yaml; backend/config checks that
+// loading them yields exactly these).
 func loadSeed(t testing.TB, name string) (Config, MaskConfig) {
 	t.Helper()
-	cfg, mc, err := LoadConfig(filepath.Join("..", "..", "configs", "reference", name))
-	if err != nil {
-		t.Fatal(err)
+	switch name {
+	case "dino-vit-small.yaml", "dino-vit-base.yaml", "ibot-vit-small.yaml":
+		m, locals, size := MethodDINO, 16, 20
+		switch name {
+		case "dino-vit-base.yaml":
+			size = 28
+		case "ibot-vit-small.yaml":
+			m, locals = MethodIBOT, 12
+		}
+		cfg := DefaultConfig(m)
+		cfg.NumLocalCrops, cfg.LocalCropSize = locals, size
+		mc := DefaultMaskConfig(m)
+		mc.Aspect = [2]float64{0.3, 3.33}
+		return cfg, mc
+	case "simsiam-vit-small.yaml":
+		return DefaultConfig(MethodSimSiam), DefaultMaskConfig(MethodSimSiam)
 	}
-	return cfg, mc
+	t.Fatalf("no settings for %s", name)
+	return Config{}, MaskConfig{}
 }
 
 func TestPipelineShapes(t *testing.T) {

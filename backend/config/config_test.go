@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sslens/sslens/backend/augment"
 )
 
 func TestReferenceConfigsLoadUnchanged(t *testing.T) {
@@ -161,5 +163,109 @@ func TestResolveAppliesOverridesAndRequiresInputs(t *testing.T) {
 	c.Input.DataPath = "/cfg"
 	if err := c.Resolve(Overrides{}); err != nil || c.Input.DataPath != "/cfg" {
 		t.Errorf("data path %q, %v", c.Input.DataPath, err)
+	}
+}
+
+// The augmentation and masking settings of the reference configs, as the
+// augment package's tests assume them.
+func TestReferenceAugmentationSettings(t *testing.T) {
+	ibot := augment.DefaultMaskConfig(augment.MethodIBOT)
+	ibot.Aspect = [2]float64{0.3, 3.33}
+	tests := []struct {
+		file        string
+		aug         augment.Method
+		locals, lsz int
+		cropScale   [2]float64
+		mask        augment.MaskConfig
+	}{
+		{"dino-vit-small.yaml", augment.MethodDINO, 16, 20, [2]float64{}, augment.MaskConfig{}},
+		{"dino-vit-base.yaml", augment.MethodDINO, 16, 28, [2]float64{}, augment.MaskConfig{}},
+		{"ibot-vit-small.yaml", augment.MethodIBOT, 12, 20, [2]float64{}, ibot},
+		{"ibot-vit-base.yaml", augment.MethodIBOT, 8, 20, [2]float64{}, ibot},
+		{"simsiam-vit-small.yaml", augment.MethodSimSiam, 0, 0, [2]float64{0.14, 1}, augment.MaskConfig{}},
+	}
+	for _, tt := range tests {
+		c, err := Load(filepath.Join("..", "..", "configs", "reference", tt.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := c.Augmentation
+		if m, err := a.Method(); err != nil || m != tt.aug || a.NumLocalCrops != tt.locals || a.LocalCropSize != tt.lsz || a.CropScale != tt.cropScale || a.CenterCrop != 32 {
+			t.Errorf("%s: augmentation %+v", tt.file, a)
+		}
+		mc := c.Network.MaskConfig
+		if tt.mask.Enabled && mc != tt.mask || !tt.mask.Enabled && mc.Enabled {
+			t.Errorf("%s: masks %+v, want %+v", tt.file, mc, tt.mask)
+		}
+		if _, err := augment.NewPipeline(a, mc, augment.SeedNormalization()); err != nil {
+			t.Errorf("%s: NewPipeline: %v", tt.file, err)
+		}
+	}
+}
+
+func TestAugmentationDefaultsAndOverrides(t *testing.T) {
+	const ibot = "experiment:\n  ssl_training: ibot\nnetwork:\n  backbone: vit_nano\n"
+	tests := []struct {
+		name  string
+		yaml  string
+		check func(*Config) bool
+	}{
+		{"plain dino gets the defaults (blur 1.0 / 0.3 / 0.5)", "experiment:\n  ssl_training: dino\n",
+			func(c *Config) bool {
+				return c.Augmentation == augment.DefaultConfig(augment.MethodDINO) && !c.Network.MaskConfig.Enabled
+			}},
+		{"ibot enables masks", ibot,
+			func(c *Config) bool {
+				m := c.Network.MaskConfig
+				return m.Enabled && m.Ratio == 0.3 && m.PatchSize == 8
+			}},
+		{"None and empty keep defaults", ibot + "  pred_ratio: None\n  patch_size:\nssl augmentation kwargs:\n  augmentation: AugmentationDINOSingleChannel\n  local_crop_size: None\n",
+			func(c *Config) bool {
+				return c.Augmentation.LocalCropSize == 20 && c.Network.MaskConfig.Ratio == 0.3 && c.Network.MaskConfig.PatchSize == 8
+			}},
+		{"own keys", "experiment:\n  ssl_training: dino\nssl augmentation kwargs:\n  rot90: true\n  vertical_flip_probability: 0\n  gaussian_blur_sigma: [0.5, 1.5]\n",
+			func(c *Config) bool {
+				a := c.Augmentation
+				return a.Rot90 && a.VFlipP == 0 && a.BlurSigma == [2]float64{0.5, 1.5}
+			}},
+		{"masking off", ibot + "  masked_im_modeling: false\n",
+			func(c *Config) bool { return !c.Network.MaskConfig.Enabled }},
+		{"simsiam crop_size", "experiment:\n  ssl_training: simsiam\nssl augmentation kwargs:\n  crop_size: 24\n",
+			func(c *Config) bool {
+				a := c.Augmentation
+				return a.Augmentation == "simsiam" && a.CropSize == 24 && a.BlurP1 == 0.5 && a.BlurP2 == 0.5
+			}},
+	}
+	for _, tt := range tests {
+		c, err := Parse([]byte(tt.yaml))
+		if err != nil {
+			t.Errorf("%s: %v", tt.name, err)
+			continue
+		}
+		if !tt.check(c) {
+			t.Errorf("%s: got %+v, %+v", tt.name, c.Augmentation, c.Network.MaskConfig)
+		}
+	}
+}
+
+func TestAugmentationErrorsNameTheKey(t *testing.T) {
+	const dino = "experiment:\n  ssl_training: dino\nssl augmentation kwargs:\n  augmentation: AugmentationDINOSingleChannel\n"
+	const ibot = "experiment:\n  ssl_training: ibot\nssl augmentation kwargs:\n  augmentation: AugmentationDINOSingleChannel\nnetwork:\n"
+	tests := []struct{ name, yaml, want string }{
+		{"local crop larger than centre crop", dino + "  local_crop_size: 40\n", "ssl augmentation kwargs.local_crop_size: 40 is larger than center_crop 32"},
+		{"scale range upside down", dino + "  global_crop_scale_range: [0.9, 0.2]\n", "ssl augmentation kwargs.global_crop_scale_range: [0.9 0.2] is not a range within (0, 1]"},
+		{"scale range of three", dino + "  local_crop_scale_range: [0.1, 0.2, 0.3]\n", "ssl augmentation kwargs.local_crop_scale_range: line 5: a list of 3 is not a list of 2 numbers"},
+		{"text for a size", dino + "  global_crop_size: big\n", `ssl augmentation kwargs.global_crop_size: line 5: "big" is not an integer`},
+		{"unknown augmentation", "experiment:\n  ssl_training: dino\nssl augmentation kwargs:\n  augmentation: AugmentationDINOexpt1\n", `unknown augmentation "AugmentationDINOexpt1"`},
+		{"probability above one", dino + "  horizontal_flip_probability: 1.5\n", "ssl augmentation kwargs.horizontal_flip_probability: 1.5 is not a probability"},
+		{"simsiam crop too big", "experiment:\n  ssl_training: simsiam\nssl augmentation kwargs:\n  crop_size: 33\n", "ssl augmentation kwargs.crop_size: 33 is larger than center_crop 32"},
+		{"mask ratio too large", ibot + "  pred_ratio: 0.9\n  pred_ratio_var: 0.2\n", "network.pred_ratio: 0.9 +- pred_ratio_var 0.2 leaves [0, 1]"},
+		{"mask shape", ibot + "  pred_shape: ring\n", `network.pred_shape: "ring" is not block or rand`},
+	}
+	for _, tt := range tests {
+		_, err := Parse([]byte(tt.yaml))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: error %v, want %q", tt.name, err, tt.want)
+		}
 	}
 }

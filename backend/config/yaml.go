@@ -110,7 +110,8 @@ func describeType(t reflect.Type) string {
 	case reflect.Bool:
 		return "true or false"
 	case reflect.Array:
-		return fmt.Sprintf("a list of %d %s", t.Len(), strings.TrimPrefix(strings.TrimPrefix(describeType(t.Elem()), "an "), "a "))
+		elem := strings.TrimPrefix(strings.TrimPrefix(describeType(t.Elem()), "an "), "a ")
+		return fmt.Sprintf("a list of %d %ss", t.Len(), elem)
 	case reflect.Slice:
 		return "a list"
 	}

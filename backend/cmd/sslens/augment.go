@@ -11,6 +11,7 @@ import (
 	"slices"
 
 	"github.com/sslens/sslens/backend/augment"
+	"github.com/sslens/sslens/backend/config"
 	"github.com/sslens/sslens/backend/data"
 	"github.com/sslens/sslens/backend/render"
 )
@@ -48,10 +49,14 @@ func runAugment(fs *flag.FlagSet, args []string, w io.Writer) error {
 		fmt.Fprintln(fs.Output(), "sslens augment: --config, --image and --out are required, and nothing else")
 		return errUsage
 	}
-	cfg, mc, err := augment.LoadConfig(*configPath)
+	conf, err := config.Load(*configPath)
 	if err != nil {
 		return err
 	}
+	for _, w := range conf.Warnings {
+		fmt.Fprintf(fs.Output(), "warning: %s\n", w)
+	}
+	cfg, mc := conf.Augmentation, conf.Network.MaskConfig
 	norm := augment.SeedNormalization()
 	if *normFrom != "" {
 		if norm, err = datasetNormalization(*normFrom, cfg.CenterCrop); err != nil {
@@ -70,7 +75,7 @@ func runAugment(fs *flag.FlagSet, args []string, w io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", *imagePath, err)
 	}
-	method, _ := cfg.Method() // LoadConfig validated it
+	method, _ := cfg.Method() // config.Load validated it
 	sheet, err := viewSheet(im, cfg.CenterCrop, views, mc.PatchSize, method, norm)
 	if err != nil {
 		return err

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/sslens/sslens/backend/augment"
+	"github.com/sslens/sslens/backend/config"
 	"github.com/sslens/sslens/backend/data"
 	"github.com/sslens/sslens/backend/render"
 )
@@ -98,10 +99,11 @@ func TestAugmentCommand(t *testing.T) {
 		t.Fatalf("sheet is %v, want %v", sheet.Bounds(), want)
 	}
 
-	cfg, mc, err := augment.LoadConfig(cfgPath)
+	conf, err := config.Load(cfgPath)
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg, mc := conf.Augmentation, conf.Network.MaskConfig
 	p, err := augment.NewPipeline(cfg, mc, augment.SeedNormalization())
 	if err != nil {
 		t.Fatal(err)
@@ -149,7 +151,7 @@ func TestAugmentNormFrom(t *testing.T) {
 		writeCutout(t, filepath.Join(ds, class, "a.npy"), uint64(10+k))
 	}
 	cfgPath, imPath := filepath.Join(dir, "c.yaml"), filepath.Join(dir, "cut.npy")
-	if err := os.WriteFile(cfgPath, []byte("ssl augmentation kwargs:\n  augmentation: simsiam\n"), 0o644); err != nil {
+	if err := os.WriteFile(cfgPath, []byte("experiment:\n  ssl_training: simsiam\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	writeCutout(t, imPath, 2)
@@ -171,7 +173,7 @@ func TestAugmentCommandErrors(t *testing.T) {
 	imPath := filepath.Join(dir, "cut.npy")
 	writeCutout(t, imPath, 3)
 	bad := filepath.Join(dir, "bad.yaml")
-	if err := os.WriteFile(bad, []byte("ssl augmentation kwargs:\n  augmentation: dino\n  local_crop_size: 40\n"), 0o644); err != nil {
+	if err := os.WriteFile(bad, []byte("experiment:\n  ssl_training: dino\nssl augmentation kwargs:\n  local_crop_size: 40\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	good := filepath.Join("..", "..", "..", "configs", "reference", "dino-vit-small.yaml")
