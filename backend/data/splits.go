@@ -18,6 +18,19 @@ type ClassFiles struct {
 	NonLenses []string `json:"nonlenses"`
 }
 
+// MarshalJSON writes an empty class as [] rather than null: the readers
+// refuse null, so files written from empty lists must still read back.
+func (cf ClassFiles) MarshalJSON() ([]byte, error) {
+	orEmpty := func(s []string) []string {
+		if s == nil {
+			return []string{}
+		}
+		return s
+	}
+	type plain ClassFiles // without this method
+	return json.Marshal(plain{Lenses: orEmpty(cf.Lenses), NonLenses: orEmpty(cf.NonLenses)})
+}
+
 // Len is the number of images of both classes.
 func (cf ClassFiles) Len() int { return len(cf.Lenses) + len(cf.NonLenses) }
 

@@ -163,3 +163,27 @@ func TestSplitsFile(t *testing.T) {
 		t.Errorf("with both: %q, want splits.json first", got)
 	}
 }
+
+// Empty classes are written as [] and read back, in splits and subsets.
+func TestJSONWritersRoundTripEmptyClasses(t *testing.T) {
+	dir := t.TempDir()
+	s := Splits{Train: ClassFiles{Lenses: []string{"1.npy"}}}
+	p := filepath.Join(dir, "splits.json")
+	if err := WriteSplitsJSON(p, s); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadSplits(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Train.Len() != 1 || got.Val.Len() != 0 || got.Test.Len() != 0 {
+		t.Errorf("read back %+v", got)
+	}
+	p = filepath.Join(dir, "subset.json")
+	if err := WriteSubsetJSON(p, ClassFiles{NonLenses: []string{"2.npy"}}); err != nil {
+		t.Fatal(err)
+	}
+	if cf, err := ReadSubset(p); err != nil || len(cf.NonLenses) != 1 || len(cf.Lenses) != 0 {
+		t.Errorf("subset read back %+v, %v", cf, err)
+	}
+}

@@ -46,13 +46,7 @@ func runData(fs *flag.FlagSet, args []string, w io.Writer) error {
 			return err // -h prints the usage and returns flag.ErrHelp
 		}
 	}
-	return usageError(fs, "unknown subcommand %q (want check, stats or subsets)", args[0])
-}
-
-// usageError explains what was wrong before main prints the usage.
-func usageError(fs *flag.FlagSet, format string, args ...any) error {
-	fmt.Fprintf(fs.Output(), "sslens data: "+format+"\n", args...)
-	return errUsage
+	return usage(fs, "unknown subcommand %q (want check, stats or subsets)", args[0])
 }
 
 // stringList is a flag that may repeat.
@@ -97,10 +91,10 @@ func dataCheck(fs *flag.FlagSet, args []string, w io.Writer) error {
 		return err
 	}
 	if len(pos) == 0 {
-		return usageError(fs, "check needs DIR")
+		return usage(fs, "check needs DIR")
 	}
 	if *crop < 0 {
-		return usageError(fs, "--crop %d is negative", *crop)
+		return usage(fs, "--crop %d is negative", *crop)
 	}
 	dir := pos[0]
 	subsets = append(subsets, pos[1:]...)
@@ -110,7 +104,7 @@ func dataCheck(fs *flag.FlagSet, args []string, w io.Writer) error {
 	case "zero":
 		opt.ReplaceNonFinite = true
 	default:
-		return usageError(fs, "--nonfinite %q: want reject or zero", *nonfinite)
+		return usage(fs, "--nonfinite %q: want reject or zero", *nonfinite)
 	}
 	if opt.Splits, _, err = loadSplits(dir, *splitsPath, false); err != nil {
 		return err
@@ -151,10 +145,10 @@ func dataStats(fs *flag.FlagSet, args []string, w io.Writer) error {
 		return err
 	}
 	if len(pos) != 1 {
-		return usageError(fs, "stats needs exactly one DIR")
+		return usage(fs, "stats needs exactly one DIR")
 	}
 	if *crop < 0 {
-		return usageError(fs, "--crop %d is negative", *crop)
+		return usage(fs, "--crop %d is negative", *crop)
 	}
 	dir := pos[0]
 	s, _, err := loadSplits(dir, *splitsPath, true)
@@ -189,14 +183,14 @@ func dataSubsets(fs *flag.FlagSet, args []string, w io.Writer) error {
 		return err
 	}
 	if len(pos) != 1 {
-		return usageError(fs, "subsets needs exactly one DIR")
+		return usage(fs, "subsets needs exactly one DIR")
 	}
 	dir := pos[0]
 	var sizes []int
 	for _, f := range strings.Split(*sizesFlag, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil {
-			return usageError(fs, "--sizes: %q is not a number", f)
+			return usage(fs, "--sizes: %q is not a number", f)
 		}
 		sizes = append(sizes, n)
 	}

@@ -35,6 +35,23 @@ func register(c command) {
 // errUsage asks main to print the command's usage and exit 2.
 var errUsage = errors.New("usage")
 
+// usage prints a one-line complaint about the arguments of fs's command and
+// returns errUsage.
+func usage(fs *flag.FlagSet, format string, args ...any) error {
+	fmt.Fprintf(fs.Output(), "sslens %s: %s\n", fs.Name(), fmt.Sprintf(format, args...))
+	return errUsage
+}
+
+// exitCode is an error after which the process exits with a status of its
+// own (130 for a run stopped by Ctrl-C) instead of 1.
+type exitCode struct {
+	code int
+	err  error
+}
+
+func (e exitCode) Error() string { return e.err.Error() }
+func (e exitCode) Unwrap() error { return e.err }
+
 func main() {
 	os.Exit(runMain(os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -73,6 +90,9 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	fmt.Fprintf(stderr, "sslens %s: %v\n", c.name, err)
+	if ec, ok := errors.AsType[exitCode](err); ok {
+		return ec.code
+	}
 	return 1
 }
 
