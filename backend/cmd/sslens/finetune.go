@@ -1,0 +1,229 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/sslens/sslens/backend/config"
+	"github.com/sslens/sslens/backend/nn"
+	"github.com/sslens/sslens/backend/nn/vit"
+	"github.com/sslens/sslens/backend/ssl"
+)
+
+func init() {
+	register(command{
+		name:    "finetune",
+		summary: "train a lens classifier, from random init (supervised) or a pretrained backbone (finetune)",
+		usage: `CONFIG.yaml [--data DIR] [--indices F] [--checkpoint F] [--out DIR] [--resume RUN_DIR]
+       sslens finetune --resume RUN_DIR
+
+CONFIG is a supervised or finetune config (configs/supervised-*.yaml,
+configs/finetune-*.yaml); the flags replace its data path, indices,
+finetune.checkpoint and experiment.output_dir. The run folder receives
+config.resolved.yaml, metrics.jsonl (one JSON record per step, epoch and
+evaluation), checkpoints/last and checkpoints/best, report.json and
+report.md. Ctrl-C stops after the current step, saves checkpoints/last and
+exits 130; --resume RUN_DIR continues the run exactly where it stopped.`,
+		run: func(fs *flag.FlagSet, args []string) error {
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			go func() {
+				<-ctx.Done()
+				stop() // a second Ctrl-C kills at once
+			}()
+			err := runFinetune(ctx, fs, args, processEnv())
+			if errors.Is(err, ssl.ErrStopped) {
+				return exitCode{130, err}
+			}
+			return err
+		},
+	})
+}
+
+// classifier is the model the commands build and close.
+type classifier interface {
+	ssl.Model
+	Close()
+}
+
+// modelOptions are the settings a classifier is built with.
+type modelOptions struct {
+	Batch          int    // images per forward pass
+	Seed           uint64 // dropout and drop-path draws
+	FreezeBackbone bool   // train the head only (linear probe)
+}
+
+// env is what a command talks to: its output streams, whether stderr is a
+// terminal (progress bars) or a log (plain lines), and how it builds a
+// classifier from parameters, which tests replace with a stand-in.
+type env struct {
+	stdout, stderr io.Writer
+	terminal       bool
+	newModel       func(ps *vit.Params, opt modelOptions) (classifier, error)
+}
+
+// processEnv is the environment of the running binary.
+func processEnv() env {
+	return env{stdout: os.Stdout, stderr: os.Stderr, terminal: isTerminal(os.Stderr), newModel: nnClassifier}
+}
+
+// nnClassifier builds backend/nn's ViT classifier.
+func nnClassifier(ps *vit.Params, opt modelOptions) (classifier, error) {
+	c, err := nn.NewClassifier(ps, nn.Options{Batch: opt.Batch, Seed: opt.Seed, FreezeBackbone: opt.FreezeBackbone})
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func runFinetune(ctx context.Context, fs *flag.FlagSet, args []string, e env) error {
+	var o config.Overrides
+	fs.StringVar(&o.Data, "data", "", "dataset `DIR` (replaces input.data path)")
+	fs.StringVar(&o.Indices, "indices", "", "splits `FILE`, indices.pkl or splits.json (replaces input.indices)")
+	fs.StringVar(&o.Checkpoint, "checkpoint", "", "pretrained model.safetensors or its folder (replaces finetune.checkpoint)")
+	fs.StringVar(&o.Output, "out", "", "run `DIR` (replaces experiment.output_dir)")
+	resume := fs.String("resume", "", "continue the run in `RUN_DIR` from its checkpoints/last")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	var path string
+	switch {
+	case len(pos) == 1:
+		path = pos[0]
+	case len(pos) == 0 && *resume != "":
+		dir, err := ssl.FindRun(*resume)
+		if err != nil {
+			return err
+		}
+		path = filepath.Join(dir, ssl.ConfigFile)
+	default:
+		return usage(fs, "want one CONFIG, or --resume RUN_DIR")
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		return err
+	}
+	if err := cfg.Resolve(o); err != nil {
+		return err
+	}
+	show := newRunDisplay(e)
+	run, err := ssl.NewClassifierRun(cfg, ssl.Options{Resume: *resume, Progress: show.record})
+	if err != nil {
+		return err
+	}
+	defer run.Close()
+	m, err := e.newModel(run.Params, modelOptions{Batch: cfg.Train.BatchSize, Seed: cfg.Experiment.Seed, FreezeBackbone: cfg.Finetune.LinearProbe})
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	rep, err := run.Train(ctx, m)
+	show.finish()
+	if errors.Is(err, ssl.ErrStopped) {
+		return fmt.Errorf("%w\nresume with: sslens finetune --resume %s", err, run.Dir)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "%s\nrun folder: %s\n", rep.Markdown(), run.Dir)
+	return nil
+}
+
+// runDisplay shows a run's records on stderr: a progress bar over the
+// steps on a terminal, with the other records printed above it, and only
+// the epoch, evaluation and log lines otherwise.
+type runDisplay struct {
+	e   env
+	bar *progressbar.ProgressBar
+}
+
+func newRunDisplay(e env) *runDisplay { return &runDisplay{e: e} }
+
+func (d *runDisplay) record(r ssl.Record) {
+	if r.Kind == ssl.KindStep {
+		if !d.e.terminal {
+			return
+		}
+		desc := fmt.Sprintf("epoch %d/%d loss %.4f", r.Epoch, r.TotalEpochs, *r.Loss)
+		if d.bar == nil {
+			d.bar = newBar(d.e.stderr, r.TotalSteps, desc)
+		} else {
+			d.bar.Describe(desc)
+		}
+		d.bar.Set(r.Step)
+		return
+	}
+	if d.bar != nil {
+		d.bar.Clear()
+	}
+	fmt.Fprintln(d.e.stderr, recordLine(r))
+}
+
+func (d *runDisplay) finish() {
+	if d.bar != nil {
+		d.bar.Finish()
+	}
+}
+
+// recordLine renders a non-step record as one log line.
+func recordLine(r ssl.Record) string {
+	switch r.Kind {
+	case ssl.KindEpoch:
+		s := fmt.Sprintf("epoch %d/%d  step %d/%d  loss %.4f  train accuracy %.2f%%  lr %.3g",
+			r.Epoch, r.TotalEpochs, r.Step, r.TotalSteps, *r.Loss, 100**r.Accuracy, *r.LR)
+		if r.ImagesPerSec != nil {
+			s += fmt.Sprintf("  %.1f images/s", *r.ImagesPerSec)
+		}
+		return s
+	case ssl.KindEval:
+		who := fmt.Sprintf("epoch %d", r.Epoch)
+		if r.Model != "" {
+			who = fmt.Sprintf("%s model (epoch %d)", r.Model, r.Epoch)
+		}
+		return fmt.Sprintf("%s %s: accuracy %.2f%%  AUC %.4f", who, r.Split, 100**r.Accuracy, *r.AUC)
+	case ssl.KindWarning:
+		return "warning: " + r.Message
+	}
+	return r.Message
+}
+
+// newBar returns a progress bar over total items on w.
+func newBar(w io.Writer, total int, what string) *progressbar.ProgressBar {
+	return progressbar.NewOptions(total,
+		progressbar.OptionSetWriter(w),
+		progressbar.OptionSetDescription(what),
+		progressbar.OptionShowCount(),
+		progressbar.OptionShowIts(),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionClearOnFinish())
+}
+
+// imageProgress returns an ssl.Counter drawing a bar on a terminal, and
+// a function to call when done; both do nothing when stderr is a log.
+func imageProgress(e env, what string) (ssl.Counter, func()) {
+	if !e.terminal {
+		return nil, func() {}
+	}
+	var bar *progressbar.ProgressBar
+	return func(done, total int) {
+			if bar == nil {
+				bar = newBar(e.stderr, total, what)
+			}
+			bar.Set(done)
+		}, func() {
+			if bar != nil {
+				bar.Finish()
+			}
+		}
+}

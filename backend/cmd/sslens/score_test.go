@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"image"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+func TestScoreCommand(t *testing.T) {
+	run, dataDir := trainedRun(t)
+	files := t.TempDir()
+	lens, nonLens := filepath.Join(dataDir, "lenses", "0.npy"), filepath.Join(dataDir, "nonlenses", "12.npy")
+	corrupt := filepath.Join(files, "corrupt.npy")
+	if err := os.WriteFile(corrupt, []byte("\x93NUMPY garbage"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	notImage := filepath.Join(files, "notes.txt")
+	os.WriteFile(notImage, []byte("hello"), 0o644)
+	small := filepath.Join(files, "small.png")
+	f, err := os.Create(small)
+	if err != nil {
+		t.Fatal(err)
+	}
+	png.Encode(f, image.NewRGBA(image.Rect(0, 0, 16, 16))) // smaller than the 32 px crop
+	f.Close()
+	missing := filepath.Join(files, "missing.fits")
+	args := []string{"--checkpoint", run, lens, corrupt, nonLens, notImage, missing, small, filepath.Join(dataDir, "lenses")}
+
+	stdout, stderr, err := runCmd(t, context.Background(), "score", runScore, args...)
+	if err == nil || err.Error() != "4 of 29 files could not be scored" {
+		t.Fatalf("err = %v", err)
+	}
+	for _, want := range []string{corrupt + ": corrupt", notImage + ": unsupported format", missing + ": open: no such file",
+		small + ": smaller than the crop"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	if len(lines) != 26 || !strings.HasPrefix(lines[0], "P(lens)") {
+		t.Fatalf("table of %d lines:\n%s", len(lines), stdout)
+	}
+	prev := 2.0
+	for _, ln := range lines[1:] {
+		p, err := strconv.ParseFloat(strings.Fields(ln)[0], 64)
+		if err != nil || p > prev {
+			t.Fatalf("table not sorted by P(lens), highest first:\n%s", stdout)
+		}
+		prev = p
+	}
+	if !strings.Contains(lines[1], "lens") || !strings.HasSuffix(lines[len(lines)-1], nonLens) {
+		t.Errorf("the non-lens should score lowest:\n%s", stdout)
+	}
+
+	stdout, _, _ = runCmd(t, context.Background(), "score", runScore, append([]string{"--json"}, args...)...)
+	var out struct {
+		Scores   []score
+		Failures []scoreFailure
+	}
+	if err := json.Unmarshal([]byte(stdout), &out); err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Scores) != 25 || len(out.Failures) != 4 || out.Failures[0].File != corrupt || !out.Scores[0].Lens {
+		t.Errorf("json: %d scores, failures %+v", len(out.Scores), out.Failures)
+	}
+
+	stdout, _, err = runCmd(t, context.Background(), "score", runScore, "--csv", "--checkpoint", run, lens, nonLens)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(strings.NewReader(stdout)).ReadAll()
+	if err != nil || len(rows) != 3 || strings.Join(rows[0], ",") != "file,lens_prob,lens" || rows[1][0] != lens || rows[1][2] != "true" {
+		t.Errorf("csv %q (%v)", rows, err)
+	}
+}
+
+func TestScoreUsage(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no files", []string{"--checkpoint", "c"}, "at least one FILE"},
+		{"no checkpoint", []string{"a.npy"}, "want --checkpoint C"},
+		{"two formats", []string{"--checkpoint", "c", "--json", "--csv", "a.npy"}, "exclude each other"},
+		{"threshold", []string{"--checkpoint", "c", "--threshold", "2", "a.npy"}, "--threshold 2 is not within [0, 1]"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, stderr, err := runCmd(t, context.Background(), "score", runScore, tc.args...)
+			if err != errUsage || !strings.Contains(stderr, tc.want) {
+				t.Fatalf("err = %v, stderr %q; want usage naming %q", err, stderr, tc.want)
+			}
+		})
+	}
+}
