@@ -40,12 +40,16 @@ type Classifier struct {
 	vars  []optim.Var
 	train map[int]*machine // by batch size
 	eval  *machine         // batch opt.Batch
+	// step numbers the training steps; their dropout draws derive from it
+	// (see Reseed).
+	step uint64
 	// closed is set by Close; every later call fails.
 	closed bool
 }
 
 // machine is one compiled graph.
 type machine struct {
+	g      *gorgonia.ExprGraph
 	vm     gorgonia.VM
 	fwd    *Forward
 	logits *gorgonia.Node    // [N, 2]
@@ -112,12 +116,14 @@ func (c *Classifier) TrainStep(images []float32, labels []int) (loss float64, le
 		return 0, nil, fmt.Errorf("nn: train step: %d image values for %d labels, want %d per image", len(images), n, per)
 	}
 	lensProb = make([]float64, 0, n)
-	for lo := 0; lo < n; lo += c.opt.Batch {
+	defer func() { c.step++ }()
+	for chunk, lo := uint64(0), 0; lo < n; chunk, lo = chunk+1, lo+c.opt.Batch {
 		hi := min(lo+c.opt.Batch, n)
 		m, err := c.trainMachine(hi - lo)
 		if err != nil {
 			return 0, nil, err
 		}
+		ops.Reseed(m.g, c.step<<16|chunk)
 		if err := m.ce.SetLabels(labels[lo:hi]); err != nil {
 			return 0, nil, fmt.Errorf("nn: train step: %w", err)
 		}
@@ -136,6 +142,11 @@ func (c *Classifier) TrainStep(images []float32, labels []int) (loss float64, le
 	}
 	return loss, lensProb, nil
 }
+
+// Reseed numbers the next training step: its dropout and drop-path masks
+// are those of step number step of any classifier with the same seed, so a
+// resumed run reproduces an uninterrupted one. Steps count on from there.
+func (c *Classifier) Reseed(step uint64) { c.step = step }
 
 // collectGrads sets (first chunk) or adds to the Vars' gradients w times
 // the machine's.
@@ -248,7 +259,7 @@ func (c *Classifier) build(n int, train bool) (*machine, error) {
 	}
 	// Each batch size's machine draws its own masks.
 	seed := rand.NewPCG(c.opt.Seed, uint64(n)).Uint64()
-	m := &machine{}
+	m := &machine{g: g}
 	if m.fwd, err = bb.Forward(n, c.ps.Preset.ImageSize, seed); err != nil {
 		return nil, err
 	}

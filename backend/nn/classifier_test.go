@@ -369,3 +369,42 @@ func TestStepReusesMemory(t *testing.T) {
 		t.Errorf("a step allocates %d bytes, the first %d: buffers are not reused", later, first)
 	}
 }
+
+// Reseed makes a step's dropout masks depend on the step number alone: a
+// classifier told it is at step 7 draws what another draws at step 7,
+// whatever it ran before, and other steps draw other masks.
+func TestReseedRepeatsAStepsMasks(t *testing.T) {
+	ps := tinyParams(t, tinyPreset(0.3, 0.3), 1)
+	images, labels := randomImages(3, 4, 32), []int{0, 1, 1, 0}
+	run := func(warmup int) (float64, float64) {
+		c, err := NewClassifier(ps, Options{Batch: 4, Seed: 9})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		var first float64
+		for i := range warmup {
+			l, _, err := c.TrainStep(images, labels)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if i == 0 {
+				first = l
+			}
+		}
+		c.Reseed(7)
+		l, _, err := c.TrainStep(images, labels)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l, first
+	}
+	a, _ := run(0)
+	b, other := run(3)
+	if a != b {
+		t.Errorf("step 7 after no steps: loss %v; after 3 steps: %v", a, b)
+	}
+	if other == a {
+		t.Errorf("step 0 and step 7 drew the same masks (loss %v)", a)
+	}
+}

@@ -44,8 +44,7 @@
 // shuffle and every augmentation draw. Cancelling the context stops the
 // loop after the current step and saves checkpoints/last with the training
 // state (optimiser moments, step, epoch and the shuffling generator); a run
-// resumed from it continues bit for bit as if it had not stopped, provided
-// the model itself is deterministic (dropout and drop path draw from the
-// model's own generator, which the Model interface cannot save: the default
-// classifier configs set both to 0).
+// resumed from it continues bit for bit as if it had not stopped. The
+// model's dropout and drop-path masks follow the step number (Model.Reseed),
+// so they too repeat.
 package ssl

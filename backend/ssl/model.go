@@ -28,6 +28,9 @@ type Model interface {
 	// any size, leaves the gradients of the mean cross-entropy in the Vars'
 	// Grad buffers (overwriting them) and returns the loss and P(lens).
 	TrainStep(images []float32, labels []int) (loss float64, lensProb []float64, err error)
+	// Reseed makes the next TrainStep draw the dropout masks of training
+	// step number step, so a resumed run repeats an uninterrupted one.
+	Reseed(step uint64)
 	// Vars returns the trainable parameters (the head only when the
 	// backbone is frozen), named as in vit.Params. Their Data is what the
 	// model computes with: the optimiser updates it in place.

@@ -155,6 +155,7 @@ func (t *trainer) trainStep(epoch int, idx []int) (loss float64, correct int, se
 		return 0, 0, 0, err
 	}
 	began := time.Now()
+	t.m.Reseed(uint64(t.step))
 	loss, prob, err := t.m.TrainStep(images, labels)
 	if err != nil {
 		return 0, 0, 0, fmt.Errorf("ssl: step %d: %w", t.step+1, err)

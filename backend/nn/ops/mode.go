@@ -46,3 +46,16 @@ func SetTraining(g *gorgonia.ExprGraph, on bool) {
 		}
 	}
 }
+
+// Reseed restarts the draws of every dropping op in g on stream: an op's
+// masks then depend only on its construction seed and the stream, not on
+// how many steps ran before, so a training run resumed at step k can draw
+// exactly the masks an uninterrupted run draws at step k.
+func Reseed(g *gorgonia.ExprGraph, stream uint64) {
+	for _, n := range g.AllNodes() {
+		if d, ok := n.Op().(interface{ dropper() *dropout }); ok {
+			dd := d.dropper()
+			dd.rng.Seed(dd.seed, stream)
+		}
+	}
+}

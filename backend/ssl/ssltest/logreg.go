@@ -164,3 +164,6 @@ func (m *LogReg) Vars() []optim.Var {
 
 // Close does nothing; it is there because the real classifier has one.
 func (m *LogReg) Close() {}
+
+// Reseed does nothing: the stand-in draws no random numbers.
+func (m *LogReg) Reseed(uint64) {}
