@@ -9,11 +9,12 @@ BIN     := bin/sslens
 TAGS    ?= $(shell (ldconfig -p 2>/dev/null | grep -q 'libopenblas\.so ') && echo openblas)
 GOFLAGS_TAGS := $(if $(TAGS),-tags $(TAGS))
 
-# Where `make run` keeps its dataset, database and runs; override with SSLENS_HOME.
+# Where `make run` keeps its database, datasets, runs and uploads; override
+# with SSLENS_HOME. ADDR is where the portal listens.
 SSLENS_HOME ?= $(HOME)/.local/share/sslens
-DATASET := $(SSLENS_HOME)/datasets/sim-hsc
+ADDR ?= 127.0.0.1:8080
 
-.PHONY: all build run test test-go test-deps vet fmt-check fuzz bench clean
+.PHONY: all build wasm run test test-go test-deps vet fmt-check fuzz bench clean
 
 all: build
 
@@ -21,16 +22,16 @@ build:
 	@echo "BLAS: $(if $(TAGS),OpenBLAS,gonum (pure Go; apt-get install libopenblas-dev for speed))"
 	$(GO) build $(GOFLAGS_TAGS) -o $(BIN) ./backend/cmd/sslens
 
-# Builds, makes the default simulated dataset on first use, validates it and
-# writes a preview grid of lenses and non-lenses.
-run: build
-	@if [ ! -f "$(DATASET)/splits.json" ]; then \
-		$(BIN) simulate --out "$(DATASET)" --preview "$(DATASET)/preview.png"; \
-	else \
-		echo "dataset present: $(DATASET)"; \
-	fi
-	$(BIN) data check "$(DATASET)"
-	$(BIN) data stats "$(DATASET)"
+# The portal's browser side: app/ compiled to WebAssembly, served by
+# `sslens serve` from web/ (stripped: the browser needs no symbols).
+wasm:
+	GOOS=js GOARCH=wasm $(GO) build -trimpath -ldflags='-s -w' -o web/app.wasm ./app/cmd/wasm
+
+# Builds and starts the portal. The first start simulates the default
+# dataset, prints the admin's one-time password and trains the baseline
+# classifier (progress on the Runs page); Ctrl-C stops it gracefully.
+run: build wasm
+	$(BIN) serve --data "$(SSLENS_HOME)" --addr "$(ADDR)"
 
 # Installs the system packages the tests need (as root, when missing).
 test-deps:

@@ -66,6 +66,9 @@ func TestShippedConfigsLoad(t *testing.T) {
 		t.Fatalf("no configs found: %v", err)
 	}
 	for _, f := range files {
+		if strings.HasPrefix(filepath.Base(f), "reproduce-") {
+			continue // matrix configs of `sslens reproduce`, another schema
+		}
 		c, err := Load(f)
 		if err != nil {
 			t.Errorf("%s: %v", f, err)

@@ -1,0 +1,313 @@
+package ui
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/maxence-charriere/go-app/v9/pkg/app"
+
+	"github.com/sslens/sslens/app/api"
+	"github.com/sslens/sslens/shared"
+)
+
+// fakeAPI is a stand-in server for page tests: fixed answers, and a log of
+// the requests' paths and queries.
+type fakeAPI struct {
+	mu   sync.Mutex
+	seen []string
+	srv  *httptest.Server
+}
+
+func newFakeAPI(t *testing.T) *fakeAPI {
+	t.Helper()
+	f := &fakeAPI{}
+	mux := http.NewServeMux()
+	js := func(w http.ResponseWriter, status int, v any) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		json.NewEncoder(w).Encode(v)
+	}
+	mux.HandleFunc("GET /api/datasets", func(w http.ResponseWriter, r *http.Request) {
+		js(w, 200, []shared.Dataset{
+			{ID: 1, Name: "sim-hsc", State: shared.DatasetReady, Survey: "hsc", Images: 303, Lenses: 150, NonLenses: 153, SortKeys: []string{"theta_e"}},
+			{ID: 2, Name: "sim-des", State: shared.DatasetBuilding, Job: 9},
+		})
+	})
+	mux.HandleFunc("GET /api/datasets/1/images", func(w http.ResponseWriter, r *http.Request) {
+		page := 1
+		if r.URL.Query().Get("page") == "2" {
+			page = 2
+		}
+		imgs := make([]shared.ImageSummary, 3)
+		for i := range imgs {
+			imgs[i] = shared.ImageSummary{ID: "lenses/" + string(rune('a'+i)) + ".npy", Class: shared.ClassLens, Split: "test", Params: map[string]float64{"theta_e": 1.25}}
+		}
+		js(w, 200, shared.ImagePage{Dataset: 1, Total: 100, Page: page, PerPage: perPage, Images: imgs})
+	})
+	mux.HandleFunc("GET /api/configs", func(w http.ResponseWriter, r *http.Request) {
+		js(w, 200, []shared.ConfigTemplate{
+			{Name: "supervised-vit-nano", Method: "supervised", Backbone: "vit_nano", Kind: shared.KindFinetune,
+				YAML: "experiment:\n  ssl_training: supervised\nnetwork:\n  backbone: vit_nano\ntrain args:\n  num_epochs: 0\nfinetune:\n  labels: all\n"},
+		})
+	})
+	mux.HandleFunc("POST /api/configs/validate", func(w http.ResponseWriter, r *http.Request) {
+		var req shared.ValidateConfigRequest
+		json.NewDecoder(r.Body).Decode(&req)
+		if strings.Contains(req.Config, "num_epochs: 0") {
+			js(w, 200, shared.ValidateConfigResponse{Errors: []shared.FieldError{{Key: "train args.num_epochs", Message: "want at least 1"}}})
+			return
+		}
+		js(w, 200, shared.ValidateConfigResponse{OK: true, Method: "supervised", Kind: shared.KindFinetune})
+	})
+	mux.HandleFunc("GET /api/runs", func(w http.ResponseWriter, r *http.Request) { js(w, 200, []shared.Run{}) })
+	mux.HandleFunc("GET /api/runs/3", func(w http.ResponseWriter, r *http.Request) {
+		js(w, 200, shared.Run{ID: 3, Kind: shared.KindFinetune, Name: "tiny", State: shared.StateQueued, CreatedBy: "ada"})
+	})
+	mux.HandleFunc("GET /api/runs/3/checkpoints", func(w http.ResponseWriter, r *http.Request) { js(w, 200, []shared.Checkpoint{}) })
+	mux.HandleFunc("GET /api/ws", func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		if _, _, err := c.Read(r.Context()); err != nil { // the subscription
+			return
+		}
+		evs := []shared.Event{{Type: shared.EventState, Run: 3, Seq: 1, State: &shared.StateChange{State: shared.StateRunning}}}
+		for i := 1; i <= 5; i++ {
+			loss := 1 / float64(i)
+			evs = append(evs, shared.Event{Type: shared.EventMetric, Run: 3, Seq: int64(i + 1),
+				Metric: &shared.Metric{Seq: i, Kind: shared.MetricStep, Step: i, Loss: &loss}})
+		}
+		evs = append(evs, shared.Event{Type: shared.EventState, Run: 3, Seq: 7, State: &shared.StateChange{State: shared.StateSucceeded}})
+		for _, ev := range evs {
+			b, _ := json.Marshal(ev)
+			if c.Write(r.Context(), websocket.MessageText, b) != nil {
+				return
+			}
+		}
+		<-r.Context().Done()
+	})
+	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		f.seen = append(f.seen, r.Method+" "+r.URL.RequestURI())
+		f.mu.Unlock()
+		mux.ServeHTTP(w, r)
+	}))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func (f *fakeAPI) saw(req string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, s := range f.seen {
+		if s == req {
+			return true
+		}
+	}
+	return false
+}
+
+// signedIn returns an Env whose session is already known.
+func (f *fakeAPI) signedIn(role shared.Role) *Env {
+	env := NewEnv(api.New(f.srv.URL, nil))
+	env.sess = &shared.Session{User: shared.User{Name: "ada", Role: role}, CSRFToken: "tok"}
+	return env
+}
+
+// open mounts c as the browser would at address u and runs its loading.
+func open(t *testing.T, c app.Composer, u string) app.ClientDispatcher {
+	t.Helper()
+	disp := app.NewClientTester(c)
+	t.Cleanup(disp.Close)
+	parsed, err := url.Parse("http://portal.test" + u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	disp.Nav(parsed)
+	disp.Consume()
+	return disp
+}
+
+// settle runs the dispatcher until cond holds (events arriving from a
+// websocket goroutine), failing after a few seconds.
+func settle(t *testing.T, disp app.ClientDispatcher, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out waiting for the page")
+		}
+		time.Sleep(10 * time.Millisecond)
+		disp.Consume()
+	}
+}
+
+func htmlOf(c app.UI) string {
+	var b strings.Builder
+	app.PrintHTML(&b, c)
+	return b.String()
+}
+
+func mustContain(t *testing.T, html string, wants ...string) {
+	t.Helper()
+	for _, w := range wants {
+		if !strings.Contains(html, w) {
+			t.Errorf("page lacks %s", w)
+		}
+	}
+}
+
+func TestSignedOutVisitorGoesToSignIn(t *testing.T) {
+	f := newFakeAPI(t)
+	d := &Datasets{page: page{env: NewEnv(api.New(f.srv.URL, nil))}}
+	open(t, d, "/datasets")
+	if d.state != stateSignedOut {
+		t.Errorf("state %q, want %q", d.state, stateSignedOut)
+	}
+	if f.saw("GET /api/me") || f.saw("GET /api/datasets") {
+		t.Errorf("a signed-out page called the API: %v", f.seen)
+	}
+	mustContain(t, htmlOf(d), `data-state="signed-out"`, `href="/login"`)
+}
+
+func TestDatasetBrowser(t *testing.T) {
+	f := newFakeAPI(t)
+	d := &Datasets{page: page{env: f.signedIn(shared.RoleAstronomer)}}
+	disp := open(t, d, "/datasets?split=test&class=lenses&sort=theta_e&order=desc&page=2")
+
+	if !f.saw("GET /api/datasets/1/images?class=lenses&order=desc&page=2&per_page=48&sort=theta_e&split=test") {
+		t.Fatalf("filters not sent as asked; requests: %v", f.seen)
+	}
+	html := htmlOf(d)
+	mustContain(t, html,
+		`data-state="ready"`, `data-mounted`,
+		`href="/datasets/1/images/lenses/a.npy"`,
+		`src="/api/datasets/1/images/lenses/a.npy/png?scale=3"`,
+		"theta_e = 1.25",
+		"Page 2 of 3 · 100 images",
+		`href="/datasets?class=lenses&dataset=1&order=desc&sort=theta_e&split=test"`, // previous: page 1
+		`href="/datasets?class=lenses&dataset=1&order=desc&page=3&sort=theta_e&split=test"`,
+		"sim-des (building)",
+	)
+	if strings.Contains(html, `href="/launch"`) {
+		t.Error("an astronomer's navigation shows Launch")
+	}
+
+	// Another dataset: the building one shows where its job is.
+	disp.Nav(&url.URL{Path: "/datasets", RawQuery: "dataset=2"})
+	disp.Consume()
+	mustContain(t, htmlOf(d), "Dataset sim-des is building.", `href="/runs/9"`)
+}
+
+func TestLaunchForbiddenForAstronomers(t *testing.T) {
+	f := newFakeAPI(t)
+	l := &Launch{page: page{env: f.signedIn(shared.RoleAstronomer)}}
+	open(t, l, "/launch")
+	if l.state != stateForbidden {
+		t.Fatalf("state %q, want forbidden", l.state)
+	}
+	html := htmlOf(l)
+	mustContain(t, html, "Admins only", `data-state="forbidden"`)
+	if strings.Contains(html, `id="launch-form"`) || f.saw("GET /api/configs") {
+		t.Error("an astronomer got the launch form")
+	}
+}
+
+// The server's validation errors show beside the field they concern
+// before anything is submitted.
+func TestLaunchValidatesAsYouEdit(t *testing.T) {
+	f := newFakeAPI(t)
+	l := &Launch{page: page{env: f.signedIn(shared.RoleAdmin)}}
+	disp := open(t, l, "/launch")
+	settle(t, disp, func() bool { return l.validated })
+
+	html := htmlOf(l)
+	mustContain(t, html, `href="/launch"`, `id="launch-form"`, "1 problem", "want at least 1", `data-key="train args.num_epochs"`)
+	if f.saw("POST /api/runs") {
+		t.Error("validation submitted a run")
+	}
+
+	// Fixing the field through the form rewrites the YAML and clears it.
+	disp.Dispatch(app.Dispatch{Source: l, Function: func(ctx app.Context) {
+		l.yaml = yamlSet(l.yaml, "train args", "num_epochs", "2")
+		l.validate(ctx)
+	}})
+	disp.Consume()
+	settle(t, disp, func() bool { return l.validated })
+	if len(l.errs) != 0 || !strings.Contains(htmlOf(l), "config valid") {
+		t.Errorf("errors after the fix: %v", l.errs)
+	}
+	if r := l.request(); r.Kind != shared.KindFinetune || r.Dataset != 1 || !strings.Contains(r.Config, "num_epochs: 2") {
+		t.Errorf("request = %+v", r)
+	}
+}
+
+// The run page draws its charts from the websocket's events and follows
+// the run to its end.
+func TestRunPageLive(t *testing.T) {
+	f := newFakeAPI(t)
+	v := &RunView{page: page{env: f.signedIn(shared.RoleAdmin)}}
+	disp := open(t, v, "/runs/3")
+	settle(t, disp, func() bool { return v.m != nil && v.m.run.State == shared.StateSucceeded })
+
+	if got := len(v.m.charts().Loss[0].Points); got != 5 {
+		t.Errorf("loss chart has %d points, want 5", got)
+	}
+	html := htmlOf(v)
+	mustContain(t, html, `data-state="succeeded"`, `data-points="5"`, "train 0.2", "badge live")
+	if strings.Contains(html, `id="cancel-run"`) {
+		t.Error("a finished run offers cancel")
+	}
+}
+
+// An upload's answer lists every file: the good ones with their scores,
+// the bad one with its reason.
+func TestScoreShowsPerFileOutcome(t *testing.T) {
+	f := newFakeAPI(t)
+	s := &Score{page: page{env: f.signedIn(shared.RoleAstronomer)}}
+	s.models = &shared.ModelStatus{Ready: true}
+	s.mounted = true
+	disp := app.NewClientTester(s)
+	t.Cleanup(disp.Close)
+	resp := shared.UploadResponse{Accepted: 2, Rejected: 1, Scoring: shared.ScoringDone, Checkpoint: 4,
+		Files: []shared.UploadFile{
+			{Name: "a.fits", Upload: &shared.Upload{ID: 1, Name: "a.fits"}},
+			{Name: "b.fits", Upload: &shared.Upload{ID: 2, Name: "b.fits"}, Duplicate: true},
+			{Name: "bad.fits", Error: "not a FITS file: missing SIMPLE card"},
+		},
+		Uploads: []shared.Upload{
+			{ID: 1, Name: "a.fits", Score: &shared.Score{LensProb: 0.91}},
+			{ID: 2, Name: "b.fits", Score: &shared.Score{LensProb: 0.12}},
+		},
+	}
+	b, _ := json.Marshal(resp)
+	s.sending = []pendingFile{{"a.fits", 10}}
+	disp.Dispatch(app.Dispatch{Source: s, Function: func(ctx app.Context) { s.received(ctx, 200, string(b)) }})
+	disp.Consume()
+
+	if s.sending != nil || s.last == nil {
+		t.Fatalf("upload not finished: sending %v", s.sending)
+	}
+	html := htmlOf(s)
+	mustContain(t, html, "P(lens) 0.910", "P(lens) 0.120 · uploaded before", "not a FITS file: missing SIMPLE card",
+		"2 files accepted, 1 rejected. Scored.", `href="/api/uploads/export?format=csv"`)
+	if n := strings.Count(html, `class="file bad"`); n != 1 {
+		t.Errorf("%d bad files shown, want 1", n)
+	}
+
+	// A request the server refuses as a whole shows its message.
+	s.sending = []pendingFile{{"big.zip", 1 << 30}}
+	errBody := `{"error":{"code":"too_large","message":"request over 50 MB"}}`
+	disp.Dispatch(app.Dispatch{Source: s, Function: func(ctx app.Context) { s.received(ctx, 413, errBody) }})
+	disp.Consume()
+	mustContain(t, htmlOf(s), "request over 50 MB", `data-state="error"`)
+}

@@ -1,0 +1,263 @@
+package ui
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/maxence-charriere/go-app/v9/pkg/app"
+
+	"github.com/sslens/sslens/app/chart"
+	"github.com/sslens/sslens/shared"
+)
+
+// runPattern matches run pages, /runs/{id}.
+const runPattern = `^/runs/[0-9]+$`
+
+// RunView is a run's page: state and progress, live charts (loss,
+// learning rate, validation or kNN accuracy, images/s) fed by the
+// websocket, the log tail, the final evaluation, checkpoints, and cancel
+// and resume for admins. It survives a server restart: the websocket
+// reconnects and replays what it missed.
+type RunView struct {
+	app.Compo
+	page
+
+	id          int64
+	m           *runModel
+	checkpoints []shared.Checkpoint
+	live        live
+	acting      bool
+}
+
+// OnNav loads the run the path names and follows its events.
+func (v *RunView) OnNav(ctx app.Context) {
+	id, err := strconv.ParseInt(strings.TrimPrefix(ctx.Page().URL().Path, "/runs/"), 10, 64)
+	if err != nil || id <= 0 {
+		v.mounted, v.state, v.err = true, stateError, "This address names no run."
+		return
+	}
+	if id == v.id && v.m != nil {
+		return
+	}
+	v.id, v.m = id, nil
+	v.start(ctx, shared.RoleAstronomer, func(ctx app.Context) {
+		ctx.Async(func() {
+			r, err := v.env.API.Run(ctx, id)
+			ctx.Dispatch(func(ctx app.Context) {
+				if err != nil {
+					v.fail(ctx, err)
+					return
+				}
+				// The events rebuild state, progress and metrics from the
+				// start, so the model begins from the run's static fields.
+				v.m = &runModel{run: r}
+				v.ready()
+				v.loadCheckpoints(ctx)
+				v.follow(ctx, &v.live, id, 0, v.onEvents, nil)
+			})
+		})
+	})
+}
+
+func (v *RunView) onEvents(ctx app.Context, evs []shared.Event) {
+	before := v.m.run.State
+	v.m.apply(evs)
+	if after := v.m.run.State; after != before && after.Final() {
+		v.refreshRun(ctx)
+		v.loadCheckpoints(ctx)
+	}
+}
+
+// refreshRun re-reads the run for what events do not carry (finish time,
+// resumability).
+func (v *RunView) refreshRun(ctx app.Context) {
+	id := v.id
+	ctx.Async(func() {
+		r, err := v.env.API.Run(ctx, id)
+		ctx.Dispatch(func(ctx app.Context) {
+			if err != nil {
+				v.fail(ctx, err)
+				return
+			}
+			if v.m != nil && v.m.run.ID == r.ID {
+				v.m.merge(r)
+			}
+		})
+	})
+}
+
+func (v *RunView) loadCheckpoints(ctx app.Context) {
+	id := v.id
+	ctx.Async(func() {
+		cs, err := v.env.API.Checkpoints(ctx, id)
+		ctx.Dispatch(func(ctx app.Context) {
+			if err == nil {
+				v.checkpoints = cs
+			}
+		})
+	})
+}
+
+// act runs cancel or resume and shows the outcome.
+func (v *RunView) act(verb string, call func(app.Context, int64) (shared.Run, error)) app.EventHandler {
+	return func(ctx app.Context, e app.Event) {
+		if v.acting {
+			return
+		}
+		v.acting = true
+		v.notice = strings.ToUpper(verb[:1]) + verb[1:] + "…"
+		id := v.id
+		ctx.Async(func() {
+			r, err := call(ctx, id)
+			ctx.Dispatch(func(ctx app.Context) {
+				v.acting = false
+				v.notice = ""
+				if err != nil {
+					v.state, v.err = stateError, fmt.Sprintf("Could not %s run %d: %v", verb, id, err)
+					return
+				}
+				v.ready()
+				v.notice = fmt.Sprintf("Run %d: %s.", id, r.State)
+				v.m.merge(r)
+			})
+		})
+	}
+}
+
+func (v *RunView) cancel(ctx app.Context, id int64) (shared.Run, error) {
+	return v.env.API.CancelRun(ctx, id)
+}
+
+func (v *RunView) resume(ctx app.Context, id int64) (shared.Run, error) {
+	return v.env.API.ResumeRun(ctx, id)
+}
+
+// Render draws the run.
+func (v *RunView) Render() app.UI {
+	if v.m == nil {
+		return v.frame("run", "/runs",
+			app.Div().Class("page-head").Body(app.H1().Textf("Run %d", v.id)),
+			app.If(v.state == stateLoading, spinner("Loading the run…")))
+	}
+	r := v.m.run
+	c := v.m.charts()
+	now := time.Now()
+	return v.frame("run", "/runs",
+		app.Div().Class("page-head").Body(
+			app.Nav().Class("crumbs").Aria("label", "Breadcrumb").Body(app.A().Href("/runs").Text("Runs"), app.Text(" › "), app.Span().Textf("#%d", r.ID)),
+			app.H1().Body(app.Textf("#%d %s ", r.ID, runName(r)), app.Span().ID("run-state").DataSet("state", r.State).Body(stateBadge(r.State))),
+			v.live.badge(),
+			app.If(v.isAdmin() && !r.State.Final(),
+				app.Button().ID("cancel-run").Class("button danger").Disabled(v.acting).Text("Cancel run").OnClick(v.on(v.act("cancel", v.cancel)))),
+			app.If(v.isAdmin() && r.Resumable && r.State.Final(),
+				app.Button().ID("resume-run").Class("button primary").Disabled(v.acting).Text("Resume").OnClick(v.on(v.act("resume", v.resume)))),
+		),
+		app.P().Class("muted").Text(runFacts(r, now)),
+		app.If(r.Error != "", app.Div().Class("alert error").Role("alert").Text(r.Error)),
+		progressBar(r.Progress),
+		app.If(trains(r.Kind), app.Div().Class("charts").ID("charts").Body(
+			&chart.Line{Title: "Loss", XLabel: "step", Series: c.Loss, Empty: "no loss yet"},
+			&chart.Line{Title: "Learning rate", XLabel: "step", Series: c.LR, Empty: "no steps yet"},
+			&chart.Line{Title: accuracyTitle(r), XLabel: "step", Series: c.Accuracy, Y: chart.Range{Min: 0, Max: 1}, Empty: "no evaluation yet"},
+			&chart.Line{Title: "Throughput", XLabel: "step", YLabel: "images/s", Series: c.Speed, Empty: "no steps yet"},
+		)),
+		v.finalTable(),
+		app.Div().Class("grid-2").Body(
+			app.Section().Class("card").Aria("labelledby", "h-log").Body(
+				app.H2().ID("h-log").Text("Log"),
+				v.logTail(),
+			),
+			app.Section().Class("card").Aria("labelledby", "h-ckpt").Body(
+				app.H2().ID("h-ckpt").Text("Checkpoints"),
+				v.checkpointList(),
+				app.If(r.Config != "", app.Details().Body(app.Summary().Text("Config"), app.Pre().Class("code").Text(r.Config))),
+			),
+		),
+	)
+}
+
+// trains reports whether runs of kind k train a model (and so have
+// curves to draw); simulate and score-batch runs only report progress.
+func trains(k shared.JobKind) bool {
+	return k == shared.KindPretrain || k == shared.KindFinetune || k == shared.KindReproduce
+}
+
+func accuracyTitle(r shared.Run) string {
+	if r.Kind == shared.KindPretrain {
+		return "kNN accuracy (val)"
+	}
+	return "Validation accuracy and AUC"
+}
+
+// runFacts is the line of facts under a run's title.
+func runFacts(r shared.Run, now time.Time) string {
+	parts := []string{string(r.Kind)}
+	if r.CreatedBy != "" {
+		parts = append(parts, "by "+r.CreatedBy)
+	}
+	parts = append(parts, "created "+ago(r.Created, now))
+	if e := elapsed(r, now); e != "" {
+		parts = append(parts, "ran "+e)
+	}
+	if r.Host != "" {
+		parts = append(parts, "on "+r.Host)
+	}
+	if r.Dir != "" {
+		parts = append(parts, "folder "+r.Dir)
+	}
+	return strings.Join(parts, " · ")
+}
+
+func (v *RunView) finalTable() app.UI {
+	evs := v.m.finalEvals()
+	if len(evs) == 0 {
+		return app.If(false)
+	}
+	opt := func(p *float64, f func(float64) string) string {
+		if p == nil {
+			return "–"
+		}
+		return f(*p)
+	}
+	return app.Section().Class("card").Aria("labelledby", "h-final").Body(
+		app.H2().ID("h-final").Text("Final evaluation"),
+		app.Div().Class("table-wrap").Body(app.Table().Class("data").ID("final-eval").Body(
+			app.THead().Body(app.Tr().Body(app.Th().Text("model"), app.Th().Text("split"), app.Th().Text("accuracy"), app.Th().Text("AUC"), app.Th().Text("loss"))),
+			app.TBody().Body(app.Range(evs).Slice(func(i int) app.UI {
+				e := evs[i]
+				return app.Tr().Body(
+					app.Td().Text(e.Model), app.Td().Text(e.Split),
+					app.Td().Text(opt(e.Accuracy, percent)),
+					app.Td().Text(opt(e.AUC, func(f float64) string { return strconv.FormatFloat(f, 'f', 4, 64) })),
+					app.Td().Text(opt(e.Loss, chart.Value)),
+				)
+			})),
+		)),
+	)
+}
+
+func (v *RunView) logTail() app.UI {
+	if len(v.m.logs) == 0 {
+		return app.P().Class("muted").Text("No output yet.")
+	}
+	return app.Pre().Class("log").ID("log").TabIndex(0).Aria("label", "Run output").Body(app.Range(v.m.logs).Slice(func(i int) app.UI {
+		l := v.m.logs[i]
+		return app.Span().Class("log-" + l.Stream).Text(l.Text + "\n")
+	}))
+}
+
+func (v *RunView) checkpointList() app.UI {
+	if len(v.checkpoints) == 0 {
+		return app.P().Class("muted").Text("No checkpoint yet.")
+	}
+	return app.Ul().Class("plain").Body(app.Range(v.checkpoints).Slice(func(i int) app.UI {
+		c := v.checkpoints[i]
+		kind := "backbone"
+		if c.Classifier {
+			kind = "classifier"
+		}
+		return app.Li().Textf("%s · %s %s · epoch %d, step %d", c.Name, c.Preset, kind, c.Epoch, c.Step)
+	}))
+}

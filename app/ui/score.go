@@ -1,0 +1,451 @@
+package ui
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/maxence-charriere/go-app/v9/pkg/app"
+
+	"github.com/sslens/sslens/app/api"
+	"github.com/sslens/sslens/shared"
+)
+
+// similarK is how many nearest training images the detail view shows.
+const similarK = 8
+
+// acceptFiles are the cutout formats the server scores.
+const acceptFiles = ".fits,.fit,.fts,.fits.gz,.gz,.npy,.png,.jpg,.jpeg,.zip"
+
+// Score is where astronomers upload cutouts (drag-and-drop or a file
+// picker) and see them ranked by lens probability, with each file's
+// problems shown inline, a detail view with the nearest training images,
+// and CSV or VOTable export.
+type Score struct {
+	app.Compo
+	page
+
+	models     *shared.ModelStatus
+	checkpoint int64 // the model scores are shown for; 0: the default
+	uploads    []shared.Upload
+
+	sending  []pendingFile
+	progress float64
+	last     *shared.UploadResponse
+	dragging bool
+
+	selected   int64
+	detail     *shared.ImageDetail
+	similar    *shared.Similar
+	similarErr string
+}
+
+// OnNav reads ?upload= (the selected row) and loads the models and the
+// user's uploads on the first visit.
+func (s *Score) OnNav(ctx app.Context) {
+	sel, _ := strconv.ParseInt(ctx.Page().URL().Query().Get("upload"), 10, 64)
+	if s.models != nil {
+		s.selectUpload(ctx, sel)
+		return
+	}
+	s.start(ctx, shared.RoleAstronomer, func(ctx app.Context) {
+		ctx.Async(func() {
+			ms, err := s.env.API.Models(ctx)
+			ctx.Dispatch(func(ctx app.Context) {
+				if err != nil {
+					s.fail(ctx, err)
+					return
+				}
+				s.models = &ms
+				s.loadUploads(ctx)
+				s.selectUpload(ctx, sel)
+			})
+		})
+	})
+}
+
+func (s *Score) loadUploads(ctx app.Context) {
+	cp := s.checkpoint
+	ctx.Async(func() {
+		us, err := s.env.API.Uploads(ctx, cp, true)
+		ctx.Dispatch(func(ctx app.Context) {
+			if err != nil {
+				s.fail(ctx, err)
+				return
+			}
+			s.uploads = rankUploads(us)
+			s.ready()
+		})
+	})
+}
+
+// rankUploads orders uploads by lens probability, highest first, then the
+// unscored ones, newest first.
+func rankUploads(us []shared.Upload) []shared.Upload {
+	out := append([]shared.Upload{}, us...)
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i].Score, out[j].Score
+		switch {
+		case a != nil && b != nil:
+			return a.LensProb > b.LensProb
+		case a != nil || b != nil:
+			return a != nil
+		}
+		return out[i].Created.After(out[j].Created)
+	})
+	return out
+}
+
+func (s *Score) selectUpload(ctx app.Context, id int64) {
+	if id == s.selected {
+		return
+	}
+	s.selected, s.detail, s.similar, s.similarErr = id, nil, nil, ""
+	if id == 0 {
+		return
+	}
+	ready := s.models != nil && s.models.Ready
+	ctx.Async(func() {
+		d, err := s.env.API.UploadDetail(ctx, id)
+		var sim shared.Similar
+		var simErr error
+		if err == nil && ready {
+			sim, simErr = s.env.API.Similar(ctx, id, similarK)
+		}
+		ctx.Dispatch(func(ctx app.Context) {
+			if id != s.selected {
+				return
+			}
+			if err != nil {
+				s.fail(ctx, err)
+				return
+			}
+			s.detail = &d
+			switch {
+			case !ready:
+				s.similarErr = "Nearest training images need a trained model."
+			case simErr != nil:
+				s.similarErr = simErr.Error()
+			default:
+				s.similar = &sim
+			}
+		})
+	})
+}
+
+// send uploads the files of a FileList.
+func (s *Score) send(ctx app.Context, list app.Value) {
+	files := filesOf(list)
+	if len(files) == 0 || s.sending != nil {
+		return
+	}
+	s.sending, s.progress, s.last = files, 0, nil
+	s.notice = ""
+	uploadFiles(list, s.checkpoint, s.env.API.CSRF(),
+		func(f float64) {
+			ctx.Dispatch(func(ctx app.Context) { s.progress = f })
+		},
+		func(status int, body string) {
+			ctx.Dispatch(func(ctx app.Context) { s.received(ctx, status, body) })
+		})
+}
+
+// received handles the answer to an upload.
+func (s *Score) received(ctx app.Context, status int, body string) {
+	s.sending = nil
+	if status == 0 {
+		s.state, s.err = stateError, "The upload did not reach the server; check the connection and try again."
+		return
+	}
+	var r shared.UploadResponse
+	if err := api.Decode(status, []byte(body), &r); err != nil {
+		s.fail(ctx, err)
+		return
+	}
+	s.ready()
+	s.last = &r
+	s.notice = uploadSummary(r)
+	s.loadUploads(ctx)
+}
+
+// uploadSummary says in one line what became of an upload.
+func uploadSummary(r shared.UploadResponse) string {
+	msg := fmt.Sprintf("%s accepted, %d rejected.", plural(r.Accepted, "file"), r.Rejected)
+	switch r.Scoring {
+	case shared.ScoringDone:
+		msg += " Scored."
+	case shared.ScoringNoModel:
+		msg += " No model can score yet; the files are kept and can be scored later."
+	case shared.ScoringFailed:
+		msg += " Scoring failed: " + r.Message
+	}
+	return msg
+}
+
+func (s *Score) onPick(ctx app.Context, e app.Event) {
+	s.send(ctx, e.Get("target").Get("files"))
+	e.Get("target").Set("value", "") // picking the same files again is a new upload
+}
+
+func (s *Score) onDragOver(ctx app.Context, e app.Event) {
+	e.PreventDefault()
+	if !s.dragging {
+		s.dragging = true
+	} else {
+		ctx.PreventUpdate()
+	}
+}
+
+func (s *Score) onDragLeave(ctx app.Context, e app.Event) {
+	s.dragging = false
+}
+
+func (s *Score) onDrop(ctx app.Context, e app.Event) {
+	e.PreventDefault()
+	s.dragging = false
+	s.send(ctx, e.Get("dataTransfer").Get("files"))
+}
+
+func (s *Score) onModel(ctx app.Context, e app.Event) {
+	s.checkpoint, _ = strconv.ParseInt(value(e), 10, 64)
+	s.uploads = nil
+	s.loadUploads(ctx)
+}
+
+// Render draws the drop zone, the upload outcome, the ranked table and
+// the detail of the selected upload.
+func (s *Score) Render() app.UI {
+	return s.frame("score", "/score",
+		app.Div().Class("page-head").Body(
+			app.H1().Text("Score cutouts"),
+			app.Div().Class("actions").Body(
+				app.A().Class("button").ID("export-csv").Href(api.ExportURL("csv", s.checkpoint)).Attr("download", "sslens-scores.csv").Text("Export CSV"),
+				app.A().Class("button").ID("export-votable").Href(api.ExportURL("votable", s.checkpoint)).Attr("download", "sslens-scores.vot").Text("Export VOTable"),
+			),
+		),
+		s.modelLine(),
+		s.dropZone(),
+		s.outcome(),
+		app.Div().Class("score-layout").Body(
+			s.table(),
+			s.detailPanel(),
+		),
+	)
+}
+
+func (s *Score) modelLine() app.UI {
+	m := s.models
+	switch {
+	case m == nil:
+		return app.If(false)
+	case !m.Ready:
+		msg := m.Message
+		if msg == "" {
+			msg = "No classifier is trained yet."
+		}
+		return app.Div().Class("alert notice").ID("no-model").Text(msg + " Uploads are kept and validated; scores appear once a model is ready.")
+	}
+	opts := []option{{"0", "default model"}}
+	for _, c := range m.Checkpoints {
+		label := fmt.Sprintf("%s · %s · %s epoch %d", c.RunName, c.Preset, c.Name, c.Epoch)
+		if c.ID == m.Default {
+			label += " (default)"
+		}
+		opts = append(opts, option{strconv.FormatInt(c.ID, 10), label})
+	}
+	return app.Form().Class("filters").OnSubmit(func(ctx app.Context, e app.Event) { e.PreventDefault() }).Body(
+		selectField("s-model", "Model", strconv.FormatInt(s.checkpoint, 10), opts, s.on(s.onModel)),
+	)
+}
+
+func (s *Score) dropZone() app.UI {
+	cls := "dropzone"
+	if s.dragging {
+		cls += " dragging"
+	}
+	var inner app.UI
+	if s.sending != nil {
+		var total int64
+		for _, f := range s.sending {
+			total += f.Size
+		}
+		label := fmt.Sprintf("Uploading %s, %s: %s", plural(len(s.sending), "file"), byteSize(total), percent(s.progress))
+		if s.progress >= 1 {
+			label = fmt.Sprintf("Validating and scoring %s…", plural(len(s.sending), "file"))
+		}
+		inner = app.Div().ID("upload-progress").Role("status").Body(
+			app.Progress().Max(1).Value(s.progress).Aria("label", "Upload progress"),
+			app.P().Text(label),
+		)
+	} else {
+		inner = app.Div().Body(
+			app.P().Class("dropzone-title").Text("Drop cutouts here, or choose files"),
+			app.P().Class("muted small").Text("FITS (.fits, .fits.gz), NumPy .npy (3, H, W), PNG or JPEG, or a .zip of them; up to 1,000 files and 50 MB a request."),
+		)
+	}
+	return app.Div().Class(cls).ID("dropzone").
+		On("dragover", s.onDragOver).On("dragenter", s.onDragOver).On("dragleave", s.onDragLeave).On("drop", s.on(s.onDrop)).
+		Body(
+			app.Input().Type("file").ID("files").Class("visually-hidden").Multiple(true).Accept(acceptFiles).
+				Disabled(s.sending != nil).OnChange(s.on(s.onPick)),
+			app.Label().For("files").Class("dropzone-label").Body(inner),
+		)
+}
+
+// outcome lists each file of the last upload with its result or error.
+func (s *Score) outcome() app.UI {
+	r := s.last
+	if r == nil || len(r.Files) == 0 {
+		return app.If(false)
+	}
+	probs := map[int64]float64{}
+	for _, u := range r.Uploads {
+		if u.Score != nil {
+			probs[u.ID] = u.Score.LensProb
+		}
+	}
+	return app.Section().Class("card").ID("upload-outcome").Aria("label", "Upload results").Body(
+		app.Ul().Class("files").Body(app.Range(r.Files).Slice(func(i int) app.UI {
+			f := r.Files[i]
+			if f.Error != "" {
+				return app.Li().Class("file bad").DataSet("name", f.Name).Body(
+					app.Span().Class("mark").Aria("hidden", "true").Text("✗"),
+					app.Strong().Text(f.Name), app.Span().Class("file-error").Role("alert").Text(f.Error),
+				)
+			}
+			note := "accepted"
+			if f.Upload != nil {
+				if p, ok := probs[f.Upload.ID]; ok {
+					note = fmt.Sprintf("P(lens) %.3f", p)
+				}
+			}
+			if f.Duplicate {
+				note += " · uploaded before"
+			}
+			return app.Li().Class("file good").DataSet("name", f.Name).Body(
+				app.Span().Class("mark").Aria("hidden", "true").Text("✓"),
+				app.Strong().Text(f.Name), app.Span().Class("muted").Text(note),
+			)
+		})),
+	)
+}
+
+func (s *Score) table() app.UI {
+	switch {
+	case s.uploads == nil && s.state != stateError:
+		return app.Section().Class("card").Body(spinner("Loading your uploads…"))
+	case len(s.uploads) == 0:
+		return app.Section().Class("card").Body(emptyState("No uploads yet: drop some cutouts above."))
+	}
+	now := time.Now()
+	return app.Section().Class("card").Aria("label", "Scored uploads").Body(
+		app.Div().Class("table-wrap").Body(app.Table().Class("data scores").ID("scores").Body(
+			app.THead().Body(app.Tr().Body(
+				app.Th().Text(""), app.Th().Text("file"), app.Th().Text("P(lens)"), app.Th().Class("wide-only").Text("format"),
+				app.Th().Class("wide-only").Text("pixels"), app.Th().Class("wide-only").Text("uploaded"),
+			)),
+			app.TBody().Body(app.Range(s.uploads).Slice(func(i int) app.UI {
+				u := s.uploads[i]
+				href := fmt.Sprintf("/score?upload=%d", u.ID)
+				row := app.Tr().DataSet("upload", u.ID).OnClick(func(ctx app.Context, e app.Event) { ctx.Navigate(href) })
+				if u.ID == s.selected {
+					row = row.Class("selected").Aria("selected", "true")
+				}
+				return row.Body(
+					app.Td().Body(app.Img().Class("thumb-small").Src(api.UploadPNG(u.ID, api.PNG{Scale: 2})).Alt("").Width(48).Height(48).Attr("loading", "lazy")),
+					app.Td().Body(app.A().Href(href).Text(u.Name)),
+					app.Td().Body(probCell(u.Score)),
+					app.Td().Class("wide-only").Text(u.Format),
+					app.Td().Class("wide-only").Textf("%d×%d", u.Width, u.Height),
+					app.Td().Class("wide-only").Text(ago(u.Created, now)),
+				)
+			})),
+		)),
+	)
+}
+
+// probCell shows a lens probability as a number and a bar.
+func probCell(sc *shared.Score) app.UI {
+	if sc == nil {
+		return app.Span().Class("muted").Text("not scored")
+	}
+	return app.Div().Class("prob").Body(
+		app.Span().Class("prob-value").Textf("%.3f", sc.LensProb),
+		app.Span().Class("prob-bar").Aria("hidden", "true").Body(
+			app.Span().Style("width", strconv.FormatFloat(100*sc.LensProb, 'f', 1, 64)+"%"),
+		),
+	)
+}
+
+func (s *Score) detailPanel() app.UI {
+	if s.selected == 0 {
+		return app.If(false)
+	}
+	var up *shared.Upload
+	for i := range s.uploads {
+		if s.uploads[i].ID == s.selected {
+			up = &s.uploads[i]
+		}
+	}
+	head := app.Div().Class("card-head").Body(
+		app.H2().Text(uploadTitle(up, s.selected)),
+		app.A().Class("button small ghost").Href("/score").Aria("label", "Close the detail").Text("Close"),
+	)
+	if s.detail == nil {
+		return app.Section().Class("card detail").ID("upload-detail").Body(head, spinner("Loading the detail…"))
+	}
+	bands := []string{"rgb", "g", "r", "i"}
+	return app.Section().Class("card detail").ID("upload-detail").Aria("label", "Upload detail").Body(
+		head,
+		app.If(up != nil && up.Score != nil, app.P().Class("big-number").Textf("P(lens) = %.3f", scoreOf(up))),
+		app.Div().Class("bands small-bands").Body(app.Range(bands).Slice(func(i int) app.UI {
+			b := bands[i]
+			caption := b + " band"
+			if b == "rgb" {
+				caption = "RGB composite"
+			}
+			return figure(caption, api.UploadPNG(s.selected, api.PNG{Band: b, Scale: 3}), "upload-band-"+b)
+		})),
+		metaTable(s.detail),
+		bandTable(s.detail.Bands),
+		app.H3().Text("Nearest training images"),
+		s.neighbours(),
+	)
+}
+
+func uploadTitle(u *shared.Upload, id int64) string {
+	if u == nil {
+		return fmt.Sprintf("Upload %d", id)
+	}
+	return u.Name
+}
+
+func scoreOf(u *shared.Upload) float64 {
+	if u == nil || u.Score == nil {
+		return 0
+	}
+	return u.Score.LensProb
+}
+
+func (s *Score) neighbours() app.UI {
+	switch {
+	case s.similarErr != "":
+		return app.P().Class("muted").Text(s.similarErr)
+	case s.similar == nil:
+		return spinner("Finding similar images…")
+	case len(s.similar.Neighbours) == 0:
+		return app.P().Class("muted").Text("No training image to compare with.")
+	}
+	ns := s.similar.Neighbours
+	return app.Ul().Class("thumbs small").ID("neighbours").Body(app.Range(ns).Slice(func(i int) app.UI {
+		n := ns[i]
+		return app.Li().Body(app.A().Class("thumb").Href(imageHref(n.Dataset, n.Image)).Title(n.Image).Body(
+			app.Img().Src(api.ImagePNG(n.Dataset, n.Image, api.PNG{Scale: 2})).Alt(n.Image).Width(64).Height(64).Attr("loading", "lazy"),
+			app.Span().Class("thumb-caption").Body(
+				app.Span().Class("badge "+n.Class).Text(classLabel(n.Class)),
+				app.Span().Class("small").Textf("cos %.3f", n.Similarity),
+			),
+		))
+	}))
+}

@@ -1,0 +1,260 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/sslens/sslens/backend/data"
+	"github.com/sslens/sslens/backend/jobs"
+	"github.com/sslens/sslens/backend/server"
+	"github.com/sslens/sslens/backend/store"
+	"github.com/sslens/sslens/backend/webapp"
+	"github.com/sslens/sslens/configs"
+	"github.com/sslens/sslens/shared"
+)
+
+func init() {
+	register(command{
+		name:    "serve",
+		summary: "serve the portal: web app, JSON and websocket API, job queue",
+		usage: `[--addr 127.0.0.1:8080] [--data DIR] [--db FILE] [flags]
+
+DIR (default $SSLENS_HOME, else ~/.local/share/sslens) holds the database,
+datasets, run folders, uploads and caches. On first start (no accounts, no
+datasets) serve creates the admin account and prints its one-time password,
+queues the simulation of the default dataset (DIR/datasets/sim-hsc) and
+then the quick ViT-N/8 supervised baseline, so that uploads can be scored
+once it finishes. SIGINT or SIGTERM stops gracefully: running jobs save a
+checkpoint and are marked interrupted, to be resumed from the portal.`,
+		run: func(fs *flag.FlagSet, args []string) error {
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return runServe(ctx, fs, args, os.Stdout)
+		},
+	})
+}
+
+// defaultDataDir is $SSLENS_HOME, else ~/.local/share/sslens.
+func defaultDataDir() string {
+	if d := os.Getenv("SSLENS_HOME"); d != "" {
+		return d
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "sslens-data"
+	}
+	return filepath.Join(home, ".local", "share", "sslens")
+}
+
+// portal returns the browser app's handler for webDir, or nil (the API
+// alone, with a placeholder page) when webDir has no app.wasm yet.
+func portal(webDir string, log *slog.Logger) (http.Handler, error) {
+	if _, err := os.Stat(filepath.Join(webDir, "app.wasm")); errors.Is(err, fs.ErrNotExist) {
+		log.Warn("no app.wasm: serving the API only; run `make wasm` for the portal", "web", webDir)
+		return nil, nil
+	}
+	return webapp.Handler(webapp.Options{WebDir: webDir})
+}
+
+// openDataStore resolves the data folder and opens its database (db, or
+// DIR/sslens.db when empty).
+func openDataStore(dir, db string) (string, *store.Store, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", nil, err
+	}
+	st, err := store.Open(cmp.Or(db, filepath.Join(dir, "sslens.db")), store.Options{})
+	return dir, st, err
+}
+
+func runServe(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Writer) error {
+	addr := fs.String("addr", "127.0.0.1:8080", "listen `ADDRESS` (host:port; port 0 picks a free one)")
+	dataDir := fs.String("data", defaultDataDir(), "data `DIR`")
+	db := fs.String("db", "", "database `FILE` (default DIR/sslens.db)")
+	slots := fs.Int("slots", 1, "jobs running at once")
+	grace := fs.Duration("grace", 30*time.Second, "time a cancelled job gets to save its checkpoint before it is killed")
+	tlsCert := fs.String("tls-cert", "", "TLS certificate `FILE` (with --tls-key): serve HTTPS, Secure cookies")
+	tlsKey := fs.String("tls-key", "", "TLS key `FILE`")
+	origins := fs.String("origins", "", "extra allowed browser origins, comma-separated (e.g. https://portal.example.org)")
+	counts := fs.String("counts", "seed", "size preset of the default dataset simulated on first start (seed: 5050 images, small: 303)")
+	adminName := fs.String("admin", "admin", "name of the admin account created on first start")
+	uploadMB := fs.Int64("upload-mb", 50, "largest upload request, `MB`")
+	uploadFiles := fs.Int("upload-files", 1000, "most files in one upload request, zip members included")
+	zipMB := fs.Int64("zip-mb", 64, "largest uncompressed size of one uploaded zip archive, `MB`")
+	webDir := fs.String("web", "web", "`DIR` holding the portal's app.wasm and assets (`make wasm` builds them)")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 || (*tlsCert == "") != (*tlsKey == "") || *slots < 1 || *uploadMB < 1 || *uploadFiles < 1 || *zipMB < 1 {
+		return errUsage
+	}
+	dir, st, err := openDataStore(*dataDir, *db)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	hub := server.NewHub(st, server.HubOptions{})
+	mgr := jobs.New(st, &jobs.Local{Exe: exe}, hub, jobs.Options{
+		DataDir: dir, Slots: *slots, Grace: *grace, Log: log, Configs: configs.FS,
+		Available: func(sub string) bool { _, ok := commands[sub]; return ok },
+	})
+	if err := mgr.Recover(ctx); err != nil {
+		return err
+	}
+	var extra []string
+	if *origins != "" {
+		extra = strings.Split(*origins, ",")
+	}
+	app, err := portal(*webDir, log)
+	if err != nil {
+		return err
+	}
+	srv, err := server.New(server.Options{
+		DataDir: dir, Store: st, Jobs: mgr, Hub: hub, Model: jobs.Tool{Exe: exe}, Configs: configs.FS, App: app,
+		Secure: *tlsCert != "", Origins: extra, Version: version(), Log: log,
+		Uploads: server.UploadLimits{RequestBytes: *uploadMB << 20, Files: *uploadFiles, ZipBytes: *zipMB << 20},
+	})
+	if err != nil {
+		return err
+	}
+	if err := bootstrap(ctx, st, srv, dir, *adminName, *counts, stdout); err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	scheme := "http"
+	if *tlsCert != "" {
+		scheme = "https"
+	}
+	fmt.Fprintf(stdout, "sslens: serving %s://%s (data %s)\n", scheme, ln.Addr(), dir)
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	runCtx, stopJobs := context.WithCancel(ctx)
+	defer stopJobs()
+	jobsDone := make(chan error, 1)
+	go func() { jobsDone <- mgr.Run(runCtx) }()
+	served := make(chan error, 1)
+	go func() {
+		if *tlsCert != "" {
+			served <- hs.ServeTLS(ln, *tlsCert, *tlsKey)
+		} else {
+			served <- hs.Serve(ln)
+		}
+	}()
+	select {
+	case err = <-served: // failed to serve: stop the jobs too
+	case <-ctx.Done():
+	}
+	fmt.Fprintln(stdout, "sslens: shutting down; running jobs save a checkpoint and stop")
+	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	hub.Close()
+	hs.Shutdown(shutCtx)
+	stopJobs()
+	return errors.Join(<-jobsDone, ignoreClosed(err))
+}
+
+func ignoreClosed(err error) error {
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// version names the build for /api/health: the VCS revision it was built
+// from (with "+dirty" for uncommitted changes), else "dev".
+func version() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "dev"
+	}
+	var rev, dirty string
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value[:min(12, len(s.Value))]
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = "+dirty"
+			}
+		}
+	}
+	return cmp.Or(rev, "dev") + dirty
+}
+
+// defaultDataset is the dataset folder the first start simulates, the one
+// `make run` made before the portal existed.
+const defaultDataset = "sim-hsc"
+
+// bootstrap makes a fresh data folder usable: the admin account (its
+// password printed once), the default dataset (simulated, or registered if
+// a previous version left it there) and the baseline classifier run.
+func bootstrap(ctx context.Context, st *store.Store, srv *server.Server, dir, adminName, counts string, stdout io.Writer) error {
+	n, err := st.CountUsers(ctx)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		pw := store.GeneratePassword()
+		if _, err := st.CreateUser(ctx, adminName, shared.RoleAdmin, pw); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "first start: created the admin account\n  user:     %s\n  password: %s\n", adminName, pw)
+		fmt.Fprintf(stdout, "The password is shown only this once; change it with: sslens user passwd %s\n", adminName)
+	}
+	ds, err := st.Datasets(ctx)
+	if err != nil || len(ds) > 0 {
+		return err
+	}
+	rel := filepath.Join("datasets", defaultDataset)
+	var after int64
+	if data.SplitsFile(filepath.Join(dir, rel)) != "" {
+		if _, err := st.CreateDataset(ctx, store.Dataset{Name: defaultDataset, Dir: rel, Kind: "simulated", Survey: "hsc"}); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "first start: using the dataset in %s\n", filepath.Join(dir, rel))
+	} else {
+		j, err := srv.SimulateDataset(ctx, adminName, shared.CreateDatasetRequest{Name: defaultDataset, Survey: "hsc", Counts: counts, Seed: 1})
+		if err != nil {
+			return err
+		}
+		after = j.ID
+		fmt.Fprintf(stdout, "first start: run %d simulates the default dataset (%s) into %s\n", j.ID, counts, filepath.Join(dir, rel))
+	}
+	b, err := fs.ReadFile(configs.FS, configs.Baseline)
+	if err != nil {
+		return err
+	}
+	j, err := srv.SubmitRun(ctx, adminName, shared.CreateRunRequest{Kind: shared.KindFinetune, Name: "baseline ViT-N/8 supervised", Config: string(b), After: after})
+	if err != nil {
+		return fmt.Errorf("queueing the baseline run: %w", err)
+	}
+	fmt.Fprintf(stdout, "first start: run %d trains the baseline classifier (%s) after it; uploads are scored once it succeeds\n", j.ID, configs.Baseline)
+	return nil
+}

@@ -1,0 +1,303 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sslens/sslens/backend/store"
+	"github.com/sslens/sslens/shared"
+)
+
+// buildSSLens builds this command into a temporary folder.
+func buildSSLens(t *testing.T) string {
+	t.Helper()
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		gobin = filepath.Join(os.Getenv("GOROOT"), "bin", "go")
+	}
+	exe := filepath.Join(t.TempDir(), "sslens")
+	out, err := exec.Command(gobin, "build", "-o", exe, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return exe
+}
+
+// serving is a `sslens serve` child process.
+type serving struct {
+	cmd  *exec.Cmd
+	base string // http://127.0.0.1:PORT
+	out  *bytes.Buffer
+	done chan error
+}
+
+func startServe(t *testing.T, exe, dir string) *serving {
+	t.Helper()
+	cmd := exec.Command(exe, "serve", "--addr", "127.0.0.1:0", "--data", dir, "--counts", "small", "--grace", "5s")
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s := &serving{cmd: cmd, out: &bytes.Buffer{}, done: make(chan error, 1)}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		re := regexp.MustCompile(`serving (http://\S+)`)
+		for sc.Scan() {
+			s.out.WriteString(sc.Text() + "\n")
+			if m := re.FindStringSubmatch(sc.Text()); m != nil {
+				addr <- m[1]
+			}
+		}
+	}()
+	go func() {
+		s.done <- cmd.Wait()
+		pw.Close()
+	}()
+	t.Cleanup(func() { cmd.Process.Kill() })
+	select {
+	case s.base = <-addr:
+	case err := <-s.done:
+		t.Fatalf("sslens serve exited: %v\n%s", err, s.out)
+	case <-time.After(30 * time.Second):
+		t.Fatalf("sslens serve did not start\n%s", s.out)
+	}
+	return s
+}
+
+// apiClient signs in and calls the API.
+type apiClient struct {
+	t    *testing.T
+	base string
+	hc   *http.Client
+	csrf string
+}
+
+func signIn(t *testing.T, base, user, password string) *apiClient {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &apiClient{t: t, base: base, hc: &http.Client{Jar: jar, Timeout: 30 * time.Second}}
+	var sess shared.Session
+	if code := c.call("POST", "/api/login", shared.LoginRequest{Username: user, Password: password}, &sess); code != 200 {
+		t.Fatalf("sign in: %d", code)
+	}
+	c.csrf = sess.CSRFToken
+	return c
+}
+
+func (c *apiClient) call(method, path string, in, out any) int {
+	c.t.Helper()
+	var body io.Reader
+	if in != nil {
+		b, _ := json.Marshal(in)
+		body = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, c.base+path, body)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(shared.CSRFHeader, c.csrf)
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if out != nil && resp.StatusCode < 300 {
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			c.t.Fatal(err)
+		}
+	}
+	return resp.StatusCode
+}
+
+func (c *apiClient) run(id int64) shared.Run {
+	var r shared.Run
+	if code := c.call("GET", fmt.Sprintf("/api/runs/%d", id), nil, &r); code != 200 {
+		c.t.Fatalf("run %d: %d", id, code)
+	}
+	return r
+}
+
+// waitRun polls run id until ok holds.
+func (c *apiClient) waitRun(id int64, what string, ok func(shared.Run) bool) shared.Run {
+	c.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		r := c.run(id)
+		if ok(r) {
+			return r
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("run %d never %s: %+v", id, what, r)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// A serving process killed with SIGKILL in the middle of a job takes the
+// job's process with it; the next start marks the job interrupted, the
+// database is intact, and the job resumes to completion. The first start
+// prints the admin password once; SIGINT stops gracefully.
+func TestServeSurvivesSIGKILL(t *testing.T) {
+	exe := buildSSLens(t)
+	dir := t.TempDir()
+	s1 := startServe(t, exe, dir)
+	m := regexp.MustCompile(`password: (\S+)`).FindStringSubmatch(s1.out.String())
+	if m == nil {
+		t.Fatalf("no admin password printed:\n%s", s1.out)
+	}
+	c := signIn(t, s1.base, "admin", m[1])
+	var runs []shared.Run
+	c.call("GET", "/api/runs", nil, &runs)
+	if len(runs) != 2 || runs[1].Kind != shared.KindSimulate || runs[0].Kind != shared.KindFinetune || runs[0].After != runs[1].ID {
+		t.Fatalf("first start queued %+v", runs)
+	}
+	sim := runs[1].ID
+	r := c.waitRun(sim, "mid-way", func(r shared.Run) bool {
+		return r.State == shared.StateRunning && r.Progress != nil && r.Progress.Done > 0
+	})
+	var pid int
+	if _, err := fmt.Sscanf(r.Handle, "pid %d", &pid); err != nil {
+		t.Fatalf("handle %q: %v", r.Handle, err)
+	}
+
+	if err := s1.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-s1.done
+	deadline := time.Now().Add(5 * time.Second)
+	for syscall.Kill(pid, 0) == nil {
+		if time.Now().After(deadline) {
+			syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatalf("the job's process %d outlived the killed server", pid)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	st, err := store.Open(filepath.Join(dir, "sslens.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.IntegrityCheck(context.Background()); err != nil {
+		t.Error(err)
+	}
+	st.Close()
+
+	s2 := startServe(t, exe, dir)
+	if strings.Contains(s2.out.String(), "password") {
+		t.Errorf("the restart printed a password again:\n%s", s2.out)
+	}
+	c = signIn(t, s2.base, "admin", m[1])
+	r = c.run(sim)
+	if r.State != shared.StateInterrupted || !r.Resumable || !strings.Contains(r.Error, "server stopped") {
+		t.Errorf("after the restart the simulation is %s (resumable %v, %q), want interrupted", r.State, r.Resumable, r.Error)
+	}
+	if b := c.run(runs[0].ID); b.State != shared.StateQueued {
+		t.Errorf("the baseline waiting for it is %s, want queued", b.State)
+	}
+	if code := c.call("POST", fmt.Sprintf("/api/runs/%d/resume", sim), nil, nil); code != 200 {
+		t.Fatalf("resume: %d", code)
+	}
+	c.waitRun(sim, "succeeded", func(r shared.Run) bool { return r.State == shared.StateSucceeded })
+	var ds shared.Dataset
+	if c.call("GET", "/api/datasets/1", nil, &ds); ds.State != shared.DatasetReady || ds.Images != 303 {
+		t.Errorf("dataset after the resumed simulation: %+v", ds)
+	}
+	c.waitRun(runs[0].ID, "started", func(r shared.Run) bool { return r.State != shared.StateQueued })
+
+	// SIGINT: a graceful stop, whatever the baseline is doing by now.
+	if err := s2.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-s2.done:
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			t.Errorf("graceful stop exited %v\n%s", err, s2.out)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("no graceful stop\n%s", s2.out)
+	}
+	st, err = store.Open(filepath.Join(dir, "sslens.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.IntegrityCheck(context.Background()); err != nil {
+		t.Error(err)
+	}
+	j, err := st.Job(context.Background(), runs[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !j.State.Final() {
+		t.Errorf("after a graceful stop the baseline is %s", j.State)
+	}
+}
+
+func TestUserCommand(t *testing.T) {
+	dir := t.TempDir()
+	run := func(stdin string, args ...string) (string, error) {
+		var out bytes.Buffer
+		fs := newFlagSet(commands["user"], io.Discard)
+		err := runUser(context.Background(), fs, append(args, "--data", dir), strings.NewReader(stdin), &out)
+		return out.String(), err
+	}
+	steps := []struct {
+		stdin   string
+		args    []string
+		want    string // in the output
+		wantErr string
+	}{
+		{"", []string{"add", "--admin", "ada"}, "password: ", ""},
+		{"a long enough password\n", []string{"add", "--password-stdin", "vera"}, "added vera (astronomer)", ""},
+		{"", []string{"add", "vera"}, "", "exists"},
+		{"short\n", []string{"add", "--password-stdin", "bob"}, "", "password"},
+		{"", []string{"list"}, "vera  astronomer", ""},
+		{"", []string{"passwd", "vera"}, "password: ", ""},
+		{"", []string{"passwd", "nobody"}, "", "not found"},
+		{"", []string{"del", "vera"}, "deleted vera", ""},
+		{"", []string{"del", "vera"}, "", "not found"},
+		{"", []string{"frob", "x"}, "", "usage"},
+		{"", []string{"list", "x"}, "", "usage"},
+		{"", []string{"add"}, "", "usage"},
+	}
+	for _, s := range steps {
+		out, err := run(s.stdin, s.args...)
+		if s.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), s.wantErr) {
+				t.Errorf("%v: error %v, want %q", s.args, err, s.wantErr)
+			}
+			continue
+		}
+		if err != nil || !strings.Contains(out, s.want) {
+			t.Errorf("%v: %q, %v; want %q", s.args, out, err, s.want)
+		}
+	}
+	st, err := store.Open(filepath.Join(dir, "sslens.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.Authenticate(context.Background(), "ada", "wrong"); !errors.Is(err, store.ErrBadPassword) {
+		t.Error(err)
+	}
+	log, _ := st.AuditLog(context.Background(), 10)
+	if len(log) != 4 || log[0].Action != "user.delete" || log[0].User != "(command line)" {
+		t.Errorf("audit %+v", log)
+	}
+}

@@ -1,0 +1,679 @@
+// Package e2e tests the portal end to end in a real browser: the sslens
+// binary and web/app.wasm are built, `sslens serve` runs on loopback with a
+// small simulated dataset, and headless Chromium (Debian's chromium
+// package) signs in, browses, previews, launches a tiny run and watches it
+// train, then uploads and scores cutouts as an astronomer.
+//
+// Without a browser the test skips, unless E2E_REQUIRED=1 (CI) makes that
+// a failure; `go test -short` skips it too. Screenshots go to
+// $SSLENS_E2E_OUT when set, else to the test's temporary folder.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// e2eTimeout bounds the whole end-to-end test.
+const e2eTimeout = 4 * time.Minute
+
+// portal is a running `sslens serve` and what the tests need of it.
+type portal struct {
+	url           string // http://127.0.0.1:PORT
+	adminPassword string
+	data          string // the data folder
+	bin           string
+	shots         string // screenshot folder
+}
+
+const (
+	astronomer         = "vera"
+	astronomerPassword = "correct-horse-battery"
+)
+
+func TestPortalEndToEnd(t *testing.T) {
+	browser := findBrowser(t)
+	ctx, cancel := context.WithTimeout(context.Background(), e2eTimeout)
+	defer cancel()
+	p := startPortal(ctx, t)
+
+	admin := newBrowser(ctx, t, browser, 1280, 800)
+	t.Run("admin signs in", func(t *testing.T) { adminSignsIn(t, admin, p) })
+	t.Run("admin browses the dataset", func(t *testing.T) { browseDataset(t, admin, p) })
+	t.Run("admin previews augmentations", func(t *testing.T) { previewAugmentations(t, admin, p) })
+	t.Run("admin cancels the baseline", func(t *testing.T) { cancelBaseline(t, admin, p) })
+	t.Run("admin launches a tiny run", func(t *testing.T) { launchTinyRun(t, admin, p) })
+	t.Run("admin compares results", func(t *testing.T) { compareResults(t, admin, p) })
+	admin.noConsoleErrors(t)
+
+	astro := newBrowser(ctx, t, browser, 1280, 800)
+	t.Run("astronomer cannot launch", func(t *testing.T) { astronomerCannotLaunch(t, astro, p) })
+	t.Run("astronomer scores uploads", func(t *testing.T) { astronomerScores(t, astro, p) })
+	t.Run("narrow window", func(t *testing.T) { narrowWindow(t, astro, p) })
+	astro.noConsoleErrors(t, "/api/runs") // the refused launch, on purpose
+}
+
+// findBrowser returns Chromium's path, or skips (fails with E2E_REQUIRED=1).
+func findBrowser(t *testing.T) string {
+	t.Helper()
+	if testing.Short() && os.Getenv("E2E_REQUIRED") != "1" {
+		t.Skip("end-to-end browser test skipped in -short mode")
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("E2E_REQUIRED") == "1" {
+		t.Fatal("E2E_REQUIRED=1 but no chromium is installed (apt-get install chromium)")
+	}
+	t.Skip("no chromium installed; set E2E_REQUIRED=1 to make this a failure")
+	return ""
+}
+
+// moduleRoot is the repository root (the folder of go.mod).
+func moduleRoot(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil || len(bytes.TrimSpace(out)) == 0 {
+		t.Fatalf("finding the module root: %v", err)
+	}
+	return filepath.Dir(string(bytes.TrimSpace(out)))
+}
+
+// startPortal builds sslens and the WebAssembly app, starts `sslens serve`
+// on a free loopback port with a fresh data folder (first start: a small
+// simulated dataset), and adds the astronomer account.
+func startPortal(ctx context.Context, t *testing.T) *portal {
+	t.Helper()
+	root := moduleRoot(t)
+	dir := t.TempDir()
+	p := &portal{data: filepath.Join(dir, "data"), bin: filepath.Join(dir, "sslens"), shots: os.Getenv("SSLENS_E2E_OUT")}
+	if p.shots == "" {
+		p.shots = filepath.Join(dir, "screenshots")
+	}
+	if err := os.MkdirAll(p.shots, 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	// The server serves web/ from its working folder: the built wasm plus
+	// the repository's assets.
+	web := filepath.Join(dir, "web")
+	if err := os.MkdirAll(web, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"sslens.css", "icon.svg", "icon-192.png", "icon-512.png"} {
+		b, err := os.ReadFile(filepath.Join(root, "web", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(web, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	build := func(i int, env []string, args ...string) {
+		defer wg.Done()
+		cmd := exec.CommandContext(ctx, "go", args...)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), env...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			errs[i] = fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	wg.Add(2)
+	go build(0, nil, "build", "-o", p.bin, "./backend/cmd/sslens")
+	go build(1, []string{"GOOS=js", "GOARCH=wasm"}, "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(web, "app.wasm"), "./app/cmd/wasm")
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("built sslens and app.wasm in %s", time.Since(start).Round(time.Millisecond))
+
+	cmd := exec.Command(p.bin, "serve", "--addr", "127.0.0.1:0", "--data", p.data, "--counts", "small", "--slots", "2", "--grace", "3s")
+	cmd.Dir = dir
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGINT)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("server log:\n%s", stderr.String())
+		}
+	})
+
+	lines := bufio.NewScanner(stdout)
+	serving := regexp.MustCompile(`serving (http://\S+)`)
+	for p.url == "" && lines.Scan() {
+		line := lines.Text()
+		if pw, ok := strings.CutPrefix(strings.TrimSpace(line), "password:"); ok {
+			p.adminPassword = strings.TrimSpace(pw)
+		}
+		if m := serving.FindStringSubmatch(line); m != nil {
+			p.url = m[1]
+		}
+	}
+	if p.url == "" || p.adminPassword == "" {
+		t.Fatalf("server did not start (url %q, admin password seen: %v):\n%s", p.url, p.adminPassword != "", stderr.String())
+	}
+	go io.Copy(io.Discard, stdout)
+
+	add := exec.Command(p.bin, "user", "add", "--password-stdin", "--data", p.data, astronomer)
+	add.Stdin = strings.NewReader(astronomerPassword + "\n")
+	if out, err := add.CombinedOutput(); err != nil {
+		t.Fatalf("adding the astronomer: %v\n%s", err, out)
+	}
+	return p
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's writes and the
+// test's reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// tab is one browser (its own profile) and the console errors it logged.
+type tab struct {
+	ctx context.Context
+
+	mu     sync.Mutex
+	errors []chromedp.ConsoleMessage
+}
+
+// newBrowser starts headless Chromium with a fresh profile and a window
+// of w x h pixels, and records its console errors.
+func newBrowser(ctx context.Context, t *testing.T, path string, w, h int) *tab {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(w, h),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	bctx, cancelBrowser := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancelBrowser(); cancelAlloc() })
+	if err := chromedp.Do(bctx, chromedp.EmulateViewport(int64(w), int64(h))); err != nil {
+		t.Fatalf("starting chromium: %v", err)
+	}
+	b := &tab{ctx: bctx}
+	messages := chromedp.Console(bctx)
+	go func() {
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			if m.Type == chromedp.ConsoleError || m.IsException() {
+				b.mu.Lock()
+				b.errors = append(b.errors, m)
+				b.mu.Unlock()
+			}
+		}
+	}()
+	return b
+}
+
+// noConsoleErrors fails for every console error or exception, except
+// failed requests to a URL containing one of allowed.
+func (b *tab) noConsoleErrors(t *testing.T, allowed ...string) {
+	t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, m := range b.errors {
+		ok := false
+		for _, a := range allowed {
+			ok = ok || m.Source == "network" && strings.Contains(m.URL, a)
+		}
+		if !ok {
+			t.Errorf("console %s: %s (%s)", m.Type, m.Text, m.URL)
+		}
+	}
+}
+
+// do runs actions with a deadline, failing the test with what was doing.
+func (b *tab) do(t *testing.T, what string, timeout time.Duration, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, timeout)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// eval evaluates a JavaScript expression (awaiting a promise) in the page.
+func eval[T any](t *testing.T, b *tab, expr string) T {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("evaluating %s: %v", expr, err)
+	}
+	return v
+}
+
+// waitJS polls a JavaScript condition until it is true.
+func (b *tab) waitJS(t *testing.T, what, cond string, timeout time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, timeout)
+	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](cond, chromedp.WithPollingInterval(100*time.Millisecond))); err != nil {
+		html, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.querySelector("main") ? document.querySelector("main").outerHTML.slice(0, 3000) : document.body.outerHTML.slice(0, 3000)`))
+		t.Fatalf("waiting for %s (%s): %v\npage: %s", what, cond, err, html)
+	}
+}
+
+// page waits until the app has mounted page name and it is ready (the
+// prerendered HTML has the same elements, so the wait is on the marks the
+// WebAssembly build adds).
+func (b *tab) page(t *testing.T, name string) {
+	t.Helper()
+	b.waitJS(t, "page "+name, fmt.Sprintf(`!!document.querySelector('main[data-page=%q][data-mounted][data-state="ready"]')`, name), 30*time.Second)
+}
+
+// shot saves a screenshot of the window as NAME.png.
+func (b *tab) shot(t *testing.T, p *portal, name string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	path := filepath.Join(p.shots, name+".png")
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot %s", path)
+}
+
+// choose sets a select element's value as a user would, firing change.
+func (b *tab) choose(t *testing.T, sel, value string) {
+	t.Helper()
+	ok := eval[bool](t, b, fmt.Sprintf(`(() => { const e = document.querySelector(%q); if (!e) return false;
+		e.value = %q; e.dispatchEvent(new Event("change", {bubbles: true})); return e.value === %q })()`, sel, value, value))
+	if !ok {
+		t.Fatalf("cannot choose %q in %s", value, sel)
+	}
+}
+
+// click clicks the first element matching a CSS selector.
+func (b *tab) click(t *testing.T, sel string) {
+	t.Helper()
+	b.do(t, "clicking "+sel, 15*time.Second, chromedp.Click(chromedp.CSS(sel), chromedp.NodeVisible))
+}
+
+// signIn fills the sign-in form with the keyboard only: type, Tab, type,
+// Enter.
+func (b *tab) signIn(t *testing.T, user, password string) {
+	t.Helper()
+	b.page(t, "login")
+	b.do(t, "signing in", 15*time.Second,
+		chromedp.Focus(chromedp.ID("username")),
+		chromedp.KeyEvent(user),
+		chromedp.KeyEvent("\t"),
+		chromedp.KeyEvent(password),
+		chromedp.KeyEvent("\r"),
+	)
+}
+
+func adminSignsIn(t *testing.T, b *tab, p *portal) {
+	// Time to interactive: from navigation to the mounted page, first with
+	// an empty cache, then again with the service worker's copy.
+	start := time.Now()
+	b.do(t, "opening the portal", 30*time.Second, chromedp.Navigate(p.url+"/"))
+	b.page(t, "login") // signed-out visitors land on the sign-in page
+	cold := time.Since(start)
+	start = time.Now()
+	b.do(t, "reloading", 30*time.Second, chromedp.Reload())
+	b.page(t, "login")
+	t.Logf("time to interactive on loopback: %s first visit, %s reload", cold.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+
+	b.shot(t, p, "01-login")
+	b.signIn(t, "admin", p.adminPassword)
+	b.page(t, "dashboard")
+	// Marks this document: every later page must come without a reload.
+	eval[bool](t, b, `window.sslensLoaded = true`)
+	b.page(t, "dashboard")
+	// The first start simulates the small dataset; the dashboard follows
+	// the runs and shows it ready when its job ends.
+	b.waitJS(t, "the dataset", `!!document.querySelector("#h-datasets").parentElement.querySelector(".badge.state-ready")`, 60*time.Second)
+	if !eval[bool](t, b, `!!document.querySelector('nav a[href="/launch"]')`) {
+		t.Error("an admin's navigation lacks Launch")
+	}
+	b.shot(t, p, "02-dashboard-admin")
+}
+
+func browseDataset(t *testing.T, b *tab, p *portal) {
+	b.click(t, `nav a[href="/datasets"]`)
+	b.page(t, "datasets")
+	b.waitJS(t, "thumbnails drawn", `[...document.querySelectorAll("#thumbs img")].slice(0, 8).every(i => i.complete && i.naturalWidth > 0)`, 30*time.Second)
+	b.shot(t, p, "03-datasets")
+
+	// Filter to test-split lenses sorted by Einstein radius, largest first.
+	// The grid names the address its images answer, so a wait can tell
+	// fresh results from the previous ones.
+	const fresh = `document.querySelector("#thumbs") && document.querySelector("#thumbs").dataset.query === location.pathname + location.search`
+	b.choose(t, "#f-split", "test")
+	b.waitJS(t, "the split filter", `location.search.includes("split=test") && `+fresh, 20*time.Second)
+	b.choose(t, "#f-class", "lenses")
+	b.waitJS(t, "the class filter", `location.search.includes("class=lenses") && `+fresh, 20*time.Second)
+	b.choose(t, "#f-sort", "theta_e")
+	b.waitJS(t, "the sort key", `location.search.includes("sort=theta_e") && `+fresh, 20*time.Second)
+	b.choose(t, "#f-order", "desc")
+	b.waitJS(t, "the sort order", `location.search.includes("order=desc") && `+fresh, 20*time.Second)
+	splits := eval[[]string](t, b, `[...document.querySelectorAll("#thumbs li")].map(li => li.querySelector(".badge.lenses") ? li.querySelectorAll(".badge")[1].textContent : "non-lens")`)
+	for _, s := range splits {
+		if s != "test" {
+			t.Errorf("filtered to test-split lenses, but the grid shows a %s image", s)
+		}
+	}
+	values := eval[[]string](t, b, `[...document.querySelectorAll("#thumbs .thumb-caption .small")].map(e => e.textContent.split("= ")[1])`)
+	for i := 1; i < len(values); i++ {
+		a, _ := strconv.ParseFloat(values[i-1], 64)
+		c, _ := strconv.ParseFloat(values[i], 64)
+		if c > a {
+			t.Errorf("sorted by theta_e descending, but %v comes before %v", a, c)
+		}
+	}
+	b.shot(t, p, "04-datasets-filtered")
+
+	b.click(t, "#thumbs a.thumb")
+	b.page(t, "image")
+	b.waitJS(t, "the three bands", `["#band-rgb", "#band-g", "#band-r", "#band-i"].every(s => { const i = document.querySelector(s + " img"); return i && i.complete && i.naturalWidth > 0 })`, 30*time.Second)
+	b.waitJS(t, "the lens parameters", `[...document.querySelectorAll("table.kv th")].some(th => th.textContent === "theta_e")`, 10*time.Second)
+	b.choose(t, "#stretch", "log")
+	b.waitJS(t, "the log stretch", `document.querySelector("#band-g img").src.includes("stretch=log") && document.querySelector("#band-g img").complete`, 20*time.Second)
+	b.shot(t, p, "05-image-detail")
+}
+
+func previewAugmentations(t *testing.T, b *tab, p *portal) {
+	b.click(t, `a[href^="/preview?"]`)
+	b.page(t, "preview")
+	b.waitJS(t, "the views", `document.querySelectorAll("#views figure.global img").length >= 2`, 60*time.Second)
+	seed := eval[string](t, b, `document.querySelector("#views").dataset.seed`)
+	if n := eval[int](t, b, `document.querySelectorAll("#views figure.mask").length`); n == 0 {
+		t.Error("the iBOT preview shows no masks")
+	}
+	b.shot(t, p, "06-preview")
+	b.click(t, "#reroll")
+	b.waitJS(t, "new views", fmt.Sprintf(`document.querySelector("#views") && document.querySelector("#views").dataset.seed !== %q`, seed), 60*time.Second)
+	if n := eval[int](t, b, `document.querySelectorAll("#views figure.local img").length`); n == 0 {
+		t.Error("the preview shows no local crops")
+	}
+}
+
+func cancelBaseline(t *testing.T, b *tab, p *portal) {
+	b.click(t, `nav a[href="/runs"]`)
+	b.page(t, "runs")
+	b.waitJS(t, "the baseline run", `[...document.querySelectorAll("#runs-table a")].some(a => a.textContent.startsWith("baseline"))`, 20*time.Second)
+	b.shot(t, p, "07-runs")
+	eval[bool](t, b, `(() => { [...document.querySelectorAll("#runs-table a")].find(a => a.textContent.startsWith("baseline")).click(); return true })()`)
+	b.page(t, "run")
+	// The baseline waits for the dataset, then trains for minutes: stop it
+	// to keep the CPUs for the tiny run.
+	b.waitJS(t, "the cancel button or the end", `!!document.querySelector("#cancel-run") || ["succeeded", "failed"].includes(document.querySelector("#run-state").dataset.state)`, 20*time.Second)
+	if eval[bool](t, b, `!!document.querySelector("#cancel-run")`) {
+		b.click(t, "#cancel-run")
+		b.waitJS(t, "the cancelled state", `["cancelled", "interrupted"].includes(document.querySelector("#run-state").dataset.state)`, 30*time.Second)
+	}
+}
+
+func launchTinyRun(t *testing.T, b *tab, p *portal) {
+	b.click(t, `nav a[href="/launch"]`)
+	b.page(t, "launch")
+	b.waitJS(t, "the validated template", `document.querySelector("#validity").textContent === "config valid"`, 20*time.Second)
+
+	// A bad value is flagged beside its field before submitting.
+	b.do(t, "typing 0 epochs", 10*time.Second, chromedp.SetValue(chromedp.ID("l-epochs"), "0"))
+	eval[bool](t, b, `document.querySelector("#l-epochs").dispatchEvent(new Event("change", {bubbles: true}))`)
+	b.waitJS(t, "the field error", `!!document.querySelector('[data-key="train args.num_epochs"] .field-error')`, 20*time.Second)
+	b.shot(t, p, "08-launch-invalid")
+
+	b.do(t, "typing 3 epochs", 10*time.Second, chromedp.SetValue(chromedp.ID("l-epochs"), "3"))
+	eval[bool](t, b, `document.querySelector("#l-epochs").dispatchEvent(new Event("change", {bubbles: true}))`)
+	b.waitJS(t, "a valid config", `document.querySelector("#validity").textContent === "config valid" && document.querySelector("#l-yaml").value.includes("num_epochs: 3")`, 20*time.Second)
+	b.do(t, "naming the run", 10*time.Second, chromedp.SendKeys(chromedp.ID("l-name"), "e2e tiny"))
+	b.click(t, "#launch")
+
+	b.page(t, "run")
+	// The loss chart receives points live, and keeps receiving them.
+	b.waitJS(t, "the first loss points", `+document.querySelector("#charts svg").dataset.points > 0`, 90*time.Second)
+	first := eval[int](t, b, `+document.querySelector("#charts svg").dataset.points`)
+	b.waitJS(t, "more loss points", fmt.Sprintf(`+document.querySelector("#charts svg").dataset.points > %d || document.querySelector("#run-state").dataset.state === "succeeded"`, first), 90*time.Second)
+	b.waitJS(t, "the run to succeed", `["succeeded", "failed", "cancelled"].includes(document.querySelector("#run-state").dataset.state)`, 120*time.Second)
+	if st := eval[string](t, b, `document.querySelector("#run-state").dataset.state`); st != "succeeded" {
+		t.Fatalf("the tiny run ended %s: %s", st, eval[string](t, b, `document.querySelector("main").textContent`))
+	}
+	b.waitJS(t, "the final evaluation", `!!document.querySelector("#final-eval")`, 20*time.Second)
+	if n := eval[int](t, b, `+document.querySelector("#charts svg").dataset.points`); n <= first {
+		t.Errorf("the loss chart got no points after the first %d", first)
+	}
+	b.shot(t, p, "09-run")
+}
+
+func compareResults(t *testing.T, b *tab, p *portal) {
+	b.click(t, `nav a[href="/results"]`)
+	b.page(t, "results")
+	b.waitJS(t, "our row and the reference", `document.querySelectorAll("#results-table tbody tr").length > 0 && document.querySelectorAll("#reference-table tbody tr").length === 32 && !!document.querySelector("#ref-caveat")`, 20*time.Second)
+	if !eval[bool](t, b, `[...document.querySelectorAll("#results-table td")].some(td => /\d\.\d%\s*\d+\.\d–\d+\.\d/.test(td.textContent))`) {
+		t.Error("the results table shows no accuracy with its 95% interval")
+	}
+	if n := eval[int](t, b, `+document.querySelector("#h-roc").parentElement.querySelector("svg").dataset.points`); n < 2 {
+		t.Errorf("the ROC chart has %d points", n)
+	}
+	b.shot(t, p, "10-results")
+	b.choose(t, "#f-backbone", "vit_small")
+	b.waitJS(t, "the backbone filter", `location.search.includes("backbone=vit_small") && document.querySelectorAll("#reference-table tbody tr").length === 16`, 20*time.Second)
+	b.shot(t, p, "10-results-vit-small")
+	if !eval[bool](t, b, `window.sslensLoaded === true`) {
+		t.Error("a page change reloaded the document")
+	}
+}
+
+func astronomerCannotLaunch(t *testing.T, b *tab, p *portal) {
+	b.do(t, "opening the portal", 30*time.Second, chromedp.Navigate(p.url+"/launch"))
+	b.signIn(t, astronomer, astronomerPassword)
+	// Signing in returns to the page asked for, which refuses.
+	b.waitJS(t, "the refusal", `!!document.querySelector('main[data-page="launch"][data-state="forbidden"]')`, 30*time.Second)
+	if eval[bool](t, b, `!!document.querySelector('nav a[href="/launch"]') || !!document.querySelector("#launch-form")`) {
+		t.Error("an astronomer sees the launch form or its link")
+	}
+	b.shot(t, p, "11-launch-forbidden")
+	status := eval[int](t, b, `fetch("/api/me").then(r => r.json()).then(s => fetch("/api/runs", {method: "POST",
+		headers: {"Content-Type": "application/json", "X-CSRF-Token": s.csrf_token},
+		body: JSON.stringify({kind: "finetune", template: "supervised-vit-nano"})})).then(r => r.status)`)
+	if status != 403 {
+		t.Errorf("an astronomer's POST /api/runs answered %d, want 403", status)
+	}
+}
+
+func astronomerScores(t *testing.T, b *tab, p *portal) {
+	dir := t.TempDir()
+	var files []string
+	for i, name := range []string{"J0001+0001.fits", "J0002+0002.fits", "J0003+0003.fits"} {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, fitsCube(32, float64(i)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, path)
+	}
+	broken := filepath.Join(dir, "broken.fits")
+	if err := os.WriteFile(broken, []byte("SIMPLE  = this is not a FITS file"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	files = append(files, broken)
+
+	b.click(t, `nav a[href="/score"]`)
+	b.page(t, "score")
+	b.waitJS(t, "a model", `!!document.querySelector("#s-model")`, 10*time.Second)
+	b.do(t, "choosing files", 10*time.Second, chromedp.SetUploadFiles(chromedp.ID("files"), files))
+	b.waitJS(t, "the upload's outcome", `!!document.querySelector("#upload-outcome")`, 90*time.Second)
+	good := eval[int](t, b, `document.querySelectorAll("#upload-outcome .file.good").length`)
+	bad := eval[[]string](t, b, `[...document.querySelectorAll("#upload-outcome .file.bad")].map(e => e.dataset.name + ": " + e.querySelector(".file-error").textContent)`)
+	if good != 3 || len(bad) != 1 || !strings.HasPrefix(bad[0], "broken.fits: ") || len(bad[0]) < len("broken.fits: ")+10 {
+		t.Fatalf("outcome: %d good, bad %q; want 3 good and broken.fits with a reason", good, bad)
+	}
+	scores := eval[[]string](t, b, `[...document.querySelectorAll("#upload-outcome .file.good .muted")].map(e => e.textContent)`)
+	for _, s := range scores {
+		if !strings.HasPrefix(s, "P(lens) ") {
+			t.Errorf("a good file shows %q, want its score", s)
+		}
+	}
+	b.waitJS(t, "the ranked table", `document.querySelectorAll("#scores tbody tr").length === 3 && [...document.querySelectorAll("#scores .prob-value")].length === 3`, 20*time.Second)
+	probs := eval[[]string](t, b, `[...document.querySelectorAll("#scores .prob-value")].map(e => e.textContent)`)
+	for i := 1; i < len(probs); i++ {
+		a, _ := strconv.ParseFloat(probs[i-1], 64)
+		c, _ := strconv.ParseFloat(probs[i], 64)
+		if c > a {
+			t.Errorf("scores not sorted by lens probability: %v", probs)
+		}
+	}
+	b.shot(t, p, "12-score")
+
+	b.click(t, "#scores tbody tr a")
+	b.waitJS(t, "the detail", `!!document.querySelector("#upload-detail table.data") && (!!document.querySelector("#neighbours") || document.querySelector("#upload-detail").textContent.includes("training image"))`, 60*time.Second)
+	b.shot(t, p, "13-score-detail")
+
+	csv := eval[string](t, b, `fetch(document.querySelector("#export-csv").href).then(r => r.text())`)
+	rows := strings.Split(strings.TrimSpace(csv), "\n")
+	if len(rows) != 4 || !strings.Contains(csv, "J0001+0001.fits") || strings.Contains(csv, "broken.fits") {
+		t.Errorf("CSV export has %d lines, want a header and 3 rows:\n%s", len(rows), csv)
+	}
+	if !eval[bool](t, b, `document.querySelector("#export-csv").hasAttribute("download") && document.querySelector("#export-votable").hasAttribute("download")`) {
+		t.Error("the export links do not download")
+	}
+
+	// Drag and drop: a (3, 32, 32) float32 .npy made in the page, dropped
+	// on the zone as a file manager would.
+	eval[bool](t, b, dropNPY)
+	b.waitJS(t, "the dropped file", `[...document.querySelectorAll("#upload-outcome .file.good")].some(e => e.dataset.name === "dropped.npy") && document.querySelectorAll("#scores tbody tr").length === 4`, 60*time.Second)
+}
+
+// dropNPY builds a .npy cutout in the page and drops it on #dropzone.
+const dropNPY = `(() => {
+	let header = "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 32, 32), }";
+	while ((10 + header.length + 1) % 64 !== 0) header += " ";
+	header += "\n";
+	const data = new Float32Array(3 * 32 * 32);
+	for (let i = 0; i < data.length; i++) {
+		const x = i % 32 - 16, y = Math.floor(i / 32) % 32 - 16;
+		data[i] = Math.exp(-(x * x + y * y) / 10);
+	}
+	const pre = new Uint8Array(10 + header.length);
+	pre.set([0x93, 78, 85, 77, 80, 89, 1, 0, header.length & 255, header.length >> 8]);
+	for (let i = 0; i < header.length; i++) pre[10 + i] = header.charCodeAt(i);
+	const dt = new DataTransfer();
+	dt.items.add(new File([pre, new Uint8Array(data.buffer)], "dropped.npy"));
+	const zone = document.querySelector("#dropzone");
+	zone.dispatchEvent(new DragEvent("dragover", {dataTransfer: dt, bubbles: true, cancelable: true}));
+	return zone.dispatchEvent(new DragEvent("drop", {dataTransfer: dt, bubbles: true, cancelable: true})) === false;
+})()`
+
+func narrowWindow(t *testing.T, b *tab, p *portal) {
+	b.do(t, "narrowing the window", 10*time.Second, chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2)))
+	for _, pg := range []struct{ path, name, shot string }{
+		{"/", "dashboard", "14-narrow-dashboard"},
+		{"/score", "score", "15-narrow-score"},
+		{"/runs", "runs", "16-narrow-runs"},
+	} {
+		b.do(t, "opening "+pg.path, 30*time.Second, chromedp.Navigate(p.url+pg.path))
+		b.page(t, pg.name)
+		if w := eval[int](t, b, `document.documentElement.scrollWidth`); w > 391 {
+			t.Errorf("%s is %d px wide in a 390 px window", pg.path, w)
+		}
+		b.shot(t, p, pg.shot)
+	}
+	b.click(t, "#sign-out")
+	b.page(t, "login")
+	b.do(t, "opening the runs", 30*time.Second, chromedp.Navigate(p.url+"/runs"))
+	b.page(t, "login") // signed out: the pages send the visitor to sign in
+}
+
+// fitsCube returns a FITS file holding a (3, n, n) float32 cube: a
+// Gaussian galaxy and, when ring > 0, a ring around it.
+func fitsCube(n int, ring float64) []byte {
+	var hdr bytes.Buffer
+	card := func(s string) { fmt.Fprintf(&hdr, "%-80s", s) }
+	card("SIMPLE  =                    T")
+	card("BITPIX  =                  -32")
+	card("NAXIS   =                    3")
+	card(fmt.Sprintf("NAXIS1  = %20d", n))
+	card(fmt.Sprintf("NAXIS2  = %20d", n))
+	card("NAXIS3  =                    3")
+	card("END")
+	for hdr.Len()%2880 != 0 {
+		hdr.WriteByte(' ')
+	}
+	var data bytes.Buffer
+	for c := 0; c < 3; c++ {
+		for y := 0; y < n; y++ {
+			for x := 0; x < n; x++ {
+				dx, dy := float64(x-n/2), float64(y-n/2)
+				r := math.Hypot(dx, dy)
+				v := float64(c+1) * math.Exp(-r*r/8)
+				if ring > 0 {
+					v += 0.5 * ring * math.Exp(-(r-8)*(r-8)/2)
+				}
+				binary.Write(&data, binary.BigEndian, float32(v))
+			}
+		}
+	}
+	for data.Len()%2880 != 0 {
+		data.WriteByte(0)
+	}
+	return append(hdr.Bytes(), data.Bytes()...)
+}

@@ -1,0 +1,46 @@
+package jobs
+
+import (
+	"context"
+	"time"
+)
+
+// Names in a run folder that the executor writes.
+const (
+	StdoutFile = "stdout.log"
+	StderrFile = "stderr.log"
+)
+
+// Spec is one start of a job as an executor sees it.
+type Spec struct {
+	Run  int64
+	Args []string // sslens subcommand and its arguments
+	// Dir is the run folder (absolute). The process starts there and its
+	// standard output and error are appended to Dir/stdout.log and
+	// Dir/stderr.log.
+	Dir string
+}
+
+// Executor starts jobs. The local one runs child processes; a cluster
+// one would submit them to a scheduler. Implementations are safe for
+// concurrent use.
+type Executor interface {
+	// Start launches spec and returns once it is running (or queued on a
+	// cluster). ctx bounds the start only, not the job.
+	Start(ctx context.Context, spec Spec) (Process, error)
+	// Host names where jobs run, for Run.Host.
+	Host() string
+}
+
+// Process is a started job.
+type Process interface {
+	// Handle identifies it for people and logs: "pid 1234", a cluster job ID.
+	Handle() string
+	// Done is closed when the job has ended.
+	Done() <-chan struct{}
+	// Err is nil after Done when the job succeeded, its failure otherwise.
+	Err() error
+	// Stop asks the job to stop (SIGINT: save a checkpoint and exit) and
+	// forces it after grace (SIGKILL). It returns at once.
+	Stop(grace time.Duration)
+}

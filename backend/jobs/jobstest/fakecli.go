@@ -1,0 +1,379 @@
+// Package jobstest is a stand-in sslens binary for tests of the job
+// runner and the server: a test binary calls Main from its TestMain when
+// Env is set, and the jobs it is given as executable run it. simulate runs
+// the real simulator; finetune, train and score write what the real
+// commands write (metrics.jsonl, checkpoint sidecars, state for resuming,
+// score JSON) in a fraction of a second, and stop on SIGINT the way the
+// real ones do, saving checkpoints/last and exiting 130.
+package jobstest
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sslens/sslens/backend/data"
+	"github.com/sslens/sslens/backend/eval"
+	"github.com/sslens/sslens/backend/nn/ckpt"
+	"github.com/sslens/sslens/backend/sim"
+	"github.com/sslens/sslens/shared"
+)
+
+// Env is the environment variable that makes a test binary act as sslens:
+// set it to 1 in the jobs' environment and call Main from TestMain.
+const Env = "SSLENS_JOBSTEST_CLI"
+
+// Names the real commands use in a run folder.
+const (
+	metricsFile = "metrics.jsonl"
+	checkpoints = "checkpoints"
+	modelFile   = "model.safetensors"
+	stateFile   = "state.json"
+)
+
+// Main runs the stand-in command args[0] with args[1:] and returns the
+// exit status.
+func Main(args []string) int {
+	if len(args) == 0 {
+		fmt.Fprintln(os.Stderr, "no command")
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "simulate":
+		err = fakeSimulate(args[1:])
+	case "finetune", "train":
+		err = fakeTrain(args[1:])
+	case "score":
+		err = fakeScore(args[1:])
+	case "embed":
+		err = fakeEmbed(args[1:])
+	default:
+		err = fmt.Errorf("unknown command %q", args[0])
+	}
+	if errors.Is(err, errStopped) {
+		fmt.Fprintln(os.Stderr, "stopped")
+		return 130
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sslens:", err)
+		return 1
+	}
+	return 0
+}
+
+var errStopped = errors.New("stopped")
+
+func fakeSimulate(args []string) error {
+	fs := flag.NewFlagSet("simulate", flag.ContinueOnError)
+	out := fs.String("out", "", "")
+	preset := fs.String("preset", "hsc", "")
+	counts := fs.String("counts", "small", "")
+	seed := fs.Uint64("seed", 1, "")
+	fs.Bool("force", false, "")
+	fs.String("preview", "", "")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	presets, err := sim.DefaultPresets()
+	if err != nil {
+		return err
+	}
+	cfg, err := presets.Config(*preset, *counts)
+	if err != nil {
+		return err
+	}
+	cfg.Seed, cfg.Size = *seed, 32
+	sum, err := sim.WriteDataset(*out, cfg, nil)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("wrote %d images\n", sum.Images)
+	return nil
+}
+
+// fakeState is what the stand-in trainer keeps in checkpoints/last.
+type fakeState struct {
+	Step, Seq int
+}
+
+// fakeTrain reads "steps: N", "step_ms: M", "ckpt_every: K" and
+// "fail: MESSAGE" lines from its config, also as YAML comments ("# steps:
+// 5"), so that a real config can carry them.
+func fakeTrain(args []string) error {
+	fs := flag.NewFlagSet("finetune", flag.ContinueOnError)
+	resume := fs.String("resume", "", "")
+	out := fs.String("out", "", "")
+	fs.String("data", "", "")
+	fs.String("checkpoint", "", "")
+	var cfgPath string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cfgPath, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	dir := *out
+	if *resume != "" {
+		dir = *resume
+		cfgPath = filepath.Join(dir, "config.resolved.yaml")
+	}
+	cfgText, err := os.ReadFile(cfgPath)
+	if err != nil {
+		return err
+	}
+	get := func(key string, def int) int {
+		for _, ln := range strings.Split(string(cfgText), "\n") {
+			ln = strings.TrimLeft(ln, "# ") // settings may hide in YAML comments
+			if v, ok := strings.CutPrefix(ln, key+": "); ok {
+				n, _ := strconv.Atoi(strings.TrimSpace(v))
+				return n
+			}
+		}
+		return def
+	}
+	if _, msg, ok := strings.Cut(string(cfgText), "fail: "); ok {
+		return errors.New(strings.TrimSpace(strings.SplitN(msg, "\n", 2)[0]))
+	}
+	steps, stepMS, every := get("steps", 20), get("step_ms", 5), get("ckpt_every", 5)
+
+	var st fakeState
+	var kept []shared.Metric
+	if *resume != "" {
+		b, err := os.ReadFile(filepath.Join(dir, filepath.Join(checkpoints, "last"), stateFile))
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(b, &st); err != nil {
+			return err
+		}
+		f, err := os.Open(filepath.Join(dir, metricsFile))
+		if err != nil {
+			return err
+		}
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			var r shared.Metric
+			if json.Unmarshal(sc.Bytes(), &r) == nil && r.Seq <= st.Seq {
+				kept = append(kept, r)
+			}
+		}
+		f.Close()
+	} else {
+		os.WriteFile(filepath.Join(dir, "config.resolved.yaml"), cfgText, 0o644)
+	}
+	// Rewrite the stream with the kept records (a new file, as ssl does).
+	tmp := filepath.Join(dir, metricsFile+".tmp")
+	var buf []byte
+	for _, r := range kept {
+		b, _ := json.Marshal(r)
+		buf = append(append(buf, b...), '\n')
+	}
+	if err := os.WriteFile(tmp, buf, 0o644); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, metricsFile)); err != nil {
+		return err
+	}
+	mf, err := os.OpenFile(filepath.Join(dir, metricsFile), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return err
+	}
+	defer mf.Close()
+	seq := st.Seq
+	write := func(r shared.Metric) {
+		seq++
+		r.Seq, r.Time, r.TotalSteps, r.TotalEpochs, r.Epoch = seq, time.Now().UTC(), steps, 1, 1
+		b, _ := json.Marshal(r)
+		mf.Write(append(b, '\n'))
+	}
+	save := func(name string, step int) error {
+		d := filepath.Join(dir, checkpoints, name)
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(d, modelFile), []byte("weights"), 0o644); err != nil {
+			return err
+		}
+		sc := ckpt.Sidecar{Format: 1, Preset: "vit_nano", NumClasses: 2, Epoch: 1, Step: step,
+			Metrics: map[string]float64{"val_auc": 0.5 + float64(step)/1000}, Created: time.Now().UTC(), SHA256: fmt.Sprintf("sha-%d", step)}
+		b, _ := json.Marshal(sc)
+		if err := os.WriteFile(ckpt.SidecarPath(filepath.Join(d, modelFile)), b, 0o644); err != nil {
+			return err
+		}
+		if name == "last" {
+			b, _ := json.Marshal(fakeState{Step: step, Seq: seq + 1}) // the log record below is kept too
+			if err := os.WriteFile(filepath.Join(d, stateFile), b, 0o644); err != nil {
+				return err
+			}
+		}
+		write(shared.Metric{Kind: shared.MetricLog, Step: step, Message: "saved " + name, Checkpoint: filepath.Join(checkpoints, name)})
+		return nil
+	}
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, os.Interrupt)
+	fmt.Fprintf(os.Stderr, "training from step %d of %d\n", st.Step, steps)
+	for step := st.Step + 1; step <= steps; step++ {
+		time.Sleep(time.Duration(stepMS) * time.Millisecond)
+		loss := 1 / float64(step)
+		write(shared.Metric{Kind: shared.MetricStep, Step: step, Loss: &loss})
+		select {
+		case <-stop:
+			if err := save("last", step); err != nil {
+				return err
+			}
+			return errStopped
+		default:
+		}
+		if step%every == 0 {
+			if err := save("last", step); err != nil {
+				return err
+			}
+		}
+	}
+	for _, name := range []string{"last", "best"} {
+		if err := save(name, steps); err != nil {
+			return err
+		}
+	}
+	if err := writeReport(filepath.Join(dir, "report.json"), steps); err != nil {
+		return err
+	}
+	fmt.Println("done")
+	return nil
+}
+
+func fakeScore(args []string) error {
+	fs := flag.NewFlagSet("score", flag.ContinueOnError)
+	fs.String("checkpoint", "", "")
+	fs.Bool("json", false, "")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	type score struct {
+		File     string  `json:"file"`
+		LensProb float64 `json:"lens_prob"`
+	}
+	out := struct {
+		Scores   []score  `json:"scores"`
+		Failures []string `json:"failures"`
+	}{Scores: []score{}, Failures: []string{}}
+	for _, f := range fs.Args() {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		out.Scores = append(out.Scores, score{f, Prob(b)})
+	}
+	return json.NewEncoder(os.Stdout).Encode(out)
+}
+
+// Prob is the P(lens) the stand-in score gives a file: the first byte of
+// its SHA-256 over 255, so tests can predict it.
+func Prob(content []byte) float64 {
+	sum := sha256.Sum256(content)
+	return float64(sum[0]) / 255
+}
+
+// Vector is the embedding the stand-in embed gives a file: four features
+// from its SHA-256, so tests can predict neighbours.
+func Vector(content []byte) []float32 {
+	sum := sha256.Sum256(content)
+	v := make([]float32, 4)
+	for i := range v {
+		v[i] = float32(sum[i]) - 127.5
+	}
+	return v
+}
+
+// fakeEmbed writes the CSV sslens embed writes for a dataset folder's
+// images (split all, or one of the splits file's).
+func fakeEmbed(args []string) error {
+	fs := flag.NewFlagSet("embed", flag.ContinueOnError)
+	fs.String("checkpoint", "", "")
+	dir := fs.String("data", "", "")
+	split := fs.String("split", "all", "")
+	out := fs.String("out", "", "")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var files data.ClassFiles
+	if *split == "all" {
+		ds, err := data.OpenDataset(*dir)
+		if err != nil {
+			return err
+		}
+		files = ds.Files
+	} else {
+		sp, err := data.ReadSplits(data.SplitsFile(*dir))
+		if err != nil {
+			return err
+		}
+		cf, err := sp.Split(*split)
+		if err != nil {
+			return err
+		}
+		files = *cf
+	}
+	f, err := os.Create(*out)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	w := csv.NewWriter(f)
+	w.Write([]string{"name", "label", "f0", "f1", "f2", "f3"})
+	for _, l := range []data.Label{data.Lens, data.NonLens} {
+		for _, name := range files.Files(l) {
+			rel := data.ClassDirs[l] + "/" + name
+			b, err := os.ReadFile(filepath.Join(*dir, rel))
+			if err != nil {
+				return err
+			}
+			row := []string{rel, strconv.Itoa(int(l))}
+			for _, x := range Vector(b) {
+				row = append(row, strconv.FormatFloat(float64(x), 'g', -1, 32))
+			}
+			w.Write(row)
+		}
+	}
+	w.Flush()
+	return w.Error()
+}
+
+// writeReport writes a report.json as a classifier run ends: the last
+// and best epochs' test results, with a three-point ROC curve.
+func writeReport(path string, steps int) error {
+	test := eval.Report{N: 20, Lenses: 10, NonLenses: 10, Threshold: 0.5, Bootstrap: 100,
+		Accuracy: 0.75, AccuracyCI: &eval.Interval{Lo: 0.55, Hi: 0.9}, AUC: 0.8, AUCCI: &eval.Interval{Lo: 0.6, Hi: 0.95},
+		TPRAt1: 0.3, TPRAt01: 0.1, TPR0: 0.1,
+		ROC: []eval.ROCPoint{{FPR: 0, TPR: 0, Threshold: 1}, {FPR: 0.2, TPR: 0.7, Threshold: 0.5}, {FPR: 1, TPR: 1, Threshold: 0}}}
+	type model struct {
+		Epoch      int         `json:"epoch"`
+		Checkpoint string      `json:"checkpoint"`
+		Test       eval.Report `json:"test"`
+	}
+	rep := struct {
+		Name        string `json:"name"`
+		Method      string `json:"method"`
+		Backbone    string `json:"backbone"`
+		Labels      string `json:"labels"`
+		TrainImages int    `json:"train_images"`
+		Last        model  `json:"last"`
+		Best        model  `json:"best"`
+	}{"fake", "supervised", "vit_nano", "all", steps, model{1, "checkpoints/last", test}, model{1, "checkpoints/best", test}}
+	b, err := json.Marshal(rep)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
+}

@@ -1,0 +1,312 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/sslens/sslens/backend/nn/ckpt"
+	"github.com/sslens/sslens/backend/sim"
+	"github.com/sslens/sslens/backend/store"
+	"github.com/sslens/sslens/shared"
+)
+
+// Params are a run's kind-specific settings, stored with it as JSON.
+type Params struct {
+	// simulate: the dataset folder to write (relative to the data folder)
+	// and the simulator's presets and seed.
+	Out    string `json:"out,omitempty"`
+	Survey string `json:"survey,omitempty"`
+	Counts string `json:"counts,omitempty"`
+	Seed   uint64 `json:"seed,omitempty"`
+	// finetune: a stored checkpoint to fine-tune from (finetune configs);
+	// score-batch: the checkpoint to score with.
+	Checkpoint int64 `json:"checkpoint,omitempty"`
+	// score-batch: the uploads to score; empty means all valid uploads.
+	Uploads []int64 `json:"uploads,omitempty"`
+}
+
+// Names in a training run folder (as backend/ssl writes them) that the
+// manager reads or prepares.
+const (
+	ConfigFile   = "config.yaml" // the config as submitted; the CLI writes config.resolved.yaml beside it
+	MetricsFile  = "metrics.jsonl"
+	ReportFile   = "report.json"
+	checkpoints  = "checkpoints"
+	lastStateDir = "checkpoints/last"
+	modelFile    = "model.safetensors"
+	stateFile    = "state.json"
+)
+
+// CheckpointNames are the checkpoint folders a training run keeps.
+var CheckpointNames = []string{"last", "best"}
+
+// subcommand is the sslens command each kind runs.
+var subcommand = map[shared.JobKind]string{
+	shared.KindSimulate:  "simulate",
+	shared.KindPretrain:  "train",
+	shared.KindFinetune:  "finetune",
+	shared.KindReproduce: "reproduce",
+	shared.KindScore:     "score",
+}
+
+// SimulateTotal is the number of images a simulate job with these presets
+// writes, or an error naming an unknown preset.
+func SimulateTotal(survey, counts string) (int, error) {
+	presets, err := sim.DefaultPresets()
+	if err != nil {
+		return 0, err
+	}
+	cfg, err := presets.Config(survey, counts)
+	if err != nil {
+		return 0, err
+	}
+	return cfg.Counts.Total(), nil
+}
+
+// checkParams validates what Submit is given for a kind.
+func checkParams(nr store.NewRun, p Params) error {
+	switch nr.Kind {
+	case shared.KindSimulate:
+		if p.Out == "" {
+			return errors.New("simulate: no output folder")
+		}
+		_, err := SimulateTotal(p.Survey, p.Counts)
+		return err
+	case shared.KindFinetune, shared.KindPretrain:
+		if nr.Config == "" {
+			return fmt.Errorf("%s: no config", nr.Kind)
+		}
+		if nr.Dataset == 0 {
+			return fmt.Errorf("%s: no dataset", nr.Kind)
+		}
+	case shared.KindReproduce:
+		if nr.Dataset == 0 {
+			return errors.New("reproduce: no dataset")
+		}
+	case shared.KindScore:
+		if p.Checkpoint == 0 {
+			return errors.New("score-batch: no checkpoint")
+		}
+	default:
+		return fmt.Errorf("unknown kind %q", nr.Kind)
+	}
+	return nil
+}
+
+// prepare readies a job's run folder for a start and returns the
+// subcommand arguments. Training kinds continue from checkpoints/last
+// when the folder holds a resumable run and start over otherwise.
+func (m *Manager) prepare(ctx context.Context, j store.Job, p Params) ([]string, error) {
+	sub := subcommand[j.Kind]
+	if m.opt.Available != nil && !m.opt.Available(sub) {
+		return nil, fmt.Errorf("sslens %s is not available in this build", sub)
+	}
+	if j.Dir == "" {
+		return nil, errors.New("the run has no folder")
+	}
+	dir := m.abs(j.Dir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	switch j.Kind {
+	case shared.KindSimulate:
+		out := m.abs(p.Out)
+		return []string{sub, "--out", out, "--preset", p.Survey, "--counts", p.Counts,
+			"--seed", strconv.FormatUint(p.Seed, 10), "--force", "--preview", filepath.Join(out, "preview.png")}, nil
+	case shared.KindFinetune, shared.KindPretrain:
+		if isFile(filepath.Join(dir, lastStateDir, stateFile)) && isFile(filepath.Join(dir, MetricsFile)) {
+			return []string{sub, "--resume", dir}, nil
+		}
+		// Nothing to resume from: clear what an earlier start left, which
+		// the CLI would refuse to overwrite.
+		for _, name := range []string{MetricsFile, "config.resolved.yaml", checkpoints, ReportFile, "report.md", "train_subset.json"} {
+			if err := os.RemoveAll(filepath.Join(dir, name)); err != nil {
+				return nil, err
+			}
+		}
+		cfgPath := filepath.Join(dir, ConfigFile)
+		if err := os.WriteFile(cfgPath, []byte(j.Config), 0o644); err != nil {
+			return nil, err
+		}
+		ds, err := m.datasetDir(ctx, j.Dataset)
+		if err != nil {
+			return nil, err
+		}
+		args := []string{sub, cfgPath, "--data", ds, "--out", dir}
+		if p.Checkpoint != 0 {
+			c, err := m.st.Checkpoint(ctx, p.Checkpoint)
+			if err != nil {
+				return nil, err
+			}
+			args = append(args, "--checkpoint", m.abs(c.Path))
+		}
+		return args, nil
+	case shared.KindReproduce:
+		// Running the same command again resumes: the arguments never change.
+		ds, err := m.datasetDir(ctx, j.Dataset)
+		if err != nil {
+			return nil, err
+		}
+		args := []string{sub, "--data", ds, "--out", dir}
+		if j.Config == "" {
+			return args, nil // the command's default config
+		}
+		cfgPath, err := m.writeReproduceConfig(dir, j.Config)
+		if err != nil {
+			return nil, err
+		}
+		return append(args[:1], append([]string{cfgPath}, args[1:]...)...), nil
+	case shared.KindScore:
+		c, err := m.st.Checkpoint(ctx, p.Checkpoint)
+		if err != nil {
+			return nil, err
+		}
+		ups, err := m.st.Uploads(ctx, store.UploadFilter{IDs: p.Uploads})
+		if err != nil {
+			return nil, err
+		}
+		if len(ups) == 0 {
+			return nil, errors.New("no uploads to score")
+		}
+		// Start afresh: finish parses stdout.log as one JSON document.
+		if err := os.Remove(filepath.Join(dir, StdoutFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+		args := []string{sub, "--checkpoint", m.abs(c.Path), "--json"}
+		for _, u := range ups {
+			args = append(args, m.abs(u.Path))
+		}
+		return args, nil
+	}
+	return nil, fmt.Errorf("unknown kind %q", j.Kind)
+}
+
+// writeReproduceConfig writes a reproduce config into DIR/configs beside a
+// copy of the shipped configs, whose base configs it names by relative
+// path, and returns its path.
+func (m *Manager) writeReproduceConfig(dir, text string) (string, error) {
+	if m.opt.Configs == nil {
+		return "", errors.New("reproduce: no shipped configs to resolve the config's base configs")
+	}
+	root := filepath.Join(dir, "configs")
+	err := fs.WalkDir(m.opt.Configs, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(m.opt.Configs, p)
+		if err != nil {
+			return err
+		}
+		dst := filepath.Join(root, filepath.FromSlash(p))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(dst, b, 0o644)
+	})
+	if err != nil {
+		return "", err
+	}
+	p := filepath.Join(root, "reproduce.yaml")
+	return p, os.WriteFile(p, []byte(text), 0o644)
+}
+
+func (m *Manager) datasetDir(ctx context.Context, id int64) (string, error) {
+	d, err := m.st.Dataset(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	return m.abs(d.Dir), nil
+}
+
+// finish does a kind's work after its process ended, whatever the outcome:
+// a training run's checkpoints are recorded, a score-batch's scores stored.
+func (m *Manager) finish(ctx context.Context, j store.Job, p Params) error {
+	switch j.Kind {
+	case shared.KindFinetune, shared.KindPretrain:
+		for _, name := range CheckpointNames {
+			if err := m.registerCheckpoint(ctx, j, filepath.Join(checkpoints, name)); err != nil {
+				return err
+			}
+		}
+	case shared.KindScore:
+		return m.storeScores(ctx, j, p)
+	}
+	return nil
+}
+
+// registerCheckpoint records the checkpoint in the run-relative folder
+// rel, if its sidecar exists.
+func (m *Manager) registerCheckpoint(ctx context.Context, j store.Job, rel string) error {
+	model := filepath.Join(m.abs(j.Dir), rel, modelFile)
+	b, err := os.ReadFile(ckpt.SidecarPath(model))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var sc ckpt.Sidecar
+	if err := json.Unmarshal(b, &sc); err != nil {
+		return fmt.Errorf("%s: %w", ckpt.SidecarPath(model), err)
+	}
+	relModel, err := filepath.Rel(m.opt.DataDir, model)
+	if err != nil {
+		return err
+	}
+	_, err = m.st.PutCheckpoint(ctx, store.Checkpoint{
+		Checkpoint: shared.Checkpoint{Run: j.ID, Name: filepath.Base(rel), Preset: sc.Preset, Classifier: sc.NumClasses > 0,
+			Epoch: sc.Epoch, Step: sc.Step, Metrics: sc.Metrics, SHA256: sc.SHA256, Created: sc.Created},
+		Path: relModel,
+	})
+	return err
+}
+
+// scoreOutput is what `sslens score --json` prints.
+type scoreOutput struct {
+	Scores []struct {
+		File     string  `json:"file"`
+		LensProb float64 `json:"lens_prob"`
+	} `json:"scores"`
+	Failures []struct {
+		File  string `json:"file"`
+		Error string `json:"error"`
+	} `json:"failures"`
+}
+
+// storeScores reads a finished score-batch's output and stores the scores.
+func (m *Manager) storeScores(ctx context.Context, j store.Job, p Params) error {
+	b, err := os.ReadFile(filepath.Join(m.abs(j.Dir), StdoutFile))
+	if err != nil {
+		return err
+	}
+	var out scoreOutput
+	if err := json.Unmarshal(b, &out); err != nil {
+		return fmt.Errorf("score output: %w", err)
+	}
+	ups, err := m.st.Uploads(ctx, store.UploadFilter{IDs: p.Uploads})
+	if err != nil {
+		return err
+	}
+	byPath := map[string]int64{}
+	for _, u := range ups {
+		byPath[m.abs(u.Path)] = u.ID
+	}
+	var rows []store.ScoreRow
+	for _, s := range out.Scores {
+		if id, ok := byPath[s.File]; ok {
+			rows = append(rows, store.ScoreRow{Upload: id, LensProb: s.LensProb})
+		}
+	}
+	return m.st.PutScores(ctx, p.Checkpoint, rows)
+}
+
+func isFile(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.Mode().IsRegular()
+}

@@ -1,0 +1,405 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sslens/sslens/backend/store"
+	"github.com/sslens/sslens/shared"
+)
+
+// Notifier receives every event the manager stores, after it is stored.
+// The websocket hub is one. Notify must not block.
+type Notifier interface {
+	Notify(ev shared.Event)
+}
+
+// Options configure a Manager.
+type Options struct {
+	// DataDir is the portal's data folder (absolute); run folders are
+	// DataDir/runs/<id>-<name>.
+	DataDir string
+	// Slots is how many jobs run at once; 0 means 1.
+	Slots int
+	// Grace is how long a job may take to stop after SIGINT before it is
+	// killed; 0 means 30 s.
+	Grace time.Duration
+	// Poll is how often running jobs' folders are read; 0 means 500 ms.
+	Poll time.Duration
+	// Configs are the shipped experiment configs: a reproduce run with a
+	// config of its own gets a copy beside it, since reproduce configs name
+	// base configs by relative path.
+	Configs fs.FS
+	// Available reports whether the sslens binary has a subcommand; jobs
+	// of kinds whose subcommand is missing fail at start. nil: all are.
+	Available func(subcommand string) bool
+	// Log receives the manager's own problems; nil means slog.Default().
+	Log *slog.Logger
+}
+
+// Manager runs the queue. Create it with New, call Recover once, then
+// Run; Submit, Cancel and Resume may be called from any goroutine.
+type Manager struct {
+	st   *store.Store
+	ex   Executor
+	note Notifier
+	opt  Options
+	log  *slog.Logger
+	wake chan struct{}
+
+	mu       sync.Mutex
+	running  map[int64]*active
+	stopping bool // Run is shutting down: no more starts
+	wg       sync.WaitGroup
+}
+
+// active is a running job.
+type active struct {
+	proc      Process
+	cancelled bool // stopped on request
+}
+
+// New returns a manager of the jobs in st, started by ex, whose events go
+// to note (which may be nil).
+func New(st *store.Store, ex Executor, note Notifier, opt Options) *Manager {
+	if opt.Slots <= 0 {
+		opt.Slots = 1
+	}
+	if opt.Grace <= 0 {
+		opt.Grace = 30 * time.Second
+	}
+	if opt.Poll <= 0 {
+		opt.Poll = 500 * time.Millisecond
+	}
+	lg := opt.Log
+	if lg == nil {
+		lg = slog.Default()
+	}
+	return &Manager{st: st, ex: ex, note: note, opt: opt, log: lg, wake: make(chan struct{}, 1), running: map[int64]*active{}}
+}
+
+func (m *Manager) notify(ev shared.Event) {
+	if m.note != nil {
+		m.note.Notify(ev)
+	}
+}
+
+// kick wakes the scheduler.
+func (m *Manager) kick() {
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+// abs resolves a data-relative path.
+func (m *Manager) abs(p string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(m.opt.DataDir, p)
+}
+
+// Recover marks the runs a previous server left running as interrupted:
+// their processes died with it. Call it before Run.
+func (m *Manager) Recover(ctx context.Context) error {
+	js, err := m.st.Jobs(ctx, store.RunFilter{States: []shared.JobState{shared.StateRunning}})
+	if err != nil {
+		return err
+	}
+	for _, j := range js {
+		if err := m.setState(ctx, j.ID, store.Transition{To: shared.StateInterrupted, From: []shared.JobState{shared.StateRunning},
+			Error: "the server stopped while it ran (" + j.Handle + ")", Resumable: ptr(true)}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Submission is a run to queue.
+type Submission struct {
+	store.NewRun
+	Params Params
+}
+
+var slugRe = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+
+// Submit queues a run. Its folder, DataDir/runs/<id>-<name>, is made when
+// it starts.
+func (m *Manager) Submit(ctx context.Context, sub Submission) (store.Job, error) {
+	if err := checkParams(sub.NewRun, sub.Params); err != nil {
+		return store.Job{}, fmt.Errorf("jobs: %w", err)
+	}
+	b, err := json.Marshal(sub.Params)
+	if err != nil {
+		return store.Job{}, fmt.Errorf("jobs: %w", err)
+	}
+	sub.NewRun.Params = b
+	if sub.Name == "" {
+		sub.Name = string(sub.Kind)
+	}
+	slug := strings.Trim(slugRe.ReplaceAllString(sub.Name, "-"), "-.")
+	slug = slug[:min(len(slug), 60)]
+	sub.DirOf = func(id int64) string { return filepath.Join("runs", fmt.Sprintf("%d-%s", id, slug)) }
+	j, ev, err := m.st.CreateRun(ctx, sub.NewRun)
+	if err != nil {
+		return store.Job{}, err
+	}
+	m.notify(ev)
+	m.kick()
+	return j, nil
+}
+
+// Cancel stops a run: a queued one at once, a running one by signalling
+// its process (it ends as cancelled within Options.Grace).
+func (m *Manager) Cancel(ctx context.Context, id int64) (store.Job, error) {
+	m.mu.Lock()
+	a := m.running[id]
+	if a != nil {
+		a.cancelled = true
+	}
+	m.mu.Unlock()
+	if a != nil {
+		a.proc.Stop(m.opt.Grace)
+		return m.st.Job(ctx, id)
+	}
+	// Not running here: only a queued run can be cancelled. The scheduler
+	// may start it meanwhile; the state check in the store decides.
+	err := m.setState(ctx, id, store.Transition{To: shared.StateCancelled, From: []shared.JobState{shared.StateQueued}, Resumable: ptr(true)})
+	if errors.Is(err, store.ErrConflict) {
+		m.mu.Lock()
+		a = m.running[id]
+		if a != nil {
+			a.cancelled = true
+		}
+		m.mu.Unlock()
+		if a == nil {
+			return store.Job{}, err
+		}
+		a.proc.Stop(m.opt.Grace)
+	} else if err != nil {
+		return store.Job{}, err
+	}
+	return m.st.Job(ctx, id)
+}
+
+// Resume queues a cancelled or interrupted run again.
+func (m *Manager) Resume(ctx context.Context, id int64) (store.Job, error) {
+	j, err := m.st.Job(ctx, id)
+	if err != nil {
+		return store.Job{}, err
+	}
+	if !j.Resumable {
+		return store.Job{}, fmt.Errorf("jobs: run %d is %s and cannot be resumed: %w", id, j.State, store.ErrConflict)
+	}
+	err = m.setState(ctx, id, store.Transition{To: shared.StateQueued,
+		From: []shared.JobState{shared.StateCancelled, shared.StateInterrupted}, Resumable: ptr(false)})
+	if err != nil {
+		return store.Job{}, err
+	}
+	m.kick()
+	return m.st.Job(ctx, id)
+}
+
+// Run starts queued jobs until ctx is done, then stops the running ones
+// (SIGINT, SIGKILL after the grace period), marks them interrupted, and
+// returns when all have ended.
+func (m *Manager) Run(ctx context.Context) error {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		if err := m.schedule(ctx); err != nil && ctx.Err() == nil {
+			m.log.Error("jobs: scheduling", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			m.mu.Lock()
+			m.stopping = true
+			for _, a := range m.running {
+				a.proc.Stop(m.opt.Grace)
+			}
+			m.mu.Unlock()
+			m.wg.Wait()
+			return nil
+		case <-m.wake:
+		case <-tick.C:
+		}
+	}
+}
+
+// schedule starts queued runs while slots are free.
+func (m *Manager) schedule(ctx context.Context) error {
+	m.mu.Lock()
+	free := m.opt.Slots - len(m.running)
+	m.mu.Unlock()
+	if free <= 0 {
+		return nil
+	}
+	queued, err := m.st.Jobs(ctx, store.RunFilter{States: []shared.JobState{shared.StateQueued}, Oldest: true})
+	if err != nil {
+		return err
+	}
+	for _, j := range queued {
+		if free == 0 {
+			break
+		}
+		if j.After != 0 {
+			dep, err := m.st.Job(ctx, j.After)
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+			case err != nil:
+				return err
+			case dep.State == shared.StateSucceeded:
+			case dep.State == shared.StateFailed:
+				if err := m.setState(ctx, j.ID, store.Transition{To: shared.StateFailed, From: []shared.JobState{shared.StateQueued},
+					Error: fmt.Sprintf("run %d, which this run waited for, %s", dep.ID, dep.State)}); err != nil {
+					return err
+				}
+				continue
+			default:
+				continue // still waiting; cancelled and interrupted runs may be resumed
+			}
+		}
+		if err := m.start(ctx, j); err != nil {
+			return err
+		}
+		free--
+	}
+	return nil
+}
+
+// start launches one queued job. Failures of the job itself (a missing
+// dataset, an unavailable subcommand) fail the run; only store errors
+// are returned.
+func (m *Manager) start(ctx context.Context, j store.Job) error {
+	var p Params
+	if err := json.Unmarshal(j.Params, &p); err != nil {
+		return m.fail(ctx, j.ID, fmt.Errorf("params: %w", err))
+	}
+	args, err := m.prepare(ctx, j, p)
+	if err != nil {
+		return m.fail(ctx, j.ID, err)
+	}
+	t, err := m.newTailer(ctx, j, p)
+	if err != nil {
+		return m.fail(ctx, j.ID, err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.stopping {
+		return nil
+	}
+	proc, err := m.ex.Start(ctx, Spec{Run: j.ID, Args: args, Dir: m.abs(j.Dir)})
+	if err != nil {
+		return m.fail(ctx, j.ID, err)
+	}
+	err = m.setState(ctx, j.ID, store.Transition{To: shared.StateRunning, From: []shared.JobState{shared.StateQueued},
+		Host: m.ex.Host(), Handle: proc.Handle(), Args: args, Resumable: ptr(false)})
+	if err != nil {
+		proc.Stop(0) // cancelled meanwhile, or the store failed: do not run unrecorded
+		<-proc.Done()
+		if errors.Is(err, store.ErrConflict) {
+			return nil
+		}
+		return err
+	}
+	a := &active{proc: proc}
+	m.running[j.ID] = a
+	m.wg.Add(1)
+	go m.watch(j, p, a, t)
+	return nil
+}
+
+// watch follows a running job until its process ends and records the end.
+func (m *Manager) watch(j store.Job, p Params, a *active, t *tailer) {
+	defer m.wg.Done()
+	ctx := context.Background() // the job outlives the request or loop that started it
+	tick := time.NewTicker(m.opt.Poll)
+	defer tick.Stop()
+	for done := false; !done; {
+		select {
+		case <-a.proc.Done():
+			done = true
+		case <-tick.C:
+		}
+		if err := t.poll(ctx); err != nil {
+			m.log.Warn("jobs: reading run folder", "run", j.ID, "err", err)
+		}
+	}
+	runErr := a.proc.Err()
+	finErr := m.finish(ctx, j, p)
+
+	m.mu.Lock()
+	cancelled, stopping := a.cancelled, m.stopping
+	delete(m.running, j.ID)
+	m.mu.Unlock()
+
+	tr := store.Transition{From: []shared.JobState{shared.StateRunning}}
+	switch {
+	case cancelled:
+		tr.To, tr.Resumable = shared.StateCancelled, ptr(true)
+	case stopping:
+		tr.To, tr.Error, tr.Resumable = shared.StateInterrupted, "the server was shut down while it ran", ptr(true)
+	case runErr != nil:
+		tr.To, tr.Error = shared.StateFailed, failure(runErr, m.abs(j.Dir))
+	case finErr != nil:
+		tr.To, tr.Error = shared.StateFailed, finErr.Error()
+	default:
+		tr.To = shared.StateSucceeded
+	}
+	if err := m.setState(ctx, j.ID, tr); err != nil {
+		m.log.Error("jobs: recording the end of a run", "run", j.ID, "state", tr.To, "err", err)
+	}
+	m.kick()
+}
+
+// failure words a failed process: its exit and the last lines it wrote
+// to stderr, which say why.
+func failure(err error, dir string) string {
+	b, _ := os.ReadFile(filepath.Join(dir, StderrFile))
+	lines := strings.Split(strings.TrimSpace(string(b[max(0, len(b)-4096):])), "\n")
+	var keep []string
+	for _, ln := range lines[max(0, len(lines)-3):] {
+		if k := strings.LastIndexByte(ln, '\r'); k >= 0 {
+			ln = ln[k+1:]
+		}
+		if strings.TrimSpace(ln) != "" {
+			keep = append(keep, ln)
+		}
+	}
+	if len(keep) == 0 {
+		return err.Error()
+	}
+	return err.Error() + ": " + strings.Join(keep, "\n")
+}
+
+func (m *Manager) fail(ctx context.Context, id int64, cause error) error {
+	m.log.Warn("jobs: run failed to start", "run", id, "err", cause)
+	err := m.setState(ctx, id, store.Transition{To: shared.StateFailed, From: []shared.JobState{shared.StateQueued}, Error: cause.Error()})
+	if errors.Is(err, store.ErrConflict) {
+		return nil // cancelled meanwhile
+	}
+	return err
+}
+
+// setState applies a transition and announces it.
+func (m *Manager) setState(ctx context.Context, id int64, t store.Transition) error {
+	ev, err := m.st.SetState(ctx, id, t)
+	if err != nil {
+		return err
+	}
+	m.notify(ev)
+	return nil
+}
+
+func ptr[T any](v T) *T { return &v }

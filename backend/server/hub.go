@@ -1,0 +1,273 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/sslens/sslens/backend/store"
+	"github.com/sslens/sslens/shared"
+)
+
+// HubOptions tune the websocket hub.
+type HubOptions struct {
+	Buffer    int           // events queued per client before it counts as too slow; default 256
+	PingEvery time.Duration // default 20 s
+	PongWait  time.Duration // default 60 s: a client silent this long is dropped
+	WriteWait time.Duration // default 10 s: a write taking longer drops the client
+}
+
+// Hub fans run events out to websocket clients. It implements
+// jobs.Notifier: Notify never blocks, so a slow client cannot slow a job;
+// a client whose buffer is full is disconnected instead, and catches up
+// from the store when it reconnects.
+type Hub struct {
+	st  *store.Store
+	opt HubOptions
+
+	mu      sync.Mutex
+	clients map[*client]struct{}
+	closed  bool
+}
+
+// NewHub returns a hub that replays missed events from st.
+func NewHub(st *store.Store, opt HubOptions) *Hub {
+	if opt.Buffer <= 0 {
+		opt.Buffer = 256
+	}
+	if opt.PingEvery <= 0 {
+		opt.PingEvery = 20 * time.Second
+	}
+	if opt.PongWait <= 0 {
+		opt.PongWait = 60 * time.Second
+	}
+	if opt.WriteWait <= 0 {
+		opt.WriteWait = 10 * time.Second
+	}
+	return &Hub{st: st, opt: opt, clients: map[*client]struct{}{}}
+}
+
+// client is one websocket connection. Only its writer goroutine writes to
+// conn and touches last; subs is guarded by the hub's mutex.
+type client struct {
+	conn   *websocket.Conn
+	send   chan shared.Event
+	ctrl   chan shared.ClientMessage
+	kicked chan struct{} // closed when the client fell behind
+	subs   map[int64]bool
+	last   map[int64]int64 // per-run subscriptions: the last seq sent
+	all    bool            // subscribed to every run (writer's copy of subs[0])
+}
+
+// Notify queues ev for every client subscribed to its run.
+func (h *Hub) Notify(ev shared.Event) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for c := range h.clients {
+		if !c.subs[0] && !c.subs[ev.Run] {
+			continue
+		}
+		select {
+		case c.send <- ev:
+		default:
+			delete(h.clients, c)
+			close(c.kicked)
+		}
+	}
+}
+
+// Clients returns the number of connected clients.
+func (h *Hub) Clients() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.clients)
+}
+
+// Close disconnects every client (server shutdown) and refuses new ones.
+func (h *Hub) Close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.closed = true
+	for c := range h.clients {
+		c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down"), time.Now().Add(time.Second))
+		c.conn.Close()
+		delete(h.clients, c)
+	}
+}
+
+func (h *Hub) subscribe(c *client, run int64, on bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if on {
+		c.subs[run] = true
+	} else {
+		delete(c.subs, run)
+	}
+}
+
+// serveWS upgrades the request (the route checked the session and the
+// origin already) and runs the connection until it ends.
+func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, c *Call) error {
+	up := websocket.Upgrader{
+		ReadBufferSize: 1024, WriteBufferSize: 4096,
+		CheckOrigin: s.sameOrigin,
+	}
+	conn, err := up.Upgrade(w, r, nil)
+	if err != nil {
+		return nil // Upgrade has answered the client
+	}
+	s.opt.Hub.run(conn)
+	return nil
+}
+
+// run serves one connection: a reader goroutine decodes client messages
+// and this goroutine writes.
+func (h *Hub) run(conn *websocket.Conn) {
+	c := &client{
+		conn: conn, send: make(chan shared.Event, h.opt.Buffer), ctrl: make(chan shared.ClientMessage, 16),
+		kicked: make(chan struct{}), subs: map[int64]bool{}, last: map[int64]int64{},
+	}
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		conn.Close()
+		return
+	}
+	h.clients[c] = struct{}{}
+	h.mu.Unlock()
+	defer func() {
+		h.mu.Lock()
+		if _, ok := h.clients[c]; ok {
+			delete(h.clients, c)
+		}
+		h.mu.Unlock()
+		conn.Close()
+	}()
+
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		conn.SetReadLimit(4096)
+		conn.SetReadDeadline(time.Now().Add(h.opt.PongWait))
+		conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(h.opt.PongWait)) })
+		for {
+			_, b, err := conn.ReadMessage()
+			if err != nil {
+				return
+			}
+			var m shared.ClientMessage
+			if err := json.Unmarshal(b, &m); err != nil || (m.Type != shared.MsgSubscribe && m.Type != shared.MsgUnsubscribe) || m.Run < 0 {
+				m = shared.ClientMessage{Type: "invalid"}
+			}
+			select {
+			case c.ctrl <- m:
+			default:
+				return // a client flooding requests is dropped
+			}
+		}
+	}()
+
+	ping := time.NewTicker(h.opt.PingEvery)
+	defer ping.Stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for {
+		var err error
+		select {
+		case ev := <-c.send:
+			err = h.deliver(ctx, c, ev)
+		case m := <-c.ctrl:
+			err = h.control(ctx, c, m)
+		case <-ping.C:
+			err = conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(h.opt.WriteWait))
+		case <-c.kicked:
+			conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.ClosePolicyViolation, "too slow"), time.Now().Add(time.Second))
+			return
+		case <-readDone:
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// control applies a client message.
+func (h *Hub) control(ctx context.Context, c *client, m shared.ClientMessage) error {
+	switch m.Type {
+	case shared.MsgSubscribe:
+		h.subscribe(c, m.Run, true)
+		if m.Run == 0 {
+			c.all = true
+			return nil
+		}
+		// Subscribed before reading the store: whatever is stored after
+		// the read arrives live; overlaps are dropped by seq.
+		c.last[m.Run] = max(m.After, 0)
+		return h.catchUp(ctx, c, m.Run, 1<<62)
+	case shared.MsgUnsubscribe:
+		h.subscribe(c, m.Run, false)
+		delete(c.last, m.Run)
+		c.all = c.all && m.Run != 0
+		return nil
+	}
+	return h.write(c, shared.Event{Type: shared.EventError, Time: time.Now().UTC(),
+		Error: `bad message: want {"type": "subscribe" or "unsubscribe", "run": N, "after": SEQ}`})
+}
+
+// deliver sends a live event, first filling any gap before it from the
+// store (events of one run can be notified out of order by different
+// goroutines) and dropping one already sent.
+func (h *Hub) deliver(ctx context.Context, c *client, ev shared.Event) error {
+	last, perRun := c.last[ev.Run]
+	switch {
+	case !perRun && c.all:
+		return h.write(c, ev) // an all-runs subscription: live only
+	case !perRun:
+		return nil // queued before an unsubscribe
+	}
+	if ev.Seq <= last {
+		return nil
+	}
+	if ev.Seq > last+1 {
+		if err := h.catchUp(ctx, c, ev.Run, ev.Seq-1); err != nil {
+			return err
+		}
+	}
+	c.last[ev.Run] = ev.Seq
+	return h.write(c, ev)
+}
+
+// catchUp sends the stored events of run after the last one sent, up to
+// seq upto.
+func (h *Hub) catchUp(ctx context.Context, c *client, run, upto int64) error {
+	const page = 500
+	for c.last[run] < upto {
+		evs, err := h.st.Events(ctx, run, c.last[run], page)
+		if err != nil {
+			return err
+		}
+		for _, ev := range evs {
+			if ev.Seq > upto {
+				return nil
+			}
+			if err := h.write(c, ev); err != nil {
+				return err
+			}
+			c.last[run] = ev.Seq
+		}
+		if len(evs) < page {
+			return nil
+		}
+	}
+	return nil
+}
+
+func (h *Hub) write(c *client, ev shared.Event) error {
+	c.conn.SetWriteDeadline(time.Now().Add(h.opt.WriteWait))
+	return c.conn.WriteJSON(ev)
+}

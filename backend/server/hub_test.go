@@ -1,0 +1,280 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/sslens/sslens/backend/store"
+	"github.com/sslens/sslens/shared"
+)
+
+// publish stores n log events for run in batches of 50, as the job runner
+// does, and notifies the hub; after each batch it calls wait (when not nil)
+// with the batch's last seq. It returns the stored events.
+func (f *fixture) publish(t testing.TB, run int64, n, size int, wait func(seq int64)) []shared.Event {
+	t.Helper()
+	var out []shared.Event
+	text := strings.Repeat("x", size)
+	for len(out) < n {
+		batch := make([]shared.Event, min(50, n-len(out)))
+		for i := range batch {
+			batch[i] = shared.Event{Type: shared.EventLog, Log: &shared.LogLine{Stream: "stderr", Text: text}}
+		}
+		evs, err := f.st.AppendEvents(context.Background(), run, batch, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range evs {
+			f.hub.Notify(ev)
+		}
+		out = append(out, evs...)
+		if wait != nil {
+			wait(evs[len(evs)-1].Seq)
+		}
+	}
+	return out
+}
+
+func (f *fixture) idleRun(t testing.TB) int64 {
+	t.Helper()
+	// A cancelled run: the queue leaves it alone, so the test owns its events.
+	j, _, err := f.st.CreateRun(context.Background(), store.NewRun{Kind: shared.KindScore, Name: "events"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.st.SetState(context.Background(), j.ID, store.Transition{To: shared.StateCancelled}); err != nil {
+		t.Fatal(err)
+	}
+	return j.ID
+}
+
+func TestHubProtocol(t *testing.T) {
+	f := newFixture(t, HubOptions{})
+	c := f.login(t, astroUser)
+	run := f.idleRun(t)
+	f.publish(t, run, 5, 10, nil)
+	w := f.dial(t, c)
+	w.send(t, shared.ClientMessage{Type: "dance"})
+	w.waitFor(t, "an error", func(ev shared.Event) bool { return ev.Type == shared.EventError && ev.Seq == 0 })
+	if err := w.conn.WriteMessage(websocket.TextMessage, []byte("{not json")); err != nil {
+		t.Fatal(err)
+	}
+	w.send(t, shared.ClientMessage{Type: shared.MsgSubscribe, Run: run, After: 4})
+	w.waitFor(t, "replay", func(ev shared.Event) bool { return ev.Seq == 6 }) // 5 logs after the 2 state events
+	w.send(t, shared.ClientMessage{Type: shared.MsgUnsubscribe, Run: run})
+	// A message after unsubscribing round-trips, so the unsubscribe is applied.
+	w.send(t, shared.ClientMessage{Type: "ping?"})
+	w.waitFor(t, "a second error", func(ev shared.Event) bool {
+		return len(slices.DeleteFunc(w.events(), func(e shared.Event) bool { return e.Type != shared.EventError })) == 3
+	})
+	f.publish(t, run, 3, 10, nil)
+	time.Sleep(100 * time.Millisecond)
+	var seqs []int64
+	errs := 0
+	for _, ev := range w.events() {
+		if ev.Type == shared.EventError {
+			errs++
+			continue
+		}
+		seqs = append(seqs, ev.Seq)
+	}
+	if !slices.Equal(seqs, []int64{5, 6, 7}) || errs != 3 {
+		t.Errorf("got seqs %v and %d errors; want 5 6 7 (after 4, nothing after unsubscribing) and 3 errors", seqs, errs)
+	}
+}
+
+// Events notified out of order (different goroutines) still reach a
+// client in order, with the gap filled from the store.
+func TestHubFillsGaps(t *testing.T) {
+	f := newFixture(t, HubOptions{})
+	c := f.login(t, astroUser)
+	run := f.idleRun(t)
+	w := f.dial(t, c)
+	w.send(t, shared.ClientMessage{Type: shared.MsgSubscribe, Run: run})
+	w.waitFor(t, "replay", func(ev shared.Event) bool { return ev.Seq == 2 })
+	evs, err := f.st.AppendEvents(context.Background(), run, []shared.Event{
+		{Type: shared.EventLog, Log: &shared.LogLine{Text: "a"}},
+		{Type: shared.EventLog, Log: &shared.LogLine{Text: "b"}},
+		{Type: shared.EventLog, Log: &shared.LogLine{Text: "c"}},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.hub.Notify(evs[2])
+	f.hub.Notify(evs[0])
+	f.hub.Notify(evs[1])
+	w.waitFor(t, "the last event", func(ev shared.Event) bool { return ev.Seq == 5 })
+	time.Sleep(50 * time.Millisecond)
+	checkSeqs(t, "client", w.events(), run, 1, 5)
+}
+
+// A client that stops reading is dropped without slowing the publisher,
+// and catches up when it reconnects.
+func TestHubDropsSlowClient(t *testing.T) {
+	f := newFixture(t, HubOptions{Buffer: 100, WriteWait: 500 * time.Millisecond})
+	c := f.login(t, astroUser)
+	run := f.idleRun(t)
+	fast := f.dial(t, c)
+	fast.send(t, shared.ClientMessage{Type: shared.MsgSubscribe, Run: run})
+
+	// The slow client subscribes, then never reads.
+	d := websocket.Dialer{Jar: c.hc.Jar}
+	slow, _, err := d.Dial("ws"+strings.TrimPrefix(f.ts.URL, "http")+"/api/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	slow.WriteJSON(shared.ClientMessage{Type: shared.MsgSubscribe, Run: run})
+	fast.waitFor(t, "subscribed", func(ev shared.Event) bool { return ev.Seq == 2 })
+	time.Sleep(50 * time.Millisecond)
+
+	t0 := time.Now()
+	// 12 MB, more than socket buffers hold, published no faster than the
+	// fast client reads.
+	evs := f.publish(t, run, 3000, 4000, func(seq int64) {
+		fast.waitFor(t, "a batch", func(ev shared.Event) bool { return ev.Seq == seq })
+	})
+	publishing := time.Since(t0)
+	last := evs[len(evs)-1].Seq
+	fast.waitFor(t, "every event", func(ev shared.Event) bool { return ev.Seq == last })
+	checkSeqs(t, "fast client", fast.events(), run, 1, last)
+	deadline := time.Now().Add(5 * time.Second)
+	for f.hub.Clients() != 1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := f.hub.Clients(); n != 1 {
+		t.Fatalf("%d clients connected, want the slow one dropped", n)
+	}
+	t.Logf("published %d events of 4 KB in %v, as fast as a reading client took them, beside a stalled one", len(evs), publishing)
+
+	// The slow client reads what it had, then finds the connection closed.
+	var seen int64
+	var closeErr error
+	for {
+		var ev shared.Event
+		if closeErr = slow.ReadJSON(&ev); closeErr != nil {
+			break
+		}
+		seen = ev.Seq
+	}
+	// 1008 when the close frame got through; 1006 when the stalled
+	// socket had no room left for it.
+	if ce, ok := closeErr.(*websocket.CloseError); !ok || (ce.Code != websocket.ClosePolicyViolation && ce.Code != websocket.CloseAbnormalClosure) {
+		t.Errorf("closed with %v, want 1008 or 1006", closeErr)
+	}
+	if seen >= last {
+		t.Fatalf("the slow client got everything (%d): the test did not stall it", seen)
+	}
+	again := f.dial(t, c)
+	again.send(t, shared.ClientMessage{Type: shared.MsgSubscribe, Run: run, After: seen})
+	again.waitFor(t, "catching up", func(ev shared.Event) bool { return ev.Seq == last })
+	checkSeqs(t, "reconnected client", again.events(), run, seen+1, last)
+}
+
+// TestLoad runs 200 websocket clients and 50 concurrent uploads while a
+// job trains, and reports dropped events and latencies. Clients that keep
+// up must lose nothing.
+func TestLoad(t *testing.T) {
+	const clients, uploads = 200 / loadScale, 50 / loadScale
+	f := newFixture(t, HubOptions{})
+	adm := f.login(t, adminUser)
+	// A model first, so uploads are scored.
+	var base shared.Run
+	adm.json("POST", "/api/runs", shared.CreateRunRequest{Kind: shared.KindFinetune, Config: baseline(t, "# steps: 2")}, &base)
+	f.waitRun(t, base.ID, shared.StateSucceeded)
+
+	var run shared.Run
+	adm.json("POST", "/api/runs", shared.CreateRunRequest{Kind: shared.KindFinetune, Config: baseline(t, "# steps: 600\n# step_ms: 5\n# ckpt_every: 50")}, &run)
+	users := make([]*browser, 4)
+	for i := range users {
+		users[i] = f.login(t, astroUser)
+	}
+	start := time.Now()
+	type result struct {
+		got     map[int64]bool
+		latency []time.Duration
+	}
+	results := make([]result, clients)
+	var wg sync.WaitGroup
+	for i := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d := websocket.Dialer{Jar: users[i%len(users)].hc.Jar}
+			conn, _, err := d.Dial("ws"+strings.TrimPrefix(f.ts.URL, "http")+"/api/ws", nil)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer conn.Close()
+			subscribed := time.Now()
+			conn.WriteJSON(shared.ClientMessage{Type: shared.MsgSubscribe, Run: run.ID})
+			r := result{got: map[int64]bool{}}
+			conn.SetReadDeadline(time.Now().Add(60 * time.Second))
+			for {
+				var ev shared.Event
+				if err := conn.ReadJSON(&ev); err != nil {
+					t.Errorf("client %d: %v", i, err)
+					break
+				}
+				now := time.Now()
+				r.got[ev.Seq] = true
+				if ev.Time.After(subscribed) { // live, not replayed
+					r.latency = append(r.latency, now.Sub(ev.Time))
+				}
+				if ev.Type == shared.EventState && ev.State.State.Final() {
+					break
+				}
+			}
+			results[i] = r
+		}()
+	}
+	upLatency := make([]time.Duration, uploads)
+	for i := range uploads {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			time.Sleep(time.Duration(rand.IntN(1000)) * time.Millisecond)
+			c := users[i%len(users)]
+			t0 := time.Now()
+			code, resp, e := c.upload([]part{{fmt.Sprintf("load-%d.npy", i), npyOf(testCutout(40, 40, float32(i)))}})
+			upLatency[i] = time.Since(t0)
+			if code != 200 || resp.Scoring != shared.ScoringDone {
+				t.Errorf("upload %d: %d %s %+v", i, code, resp.Message, e)
+			}
+		}()
+	}
+	wg.Wait()
+	j := f.waitRun(t, run.ID, shared.StateSucceeded)
+	var lat []time.Duration
+	dropped, kept := 0, 0
+	for _, r := range results {
+		lat = append(lat, r.latency...)
+		for s := int64(1); s <= j.LastSeq; s++ {
+			if !r.got[s] {
+				dropped++
+			}
+		}
+		kept += len(r.got)
+	}
+	slices.Sort(lat)
+	slices.Sort(upLatency)
+	p := func(v []time.Duration, q float64) time.Duration { return v[min(len(v)-1, int(q*float64(len(v))))] }
+	t.Logf("%d clients, %d events each (%d delivered), %d dropped; live event latency p50 %v p99 %v max %v",
+		clients, j.LastSeq, kept, dropped, p(lat, 0.5), p(lat, 0.99), lat[len(lat)-1])
+	t.Logf("%d concurrent uploads, scored: latency p50 %v p99 %v; total %v", uploads, p(upLatency, 0.5), p(upLatency, 0.99), time.Since(start))
+	if dropped != 0 {
+		t.Errorf("%d events dropped for clients that kept up", dropped)
+	}
+	if p(lat, 0.99) > 5*time.Second {
+		t.Errorf("p99 event latency %v", p(lat, 0.99))
+	}
+}

@@ -1,0 +1,178 @@
+package server
+
+import (
+	"bytes"
+	"image"
+	"image/color"
+	"image/draw"
+	"image/png"
+	"net/http"
+	"path/filepath"
+	"strings"
+
+	"github.com/sslens/sslens/backend/augment"
+	"github.com/sslens/sslens/backend/config"
+	"github.com/sslens/sslens/backend/data"
+	"github.com/sslens/sslens/backend/render"
+	"github.com/sslens/sslens/shared"
+)
+
+// preview renders the augmented views a method's config makes of one
+// dataset image, with the same pipeline training uses.
+func (s *Server) preview(w http.ResponseWriter, r *http.Request, c *Call) error {
+	var req shared.PreviewRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	if req.Scale == 0 {
+		req.Scale = 4
+	}
+	if req.Scale < 1 || req.Scale > 8 {
+		return errInvalid("bad scale", shared.FieldError{Key: "scale", Message: "want 1 to 8"})
+	}
+	cfg, _, err := s.requestConfig(req.Template, req.Config)
+	if err != nil {
+		return err
+	}
+	d, err := s.st.Dataset(r.Context(), req.Dataset)
+	if err != nil {
+		return err
+	}
+	dir := s.abs(d.Dir)
+	ix, err := s.sets.get(dir)
+	if err != nil {
+		return errConflict("dataset %d cannot be read: %v", d.ID, err)
+	}
+	if _, ok := ix.byID[req.Image]; !ok {
+		return errInvalid("unknown image", shared.FieldError{Key: "image", Message: "dataset " + d.Name + " has no image " + req.Image})
+	}
+	im, err := data.ReadImage(filepath.Join(dir, filepath.FromSlash(req.Image)), data.ReadOptions{ReplaceNonFinite: true})
+	if err != nil {
+		return errConflict("%v", err)
+	}
+	// Normalise as training on this dataset would; views are shown in
+	// flux units again, so this only matters through colour jitter.
+	norm := augment.SeedNormalization()
+	if p := data.SplitsFile(dir); p != "" {
+		if sp, err := data.ReadSplits(p); err == nil {
+			if st, err := data.LoadStats(dir, sp, cfg.Input.ImageSize[0]); err == nil {
+				for b := range 3 {
+					norm.Mean[b], norm.Std[b] = float32(st.Mean[b]), float32(st.Std[b])
+				}
+			}
+		}
+	}
+	pipe, err := augment.NewPipeline(cfg.Augmentation, cfg.Network.MaskConfig, norm)
+	if err != nil {
+		return errInvalid("the augmentation settings are invalid", configFields(err)...)
+	}
+	views, err := pipe.Apply(im, augment.SampleRNG(req.Seed, 0, 0))
+	if err != nil {
+		return errConflict("%v", err)
+	}
+	out := shared.PreviewResponse{Method: strings.ToLower(cfg.Augmentation.Augmentation), Seed: req.Seed, Warnings: cfg.Warnings}
+	if m, err := cfg.Augmentation.Method(); err == nil {
+		out.Method = string(m)
+	}
+	if out.Original, err = encodePNG(render.Upscale(render.Lupton(im, render.DefaultLupton()), req.Scale)); err != nil {
+		return err
+	}
+	add := func(kind string, i int, v data.Image, mask []bool) error {
+		if err := augment.Denormalize(v, norm); err != nil {
+			return err
+		}
+		rgb := render.Lupton(v, render.DefaultLupton())
+		pv := shared.PreviewView{Kind: kind, Index: i, Size: v.H}
+		var err error
+		if pv.PNG, err = encodePNG(render.Upscale(rgb, req.Scale)); err != nil {
+			return err
+		}
+		if mask != nil {
+			side := isqrt(len(mask))
+			pv.Mask, pv.MaskSide = mask, side
+			if pv.MaskPNG, err = encodePNG(render.Upscale(shadeMask(rgb, mask, side), req.Scale)); err != nil {
+				return err
+			}
+		}
+		out.Views = append(out.Views, pv)
+		return nil
+	}
+	for i, v := range views.Global {
+		var mask []bool
+		if i < len(views.Masks) {
+			mask = views.Masks[i]
+		}
+		if err := add("global", i, v, mask); err != nil {
+			return err
+		}
+	}
+	for i, v := range views.Local {
+		if err := add("local", i, v, nil); err != nil {
+			return err
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// shadeMask darkens the masked patches of a side x side grid over img and
+// tints them, so a masked patch reads at a glance.
+func shadeMask(img *image.RGBA, mask []bool, side int) *image.RGBA {
+	out := image.NewRGBA(img.Bounds())
+	draw.Draw(out, out.Bounds(), img, img.Bounds().Min, draw.Src)
+	if side == 0 {
+		return out
+	}
+	ph, pw := img.Bounds().Dy()/side, img.Bounds().Dx()/side
+	tint := color.RGBA{R: 40, G: 90, B: 200, A: 255}
+	for k, m := range mask {
+		if !m {
+			continue
+		}
+		y0, x0 := (k/side)*ph, (k%side)*pw
+		for y := y0; y < y0+ph; y++ {
+			for x := x0; x < x0+pw; x++ {
+				p := out.RGBAAt(x, y)
+				out.SetRGBA(x, y, color.RGBA{R: (p.R + tint.R) / 3, G: (p.G + tint.G) / 3, B: (p.B + tint.B) / 2, A: 255})
+			}
+		}
+	}
+	return out
+}
+
+func isqrt(n int) int {
+	r := 0
+	for (r+1)*(r+1) <= n {
+		r++
+	}
+	return r
+}
+
+func encodePNG(img image.Image) ([]byte, error) {
+	var buf bytes.Buffer
+	err := png.Encode(&buf, img)
+	return buf.Bytes(), err
+}
+
+// requestConfig parses the config a request names, a template or YAML
+// text (exactly one of them), and returns it with its text. Invalid
+// configs are a 422 with the key.
+func (s *Server) requestConfig(template, text string) (*config.Config, string, error) {
+	switch {
+	case template != "" && text != "":
+		return nil, "", errInvalid("give a template or a config, not both", shared.FieldError{Key: "template", Message: "set only one of template and config"})
+	case template != "":
+		t, err := s.template(template)
+		if err != nil {
+			return nil, "", err
+		}
+		text = t.YAML
+	case text == "":
+		return nil, "", errInvalid("no config", shared.FieldError{Key: "config", Message: "give a template name or config YAML"})
+	}
+	cfg, err := config.Parse([]byte(text))
+	if err != nil {
+		return nil, "", errInvalid("the config is invalid", configFields(err)...)
+	}
+	return cfg, text, nil
+}

@@ -1,0 +1,547 @@
+package server
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"os"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/sslens/sslens/backend/config"
+	"github.com/sslens/sslens/backend/eval"
+	"github.com/sslens/sslens/backend/jobs"
+	"github.com/sslens/sslens/backend/ssl"
+	"github.com/sslens/sslens/backend/store"
+	"github.com/sslens/sslens/shared"
+)
+
+// configSections are the top-level keys of a config; an error message
+// that starts with one names the key it concerns.
+var configSections = []string{"experiment", "input", "network", "optimizer", "restore", "ssl augmentation kwargs", "train args", "finetune"}
+
+// configFields splits config errors ("optimizer.init_lr: -1: want a
+// positive number", one per line when joined) into per-key field errors.
+func configFields(err error) []shared.FieldError {
+	var out []shared.FieldError
+	for _, line := range strings.Split(err.Error(), "\n") {
+		line = strings.TrimPrefix(strings.TrimPrefix(line, "config: "), "augment: ")
+		fe := shared.FieldError{Message: line}
+		if key, rest, ok := strings.Cut(line, ": "); ok {
+			for _, sec := range configSections {
+				if key == sec || strings.HasPrefix(key, sec+".") || strings.HasPrefix(key, sec+"/") {
+					fe = shared.FieldError{Key: key, Message: rest}
+					break
+				}
+			}
+		}
+		out = append(out, fe)
+	}
+	return out
+}
+
+// kindOf is the run kind that trains a config's method.
+func kindOf(m config.Method) shared.JobKind {
+	if m == config.Supervised || m == config.Finetune {
+		return shared.KindFinetune
+	}
+	return shared.KindPretrain
+}
+
+// templates lists the shipped configs.
+func (s *Server) templates() ([]shared.ConfigTemplate, error) {
+	if s.opt.Configs == nil {
+		return []shared.ConfigTemplate{}, nil
+	}
+	out := []shared.ConfigTemplate{}
+	for _, pat := range []string{"*.yaml", "reference/*.yaml"} {
+		names, err := fs.Glob(s.opt.Configs, pat)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range names {
+			b, err := fs.ReadFile(s.opt.Configs, n)
+			if err != nil {
+				return nil, err
+			}
+			t := shared.ConfigTemplate{Name: strings.TrimSuffix(n, path.Ext(n)), YAML: string(b)}
+			if cfg, err := config.Parse(b); err == nil {
+				t.Method, t.Backbone, t.Kind = string(cfg.Experiment.Method), cfg.Network.Backbone, kindOf(cfg.Experiment.Method)
+			} else if rc, err := s.parseReproduce(b); err == nil {
+				t.Method, t.Backbone, t.Kind = "reproduce", strings.Join(rc.Backbones, ","), shared.KindReproduce
+			}
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+// parseReproduce checks a reproduce config; the base configs it names are
+// read from the shipped configs, where a reproduce run finds them too.
+func (s *Server) parseReproduce(b []byte) (*ssl.ReproduceConfig, error) {
+	if s.opt.Configs == nil {
+		return nil, errors.New("no shipped configs to read base configs from")
+	}
+	return ssl.ParseReproduce(b, func(name string) ([]byte, error) { return fs.ReadFile(s.opt.Configs, path.Clean(name)) })
+}
+
+func (s *Server) template(name string) (shared.ConfigTemplate, error) {
+	ts, err := s.templates()
+	if err != nil {
+		return shared.ConfigTemplate{}, err
+	}
+	for _, t := range ts {
+		if t.Name == name {
+			return t, nil
+		}
+	}
+	return shared.ConfigTemplate{}, errInvalid("unknown template", shared.FieldError{Key: "template", Message: fmt.Sprintf("no shipped config %q; see GET /api/configs", name)})
+}
+
+func (s *Server) listTemplates(w http.ResponseWriter, r *http.Request, c *Call) error {
+	ts, err := s.templates()
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, ts)
+	return nil
+}
+
+func (s *Server) validateConfig(w http.ResponseWriter, r *http.Request, c *Call) error {
+	var req shared.ValidateConfigRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	cfg, err := config.Parse([]byte(req.Config))
+	resp := shared.ValidateConfigResponse{OK: err == nil}
+	if err != nil {
+		resp.Errors = configFields(err)
+	} else {
+		resp.Method, resp.Kind, resp.Warnings = string(cfg.Experiment.Method), kindOf(cfg.Experiment.Method), cfg.Warnings
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+// runDTO is a run as the API shows it.
+func runDTO(j store.Job) shared.Run {
+	r := j.Run
+	if r.Args == nil {
+		r.Args = []string{}
+	}
+	return r
+}
+
+func (s *Server) listRuns(w http.ResponseWriter, r *http.Request, c *Call) error {
+	q := r.URL.Query()
+	f := store.RunFilter{Kind: shared.JobKind(q.Get("kind"))}
+	if f.Kind != "" && !slices.Contains(shared.JobKinds, f.Kind) {
+		return errBadRequest("kind=%q: want one of %v", f.Kind, shared.JobKinds)
+	}
+	if st := shared.JobState(q.Get("state")); st != "" {
+		if !slices.Contains(shared.JobStates, st) {
+			return errBadRequest("state=%q: want one of %v", st, shared.JobStates)
+		}
+		f.States = []shared.JobState{st}
+	}
+	js, err := s.st.Jobs(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	out := make([]shared.Run, len(js))
+	for i, j := range js {
+		out[i] = runDTO(j)
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) job(r *http.Request) (store.Job, error) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return store.Job{}, err
+	}
+	return s.st.Job(r.Context(), id)
+}
+
+func (s *Server) getRun(w http.ResponseWriter, r *http.Request, c *Call) error {
+	j, err := s.job(r)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, runDTO(j))
+	return nil
+}
+
+func (s *Server) createRun(w http.ResponseWriter, r *http.Request, c *Call) error {
+	var req shared.CreateRunRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	j, err := s.SubmitRun(r.Context(), c.User(), req)
+	if err != nil {
+		return err
+	}
+	if err := s.st.Audit(r.Context(), c.User(), "run.create", fmt.Sprintf("run %d", j.ID), fmt.Sprintf("%s %s", j.Kind, j.Name)); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, runDTO(j))
+	return nil
+}
+
+// SubmitRun validates a run request (config errors per key) and queues it.
+func (s *Server) SubmitRun(ctx context.Context, user string, req shared.CreateRunRequest) (store.Job, error) {
+	switch req.Kind {
+	case shared.KindPretrain, shared.KindFinetune, shared.KindReproduce:
+	case shared.KindSimulate:
+		return store.Job{}, errInvalid("use POST /api/datasets", shared.FieldError{Key: "kind", Message: "simulate runs are made by creating a dataset"})
+	case shared.KindScore:
+		return store.Job{}, errInvalid("use POST /api/uploads/score", shared.FieldError{Key: "kind", Message: "score-batch runs are made from uploads"})
+	default:
+		return store.Job{}, errInvalid("unknown kind", shared.FieldError{Key: "kind", Message: fmt.Sprintf("%q: want pretrain, finetune or reproduce", req.Kind)})
+	}
+	ds, err := s.trainingDataset(ctx, req.Dataset)
+	if err != nil {
+		return store.Job{}, err
+	}
+	if req.After == 0 && ds.Job != 0 {
+		// Training on a dataset still being simulated waits for it.
+		if j, err := s.st.Job(ctx, ds.Job); err == nil && !j.State.Final() {
+			req.After = j.ID
+		}
+	}
+	if req.After != 0 {
+		if _, err := s.st.Job(ctx, req.After); errors.Is(err, store.ErrNotFound) {
+			return store.Job{}, errInvalid("unknown run", shared.FieldError{Key: "after", Message: fmt.Sprintf("no run %d", req.After)})
+		} else if err != nil {
+			return store.Job{}, err
+		}
+	}
+	sub := jobs.Submission{NewRun: store.NewRun{Kind: req.Kind, Name: req.Name, Dataset: ds.ID, CreatedBy: user, After: req.After}}
+	if req.Kind == shared.KindReproduce {
+		// No config: the command's default (the CPU preset).
+		if req.Template != "" || req.Config != "" {
+			if req.Template != "" && req.Config != "" {
+				return store.Job{}, errInvalid("give a template or a config, not both", shared.FieldError{Key: "template", Message: "set only one of template and config"})
+			}
+			sub.Config = req.Config
+			if req.Template != "" {
+				t, err := s.template(req.Template)
+				if err != nil {
+					return store.Job{}, err
+				}
+				sub.Config = t.YAML
+			}
+			rc, err := s.parseReproduce([]byte(sub.Config))
+			if err != nil {
+				return store.Job{}, errInvalid("the reproduce config is invalid", configFields(err)...)
+			}
+			sub.Name = cmp.Or(sub.Name, rc.Name)
+		}
+		sub.Name = cmp.Or(sub.Name, "reproduce")
+		return s.opt.Jobs.Submit(ctx, sub)
+	}
+	cfg, text, err := s.requestConfig(req.Template, req.Config)
+	if err != nil {
+		return store.Job{}, err
+	}
+	if k := kindOf(cfg.Experiment.Method); k != req.Kind {
+		return store.Job{}, errInvalid("the config does not fit the kind", shared.FieldError{Key: "experiment.ssl_training",
+			Message: fmt.Sprintf("%s is trained by a %s run, not %s", cfg.Experiment.Method, k, req.Kind)})
+	}
+	ov := config.Overrides{Data: s.abs(ds.Dir), Output: "run"}
+	if req.Checkpoint != 0 {
+		ck, err := s.st.Checkpoint(ctx, req.Checkpoint)
+		if errors.Is(err, store.ErrNotFound) {
+			return store.Job{}, errInvalid("unknown checkpoint", shared.FieldError{Key: "checkpoint", Message: fmt.Sprintf("no checkpoint %d", req.Checkpoint)})
+		}
+		if err != nil {
+			return store.Job{}, err
+		}
+		ov.Checkpoint, sub.Params.Checkpoint = s.abs(ck.Path), ck.ID
+	}
+	if err := cfg.Resolve(ov); err != nil {
+		return store.Job{}, errInvalid("the config cannot run", configFields(err)...)
+	}
+	sub.Config = text
+	sub.Name = cmp.Or(sub.Name, cfg.Experiment.Name, string(cfg.Experiment.Method))
+	return s.opt.Jobs.Submit(ctx, sub)
+}
+
+// trainingDataset is the dataset a run asks for, or the first ready one.
+func (s *Server) trainingDataset(ctx context.Context, id int64) (store.Dataset, error) {
+	ds, err := s.st.Datasets(ctx)
+	if err != nil {
+		return store.Dataset{}, err
+	}
+	for _, d := range ds {
+		if id != 0 && d.ID != id {
+			continue
+		}
+		dto, err := s.datasetDTO(ctx, d)
+		if err != nil {
+			return store.Dataset{}, err
+		}
+		// A dataset still being simulated is fine: the run can wait for it.
+		if dto.State == shared.DatasetReady || dto.State == shared.DatasetBuilding {
+			return d, nil
+		}
+		if id != 0 {
+			return store.Dataset{}, errInvalid("dataset unusable", shared.FieldError{Key: "dataset", Message: fmt.Sprintf("dataset %d is %s", id, dto.State)})
+		}
+	}
+	if id != 0 {
+		return store.Dataset{}, errInvalid("unknown dataset", shared.FieldError{Key: "dataset", Message: fmt.Sprintf("no dataset %d", id)})
+	}
+	return store.Dataset{}, errInvalid("no dataset", shared.FieldError{Key: "dataset", Message: "no dataset is ready; create one first"})
+}
+
+func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request, c *Call) error {
+	j, err := s.job(r)
+	if err != nil {
+		return err
+	}
+	if j.State.Final() {
+		return errConflict("run %d is already %s", j.ID, j.State)
+	}
+	if j, err = s.opt.Jobs.Cancel(r.Context(), j.ID); err != nil {
+		return err
+	}
+	if err := s.st.Audit(r.Context(), c.User(), "run.cancel", fmt.Sprintf("run %d", j.ID), j.Name); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, runDTO(j))
+	return nil
+}
+
+func (s *Server) resumeRun(w http.ResponseWriter, r *http.Request, c *Call) error {
+	j, err := s.job(r)
+	if err != nil {
+		return err
+	}
+	if j, err = s.opt.Jobs.Resume(r.Context(), j.ID); err != nil {
+		return err
+	}
+	if err := s.st.Audit(r.Context(), c.User(), "run.resume", fmt.Sprintf("run %d", j.ID), j.Name); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, runDTO(j))
+	return nil
+}
+
+// maxEvents bounds one events or metrics answer.
+const maxEvents = 1 << 20
+
+func (s *Server) runMetrics(w http.ResponseWriter, r *http.Request, c *Call) error {
+	j, err := s.job(r)
+	if err != nil {
+		return err
+	}
+	kind := shared.MetricKind(r.URL.Query().Get("kind"))
+	if kind != "" && !slices.Contains([]shared.MetricKind{shared.MetricStep, shared.MetricEpoch, shared.MetricEval, shared.MetricLog, shared.MetricWarning}, kind) {
+		return errBadRequest("kind=%q: want step, epoch, eval, log or warning", kind)
+	}
+	evs, err := s.st.Events(r.Context(), j.ID, 0, maxEvents, shared.EventMetric)
+	if err != nil {
+		return err
+	}
+	// The current stream: a record whose seq is not above the last one
+	// replaces it and those after it (a resumed run redoes those steps).
+	var stream []shared.Metric
+	for _, ev := range evs {
+		for len(stream) > 0 && stream[len(stream)-1].Seq >= ev.Metric.Seq {
+			stream = stream[:len(stream)-1]
+		}
+		stream = append(stream, *ev.Metric)
+	}
+	out := []shared.Metric{}
+	for _, m := range stream {
+		if kind == "" || m.Kind == kind {
+			out = append(out, m)
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) runEvents(w http.ResponseWriter, r *http.Request, c *Call) error {
+	after, err := queryInt(r, "after", 0, 0, 1<<62)
+	if err != nil {
+		return err
+	}
+	limit, err := queryInt(r, "limit", 10000, 1, maxEvents)
+	if err != nil {
+		return err
+	}
+	j, err := s.job(r)
+	if err != nil {
+		return err
+	}
+	evs, err := s.st.Events(r.Context(), j.ID, int64(after), limit)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, evs)
+	return nil
+}
+
+func (s *Server) runLogs(w http.ResponseWriter, r *http.Request, c *Call) error {
+	n, err := queryInt(r, "tail", 200, 1, 100000)
+	if err != nil {
+		return err
+	}
+	j, err := s.job(r)
+	if err != nil {
+		return err
+	}
+	evs, err := s.st.LastEvents(r.Context(), j.ID, shared.EventLog, n)
+	if err != nil {
+		return err
+	}
+	out := make([]shared.LogLine, len(evs))
+	for i, ev := range evs {
+		out[i] = *ev.Log
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) runCheckpoints(w http.ResponseWriter, r *http.Request, c *Call) error {
+	j, err := s.job(r)
+	if err != nil {
+		return err
+	}
+	cs, err := s.st.Checkpoints(r.Context(), store.CheckpointFilter{Run: j.ID})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, checkpointDTOs(cs))
+	return nil
+}
+
+func checkpointDTOs(cs []store.Checkpoint) []shared.Checkpoint {
+	out := make([]shared.Checkpoint, len(cs))
+	for i, c := range cs {
+		out[i] = c.Checkpoint
+	}
+	return out
+}
+
+// runReport is the part of a classifier run's report.json the results
+// page shows (backend/ssl writes it).
+type runReport struct {
+	Name        string `json:"name"`
+	Method      string `json:"method"`
+	Backbone    string `json:"backbone"`
+	Labels      string `json:"labels"`
+	TrainImages int    `json:"train_images"`
+	LinearProbe bool   `json:"linear_probe"`
+	Last        struct {
+		Epoch int         `json:"epoch"`
+		Test  eval.Report `json:"test"`
+	} `json:"last"`
+	Best struct {
+		Epoch int         `json:"epoch"`
+		Test  eval.Report `json:"test"`
+	} `json:"best"`
+}
+
+// resultRows reads the test results of a finished classifier run.
+func (s *Server) resultRows(r *http.Request, j store.Job, roc bool) ([]shared.ResultRow, error) {
+	b, err := os.ReadFile(s.abs(path.Join(j.Dir, jobs.ReportFile)))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var rep runReport
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return nil, fmt.Errorf("run %d: %s: %w", j.ID, jobs.ReportFile, err)
+	}
+	cks, err := s.st.Checkpoints(r.Context(), store.CheckpointFilter{Run: j.ID})
+	if err != nil {
+		return nil, err
+	}
+	pretrain := ""
+	var p jobs.Params
+	if json.Unmarshal(j.Params, &p) == nil && p.Checkpoint != 0 {
+		if ck, err := s.st.Checkpoint(r.Context(), p.Checkpoint); err == nil {
+			if src, err := s.st.Job(r.Context(), ck.Run); err == nil {
+				if cfg, err := config.Parse([]byte(src.Config)); err == nil {
+					pretrain = string(cfg.Experiment.Method)
+				}
+			}
+		}
+	}
+	var rows []shared.ResultRow
+	for _, m := range []struct {
+		name  string
+		epoch int
+		rep   eval.Report
+	}{{"last", rep.Last.Epoch, rep.Last.Test}, {"best", rep.Best.Epoch, rep.Best.Test}} {
+		row := shared.ResultRow{Run: j.ID, RunName: j.Name, Method: rep.Method, Pretrain: pretrain, Backbone: rep.Backbone, Labels: rep.Labels,
+			TrainImages: rep.TrainImages, LinearProbe: rep.LinearProbe, Model: m.name, Epoch: m.epoch,
+			N: m.rep.N, Accuracy: m.rep.Accuracy, AUC: m.rep.AUC, TPRAt1: m.rep.TPRAt1, TPRAt01: m.rep.TPRAt01, TPR0: m.rep.TPR0}
+		if ci := m.rep.AccuracyCI; ci != nil {
+			row.AccuracyCI = &shared.Interval{Lo: ci.Lo, Hi: ci.Hi}
+		}
+		if ci := m.rep.AUCCI; ci != nil {
+			row.AUCCI = &shared.Interval{Lo: ci.Lo, Hi: ci.Hi}
+		}
+		for _, ck := range cks {
+			if ck.Name == m.name {
+				row.Checkpoint = ck.ID
+			}
+		}
+		if roc {
+			for _, p := range m.rep.ROC {
+				row.ROC = append(row.ROC, shared.ROCPoint{FPR: p.FPR, TPR: p.TPR, Threshold: p.Threshold})
+			}
+		}
+		rows = append(rows, row)
+	}
+	return rows, nil
+}
+
+func (s *Server) results(w http.ResponseWriter, r *http.Request, c *Call) error {
+	js, err := s.st.Jobs(r.Context(), store.RunFilter{Kind: shared.KindFinetune, States: []shared.JobState{shared.StateSucceeded}})
+	if err != nil {
+		return err
+	}
+	out := shared.Results{Rows: []shared.ResultRow{}}
+	for _, j := range js {
+		rows, err := s.resultRows(r, j, r.URL.Query().Get("roc") == "1")
+		if err != nil {
+			return err
+		}
+		out.Rows = append(out.Rows, rows...)
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) runResults(w http.ResponseWriter, r *http.Request, c *Call) error {
+	id, err := pathID(r, "run")
+	if err != nil {
+		return err
+	}
+	j, err := s.st.Job(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	rows, err := s.resultRows(r, j, true)
+	if err != nil {
+		return err
+	}
+	if rows == nil {
+		return errNotFound("run %d has no report yet", j.ID)
+	}
+	writeJSON(w, http.StatusOK, rows)
+	return nil
+}

@@ -1,0 +1,501 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"image/png"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/sslens/sslens/configs"
+	"github.com/sslens/sslens/shared"
+)
+
+// baseline is the shipped baseline config with settings for the stand-in
+// trainer in comments.
+func baseline(t testing.TB, fake string) string {
+	t.Helper()
+	b, err := configs.FS.ReadFile(configs.Baseline)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b) + "\n" + fake
+}
+
+// wsConn is a websocket client that collects what it receives.
+type wsConn struct {
+	conn *websocket.Conn
+	mu   sync.Mutex
+	evs  []shared.Event
+	got  chan struct{} // signalled on every event
+	done chan struct{} // closed when the connection ends
+}
+
+func (f *fixture) dial(t testing.TB, c *browser) *wsConn {
+	t.Helper()
+	d := websocket.Dialer{Jar: c.hc.Jar, HandshakeTimeout: 10 * time.Second}
+	conn, resp, err := d.Dial("ws"+strings.TrimPrefix(f.ts.URL, "http")+"/api/ws", nil)
+	if err != nil {
+		t.Fatalf("dial: %v (%v)", err, resp)
+	}
+	w := &wsConn{conn: conn, got: make(chan struct{}, 1), done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		for {
+			var ev shared.Event
+			if err := conn.ReadJSON(&ev); err != nil {
+				return
+			}
+			w.mu.Lock()
+			w.evs = append(w.evs, ev)
+			w.mu.Unlock()
+			select {
+			case w.got <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	t.Cleanup(func() { conn.Close() })
+	return w
+}
+
+func (w *wsConn) send(t testing.TB, m shared.ClientMessage) {
+	t.Helper()
+	if err := w.conn.WriteJSON(m); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (w *wsConn) events() []shared.Event {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.evs)
+}
+
+// waitFor waits until some received event satisfies ok.
+func (w *wsConn) waitFor(t testing.TB, what string, ok func(shared.Event) bool) {
+	t.Helper()
+	deadline := time.After(60 * time.Second)
+	for {
+		if slices.ContainsFunc(w.events(), ok) {
+			return
+		}
+		select {
+		case <-w.got:
+		case <-w.done:
+			if !slices.ContainsFunc(w.events(), ok) {
+				t.Fatalf("connection closed before %s", what)
+			}
+		case <-deadline:
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+func stateIs(run int64, st shared.JobState) func(shared.Event) bool {
+	return func(ev shared.Event) bool {
+		return ev.Run == run && ev.Type == shared.EventState && ev.State.State == st
+	}
+}
+
+// checkSeqs checks that a client got run's events from first to last
+// exactly once, in order.
+func checkSeqs(t *testing.T, who string, evs []shared.Event, run, first, last int64) {
+	t.Helper()
+	want := first
+	for _, ev := range evs {
+		if ev.Run != run {
+			continue
+		}
+		if ev.Seq != want {
+			t.Fatalf("%s: got seq %d, want %d", who, ev.Seq, want)
+		}
+		want++
+	}
+	if want != last+1 {
+		t.Errorf("%s: got seqs %d to %d, want to %d", who, first, want-1, last)
+	}
+}
+
+// A training run end to end: launched over the API, streamed to two
+// websocket clients (one joining late, one reconnecting), cancelled,
+// resumed, finished; then its metrics, logs and checkpoints.
+func TestRunEndToEnd(t *testing.T) {
+	f := newFixture(t, HubOptions{})
+	adm := f.login(t, adminUser)
+	astro := f.login(t, astroUser)
+	var run shared.Run
+	cfg := baseline(t, "# steps: 200\n# step_ms: 15\n# ckpt_every: 20\n")
+	if code := adm.json("POST", "/api/runs", shared.CreateRunRequest{Kind: shared.KindFinetune, Config: cfg, Name: "e2e"}, &run); code != http.StatusCreated {
+		t.Fatalf("create: %d", code)
+	}
+	if run.State != shared.StateQueued || run.Dataset != f.ds || run.Name != "e2e" {
+		t.Errorf("created %+v", run)
+	}
+	a := f.dial(t, astro)
+	a.send(t, shared.ClientMessage{Type: shared.MsgSubscribe, Run: run.ID})
+	all := f.dial(t, adm)
+	all.send(t, shared.ClientMessage{Type: shared.MsgSubscribe, Run: 0})
+
+	// Client b joins once some steps are in, asking from seq 3.
+	a.waitFor(t, "a step", func(ev shared.Event) bool { return ev.Type == shared.EventMetric && ev.Metric.Step >= 5 })
+	b := f.dial(t, astro)
+	b.send(t, shared.ClientMessage{Type: shared.MsgSubscribe, Run: run.ID, After: 3})
+
+	// Client a drops and reconnects with the last seq it saw.
+	a.waitFor(t, "a checkpoint", func(ev shared.Event) bool { return ev.Type == shared.EventMetric && ev.Metric.Checkpoint != "" })
+	a.conn.Close()
+	<-a.done
+	aEvs := a.events()
+	a2 := f.dial(t, astro)
+	a2.send(t, shared.ClientMessage{Type: shared.MsgSubscribe, Run: run.ID, After: aEvs[len(aEvs)-1].Seq})
+
+	var cancelled shared.Run
+	if code := adm.json("POST", fmt.Sprintf("/api/runs/%d/cancel", run.ID), nil, &cancelled); code != 200 {
+		t.Fatalf("cancel: %d", code)
+	}
+	t0 := time.Now()
+	b.waitFor(t, "cancelled", stateIs(run.ID, shared.StateCancelled))
+	if d := time.Since(t0); d > 5*time.Second {
+		t.Errorf("cancelling took %v", d)
+	}
+	var got shared.Run
+	adm.json("GET", fmt.Sprintf("/api/runs/%d", run.ID), nil, &got)
+	if !got.Resumable || got.Progress == nil || got.Progress.Done == 0 || got.Progress.Done == 200 {
+		t.Errorf("after cancel: %+v", got)
+	}
+	if code := adm.json("POST", fmt.Sprintf("/api/runs/%d/resume", run.ID), nil, nil); code != 200 {
+		t.Fatalf("resume: %d", code)
+	}
+	b.waitFor(t, "success", stateIs(run.ID, shared.StateSucceeded))
+	a2.waitFor(t, "success", stateIs(run.ID, shared.StateSucceeded))
+	all.waitFor(t, "success", stateIs(run.ID, shared.StateSucceeded))
+
+	adm.json("GET", fmt.Sprintf("/api/runs/%d", run.ID), nil, &got)
+	last := got.LastSeq
+	checkSeqs(t, "a before reconnecting", aEvs, run.ID, 1, aEvs[len(aEvs)-1].Seq)
+	checkSeqs(t, "a after reconnecting", a2.events(), run.ID, aEvs[len(aEvs)-1].Seq+1, last)
+	checkSeqs(t, "b", b.events(), run.ID, 4, last)
+	for _, ev := range all.events() {
+		if ev.Type == shared.EventError {
+			t.Errorf("all-runs client got an error: %s", ev.Error)
+		}
+	}
+	if n := len(all.events()); n < 10 {
+		t.Errorf("all-runs client got %d events", n)
+	}
+
+	var metrics []shared.Metric
+	adm.json("GET", fmt.Sprintf("/api/runs/%d/metrics?kind=step", run.ID), nil, &metrics)
+	if len(metrics) != 200 {
+		t.Fatalf("%d step metrics, want 200", len(metrics))
+	}
+	for i, m := range metrics {
+		if m.Step != i+1 {
+			t.Fatalf("metric %d is step %d", i, m.Step)
+		}
+	}
+	var evs []shared.Event
+	adm.json("GET", fmt.Sprintf("/api/runs/%d/events?after=%d", run.ID, last-2), nil, &evs)
+	if len(evs) != 2 || evs[1].Seq != last || evs[1].State.State != shared.StateSucceeded {
+		t.Errorf("events after %d: %+v", last-2, evs)
+	}
+	var logs []shared.LogLine
+	adm.json("GET", fmt.Sprintf("/api/runs/%d/logs?tail=50", run.ID), nil, &logs)
+	if !slices.ContainsFunc(logs, func(l shared.LogLine) bool { return strings.HasPrefix(l.Text, "training from step") }) {
+		t.Errorf("logs %+v", logs)
+	}
+	var cks []shared.Checkpoint
+	adm.json("GET", fmt.Sprintf("/api/runs/%d/checkpoints", run.ID), nil, &cks)
+	if len(cks) != 2 || cks[0].Name != "best" || !cks[0].Classifier || cks[0].Step != 200 {
+		t.Errorf("checkpoints %+v", cks)
+	}
+	var runs []shared.Run
+	adm.json("GET", "/api/runs?kind=finetune&state=succeeded", nil, &runs)
+	if len(runs) != 1 || runs[0].ID != run.ID {
+		t.Errorf("runs %+v", runs)
+	}
+	var log []shared.AuditEntry
+	adm.json("GET", "/api/audit", nil, &log)
+	var actions []string
+	for _, e := range log {
+		actions = append(actions, e.Action)
+	}
+	if !slices.Equal(actions, []string{"run.resume", "run.cancel", "run.create"}) {
+		t.Errorf("audit actions %v", actions)
+	}
+	var res shared.Results
+	if code := astro.json("GET", "/api/results", nil, &res); code != 200 || len(res.Rows) != 2 {
+		t.Fatalf("results: %d %+v", code, res)
+	}
+	if r := res.Rows[1]; r.Run != run.ID || r.Model != "best" || r.Method != "supervised" || r.AUC != 0.8 || r.AUCCI == nil ||
+		r.Checkpoint != cks[0].ID || r.ROC != nil || r.TrainImages != 200 {
+		t.Errorf("result row %+v", r)
+	}
+	var rows []shared.ResultRow
+	if code := astro.json("GET", fmt.Sprintf("/api/results/%d", run.ID), nil, &rows); code != 200 || len(rows) != 2 || len(rows[0].ROC) != 3 {
+		t.Errorf("run results: %d %+v", code, rows)
+	}
+	if astro.json("GET", "/api/results?roc=1", nil, &res); len(res.Rows[0].ROC) != 3 {
+		t.Errorf("results?roc=1 without ROC points")
+	}
+	if code, _ := adm.apiErr("POST", fmt.Sprintf("/api/runs/%d/cancel", run.ID), "", nil); code != 409 {
+		t.Errorf("cancelling a finished run: %d, want 409", code)
+	}
+	if code, _ := adm.apiErr("POST", fmt.Sprintf("/api/runs/%d/resume", run.ID), "", nil); code != 409 {
+		t.Errorf("resuming a finished run: %d, want 409", code)
+	}
+}
+
+func TestRunRequestsRejected(t *testing.T) {
+	f := newFixture(t, HubOptions{})
+	adm := f.login(t, adminUser)
+	good := baseline(t, "")
+	tests := []struct {
+		name  string
+		body  string
+		code  int
+		field string
+	}{
+		{"malformed JSON", `{"kind": "finetune",`, 400, ""},
+		{"wrong type", `{"kind": "finetune", "dataset": "one"}`, 400, ""},
+		{"unknown field", `{"kind": "finetune", "yaml": "x"}`, 400, ""},
+		{"oversize", `{"kind": "finetune", "config": "` + strings.Repeat("#", maxJSONBytes) + `"}`, 413, ""},
+		{"unknown kind", `{"kind": "bake"}`, 422, "kind"},
+		{"simulate", `{"kind": "simulate"}`, 422, "kind"},
+		{"no config", `{"kind": "finetune"}`, 422, "config"},
+		{"bad value", mustJSON(shared.CreateRunRequest{Kind: shared.KindFinetune, Config: strings.Replace(good, "init_lr: 0.0001", "init_lr: -1", 1)}), 422, "optimizer.init_lr"},
+		{"bad type in YAML", mustJSON(shared.CreateRunRequest{Kind: shared.KindFinetune, Config: strings.Replace(good, "batch_size: 64", "batch_size: many", 1)}), 422, "train args.batch_size"},
+		{"YAML syntax", mustJSON(shared.CreateRunRequest{Kind: shared.KindFinetune, Config: "experiment: [\n"}), 422, ""},
+		{"kind mismatch", mustJSON(shared.CreateRunRequest{Kind: shared.KindPretrain, Config: good}), 422, "experiment.ssl_training"},
+		{"unknown template", `{"kind": "finetune", "template": "nope"}`, 422, "template"},
+		{"template and config", mustJSON(shared.CreateRunRequest{Kind: shared.KindFinetune, Template: "supervised-vit-nano", Config: good}), 422, "template"},
+		{"unknown dataset", mustJSON(shared.CreateRunRequest{Kind: shared.KindFinetune, Config: good, Dataset: 9}), 422, "dataset"},
+		{"unknown checkpoint", mustJSON(shared.CreateRunRequest{Kind: shared.KindFinetune, Template: "finetune-vit-tiny", Checkpoint: 9}), 422, "checkpoint"},
+		{"finetune without checkpoint", `{"kind": "finetune", "template": "finetune-vit-tiny"}`, 422, "finetune.checkpoint"},
+		{"unknown after", mustJSON(shared.CreateRunRequest{Kind: shared.KindFinetune, Config: good, After: 99}), 422, "after"},
+	}
+	before := f.fingerprint(t)
+	for _, tt := range tests {
+		code, e := adm.apiErr("POST", "/api/runs", "application/json", []byte(tt.body))
+		if code != tt.code {
+			t.Errorf("%s: %d (%s), want %d", tt.name, code, e.Message, tt.code)
+			continue
+		}
+		if code == 422 && (len(e.Fields) == 0 || e.Fields[0].Key != tt.field) {
+			t.Errorf("%s: fields %+v, want key %q", tt.name, e.Fields, tt.field)
+		}
+	}
+	if after := f.fingerprint(t); after != before {
+		t.Errorf("rejected runs changed state:\n%s\n%s", before, after)
+	}
+	for path, want := range map[string]int{
+		"/api/runs/99": 404, "/api/runs/zero": 400, "/api/runs?kind=bake": 400, "/api/runs?state=done": 400,
+		"/api/runs/99/metrics": 404, "/api/runs/99/events?after=-1": 400, "/api/runs/99/logs?tail=0": 400, "/api/results/99": 404,
+	} {
+		if code, _ := adm.apiErr("GET", path, "", nil); code != want {
+			t.Errorf("GET %s: %d, want %d", path, code, want)
+		}
+	}
+	for _, path := range []string{"/api/runs/99/cancel", "/api/runs/99/resume"} {
+		if code, _ := adm.apiErr("POST", path, "", nil); code != 404 {
+			t.Errorf("POST %s: %d, want 404", path, code)
+		}
+	}
+	// A run that fails reports why.
+	var run shared.Run
+	adm.json("POST", "/api/runs", shared.CreateRunRequest{Kind: shared.KindFinetune, Config: baseline(t, "# fail: data: lenses/3.npy: corrupt")}, &run)
+	j := f.waitRun(t, run.ID, shared.StateFailed)
+	if !strings.Contains(j.Error, "lenses/3.npy: corrupt") {
+		t.Errorf("failure %q", j.Error)
+	}
+}
+
+// A reproduce run gets its config beside a copy of the shipped configs,
+// whose base configs it names by relative path.
+func TestReproduceRun(t *testing.T) {
+	f := newFixture(t, HubOptions{})
+	adm := f.login(t, adminUser)
+	var run shared.Run
+	if code := adm.json("POST", "/api/runs", shared.CreateRunRequest{Kind: shared.KindReproduce, Template: "reproduce-cpu"}, &run); code != 201 {
+		t.Fatalf("create: %d", code)
+	}
+	if !strings.Contains(run.Config, "backbones") || !strings.Contains(run.Name, "CPU preset") {
+		t.Errorf("run %+v", run)
+	}
+	j := f.waitRun(t, run.ID, shared.StateFailed) // the stand-in sslens has no reproduce
+	if len(j.Args) < 2 || j.Args[0] != "reproduce" || !strings.HasSuffix(j.Args[1], "configs/reproduce.yaml") {
+		t.Fatalf("args %v", j.Args)
+	}
+	for _, p := range []string{j.Args[1], filepath.Join(filepath.Dir(j.Args[1]), "reference", "dino-vit-small.yaml")} {
+		if _, err := os.Stat(p); err != nil {
+			t.Error(err)
+		}
+	}
+	var plain shared.Run
+	if code := adm.json("POST", "/api/runs", shared.CreateRunRequest{Kind: shared.KindReproduce}, &plain); code != 201 || plain.Config != "" {
+		t.Errorf("reproduce with the default config: %d %+v", code, plain)
+	}
+	for name, body := range map[string]string{
+		"bad key":   mustJSON(shared.CreateRunRequest{Kind: shared.KindReproduce, Config: "backbones: [vit_huge]\n"}),
+		"both":      mustJSON(shared.CreateRunRequest{Kind: shared.KindReproduce, Template: "reproduce-cpu", Config: "x: 1"}),
+		"not found": mustJSON(shared.CreateRunRequest{Kind: shared.KindReproduce, Template: "reproduce-gpu"}),
+	} {
+		if code, e := adm.apiErr("POST", "/api/runs", "application/json", []byte(body)); code != 422 {
+			t.Errorf("%s: %d %+v, want 422", name, code, e)
+		}
+	}
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+func TestConfigTemplatesAndValidation(t *testing.T) {
+	f := newFixture(t, HubOptions{})
+	c := f.login(t, astroUser)
+	top, _ := fs.Glob(configs.FS, "*.yaml")
+	ref, _ := fs.Glob(configs.FS, "reference/*.yaml")
+	var ts []shared.ConfigTemplate
+	if code := c.json("GET", "/api/configs", nil, &ts); code != 200 || len(ts) != len(top)+len(ref) || len(ref) != 6 {
+		t.Fatalf("configs: %d, %d templates for %d + %d files", code, len(ts), len(top), len(ref))
+	}
+	kinds := map[string]shared.JobKind{}
+	for _, tp := range ts {
+		kinds[tp.Name] = tp.Kind
+		if tp.Method == "" || tp.YAML == "" {
+			t.Errorf("template %s does not load: %+v", tp.Name, tp)
+		}
+	}
+	if kinds["supervised-vit-nano"] != shared.KindFinetune || kinds["reference/ibot-vit-small"] != shared.KindPretrain || kinds["reproduce-cpu"] != shared.KindReproduce {
+		t.Errorf("template kinds %v", kinds)
+	}
+	tests := []struct {
+		config string
+		ok     bool
+		key    string
+	}{
+		{baseline(t, ""), true, ""},
+		{baseline(t, "bogus: 1\n"), true, ""},
+		{"experiment:\n  ssl_training: dino\noptimizer:\n  init_lr: abc\n", false, "optimizer.init_lr"},
+		{"experiment:\n  ssl_training: foo\n", false, "experiment.ssl_training"},
+		{"[", false, ""},
+	}
+	for _, tt := range tests {
+		var resp shared.ValidateConfigResponse
+		if code := c.json("POST", "/api/configs/validate", shared.ValidateConfigRequest{Config: tt.config}, &resp); code != 200 {
+			t.Fatalf("validate: %d", code)
+		}
+		if resp.OK != tt.ok || (!tt.ok && (len(resp.Errors) != 1 || resp.Errors[0].Key != tt.key)) {
+			t.Errorf("validate %q: %+v", tt.config[:min(30, len(tt.config))], resp)
+		}
+	}
+	var warned shared.ValidateConfigResponse
+	c.json("POST", "/api/configs/validate", shared.ValidateConfigRequest{Config: baseline(t, "bogus: 1\n")}, &warned)
+	if len(warned.Warnings) != 1 || !strings.HasPrefix(warned.Warnings[0], "bogus") || warned.Kind != shared.KindFinetune {
+		t.Errorf("warnings %+v", warned)
+	}
+}
+
+func TestConfigFields(t *testing.T) {
+	tests := []struct {
+		err  string
+		want []shared.FieldError
+	}{
+		{"optimizer.init_lr: -1: want a positive number", []shared.FieldError{{Key: "optimizer.init_lr", Message: "-1: want a positive number"}}},
+		{"config: train args.batch_size: 0 is not positive", []shared.FieldError{{Key: "train args.batch_size", Message: "0 is not positive"}}},
+		{"network.head_output_dim/head_hidden_dim: want positive sizes", []shared.FieldError{{Key: "network.head_output_dim/head_hidden_dim", Message: "want positive sizes"}}},
+		{"yaml: line 1: did not find expected node content", []shared.FieldError{{Key: "", Message: "yaml: line 1: did not find expected node content"}}},
+		{"a: b\nfinetune.labels: \"7\" is not one of 300", []shared.FieldError{{Key: "", Message: "a: b"}, {Key: "finetune.labels", Message: `"7" is not one of 300`}}},
+	}
+	for _, tt := range tests {
+		if got := configFields(fmt.Errorf("%s", tt.err)); !slices.Equal(got, tt.want) {
+			t.Errorf("%q: %+v, want %+v", tt.err, got, tt.want)
+		}
+	}
+}
+
+func TestPreview(t *testing.T) {
+	f := newFixture(t, HubOptions{})
+	c := f.login(t, astroUser)
+	img := f.dsIx.images[0].ID
+	tests := []struct {
+		template      string
+		method        string
+		global, local int
+		masked        bool
+	}{
+		{"reference/dino-vit-small", "dino", 2, -1, false},
+		{"reference/ibot-vit-small", "ibot", 2, -1, true},
+		{"reference/simsiam-vit-small", "simsiam", 2, 0, false},
+		{"supervised-vit-nano", "none", 1, 0, false},
+	}
+	for _, tt := range tests {
+		var resp shared.PreviewResponse
+		if code := c.json("POST", "/api/preview", shared.PreviewRequest{Dataset: f.ds, Image: img, Template: tt.template, Seed: 7, Scale: 2}, &resp); code != 200 {
+			t.Errorf("%s: status %d", tt.template, code)
+			continue
+		}
+		var g, l int
+		for _, v := range resp.Views {
+			im, err := png.Decode(bytes.NewReader(v.PNG))
+			if err != nil || im.Bounds().Dx() != 2*v.Size {
+				t.Errorf("%s: view %s %d: %v, %v", tt.template, v.Kind, v.Index, err, im.Bounds())
+			}
+			if v.Kind == "global" {
+				g++
+				if tt.masked != (v.Mask != nil) || (tt.masked && (v.MaskSide*v.MaskSide != len(v.Mask) || v.MaskPNG == nil)) {
+					t.Errorf("%s: global view %d mask %v side %d", tt.template, v.Index, v.Mask, v.MaskSide)
+				}
+			} else {
+				l++
+			}
+		}
+		if resp.Method != tt.method || g != tt.global || (tt.local >= 0 && l != tt.local) || (tt.local < 0 && l == 0) || len(resp.Original) == 0 {
+			t.Errorf("%s: method %q, %d global, %d local views", tt.template, resp.Method, g, l)
+		}
+	}
+	// The same seed gives the same views; another seed others.
+	var r1, r2, r3 shared.PreviewResponse
+	req := shared.PreviewRequest{Dataset: f.ds, Image: img, Template: "reference/dino-vit-small", Seed: 1}
+	c.json("POST", "/api/preview", req, &r1)
+	c.json("POST", "/api/preview", req, &r2)
+	req.Seed = 2
+	c.json("POST", "/api/preview", req, &r3)
+	if !bytes.Equal(r1.Views[0].PNG, r2.Views[0].PNG) || bytes.Equal(r1.Views[0].PNG, r3.Views[0].PNG) {
+		t.Error("previews are not a function of the seed")
+	}
+	bad := []struct {
+		name  string
+		req   shared.PreviewRequest
+		code  int
+		field string
+	}{
+		{"unknown image", shared.PreviewRequest{Dataset: f.ds, Image: "lenses/nope.npy", Template: "reference/dino-vit-small"}, 422, "image"},
+		{"traversal", shared.PreviewRequest{Dataset: f.ds, Image: "../sslens.db", Template: "reference/dino-vit-small"}, 422, "image"},
+		{"unknown dataset", shared.PreviewRequest{Dataset: 9, Image: img, Template: "reference/dino-vit-small"}, 404, ""},
+		{"bad config", shared.PreviewRequest{Dataset: f.ds, Image: img, Config: "experiment:\n  ssl_training: dino\nssl augmentation kwargs:\n  num_local_crops: x\n"}, 422, "ssl augmentation kwargs.num_local_crops"},
+		{"no config", shared.PreviewRequest{Dataset: f.ds, Image: img}, 422, "config"},
+		{"scale", shared.PreviewRequest{Dataset: f.ds, Image: img, Template: "reference/dino-vit-small", Scale: 9}, 422, "scale"},
+	}
+	for _, b := range bad {
+		code, e := c.apiErr("POST", "/api/preview", "application/json", []byte(mustJSON(b.req)))
+		if code != b.code || (b.field != "" && (len(e.Fields) == 0 || e.Fields[0].Key != b.field)) {
+			t.Errorf("%s: %d %+v", b.name, code, e)
+		}
+	}
+}

@@ -1,0 +1,452 @@
+// Package server is the portal's HTTP API under /api/ (JSON), its
+// websocket hub at /api/ws, and the mounting point of the web app at /.
+// API.md beside this file lists every route; the bodies are the types of
+// the project's shared/ package.
+//
+// Every route is declared once, in the table Routes returns, with the
+// role it needs; the same wrapper applies authentication (a session
+// cookie), the role check, CSRF protection (an X-CSRF-Token header equal
+// to the session's token, and a same-origin Origin when the browser sends
+// one) and a body size limit to every route, so a new route cannot skip
+// them. Handlers return errors; the wrapper writes them as shared.Error.
+package server
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sslens/sslens/backend/jobs"
+	"github.com/sslens/sslens/backend/store"
+	"github.com/sslens/sslens/shared"
+)
+
+// SessionCookie is the name of the session cookie.
+const SessionCookie = "sslens_session"
+
+// maxJSONBytes bounds JSON request bodies.
+const maxJSONBytes = 1 << 20
+
+// Model scores and embeds cutouts with a checkpoint. jobs.Tool, which runs
+// `sslens score` and `sslens embed`, is the one serve uses; tests use
+// stand-ins.
+type Model interface {
+	// Score returns P(lens) of each file, and the files that could not be
+	// scored with the reason.
+	Score(ctx context.Context, checkpoint string, files []string) ([]jobs.FileScore, map[string]string, error)
+	// Embed returns the embeddings of a dataset folder's images (split
+	// all, train, val or test).
+	Embed(ctx context.Context, checkpoint, dataDir, split string) ([]jobs.Embedding, error)
+}
+
+// Jobs is what the server asks of the job queue; *jobs.Manager is it.
+type Jobs interface {
+	Submit(ctx context.Context, sub jobs.Submission) (store.Job, error)
+	Cancel(ctx context.Context, id int64) (store.Job, error)
+	Resume(ctx context.Context, id int64) (store.Job, error)
+}
+
+// UploadLimits bound one upload request.
+type UploadLimits struct {
+	RequestBytes int64 // whole request body; default 50 MB
+	Files        int   // files, zip members included; default 1,000
+	ZipBytes     int64 // uncompressed bytes of one zip archive; default 64 MB
+}
+
+// defaultUploadLimits are the limits of the API reference.
+var defaultUploadLimits = UploadLimits{RequestBytes: 50 << 20, Files: 1000, ZipBytes: 64 << 20}
+
+// Options configure a Server.
+type Options struct {
+	DataDir string // absolute; datasets, runs, uploads and caches live here
+	Store   *store.Store
+	Jobs    Jobs
+	Hub     *Hub
+	Model   Model
+	// Configs holds the shipped experiment configs (*.yaml and
+	// reference/*.yaml), offered as templates.
+	Configs fs.FS
+	// App serves every path outside /api/; nil serves a placeholder page.
+	App http.Handler
+	// Secure marks cookies Secure (set when serving over TLS).
+	Secure bool
+	// Origins lists extra allowed origins ("https://portal.example.org")
+	// besides the server's own host.
+	Origins    []string
+	SessionTTL time.Duration // default 7 days
+	Uploads    UploadLimits  // zero fields take the defaults
+	// LoginFailures failed logins for one user name (four times as many
+	// from one client address) within LoginWindow lock further attempts
+	// until the window passes; defaults 5 and 5 minutes.
+	LoginFailures int
+	LoginWindow   time.Duration
+	// ScoreWorkers bounds concurrent scoring processes; default 1.
+	ScoreWorkers int
+	Version      string
+	Log          *slog.Logger
+}
+
+// Server is the portal's HTTP handler.
+type Server struct {
+	opt Options
+	st  *store.Store
+	log *slog.Logger
+	mux *http.ServeMux
+	// Failed logins are limited per user name and, more loosely (people
+	// share addresses), per client address.
+	userLimit, addrLimit *limiter
+	scoreQ               chan struct{} // a slot per concurrent scoring process
+	sets                 *datasetCache
+	embeds               *embedCache
+
+	pngMu sync.Mutex // serialises writes of the PNG cache
+}
+
+// New returns a server. Options.Store, Jobs and Hub are required.
+func New(opt Options) (*Server, error) {
+	if opt.Store == nil || opt.Jobs == nil || opt.Hub == nil {
+		return nil, errors.New("server: Store, Jobs and Hub are required")
+	}
+	if !filepath.IsAbs(opt.DataDir) {
+		return nil, fmt.Errorf("server: data folder %q is not absolute", opt.DataDir)
+	}
+	if opt.SessionTTL == 0 {
+		opt.SessionTTL = 7 * 24 * time.Hour
+	}
+	def := defaultUploadLimits
+	if opt.Uploads.RequestBytes == 0 {
+		opt.Uploads.RequestBytes = def.RequestBytes
+	}
+	if opt.Uploads.Files == 0 {
+		opt.Uploads.Files = def.Files
+	}
+	if opt.Uploads.ZipBytes == 0 {
+		opt.Uploads.ZipBytes = def.ZipBytes
+	}
+	if opt.LoginFailures == 0 {
+		opt.LoginFailures = 5
+	}
+	if opt.LoginWindow == 0 {
+		opt.LoginWindow = 5 * time.Minute
+	}
+	if opt.ScoreWorkers == 0 {
+		opt.ScoreWorkers = 1
+	}
+	if opt.Log == nil {
+		opt.Log = slog.Default()
+	}
+	s := &Server{
+		opt: opt, st: opt.Store, log: opt.Log, mux: http.NewServeMux(),
+		userLimit: newLimiter(opt.LoginFailures, opt.LoginWindow),
+		addrLimit: newLimiter(4*opt.LoginFailures, opt.LoginWindow),
+		scoreQ:    make(chan struct{}, opt.ScoreWorkers),
+		sets:      newDatasetCache(),
+		embeds:    newEmbedCache(4),
+	}
+	for _, rt := range s.Routes() {
+		s.mux.Handle(rt.Method+" "+rt.Pattern, s.wrap(rt))
+	}
+	app := opt.App
+	if app == nil {
+		app = http.HandlerFunc(placeholder)
+	}
+	s.mux.Handle("/", app)
+	// An unknown /api/ path is a JSON 404, not the app.
+	s.mux.Handle("/api/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, errNotFound("no API route %s %s", r.Method, r.URL.Path))
+	}))
+	return s, nil
+}
+
+// ServeHTTP serves the API and the app.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "same-origin")
+	h.Set("X-Frame-Options", "DENY")
+	s.mux.ServeHTTP(w, r)
+}
+
+// Route is one API endpoint.
+type Route struct {
+	Method  string
+	Pattern string      // a net/http pattern path: /api/runs/{id}
+	Role    shared.Role // "" for public routes
+	// MaxBody bounds the request body; 0 means maxJSONBytes.
+	MaxBody int64
+	Handle  func(w http.ResponseWriter, r *http.Request, c *Call) error
+}
+
+// Call is what a handler knows about the request besides itself.
+type Call struct {
+	Session *store.Session // nil on public routes
+}
+
+// User is the signed-in user's name ("" on public routes).
+func (c *Call) User() string {
+	if c.Session == nil {
+		return ""
+	}
+	return c.Session.User.Name
+}
+
+// stateChanging reports whether a method may change state and so needs
+// the CSRF token.
+func stateChanging(method string) bool {
+	return method != http.MethodGet && method != http.MethodHead && method != http.MethodOptions
+}
+
+// wrap applies the checks every route gets, in order: origin, session,
+// role, CSRF token, body limit.
+func (s *Server) wrap(rt Route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := &Call{}
+		if err := s.authorize(w, r, rt, c); err != nil {
+			writeError(w, err)
+			return
+		}
+		limit := rt.MaxBody
+		if limit == 0 {
+			limit = maxJSONBytes
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		if err := rt.Handle(w, r, c); err != nil {
+			if writeError(w, err) == http.StatusInternalServerError {
+				s.log.Error("server: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+			}
+		}
+	})
+}
+
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request, rt Route, c *Call) error {
+	if (stateChanging(r.Method) || isWebsocket(r)) && !s.sameOrigin(r) {
+		return &apiError{status: http.StatusForbidden, code: shared.CodeCSRF, msg: "cross-origin request refused (Origin " + r.Header.Get("Origin") + ")"}
+	}
+	if rt.Role == "" {
+		return nil
+	}
+	ck, err := r.Cookie(SessionCookie)
+	if err != nil || ck.Value == "" {
+		return errUnauthorized("sign in first")
+	}
+	sess, err := s.st.SessionByToken(r.Context(), ck.Value)
+	if errors.Is(err, store.ErrNotFound) {
+		return errUnauthorized("your session has expired; sign in again")
+	}
+	if err != nil {
+		return err
+	}
+	c.Session = &sess
+	if !sess.User.Role.Allows(rt.Role) {
+		return &apiError{status: http.StatusForbidden, code: shared.CodeForbidden, msg: fmt.Sprintf("this needs the %s role; you are %s", rt.Role, sess.User.Role)}
+	}
+	if stateChanging(r.Method) {
+		tok := r.Header.Get(shared.CSRFHeader)
+		if tok == "" || subtle.ConstantTimeCompare([]byte(tok), []byte(sess.CSRF)) != 1 {
+			return &apiError{status: http.StatusForbidden, code: shared.CodeCSRF, msg: "missing or wrong " + shared.CSRFHeader + " header"}
+		}
+	}
+	return nil
+}
+
+func isWebsocket(r *http.Request) bool {
+	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+}
+
+// sameOrigin accepts requests without an Origin header (not from a
+// browser, or a same-origin GET) and those whose Origin is this server or
+// one of Options.Origins.
+func (s *Server) sameOrigin(r *http.Request) bool {
+	o := r.Header.Get("Origin")
+	if o == "" {
+		return true
+	}
+	u, err := url.Parse(o)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	for _, a := range s.opt.Origins {
+		if strings.EqualFold(strings.TrimSuffix(a, "/"), o) {
+			return true
+		}
+	}
+	return false
+}
+
+// apiError is an error with the status and code to answer with.
+type apiError struct {
+	status int
+	code   shared.ErrorCode
+	msg    string
+	fields []shared.FieldError
+	retry  time.Duration // sent as Retry-After when positive
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+func errBadRequest(format string, args ...any) error {
+	return &apiError{status: http.StatusBadRequest, code: shared.CodeBadRequest, msg: fmt.Sprintf(format, args...)}
+}
+
+func errNotFound(format string, args ...any) error {
+	return &apiError{status: http.StatusNotFound, code: shared.CodeNotFound, msg: fmt.Sprintf(format, args...)}
+}
+
+func errConflict(format string, args ...any) error {
+	return &apiError{status: http.StatusConflict, code: shared.CodeConflict, msg: fmt.Sprintf(format, args...)}
+}
+
+func errUnauthorized(msg string) error {
+	return &apiError{status: http.StatusUnauthorized, code: shared.CodeUnauthorized, msg: msg}
+}
+
+func errInvalid(msg string, fields ...shared.FieldError) error {
+	return &apiError{status: http.StatusUnprocessableEntity, code: shared.CodeInvalid, msg: msg, fields: fields}
+}
+
+// writeError answers with err as a shared.Error. Store errors map to 404
+// and 409; a body over its limit to 413; anything else is a 500 whose
+// details stay in the log. It returns the status sent.
+func writeError(w http.ResponseWriter, err error) int {
+	var ae *apiError
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &ae):
+	case errors.As(err, &mbe):
+		ae = &apiError{status: http.StatusRequestEntityTooLarge, code: shared.CodeTooLarge, msg: fmt.Sprintf("request body over the %d byte limit", mbe.Limit)}
+	case errors.Is(err, store.ErrNotFound):
+		ae = &apiError{status: http.StatusNotFound, code: shared.CodeNotFound, msg: strings.TrimPrefix(err.Error(), "store: ")}
+	case errors.Is(err, store.ErrConflict):
+		ae = &apiError{status: http.StatusConflict, code: shared.CodeConflict, msg: strings.TrimPrefix(strings.TrimPrefix(err.Error(), "jobs: "), "store: ")}
+	case errors.Is(err, context.Canceled):
+		ae = &apiError{status: http.StatusServiceUnavailable, code: shared.CodeUnavailable, msg: "request cancelled"}
+	default:
+		ae = &apiError{status: http.StatusInternalServerError, code: shared.CodeInternal, msg: "internal error; see the server log"}
+	}
+	if ae.retry > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(ae.retry.Seconds())+1))
+	}
+	writeJSON(w, ae.status, shared.Error{Err: shared.ErrorBody{Code: ae.code, Message: ae.msg, Fields: ae.fields}})
+	return ae.status
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.Encode(v)
+}
+
+// decodeJSON reads a JSON body into v strictly: the content type must be
+// JSON, unknown fields and trailing data are errors.
+func decodeJSON(r *http.Request, v any) error {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/json" {
+		return &apiError{status: http.StatusUnsupportedMediaType, code: shared.CodeBadRequest, msg: "send the body as Content-Type: application/json"}
+	}
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		var te *json.UnmarshalTypeError
+		var se *json.SyntaxError
+		switch {
+		case errors.As(err, &mbe):
+			return err
+		case errors.As(err, &te):
+			return errBadRequest("field %q: want %s, got JSON %s", te.Field, te.Type, te.Value)
+		case errors.As(err, &se):
+			return errBadRequest("malformed JSON at byte %d: %v", se.Offset, se)
+		case errors.Is(err, io.EOF):
+			return errBadRequest("empty body; want a JSON object")
+		}
+		return errBadRequest("bad JSON: %v", err)
+	}
+	if dec.More() {
+		return errBadRequest("trailing data after the JSON object")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errBadRequest("trailing data after the JSON object")
+	}
+	return nil
+}
+
+// pathID parses a positive integer path parameter.
+func pathID(r *http.Request, name string) (int64, error) {
+	v := r.PathValue(name)
+	id, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, errBadRequest("%s %q: want a positive integer", name, v)
+	}
+	return id, nil
+}
+
+// queryInt parses an optional integer query parameter within [lo, hi].
+func queryInt(r *http.Request, name string, def, lo, hi int) (int, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		return 0, errBadRequest("%s=%q: want an integer from %d to %d", name, v, lo, hi)
+	}
+	return n, nil
+}
+
+// clientAddr is the request's remote IP (no port).
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// abs resolves a data-relative path.
+func (s *Server) abs(p string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(s.opt.DataDir, p)
+}
+
+// placeholder is the page at / until the app handler is mounted.
+func placeholder(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/" {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	io.WriteString(w, placeholderHTML)
+}
+
+const placeholderHTML = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>sslens</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem;line-height:1.5}code{background:#eee;padding:0 .2rem}</style>
+</head><body>
+<h1>sslens</h1>
+<p>The portal's API is running. The web app is not part of this build yet.</p>
+<p>Try <a href="/api/health"><code>/api/health</code></a>; sign in with <code>POST /api/login</code>.
+The routes are listed in <code>backend/server/API.md</code>.</p>
+</body></html>
+`

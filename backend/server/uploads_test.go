@@ -1,0 +1,409 @@
+package server
+
+import (
+	"archive/zip"
+	"bytes"
+	"compress/gzip"
+	"encoding/csv"
+	"encoding/xml"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/astrogo/fitsio"
+
+	"github.com/sslens/sslens/backend/data"
+	"github.com/sslens/sslens/backend/jobs"
+	"github.com/sslens/sslens/backend/jobs/jobstest"
+	"github.com/sslens/sslens/shared"
+)
+
+// fitsCube encodes im as a FITS cube (NAXIS1 = W, NAXIS2 = H, NAXIS3 = 3).
+func fitsCube(t testing.TB, im data.Image) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	f, err := fitsio.Create(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hdu, err := fitsio.NewPrimaryHDU(fitsio.NewHeader(nil, fitsio.IMAGE_HDU, -32, []int{im.W, im.H, im.C}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := hdu.Write(slices.Clone(im.Pix)); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Write(hdu); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func gz(b []byte) []byte {
+	var buf bytes.Buffer
+	w := gzip.NewWriter(&buf)
+	w.Write(b)
+	w.Close()
+	return buf.Bytes()
+}
+
+func pngCutout(side int) []byte {
+	img := image.NewRGBA(image.Rect(0, 0, side, side))
+	for i := range side {
+		img.Set(i, i, color.RGBA{R: 200, G: 100, B: 50, A: 255})
+	}
+	var buf bytes.Buffer
+	png.Encode(&buf, img)
+	return buf.Bytes()
+}
+
+// zipOf builds an archive; a name ending in "/" is a folder.
+func zipOf(t testing.TB, files []part) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for _, f := range files {
+		w, err := zw.Create(f.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(f.body)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func TestUploadValidation(t *testing.T) {
+	f := newFixture(t, HubOptions{})
+	c := f.login(t, astroUser)
+	npy := npyOf(testCutout(40, 40, 1))
+	fits := fitsCube(t, testCutout(36, 36, 2))
+	bomb := make([]byte, 2<<20) // zeros: 2 MB that compress to a few KB
+	chunk := func(b byte) []byte { return bytes.Repeat([]byte{b}, 400<<10) }
+	archive := zipOf(t, []part{
+		{"sub/", nil},
+		{"a/b/../../evil.npy", npyOf(testCutout(40, 40, 3))},
+		{"inner.zip", zipOf(t, []part{{"x.npy", npy}})},
+		{"bomb.npy", bomb},
+	})
+	spread := zipOf(t, []part{{"1.npy", chunk(1)}, {"2.npy", chunk(2)}, {"3.npy", chunk(3)}})
+	oneBand := data.NewImage(1, 40, 40)
+	files := []part{
+		{"good.npy", npy},
+		{"cube.fits", fits},
+		{"cube.fits.gz", gz(fits)},
+		{"picture.png", pngCutout(40)},
+		{"../../../etc/passwd.npy", npyOf(testCutout(40, 40, 4))},
+		{`..\..\windows.npy`, npyOf(testCutout(40, 40, 5))},
+		{"copy-of-good.npy", npy},
+		{"broken.fits", []byte("SIMPLE  = garbage")},
+		{"tiny.npy", npyOf(testCutout(16, 16, 6))},
+		{"oneband.npy", npyOf(oneBand)},
+		{"notes.txt", []byte("hello")},
+		{"archive.zip", archive},
+		{"spread.zip", spread},
+		{"notazip.zip", []byte("PK nope")},
+	}
+	code, resp, e := c.upload(files)
+	if code != 200 {
+		t.Fatalf("upload: %d %+v", code, e)
+	}
+	want := []struct {
+		name string
+		ok   bool
+		err  string
+		dup  bool
+	}{
+		{"good.npy", true, "", false},
+		{"cube.fits", true, "", false},
+		{"cube.fits.gz", true, "", false},
+		{"picture.png", true, "", false},
+		{"passwd.npy", true, "", false},
+		{"windows.npy", true, "", false},
+		{"copy-of-good.npy", true, "", true},
+		{"broken.fits", false, "corrupt", false},
+		{"tiny.npy", false, "smaller than", false},
+		{"oneband.npy", false, "channels", false},
+		{"notes.txt", false, "unsupported file type", false},
+		{"archive.zip/evil.npy", true, "", false},
+		{"archive.zip/inner.zip", false, "nested zip", false},
+		{"archive.zip/bomb.npy", false, "expands beyond 1 MB", false},
+		{"spread.zip/1.npy", false, "", false},
+		{"spread.zip/2.npy", false, "", false},
+		{"spread.zip/3.npy", false, "expands beyond 1 MB", false},
+		{"notazip.zip", false, "not a readable zip", false},
+	}
+	if len(resp.Files) != len(want) {
+		t.Fatalf("%d results, want %d: %+v", len(resp.Files), len(want), resp.Files)
+	}
+	for i, w := range want {
+		got := resp.Files[i]
+		if got.Name != w.name || (got.Upload != nil) != w.ok || !strings.Contains(got.Error, w.err) || got.Duplicate != w.dup {
+			t.Errorf("file %d: %+v, want %+v", i, got, w)
+		}
+	}
+	if resp.Files[6].Upload.ID != resp.Files[0].Upload.ID {
+		t.Error("the duplicate was stored twice")
+	}
+	if resp.Accepted != 8 || resp.Rejected != 10 || len(resp.Uploads) != 7 {
+		t.Errorf("accepted %d rejected %d uploads %d", resp.Accepted, resp.Rejected, len(resp.Uploads))
+	}
+	if resp.Scoring != shared.ScoringNoModel || !strings.Contains(resp.Message, "no model yet") {
+		t.Errorf("scoring %q %q, want no_model", resp.Scoring, resp.Message)
+	}
+	var u shared.Upload
+	c.json("GET", fmt.Sprintf("/api/uploads/%d", resp.Files[1].Upload.ID), nil, &u)
+	if u.Format != "fits" || u.Width != 36 || u.Height != 36 || u.User != astroUser || u.Score != nil {
+		t.Errorf("fits upload %+v", u)
+	}
+	if c.json("GET", fmt.Sprintf("/api/uploads/%d", resp.Files[2].Upload.ID), nil, &u); u.Format != "fits.gz" {
+		t.Errorf("gzipped FITS stored as %q", u.Format)
+	}
+
+	// Whole requests refused change nothing.
+	before := f.fingerprint(t)
+	var many []part
+	for i := range testLimits.Files + 1 {
+		many = append(many, part{fmt.Sprintf("%d.npy", i), []byte{byte(i)}})
+	}
+	refused := []struct {
+		name  string
+		files []part
+		field []string
+		code  int
+	}{
+		{"too many files", many, nil, 413},
+		{"too large", []part{{"big.npy", make([]byte, testLimits.RequestBytes+1)}}, nil, 413},
+		{"no files", nil, nil, 400},
+		{"unexpected field", []part{{"a.npy", npy}}, []string{"colour", "red"}, 400},
+		{"bad checkpoint", []part{{"a.npy", npy}}, []string{"checkpoint", "x"}, 422},
+		{"unknown checkpoint", []part{{"a2.npy", npyOf(testCutout(40, 40, 9))}}, []string{"checkpoint", "42"}, 0},
+	}
+	for _, r := range refused {
+		code, _, e := c.upload(r.files, r.field...)
+		if r.code != 0 && code != r.code {
+			t.Errorf("%s: %d %+v, want %d", r.name, code, e, r.code)
+		}
+	}
+	if code, e := c.apiErr("POST", "/api/uploads", "application/json", []byte(`{}`)); code != 415 {
+		t.Errorf("JSON upload: %d %+v, want 415", code, e)
+	}
+	after := f.fingerprint(t)
+	// The unknown checkpoint is found after the files are stored: the
+	// file is kept (scored later) and the request says why it was not.
+	if strings.Count(after, "uploads/") != strings.Count(before, "uploads/")+1 {
+		t.Errorf("refused uploads changed the files:\n%s\n%s", before, after)
+	}
+}
+
+func TestUploadScoringAndExport(t *testing.T) {
+	f := newFixture(t, HubOptions{})
+	c := f.login(t, astroUser)
+	adm := f.login(t, adminUser)
+	models := func() (ms shared.ModelStatus) {
+		c.json("GET", "/api/models", nil, &ms)
+		return ms
+	}
+	if ms := models(); ms.Ready || !strings.Contains(ms.Message, "no model yet") {
+		t.Errorf("models before training: %+v", ms)
+	}
+	var run shared.Run
+	adm.json("POST", "/api/runs", shared.CreateRunRequest{Kind: shared.KindFinetune, Config: baseline(t, "# steps: 3")}, &run)
+	if ms := models(); ms.Ready || !strings.Contains(ms.Message, fmt.Sprintf("run %d", run.ID)) {
+		t.Errorf("models while training: %+v", ms)
+	}
+	f.waitRun(t, run.ID, shared.StateSucceeded)
+	ms := models()
+	if !ms.Ready || ms.Default == 0 || len(ms.Checkpoints) != 2 || ms.Checkpoints[0].Name != "best" || ms.Default != ms.Checkpoints[0].ID {
+		t.Fatalf("models after training: %+v", ms)
+	}
+	// Upload a training image (its nearest neighbour is itself) and others.
+	trainID := ""
+	for _, im := range f.dsIx.images {
+		if im.Split == "train" {
+			trainID = im.ID
+			break
+		}
+	}
+	contents := [][]byte{f.imageBytes(t, trainID), npyOf(testCutout(40, 40, 1)), npyOf(testCutout(40, 40, 2)), fitsCube(t, testCutout(40, 40, 3))}
+	names := []string{"train.npy", "a.npy", "b.npy", "c.fits"}
+	var files []part
+	for i := range names {
+		files = append(files, part{names[i], contents[i]})
+	}
+	code, resp, _ := c.upload(files)
+	if code != 200 || resp.Scoring != shared.ScoringDone || resp.Checkpoint != ms.Default || len(resp.Uploads) != 4 {
+		t.Fatalf("upload: %d %+v", code, resp)
+	}
+	prob := map[string]float64{}
+	for i, n := range names {
+		prob[n] = jobstest.Prob(contents[i])
+	}
+	for i, u := range resp.Uploads {
+		if u.Score == nil || u.Score.LensProb != prob[u.Name] {
+			t.Errorf("%s: score %+v, want %v", u.Name, u.Score, prob[u.Name])
+		}
+		if i > 0 && u.Score.LensProb > resp.Uploads[i-1].Score.LensProb {
+			t.Error("uploads not sorted by lens probability")
+		}
+	}
+	var list []shared.Upload
+	c.json("GET", "/api/uploads?mine=1", nil, &list)
+	if len(list) != 4 || list[0].Score == nil || list[0].Score.LensProb != resp.Uploads[0].Score.LensProb {
+		t.Errorf("list %+v", list)
+	}
+	if adm.json("GET", "/api/uploads?mine=1", nil, &list); len(list) != 0 {
+		t.Errorf("the admin's own uploads: %d", len(list))
+	}
+
+	// CSV export.
+	res := c.request("GET", "/api/uploads/export?format=csv", nil, "")
+	rows, err := csv.NewReader(res.Body).ReadAll()
+	res.Body.Close()
+	if err != nil || res.Header.Get("Content-Type") != "text/csv; charset=utf-8" || !strings.Contains(res.Header.Get("Content-Disposition"), ".csv") {
+		t.Fatalf("csv: %v %v", err, res.Header)
+	}
+	if len(rows) != 5 || rows[0][0] != "id" || rows[0][8] != "lens_prob" {
+		t.Fatalf("csv rows %v", rows)
+	}
+	for _, r := range rows[1:] {
+		p, _ := strconv.ParseFloat(r[8], 64)
+		if p != prob[r[1]] || r[9] != strconv.FormatInt(ms.Default, 10) {
+			t.Errorf("csv row %v: want P %v", r, prob[r[1]])
+		}
+	}
+
+	// VOTable export.
+	res = c.request("GET", "/api/uploads/export?format=votable", nil, "")
+	var vt votable
+	dec := xml.NewDecoder(res.Body)
+	err = dec.Decode(&vt)
+	res.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb := vt.Resource.Table
+	if vt.Version != "1.4" || vt.XMLName.Space != votableNS || len(tb.Fields) != len(exportColumns) || len(tb.Rows) != 4 || tb.Fields[8].Datatype != "double" {
+		t.Errorf("votable: version %q ns %q, %d fields, %d rows", vt.Version, vt.XMLName.Space, len(tb.Fields), len(tb.Rows))
+	}
+	for _, r := range tb.Rows {
+		if len(r.TD) != len(tb.Fields) {
+			t.Errorf("row with %d cells", len(r.TD))
+		}
+	}
+	if code, _ := c.apiErr("GET", "/api/uploads/export?format=fits", "", nil); code != 400 {
+		t.Errorf("bad format: %d", code)
+	}
+
+	// Similar images: the uploaded training image first, similarity 1,
+	// then the rest of the train split by decreasing cosine similarity.
+	var up shared.Upload
+	for _, u := range resp.Uploads {
+		if u.Name == "train.npy" {
+			up = u
+		}
+	}
+	var sim shared.Similar
+	if code := c.json("GET", fmt.Sprintf("/api/uploads/%d/similar?k=3", up.ID), nil, &sim); code != 200 {
+		t.Fatalf("similar: %d", code)
+	}
+	var train []jobs.Embedding
+	for _, im := range f.dsIx.images {
+		if im.Split == "train" {
+			train = append(train, jobs.Embedding{Name: im.ID, Vector: jobstest.Vector(f.imageBytes(t, im.ID))})
+		}
+	}
+	wantN := nearest(jobstest.Vector(contents[0]), train, 3)
+	if len(sim.Neighbours) != 3 || sim.Neighbours[0].Image != trainID || sim.Neighbours[0].Similarity < 0.9999 {
+		t.Fatalf("neighbours %+v", sim.Neighbours)
+	}
+	for i, n := range sim.Neighbours {
+		if n.Image != train[wantN[i].index].Name || n.Dataset != f.ds || n.Class != strings.Split(n.Image, "/")[0] {
+			t.Errorf("neighbour %d: %+v, want %s", i, n, train[wantN[i].index].Name)
+		}
+	}
+	for path, want := range map[string]int{
+		fmt.Sprintf("/api/uploads/%d/similar?k=0", up.ID): 400, fmt.Sprintf("/api/uploads/%d/similar?k=51", up.ID): 400,
+		"/api/uploads/99/similar": 404, "/api/uploads/99": 404, "/api/uploads/99/png": 404, "/api/uploads/x/detail": 400,
+	} {
+		if code, _ := c.apiErr("GET", path, "", nil); code != want {
+			t.Errorf("%s: %d, want %d", path, code, want)
+		}
+	}
+	var det shared.ImageDetail
+	if c.json("GET", fmt.Sprintf("/api/uploads/%d/detail", up.ID), nil, &det); det.Size != [3]int{3, 48, 48} || len(det.Bands) != 3 {
+		t.Errorf("detail %+v", det)
+	}
+	res = c.request("GET", fmt.Sprintf("/api/uploads/%d/png?scale=2", up.ID), nil, "")
+	img, err := png.Decode(res.Body)
+	res.Body.Close()
+	if err != nil || img.Bounds().Dx() != 96 {
+		t.Errorf("upload png: %v", err)
+	}
+
+	// A score-batch run rescores everything with the last checkpoint.
+	last := ms.Checkpoints[1].ID
+	var batch shared.Run
+	if code := c.json("POST", "/api/uploads/score", shared.ScoreRequest{Checkpoint: last}, &batch); code != http.StatusAccepted || batch.Kind != shared.KindScore {
+		t.Fatalf("score-batch: %d %+v", code, batch)
+	}
+	f.waitRun(t, batch.ID, shared.StateSucceeded)
+	if c.json("GET", fmt.Sprintf("/api/uploads?checkpoint=%d", last), nil, &list); len(list) != 4 || list[3].Score == nil || list[3].Score.Checkpoint != last {
+		t.Errorf("scores by the last checkpoint: %+v", list)
+	}
+	for _, req := range []string{`{"checkpoint": 99}`, `{"uploads": [99]}`, `{"uploads": "all"}`} {
+		if code, _ := c.apiErr("POST", "/api/uploads/score", "application/json", []byte(req)); code < 400 {
+			t.Errorf("score-batch %s: %d", req, code)
+		}
+	}
+}
+
+func TestSanitizeName(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"good.npy", "good.npy"},
+		{"../../etc/passwd", "passwd"},
+		{`C:\Users\x\cut.fits`, "cut.fits"},
+		{"/abs/path/", "unnamed"},
+		{"..", "unnamed"},
+		{".hidden.npy", "hidden.npy"},
+		{"a\x00b\nc.npy", "abc.npy"},
+		{strings.Repeat("é", 150) + ".npy", strings.Repeat("é", 100)},
+	}
+	for _, tt := range tests {
+		if got := sanitizeName(tt.in); got != tt.want {
+			t.Errorf("sanitizeName(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestNearest(t *testing.T) {
+	set := []jobs.Embedding{
+		{Name: "a", Vector: []float32{1, 0}},
+		{Name: "b", Vector: []float32{0, 1}},
+		{Name: "c", Vector: []float32{1, 1}},
+		{Name: "zero", Vector: []float32{0, 0}},
+		{Name: "short", Vector: []float32{1}},
+	}
+	got := nearest([]float32{2, 1}, set, 10)
+	var names []string
+	for _, n := range got {
+		names = append(names, set[n.index].Name)
+	}
+	if !slices.Equal(names, []string{"c", "a", "b"}) || got[0].sim < got[1].sim {
+		t.Errorf("nearest: %v %+v", names, got)
+	}
+	if len(nearest([]float32{1, 0}, set, 1)) != 1 {
+		t.Error("k not applied")
+	}
+}

@@ -1,0 +1,122 @@
+package shared
+
+import "time"
+
+// Role is what a user may do. Admins may do everything astronomers may.
+type Role string
+
+const (
+	// RoleAstronomer browses datasets and results, previews augmentations,
+	// uploads cutouts, scores and exports them.
+	RoleAstronomer Role = "astronomer"
+	// RoleAdmin also launches, cancels and resumes runs and manages
+	// datasets and users.
+	RoleAdmin Role = "admin"
+)
+
+// Roles lists the roles from least to most privileged.
+var Roles = []Role{RoleAstronomer, RoleAdmin}
+
+// Valid reports whether r is one of Roles.
+func (r Role) Valid() bool { return r == RoleAstronomer || r == RoleAdmin }
+
+// Allows reports whether a user with role r may do what needs role need.
+func (r Role) Allows(need Role) bool {
+	return r == RoleAdmin || (r == RoleAstronomer && need == RoleAstronomer)
+}
+
+// User is an account, without its password.
+type User struct {
+	Name      string     `json:"name"`
+	Role      Role       `json:"role"`
+	Created   time.Time  `json:"created"`
+	LastLogin *time.Time `json:"last_login,omitempty"`
+}
+
+// LoginRequest is the body of POST /api/login.
+type LoginRequest struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+// Session is the signed-in user and the token every state-changing request
+// must carry in the X-CSRF-Token header (see CSRFHeader). POST /api/login
+// and GET /api/me return it.
+type Session struct {
+	User      User      `json:"user"`
+	CSRFToken string    `json:"csrf_token"`
+	Expires   time.Time `json:"expires"`
+}
+
+// CSRFHeader is the request header that carries Session.CSRFToken.
+const CSRFHeader = "X-CSRF-Token"
+
+// CreateUserRequest is the body of POST /api/users. An empty Password asks
+// the server to generate one, returned once in CreateUserResponse.
+type CreateUserRequest struct {
+	Name     string `json:"name"`
+	Role     Role   `json:"role"`
+	Password string `json:"password,omitempty"`
+}
+
+// CreateUserResponse answers POST /api/users. Password is set only when
+// the server generated it; it is not stored and cannot be shown again.
+type CreateUserResponse struct {
+	User     User   `json:"user"`
+	Password string `json:"password,omitempty"`
+}
+
+// AuditEntry is one admin action (GET /api/audit).
+type AuditEntry struct {
+	ID     int64     `json:"id"`
+	Time   time.Time `json:"time"`
+	User   string    `json:"user"`
+	Action string    `json:"action"` // e.g. run.create, run.cancel, user.create
+	Target string    `json:"target"` // e.g. "run 12", "user alice"
+	Detail string    `json:"detail,omitempty"`
+}
+
+// ErrorCode classifies an API error; the HTTP status says the same coarser.
+type ErrorCode string
+
+const (
+	CodeBadRequest   ErrorCode = "bad_request"  // 400: malformed JSON, wrong types, bad parameters
+	CodeUnauthorized ErrorCode = "unauthorized" // 401: no or expired session, wrong password
+	CodeForbidden    ErrorCode = "forbidden"    // 403: role too low
+	CodeCSRF         ErrorCode = "csrf"         // 403: missing or wrong X-CSRF-Token, or a foreign Origin
+	CodeNotFound     ErrorCode = "not_found"    // 404
+	CodeConflict     ErrorCode = "conflict"     // 409: e.g. cancelling a finished run
+	CodeTooLarge     ErrorCode = "too_large"    // 413: request over the size limits
+	CodeInvalid      ErrorCode = "invalid"      // 422: well-formed but invalid, see Fields
+	CodeRateLimited  ErrorCode = "rate_limited" // 429: too many failed logins; see Retry-After
+	CodeNoModel      ErrorCode = "no_model"     // 409: no classifier checkpoint exists yet
+	CodeInternal     ErrorCode = "internal"     // 500
+	CodeUnavailable  ErrorCode = "unavailable"  // 503: e.g. shutting down
+)
+
+// FieldError is one problem with one field of a request, such as a config
+// key: Key is its path ("optimizer.init_lr", "train args.batch_size"), or
+// empty when the problem concerns no single key.
+type FieldError struct {
+	Key     string `json:"key"`
+	Message string `json:"message"`
+}
+
+// Error is the body of every response with status >= 400:
+// {"error": {"code": ..., "message": ..., "fields": [...]}}.
+type Error struct {
+	Err ErrorBody `json:"error"`
+}
+
+// ErrorBody describes what went wrong in words a user can act on.
+type ErrorBody struct {
+	Code    ErrorCode    `json:"code"`
+	Message string       `json:"message"`
+	Fields  []FieldError `json:"fields,omitempty"`
+}
+
+// Health answers GET /api/health (no session needed).
+type Health struct {
+	OK      bool   `json:"ok"`
+	Version string `json:"version"`
+}

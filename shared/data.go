@@ -1,0 +1,144 @@
+package shared
+
+import "time"
+
+// DatasetState says whether a dataset can be browsed and trained on.
+type DatasetState string
+
+const (
+	DatasetBuilding DatasetState = "building" // its simulate job has not finished
+	DatasetReady    DatasetState = "ready"
+	DatasetFailed   DatasetState = "failed"  // its simulate job failed or was cancelled
+	DatasetMissing  DatasetState = "missing" // the folder is gone or unreadable
+)
+
+// Dataset is a folder of cutouts (lenses/ and nonlenses/, a splits file
+// and, for simulated data, metadata.csv).
+type Dataset struct {
+	ID        int64        `json:"id"`
+	Name      string       `json:"name"`
+	Kind      string       `json:"kind"` // "simulated" or "files"
+	State     DatasetState `json:"state"`
+	Job       int64        `json:"job,omitempty"` // the simulate run that builds it
+	Created   time.Time    `json:"created"`
+	Survey    string       `json:"survey,omitempty"` // simulator preset, e.g. hsc
+	Counts    string       `json:"counts,omitempty"` // simulator size preset, e.g. seed, small
+	Images    int          `json:"images"`
+	Lenses    int          `json:"lenses"`
+	NonLenses int          `json:"non_lenses"`
+	// Splits maps train, val and test to their class counts; empty when the
+	// dataset has no splits file.
+	Splits map[string]ClassCount `json:"splits,omitempty"`
+	// SortKeys are the parameters images can be sorted by (metadata.csv
+	// columns such as theta_e, magnification, lens_mag_i); empty when the
+	// dataset has no metadata.
+	SortKeys []string `json:"sort_keys,omitempty"`
+}
+
+// ClassCount counts the images of each class.
+type ClassCount struct {
+	Lenses    int `json:"lenses"`
+	NonLenses int `json:"non_lenses"`
+}
+
+// CreateDatasetRequest is the body of POST /api/datasets: simulate a new
+// dataset with the simulator's presets (a run of kind simulate).
+type CreateDatasetRequest struct {
+	Name   string `json:"name"`   // folder name: letters, digits, - and _
+	Survey string `json:"survey"` // hsc (default), des, lsst
+	Counts string `json:"counts"` // seed (default, 5050 images), small (303)
+	Seed   uint64 `json:"seed"`
+}
+
+// Class names an image's class folder in API paths and filters.
+const (
+	ClassLens    = "lenses"
+	ClassNonLens = "nonlenses"
+)
+
+// ImageSummary is one image in a dataset listing. ID is its path inside
+// the dataset, "lenses/12.npy"; it is used in URLs as is.
+type ImageSummary struct {
+	ID    string `json:"id"`
+	Class string `json:"class"`           // ClassLens or ClassNonLens
+	Split string `json:"split,omitempty"` // train, val, test; empty when in no split
+	Kind  string `json:"kind,omitempty"`  // simulator kind: lens, elliptical, spiral, ...
+	// Params are the simulator's numeric parameters (metadata.csv columns;
+	// lens-only ones absent for non-lenses).
+	Params map[string]float64 `json:"params,omitempty"`
+}
+
+// ImagePage answers GET /api/datasets/{id}/images.
+type ImagePage struct {
+	Dataset int64          `json:"dataset"`
+	Total   int            `json:"total"` // images matching the filters
+	Page    int            `json:"page"`  // from 1
+	PerPage int            `json:"per_page"`
+	Images  []ImageSummary `json:"images"`
+}
+
+// BandStats summarises one band of an image, in the file's flux units.
+type BandStats struct {
+	Band   string  `json:"band"` // g, r, i
+	Min    float64 `json:"min"`
+	Max    float64 `json:"max"`
+	Mean   float64 `json:"mean"`
+	Std    float64 `json:"std"`
+	Median float64 `json:"median"`
+	P01    float64 `json:"p01"` // 1st percentile
+	P99    float64 `json:"p99"` // 99th percentile
+}
+
+// ImageDetail answers GET /api/datasets/{id}/images/{class}/{file} and
+// GET /api/uploads/{id}/detail.
+type ImageDetail struct {
+	ImageSummary
+	Size         [3]int      `json:"size"` // C, H, W of the stored file
+	Bands        []BandStats `json:"bands"`
+	Contaminants []string    `json:"contaminants,omitempty"` // simulator: neighbours, stars, artefacts
+	// Pixels holds the bands (g, r, i) row-major, H*W values each, when the
+	// request asked for them with ?pixels=1.
+	Pixels [][]float32 `json:"pixels,omitempty"`
+}
+
+// Stretches are the values of the stretch query parameter of PNG routes:
+// asinh is the Lupton RGB composite (band rgb) or an asinh single band.
+var Stretches = []string{"asinh", "linear", "sqrt", "log"}
+
+// PreviewRequest is the body of POST /api/preview: show the augmented
+// views a method would train on for one dataset image.
+type PreviewRequest struct {
+	Dataset int64  `json:"dataset"`
+	Image   string `json:"image"` // ImageSummary.ID
+	// Exactly one of Template (a ConfigTemplate name, e.g.
+	// "reference/dino-vit-small") and Config (YAML text) names the method
+	// and its augmentation settings.
+	Template string `json:"template,omitempty"`
+	Config   string `json:"config,omitempty"`
+	Seed     uint64 `json:"seed"`
+	Scale    int    `json:"scale,omitempty"` // PNG upscale factor, 1-8 (default 4)
+}
+
+// PreviewView is one augmented view, rendered as a Lupton composite after
+// undoing the normalisation.
+type PreviewView struct {
+	Kind  string `json:"kind"`  // "global" or "local"
+	Index int    `json:"index"` // within its kind, from 0
+	Size  int    `json:"size"`  // side in pixels before upscaling
+	PNG   []byte `json:"png"`
+	// Mask is the iBOT patch mask of a global view (row-major, true =
+	// masked) on a MaskSide x MaskSide grid, and MaskPNG the view with the
+	// masked patches shaded; both absent when the method masks nothing.
+	Mask     []bool `json:"mask,omitempty"`
+	MaskSide int    `json:"mask_side,omitempty"`
+	MaskPNG  []byte `json:"mask_png,omitempty"`
+}
+
+// PreviewResponse answers POST /api/preview.
+type PreviewResponse struct {
+	Method   string        `json:"method"` // dino, ibot, simsiam, none
+	Seed     uint64        `json:"seed"`
+	Original []byte        `json:"original"` // PNG of the input image, whole stamp
+	Views    []PreviewView `json:"views"`
+	Warnings []string      `json:"warnings,omitempty"` // config keys ignored
+}

@@ -1,0 +1,182 @@
+package shared
+
+import "time"
+
+// JobKind is what a run does; each kind runs one sslens subcommand.
+type JobKind string
+
+const (
+	KindSimulate  JobKind = "simulate"    // sslens simulate: build a dataset
+	KindPretrain  JobKind = "pretrain"    // sslens train: DINO, iBOT or SimSiam pretraining
+	KindFinetune  JobKind = "finetune"    // sslens finetune: supervised or fine-tuned classifier
+	KindReproduce JobKind = "reproduce"   // sslens reproduce: the reference project's tables
+	KindScore     JobKind = "score-batch" // sslens score: score uploads with a checkpoint
+)
+
+// JobKinds lists every kind.
+var JobKinds = []JobKind{KindSimulate, KindPretrain, KindFinetune, KindReproduce, KindScore}
+
+// JobState is where a run is in its life:
+//
+//	queued -> running -> succeeded | failed | cancelled | interrupted
+//	interrupted or cancelled -> queued (resume, when Run.Resumable)
+type JobState string
+
+const (
+	StateQueued      JobState = "queued"
+	StateRunning     JobState = "running"
+	StateSucceeded   JobState = "succeeded"
+	StateFailed      JobState = "failed"
+	StateCancelled   JobState = "cancelled"   // stopped on request; its last checkpoint is kept
+	StateInterrupted JobState = "interrupted" // the server stopped or died while it ran
+)
+
+// JobStates lists every state.
+var JobStates = []JobState{StateQueued, StateRunning, StateSucceeded, StateFailed, StateCancelled, StateInterrupted}
+
+// Final reports whether s is an end state (nothing runs any more).
+func (s JobState) Final() bool {
+	return s != StateQueued && s != StateRunning
+}
+
+// Progress is how far a run has come: Done of Total units (images for
+// simulate and score-batch, optimiser steps for training).
+type Progress struct {
+	Done        int64   `json:"done"`
+	Total       int64   `json:"total"`
+	Unit        string  `json:"unit"` // "images" or "steps"
+	Epoch       int     `json:"epoch,omitempty"`
+	TotalEpochs int     `json:"total_epochs,omitempty"`
+	Fraction    float64 `json:"fraction"` // Done / Total, 0 when Total is 0
+}
+
+// Run is one job of the queue and its run folder.
+type Run struct {
+	ID        int64    `json:"id"`
+	Kind      JobKind  `json:"kind"`
+	Name      string   `json:"name"`
+	State     JobState `json:"state"`
+	Dataset   int64    `json:"dataset,omitempty"`
+	CreatedBy string   `json:"created_by"`
+	// After is a run this one waits for; it fails if that one does not succeed.
+	After int64 `json:"after,omitempty"`
+	// Config is the YAML the run trains with (finetune, pretrain); Args
+	// are the subcommand's arguments as run (informational).
+	Config   string     `json:"config,omitempty"`
+	Args     []string   `json:"args,omitempty"`
+	Dir      string     `json:"dir"` // run folder, relative to the data folder
+	Created  time.Time  `json:"created"`
+	Started  *time.Time `json:"started,omitempty"`
+	Finished *time.Time `json:"finished,omitempty"`
+	Host     string     `json:"host,omitempty"`   // where it runs or ran
+	Handle   string     `json:"handle,omitempty"` // the process or cluster job running it, e.g. "pid 4242"
+	Error    string     `json:"error,omitempty"`  // why it failed
+	Progress *Progress  `json:"progress,omitempty"`
+	// LastSeq is the seq of the run's newest event (see Event).
+	LastSeq int64 `json:"last_seq"`
+	// Resumable is true when resume may continue the run from a checkpoint.
+	Resumable bool `json:"resumable"`
+}
+
+// CreateRunRequest is the body of POST /api/runs (admins). Config (YAML)
+// or Template (a ConfigTemplate name) gives the experiment for pretrain
+// and finetune, and the reproduce config for reproduce (optional there); Dataset the data to train on (default: the default
+// dataset); Checkpoint a checkpoint to fine-tune from (kind finetune, when
+// the config is a finetune config); After a run to wait for (this one
+// starts when that one succeeds and fails if it does not). Config errors
+// come back as 422 with one FieldError per key.
+type CreateRunRequest struct {
+	Kind       JobKind `json:"kind"`
+	Name       string  `json:"name,omitempty"`
+	Template   string  `json:"template,omitempty"`
+	Config     string  `json:"config,omitempty"`
+	Dataset    int64   `json:"dataset,omitempty"`
+	Checkpoint int64   `json:"checkpoint,omitempty"`
+	After      int64   `json:"after,omitempty"`
+}
+
+// ConfigTemplate is one of the configs shipped with sslens (configs/).
+type ConfigTemplate struct {
+	Name     string  `json:"name"`     // path under configs/ without .yaml: "supervised-vit-nano", "reference/dino-vit-small"
+	Method   string  `json:"method"`   // experiment.ssl_training, or "reproduce"
+	Backbone string  `json:"backbone"` // network.backbone (reproduce: its backbones, comma-separated)
+	Kind     JobKind `json:"kind"`     // the run kind that runs it: pretrain, finetune or reproduce
+	YAML     string  `json:"yaml"`
+}
+
+// ValidateConfigRequest is the body of POST /api/configs/validate.
+type ValidateConfigRequest struct {
+	Config string `json:"config"`
+}
+
+// ValidateConfigResponse answers it: OK with no Errors, or one error per
+// key (a config stops at its first invalid key, so at most one today).
+// Warnings name keys that are unknown or ignored.
+type ValidateConfigResponse struct {
+	OK       bool         `json:"ok"`
+	Method   string       `json:"method,omitempty"`
+	Kind     JobKind      `json:"kind,omitempty"`
+	Errors   []FieldError `json:"errors,omitempty"`
+	Warnings []string     `json:"warnings,omitempty"`
+}
+
+// Checkpoint is a saved model of a run (checkpoints/last or best).
+type Checkpoint struct {
+	ID         int64              `json:"id"`
+	Run        int64              `json:"run"`
+	RunName    string             `json:"run_name"`
+	Name       string             `json:"name"`       // last or best
+	Preset     string             `json:"preset"`     // vit_nano, vit_tiny, ...
+	Classifier bool               `json:"classifier"` // has a lens/non-lens head: can score
+	Epoch      int                `json:"epoch"`
+	Step       int                `json:"step"`
+	Metrics    map[string]float64 `json:"metrics,omitempty"` // e.g. val_auc
+	SHA256     string             `json:"sha256"`
+	Created    time.Time          `json:"created"`
+}
+
+// MetricKind says what a Metric reports.
+type MetricKind string
+
+const (
+	MetricStep    MetricKind = "step"    // one optimiser step
+	MetricEpoch   MetricKind = "epoch"   // the end of an epoch
+	MetricEval    MetricKind = "eval"    // a split evaluated (val per epoch; val and test at the end)
+	MetricLog     MetricKind = "log"     // a message: setup, checkpoint saved, stop, resume
+	MetricWarning MetricKind = "warning" // e.g. an ignored config key
+)
+
+// Metric is one record of a run's metrics.jsonl, field for field (the
+// training code's record type; a test keeps the two in step). Seq numbers
+// the records of the run from 1 across resumes: a resumed run rewrites
+// the records after its last checkpoint, so a Metric whose Seq is not above
+// the last one seen replaces it and everything after it. Epochs count from
+// 1; Step is the number of optimiser steps done.
+type Metric struct {
+	Seq         int        `json:"seq"`
+	Kind        MetricKind `json:"kind"`
+	Time        time.Time  `json:"time"`
+	Epoch       int        `json:"epoch"`
+	Step        int        `json:"step"`
+	TotalEpochs int        `json:"total_epochs,omitempty"`
+	TotalSteps  int        `json:"total_steps,omitempty"`
+
+	Loss         *float64 `json:"loss,omitempty"`
+	LR           *float64 `json:"lr,omitempty"`
+	Accuracy     *float64 `json:"accuracy,omitempty"` // fraction
+	AUC          *float64 `json:"auc,omitempty"`
+	ImagesPerSec *float64 `json:"images_per_sec,omitempty"`
+	Seconds      *float64 `json:"seconds,omitempty"`
+
+	Split      string `json:"split,omitempty"`      // eval: val or test
+	Model      string `json:"model,omitempty"`      // final eval: last or best
+	Message    string `json:"message,omitempty"`    // log, warning
+	Checkpoint string `json:"checkpoint,omitempty"` // log: run-relative folder of a checkpoint just written
+}
+
+// LogLine is one line a run's process wrote to its standard output or
+// error (progress bars excluded).
+type LogLine struct {
+	Stream string `json:"stream"` // stdout or stderr
+	Text   string `json:"text"`
+}

@@ -1,0 +1,97 @@
+package shared
+
+import "time"
+
+// Upload is a cutout file a user uploaded, stored once per content
+// (deduplicated by SHA-256).
+type Upload struct {
+	ID      int64     `json:"id"`
+	Name    string    `json:"name"`   // sanitised base name, e.g. "J1234+5678.fits"
+	SHA256  string    `json:"sha256"` // hex of the file's bytes
+	Format  string    `json:"format"` // npy, fits, fits.gz, png, jpeg
+	Size    int64     `json:"size"`   // bytes
+	Created time.Time `json:"created"`
+	User    string    `json:"user"`
+	Width   int       `json:"width"` // of the stored image, before cropping
+	Height  int       `json:"height"`
+	// Score is the upload's score by the checkpoint asked for (the default
+	// one unless a request names another); nil when not scored by it.
+	Score *Score `json:"score,omitempty"`
+}
+
+// Score is the lens probability a checkpoint gives an upload.
+type Score struct {
+	Upload     int64     `json:"upload"`
+	Checkpoint int64     `json:"checkpoint"`
+	LensProb   float64   `json:"lens_prob"` // P(lens) in [0, 1]
+	Created    time.Time `json:"created"`
+}
+
+// UploadFile is the outcome for one file of an upload request, in request
+// order (zip members in archive order). Exactly one of Upload and Error is
+// set. Duplicate is true when the same bytes had been uploaded before: the
+// existing Upload is returned.
+type UploadFile struct {
+	Name      string  `json:"name"` // sanitised; "archive.zip/member.npy" for zip members
+	Upload    *Upload `json:"upload,omitempty"`
+	Error     string  `json:"error,omitempty"`
+	Duplicate bool    `json:"duplicate,omitempty"`
+}
+
+// ScoringState says whether an upload request's good files were scored.
+type ScoringState string
+
+const (
+	ScoringDone    ScoringState = "scored"
+	ScoringNoModel ScoringState = "no_model" // no classifier checkpoint yet; files are kept, to be scored later (POST /api/uploads/score)
+	ScoringFailed  ScoringState = "failed"   // see UploadResponse.Message
+	ScoringNone    ScoringState = "nothing"  // no valid file to score
+)
+
+// UploadResponse answers POST /api/uploads (multipart/form-data, one or
+// more "file" parts; an optional "checkpoint" field picks the model).
+// Uploads holds the valid files' uploads with their scores, sorted by lens
+// probability, highest first.
+type UploadResponse struct {
+	Files      []UploadFile `json:"files"`
+	Accepted   int          `json:"accepted"`
+	Rejected   int          `json:"rejected"`
+	Scoring    ScoringState `json:"scoring"`
+	Message    string       `json:"message,omitempty"`
+	Checkpoint int64        `json:"checkpoint,omitempty"` // the model that scored them
+	Uploads    []Upload     `json:"uploads"`
+}
+
+// ScoreRequest is the body of POST /api/uploads/score: score stored
+// uploads (all of them when Uploads is empty) with a checkpoint (default:
+// the default model) as a score-batch run.
+type ScoreRequest struct {
+	Checkpoint int64   `json:"checkpoint,omitempty"`
+	Uploads    []int64 `json:"uploads,omitempty"`
+}
+
+// ModelStatus answers GET /api/models: the checkpoints that can score
+// (classifiers) and the default one, the best checkpoint of the newest
+// succeeded classifier run, preferring fine-tuned over supervised runs.
+type ModelStatus struct {
+	Ready       bool         `json:"ready"`             // a classifier checkpoint exists
+	Message     string       `json:"message,omitempty"` // when not ready: why, and what is under way
+	Default     int64        `json:"default,omitempty"`
+	Checkpoints []Checkpoint `json:"checkpoints"`
+}
+
+// Neighbour is a training image close to a query in embedding space.
+type Neighbour struct {
+	Dataset    int64   `json:"dataset"`
+	Image      string  `json:"image"` // ImageSummary.ID
+	Class      string  `json:"class"`
+	Similarity float64 `json:"similarity"` // cosine of L2-normalised CLS embeddings, in [-1, 1]
+}
+
+// Similar answers GET /api/uploads/{id}/similar?k=K: the K nearest
+// training images, most similar first.
+type Similar struct {
+	Upload     int64       `json:"upload"`
+	Checkpoint int64       `json:"checkpoint"`
+	Neighbours []Neighbour `json:"neighbours"`
+}
