@@ -57,22 +57,28 @@ func NewBackbone(g *gorgonia.ExprGraph, ps *vit.Params, dt tensor.Dtype) (*Backb
 	}
 	b := &Backbone{preset: p, g: g, dt: dt, byName: make(map[string]*gorgonia.Node, ps.Len()), pos: make(map[int]*gorgonia.Node)}
 	for _, q := range ps.List() {
-		shape := graphShape(q)
-		var v *tensor.Dense
-		if dt == tensor.Float32 {
-			v = tensor.New(tensor.WithShape(shape...), tensor.WithBacking(q.Data))
-		} else {
-			data := make([]float64, len(q.Data))
-			for i, x := range q.Data {
-				data[i] = float64(x)
-			}
-			v = tensor.New(tensor.WithShape(shape...), tensor.WithBacking(data))
-		}
-		n := gorgonia.NewTensor(g, dt, len(shape), gorgonia.WithShape(shape...), gorgonia.WithName(q.Name), gorgonia.WithValue(v))
+		n := paramNode(g, q, graphShape(q), dt)
 		b.nodes = append(b.nodes, n)
 		b.byName[q.Name] = n
 	}
 	return b, nil
+}
+
+// paramNode adds a node for parameter q with the given shape (q's values
+// in row-major order): in float32 backed by q.Data itself, in float64 by a
+// copy.
+func paramNode(g *gorgonia.ExprGraph, q *vit.Param, shape []int, dt tensor.Dtype) *gorgonia.Node {
+	var v *tensor.Dense
+	if dt == tensor.Float32 {
+		v = tensor.New(tensor.WithShape(shape...), tensor.WithBacking(q.Data))
+	} else {
+		data := make([]float64, len(q.Data))
+		for i, x := range q.Data {
+			data[i] = float64(x)
+		}
+		v = tensor.New(tensor.WithShape(shape...), tensor.WithBacking(data))
+	}
+	return gorgonia.NewTensor(g, dt, len(shape), gorgonia.WithShape(shape...), gorgonia.WithName(q.Name), gorgonia.WithValue(v))
 }
 
 // graphShape is the node shape of parameter p (see NewBackbone), whose
@@ -131,6 +137,13 @@ type Forward struct {
 // use the preset's rates in training mode, seeded from seed, each op with
 // its own stream.
 func (b *Backbone) Forward(batch, size int, seed uint64) (*Forward, error) {
+	return b.forward(batch, size, seed, nil)
+}
+
+// forward is Forward with embed, when not nil, applied to the patch
+// embeddings [N*P, D] before the class token and position embedding join
+// them (iBOT's mask token goes in there).
+func (b *Backbone) forward(batch, size int, seed uint64, embed func(*gorgonia.Node) (*gorgonia.Node, error)) (*Forward, error) {
 	p := b.preset
 	grid := p.Grid(size)
 	if batch <= 0 || grid <= 0 {
@@ -149,6 +162,11 @@ func (b *Backbone) Forward(batch, size int, seed uint64) (*Forward, error) {
 	}
 	if x, err = ops.Linear(x, b.byName["patch_embed.proj.weight"], b.byName["patch_embed.proj.bias"]); err != nil {
 		return nil, err
+	}
+	if embed != nil {
+		if x, err = embed(x); err != nil {
+			return nil, err
+		}
 	}
 	pos, err := b.posEmbed(grid)
 	if err != nil {

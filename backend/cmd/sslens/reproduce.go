@@ -1,0 +1,201 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/signal"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/sslens/sslens/backend/config"
+	"github.com/sslens/sslens/backend/nn/vit"
+	"github.com/sslens/sslens/backend/ssl"
+	"github.com/sslens/sslens/configs"
+)
+
+func init() {
+	register(command{
+		name:    "reproduce",
+		summary: "run the reference project's results table: supervised, DINO, iBOT, SimSiam at 300/600/1200/all labels",
+		usage: `[REPRODUCE.yaml] [--data DIR] [--indices F] [--out DIR] [--results DIR] [--dry-run]
+
+REPRODUCE.yaml lists the backbones, methods, label counts and seeds, and the
+experiment configs the cells start from (configs/reproduce-cpu.yaml, the
+default, and configs/reproduce-full.yaml; see configs/README.md). For each
+backbone, seed and SSL method it pretrains once on the whole train split
+without labels, then fine-tunes on each count of leak-free labels (supervised:
+from random init) and tests on the test split. Each cell trains in its own run
+folder under --out; results.md, results.json and one ROC plot per backbone
+and label count go to --results (default: --out). Running the same command
+again skips finished cells and resumes an interrupted one; Ctrl-C stops after
+the current step and exits 130.`,
+		run: func(fs *flag.FlagSet, args []string) error {
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			go func() {
+				<-ctx.Done()
+				stop() // a second Ctrl-C kills at once
+			}()
+			err := runReproduce(ctx, fs, args, processEnv(), ssl.Pretrain)
+			if errors.Is(err, ssl.ErrStopped) {
+				return exitCode{130, err}
+			}
+			return err
+		},
+	})
+}
+
+// runReproduce runs the reproduce command; pretrain runs the pretraining
+// cells (nil: a matrix with SSL methods is refused).
+func runReproduce(ctx context.Context, fs *flag.FlagSet, args []string, e env, pretrain ssl.PretrainFunc) error {
+	opt := ssl.ReproduceOptions{Pretrain: pretrain}
+	fs.StringVar(&opt.Data, "data", "", "dataset `DIR` (replaces data path)")
+	fs.StringVar(&opt.Indices, "indices", "", "splits `FILE`, indices.pkl or splits.json (replaces indices)")
+	fs.StringVar(&opt.Output, "out", "", "`DIR` for the cells' run folders (replaces output_dir)")
+	fs.StringVar(&opt.Results, "results", "", "`DIR` for results.md, results.json and the ROC plots (default: --out)")
+	dryRun := fs.Bool("dry-run", false, "check the config, list the cells and exit")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 1 {
+		return usage(fs, "want at most one REPRODUCE.yaml")
+	}
+	rc, err := loadReproduce(pos)
+	if err != nil {
+		return err
+	}
+	cells, warnings, err := rc.Plan(opt.Data, opt.Indices, opt.Output)
+	if err != nil {
+		return err
+	}
+	for _, w := range warnings {
+		fmt.Fprintln(e.stderr, "warning: "+w)
+	}
+	if *dryRun {
+		for i, c := range cells {
+			fmt.Fprintf(e.stdout, "%2d. %-48s %s\n", i+1, c.Name(), c.Dir)
+		}
+		return nil
+	}
+	ref, err := ssl.ParseReference([]byte(configs.SeedResults))
+	if err != nil {
+		return err
+	}
+	opt.Reference = ref
+	opt.Command = commandLine(args)
+	opt.NewModel = func(ps *vit.Params, cfg *config.Config) (ssl.CellModel, error) {
+		return e.newModel(ps, modelOptions{Batch: cfg.Train.BatchSize, Seed: cfg.Experiment.Seed, FreezeBackbone: cfg.Finetune.LinearProbe})
+	}
+	// show draws the classifier cell training now as `sslens finetune`
+	// does; a pretraining cell's records are shown as plain lines.
+	var show *runDisplay
+	opt.OnCell = func(ev ssl.CellEvent) {
+		line := fmt.Sprintf("[%d/%d] %s: %s", ev.Index, ev.Total, ev.Cell.Name(), ev.State)
+		switch ev.State {
+		case ssl.CellStarted, ssl.CellResumed:
+			line += " in " + ev.Cell.Dir
+			if show = nil; ev.Cell.Kind == ssl.CellFinetune {
+				show = newRunDisplay(e)
+			}
+		case ssl.CellFinished:
+			if show != nil {
+				show.finish()
+			}
+			line += fmt.Sprintf(" in %v", time.Duration(ev.Seconds*float64(time.Second)).Round(time.Second))
+		}
+		fmt.Fprintln(e.stderr, line)
+	}
+	opt.Progress = func(r ssl.Record) {
+		if show != nil {
+			show.record(r)
+		} else if line := pretrainLine(r); line != "" {
+			fmt.Fprintln(e.stderr, line)
+		}
+	}
+	res, err := ssl.Reproduce(ctx, rc, opt)
+	if show != nil {
+		show.finish()
+	}
+	if errors.Is(err, ssl.ErrStopped) {
+		return fmt.Errorf("%w\nresume with: %s", err, opt.Command)
+	}
+	if err != nil {
+		return err
+	}
+	dir := opt.Results
+	if dir == "" {
+		dir = filepath.Dir(filepath.Dir(cells[0].Dir))
+	}
+	fmt.Fprintf(e.stdout, "%s\nresults: %s, %s and %d ROC plots in %s\n", res.Markdown(), ssl.ResultsMD, ssl.ResultsJSON, len(res.Plots), dir)
+	return nil
+}
+
+// loadReproduce reads the reproduce config named in pos, or the shipped
+// CPU preset with the base configs shipped beside it.
+func loadReproduce(pos []string) (*ssl.ReproduceConfig, error) {
+	if len(pos) == 1 {
+		return ssl.LoadReproduce(pos[0])
+	}
+	b, err := fs.ReadFile(configs.FS, configs.ReproduceCPU)
+	if err != nil {
+		return nil, fmt.Errorf("reproduce: %w", err)
+	}
+	rc, err := ssl.ParseReproduce(b, func(name string) ([]byte, error) { return fs.ReadFile(configs.FS, path.Clean(name)) })
+	if err != nil {
+		return nil, fmt.Errorf("reproduce: configs/%s: %w", configs.ReproduceCPU, err)
+	}
+	return rc, nil
+}
+
+// commandLine is the command as typed, for the results and the resume
+// hint, with arguments quoted where a shell needs it.
+func commandLine(args []string) string {
+	out := []string{"sslens", "reproduce"}
+	for _, a := range args {
+		if a == "" || strings.ContainsAny(a, " \t\n'\"\\$`*?[]{}()<>|&;#~") {
+			a = strconv.Quote(a)
+		}
+		out = append(out, a)
+	}
+	return strings.Join(out, " ")
+}
+
+// pretrainLine renders a pretraining record as a log line, "" for a
+// step. The metrics a record carries differ by method; absent ones are
+// left out.
+func pretrainLine(r ssl.Record) string {
+	var s string
+	switch r.Kind {
+	case ssl.KindStep:
+		return ""
+	case ssl.KindEpoch:
+		s = fmt.Sprintf("epoch %d/%d  step %d/%d", r.Epoch, r.TotalEpochs, r.Step, r.TotalSteps)
+	case ssl.KindEval:
+		s = fmt.Sprintf("epoch %d %s:", r.Epoch, r.Split)
+	case ssl.KindWarning:
+		return "warning: " + r.Message
+	default:
+		return r.Message
+	}
+	for _, f := range []struct {
+		name, format string
+		v            *float64
+	}{{"loss", "%.4f", r.Loss}, {"accuracy", "%.4f", r.Accuracy}, {"AUC", "%.4f", r.AUC}, {"lr", "%.3g", r.LR}, {"images/s", "%.1f", r.ImagesPerSec}} {
+		if f.v != nil {
+			s += fmt.Sprintf("  %s "+f.format, f.name, *f.v)
+		}
+	}
+	if r.Message != "" {
+		s += "  " + r.Message
+	}
+	return s
+}

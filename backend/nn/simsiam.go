@@ -1,0 +1,117 @@
+package nn
+
+import (
+	"fmt"
+
+	"gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/sslens/sslens/backend/nn/ops"
+	"github.com/sslens/sslens/backend/nn/optim"
+	"github.com/sslens/sslens/backend/nn/vit"
+)
+
+// SimSiamOptions configure a SimSiam network: Batch images in two views of
+// Size px each.
+type SimSiamOptions struct {
+	Head  SimSiamHead
+	Batch int
+	Size  int
+	Seed  uint64 // dropout and drop path
+}
+
+// SimSiam is SimSiam's network and loss: both views pass through the
+// backbone together, the projector gives z and the predictor p from z,
+// each BatchNorm normalising the two views separately as two calls of
+// the PyTorch modules would, and the loss is NegCosine(p, z): the
+// stop-gradient sits on the target projections, so the predictor learns.
+type SimSiam struct {
+	opt SimSiamOptions
+	tg  *trainGraph
+	fwd *Forward
+	z   *gorgonia.Node
+	out []float32
+}
+
+// NewSimSiam builds the training graph from the backbone's and head's
+// parameters (SimSiamHead.AddParams) and the head's running statistics.
+// The graph computes with the parameters' storage; Vars share it.
+func NewSimSiam(backbone, head *vit.Params, bufs Buffers, opt SimSiamOptions) (*SimSiam, error) {
+	p := backbone.Preset
+	if err := opt.Head.Validate(); err != nil {
+		return nil, err
+	}
+	switch {
+	case opt.Head.In != p.Dim:
+		return nil, fmt.Errorf("nn: projector input %d, backbone width %d", opt.Head.In, p.Dim)
+	case opt.Batch < 2:
+		return nil, fmt.Errorf("nn: SimSiam batch %d: BatchNorm needs at least 2 images", opt.Batch)
+	case p.Grid(opt.Size) <= 0:
+		return nil, fmt.Errorf("nn: views of %d px hold no %d px patch", opt.Size, p.PatchSize)
+	}
+	if err := checkHead(head, append(opt.Head.projector(), opt.Head.predictor()...)); err != nil {
+		return nil, err
+	}
+	s := &SimSiam{opt: opt}
+	g := gorgonia.NewGraph()
+	bb, err := NewBackbone(g, backbone, tensor.Float32)
+	if err != nil {
+		return nil, err
+	}
+	hg := newHeadGraph(g, head, bufs)
+	if s.fwd, err = bb.Forward(2*opt.Batch, opt.Size, forwardSeed(opt.Seed, 0)); err != nil {
+		return nil, err
+	}
+	if s.z, err = hg.apply(s.fwd.CLS, opt.Head.projector(), 2); err != nil {
+		return nil, err
+	}
+	pred, err := hg.apply(s.z, opt.Head.predictor(), 2)
+	if err != nil {
+		return nil, err
+	}
+	loss, err := ops.NegCosine(pred, s.z)
+	if err != nil {
+		return nil, err
+	}
+	if s.tg, err = newTrainGraph(g, loss, bb, backbone, head, hg, nil); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Vars returns the trainable parameters, the backbone's then the head's.
+// Data is the parameters' storage; Grad is overwritten by every TrainStep.
+func (s *SimSiam) Vars() []optim.Var { return append([]optim.Var(nil), s.tg.vars...) }
+
+// Reseed makes the next TrainStep draw the dropout and drop-path masks of
+// training step number step.
+func (s *SimSiam) Reseed(step uint64) { ops.Reseed(s.tg.g, step) }
+
+// TrainStep runs forward and backward on views [2·Batch, 3, Size, Size],
+// the first view of every image then the second, leaves the gradients in
+// the Vars and returns the loss.
+func (s *SimSiam) TrainStep(views []float32) (float64, error) {
+	if err := s.fwd.SetImages(views); err != nil {
+		return 0, fmt.Errorf("nn: simsiam: %w", err)
+	}
+	if err := s.tg.run(); err != nil {
+		return 0, fmt.Errorf("nn: simsiam: %w", err)
+	}
+	switch l := s.tg.loss.Value().(type) {
+	case *gorgonia.F32:
+		return float64(*l), nil
+	default:
+		return 0, fmt.Errorf("nn: simsiam: loss is a %T", l)
+	}
+}
+
+// Projections returns z [2·Batch, Out] of the latest step, the projector's
+// outputs the collapse monitor measures. The slice is overwritten by the
+// next call.
+func (s *SimSiam) Projections() []float32 {
+	s.out = append(s.out[:0], s.z.Value().(*tensor.Dense).Float32s()...)
+	return s.out
+}
+
+// Close releases the machine.
+func (s *SimSiam) Close() { s.tg.close() }

@@ -1,0 +1,258 @@
+package ssl
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/sslens/sslens/backend/config"
+	"github.com/sslens/sslens/backend/eval"
+)
+
+// WriteResults writes results.json, results.md and one ROC plot per
+// backbone and label count (a curve per method and seed) into dir.
+func WriteResults(dir string, res *ReproduceResults) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("reproduce: %w", err)
+	}
+	for _, p := range res.Plots {
+		var curves []rocCurve
+		for _, row := range res.Rows {
+			if row.Backbone != p.Backbone || row.Labels != p.Labels {
+				continue
+			}
+			for i, s := range row.Seeds {
+				c := rocCurve{method: row.Method, points: s.roc}
+				if i == 0 {
+					c.legend = fmt.Sprintf("%s, AUC %.3f", row.Method, row.AUC.Mean)
+					if len(row.Seeds) > 1 {
+						c.legend += fmt.Sprintf(" (mean of %d seeds)", len(row.Seeds))
+					}
+				}
+				curves = append(curves, c)
+			}
+		}
+		title := fmt.Sprintf("%s, %s labels: test ROC (%d images)", p.Backbone, p.Labels, res.Test.Images)
+		png, err := plotROC(title, curves)
+		if err != nil {
+			return fmt.Errorf("reproduce: %s: %w", p.File, err)
+		}
+		if err := writeFile(filepath.Join(dir, p.File), png); err != nil {
+			return err
+		}
+	}
+	b, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return fmt.Errorf("reproduce: %w", err)
+	}
+	if err := writeFile(filepath.Join(dir, ResultsJSON), append(b, '\n')); err != nil {
+		return err
+	}
+	return writeFile(filepath.Join(dir, ResultsMD), []byte(res.Markdown()))
+}
+
+// Markdown renders the results: the reference project's table layout (rows
+// method x backbone, columns label counts) for test AUC and accuracy with
+// intervals, the reference's published numbers beside them, the
+// comparisons with supervised training, the ROC plots, and every cell.
+func (r *ReproduceResults) Markdown() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# %s\n\n", r.Name)
+	seeds := fmt.Sprintf("seed %d", r.Seeds[0])
+	if len(r.Seeds) > 1 {
+		seeds = fmt.Sprintf("%d seeds (%s)", len(r.Seeds), joinUints(r.Seeds))
+	}
+	fmt.Fprintf(&b, "Test split of `%s`: %d images (%d lenses, %d non-lenses). Backbones %s; %s. "+
+		"Each classifier is tested at its last epoch (the reference protocol). Intervals are 95%% bootstrap intervals "+
+		"over the test images (%d stratified resamples). Total wall time of the cells: %s.\n\n",
+		r.Data, r.Test.Images, r.Test.Lenses, r.Test.NonLenses, strings.Join(r.Backbones, ", "), seeds,
+		r.Bootstrap, duration(r.WallSeconds))
+	cell := "value [95% interval]"
+	if len(r.Seeds) > 1 {
+		cell = "mean ± standard deviation over seeds [95% interval of the mean]"
+	}
+	for _, t := range []struct {
+		title string
+		get   func(ResultRow) Spread
+		ref   func(ReferenceRow) float64
+		form  func(float64) string
+	}{
+		{"Test ROC AUC", func(r ResultRow) Spread { return r.AUC }, func(r ReferenceRow) float64 { return r.AUC },
+			func(v float64) string { return fmt.Sprintf("%.4f", v) }},
+		{"Test accuracy", func(r ResultRow) Spread { return r.Accuracy }, func(r ReferenceRow) float64 { return r.Accuracy },
+			func(v float64) string { return fmt.Sprintf("%.2f%%", 100*v) }},
+	} {
+		fmt.Fprintf(&b, "## %s\n\nCells: %s.", t.title, cell)
+		if r.Reference != nil {
+			b.WriteString(" Rows marked † are the reference project's published numbers, for comparison only (see the note below).")
+		}
+		b.WriteString("\n\n| method | backbone |")
+		for _, l := range r.Labels {
+			fmt.Fprintf(&b, " %s labels |", l)
+		}
+		b.WriteString("\n|---|---|" + strings.Repeat("---|", len(r.Labels)) + "\n")
+		for _, m := range r.Methods {
+			for _, bb := range r.Backbones {
+				fmt.Fprintf(&b, "| %s | %s |", m, bb)
+				for _, l := range r.Labels {
+					fmt.Fprintf(&b, " %s |", r.spreadText(t.get(*r.row(m, bb, l)), t.form))
+				}
+				b.WriteString("\n")
+			}
+			if r.Reference == nil {
+				continue
+			}
+			for _, bb := range r.Reference.backbones() {
+				fmt.Fprintf(&b, "| %s † | %s |", m, bb)
+				for _, l := range r.Labels {
+					v := "–"
+					if rr, ok := r.Reference.forLabels(m, bb, l); ok {
+						v = t.form(t.ref(rr))
+					}
+					fmt.Fprintf(&b, " %s |", v)
+				}
+				b.WriteString("\n")
+			}
+		}
+		b.WriteString("\n")
+	}
+	if r.Reference != nil {
+		fmt.Fprintf(&b, "† %s. **Caveat:** %s These numbers come from real survey images with larger backbones; "+
+			"sslens's rows come from simulated images, so compare the trends across label counts and methods, not the values. "+
+			"sslens draws its labelled subsets from the train split only, so its rows have no such leak.\n\n", r.Reference.Source, r.Reference.Caveat)
+	}
+	r.comparisonMarkdown(&b)
+	b.WriteString("## ROC curves\n\n")
+	for _, p := range r.Plots {
+		fmt.Fprintf(&b, "![%s, %s labels](%s)\n", p.Backbone, p.Labels, p.File)
+	}
+	r.cellsMarkdown(&b)
+	b.WriteString("\n## How this was made\n\n")
+	if r.Command != "" {
+		fmt.Fprintf(&b, "```\n%s\n```\n\n", r.Command)
+	}
+	fmt.Fprintf(&b, "on %s, with this reproduce config:\n\n```yaml\n%s\n```\n", r.Created.Format(time.DateOnly), strings.TrimRight(r.Config, "\n"))
+	return b.String()
+}
+
+// comparisonMarkdown writes the paired comparisons and, per backbone and
+// label count, the verdict on the best SSL method.
+func (r *ReproduceResults) comparisonMarkdown(b *strings.Builder) {
+	if len(r.Comparisons) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "## Does self-supervised pretraining beat supervised training?\n\n"+
+		"Each SSL method against supervised training at the same backbone and label count: the difference of test AUC "+
+		"(method minus supervised) with its paired bootstrap interval (%d resamples of the test images, both classifiers "+
+		"scored on the same resampled images each time), and whether the two rows' own AUC intervals overlap "+
+		"(the cruder test). A difference is beyond the intervals when its paired interval excludes 0.\n\n", r.Bootstrap)
+	b.WriteString("| backbone | labels | method | test AUC | supervised | AUC difference [95% interval] | accuracy difference [95% interval] | AUC intervals overlap | verdict |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
+	for _, c := range r.Comparisons {
+		name := string(c.Method)
+		if c.Best {
+			name = "**" + name + "**"
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %.4f | %.4f | %s | %s | %s | %s |\n", c.Backbone, c.Labels, name,
+			r.row(c.Method, c.Backbone, c.Labels).AUC.Mean, r.row(config.Supervised, c.Backbone, c.Labels).AUC.Mean,
+			diffText(c.AUC, 1, "%+.4f"), diffText(c.Accuracy, 100, "%+.2f"), yesNo(c.Overlap), c.Verdict)
+	}
+	b.WriteString("\nThe best SSL method (bold: the highest mean test AUC) against supervised training:\n\n")
+	for _, c := range r.Comparisons {
+		if !c.Best {
+			continue
+		}
+		var verdict string
+		switch c.Verdict {
+		case Better:
+			verdict = "beats supervised training beyond the intervals"
+		case Worse:
+			verdict = "is worse than supervised training beyond the intervals"
+		default:
+			verdict = "does not beat supervised training beyond the intervals (the paired interval holds 0)"
+		}
+		fmt.Fprintf(b, "- %s, %s labels: %s %s: AUC difference %s.\n", c.Backbone, c.Labels, c.Method, verdict, diffText(c.AUC, 1, "%+.4f"))
+	}
+	b.WriteString("\nPicking the best of several methods on the test AUC favours it a little; the table above gives every method's own comparison.\n\n")
+}
+
+// cellsMarkdown lists every cell with its wall time and run folder.
+func (r *ReproduceResults) cellsMarkdown(b *strings.Builder) {
+	b.WriteString("\n## Cells\n\nRun folders are relative to the output folder; each holds config.resolved.yaml, metrics.jsonl and checkpoints")
+	b.WriteString(", and a classifier's also report.md.\n\n")
+	if len(r.Pretraining) > 0 {
+		var total float64
+		b.WriteString("| pretraining | backbone | seed | epochs | wall time | run |\n|---|---|---|---|---|---|\n")
+		for _, p := range r.Pretraining {
+			total += p.WallSeconds
+			fmt.Fprintf(b, "| %s | %s | %d | %d | %s | `%s` |\n", p.Method, p.Backbone, p.Seed, p.Epochs, duration(p.WallSeconds), p.Run)
+		}
+		fmt.Fprintf(b, "\nPretraining in all: %s.\n\n", duration(total))
+	}
+	var total float64
+	b.WriteString("| classifier | backbone | labels | seed | train images | epochs | wall time | test accuracy | test AUC | run |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, row := range r.Rows {
+		for _, s := range row.Seeds {
+			total += s.WallSeconds
+			fmt.Fprintf(b, "| %s | %s | %s | %d | %d | %d | %s | %.2f%% | %.4f | `%s` |\n", row.Method, row.Backbone, row.Labels,
+				s.Seed, row.TrainImages, s.Epochs, duration(s.WallSeconds), 100*s.Accuracy, s.AUC, s.Run)
+		}
+	}
+	fmt.Fprintf(b, "\nClassifiers in all: %s.\n", duration(total))
+}
+
+// row returns the row of m, backbone and labels; CollectResults makes one
+// for every combination.
+func (r *ReproduceResults) row(m config.Method, backbone, labels string) *ResultRow {
+	for i := range r.Rows {
+		if row := &r.Rows[i]; row.Method == m && row.Backbone == backbone && row.Labels == labels {
+			return row
+		}
+	}
+	return &ResultRow{}
+}
+
+// spreadText renders a table cell: the value (one seed) or the mean and
+// standard deviation (several), then the interval.
+func (r *ReproduceResults) spreadText(s Spread, form func(float64) string) string {
+	v := form(s.Mean)
+	if len(r.Seeds) > 1 {
+		v += " ± " + strings.TrimSuffix(form(s.Std), "%")
+	}
+	return fmt.Sprintf("%s [%s, %s]", v, strings.TrimSuffix(form(s.CI.Lo), "%"), strings.TrimSuffix(form(s.CI.Hi), "%"))
+}
+
+func diffText(d eval.Diff, scale float64, format string) string {
+	return fmt.Sprintf(format+" ["+format+", "+format+"]", scale*d.Diff, scale*d.CI.Lo, scale*d.CI.Hi)
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+// duration renders seconds as 1 h 02 min, 12 min 05 s or 9.5 s.
+func duration(s float64) string {
+	d := time.Duration(s * float64(time.Second)).Round(time.Second)
+	switch {
+	case d >= time.Hour:
+		return fmt.Sprintf("%d h %02d min", int(d.Hours()), int(d.Minutes())%60)
+	case d >= time.Minute:
+		return fmt.Sprintf("%d min %02d s", int(d.Minutes()), int(d.Seconds())%60)
+	}
+	return fmt.Sprintf("%.1f s", s)
+}
+
+func joinUints(v []uint64) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = fmt.Sprint(x)
+	}
+	return strings.Join(s, ", ")
+}
