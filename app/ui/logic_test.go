@@ -224,6 +224,15 @@ func TestNext(t *testing.T) {
 }
 
 func TestResultFilter(t *testing.T) {
+	// Two methods, two backbones, three subsets and the full train split.
+	var refRows []shared.ReferenceRow
+	for _, m := range []string{"supervised", "dino"} {
+		for _, b := range []string{"vit_small", "vit_base"} {
+			for _, n := range []int{300, 600, 1200, 3863} {
+				refRows = append(refRows, shared.ReferenceRow{Method: m, Backbone: b, Labels: n})
+			}
+		}
+	}
 	tests := []struct {
 		f    resultFilter
 		want int // published rows kept
@@ -231,9 +240,9 @@ func TestResultFilter(t *testing.T) {
 		{resultFilter{}, len(refRows)},
 		{resultFilter{Backbone: "vit_small"}, len(refRows) / 2},
 		{resultFilter{Backbone: "vit_nano"}, 0},
-		{resultFilter{Labels: "300"}, 8},
-		{resultFilter{Labels: "all"}, 8},
-		{resultFilter{Backbone: "vit_base", Labels: "1200"}, 4},
+		{resultFilter{Labels: "300"}, 4},
+		{resultFilter{Labels: "all"}, 4},
+		{resultFilter{Backbone: "vit_base", Labels: "1200"}, 2},
 	}
 	for _, tt := range tests {
 		n := 0
@@ -244,6 +253,21 @@ func TestResultFilter(t *testing.T) {
 		}
 		if n != tt.want {
 			t.Errorf("%+v keeps %d published rows, want %d", tt.f, n, tt.want)
+		}
+	}
+	cells := []struct {
+		f                resultFilter
+		backbone, labels string
+		want             bool
+	}{
+		{resultFilter{}, "vit_nano", "300", true},
+		{resultFilter{Backbone: "vit_nano"}, "vit_tiny", "300", false},
+		{resultFilter{Labels: "all"}, "vit_nano", "all", true},
+		{resultFilter{Backbone: "vit_nano", Labels: "600"}, "vit_nano", "300", false},
+	}
+	for _, tt := range cells {
+		if got := tt.f.keepCell(tt.backbone, tt.labels); got != tt.want {
+			t.Errorf("%+v keeps %s %s: %v, want %v", tt.f, tt.backbone, tt.labels, got, tt.want)
 		}
 	}
 	if got := (resultFilter{Backbone: "vit_tiny", Labels: "all"}).url(); got != "/results?backbone=vit_tiny&labels=all" {

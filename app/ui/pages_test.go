@@ -66,6 +66,9 @@ func newFakeAPI(t *testing.T) *fakeAPI {
 		}
 		js(w, 200, shared.ValidateConfigResponse{OK: true, Method: "supervised", Kind: shared.KindFinetune})
 	})
+	mux.HandleFunc("GET /api/results", func(w http.ResponseWriter, r *http.Request) {
+		js(w, 200, fakeResults)
+	})
 	mux.HandleFunc("GET /api/runs", func(w http.ResponseWriter, r *http.Request) { js(w, 200, []shared.Run{}) })
 	mux.HandleFunc("GET /api/runs/3", func(w http.ResponseWriter, r *http.Request) {
 		js(w, 200, shared.Run{ID: 3, Kind: shared.KindFinetune, Name: "tiny", State: shared.StateQueued, CreatedBy: "ada"})
@@ -310,4 +313,62 @@ func TestScoreShowsPerFileOutcome(t *testing.T) {
 	disp.Dispatch(app.Dispatch{Source: s, Function: func(ctx app.Context) { s.received(ctx, 413, errBody) }})
 	disp.Consume()
 	mustContain(t, htmlOf(s), "request over 50 MB", `data-state="error"`)
+}
+
+// fakeResults is the fake API's /api/results: one classifier run, one
+// reproduction of two backbones, and two published rows.
+var fakeResults = shared.Results{
+	Rows: []shared.ResultRow{{Run: 5, RunName: "sup-nano", Method: "supervised", Backbone: "vit_nano", Labels: "300", Model: "last", Epoch: 3,
+		N: 20, Accuracy: 0.75, AUC: 0.8, ROC: []shared.ROCPoint{{FPR: 1, TPR: 1}, {FPR: 0, TPR: 0}}}},
+	Reproductions: []shared.Reproduction{{Run: 8, RunName: "repro-run", Name: "CPU preset", Bootstrap: 100, Seeds: []uint64{1, 2},
+		Test: shared.TestSplit{Images: 20, Lenses: 10, NonLenses: 10}, Backbones: []string{"vit_nano", "vit_tiny"},
+		Methods: []string{"supervised", "dino"}, Labels: []string{"300", "all"},
+		Rows: []shared.ReproduceRow{
+			{Method: "supervised", Backbone: "vit_nano", Labels: "300", Accuracy: shared.Spread{Mean: 0.812, CI: shared.Interval{Lo: 0.7, Hi: 0.9}},
+				AUC: shared.Spread{Mean: 0.8765, CI: shared.Interval{Lo: 0.8, Hi: 0.95}}, ROC: []shared.ROCPoint{{FPR: 0, TPR: 0}, {FPR: 1, TPR: 1}}},
+			{Method: "dino", Backbone: "vit_nano", Labels: "300", AUC: shared.Spread{Mean: 0.9012}, ROC: []shared.ROCPoint{{FPR: 0, TPR: 0}, {FPR: 1, TPR: 1}}},
+			{Method: "dino", Backbone: "vit_tiny", Labels: "all", AUC: shared.Spread{Mean: 0.5555}, ROC: []shared.ROCPoint{{FPR: 0, TPR: 0}, {FPR: 1, TPR: 1}}},
+		},
+		Comparisons: []shared.Comparison{{Backbone: "vit_nano", Labels: "300", Method: "dino", Verdict: shared.VerdictBetter,
+			AUCDiff: shared.Diff{Diff: 0.025, CI: shared.Interval{Lo: 0.01, Hi: 0.04}}}},
+	}},
+	Reference: &shared.Reference{Source: "published README", Caveat: "subsets overlap the test split",
+		Rows: []shared.ReferenceRow{{Method: "dino", Backbone: "vit_small", Labels: 300, Accuracy: 0.911609, AUC: 0.9689},
+			{Method: "ibot", Backbone: "vit_base", Labels: 3256, Accuracy: 0.944591, AUC: 0.9885}}},
+}
+
+// The results page shows the classifier runs, the reproduction's table
+// with its verdicts and curves, and the published rows with their caveat,
+// all under the backbone and label filters.
+func TestResultsPage(t *testing.T) {
+	f := newFakeAPI(t)
+	r := &Results{page: page{env: f.signedIn(shared.RoleAstronomer)}}
+	disp := open(t, r, "/results")
+	settle(t, disp, func() bool { return r.rows != nil })
+
+	html := htmlOf(r)
+	mustContain(t, html, `id="results-table"`, "sup-nano",
+		`id="reproduction-8-table"`, "Reproduction CPU preset", `href="/runs/8"`, "2 seeds", "100 bootstrap resamples",
+		"81.2%", "70.0–90.0", "0.8765", "0.800–0.950", `data-verdict="better"`, "vs supervised: better (ΔAUC +0.025, 0.010–0.040)",
+		"300 labels: accuracy, AUC", "all labels: accuracy, AUC", "0.5555",
+		`id="ref-caveat"`, "subsets overlap the test split", "published README", "91.2%", "3256 (all)", "300 *",
+		`<option value="vit_small"`, `<option value="vit_tiny"`,
+	)
+	mustContain(t, html, "sup-nano, last (AUC 0.800)", "supervised, vit_nano, 300 labels (AUC 0.87",
+		"dino, vit_nano, 300 labels (AUC 0.901)", "dino, vit_tiny, all labels (AUC 0.55")
+
+	// Filtering by backbone and label count keeps the matching cells only.
+	disp.Nav(&url.URL{Path: "/results", RawQuery: "backbone=vit_nano&labels=300"})
+	disp.Consume()
+	html = htmlOf(r)
+	mustContain(t, html, "0.9012", `data-verdict="better"`, "The reference project published no row for these filters.")
+	for _, gone := range []string{"0.5555", "all labels: accuracy, AUC", "vit_tiny, all labels", "3256 (all)"} {
+		if strings.Contains(html, gone) {
+			t.Errorf("filtered page still shows %q", gone)
+		}
+	}
+	mustContain(t, html, "subsets overlap the test split") // the caveat stays whatever the filter
+	if !f.saw("GET /api/results?roc=1") {
+		t.Errorf("results not asked with ROC points: %v", f.seen)
+	}
 }

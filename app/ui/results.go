@@ -15,9 +15,6 @@ import (
 // maxROC is the most ROC curves drawn at once.
 const maxROC = 8
 
-// refBackbone names sslens's backbone presets as the reference project did.
-var refBackbone = map[string]string{"vit_small": "ViT-S/8", "vit_base": "ViT-B/8"}
-
 // resultFilter is the results page's state (?backbone=vit_small&labels=300).
 type resultFilter struct {
 	Backbone string
@@ -28,10 +25,10 @@ func (f resultFilter) keep(r shared.ResultRow) bool {
 	return (f.Backbone == "" || r.Backbone == f.Backbone) && (f.Labels == "" || r.Labels == f.Labels)
 }
 
-// keepRef applies the filter to a published row: its backbone under the
-// reference's name, and "all" for the full train split.
-func (f resultFilter) keepRef(r refRow) bool {
-	if f.Backbone != "" && refBackbone[f.Backbone] != r.Backbone {
+// keepRef applies the filter to a published row: "all" is the full train
+// split.
+func (f resultFilter) keepRef(r shared.ReferenceRow) bool {
+	if f.Backbone != "" && r.Backbone != f.Backbone {
 		return false
 	}
 	switch f.Labels {
@@ -57,15 +54,23 @@ func (f resultFilter) url() string {
 	return "/results?" + v.Encode()
 }
 
+// keepCell applies the filter to a reproduction's backbone and label count.
+func (f resultFilter) keepCell(backbone, labels string) bool {
+	return (f.Backbone == "" || backbone == f.Backbone) && (f.Labels == "" || labels == f.Labels)
+}
+
 // Results compares the classifiers sslens trained (test accuracy and AUC
 // with 95% bootstrap intervals, TPR at low false-positive rates, ROC
-// curves) with the reference project's published numbers.
+// curves) and its reproductions of the reference protocol with the
+// reference project's published numbers.
 type Results struct {
 	app.Compo
 	page
 
 	f    resultFilter
 	rows []shared.ResultRow
+	reps []shared.Reproduction
+	ref  *shared.Reference
 }
 
 // OnNav reads the filters; the first visit loads the table.
@@ -83,7 +88,7 @@ func (r *Results) OnNav(ctx app.Context) {
 					r.fail(ctx, err)
 					return
 				}
-				r.rows = res.Rows
+				r.rows, r.reps, r.ref = res.Rows, res.Reproductions, res.Reference
 				if r.rows == nil {
 					r.rows = []shared.ResultRow{}
 				}
@@ -118,7 +123,16 @@ func distinct(rows []shared.ResultRow, key func(shared.ResultRow) string) []stri
 // Render draws the filters, both tables and the ROC curves.
 func (r *Results) Render() app.UI {
 	backbones := distinct(r.rows, func(x shared.ResultRow) string { return x.Backbone })
-	for b := range refBackbone {
+	var more []string
+	for _, rp := range r.reps {
+		more = append(more, rp.Backbones...)
+	}
+	if r.ref != nil {
+		for _, x := range r.ref.Rows {
+			more = append(more, x.Backbone)
+		}
+	}
+	for _, b := range more {
 		if oneOf(b, backbones...) == "" {
 			backbones = append(backbones, b)
 		}
@@ -130,10 +144,12 @@ func (r *Results) Render() app.UI {
 			ours = append(ours, row)
 		}
 	}
-	var refs []refRow
-	for _, row := range refRows {
-		if r.f.keepRef(row) {
-			refs = append(refs, row)
+	var refs []shared.ReferenceRow
+	if r.ref != nil {
+		for _, row := range r.ref.Rows {
+			if r.f.keepRef(row) {
+				refs = append(refs, row)
+			}
 		}
 	}
 	return r.frame("results", "/results",
@@ -153,14 +169,131 @@ func (r *Results) Render() app.UI {
 				app.H2().ID("h-roc").Text("ROC curves"),
 				rocChart(ours),
 			),
-			app.Section().Class("card").Aria("labelledby", "h-ref").Body(
-				app.H2().ID("h-ref").Text("Reference project (published)"),
-				app.Div().Class("alert notice").ID("ref-caveat").Body(app.Strong().Text("Caveat: "), app.Text(refCaveat)),
-				app.P().Class("muted small").Text(refSource+". Real HSC images, not sslens's simulated data: compare trends, not digits. Rows marked * are the optimistic ones."),
-				refTable(refs),
-			),
+			r.referenceCard(refs),
 		),
+		app.Range(r.reps).Slice(func(i int) app.UI { return r.reproductionCard(i) }),
 	)
+}
+
+// referenceCard shows the published rows with their source and caveat.
+func (r *Results) referenceCard(rows []shared.ReferenceRow) app.UI {
+	body := []app.UI{app.H2().ID("h-ref").Text("Reference project (published)")}
+	if r.ref == nil {
+		body = append(body, spinner("Loading the published numbers…"))
+	} else {
+		body = append(body,
+			app.Div().Class("alert notice").ID("ref-caveat").Body(app.Strong().Text("Caveat: "), app.Text(r.ref.Caveat)),
+			app.P().Class("muted small").Text(r.ref.Source+". Real HSC images, not sslens's simulated data: compare trends, not digits. Rows marked * are the optimistic ones."),
+			refTable(rows),
+		)
+	}
+	return app.Section().Class("card").Aria("labelledby", "h-ref").Body(body...)
+}
+
+// reproductionCard draws reproduction i: rows method x backbone, columns
+// the label counts (test accuracy and AUC over seeds with 95% intervals,
+// and for SSL methods the verdict against supervised training), and its
+// ROC curves, all under the page's filters.
+func (r *Results) reproductionCard(i int) app.UI {
+	rp := r.reps[i]
+	id := fmt.Sprintf("reproduction-%d", rp.Run)
+	var labels []string
+	for _, l := range rp.Labels {
+		if r.f.Labels == "" || l == r.f.Labels {
+			labels = append(labels, l)
+		}
+	}
+	cells := map[[3]string]shared.ReproduceRow{}
+	var curves []shared.ReproduceRow
+	for _, row := range rp.Rows {
+		cells[[3]string{row.Method, row.Backbone, row.Labels}] = row
+		if r.f.keepCell(row.Backbone, row.Labels) {
+			curves = append(curves, row)
+		}
+	}
+	verdicts := map[[3]string]shared.Comparison{}
+	for _, c := range rp.Comparisons {
+		verdicts[[3]string{c.Method, c.Backbone, c.Labels}] = c
+	}
+	type line struct{ method, backbone string }
+	var lines []line
+	for _, b := range rp.Backbones {
+		if r.f.Backbone != "" && b != r.f.Backbone {
+			continue
+		}
+		for _, m := range rp.Methods {
+			lines = append(lines, line{m, b})
+		}
+	}
+	head := []app.UI{app.Th().Text("method"), app.Th().Text("backbone")}
+	for _, l := range labels {
+		head = append(head, app.Th().Textf("%s labels: accuracy, AUC (95%% CI)", l))
+	}
+	var table app.UI
+	if len(lines) == 0 || len(labels) == 0 {
+		table = emptyState("No row of this reproduction matches these filters.", app.A().Href("/results").Text("Clear the filters"))
+	} else {
+		table = app.Div().Class("table-wrap").Body(app.Table().Class("data reproduce").ID(id+"-table").Body(
+			app.THead().Body(app.Tr().Body(head...)),
+			app.TBody().Body(app.Range(lines).Slice(func(k int) app.UI {
+				ln := lines[k]
+				tds := []app.UI{app.Td().Text(ln.method), app.Td().Text(ln.backbone)}
+				for _, l := range labels {
+					row, ok := cells[[3]string{ln.method, ln.backbone, l}]
+					if !ok {
+						tds = append(tds, app.Td().Text("–"))
+						continue
+					}
+					td := []app.UI{
+						app.Div().Body(app.Text(percent(row.Accuracy.Mean)), app.Span().Class("ci").Text(" "+interval(&row.Accuracy.CI, true))),
+						app.Div().Body(app.Textf("%.4f", row.AUC.Mean), app.Span().Class("ci").Text(" "+interval(&row.AUC.CI, false))),
+					}
+					if c, ok := verdicts[[3]string{ln.method, ln.backbone, l}]; ok {
+						td = append(td, app.Div().Class("verdict").DataSet("verdict", string(c.Verdict)).Textf("vs supervised: %s (ΔAUC %+.3f, %s)",
+							c.Verdict, c.AUCDiff.Diff, interval(&c.AUCDiff.CI, false)))
+					}
+					tds = append(tds, app.Td().Body(td...))
+				}
+				return app.Tr().Body(tds...)
+			})),
+		))
+	}
+	return app.Section().Class("card").ID(id).Aria("labelledby", id+"-h").Body(
+		app.H2().ID(id+"-h").Textf("Reproduction %s", rp.Name),
+		app.P().Class("muted small").Body(
+			app.A().Href(fmt.Sprintf("/runs/%d", rp.Run)).Text(rp.RunName),
+			app.Textf(" · test split %d images (%d lenses, %d non-lenses) · %s · %d bootstrap resamples; mean over seeds, interval of the mean",
+				rp.Test.Images, rp.Test.Lenses, rp.Test.NonLenses, plural(len(rp.Seeds), "seed"), rp.Bootstrap),
+		),
+		table,
+		reproduceROC(curves),
+	)
+}
+
+// reproduceROC draws the first seed's ROC curve of up to maxROC rows.
+func reproduceROC(rows []shared.ReproduceRow) app.UI {
+	var series []chart.Series
+	for _, x := range rows {
+		if len(x.ROC) == 0 || len(series) == maxROC {
+			continue
+		}
+		series = append(series, chart.Series{Name: fmt.Sprintf("%s, %s, %s labels (AUC %.3f)", x.Method, x.Backbone, x.Labels, x.AUC.Mean), Points: rocPoints(x.ROC)})
+	}
+	return &chart.Line{
+		Title: "ROC, lens positive (first seed)", XLabel: "false-positive rate", YLabel: "true-positive rate",
+		Series: series, X: chart.Range{Min: 0, Max: 1}, Y: chart.Range{Min: 0, Max: 1}, Diagonal: true,
+		Empty: "no ROC points", Width: 360, Height: 320, PlainLegend: true,
+	}
+}
+
+// rocPoints are a curve's points in increasing false-positive rate.
+func rocPoints(roc []shared.ROCPoint) []chart.Point {
+	ps := make([]chart.Point, len(roc))
+	for i, p := range roc {
+		ps[i] = chart.Point{X: p.FPR, Y: p.TPR}
+	}
+	sort.SliceStable(ps, func(i, j int) bool { return ps[i].X < ps[j].X })
+	return ps
 }
 
 func (r *Results) oursTable(rows []shared.ResultRow) app.UI {
@@ -207,12 +340,7 @@ func rocChart(rows []shared.ResultRow) app.UI {
 		if len(x.ROC) == 0 || len(series) == maxROC {
 			continue
 		}
-		ps := make([]chart.Point, len(x.ROC))
-		for i, p := range x.ROC {
-			ps[i] = chart.Point{X: p.FPR, Y: p.TPR}
-		}
-		sort.SliceStable(ps, func(i, j int) bool { return ps[i].X < ps[j].X })
-		series = append(series, chart.Series{Name: fmt.Sprintf("%s, %s (AUC %.3f)", x.RunName, x.Model, x.AUC), Points: ps})
+		series = append(series, chart.Series{Name: fmt.Sprintf("%s, %s (AUC %.3f)", x.RunName, x.Model, x.AUC), Points: rocPoints(x.ROC)})
 	}
 	return &chart.Line{
 		Title: "ROC, lens positive", XLabel: "false-positive rate", YLabel: "true-positive rate",
@@ -221,7 +349,7 @@ func rocChart(rows []shared.ResultRow) app.UI {
 	}
 }
 
-func refTable(rows []refRow) app.UI {
+func refTable(rows []shared.ReferenceRow) app.UI {
 	if len(rows) == 0 {
 		return app.P().Class("muted").Text("The reference project published no row for these filters.")
 	}
@@ -239,7 +367,7 @@ func refTable(rows []refRow) app.UI {
 			}
 			return app.Tr().Body(
 				app.Td().Text(x.Method), app.Td().Text(x.Backbone), app.Td().Text(labels),
-				app.Td().Textf("%.1f%%", x.Accuracy), app.Td().Textf("%.4f", x.AUC),
+				app.Td().Text(percent(x.Accuracy)), app.Td().Textf("%.4f", x.AUC),
 			)
 		})),
 	))

@@ -488,21 +488,14 @@ func (s *Server) resultRows(r *http.Request, j store.Job, roc bool) ([]shared.Re
 		row := shared.ResultRow{Run: j.ID, RunName: j.Name, Method: rep.Method, Pretrain: pretrain, Backbone: rep.Backbone, Labels: rep.Labels,
 			TrainImages: rep.TrainImages, LinearProbe: rep.LinearProbe, Model: m.name, Epoch: m.epoch,
 			N: m.rep.N, Accuracy: m.rep.Accuracy, AUC: m.rep.AUC, TPRAt1: m.rep.TPRAt1, TPRAt01: m.rep.TPRAt01, TPR0: m.rep.TPR0}
-		if ci := m.rep.AccuracyCI; ci != nil {
-			row.AccuracyCI = &shared.Interval{Lo: ci.Lo, Hi: ci.Hi}
-		}
-		if ci := m.rep.AUCCI; ci != nil {
-			row.AUCCI = &shared.Interval{Lo: ci.Lo, Hi: ci.Hi}
-		}
+		row.AccuracyCI, row.AUCCI = intervalDTO(m.rep.AccuracyCI), intervalDTO(m.rep.AUCCI)
 		for _, ck := range cks {
 			if ck.Name == m.name {
 				row.Checkpoint = ck.ID
 			}
 		}
 		if roc {
-			for _, p := range m.rep.ROC {
-				row.ROC = append(row.ROC, shared.ROCPoint{FPR: p.FPR, TPR: p.TPR, Threshold: p.Threshold})
-			}
+			row.ROC = rocDTO(m.rep.ROC)
 		}
 		rows = append(rows, row)
 	}
@@ -514,13 +507,20 @@ func (s *Server) results(w http.ResponseWriter, r *http.Request, c *Call) error 
 	if err != nil {
 		return err
 	}
+	roc := r.URL.Query().Get("roc") == "1"
 	out := shared.Results{Rows: []shared.ResultRow{}}
 	for _, j := range js {
-		rows, err := s.resultRows(r, j, r.URL.Query().Get("roc") == "1")
+		rows, err := s.resultRows(r, j, roc)
 		if err != nil {
 			return err
 		}
 		out.Rows = append(out.Rows, rows...)
+	}
+	if out.Reproductions, err = s.reproductions(r, roc); err != nil {
+		return err
+	}
+	if out.Reference, err = reference(); err != nil {
+		return err
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

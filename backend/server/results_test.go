@@ -1,0 +1,115 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/sslens/sslens/backend/config"
+	"github.com/sslens/sslens/backend/eval"
+	"github.com/sslens/sslens/backend/ssl"
+	"github.com/sslens/sslens/backend/store"
+	"github.com/sslens/sslens/shared"
+)
+
+// Without runs, /api/results still carries the published numbers.
+func TestResultsWithoutRuns(t *testing.T) {
+	f := newFixture(t, HubOptions{})
+	c := f.login(t, astroUser)
+	var res shared.Results
+	if code := c.json("GET", "/api/results", nil, &res); code != 200 {
+		t.Fatalf("results: %d", code)
+	}
+	if res.Rows == nil || res.Reproductions == nil || len(res.Rows)+len(res.Reproductions) != 0 {
+		t.Errorf("rows %v, reproductions %v: want both empty, not null", res.Rows, res.Reproductions)
+	}
+	ref := res.Reference
+	if ref == nil || ref.Caveat == "" || ref.Source == "" || len(ref.Rows) != 32 {
+		t.Fatalf("reference %+v", ref)
+	}
+	if r := ref.Rows[0]; r.Method != "supervised" || r.Backbone != "vit_small" || r.Labels != 300 || math.Abs(r.Accuracy-0.897098) > 1e-12 || r.AUC != 0.9547 {
+		t.Errorf("first published row %+v", r)
+	}
+}
+
+// A succeeded reproduce run's results.json is served converted, with its
+// first seed's ROC curve on request.
+func TestResultsOfReproduceRun(t *testing.T) {
+	f := newFixture(t, HubOptions{})
+	adm := f.login(t, adminUser)
+	var run shared.Run
+	if code := adm.json("POST", "/api/runs", shared.CreateRunRequest{Kind: shared.KindReproduce, Name: "repro"}, &run); code != 201 {
+		t.Fatalf("create: %d", code)
+	}
+	j := f.waitRun(t, run.ID, shared.StateFailed) // the stand-in sslens has no reproduce
+	if _, err := f.st.SetState(context.Background(), j.ID, store.Transition{To: shared.StateSucceeded}); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(f.dir, j.Dir)
+	ci := &eval.Interval{Lo: 0.7, Hi: 0.9}
+	res := ssl.ReproduceResults{Name: "cpu", Test: ssl.TestSplit{Images: 20, Lenses: 10, NonLenses: 10}, Bootstrap: 100,
+		Backbones: []string{"vit_nano"}, Methods: []config.Method{config.Supervised, config.DINO}, Labels: []string{"300"}, Seeds: []uint64{1, 2},
+		Rows: []ssl.ResultRow{
+			{Method: config.Supervised, Backbone: "vit_nano", Labels: "300", TrainImages: 300,
+				Accuracy: ssl.Spread{Mean: 0.8, CI: eval.Interval{Lo: 0.7, Hi: 0.9}}, AUC: ssl.Spread{Mean: 0.85, Std: 0.01, CI: eval.Interval{Lo: 0.75, Hi: 0.95}},
+				Seeds: []ssl.SeedResult{{Seed: 1, Run: "cells/sup-1", AUC: 0.84, AUCCI: ci}, {Seed: 2, Run: "cells/sup-2", AUC: 0.86}}},
+			{Method: config.DINO, Backbone: "vit_nano", Labels: "300", TrainImages: 300,
+				Seeds: []ssl.SeedResult{{Seed: 1, Run: "cells/gone"}}},
+		},
+		Comparisons: []ssl.Comparison{{Backbone: "vit_nano", Labels: "300", Method: config.DINO,
+			AUC: eval.Diff{Diff: 0.02, CI: eval.Interval{Lo: -0.01, Hi: 0.05}}, Overlap: true, Best: true, Verdict: ssl.NotDistinguished}},
+	}
+	writeJSONFile(t, filepath.Join(dir, ssl.ResultsJSON), res)
+	writeJSONFile(t, filepath.Join(dir, "cells", "sup-1", ssl.ReportJSON),
+		map[string]any{"last": map[string]any{"test": map[string]any{"roc": []eval.ROCPoint{{FPR: 0, TPR: 0}, {FPR: 0.5, TPR: 0.9}, {FPR: 1, TPR: 1}}}}})
+
+	astro := f.login(t, astroUser)
+	var got shared.Results
+	if code := astro.json("GET", "/api/results?roc=1", nil, &got); code != 200 || len(got.Reproductions) != 1 {
+		t.Fatalf("results: %d %+v", code, got)
+	}
+	rp := got.Reproductions[0]
+	if rp.Run != run.ID || rp.RunName != "repro" || rp.Name != "cpu" || rp.Test.Images != 20 || len(rp.Rows) != 2 ||
+		len(rp.Methods) != 2 || rp.Methods[1] != "dino" || len(rp.Seeds) != 2 {
+		t.Fatalf("reproduction %+v", rp)
+	}
+	sup := rp.Rows[0]
+	if sup.Method != "supervised" || sup.AUC.Mean != 0.85 || sup.AUC.CI.Hi != 0.95 || len(sup.Seeds) != 2 ||
+		sup.Seeds[0].AUCCI == nil || sup.Seeds[0].AUCCI.Lo != 0.7 || sup.Seeds[1].AUCCI != nil || len(sup.ROC) != 3 || sup.ROC[1].TPR != 0.9 {
+		t.Errorf("supervised row %+v", sup)
+	}
+	if rp.Rows[1].ROC != nil {
+		t.Errorf("a cell without a report has ROC points %v", rp.Rows[1].ROC)
+	}
+	if c := rp.Comparisons; len(c) != 1 || c[0].Verdict != shared.VerdictNotDistinguished || !c[0].Best || c[0].AUCDiff.CI.Lo != -0.01 {
+		t.Errorf("comparisons %+v", c)
+	}
+	var plain shared.Results
+	if astro.json("GET", "/api/results", nil, &plain); plain.Reproductions[0].Rows[0].ROC != nil {
+		t.Error("ROC points without ?roc=1")
+	}
+
+	// A cell folder outside the run folder is refused.
+	res.Rows[0].Seeds[0].Run = "../../elsewhere"
+	writeJSONFile(t, filepath.Join(dir, ssl.ResultsJSON), res)
+	if code, _ := astro.apiErr("GET", "/api/results?roc=1", "", nil); code != 500 {
+		t.Errorf("results with an escaping cell folder: %d, want 500", code)
+	}
+}
+
+func writeJSONFile(t *testing.T, name string, v any) {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(name, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
