@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -35,17 +33,7 @@ evaluation), checkpoints/last and checkpoints/best, report.json and
 report.md. Ctrl-C stops after the current step, saves checkpoints/last and
 exits 130; --resume RUN_DIR continues the run exactly where it stopped.`,
 		run: func(fs *flag.FlagSet, args []string) error {
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			go func() {
-				<-ctx.Done()
-				stop() // a second Ctrl-C kills at once
-			}()
-			err := runFinetune(ctx, fs, args, processEnv())
-			if errors.Is(err, ssl.ErrStopped) {
-				return exitCode{130, err}
-			}
-			return err
+			return interruptible(func(ctx context.Context) error { return runFinetune(ctx, fs, args, processEnv()) })
 		},
 	})
 }

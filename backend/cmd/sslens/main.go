@@ -6,12 +6,17 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"sort"
+	"syscall"
+
+	"github.com/sslens/sslens/backend/ssl"
 )
 
 // command is one subcommand. Each lives in its own file and adds itself to
@@ -50,6 +55,23 @@ type exitCode struct {
 }
 
 func (e exitCode) Error() string { return e.err.Error() }
+
+// interruptible runs a long command under a context that the first SIGINT or
+// SIGTERM cancels (the command saves its state and stops; a second signal
+// kills at once) and turns a run stopped that way into exit status 130.
+func interruptible(run func(ctx context.Context) error) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+	err := run(ctx)
+	if errors.Is(err, ssl.ErrStopped) {
+		return exitCode{130, err}
+	}
+	return err
+}
 func (e exitCode) Unwrap() error { return e.err }
 
 func main() {

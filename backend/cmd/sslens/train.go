@@ -5,10 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 
 	"gopkg.in/yaml.v3"
 
@@ -39,17 +36,7 @@ DINO and iBOT) that sslens finetune and sslens eval --knn load. Ctrl-C
 stops after the current step, saves checkpoints/last and exits 130;
 --resume RUN_DIR continues the run exactly where it stopped.`,
 		run: func(fs *flag.FlagSet, args []string) error {
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			go func() {
-				<-ctx.Done()
-				stop() // a second Ctrl-C kills at once
-			}()
-			err := runTrain(ctx, fs, args, processEnv())
-			if errors.Is(err, ssl.ErrStopped) {
-				return exitCode{130, err}
-			}
-			return err
+			return interruptible(func(ctx context.Context) error { return runTrain(ctx, fs, args, processEnv()) })
 		},
 	})
 }
