@@ -298,23 +298,14 @@ func resumePaths(path string) (runDir, ckptDir string, err error) {
 // (a crash between checkpoints) are dropped, since those steps are redone;
 // it returns the records to keep.
 func (r *ClassifierRun) loadResumePoint(ckptDir string) ([]Record, error) {
-	st, err := ckpt.LoadState(ckptDir)
-	if err != nil {
-		return nil, err
-	}
 	sc, _, err := readSidecar(ckptDir)
 	if err != nil {
 		return nil, err
 	}
-	if sc.Step != st.Step {
-		return nil, fmt.Errorf("ssl: %s: the model is at step %d, the training state at %d: they were not saved together", ckptDir, sc.Step, st.Step)
-	}
-	iters, epochs := r.itersPerEpoch(), r.Config.Train.Epochs
-	switch {
-	case st.Epoch >= epochs:
-		return nil, fmt.Errorf("ssl: %s finished all %d epochs; its results are in %s", r.Dir, epochs, ReportMD)
-	case st.Step < st.Epoch*iters || st.Step >= (st.Epoch+1)*iters:
-		return nil, fmt.Errorf("ssl: %s: step %d is not within epoch %d of %d steps", ckptDir, st.Step, st.Epoch+1, iters)
+	iters := r.itersPerEpoch()
+	st, err := loadResumeState(ckptDir, r.Dir, ReportMD, sc, iters, r.Config.Train.Epochs)
+	if err != nil {
+		return nil, err
 	}
 	all, err := ReadMetrics(filepath.Join(r.Dir, MetricsFile))
 	if err != nil {
@@ -397,4 +388,24 @@ func (t *epochTotals) add(loss float64, images, correct int) {
 	t.images += images
 	t.correct += correct
 	t.steps++
+}
+
+// loadResumeState reads the training state in ckptDir and checks that it was
+// saved together with the model beside it (sidecar sc) and lies inside an
+// unfinished epoch of a run of epochs epochs of iters steps; report names the
+// finished run's results for the error.
+func loadResumeState(ckptDir, runDir, report string, sc ckpt.Sidecar, iters, epochs int) (ckpt.State, error) {
+	st, err := ckpt.LoadState(ckptDir)
+	if err != nil {
+		return ckpt.State{}, err
+	}
+	switch {
+	case sc.Step != st.Step:
+		return ckpt.State{}, fmt.Errorf("ssl: %s: the model is at step %d, the training state at %d: they were not saved together", ckptDir, sc.Step, st.Step)
+	case st.Epoch >= epochs:
+		return ckpt.State{}, fmt.Errorf("ssl: %s finished all %d epochs; its results are in %s", runDir, epochs, report)
+	case st.Step < st.Epoch*iters || st.Step >= (st.Epoch+1)*iters:
+		return ckpt.State{}, fmt.Errorf("ssl: %s: step %d is not within epoch %d of %d steps", ckptDir, st.Step, st.Epoch+1, iters)
+	}
+	return st, nil
 }

@@ -362,19 +362,10 @@ const (
 // between checkpoints) are dropped, since those steps are redone; it
 // returns the records to keep.
 func (r *PretrainRun) loadResumePoint(ckptDir string, sc ckpt.Sidecar) ([]Record, error) {
-	st, err := ckpt.LoadState(ckptDir)
+	iters, epochs := r.itersPerEpoch(), r.Config.Train.Epochs
+	st, err := loadResumeState(ckptDir, r.Dir, PretrainReportMD, sc, iters, epochs)
 	if err != nil {
 		return nil, err
-	}
-	if sc.Step != st.Step {
-		return nil, fmt.Errorf("ssl: %s: the model is at step %d, the training state at %d: they were not saved together", ckptDir, sc.Step, st.Step)
-	}
-	iters, epochs := r.itersPerEpoch(), r.Config.Train.Epochs
-	switch {
-	case st.Epoch >= epochs:
-		return nil, fmt.Errorf("ssl: %s finished all %d epochs; its results are in %s", r.Dir, epochs, PretrainReportMD)
-	case st.Step < st.Epoch*iters || st.Step >= (st.Epoch+1)*iters:
-		return nil, fmt.Errorf("ssl: %s: step %d is not within epoch %d of %d steps", ckptDir, st.Step, st.Epoch+1, iters)
 	}
 	if _, err := ckpt.LoadInto(filepath.Join(ckptDir, ModelFile), r.m.evalParams()); err != nil {
 		return nil, err
