@@ -1,6 +1,7 @@
 package ssl
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -75,8 +76,8 @@ type BaseConfig struct {
 	YAML []byte // the config text
 }
 
-// SSLMethods are the pretraining methods a reproduce config may list.
-var SSLMethods = []config.Method{config.DINO, config.IBOT, config.SimSiam}
+// sslMethods are the pretraining methods a reproduce config may list.
+var sslMethods = []config.Method{config.DINO, config.IBOT, config.SimSiam}
 
 // reproduceMethods are the rows of the results table, in the reference
 // project's order.
@@ -113,8 +114,8 @@ func ParseReproduce(b []byte, read func(name string) ([]byte, error)) (*Reproduc
 		return nil, fmt.Errorf("want a mapping of keys at the top level")
 	}
 	rc := &ReproduceConfig{
-		Name: "reproduce", OutputDir: "runs/reproduce", Methods: reproduceMethods,
-		Labels: config.LabelCounts, Seeds: []uint64{0}, Bootstrap: 1000, Text: b,
+		Name: "reproduce", OutputDir: "runs/reproduce", Methods: slices.Clone(reproduceMethods),
+		Labels: slices.Clone(config.LabelCounts), Seeds: []uint64{0}, Bootstrap: 1000, Text: b,
 	}
 	var methods, labels []string
 	err := walkKeys(doc.Content[0], "", map[string]func(*yaml.Node, string) error{
@@ -229,7 +230,7 @@ func (p *PretrainSection) decode(read func(string) ([]byte, error)) func(*yaml.N
 			"overrides": overrides(&p.Overrides),
 		}
 		p.Methods = map[config.Method]PretrainMethod{}
-		for _, m := range SSLMethods {
+		for _, m := range sslMethods {
 			keys[string(m)] = func(n *yaml.Node, path string) error {
 				pm := PretrainMethod{Configs: map[string]BaseConfig{}}
 				err := walkKeys(n, path, map[string]func(*yaml.Node, string) error{
@@ -449,7 +450,7 @@ func (c *Cell) Name() string {
 // is parsed and validated here, before anything trains; warnings (unknown
 // keys in overrides, say) are returned, named by cell.
 func (rc *ReproduceConfig) Plan(data, indices, out string) ([]*Cell, []string, error) {
-	data, indices, out = orDefault(data, rc.DataPath), orDefault(indices, rc.Indices), orDefault(out, rc.OutputDir)
+	data, indices, out = cmp.Or(data, rc.DataPath), cmp.Or(indices, rc.Indices), cmp.Or(out, rc.OutputDir)
 	switch {
 	case data == "":
 		return nil, nil, fmt.Errorf("reproduce: data path: empty; set it in the reproduce config or pass --data DIR")
@@ -518,13 +519,6 @@ func (rc *ReproduceConfig) Plan(data, indices, out string) ([]*Cell, []string, e
 		}
 	}
 	return cells, warnings, nil
-}
-
-func orDefault(v, def string) string {
-	if v != "" {
-		return v
-	}
-	return def
 }
 
 // describeBase names a cell's base config and says whether overrides

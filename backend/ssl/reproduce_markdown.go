@@ -148,7 +148,14 @@ func (r *ReproduceResults) comparisonMarkdown(b *strings.Builder) {
 		"Each SSL method against supervised training at the same backbone and label count: the difference of test AUC "+
 		"(method minus supervised) with its paired bootstrap interval (%d resamples of the test images, both classifiers "+
 		"scored on the same resampled images each time), and whether the two rows' own AUC intervals overlap "+
-		"(the cruder test). A difference is beyond the intervals when its paired interval excludes 0.\n\n", r.Bootstrap)
+		"(the cruder test). A difference is beyond the intervals when its paired interval excludes 0. ", r.Bootstrap)
+	if len(r.Seeds) == 1 {
+		b.WriteString("With one seed, the intervals cover the sampling of the test images only, not the spread between " +
+			"training runs (initial weights, shuffling, augmentation draws), which can be as large; list several seeds to measure it.\n\n")
+	} else {
+		fmt.Fprintf(b, "Each side is the mean over its %d seeds: the intervals cover the sampling of the test images, "+
+			"the ± in the tables above the spread between seeds.\n\n", len(r.Seeds))
+	}
 	b.WriteString("| backbone | labels | method | test AUC | supervised | AUC difference [95% interval] | accuracy difference [95% interval] | AUC intervals overlap | verdict |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
 	for _, c := range r.Comparisons {

@@ -356,6 +356,7 @@ func checkResultsFiles(t *testing.T, dir string, res *ReproduceResults) {
 		"| dino † | vit_base | 91.56% | 94.20% |",
 		"overlap the test split (47, 90 and 188 test images respectively)",
 		"## Does self-supervised pretraining beat supervised training?",
+		"Each side is the mean over its 2 seeds",
 		"- vit_nano, 300 labels: ",
 		"![vit_nano, all labels](roc-vit_nano-all.png)",
 		"| pretraining | backbone | seed | epochs | wall time | run |",

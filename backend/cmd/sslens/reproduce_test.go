@@ -114,7 +114,7 @@ func TestReproduceCommand(t *testing.T) {
 			t.Errorf("stderr lacks %q:\n%s", want, stderr)
 		}
 	}
-	for _, want := range []string{"# cli matrix", "| dino | vit_nano |", "| supervised † | vit_small | 89.71% |",
+	for _, want := range []string{"# cli matrix", "| dino | vit_nano |", "| supervised † | vit_small | 89.71% |", "With one seed, the intervals cover",
 		"results: results.md, results.json and 2 ROC plots in " + results} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("stdout lacks %q:\n%s", want, stdout)
