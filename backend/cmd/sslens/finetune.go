@@ -85,18 +85,9 @@ func runFinetune(ctx context.Context, fs *flag.FlagSet, args []string, e env) er
 	if err != nil {
 		return err
 	}
-	var path string
-	switch {
-	case len(pos) == 1:
-		path = pos[0]
-	case len(pos) == 0 && *resume != "":
-		dir, err := ssl.FindRun(*resume)
-		if err != nil {
-			return err
-		}
-		path = filepath.Join(dir, ssl.ConfigFile)
-	default:
-		return usage(fs, "want one CONFIG, or --resume RUN_DIR")
+	path, err := runConfigPath(fs, pos, *resume)
+	if err != nil {
+		return err
 	}
 	cfg, err := config.Load(path)
 	if err != nil {
@@ -214,4 +205,21 @@ func imageProgress(e env, what string) (ssl.Counter, func()) {
 				bar.Finish()
 			}
 		}
+}
+
+// runConfigPath returns the config a training command runs: its one
+// positional argument, or the resolved config saved in the run folder that
+// --resume names.
+func runConfigPath(fs *flag.FlagSet, pos []string, resume string) (string, error) {
+	switch {
+	case len(pos) == 1:
+		return pos[0], nil
+	case len(pos) == 0 && resume != "":
+		dir, err := ssl.FindRun(resume)
+		if err != nil {
+			return "", err
+		}
+		return filepath.Join(dir, ssl.ConfigFile), nil
+	}
+	return "", usage(fs, "want one CONFIG, or --resume RUN_DIR")
 }

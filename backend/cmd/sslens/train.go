@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"path/filepath"
 
 	"gopkg.in/yaml.v3"
 
@@ -62,18 +61,9 @@ func runTrain(ctx context.Context, fs *flag.FlagSet, args []string, e env) error
 	if err != nil {
 		return err
 	}
-	var path string
-	switch {
-	case len(pos) == 1:
-		path = pos[0]
-	case len(pos) == 0 && *resume != "":
-		dir, err := ssl.FindRun(*resume)
-		if err != nil {
-			return err
-		}
-		path = filepath.Join(dir, ssl.ConfigFile)
-	default:
-		return usage(fs, "want one CONFIG, or --resume RUN_DIR")
+	path, err := runConfigPath(fs, pos, *resume)
+	if err != nil {
+		return err
 	}
 	switch {
 	case ov.epochs < 0:
