@@ -733,7 +733,7 @@ func TestShippedReproduceConfigs(t *testing.T) {
 		cells     int
 		backbones []string
 	}{
-		{"reproduce-cpu.yaml", 19, []string{"vit_nano"}},
+		{"reproduce-cpu.yaml", 38, []string{"vit_nano"}},
 		{"reproduce-full.yaml", 38, []string{"vit_small", "vit_base"}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {

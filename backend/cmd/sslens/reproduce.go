@@ -6,13 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io/fs"
-	"os"
-	"os/signal"
 	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/sslens/sslens/backend/config"
@@ -38,17 +35,7 @@ and label count go to --results (default: --out). Running the same command
 again skips finished cells and resumes an interrupted one; Ctrl-C stops after
 the current step and exits 130.`,
 		run: func(fs *flag.FlagSet, args []string) error {
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			go func() {
-				<-ctx.Done()
-				stop() // a second Ctrl-C kills at once
-			}()
-			err := runReproduce(ctx, fs, args, processEnv(), ssl.Pretrain)
-			if errors.Is(err, ssl.ErrStopped) {
-				return exitCode{130, err}
-			}
-			return err
+			return interruptible(func(ctx context.Context) error { return runReproduce(ctx, fs, args, processEnv(), ssl.Pretrain) })
 		},
 	})
 }

@@ -167,7 +167,7 @@ func TestReproduceDryRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(stdout), "\n")
-	if len(lines) != 19 || !strings.Contains(lines[0], "finetune supervised vit_nano 300 labels seed 0") ||
+	if len(lines) != 38 || !strings.Contains(lines[0], "finetune supervised vit_nano 300 labels seed 0") ||
 		!strings.Contains(lines[4], "pretrain dino vit_nano seed 0") || !strings.HasSuffix(lines[4], "/cells/pretrain/dino_vit_nano_seed0") {
 		t.Errorf("dry run of the CPU preset:\n%s", stdout)
 	}
