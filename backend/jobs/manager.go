@@ -45,7 +45,30 @@ type Options struct {
 	Available func(subcommand string) bool
 	// Log receives the manager's own problems; nil means slog.Default().
 	Log *slog.Logger
+	// OnDecision, when set, is called on the scheduling goroutine with
+	// each decision a scheduling pass makes about a queued run, so that a
+	// caller (a test) can tell "still queued" from "not looked at yet". It
+	// must return quickly.
+	OnDecision func(Decision)
 }
+
+// Decision is what one scheduling pass did with one queued run.
+type Decision struct {
+	Run    int64
+	Action Action
+	// After is the state of the run this one waits for, as the pass read
+	// it; "" when it waits for none (or that run is gone).
+	After shared.JobState
+}
+
+// Action is a scheduling decision.
+type Action string
+
+const (
+	ActionStart Action = "start" // handed to the executor (failing the run if that fails)
+	ActionWait  Action = "wait"  // left queued: the run it waits for has not succeeded
+	ActionFail  Action = "fail"  // failed: the run it waited for failed
+)
 
 // Manager runs the queue. Create it with New, call Recover once, then
 // Run; Submit, Cancel and Resume may be called from any goroutine.
@@ -253,6 +276,7 @@ func (m *Manager) schedule(ctx context.Context) error {
 		if free == 0 {
 			break
 		}
+		d := Decision{Run: j.ID, Action: ActionStart}
 		if j.After != 0 {
 			dep, err := m.st.Job(ctx, j.After)
 			switch {
@@ -260,20 +284,27 @@ func (m *Manager) schedule(ctx context.Context) error {
 			case err != nil:
 				return err
 			case dep.State == shared.StateSucceeded:
+				d.After = dep.State
 			case dep.State == shared.StateFailed:
+				d.After, d.Action = dep.State, ActionFail
 				if err := m.setState(ctx, j.ID, store.Transition{To: shared.StateFailed, From: []shared.JobState{shared.StateQueued},
 					Error: fmt.Sprintf("run %d, which this run waited for, %s", dep.ID, dep.State)}); err != nil {
 					return err
 				}
-				continue
 			default:
-				continue // still waiting; cancelled and interrupted runs may be resumed
+				// Still waiting; cancelled and interrupted runs may be resumed.
+				d.After, d.Action = dep.State, ActionWait
 			}
 		}
-		if err := m.start(ctx, j); err != nil {
-			return err
+		if d.Action == ActionStart {
+			if err := m.start(ctx, j); err != nil {
+				return err
+			}
+			free--
 		}
-		free--
+		if m.opt.OnDecision != nil {
+			m.opt.OnDecision(d)
+		}
 	}
 	return nil
 }

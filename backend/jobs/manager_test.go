@@ -57,6 +57,28 @@ type fixture struct {
 	rec  *recorder
 	dir  string
 	stop func()
+
+	mu        sync.Mutex
+	decisions []Decision // every scheduling decision, in order
+}
+
+// waitDecision waits until the scheduler has made a decision that ok
+// accepts.
+func (f *fixture) waitDecision(t *testing.T, what string, ok func(Decision) bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		f.mu.Lock()
+		seen := slices.ContainsFunc(f.decisions, ok)
+		f.mu.Unlock()
+		if seen {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the scheduler never decided %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // newFixture starts a manager over a temporary store whose jobs run this
@@ -81,7 +103,14 @@ func newFixture(t *testing.T, opt Options) *fixture {
 	}
 	opt.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	rec := &recorder{}
+	f := &fixture{st: st, rec: rec, dir: dir}
+	opt.OnDecision = func(d Decision) {
+		f.mu.Lock()
+		f.decisions = append(f.decisions, d)
+		f.mu.Unlock()
+	}
 	m := New(st, &Local{Exe: exe, Env: []string{jobstest.Env + "=1"}}, rec, opt)
+	f.m = m
 	if err := m.Recover(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +120,6 @@ func newFixture(t *testing.T, opt Options) *fixture {
 		m.Run(ctx)
 		close(done)
 	}()
-	f := &fixture{st: st, m: m, rec: rec, dir: dir}
 	var once sync.Once
 	f.stop = func() {
 		once.Do(func() {
@@ -350,7 +378,9 @@ func TestAfter(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.wait(t, slow.ID, shared.StateCancelled)
-	time.Sleep(100 * time.Millisecond)
+	f.waitDecision(t, "to keep the waiter queued behind the cancelled run", func(d Decision) bool {
+		return d.Run == waiter.ID && d.Action == ActionWait && d.After == shared.StateCancelled
+	})
 	if w, _ := f.st.Job(ctx, waiter.ID); w.State != shared.StateQueued {
 		t.Errorf("the run waiting for a cancelled one is %s, want queued", w.State)
 	}

@@ -55,12 +55,20 @@ func NewHub(st *store.Store, opt HubOptions) *Hub {
 // conn and touches last; subs is guarded by the hub's mutex.
 type client struct {
 	conn   *websocket.Conn
-	send   chan shared.Event
+	send   chan outgoing
 	ctrl   chan shared.ClientMessage
 	kicked chan struct{} // closed when the client fell behind
+	gone   chan struct{} // closed when the writer has returned
 	subs   map[int64]bool
 	last   map[int64]int64 // per-run subscriptions: the last seq sent
 	all    bool            // subscribed to every run (writer's copy of subs[0])
+}
+
+// outgoing is an item of a client's send queue: an event, or a flush
+// marker that the writer closes when it reaches it.
+type outgoing struct {
+	ev      shared.Event
+	flushed chan struct{}
 }
 
 // Notify queues ev for every client subscribed to its run.
@@ -72,12 +80,42 @@ func (h *Hub) Notify(ev shared.Event) {
 			continue
 		}
 		select {
-		case c.send <- ev:
+		case c.send <- outgoing{ev: ev}:
 		default:
 			delete(h.clients, c)
 			close(c.kicked)
 		}
 	}
+}
+
+// Flush returns once every connected client's writer has handled (sent
+// or dropped) each event notified before the call, or when ctx is done.
+// After it, an event a client has not been sent will not be sent: tests
+// use it to check that something did not happen.
+func (h *Hub) Flush(ctx context.Context) error {
+	h.mu.Lock()
+	cs := make([]*client, 0, len(h.clients))
+	for c := range h.clients {
+		cs = append(cs, c)
+	}
+	h.mu.Unlock()
+	for _, c := range cs {
+		mark := outgoing{flushed: make(chan struct{})}
+		select {
+		case c.send <- mark:
+		case <-c.gone:
+			continue
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		select {
+		case <-mark.flushed:
+		case <-c.gone:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
 }
 
 // Clients returns the number of connected clients.
@@ -128,9 +166,10 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, c *Call) error 
 // and this goroutine writes.
 func (h *Hub) run(conn *websocket.Conn) {
 	c := &client{
-		conn: conn, send: make(chan shared.Event, h.opt.Buffer), ctrl: make(chan shared.ClientMessage, 16),
-		kicked: make(chan struct{}), subs: map[int64]bool{}, last: map[int64]int64{},
+		conn: conn, send: make(chan outgoing, h.opt.Buffer), ctrl: make(chan shared.ClientMessage, 16),
+		kicked: make(chan struct{}), gone: make(chan struct{}), subs: map[int64]bool{}, last: map[int64]int64{},
 	}
+	defer close(c.gone)
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
@@ -178,8 +217,12 @@ func (h *Hub) run(conn *websocket.Conn) {
 	for {
 		var err error
 		select {
-		case ev := <-c.send:
-			err = h.deliver(ctx, c, ev)
+		case o := <-c.send:
+			if o.flushed != nil {
+				close(o.flushed)
+				continue
+			}
+			err = h.deliver(ctx, c, o.ev)
 		case m := <-c.ctrl:
 			err = h.control(ctx, c, m)
 		case <-ping.C:
