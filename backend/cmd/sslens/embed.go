@@ -22,14 +22,21 @@ func init() {
 	register(command{
 		name:    "embed",
 		summary: "write the CLS embeddings of a dataset's images to .npy or .csv, for similarity search",
-		usage: `--checkpoint C --out F.npy|F.csv [--data DIR] [--indices F] [--split all|train|val|test]
+		usage: `--checkpoint C --out F.npy|F.csv [--data DIR] [--indices F] [--split all|train|val|test] [FILE|DIR...]
 
 The embedding of an image is the class token after the backbone's final
 norm, for its centre crop normalised as the model was trained. F.npy holds a
-float64 (N, D) array, row i for line i of F.names.txt (dataset-relative
-names, lenses/ first); F.csv holds one row per image: name, label (1 lens,
-0 non-lens), then the D features. --split all (the default) embeds every
-image in DIR's class folders; the others need the splits file.`,
+float64 (N, D) array, row i for line i of F.names.txt; F.csv holds one row
+per image: name, label (1 lens, 0 non-lens, -1 unknown), then the D
+features.
+
+Without arguments the images are a dataset's, named DIR-relative (lenses/
+first): --split all (the default) embeds every image in DIR's class
+folders; the others need the splits file. With FILE or DIR arguments the
+images are those files (and the image files directly inside each DIR), read
+as score reads them, named as given and labelled -1; --data, --indices and
+--split do not apply then, and a file that cannot be read stops the command
+with an error naming it.`,
 		run: func(fs *flag.FlagSet, args []string) error {
 			return runEmbed(context.Background(), fs, args, processEnv())
 		},
@@ -48,44 +55,25 @@ func runEmbed(ctx context.Context, fs *flag.FlagSet, args []string, e env) error
 	}
 	ext := strings.ToLower(filepath.Ext(*out))
 	switch {
-	case len(pos) > 0 || *ckPath == "" || *out == "":
-		return usage(fs, "want --checkpoint C and --out F, and no arguments")
+	case *ckPath == "" || *out == "":
+		return usage(fs, "want --checkpoint C and --out F")
 	case ext != ".npy" && ext != ".csv":
 		return usage(fs, "--out %s: want a .npy or .csv file", *out)
 	case *split != "all" && *split != "train" && *split != "val" && *split != "test":
 		return usage(fs, "--split %q: want all, train, val or test", *split)
+	case len(pos) > 0 && (*dataDir != "" || *indices != "" || *split != "all"):
+		return usage(fs, "FILE arguments exclude --data, --indices and --split")
 	}
 	ck, err := ssl.LoadCheckpoint(*ckPath)
 	if err != nil {
 		return err
 	}
-	var dir string
-	var files data.ClassFiles
-	if *split == "all" {
-		dir = *dataDir
-		if dir == "" && ck.Config != nil {
-			dir = ck.Config.Input.DataPath
-		}
-		if dir == "" {
-			return fmt.Errorf("%s does not say which dataset it was trained on: pass --data DIR", ck.Path)
-		}
-		ds, err := data.OpenDataset(dir)
-		if err != nil {
-			return err
-		}
-		files = ds.Files
+	var set *ssl.Set
+	if len(pos) > 0 {
+		set, err = fileSet(ck, pos)
 	} else {
-		var splits data.Splits
-		if dir, splits, err = checkpointData(ck, *dataDir, *indices); err != nil {
-			return err
-		}
-		cf, _ := splits.Split(*split)
-		files = *cf
+		set, err = datasetSet(ck, *dataDir, *indices, *split)
 	}
-	if files.Len() == 0 {
-		return fmt.Errorf("%s: no images to embed (split %s)", dir, *split)
-	}
-	set, err := ssl.LoadSet(dir, files, ck.Params.Preset.ImageSize, ck.Norm)
 	if err != nil {
 		return err
 	}
@@ -113,6 +101,65 @@ func runEmbed(ctx context.Context, fs *flag.FlagSet, args []string, e env) error
 	}
 	fmt.Fprintf(e.stdout, "wrote %d embeddings of %d features to %s\n", len(feats), len(feats[0]), *out)
 	return nil
+}
+
+// datasetSet loads the images of a dataset folder (dirFlag, else the
+// run's) to embed: every image in its class folders for split all, else
+// the split's.
+func datasetSet(ck *ssl.Checkpoint, dirFlag, indices, split string) (*ssl.Set, error) {
+	var dir string
+	var files data.ClassFiles
+	if split == "all" {
+		dir = dirFlag
+		if dir == "" && ck.Config != nil {
+			dir = ck.Config.Input.DataPath
+		}
+		if dir == "" {
+			return nil, fmt.Errorf("%s does not say which dataset it was trained on: pass --data DIR", ck.Path)
+		}
+		ds, err := data.OpenDataset(dir)
+		if err != nil {
+			return nil, err
+		}
+		files = ds.Files
+	} else {
+		var splits data.Splits
+		var err error
+		if dir, splits, err = checkpointData(ck, dirFlag, indices); err != nil {
+			return nil, err
+		}
+		cf, err := splits.Split(split)
+		if err != nil {
+			return nil, err
+		}
+		files = *cf
+	}
+	if files.Len() == 0 {
+		return nil, fmt.Errorf("%s: no images to embed (split %s)", dir, split)
+	}
+	return ssl.LoadSet(dir, files, ck.Params.Preset.ImageSize, ck.Norm)
+}
+
+// fileSet loads the files args name (each DIR's image files) to embed,
+// unlabelled (-1) and named as given; the first that cannot be read or
+// has the wrong shape fails the whole set, named in the error.
+func fileSet(ck *ssl.Checkpoint, args []string) (*ssl.Set, error) {
+	files, err := expandFiles(args)
+	if err != nil {
+		return nil, err
+	}
+	size := ck.Params.Preset.ImageSize
+	set := ssl.NewSet(size)
+	for _, f := range files {
+		im, err := data.ReadImage(f, data.ReadOptions{Crop: size})
+		if err == nil {
+			err = set.Add(f, -1, im, ck.Norm)
+		}
+		if err != nil {
+			return nil, err // data and ssl errors name the file
+		}
+	}
+	return set, nil
 }
 
 // writeEmbeddingsNPY writes feats as a float64 (N, D) .npy (npyio writes

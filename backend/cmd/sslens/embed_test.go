@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -53,20 +54,72 @@ func TestEmbedCommand(t *testing.T) {
 	if _, stderr, err := runCmd(t, ctx, "embed", runEmbed, "--checkpoint", run, "--out", csvOut, "--split", "val"); err != nil {
 		t.Fatalf("%v\n%s", err, stderr)
 	}
-	b, err := os.ReadFile(csvOut)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rows, err := csv.NewReader(strings.NewReader(string(b))).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
+	rows := readCSV(t, csvOut)
 	if len(rows) != 11 || len(rows[0]) != 130 || rows[0][2] != "f0" || rows[1][0] != "lenses/24.npy" || rows[1][1] != "1" || rows[10][1] != "0" {
 		t.Fatalf("csv: %d rows, header %v", len(rows), rows[0][:3])
 	}
 	if v, err := strconv.ParseFloat(rows[1][2], 64); err != nil || v == 0 {
 		t.Errorf("csv feature %q", rows[1][2])
 	}
+}
+
+// TestEmbedFiles embeds a list of files: the same features as the
+// dataset path gives the same images, named as given and unlabelled; a bad
+// file in the list fails the command naming it.
+func TestEmbedFiles(t *testing.T) {
+	run, dataDir := trainedRun(t)
+	ctx := context.Background()
+	lens, nonLens := filepath.Join(dataDir, "lenses", "0.npy"), filepath.Join(dataDir, "nonlenses", "45.npy")
+	out := filepath.Join(t.TempDir(), "files.csv")
+	stdout, stderr, err := runCmd(t, ctx, "embed", runEmbed, "--checkpoint", run, "--out", out, lens, nonLens)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	if !strings.Contains(stdout, "wrote 2 embeddings of 128 features") {
+		t.Errorf("stdout %q", stdout)
+	}
+	rows := readCSV(t, out)
+	if len(rows) != 3 || rows[1][0] != lens || rows[2][0] != nonLens || rows[1][1] != "-1" || rows[2][1] != "-1" {
+		t.Fatalf("csv rows %v", rows)
+	}
+	all := filepath.Join(t.TempDir(), "all.csv")
+	if _, stderr, err := runCmd(t, ctx, "embed", runEmbed, "--checkpoint", run, "--out", all); err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	ref := readCSV(t, all)
+	if !slices.Equal(rows[1][2:], ref[1][2:]) || !slices.Equal(rows[2][2:], ref[46][2:]) {
+		t.Errorf("features of the listed files differ from the dataset's: %v vs %v", rows[1][2:5], ref[1][2:5])
+	}
+
+	dir := t.TempDir()
+	corrupt := filepath.Join(dir, "corrupt.npy")
+	if err := os.WriteFile(corrupt, []byte("\x93NUMPY garbage"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{corrupt, filepath.Join(dir, "missing.fits")} {
+		bout := filepath.Join(t.TempDir(), "bad.csv")
+		_, _, err := runCmd(t, ctx, "embed", runEmbed, "--checkpoint", run, "--out", bout, lens, bad)
+		if err == nil || !strings.Contains(err.Error(), bad) {
+			t.Errorf("embedding a list with %s: err = %v, want an error naming it", filepath.Base(bad), err)
+		}
+		if _, err := os.Stat(bout); err == nil {
+			t.Errorf("%s written despite the bad file", bout)
+		}
+	}
+}
+
+func readCSV(t *testing.T, path string) [][]string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows
 }
 
 func TestEmbedUsage(t *testing.T) {
@@ -78,6 +131,7 @@ func TestEmbedUsage(t *testing.T) {
 		{"no out", []string{"--checkpoint", "c"}, "want --checkpoint C and --out F"},
 		{"bad extension", []string{"--checkpoint", "c", "--out", "e.parquet"}, "want a .npy or .csv file"},
 		{"bad split", []string{"--checkpoint", "c", "--out", "e.npy", "--split", "holdout"}, `--split "holdout"`},
+		{"files and a split", []string{"--checkpoint", "c", "--out", "e.npy", "--split", "val", "a.npy"}, "FILE arguments exclude"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, stderr, err := runCmd(t, context.Background(), "embed", runEmbed, tc.args...)
