@@ -574,4 +574,11 @@ func TestTool(t *testing.T) {
 	if _, err := tool.Embed(ctx, "ckpt", filepath.Join(dir, "nope"), "all"); err == nil {
 		t.Error("embedding a missing folder succeeded")
 	}
+	embs, err = tool.EmbedFiles(ctx, "ckpt", files)
+	if err != nil || len(embs) != 2 || embs[1].Name != files[1] || embs[1].Label != -1 {
+		t.Fatalf("EmbedFiles = %+v, %v", embs, err)
+	}
+	if _, err := tool.EmbedFiles(ctx, "ckpt", []string{filepath.Join(dir, "missing.npy")}); err == nil || !strings.Contains(err.Error(), "missing.npy") {
+		t.Errorf("embedding a missing file: %v", err)
+	}
 }

@@ -74,20 +74,31 @@ func (t Tool) Score(ctx context.Context, checkpoint string, files []string) ([]F
 // Embedding is the CLS embedding of one image of a dataset.
 type Embedding struct {
 	Name   string // dataset-relative, e.g. lenses/12.npy
-	Label  int    // 1 lens, 0 non-lens
+	Label  int    // 1 lens, 0 non-lens, -1 unknown (EmbedFiles)
 	Vector []float32
 }
 
 // Embed returns the embeddings of a dataset's images (split all, train,
 // val or test) by the checkpoint.
 func (t Tool) Embed(ctx context.Context, checkpoint, dataDir, split string) ([]Embedding, error) {
+	return t.embed(ctx, "--checkpoint", checkpoint, "--data", dataDir, "--split", split)
+}
+
+// EmbedFiles returns the embeddings of image files by the checkpoint, in
+// order, named by their paths as given (Label -1).
+func (t Tool) EmbedFiles(ctx context.Context, checkpoint string, files []string) ([]Embedding, error) {
+	return t.embed(ctx, append([]string{"--checkpoint", checkpoint}, files...)...)
+}
+
+// embed runs sslens embed with args and reads the CSV it writes.
+func (t Tool) embed(ctx context.Context, args ...string) ([]Embedding, error) {
 	tmp, err := os.MkdirTemp("", "sslens-embed-")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
 	out := filepath.Join(tmp, "embed.csv")
-	if _, err := t.run(ctx, "embed", "--checkpoint", checkpoint, "--data", dataDir, "--split", split, "--out", out); err != nil {
+	if _, err := t.run(ctx, append([]string{"embed", "--out", out}, args...)...); err != nil {
 		return nil, err
 	}
 	f, err := os.Open(out)

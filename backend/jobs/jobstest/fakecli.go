@@ -297,7 +297,8 @@ func Vector(content []byte) []float32 {
 }
 
 // fakeEmbed writes the CSV sslens embed writes for a dataset folder's
-// images (split all, or one of the splits file's).
+// images (split all, or one of the splits file's), or for the files given
+// as arguments (named as given, label -1).
 func fakeEmbed(args []string) error {
 	fs := flag.NewFlagSet("embed", flag.ContinueOnError)
 	fs.String("checkpoint", "", "")
@@ -307,23 +308,39 @@ func fakeEmbed(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	var files data.ClassFiles
-	if *split == "all" {
-		ds, err := data.OpenDataset(*dir)
-		if err != nil {
-			return err
+	type image struct {
+		name, path string
+		label      int
+	}
+	var ims []image
+	for _, f := range fs.Args() {
+		ims = append(ims, image{f, f, -1})
+	}
+	if len(ims) == 0 {
+		var files data.ClassFiles
+		if *split == "all" {
+			ds, err := data.OpenDataset(*dir)
+			if err != nil {
+				return err
+			}
+			files = ds.Files
+		} else {
+			sp, err := data.ReadSplits(data.SplitsFile(*dir))
+			if err != nil {
+				return err
+			}
+			cf, err := sp.Split(*split)
+			if err != nil {
+				return err
+			}
+			files = *cf
 		}
-		files = ds.Files
-	} else {
-		sp, err := data.ReadSplits(data.SplitsFile(*dir))
-		if err != nil {
-			return err
+		for _, l := range []data.Label{data.Lens, data.NonLens} {
+			for _, name := range files.Files(l) {
+				rel := data.ClassDirs[l] + "/" + name
+				ims = append(ims, image{rel, filepath.Join(*dir, rel), int(l)})
+			}
 		}
-		cf, err := sp.Split(*split)
-		if err != nil {
-			return err
-		}
-		files = *cf
 	}
 	f, err := os.Create(*out)
 	if err != nil {
@@ -332,19 +349,16 @@ func fakeEmbed(args []string) error {
 	defer f.Close()
 	w := csv.NewWriter(f)
 	w.Write([]string{"name", "label", "f0", "f1", "f2", "f3"})
-	for _, l := range []data.Label{data.Lens, data.NonLens} {
-		for _, name := range files.Files(l) {
-			rel := data.ClassDirs[l] + "/" + name
-			b, err := os.ReadFile(filepath.Join(*dir, rel))
-			if err != nil {
-				return err
-			}
-			row := []string{rel, strconv.Itoa(int(l))}
-			for _, x := range Vector(b) {
-				row = append(row, strconv.FormatFloat(float64(x), 'g', -1, 32))
-			}
-			w.Write(row)
+	for _, im := range ims {
+		b, err := os.ReadFile(im.path)
+		if err != nil {
+			return err
 		}
+		row := []string{im.name, strconv.Itoa(im.label)}
+		for _, x := range Vector(b) {
+			row = append(row, strconv.FormatFloat(float64(x), 'g', -1, 32))
+		}
+		w.Write(row)
 	}
 	w.Flush()
 	return w.Error()
