@@ -256,7 +256,7 @@ func appendEvents(ctx context.Context, tx *sql.Tx, run, now int64, evs []shared.
 	if err != nil {
 		return nil, err
 	}
-	stmt, err := tx.PrepareContext(ctx, "INSERT INTO metrics (run_id, seq, type, time, body) VALUES (?, ?, ?, ?, ?)")
+	stmt, err := tx.PrepareContext(ctx, "INSERT INTO events (run_id, seq, type, time, body) VALUES (?, ?, ?, ?, ?)")
 	if err != nil {
 		return nil, err
 	}
@@ -284,7 +284,7 @@ func appendEvents(ctx context.Context, tx *sql.Tx, run, now int64, evs []shared.
 // Events returns up to limit events of a run with seq > after, in order.
 // Types, when given, restricts them to those types.
 func (s *Store) Events(ctx context.Context, run, after int64, limit int, types ...shared.EventType) ([]shared.Event, error) {
-	q := "SELECT body FROM metrics WHERE run_id = ? AND seq > ?"
+	q := "SELECT body FROM events WHERE run_id = ? AND seq > ?"
 	args := []any{run, after}
 	if len(types) > 0 {
 		q += " AND type IN (?" + strings.Repeat(", ?", len(types)-1) + ")"
@@ -317,7 +317,7 @@ func (s *Store) Events(ctx context.Context, run, after int64, limit int, types .
 // LastEvents returns the newest n events of the given type of a run,
 // oldest first.
 func (s *Store) LastEvents(ctx context.Context, run int64, typ shared.EventType, n int) ([]shared.Event, error) {
-	rows, err := s.r.QueryContext(ctx, "SELECT body FROM metrics WHERE run_id = ? AND type = ? ORDER BY seq DESC LIMIT ?", run, typ, n)
+	rows, err := s.r.QueryContext(ctx, "SELECT body FROM events WHERE run_id = ? AND type = ? ORDER BY seq DESC LIMIT ?", run, typ, n)
 	if err != nil {
 		return nil, wrap(err)
 	}

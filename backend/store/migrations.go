@@ -1,0 +1,139 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// migrations are applied in order; migration i brings user_version to i+1.
+// Never edit one that has shipped: append a new one.
+var migrations = []string{
+	`CREATE TABLE users (
+		id         INTEGER PRIMARY KEY,
+		name       TEXT NOT NULL UNIQUE,
+		role       TEXT NOT NULL CHECK (role IN ('admin', 'astronomer')),
+		hash       BLOB NOT NULL,
+		created    INTEGER NOT NULL,
+		last_login INTEGER
+	);
+	CREATE TABLE sessions (
+		token_hash BLOB PRIMARY KEY,
+		user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+		csrf       TEXT NOT NULL,
+		created    INTEGER NOT NULL,
+		expires    INTEGER NOT NULL
+	);
+	CREATE INDEX sessions_user ON sessions(user_id);
+	CREATE TABLE datasets (
+		id      INTEGER PRIMARY KEY,
+		name    TEXT NOT NULL UNIQUE,
+		dir     TEXT NOT NULL,
+		kind    TEXT NOT NULL,
+		survey  TEXT NOT NULL DEFAULT '',
+		counts  TEXT NOT NULL DEFAULT '',
+		job_id  INTEGER,
+		created INTEGER NOT NULL
+	);
+	CREATE TABLE runs (
+		id         INTEGER PRIMARY KEY,
+		kind       TEXT NOT NULL,
+		name       TEXT NOT NULL,
+		state      TEXT NOT NULL,
+		dataset_id INTEGER REFERENCES datasets(id) ON DELETE SET NULL,
+		created_by TEXT NOT NULL,
+		after_id   INTEGER REFERENCES runs(id) ON DELETE SET NULL,
+		config     TEXT NOT NULL DEFAULT '',
+		params     TEXT NOT NULL DEFAULT '{}',
+		args       TEXT NOT NULL DEFAULT '[]',
+		dir        TEXT NOT NULL DEFAULT '',
+		created    INTEGER NOT NULL,
+		started    INTEGER,
+		finished   INTEGER,
+		host       TEXT NOT NULL DEFAULT '',
+		handle     TEXT NOT NULL DEFAULT '',
+		error      TEXT NOT NULL DEFAULT '',
+		progress   TEXT NOT NULL DEFAULT '',
+		last_seq   INTEGER NOT NULL DEFAULT 0,
+		resumable  INTEGER NOT NULL DEFAULT 0
+	);
+	CREATE INDEX runs_state ON runs(state);
+	CREATE TABLE metrics (
+		run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+		seq    INTEGER NOT NULL,
+		type   TEXT NOT NULL,
+		time   INTEGER NOT NULL,
+		body   TEXT NOT NULL,
+		PRIMARY KEY (run_id, seq)
+	) WITHOUT ROWID;
+	CREATE TABLE checkpoints (
+		id         INTEGER PRIMARY KEY,
+		run_id     INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+		name       TEXT NOT NULL,
+		path       TEXT NOT NULL,
+		preset     TEXT NOT NULL,
+		classifier INTEGER NOT NULL,
+		epoch      INTEGER NOT NULL,
+		step       INTEGER NOT NULL,
+		metrics    TEXT NOT NULL DEFAULT '{}',
+		sha256     TEXT NOT NULL,
+		created    INTEGER NOT NULL,
+		UNIQUE (run_id, name)
+	);
+	CREATE TABLE uploads (
+		id      INTEGER PRIMARY KEY,
+		sha256  TEXT NOT NULL UNIQUE,
+		name    TEXT NOT NULL,
+		format  TEXT NOT NULL,
+		size    INTEGER NOT NULL,
+		path    TEXT NOT NULL DEFAULT '',
+		user    TEXT NOT NULL,
+		created INTEGER NOT NULL,
+		width   INTEGER NOT NULL DEFAULT 0,
+		height  INTEGER NOT NULL DEFAULT 0,
+		valid   INTEGER NOT NULL,
+		error   TEXT NOT NULL DEFAULT ''
+	);
+	CREATE TABLE scores (
+		upload_id     INTEGER NOT NULL REFERENCES uploads(id) ON DELETE CASCADE,
+		checkpoint_id INTEGER NOT NULL REFERENCES checkpoints(id) ON DELETE CASCADE,
+		prob          REAL NOT NULL,
+		embedding     BLOB,
+		created       INTEGER NOT NULL,
+		PRIMARY KEY (upload_id, checkpoint_id)
+	) WITHOUT ROWID;
+	CREATE TABLE audit (
+		id     INTEGER PRIMARY KEY,
+		time   INTEGER NOT NULL,
+		user   TEXT NOT NULL,
+		action TEXT NOT NULL,
+		target TEXT NOT NULL,
+		detail TEXT NOT NULL DEFAULT ''
+	);`,
+	// The table of a run's events held more than metrics (states, logs,
+	// progress); its name now says so.
+	`ALTER TABLE metrics RENAME TO events;`,
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	var version int
+	if err := s.w.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return fmt.Errorf("store: %s: %w", s.path, err)
+	}
+	if version > len(migrations) {
+		return fmt.Errorf("store: %s: schema version %d is newer than this build knows (%d); use a newer sslens", s.path, version, len(migrations))
+	}
+	for v := version; v < len(migrations); v++ {
+		err := s.tx(ctx, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", v+1))
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("store: %s: migration %d: %w", s.path, v+1, err)
+		}
+	}
+	return nil
+}
