@@ -219,7 +219,7 @@ func Parse(b []byte) (*Config, error) {
 	}
 	c := Default(m)
 	d := &decoder{}
-	if err := d.decode(root, "", reflect.ValueOf(&c).Elem()); err != nil {
+	if err := d.section(root, "", reflect.ValueOf(&c).Elem()); err != nil {
 		return nil, err
 	}
 	c.Warnings = d.warnings

@@ -27,7 +27,7 @@ func methodOf(root *yaml.Node) (Method, error) {
 		}
 	}
 	if v == nil || isNone(v) {
-		return "", fmt.Errorf("experiment.ssl_training: missing (want one of %s)", methodList())
+		return "", fmt.Errorf("experiment.ssl_training: missing (want one of %s)", strings.Join(strs(Methods), ", "))
 	}
 	m := Method(strings.ToLower(strings.TrimSpace(v.Value)))
 	for _, ok := range Methods {
@@ -35,15 +35,7 @@ func methodOf(root *yaml.Node) (Method, error) {
 			return m, nil
 		}
 	}
-	return "", fmt.Errorf("experiment.ssl_training: line %d: unknown method %q (want one of %s)", v.Line, v.Value, methodList())
-}
-
-func methodList() string {
-	s := make([]string, len(Methods))
-	for i, m := range Methods {
-		s[i] = string(m)
-	}
-	return strings.Join(s, ", ")
+	return "", fmt.Errorf("experiment.ssl_training: line %d: unknown method %q (want one of %s)", v.Line, v.Value, strings.Join(strs(Methods), ", "))
 }
 
 // normalise resolves settings that depend on each other and records

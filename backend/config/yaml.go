@@ -2,17 +2,26 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
 )
 
-// decoder fills tagged struct fields from YAML mapping nodes one key at a
-// time, so that every error and warning names the key path and line.
+// decoder decodes YAML mappings one key at a time, so that every error and
+// warning names the key path and line. An experiment config follows the
+// reference project's loader, which ignored keys it did not know: they are
+// warnings. A strict decoder (reproduce configs, sslens's own schema)
+// refuses them, listing the keys it knows.
 type decoder struct {
+	strict   bool
 	warnings []string
 }
+
+// field decodes the value n of the key at key path path.
+type field func(n *yaml.Node, path string) error
 
 // isNone reports a YAML null or the string None, which the reference
 // project's loader kept as a string where it meant "unset".
@@ -20,55 +29,65 @@ func isNone(n *yaml.Node) bool {
 	return n.Kind == yaml.ScalarNode && (n.Tag == "!!null" || n.Value == "None" || n.Value == "")
 }
 
-// decode fills *dst (a struct) from mapping node n at key path path.
-// Nested structs tagged `section:"true"`-free are plain values; a struct
-// field whose type is itself a struct with yaml tags is decoded recursively.
-func (d *decoder) decode(n *yaml.Node, path string, dst reflect.Value) error {
-	if isNone(n) {
-		return nil
-	}
+// mapping decodes mapping n at key path path, each key with its field in
+// fields. A null value keeps the default.
+func (d *decoder) mapping(n *yaml.Node, path string, fields map[string]field) error {
 	if n.Kind != yaml.MappingNode {
 		return fmt.Errorf("%s: line %d: want a mapping of keys, got %s", path, n.Line, describeNode(n))
 	}
-	fields := map[string]reflect.Value{}
-	collectFields(dst, fields)
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		key, val := n.Content[i].Value, n.Content[i+1]
-		kp := join(path, key)
-		f, ok := fields[key]
-		if !ok {
-			d.warnings = append(d.warnings, fmt.Sprintf("%s: line %d: unknown key, ignored", kp, n.Content[i].Line))
-			continue
-		}
-		if isNone(val) {
-			continue
-		}
-		if f.Kind() == reflect.Struct && isSection(f.Type()) {
-			if err := d.decode(val, kp, f); err != nil {
+		k, v := n.Content[i], n.Content[i+1]
+		kp := join(path, k.Value)
+		f, ok := fields[k.Value]
+		switch {
+		case !ok && d.strict:
+			known := slices.Sorted(maps.Keys(fields))
+			return fmt.Errorf("%s: line %d: unknown key (want one of %s)", kp, k.Line, strings.Join(known, ", "))
+		case !ok:
+			d.warnings = append(d.warnings, fmt.Sprintf("%s: line %d: unknown key, ignored", kp, k.Line))
+		case v.Kind == yaml.ScalarNode && v.Tag == "!!null":
+			// An empty value keeps the default.
+		default:
+			if err := f(v, kp); err != nil {
 				return err
 			}
-			continue
-		}
-		if err := val.Decode(f.Addr().Interface()); err != nil {
-			return fmt.Errorf("%s: line %d: %s is not %s", kp, val.Line, describeNode(val), describeType(f.Type()))
 		}
 	}
 	return nil
 }
 
+// section fills *dst (a struct) from mapping n at key path path: each
+// yaml-tagged field is a key, and a field whose type is itself a struct
+// with yaml tags is decoded key by key in turn. None keeps the defaults.
+func (d *decoder) section(n *yaml.Node, path string, dst reflect.Value) error {
+	if isNone(n) {
+		return nil
+	}
+	fields := map[string]field{}
+	d.collectFields(dst, fields)
+	return d.mapping(n, path, fields)
+}
+
 // collectFields maps yaml tag names to the fields of v, looking through
 // embedded (anonymous, untagged) structs.
-func collectFields(v reflect.Value, into map[string]reflect.Value) {
+func (d *decoder) collectFields(v reflect.Value, into map[string]field) {
 	t := v.Type()
 	for i := 0; i < t.NumField(); i++ {
-		sf := t.Field(i)
+		sf, fv := t.Field(i), v.Field(i)
 		tag := strings.Split(sf.Tag.Get("yaml"), ",")[0]
-		if sf.Anonymous && tag == "" {
-			collectFields(v.Field(i), into)
-			continue
-		}
-		if tag != "" && tag != "-" && sf.IsExported() {
-			into[tag] = v.Field(i)
+		switch {
+		case sf.Anonymous && tag == "":
+			d.collectFields(fv, into)
+		case tag == "" || tag == "-" || !sf.IsExported():
+		case fv.Kind() == reflect.Struct && isSection(fv.Type()):
+			into[tag] = func(n *yaml.Node, path string) error { return d.section(n, path, fv) }
+		default:
+			into[tag] = func(n *yaml.Node, path string) error {
+				if isNone(n) {
+					return nil
+				}
+				return value(fv.Addr().Interface())(n, path)
+			}
 		}
 	}
 }
@@ -82,6 +101,34 @@ func isSection(t reflect.Type) bool {
 		}
 	}
 	return false
+}
+
+// value decodes one value (a scalar, or a fixed list of them) into ptr.
+func value(ptr any) field {
+	return func(n *yaml.Node, path string) error {
+		if err := n.Decode(ptr); err != nil {
+			return fmt.Errorf("%s: line %d: %s is not %s", path, n.Line, describeNode(n), describeType(reflect.TypeOf(ptr).Elem()))
+		}
+		return nil
+	}
+}
+
+// list decodes a YAML list into dst, each element naming its index in
+// errors.
+func list[T any](dst *[]T) field {
+	return func(n *yaml.Node, path string) error {
+		if n.Kind != yaml.SequenceNode {
+			return fmt.Errorf("%s: line %d: %s is not %s", path, n.Line, describeNode(n), describeType(reflect.TypeFor[[]T]()))
+		}
+		out := make([]T, len(n.Content))
+		for i, e := range n.Content {
+			if err := value(&out[i])(e, fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				return err
+			}
+		}
+		*dst = out
+		return nil
+	}
 }
 
 func join(path, key string) string {
@@ -103,17 +150,24 @@ func describeNode(n *yaml.Node) string {
 
 func describeType(t reflect.Type) string {
 	switch t.Kind() {
-	case reflect.Int, reflect.Int64, reflect.Uint64:
+	case reflect.Int, reflect.Int64:
 		return "an integer"
+	case reflect.Uint64:
+		return "a non-negative integer"
 	case reflect.Float64:
 		return "a number"
 	case reflect.Bool:
 		return "true or false"
 	case reflect.Array:
-		elem := strings.TrimPrefix(strings.TrimPrefix(describeType(t.Elem()), "an "), "a ")
-		return fmt.Sprintf("a list of %d %ss", t.Len(), elem)
+		return fmt.Sprintf("a list of %d %s", t.Len(), plural(t.Elem()))
 	case reflect.Slice:
-		return "a list"
+		return "a list of " + plural(t.Elem())
 	}
 	return "a string"
+}
+
+// plural is describeType's noun for several values of t, such as
+// "numbers".
+func plural(t reflect.Type) string {
+	return strings.TrimPrefix(strings.TrimPrefix(describeType(t), "an "), "a ") + "s"
 }
