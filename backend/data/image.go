@@ -9,6 +9,8 @@ package data
 import (
 	"fmt"
 	"math"
+
+	"github.com/sslens/sslens/backend/layout"
 )
 
 // Bands names the channels of an image, in file order.
@@ -23,7 +25,7 @@ const (
 )
 
 // ClassDirs maps a label to the folder that holds its images.
-var ClassDirs = map[Label]string{Lens: "lenses", NonLens: "nonlenses"}
+var ClassDirs = map[Label]string{Lens: layout.LensDir, NonLens: layout.NonLensDir}
 
 // Image is a channels-first cutout: Pix[(c*H+y)*W+x].
 type Image struct {

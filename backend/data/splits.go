@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/sslens/sslens/backend/atomicfile"
+
+	"github.com/sslens/sslens/backend/layout"
 )
 
 // ClassFiles lists image file names (not paths) per class folder.
@@ -214,7 +216,7 @@ func loadNames(path string) (any, error) {
 // SplitsFile returns the splits file of a dataset folder, DIR/splits.json
 // or else DIR/indices.pkl, or "" when there is neither.
 func SplitsFile(dir string) string {
-	for _, name := range []string{"splits.json", "indices.pkl"} {
+	for _, name := range []string{layout.SplitsJSON, layout.SplitsPickle} {
 		p := filepath.Join(dir, name)
 		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
 			return p

@@ -9,10 +9,11 @@ import (
 	"io/fs"
 	"math"
 	"os"
-	"path/filepath"
 	"slices"
 
 	"github.com/sslens/sslens/backend/atomicfile"
+
+	"github.com/sslens/sslens/backend/layout"
 )
 
 // Stats are per-channel (g, r, i) normalisation statistics of the train
@@ -30,9 +31,6 @@ type Stats struct {
 	Crop      int        `json:"crop"`  // centre crop in px, 0 = whole images
 	Count     int        `json:"count"` // images
 }
-
-// StatsFile is the cache LoadStats keeps in a dataset folder.
-const StatsFile = ".sslens-stats.json"
 
 // statsVersion changes whenever the definition of Stats changes, making old
 // caches stale.
@@ -83,21 +81,21 @@ func ComputeStats(dir string, train ClassFiles, crop int) (Stats, error) {
 	return st, nil
 }
 
-// statsCache is the content of StatsFile.
+// statsCache is the content of layout.StatsFile.
 type statsCache struct {
 	Version   int    `json:"version"`
 	TrainHash string `json:"train_hash"` // sha256 of the sorted class/name list
 	Stats     Stats  `json:"stats"`
 }
 
-// LoadStats returns the statistics of s.Train at crop from DIR/StatsFile when
+// LoadStats returns the statistics of s.Train at crop from DIR/layout.StatsFile when
 // it was computed for the same crop and the same train file list, and
 // otherwise computes them and rewrites the cache. A cache that cannot be
 // written (a read-only folder) is not an error: the statistics are returned
 // and computed again next time.
 func LoadStats(dir string, s Splits, crop int) (Stats, error) {
 	hash := trainHash(s.Train)
-	path := filepath.Join(dir, StatsFile)
+	path := layout.Dataset(dir).Path(layout.StatsFile)
 	if b, err := os.ReadFile(path); err == nil {
 		var c statsCache
 		if json.Unmarshal(b, &c) == nil && c.Version == statsVersion && c.TrainHash == hash && c.Stats.Crop == crop {

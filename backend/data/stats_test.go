@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sslens/sslens/backend/layout"
 )
 
 // statsImage returns a 3x4x4 image whose central 2x2 band g is crop (row
@@ -100,7 +102,7 @@ func TestLoadStatsCache(t *testing.T) {
 	}
 	closeStats(t, st, wantStats)
 	var cache statsCache
-	if err := json.Unmarshal(readTestFile(t, filepath.Join(dir, StatsFile)), &cache); err != nil {
+	if err := json.Unmarshal(readTestFile(t, filepath.Join(dir, layout.StatsFile)), &cache); err != nil {
 		t.Fatal(err)
 	}
 	closeStats(t, cache.Stats, wantStats)
@@ -122,16 +124,16 @@ func TestLoadStatsCache(t *testing.T) {
 	if st, err = LoadStats(dir, fewer, 2); err != nil || st.Count != 1 || st.Mean[0] != 2.5 {
 		t.Errorf("one image: %+v, %v", st, err)
 	}
-	if err := json.Unmarshal(readTestFile(t, filepath.Join(dir, StatsFile)), &cache); err != nil || cache.Stats.Count != 1 {
+	if err := json.Unmarshal(readTestFile(t, filepath.Join(dir, layout.StatsFile)), &cache); err != nil || cache.Stats.Count != 1 {
 		t.Errorf("cache not rewritten: %+v, %v", cache, err)
 	}
 
 	// A corrupt cache is recomputed, not an error.
-	writeFile(t, filepath.Join(dir, StatsFile), []byte("{"))
+	writeFile(t, filepath.Join(dir, layout.StatsFile), []byte("{"))
 	if st, err = LoadStats(dir, fewer, 2); err != nil || st.Count != 1 {
 		t.Errorf("corrupt cache: %+v, %v", st, err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, StatsFile)); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, layout.StatsFile)); err != nil {
 		t.Error(err)
 	}
 }

@@ -5,12 +5,6 @@ import (
 	"time"
 )
 
-// Names in a run folder that the executor writes.
-const (
-	StdoutFile = "stdout.log"
-	StderrFile = "stderr.log"
-)
-
 // Spec is one start of a job as an executor sees it.
 type Spec struct {
 	Run  int64

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 
@@ -14,6 +15,8 @@ import (
 	"github.com/sslens/sslens/backend/sim"
 	"github.com/sslens/sslens/backend/store"
 	"github.com/sslens/sslens/shared"
+
+	"github.com/sslens/sslens/backend/layout"
 )
 
 // Params are a run's kind-specific settings, stored with it as JSON.
@@ -31,25 +34,10 @@ type Params struct {
 	Uploads []int64 `json:"uploads,omitempty"`
 }
 
-// Names in a training run folder (as backend/ssl writes them) that the
-// manager reads or prepares.
-const (
-	ConfigFile   = "config.yaml" // the config as submitted; the CLI writes config.resolved.yaml beside it
-	MetricsFile  = "metrics.jsonl"
-	ReportFile   = "report.json"
-	checkpoints  = "checkpoints"
-	lastStateDir = "checkpoints/last"
-	modelFile    = "model.safetensors"
-	stateFile    = "state.json"
-)
-
-// CheckpointNames are the checkpoint folders a training run keeps.
-var CheckpointNames = []string{"last", "best"}
-
 // subcommand is the sslens command each kind runs.
 var subcommand = map[shared.JobKind]string{
 	shared.KindSimulate:  "simulate",
-	shared.KindPretrain:  "train",
+	shared.KindPretrain:  "pretrain",
 	shared.KindFinetune:  "finetune",
 	shared.KindReproduce: "reproduce",
 	shared.KindScore:     "score",
@@ -111,6 +99,7 @@ func (m *Manager) prepare(ctx context.Context, j store.Job, p Params) ([]string,
 		return nil, errors.New("the run has no folder")
 	}
 	dir := m.abs(j.Dir)
+	run := layout.Run(dir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -118,19 +107,19 @@ func (m *Manager) prepare(ctx context.Context, j store.Job, p Params) ([]string,
 	case shared.KindSimulate:
 		out := m.abs(p.Out)
 		return []string{sub, "--out", out, "--preset", p.Survey, "--counts", p.Counts,
-			"--seed", strconv.FormatUint(p.Seed, 10), "--force", "--preview", filepath.Join(out, "preview.png")}, nil
+			"--seed", strconv.FormatUint(p.Seed, 10), "--force", "--preview", layout.Dataset(out).Path(layout.PreviewPNG)}, nil
 	case shared.KindFinetune, shared.KindPretrain:
-		if isFile(filepath.Join(dir, lastStateDir, stateFile)) && isFile(filepath.Join(dir, MetricsFile)) {
+		if isFile(run.State(layout.LastDir)) && isFile(run.Path(layout.MetricsFile)) {
 			return []string{sub, "--resume", dir}, nil
 		}
 		// Nothing to resume from: clear what an earlier start left, which
 		// the CLI would refuse to overwrite.
-		for _, name := range []string{MetricsFile, "config.resolved.yaml", checkpoints, ReportFile, "report.md", "train_subset.json"} {
-			if err := os.RemoveAll(filepath.Join(dir, name)); err != nil {
+		for _, name := range layout.TrainingOutputs {
+			if err := os.RemoveAll(run.Path(name)); err != nil {
 				return nil, err
 			}
 		}
-		cfgPath := filepath.Join(dir, ConfigFile)
+		cfgPath := run.Path(layout.SubmittedConfig)
 		if err := os.WriteFile(cfgPath, []byte(j.Config), 0o644); err != nil {
 			return nil, err
 		}
@@ -175,7 +164,7 @@ func (m *Manager) prepare(ctx context.Context, j store.Job, p Params) ([]string,
 			return nil, errors.New("no uploads to score")
 		}
 		// Start afresh: finish parses stdout.log as one JSON document.
-		if err := os.Remove(filepath.Join(dir, StdoutFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := os.Remove(filepath.Join(dir, layout.StdoutFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return nil, err
 		}
 		args := []string{sub, "--checkpoint", m.abs(c.Path), "--json"}
@@ -229,8 +218,8 @@ func (m *Manager) datasetDir(ctx context.Context, id int64) (string, error) {
 func (m *Manager) finish(ctx context.Context, j store.Job, p Params) error {
 	switch j.Kind {
 	case shared.KindFinetune, shared.KindPretrain:
-		for _, name := range CheckpointNames {
-			if err := m.registerCheckpoint(ctx, j, filepath.Join(checkpoints, name)); err != nil {
+		for _, name := range layout.CheckpointNames {
+			if err := m.registerCheckpoint(ctx, j, path.Join(layout.CheckpointsDir, name)); err != nil {
 				return err
 			}
 		}
@@ -243,7 +232,7 @@ func (m *Manager) finish(ctx context.Context, j store.Job, p Params) error {
 // registerCheckpoint records the checkpoint in the run-relative folder
 // rel, if its sidecar exists.
 func (m *Manager) registerCheckpoint(ctx context.Context, j store.Job, rel string) error {
-	model := filepath.Join(m.abs(j.Dir), rel, modelFile)
+	model := layout.Run(m.abs(j.Dir)).Model(rel)
 	b, err := os.ReadFile(ckpt.SidecarPath(model))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -281,7 +270,7 @@ type scoreOutput struct {
 
 // storeScores reads a finished score-batch's output and stores the scores.
 func (m *Manager) storeScores(ctx context.Context, j store.Job, p Params) error {
-	b, err := os.ReadFile(filepath.Join(m.abs(j.Dir), StdoutFile))
+	b, err := os.ReadFile(layout.Run(m.abs(j.Dir)).Path(layout.StdoutFile))
 	if err != nil {
 		return err
 	}

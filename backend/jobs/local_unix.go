@@ -13,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/sslens/sslens/backend/layout"
 )
 
 // Local runs jobs as child processes of the server on this machine.
@@ -40,11 +42,11 @@ func (l *Local) Start(ctx context.Context, spec Spec) (Process, error) {
 	open := func(name string) (*os.File, error) {
 		return os.OpenFile(filepath.Join(spec.Dir, name), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	}
-	stdout, err := open(StdoutFile)
+	stdout, err := open(layout.StdoutFile)
 	if err != nil {
 		return nil, fmt.Errorf("jobs: run %d: %w", spec.Run, err)
 	}
-	stderr, err := open(StderrFile)
+	stderr, err := open(layout.StderrFile)
 	if err != nil {
 		stdout.Close()
 		return nil, fmt.Errorf("jobs: run %d: %w", spec.Run, err)

@@ -15,6 +15,8 @@ import (
 	"github.com/sslens/sslens/backend/data"
 	"github.com/sslens/sslens/backend/store"
 	"github.com/sslens/sslens/shared"
+
+	"github.com/sslens/sslens/backend/layout"
 )
 
 // Limits on what one poll turns into events, so a job that floods its
@@ -97,11 +99,11 @@ type tailer struct {
 
 func (m *Manager) newTailer(ctx context.Context, j store.Job, p Params) (*tailer, error) {
 	dir := m.abs(j.Dir)
-	t := &tailer{m: m, job: j, dir: dir, metric: &fileTail{path: filepath.Join(dir, MetricsFile)}, known: map[int]time.Time{}}
+	t := &tailer{m: m, job: j, dir: dir, metric: &fileTail{path: filepath.Join(dir, layout.MetricsFile)}, known: map[int]time.Time{}}
 	if j.Kind != shared.KindScore {
-		t.logs, t.names = append(t.logs, &fileTail{path: filepath.Join(dir, StdoutFile)}), append(t.names, "stdout")
+		t.logs, t.names = append(t.logs, &fileTail{path: filepath.Join(dir, layout.StdoutFile)}), append(t.names, "stdout")
 	}
-	t.logs, t.names = append(t.logs, &fileTail{path: filepath.Join(dir, StderrFile)}), append(t.names, "stderr")
+	t.logs, t.names = append(t.logs, &fileTail{path: filepath.Join(dir, layout.StderrFile)}), append(t.names, "stderr")
 	// Earlier starts' output is already stored: follow from the end.
 	for _, f := range t.logs {
 		if st, err := os.Stat(f.path); err == nil {
@@ -139,7 +141,7 @@ func (t *tailer) poll(ctx context.Context) error {
 		}
 		var rec shared.Metric
 		if err := json.Unmarshal(ln, &rec); err != nil {
-			evs = append(evs, logEvent("sslens", fmt.Sprintf("%s: unreadable record (line %d of this read): %v", MetricsFile, i+1, err)))
+			evs = append(evs, logEvent("sslens", fmt.Sprintf("%s: unreadable record (line %d of this read): %v", layout.MetricsFile, i+1, err)))
 			continue
 		}
 		if !t.fresh {

@@ -5,13 +5,11 @@ import (
 	"cmp"
 	"context"
 	"crypto/sha256"
-	"encoding/csv"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"image"
 	"image/png"
-	"io"
 	"io/fs"
 	"math"
 	"net/http"
@@ -27,6 +25,7 @@ import (
 	"github.com/sslens/sslens/backend/atomicfile"
 	"github.com/sslens/sslens/backend/data"
 	"github.com/sslens/sslens/backend/jobs"
+	"github.com/sslens/sslens/backend/layout"
 	"github.com/sslens/sslens/backend/render"
 	"github.com/sslens/sslens/backend/store"
 	"github.com/sslens/sslens/shared"
@@ -55,7 +54,7 @@ func newDatasetCache() *datasetCache { return &datasetCache{idx: map[string]*dat
 // stampOf summarises the modification times of what an index is built from.
 func stampOf(dir string) string {
 	var b strings.Builder
-	for _, name := range []string{data.ClassDirs[data.Lens], data.ClassDirs[data.NonLens], "splits.json", "indices.pkl", "metadata.csv"} {
+	for _, name := range layout.DatasetFiles {
 		if st, err := os.Stat(filepath.Join(dir, name)); err == nil {
 			fmt.Fprintf(&b, "%s:%d:%d;", name, st.ModTime().UnixNano(), st.Size())
 		}
@@ -119,76 +118,43 @@ func buildIndex(dir string) (*datasetIndex, error) {
 			}
 		}
 	}
-	if err := ix.readMetadata(filepath.Join(dir, "metadata.csv")); err != nil {
+	if err := ix.readMetadata(layout.Dataset(dir)); err != nil {
 		return nil, err
 	}
 	return ix, nil
 }
 
-// readMetadata adds the simulator's parameters from metadata.csv: columns
-// file, class, split, kind, then numbers, and contaminants.
-func (ix *datasetIndex) readMetadata(path string) error {
-	f, err := os.Open(path)
+// readMetadata adds the simulator's parameters from metadata.csv, when
+// the dataset has one (real data does not).
+func (ix *datasetIndex) readMetadata(ds layout.Dataset) error {
+	meta, err := ds.ReadMetadata()
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	r := csv.NewReader(f)
-	header, err := r.Read()
-	if err != nil {
-		return fmt.Errorf("%s: header: %w", path, err)
-	}
-	col := map[string]int{}
-	for i, h := range header {
-		col[h] = i
-	}
-	for _, need := range []string{"file", "class"} {
-		if _, ok := col[need]; !ok {
-			return fmt.Errorf("%s: no %q column", path, need)
-		}
-	}
-	skip := map[string]bool{"file": true, "class": true, "split": true, "kind": true, "contaminants": true}
 	keys := map[string]bool{}
-	for {
-		row, err := r.Read()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-		i, ok := ix.byID[row[col["class"]]+"/"+row[col["file"]]]
+	for _, row := range meta.Images {
+		i, ok := ix.byID[row.Class+"/"+row.File]
 		if !ok {
 			continue // listed but not on disk
 		}
 		im := &ix.images[i]
-		if k, ok := col["kind"]; ok {
-			im.Kind = row[k]
+		im.Kind = row.Kind
+		if len(row.Contaminants) > 0 {
+			ix.contam[im.ID] = row.Contaminants
 		}
-		if k, ok := col["contaminants"]; ok && row[k] != "" {
-			ix.contam[im.ID] = strings.Split(row[k], ";")
+		if len(row.Params) > 0 {
+			im.Params = row.Params
 		}
-		for j, h := range header {
-			if skip[h] || row[j] == "" {
-				continue
-			}
-			v, err := strconv.ParseFloat(row[j], 64)
-			if err != nil {
-				continue
-			}
-			if im.Params == nil {
-				im.Params = map[string]float64{}
-			}
-			im.Params[h] = v
-			keys[h] = true
+		for k := range row.Params {
+			keys[k] = true
 		}
 	}
-	for _, h := range header {
-		if keys[h] {
-			ix.sortKeys = append(ix.sortKeys, h)
+	for _, k := range meta.Params {
+		if keys[k] {
+			ix.sortKeys = append(ix.sortKeys, k)
 		}
 	}
 	return nil

@@ -1,18 +1,15 @@
 package sim
 
 import (
-	"bytes"
-	"encoding/csv"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/sslens/sslens/backend/data"
+	"github.com/sslens/sslens/backend/layout"
 )
 
 // CropSize is the side of the centre crop the models see; Summary reports
@@ -126,13 +123,14 @@ func WriteDataset(dir string, cfg Config, progress func(done, total int)) (Summa
 			sum.CropStd[c] += res.std[c] / float64(total)
 		}
 	}
-	if err := data.WriteSplitsPickle(filepath.Join(dir, "indices.pkl"), splits); err != nil {
+	ds := layout.Dataset(dir)
+	if err := data.WriteSplitsPickle(ds.Path(layout.SplitsPickle), splits); err != nil {
 		return Summary{}, err
 	}
-	if err := data.WriteSplitsJSON(filepath.Join(dir, "splits.json"), splits); err != nil {
+	if err := data.WriteSplitsJSON(ds.Path(layout.SplitsJSON), splits); err != nil {
 		return Summary{}, err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "metadata.csv"), metadataCSV(all), 0o644); err != nil {
+	if err := ds.WriteMetadata(metadata(all)); err != nil {
 		return Summary{}, fmt.Errorf("sim: %w", err)
 	}
 	return sum, nil
@@ -174,37 +172,34 @@ func cropStats(im data.Image) (mean, std [3]float64) {
 	return mean, std
 }
 
-// metadataColumns heads metadata.csv. Lens-only columns are empty for
-// non-lenses; lens_* describe the central galaxy of every image.
-var metadataColumns = []string{
-	"file", "class", "split", "kind",
+// metadataParams are the numeric columns of metadata.csv. Lens-only
+// columns (up to magnification) have no value for non-lenses; lens_*
+// describe the central galaxy of every image.
+var metadataParams = []string{
 	"theta_e", "mass_q", "mass_angle", "shear_g1", "shear_g2",
 	"src_x", "src_y", "src_mag_g", "src_mag_r", "src_mag_i", "src_n", "src_r_eff", "src_q", "src_clumps", "magnification",
 	"lens_x", "lens_y", "lens_mag_g", "lens_mag_r", "lens_mag_i", "lens_n", "lens_r_eff", "lens_q", "lens_angle",
-	"seeing_g", "seeing_r", "seeing_i", "contaminants",
+	"seeing_g", "seeing_r", "seeing_i",
 }
 
-func metadataCSV(all []result) []byte {
-	var buf bytes.Buffer
-	w := csv.NewWriter(&buf)
-	w.Write(metadataColumns)
-	f := func(v float64) string { return strconv.FormatFloat(v, 'f', 4, 64) }
-	for _, res := range all {
-		p := res.p
-		row := []string{p.File, data.ClassDirs[p.Label], p.Split, p.Kind}
+// metadata collects every image's true parameters for metadata.csv.
+func metadata(all []result) layout.Metadata {
+	m := layout.Metadata{Params: metadataParams, Images: make([]layout.ImageMeta, len(all))}
+	for i, res := range all {
+		p, c := res.p, res.p.Central
+		values := []float64{c.X, c.Y, c.Mag[0], c.Mag[1], c.Mag[2], c.N, c.Reff, c.Q, c.Angle, p.Seeing[0], p.Seeing[1], p.Seeing[2]}
 		if p.Kind == KindLens {
 			s := p.Source
-			row = append(row, f(p.ThetaE), f(p.MassQ), f(p.MassAngle), f(p.Shear[0]), f(p.Shear[1]),
-				f(s.X), f(s.Y), f(s.Mag[0]), f(s.Mag[1]), f(s.Mag[2]), f(s.N), f(s.Reff), f(s.Q),
-				strconv.Itoa(p.Clumps), f(p.Magnification))
-		} else {
-			row = append(row, make([]string, 15)...)
+			values = append([]float64{p.ThetaE, p.MassQ, p.MassAngle, p.Shear[0], p.Shear[1],
+				s.X, s.Y, s.Mag[0], s.Mag[1], s.Mag[2], s.N, s.Reff, s.Q, float64(p.Clumps), p.Magnification}, values...)
 		}
-		c := p.Central
-		row = append(row, f(c.X), f(c.Y), f(c.Mag[0]), f(c.Mag[1]), f(c.Mag[2]), f(c.N), f(c.Reff), f(c.Q), f(c.Angle),
-			f(p.Seeing[0]), f(p.Seeing[1]), f(p.Seeing[2]), strings.Join(p.Contaminants, ";"))
-		w.Write(row)
+		params := map[string]float64{}
+		names := metadataParams[len(metadataParams)-len(values):]
+		for j, v := range values {
+			params[names[j]] = v
+		}
+		m.Images[i] = layout.ImageMeta{File: p.File, Class: data.ClassDirs[p.Label], Split: p.Split, Kind: p.Kind,
+			Params: params, Contaminants: p.Contaminants}
 	}
-	w.Flush()
-	return buf.Bytes()
+	return m
 }

@@ -2,7 +2,6 @@ package sim
 
 import (
 	"bytes"
-	"encoding/csv"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/sslens/sslens/backend/data"
+	"github.com/sslens/sslens/backend/layout"
 )
 
 // readTree returns every file under dir by relative path.
@@ -37,9 +37,10 @@ func TestWriteDatasetLayoutAndDeterminism(t *testing.T) {
 	cfg := testConfig(t, "small")
 	cfg.Counts = Counts{Train: SplitCounts{5, 4}, Val: SplitCounts{2, 2}, Test: SplitCounts{3, 2}}
 	var trees []map[string][]byte
+	var dir string
 	for _, workers := range []int{1, 3} {
 		cfg.Workers = workers
-		dir := t.TempDir()
+		dir = t.TempDir()
 		calls, last := 0, 0
 		sum, err := WriteDataset(dir, cfg, func(done, total int) {
 			calls++
@@ -111,21 +112,28 @@ func TestWriteDatasetLayoutAndDeterminism(t *testing.T) {
 		}
 	}
 
-	rows, err := csv.NewReader(bytes.NewReader(a["metadata.csv"])).ReadAll()
+	header, _, _ := strings.Cut(string(a[layout.MetadataCSV]), "\n")
+	if want := "file,class,split,kind," + strings.Join(metadataParams, ",") + ",contaminants"; header != want {
+		t.Errorf("metadata.csv header %q, want %q", header, want)
+	}
+	meta, err := layout.Dataset(dir).ReadMetadata()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rows) != 19 || !slices.Equal(rows[0], metadataColumns) {
-		t.Fatalf("metadata.csv: %d rows, header %v", len(rows), rows[0])
+	if len(meta.Images) != 18 || !slices.Equal(meta.Params, metadataParams) {
+		t.Fatalf("metadata.csv: %d rows, columns %v", len(meta.Images), meta.Params)
 	}
-	col := func(name string) int { return slices.Index(metadataColumns, name) }
-	for _, row := range rows[1:] {
-		isLens := row[col("class")] == "lenses"
-		if isLens != (row[col("kind")] == KindLens) || isLens != (row[col("theta_e")] != "") {
-			t.Errorf("row %v: class, kind and lens columns disagree", row[:6])
+	for _, im := range meta.Images {
+		_, hasThetaE := im.Params["theta_e"]
+		isLens := im.Class == "lenses"
+		if isLens != (im.Kind == KindLens) || isLens != hasThetaE {
+			t.Errorf("%s/%s: class, kind and lens columns disagree", im.Class, im.File)
 		}
-		if row[col("seeing_i")] == "" || row[col("lens_mag_i")] == "" {
-			t.Errorf("row %v: seeing or lens magnitudes missing", row[:4])
+		if _, ok := im.Params["seeing_i"]; !ok {
+			t.Errorf("%s/%s: seeing missing", im.Class, im.File)
+		}
+		if _, ok := im.Params["lens_mag_i"]; !ok {
+			t.Errorf("%s/%s: lens magnitudes missing", im.Class, im.File)
 		}
 	}
 
@@ -151,50 +159,44 @@ func TestSmallDataset(t *testing.T) {
 	}
 	t.Logf("centre-crop mean %.4f, real %.4f; mean std %.4f", sum.CropMean, real, sum.CropStd)
 
-	b, err := os.ReadFile(filepath.Join(dir, "metadata.csv"))
+	meta, err := layout.Dataset(dir).ReadMetadata()
 	if err != nil {
 		t.Fatal(err)
-	}
-	rows, err := csv.NewReader(bytes.NewReader(b)).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
-	col := func(row []string, name string) float64 {
-		v, err := strconv.ParseFloat(row[slices.Index(metadataColumns, name)], 64)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		return v
 	}
 	kinds := map[string]int{}
 	contaminants := map[string]int{}
 	pop := cfg.Population
-	for _, row := range rows[1:] {
-		kind := row[slices.Index(metadataColumns, "kind")]
+	for _, im := range meta.Images {
+		kind := im.Kind
 		kinds[kind]++
-		for _, c := range strings.Split(row[len(row)-1], ";") {
-			if c != "" {
-				name, _, _ := strings.Cut(c, "(")
-				contaminants[name+"/"+row[1]]++
+		for _, c := range im.Contaminants {
+			name, _, _ := strings.Cut(c, "(")
+			contaminants[name+"/"+im.Class]++
+		}
+		col := func(name string) float64 {
+			v, ok := im.Params[name]
+			if !ok {
+				t.Fatalf("%s: no %s", im.File, name)
 			}
+			return v
 		}
 		if kind != KindLens {
 			continue
 		}
-		if mu := col(row, "magnification"); !(mu >= pop.Source.MinMagnification) {
-			t.Errorf("%s: magnification %.2f below %g", row[0], mu, pop.Source.MinMagnification)
+		if mu := col("magnification"); !(mu >= pop.Source.MinMagnification) {
+			t.Errorf("%s: magnification %.2f below %g", im.File, mu, pop.Source.MinMagnification)
 		}
-		if te := col(row, "theta_e"); !(te >= 0.75 && te <= 2) {
-			t.Errorf("%s: theta_E %.2f outside [0.75, 2]", row[0], te)
+		if te := col("theta_e"); !(te >= 0.75 && te <= 2) {
+			t.Errorf("%s: theta_E %.2f outside [0.75, 2]", im.File, te)
 		}
 		// Jacobs et al. colour cuts for lens galaxies.
-		g, r, i := col(row, "lens_mag_g"), col(row, "lens_mag_r"), col(row, "lens_mag_i")
+		g, r, i := col("lens_mag_g"), col("lens_mag_r"), col("lens_mag_i")
 		if !(g-i > 1.8 && g-i < 5 && g-r > 0.6 && g-r < 3) {
-			t.Errorf("%s: lens colours g-i %.2f, g-r %.2f outside the red-galaxy cuts", row[0], g-i, g-r)
+			t.Errorf("%s: lens colours g-i %.2f, g-r %.2f outside the red-galaxy cuts", im.File, g-i, g-r)
 		}
 		// The source is bluer than the lens.
-		if sg, si := col(row, "src_mag_g"), col(row, "src_mag_i"); !(sg-si < g-i) {
-			t.Errorf("%s: source g-i %.2f not bluer than the lens's %.2f", row[0], sg-si, g-i)
+		if sg, si := col("src_mag_g"), col("src_mag_i"); !(sg-si < g-i) {
+			t.Errorf("%s: source g-i %.2f not bluer than the lens's %.2f", im.File, sg-si, g-i)
 		}
 	}
 	for _, k := range nonLensKinds {
@@ -209,6 +211,6 @@ func TestSmallDataset(t *testing.T) {
 	}
 	if contaminants["bad_column/lenses"]+contaminants["bad_column/nonlenses"] == 0 ||
 		contaminants["bright_star/lenses"]+contaminants["bright_star/nonlenses"] == 0 {
-		t.Errorf("no bad columns or bright stars in %d images (%v)", len(rows)-1, contaminants)
+		t.Errorf("no bad columns or bright stars in %d images (%v)", len(meta.Images), contaminants)
 	}
 }

@@ -15,6 +15,8 @@ import (
 	"github.com/sslens/sslens/backend/config"
 	"github.com/sslens/sslens/backend/data"
 	"github.com/sslens/sslens/backend/render"
+
+	"github.com/sslens/sslens/backend/layout"
 )
 
 // ibotConfig is a seed-style iBOT config with two 20 px local crops.
@@ -163,7 +165,7 @@ func TestAugmentNormFrom(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The statistics came from the dataset (and were cached there).
-	if _, err := os.Stat(filepath.Join(ds, data.StatsFile)); err != nil {
+	if _, err := os.Stat(filepath.Join(ds, layout.StatsFile)); err != nil {
 		t.Errorf("no statistics computed for --norm-from: %v", err)
 	}
 }

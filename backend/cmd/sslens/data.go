@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/sslens/sslens/backend/data"
+	"github.com/sslens/sslens/backend/layout"
 )
 
 func init() {
@@ -164,7 +165,7 @@ func dataStats(fs *flag.FlagSet, args []string, w io.Writer) error {
 		enc.SetIndent("", " ")
 		return enc.Encode(st)
 	}
-	fmt.Fprintf(w, "train split of %s: %d images, crop %d (cache %s)\n", dir, st.Count, st.Crop, filepath.Join(dir, data.StatsFile))
+	fmt.Fprintf(w, "train split of %s: %d images, crop %d (cache %s)\n", dir, st.Count, st.Crop, layout.Dataset(dir).Path(layout.StatsFile))
 	fmt.Fprintf(w, "%-5s %12s %12s %12s\n", "band", "mean", "std", "global std")
 	for c, b := range data.Bands {
 		fmt.Fprintf(w, "%-5s %12.6g %12.6g %12.6g\n", b, st.Mean[c], st.Std[c], st.GlobalStd[c])

@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/sslens/sslens/backend/data"
+
+	"github.com/sslens/sslens/backend/layout"
 )
 
 const seedDir = "../../data/testdata/seed"
@@ -190,7 +192,7 @@ func TestDataStats(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out, "6 images, crop 4") || !strings.Contains(out, filepath.Join(dir, data.StatsFile)) {
+	if !strings.Contains(out, "6 images, crop 4") || !strings.Contains(out, filepath.Join(dir, layout.StatsFile)) {
 		t.Errorf("output:\n%s", out)
 	}
 	out, _, err = runDataCmd(t, "stats", dir, "--crop", "4", "--json")

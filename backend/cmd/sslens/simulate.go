@@ -13,6 +13,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/sslens/sslens/backend/data"
+	"github.com/sslens/sslens/backend/layout"
 	"github.com/sslens/sslens/backend/render"
 	"github.com/sslens/sslens/backend/sim"
 )
@@ -118,7 +119,7 @@ func prepareOutDir(dir string, force bool) error {
 	if !force {
 		return fmt.Errorf("%s is not empty (%d entries); use --force to replace the dataset there, or choose another --out", dir, len(ents))
 	}
-	remove := []string{data.ClassDirs[data.Lens], data.ClassDirs[data.NonLens], "indices.pkl", "splits.json", "metadata.csv"}
+	remove := layout.DatasetFiles
 	for _, e := range ents {
 		if strings.HasPrefix(e.Name(), ".sslens-") {
 			remove = append(remove, e.Name())

@@ -1,14 +1,14 @@
 // Package jobstest is a stand-in sslens binary for tests of the job
 // runner and the server: a test binary calls Main from its TestMain when
 // Env is set, and the jobs it is given as executable run it. simulate runs
-// the real simulator; finetune, train and score write what the real
-// commands write (metrics.jsonl, checkpoint sidecars, state for resuming,
-// score JSON) in a fraction of a second, and stop on SIGINT the way the
-// real ones do, saving checkpoints/last and exiting 130.
+// the real simulator; finetune, pretrain (or train, its former name) and
+// score write what the real commands write (metrics.jsonl, checkpoint
+// sidecars, state for resuming, score JSON) in a fraction of a second, and
+// stop on SIGINT the way the real ones do, saving checkpoints/last and
+// exiting 130.
 package jobstest
 
 import (
-	"bufio"
 	"crypto/sha256"
 	"encoding/csv"
 	"encoding/json"
@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -27,19 +28,13 @@ import (
 	"github.com/sslens/sslens/backend/nn/ckpt"
 	"github.com/sslens/sslens/backend/sim"
 	"github.com/sslens/sslens/shared"
+
+	"github.com/sslens/sslens/backend/layout"
 )
 
 // Env is the environment variable that makes a test binary act as sslens:
 // set it to 1 in the jobs' environment and call Main from TestMain.
 const Env = "SSLENS_JOBSTEST_CLI"
-
-// Names the real commands use in a run folder.
-const (
-	metricsFile = "metrics.jsonl"
-	checkpoints = "checkpoints"
-	modelFile   = "model.safetensors"
-	stateFile   = "state.json"
-)
 
 // Main runs the stand-in command args[0] with args[1:] and returns the
 // exit status.
@@ -52,7 +47,7 @@ func Main(args []string) int {
 	switch args[0] {
 	case "simulate":
 		err = fakeSimulate(args[1:])
-	case "finetune", "train":
+	case "finetune", "pretrain", "train":
 		err = fakeTrain(args[1:])
 	case "score":
 		err = fakeScore(args[1:])
@@ -126,7 +121,7 @@ func fakeTrain(args []string) error {
 	dir := *out
 	if *resume != "" {
 		dir = *resume
-		cfgPath = filepath.Join(dir, "config.resolved.yaml")
+		cfgPath = filepath.Join(dir, layout.ResolvedConfig)
 	}
 	cfgText, err := os.ReadFile(cfgPath)
 	if err != nil {
@@ -150,74 +145,58 @@ func fakeTrain(args []string) error {
 	var st fakeState
 	var kept []shared.Metric
 	if *resume != "" {
-		b, err := os.ReadFile(filepath.Join(dir, filepath.Join(checkpoints, "last"), stateFile))
+		b, err := os.ReadFile(layout.Run(dir).State(layout.LastDir))
 		if err != nil {
 			return err
 		}
 		if err := json.Unmarshal(b, &st); err != nil {
 			return err
 		}
-		f, err := os.Open(filepath.Join(dir, metricsFile))
+		all, err := layout.ReadMetrics(filepath.Join(dir, layout.MetricsFile))
 		if err != nil {
 			return err
 		}
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			var r shared.Metric
-			if json.Unmarshal(sc.Bytes(), &r) == nil && r.Seq <= st.Seq {
+		for _, r := range all {
+			if r.Seq <= st.Seq {
 				kept = append(kept, r)
 			}
 		}
-		f.Close()
 	} else {
-		os.WriteFile(filepath.Join(dir, "config.resolved.yaml"), cfgText, 0o644)
+		os.WriteFile(filepath.Join(dir, layout.ResolvedConfig), cfgText, 0o644)
 	}
-	// Rewrite the stream with the kept records (a new file, as ssl does).
-	tmp := filepath.Join(dir, metricsFile+".tmp")
-	var buf []byte
-	for _, r := range kept {
-		b, _ := json.Marshal(r)
-		buf = append(append(buf, b...), '\n')
-	}
-	if err := os.WriteFile(tmp, buf, 0o644); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, metricsFile)); err != nil {
-		return err
-	}
-	mf, err := os.OpenFile(filepath.Join(dir, metricsFile), os.O_WRONLY|os.O_APPEND, 0)
+	// Rewrite the stream with the kept records, as ssl does.
+	mf, err := layout.OpenMetrics(filepath.Join(dir, layout.MetricsFile), kept)
 	if err != nil {
 		return err
 	}
 	defer mf.Close()
-	seq := st.Seq
+	seq := len(kept)
 	write := func(r shared.Metric) {
-		seq++
-		r.Seq, r.Time, r.TotalSteps, r.TotalEpochs, r.Epoch = seq, time.Now().UTC(), steps, 1, 1
-		b, _ := json.Marshal(r)
-		mf.Write(append(b, '\n'))
+		r.TotalSteps, r.TotalEpochs, r.Epoch = steps, 1, 1
+		r, _ = mf.Append(r)
+		seq = r.Seq
 	}
 	save := func(name string, step int) error {
-		d := filepath.Join(dir, checkpoints, name)
+		d := filepath.Join(dir, layout.CheckpointsDir, name)
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return err
 		}
-		if err := os.WriteFile(filepath.Join(d, modelFile), []byte("weights"), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(d, layout.ModelFile), []byte("weights"), 0o644); err != nil {
 			return err
 		}
 		sc := ckpt.Sidecar{Format: 1, Preset: "vit_nano", NumClasses: 2, Epoch: 1, Step: step,
 			Metrics: map[string]float64{"val_auc": 0.5 + float64(step)/1000}, Created: time.Now().UTC(), SHA256: fmt.Sprintf("sha-%d", step)}
 		b, _ := json.Marshal(sc)
-		if err := os.WriteFile(ckpt.SidecarPath(filepath.Join(d, modelFile)), b, 0o644); err != nil {
+		if err := os.WriteFile(ckpt.SidecarPath(filepath.Join(d, layout.ModelFile)), b, 0o644); err != nil {
 			return err
 		}
 		if name == "last" {
 			b, _ := json.Marshal(fakeState{Step: step, Seq: seq + 1}) // the log record below is kept too
-			if err := os.WriteFile(filepath.Join(d, stateFile), b, 0o644); err != nil {
+			if err := os.WriteFile(filepath.Join(d, layout.StateFile), b, 0o644); err != nil {
 				return err
 			}
 		}
-		write(shared.Metric{Kind: shared.MetricLog, Step: step, Message: "saved " + name, Checkpoint: filepath.Join(checkpoints, name)})
+		write(shared.Metric{Kind: shared.MetricLog, Step: step, Message: "saved " + name, Checkpoint: path.Join(layout.CheckpointsDir, name)})
 		return nil
 	}
 	stop := make(chan os.Signal, 1)
@@ -246,7 +225,7 @@ func fakeTrain(args []string) error {
 			return err
 		}
 	}
-	if err := writeReport(filepath.Join(dir, "report.json"), steps); err != nil {
+	if err := writeReport(dir, steps); err != nil {
 		return err
 	}
 	fmt.Println("done")
@@ -364,30 +343,13 @@ func fakeEmbed(args []string) error {
 	return w.Error()
 }
 
-// writeReport writes a report.json as a classifier run ends: the last
+// writeReport writes report.json and report.md as a classifier run ends: the last
 // and best epochs' test results, with a three-point ROC curve.
-func writeReport(path string, steps int) error {
+func writeReport(dir string, steps int) error {
 	test := eval.Report{N: 20, Lenses: 10, NonLenses: 10, Threshold: 0.5, Bootstrap: 100,
 		Accuracy: 0.75, AccuracyCI: &eval.Interval{Lo: 0.55, Hi: 0.9}, AUC: 0.8, AUCCI: &eval.Interval{Lo: 0.6, Hi: 0.95},
 		TPRAt1: 0.3, TPRAt01: 0.1, TPR0: 0.1,
 		ROC: []eval.ROCPoint{{FPR: 0, TPR: 0, Threshold: 1}, {FPR: 0.2, TPR: 0.7, Threshold: 0.5}, {FPR: 1, TPR: 1, Threshold: 0}}}
-	type model struct {
-		Epoch      int         `json:"epoch"`
-		Checkpoint string      `json:"checkpoint"`
-		Test       eval.Report `json:"test"`
-	}
-	rep := struct {
-		Name        string `json:"name"`
-		Method      string `json:"method"`
-		Backbone    string `json:"backbone"`
-		Labels      string `json:"labels"`
-		TrainImages int    `json:"train_images"`
-		Last        model  `json:"last"`
-		Best        model  `json:"best"`
-	}{"fake", "supervised", "vit_nano", "all", steps, model{1, "checkpoints/last", test}, model{1, "checkpoints/best", test}}
-	b, err := json.Marshal(rep)
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, b, 0o644)
+	return layout.Run(dir).WriteReport(&layout.Report{Name: "fake", Method: "supervised", Backbone: "vit_nano", Labels: "all", TrainImages: steps,
+		Last: layout.ModelReport{Epoch: 1, Checkpoint: layout.LastDir, Test: test}, Best: layout.ModelReport{Epoch: 1, Checkpoint: layout.BestDir, Test: test}})
 }

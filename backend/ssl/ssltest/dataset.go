@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/sslens/sslens/backend/data"
+	"github.com/sslens/sslens/backend/layout"
 )
 
 // Split sizes one split of a synthetic dataset. Signal is the peak of a
@@ -78,5 +79,5 @@ func WriteDataset(dir string, spec Spec) (data.Splits, error) {
 			}
 		}
 	}
-	return s, data.WriteSplitsJSON(filepath.Join(dir, "splits.json"), s)
+	return s, data.WriteSplitsJSON(layout.Dataset(dir).Path(layout.SplitsJSON), s)
 }
