@@ -1,6 +1,10 @@
 package layout
 
-import "path/filepath"
+import (
+	"path/filepath"
+
+	"github.com/sslens/sslens/backend/nn/ckpt"
+)
 
 // Names inside a run folder. Checkpoint folders are run-relative with a
 // forward slash, as metrics records and reports name them.
@@ -15,7 +19,7 @@ const (
 	LastDir            = "checkpoints/last" // the newest checkpoint, which resumes the run
 	BestDir            = "checkpoints/best" // the epoch with the best validation AUC
 	ModelFile          = "model.safetensors"
-	StateFile          = "state.json" // the optimiser state beside a checkpoint's model
+	StateFile          = ckpt.StateFile // the optimiser state beside a checkpoint's model
 	ReportJSON         = "report.json"
 	ReportMD           = "report.md"
 	PretrainReportJSON = "pretrain_report.json" // a finished pretraining run

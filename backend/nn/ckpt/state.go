@@ -28,11 +28,12 @@ type State struct {
 	Extra map[string][]float32
 }
 
-// Names of the state files in a run's folder, and the tensor name prefixes
-// that keep optimiser buffers and extra tensors apart in one file.
+// Names of the state files in a checkpoint folder (StateFile is the one a
+// resumable checkpoint is recognised by), and the tensor name prefixes that
+// keep optimiser buffers and extra tensors apart in one file.
 const (
 	stateWeights = "state.safetensors"
-	stateSidecar = "state.json"
+	StateFile    = "state.json"
 	optimPrefix  = "optim/"
 	extraPrefix  = "extra/"
 )
@@ -69,14 +70,14 @@ func SaveState(dir string, st State) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(filepath.Join(dir, stateSidecar), stateMeta{Format: FormatVersion, Step: st.Step, Epoch: st.Epoch,
+	return writeJSON(filepath.Join(dir, StateFile), stateMeta{Format: FormatVersion, Step: st.Step, Epoch: st.Epoch,
 		OptimStep: st.OptimStep, RNG: st.RNG, Created: time.Now().UTC(), SHA256: sum})
 }
 
 // LoadState reads the state SaveState wrote to dir.
 func LoadState(dir string) (State, error) {
 	var meta stateMeta
-	metaPath := filepath.Join(dir, stateSidecar)
+	metaPath := filepath.Join(dir, StateFile)
 	if err := readJSON(metaPath, &meta); err != nil {
 		return State{}, err
 	}
