@@ -1,7 +1,9 @@
-// Package shared holds the wire types of the sslens portal: the JSON bodies
-// of the HTTP API under /api/ and the websocket messages of /api/ws. The
-// server (backend/server) encodes them and the app (app/) decodes them, so
-// both sides agree by construction. backend/server/API.md lists the routes
+// Package shared is the wire types of the sslens portal: the JSON bodies
+// (request and response DTOs) of the HTTP API under /api/, the websocket
+// messages of /api/ws, and the enums both sides name (roles, run kinds and
+// states, event and metric kinds, error codes). The server (backend/server)
+// encodes them and the app (app/) decodes them, so both sides agree by
+// construction; nothing else belongs here. backend/server/API.md lists the routes
 // that carry each type.
 //
 // The package uses the standard library only and builds for GOOS=js

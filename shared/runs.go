@@ -7,7 +7,7 @@ type JobKind string
 
 const (
 	KindSimulate  JobKind = "simulate"    // sslens simulate: build a dataset
-	KindPretrain  JobKind = "pretrain"    // sslens train: DINO, iBOT or SimSiam pretraining
+	KindPretrain  JobKind = "pretrain"    // sslens pretrain: DINO, iBOT or SimSiam pretraining
 	KindFinetune  JobKind = "finetune"    // sslens finetune: supervised or fine-tuned classifier
 	KindReproduce JobKind = "reproduce"   // sslens reproduce: the reference project's tables
 	KindScore     JobKind = "score-batch" // sslens score: score uploads with a checkpoint

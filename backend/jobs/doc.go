@@ -4,7 +4,7 @@
 // # One child process per job
 //
 // A job runs a subcommand of the sslens binary itself (os.Executable) as a
-// child process: simulate, finetune, train (pretrain), reproduce or score
+// child process: simulate, pretrain, finetune, reproduce or score
 // (score-batch), with the same flags a user would type, so the portal runs
 // exactly the code the CLI runs. A child process rather than a goroutine
 // because:
@@ -41,10 +41,15 @@
 //
 // A job is queued until a slot is free and the run it waits for (After),
 // if any, has succeeded (it fails if that one fails, and keeps waiting
-// while that one is cancelled or interrupted, which may be resumed); running until its process ends; then succeeded
-// (exit 0), cancelled (stopped on request), interrupted (the server stopped
-// or died while it ran) or failed. Cancelled and interrupted runs are
-// resumable: resuming queues them again, and a training run then continues
-// from its checkpoints/last (sslens finetune --resume), or starts over when
-// it had saved none.
+// while that one is cancelled or interrupted, which may be resumed);
+// running until its process ends; then succeeded (exit 0), cancelled
+// (stopped on request), interrupted (the server stopped or died while it
+// ran) or failed. Cancelled and interrupted runs are resumable: resuming
+// queues them again, and a training run then continues from its
+// checkpoints/last (sslens finetune or pretrain --resume), or starts over
+// when it had saved none.
+//
+// Words: a run is the record (a row of the store, a run folder, its
+// events); a job is the queue's work of running one. The store's types and
+// methods speak of runs, this package of jobs.
 package jobs

@@ -90,7 +90,7 @@ func checkParams(nr store.NewRun, p Params) error {
 // prepare readies a job's run folder for a start and returns the
 // subcommand arguments. Training kinds continue from checkpoints/last
 // when the folder holds a resumable run and start over otherwise.
-func (m *Manager) prepare(ctx context.Context, j store.Job, p Params) ([]string, error) {
+func (m *Manager) prepare(ctx context.Context, j store.Run, p Params) ([]string, error) {
 	sub := subcommand[j.Kind]
 	if m.opt.Available != nil && !m.opt.Available(sub) {
 		return nil, fmt.Errorf("sslens %s is not available in this build", sub)
@@ -215,7 +215,7 @@ func (m *Manager) datasetDir(ctx context.Context, id int64) (string, error) {
 
 // finish does a kind's work after its process ended, whatever the outcome:
 // a training run's checkpoints are recorded, a score-batch's scores stored.
-func (m *Manager) finish(ctx context.Context, j store.Job, p Params) error {
+func (m *Manager) finish(ctx context.Context, j store.Run, p Params) error {
 	switch j.Kind {
 	case shared.KindFinetune, shared.KindPretrain:
 		for _, name := range layout.CheckpointNames {
@@ -231,7 +231,7 @@ func (m *Manager) finish(ctx context.Context, j store.Job, p Params) error {
 
 // registerCheckpoint records the checkpoint in the run-relative folder
 // rel, if its sidecar exists.
-func (m *Manager) registerCheckpoint(ctx context.Context, j store.Job, rel string) error {
+func (m *Manager) registerCheckpoint(ctx context.Context, j store.Run, rel string) error {
 	model := layout.Run(m.abs(j.Dir)).Model(rel)
 	b, err := os.ReadFile(ckpt.SidecarPath(model))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -269,7 +269,7 @@ type scoreOutput struct {
 }
 
 // storeScores reads a finished score-batch's output and stores the scores.
-func (m *Manager) storeScores(ctx context.Context, j store.Job, p Params) error {
+func (m *Manager) storeScores(ctx context.Context, j store.Run, p Params) error {
 	b, err := os.ReadFile(layout.Run(m.abs(j.Dir)).Path(layout.StdoutFile))
 	if err != nil {
 		return err

@@ -16,6 +16,8 @@ import (
 
 	"github.com/sslens/sslens/backend/store"
 	"github.com/sslens/sslens/shared"
+
+	"github.com/sslens/sslens/backend/layout"
 )
 
 // Notifier receives every event the manager stores, after it is stored.
@@ -136,13 +138,13 @@ func (m *Manager) abs(p string) string {
 // Recover marks the runs a previous server left running as interrupted:
 // their processes died with it. Call it before Run.
 func (m *Manager) Recover(ctx context.Context) error {
-	js, err := m.st.Jobs(ctx, store.RunFilter{States: []shared.JobState{shared.StateRunning}})
+	js, err := m.st.Runs(ctx, store.RunFilter{States: []shared.JobState{shared.StateRunning}})
 	if err != nil {
 		return err
 	}
 	for _, j := range js {
 		if err := m.setState(ctx, j.ID, store.Transition{To: shared.StateInterrupted, From: []shared.JobState{shared.StateRunning},
-			Error: "the server stopped while it ran (" + j.Handle + ")", Resumable: ptr(true)}); err != nil {
+			Error: "the server stopped while it ran (" + j.Handle + ")", Resumable: new(true)}); err != nil {
 			return err
 		}
 	}
@@ -158,14 +160,15 @@ type Submission struct {
 var slugRe = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
 // Submit queues a run. Its folder, DataDir/runs/<id>-<name>, is made when
-// it starts.
-func (m *Manager) Submit(ctx context.Context, sub Submission) (store.Job, error) {
+// it starts. A submission missing what its kind needs is a
+// *store.InvalidError.
+func (m *Manager) Submit(ctx context.Context, sub Submission) (store.Run, error) {
 	if err := checkParams(sub.NewRun, sub.Params); err != nil {
-		return store.Job{}, fmt.Errorf("jobs: %w", err)
+		return store.Run{}, &store.InvalidError{Msg: "the run cannot be queued: " + err.Error()}
 	}
 	b, err := json.Marshal(sub.Params)
 	if err != nil {
-		return store.Job{}, fmt.Errorf("jobs: %w", err)
+		return store.Run{}, fmt.Errorf("jobs: %w", err)
 	}
 	sub.NewRun.Params = b
 	if sub.Name == "" {
@@ -176,7 +179,7 @@ func (m *Manager) Submit(ctx context.Context, sub Submission) (store.Job, error)
 	sub.DirOf = func(id int64) string { return filepath.Join("runs", fmt.Sprintf("%d-%s", id, slug)) }
 	j, ev, err := m.st.CreateRun(ctx, sub.NewRun)
 	if err != nil {
-		return store.Job{}, err
+		return store.Run{}, err
 	}
 	m.notify(ev)
 	m.kick()
@@ -185,7 +188,7 @@ func (m *Manager) Submit(ctx context.Context, sub Submission) (store.Job, error)
 
 // Cancel stops a run: a queued one at once, a running one by signalling
 // its process (it ends as cancelled within Options.Grace).
-func (m *Manager) Cancel(ctx context.Context, id int64) (store.Job, error) {
+func (m *Manager) Cancel(ctx context.Context, id int64) (store.Run, error) {
 	m.mu.Lock()
 	a := m.running[id]
 	if a != nil {
@@ -194,11 +197,11 @@ func (m *Manager) Cancel(ctx context.Context, id int64) (store.Job, error) {
 	m.mu.Unlock()
 	if a != nil {
 		a.proc.Stop(m.opt.Grace)
-		return m.st.Job(ctx, id)
+		return m.st.Run(ctx, id)
 	}
 	// Not running here: only a queued run can be cancelled. The scheduler
 	// may start it meanwhile; the state check in the store decides.
-	err := m.setState(ctx, id, store.Transition{To: shared.StateCancelled, From: []shared.JobState{shared.StateQueued}, Resumable: ptr(true)})
+	err := m.setState(ctx, id, store.Transition{To: shared.StateCancelled, From: []shared.JobState{shared.StateQueued}, Resumable: new(true)})
 	if errors.Is(err, store.ErrConflict) {
 		m.mu.Lock()
 		a = m.running[id]
@@ -207,31 +210,31 @@ func (m *Manager) Cancel(ctx context.Context, id int64) (store.Job, error) {
 		}
 		m.mu.Unlock()
 		if a == nil {
-			return store.Job{}, err
+			return store.Run{}, err
 		}
 		a.proc.Stop(m.opt.Grace)
 	} else if err != nil {
-		return store.Job{}, err
+		return store.Run{}, err
 	}
-	return m.st.Job(ctx, id)
+	return m.st.Run(ctx, id)
 }
 
 // Resume queues a cancelled or interrupted run again.
-func (m *Manager) Resume(ctx context.Context, id int64) (store.Job, error) {
-	j, err := m.st.Job(ctx, id)
+func (m *Manager) Resume(ctx context.Context, id int64) (store.Run, error) {
+	j, err := m.st.Run(ctx, id)
 	if err != nil {
-		return store.Job{}, err
+		return store.Run{}, err
 	}
 	if !j.Resumable {
-		return store.Job{}, fmt.Errorf("jobs: run %d is %s and cannot be resumed: %w", id, j.State, store.ErrConflict)
+		return store.Run{}, store.Conflict("run %d is %s and cannot be resumed", id, j.State)
 	}
 	err = m.setState(ctx, id, store.Transition{To: shared.StateQueued,
-		From: []shared.JobState{shared.StateCancelled, shared.StateInterrupted}, Resumable: ptr(false)})
+		From: []shared.JobState{shared.StateCancelled, shared.StateInterrupted}, Resumable: new(false)})
 	if err != nil {
-		return store.Job{}, err
+		return store.Run{}, err
 	}
 	m.kick()
-	return m.st.Job(ctx, id)
+	return m.st.Run(ctx, id)
 }
 
 // Run starts queued jobs until ctx is done, then stops the running ones
@@ -268,7 +271,7 @@ func (m *Manager) schedule(ctx context.Context) error {
 	if free <= 0 {
 		return nil
 	}
-	queued, err := m.st.Jobs(ctx, store.RunFilter{States: []shared.JobState{shared.StateQueued}, Oldest: true})
+	queued, err := m.st.Runs(ctx, store.RunFilter{States: []shared.JobState{shared.StateQueued}, Oldest: true})
 	if err != nil {
 		return err
 	}
@@ -278,7 +281,7 @@ func (m *Manager) schedule(ctx context.Context) error {
 		}
 		d := Decision{Run: j.ID, Action: ActionStart}
 		if j.After != 0 {
-			dep, err := m.st.Job(ctx, j.After)
+			dep, err := m.st.Run(ctx, j.After)
 			switch {
 			case errors.Is(err, store.ErrNotFound):
 			case err != nil:
@@ -312,7 +315,7 @@ func (m *Manager) schedule(ctx context.Context) error {
 // start launches one queued job. Failures of the job itself (a missing
 // dataset, an unavailable subcommand) fail the run; only store errors
 // are returned.
-func (m *Manager) start(ctx context.Context, j store.Job) error {
+func (m *Manager) start(ctx context.Context, j store.Run) error {
 	var p Params
 	if err := json.Unmarshal(j.Params, &p); err != nil {
 		return m.fail(ctx, j.ID, fmt.Errorf("params: %w", err))
@@ -335,7 +338,7 @@ func (m *Manager) start(ctx context.Context, j store.Job) error {
 		return m.fail(ctx, j.ID, err)
 	}
 	err = m.setState(ctx, j.ID, store.Transition{To: shared.StateRunning, From: []shared.JobState{shared.StateQueued},
-		Host: m.ex.Host(), Handle: proc.Handle(), Args: args, Resumable: ptr(false)})
+		Host: m.ex.Host(), Handle: proc.Handle(), Args: args, Resumable: new(false)})
 	if err != nil {
 		proc.Stop(0) // cancelled meanwhile, or the store failed: do not run unrecorded
 		<-proc.Done()
@@ -352,7 +355,7 @@ func (m *Manager) start(ctx context.Context, j store.Job) error {
 }
 
 // watch follows a running job until its process ends and records the end.
-func (m *Manager) watch(j store.Job, p Params, a *active, t *tailer) {
+func (m *Manager) watch(j store.Run, p Params, a *active, t *tailer) {
 	defer m.wg.Done()
 	ctx := context.Background() // the job outlives the request or loop that started it
 	tick := time.NewTicker(m.opt.Poll)
@@ -378,9 +381,9 @@ func (m *Manager) watch(j store.Job, p Params, a *active, t *tailer) {
 	tr := store.Transition{From: []shared.JobState{shared.StateRunning}}
 	switch {
 	case cancelled:
-		tr.To, tr.Resumable = shared.StateCancelled, ptr(true)
+		tr.To, tr.Resumable = shared.StateCancelled, new(true)
 	case stopping:
-		tr.To, tr.Error, tr.Resumable = shared.StateInterrupted, "the server was shut down while it ran", ptr(true)
+		tr.To, tr.Error, tr.Resumable = shared.StateInterrupted, "the server was shut down while it ran", new(true)
 	case runErr != nil:
 		tr.To, tr.Error = shared.StateFailed, failure(runErr, m.abs(j.Dir))
 	case finErr != nil:
@@ -397,7 +400,7 @@ func (m *Manager) watch(j store.Job, p Params, a *active, t *tailer) {
 // failure words a failed process: its exit and the last lines it wrote
 // to stderr, which say why.
 func failure(err error, dir string) string {
-	b, _ := os.ReadFile(filepath.Join(dir, StderrFile))
+	b, _ := os.ReadFile(filepath.Join(dir, layout.StderrFile))
 	lines := strings.Split(strings.TrimSpace(string(b[max(0, len(b)-4096):])), "\n")
 	var keep []string
 	for _, ln := range lines[max(0, len(lines)-3):] {
@@ -432,5 +435,3 @@ func (m *Manager) setState(ctx context.Context, id int64, t store.Transition) er
 	m.notify(ev)
 	return nil
 }
-
-func ptr[T any](v T) *T { return &v }

@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -133,11 +134,11 @@ func newFixture(t *testing.T, opt Options) *fixture {
 }
 
 // wait polls until run id reaches a final state (or want) and returns it.
-func (f *fixture) wait(t *testing.T, id int64, want shared.JobState) store.Job {
+func (f *fixture) wait(t *testing.T, id int64, want shared.JobState) store.Run {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		j, err := f.st.Job(context.Background(), id)
+		j, err := f.st.Run(context.Background(), id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -310,7 +311,7 @@ func lastStep(t *testing.T, f *fixture, run int64) int {
 }
 
 func TestFailures(t *testing.T) {
-	f := newFixture(t, Options{Slots: 2, Available: func(sub string) bool { return sub != "train" && sub != "reproduce" }})
+	f := newFixture(t, Options{Slots: 2, Available: func(sub string) bool { return sub != "pretrain" && sub != "reproduce" }})
 	ctx := context.Background()
 	ds := f.dataset(t)
 	tests := []struct {
@@ -321,7 +322,7 @@ func TestFailures(t *testing.T) {
 		{"config error from the command", Submission{NewRun: store.NewRun{Kind: shared.KindFinetune, Dataset: ds, Config: "fail: optimizer.init_lr: -1 is not positive"}},
 			"optimizer.init_lr: -1 is not positive"},
 		{"subcommand missing", Submission{NewRun: store.NewRun{Kind: shared.KindPretrain, Dataset: ds, Config: "steps: 1"}},
-			"sslens train is not available in this build"},
+			"sslens pretrain is not available in this build"},
 		{"reproduce missing", Submission{NewRun: store.NewRun{Kind: shared.KindReproduce, Dataset: ds}},
 			"sslens reproduce is not available in this build"},
 	}
@@ -347,8 +348,12 @@ func TestFailures(t *testing.T) {
 		{NewRun: store.NewRun{Kind: shared.KindFinetune, Dataset: 99, Config: "steps: 1"}},
 	}
 	for i, sub := range bad {
-		if _, err := f.m.Submit(ctx, sub); err == nil {
-			t.Errorf("bad submission %d accepted", i)
+		want := store.ErrInvalid
+		if sub.Dataset == 99 {
+			want = store.ErrNotFound
+		}
+		if _, err := f.m.Submit(ctx, sub); !errors.Is(err, want) {
+			t.Errorf("bad submission %d: error %v, want %v", i, err, want)
 		}
 	}
 }
@@ -381,7 +386,7 @@ func TestAfter(t *testing.T) {
 	f.waitDecision(t, "to keep the waiter queued behind the cancelled run", func(d Decision) bool {
 		return d.Run == waiter.ID && d.Action == ActionWait && d.After == shared.StateCancelled
 	})
-	if w, _ := f.st.Job(ctx, waiter.ID); w.State != shared.StateQueued {
+	if w, _ := f.st.Run(ctx, waiter.ID); w.State != shared.StateQueued {
 		t.Errorf("the run waiting for a cancelled one is %s, want queued", w.State)
 	}
 }
@@ -410,7 +415,7 @@ func TestShutdownAndRecover(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	got, _ := st.Job(ctx, j.ID)
+	got, _ := st.Run(ctx, j.ID)
 	if got.State != shared.StateInterrupted || !got.Resumable || !strings.Contains(got.Error, "shut down") {
 		t.Errorf("after shutdown: %s resumable %v error %q", got.State, got.Resumable, got.Error)
 	}
@@ -418,7 +423,7 @@ func TestShutdownAndRecover(t *testing.T) {
 	if err := m.Recover(ctx); err != nil {
 		t.Fatal(err)
 	}
-	got, _ = st.Job(ctx, ghost.ID)
+	got, _ = st.Run(ctx, ghost.ID)
 	if got.State != shared.StateInterrupted || !got.Resumable || !strings.Contains(got.Error, "pid 1") {
 		t.Errorf("after recover: %s resumable %v error %q", got.State, got.Resumable, got.Error)
 	}

@@ -78,7 +78,7 @@ func (f *fileTail) lines() ([][]byte, error) {
 // tailer turns what a running job writes into events.
 type tailer struct {
 	m      *Manager
-	job    store.Job
+	job    store.Run
 	dir    string
 	logs   []*fileTail // stdout (unless the kind prints data there), stderr
 	names  []string
@@ -97,7 +97,7 @@ type tailer struct {
 	progress *shared.Progress
 }
 
-func (m *Manager) newTailer(ctx context.Context, j store.Job, p Params) (*tailer, error) {
+func (m *Manager) newTailer(ctx context.Context, j store.Run, p Params) (*tailer, error) {
 	dir := m.abs(j.Dir)
 	t := &tailer{m: m, job: j, dir: dir, metric: &fileTail{path: filepath.Join(dir, layout.MetricsFile)}, known: map[int]time.Time{}}
 	if j.Kind != shared.KindScore {

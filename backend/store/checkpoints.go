@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
@@ -146,7 +145,7 @@ func (s *Store) CreateDataset(ctx context.Context, d Dataset) (Dataset, error) {
 			return err
 		}
 		if n > 0 {
-			return fmt.Errorf("store: dataset %q exists: %w", d.Name, ErrConflict)
+			return Conflict("dataset %q exists", d.Name)
 		}
 		res, err := tx.ExecContext(ctx, "INSERT INTO datasets (name, dir, kind, survey, counts, job_id, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
 			d.Name, d.Dir, d.Kind, d.Survey, d.Counts, nullID(d.Job), d.Created.UnixNano())

@@ -12,8 +12,9 @@ import (
 	"github.com/sslens/sslens/shared"
 )
 
-// Job is a run with what only the job runner needs.
-type Job struct {
+// Run is a run as stored: its wire form and what only the job queue needs.
+// (A run is the record; a job, in backend/jobs, the work of running it.)
+type Run struct {
 	shared.Run
 	// Params are the kind's own settings as JSON (see backend/jobs).
 	Params json.RawMessage
@@ -36,9 +37,9 @@ type NewRun struct {
 
 // CreateRun queues a run. The queued state is the run's first event,
 // returned with it.
-func (s *Store) CreateRun(ctx context.Context, nr NewRun) (Job, shared.Event, error) {
+func (s *Store) CreateRun(ctx context.Context, nr NewRun) (Run, shared.Event, error) {
 	if !slices.Contains(shared.JobKinds, nr.Kind) {
-		return Job{}, shared.Event{}, fmt.Errorf("store: run kind %q: want one of %v", nr.Kind, shared.JobKinds)
+		return Run{}, shared.Event{}, Invalid("unknown run kind", "kind", "%q: want one of %v", nr.Kind, shared.JobKinds)
 	}
 	params := string(nr.Params)
 	if params == "" {
@@ -81,17 +82,17 @@ func (s *Store) CreateRun(ctx context.Context, nr NewRun) (Job, shared.Event, er
 		return err
 	})
 	if err != nil {
-		return Job{}, shared.Event{}, wrap(err)
+		return Run{}, shared.Event{}, wrap(err)
 	}
-	j, err := s.Job(ctx, id)
+	j, err := s.Run(ctx, id)
 	return j, ev, err
 }
 
 const runColumns = `id, kind, name, state, coalesce(dataset_id, 0), created_by, coalesce(after_id, 0), config, params, args, dir,
 	created, started, finished, host, handle, error, progress, last_seq, resumable`
 
-func scanJob(sc interface{ Scan(...any) error }) (Job, error) {
-	var j Job
+func scanRun(sc interface{ Scan(...any) error }) (Run, error) {
+	var j Run
 	var params, args, progress string
 	var created int64
 	var started, finished sql.NullInt64
@@ -114,11 +115,11 @@ func scanJob(sc interface{ Scan(...any) error }) (Job, error) {
 	return j, nil
 }
 
-// Job returns one run.
-func (s *Store) Job(ctx context.Context, id int64) (Job, error) {
-	j, err := scanJob(s.r.QueryRowContext(ctx, "SELECT "+runColumns+" FROM runs WHERE id = ?", id))
+// Run returns one run.
+func (s *Store) Run(ctx context.Context, id int64) (Run, error) {
+	j, err := scanRun(s.r.QueryRowContext(ctx, "SELECT "+runColumns+" FROM runs WHERE id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Job{}, notFound("run", id)
+		return Run{}, notFound("run", id)
 	}
 	return j, wrap(err)
 }
@@ -131,8 +132,8 @@ type RunFilter struct {
 	Oldest bool
 }
 
-// Jobs lists the runs matching f.
-func (s *Store) Jobs(ctx context.Context, f RunFilter) ([]Job, error) {
+// Runs lists the runs matching f.
+func (s *Store) Runs(ctx context.Context, f RunFilter) ([]Run, error) {
 	q := "SELECT " + runColumns + " FROM runs WHERE 1=1"
 	var args []any
 	if f.Kind != "" {
@@ -155,9 +156,9 @@ func (s *Store) Jobs(ctx context.Context, f RunFilter) ([]Job, error) {
 		return nil, wrap(err)
 	}
 	defer rows.Close()
-	var out []Job
+	var out []Run
 	for rows.Next() {
-		j, err := scanJob(rows)
+		j, err := scanRun(rows)
 		if err != nil {
 			return nil, wrap(err)
 		}
@@ -195,7 +196,7 @@ func (s *Store) SetState(ctx context.Context, id int64, t Transition) (shared.Ev
 			return err
 		}
 		if len(t.From) > 0 && !slices.Contains(t.From, cur) {
-			return fmt.Errorf("store: run %d is %s, not %v: %w", id, cur, t.From, ErrConflict)
+			return Conflict("run %d is %s, not %v", id, cur, t.From)
 		}
 		sets := []string{"state = ?", "error = ?"}
 		args := []any{t.To, t.Error}

@@ -31,13 +31,6 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
-// ErrNotFound is returned (wrapped) when a row asked for does not exist.
-var ErrNotFound = errors.New("not found")
-
-// ErrConflict is returned (wrapped) when a write would break a uniqueness
-// or state rule, such as a second user of the same name.
-var ErrConflict = errors.New("conflict")
-
 // Options tune a Store.
 type Options struct {
 	// BcryptCost is the bcrypt work factor of new password hashes;
@@ -165,9 +158,4 @@ func optTime(ns sql.NullInt64) *time.Time {
 	}
 	t := fromNanos(ns.Int64)
 	return &t
-}
-
-// notFound wraps ErrNotFound naming the row.
-func notFound(what string, key any) error {
-	return fmt.Errorf("store: %s %v: %w", what, key, ErrNotFound)
 }

@@ -40,6 +40,14 @@ func ValidUserName(name string) error {
 	return nil
 }
 
+// checkPassword checks a password's length.
+func checkPassword(pw string) error {
+	if n := len(pw); n < MinPasswordLen || n > MaxPasswordLen {
+		return fmt.Errorf("%d bytes, want %d to %d", n, MinPasswordLen, MaxPasswordLen)
+	}
+	return nil
+}
+
 // GeneratePassword returns a random password of 20 URL-safe characters
 // (120 bits).
 func GeneratePassword() string {
@@ -50,14 +58,18 @@ func GeneratePassword() string {
 
 // CreateUser adds a user with a bcrypt hash of password.
 func (s *Store) CreateUser(ctx context.Context, name string, role shared.Role, password string) (shared.User, error) {
+	var fields []shared.FieldError
 	if err := ValidUserName(name); err != nil {
-		return shared.User{}, fmt.Errorf("store: %w", err)
+		fields = append(fields, shared.FieldError{Key: "name", Message: err.Error()})
 	}
 	if !role.Valid() {
-		return shared.User{}, fmt.Errorf("store: role %q: want admin or astronomer", role)
+		fields = append(fields, shared.FieldError{Key: "role", Message: fmt.Sprintf("%q: want admin or astronomer", role)})
 	}
-	if n := len(password); n < MinPasswordLen || n > MaxPasswordLen {
-		return shared.User{}, fmt.Errorf("store: password: %d bytes, want %d to %d", n, MinPasswordLen, MaxPasswordLen)
+	if err := checkPassword(password); err != nil {
+		fields = append(fields, shared.FieldError{Key: "password", Message: err.Error()})
+	}
+	if len(fields) > 0 {
+		return shared.User{}, &InvalidError{Msg: "the user cannot be created", Fields: fields}
 	}
 	hash, err := bcrypt.GenerateFromPassword([]byte(password), s.cost)
 	if err != nil {
@@ -70,7 +82,7 @@ func (s *Store) CreateUser(ctx context.Context, name string, role shared.Role, p
 			return err
 		}
 		if n > 0 {
-			return fmt.Errorf("store: user %q exists: %w", name, ErrConflict)
+			return Conflict("user %q exists", name)
 		}
 		_, err := tx.ExecContext(ctx, "INSERT INTO users (name, role, hash, created) VALUES (?, ?, ?, ?)", name, role, hash, now)
 		return err
@@ -83,8 +95,8 @@ func (s *Store) CreateUser(ctx context.Context, name string, role shared.Role, p
 
 // SetPassword replaces a user's password and signs them out everywhere.
 func (s *Store) SetPassword(ctx context.Context, name, password string) error {
-	if n := len(password); n < MinPasswordLen || n > MaxPasswordLen {
-		return fmt.Errorf("store: password: %d bytes, want %d to %d", n, MinPasswordLen, MaxPasswordLen)
+	if err := checkPassword(password); err != nil {
+		return &InvalidError{Msg: "the password cannot be set", Fields: []shared.FieldError{{Key: "password", Message: err.Error()}}}
 	}
 	hash, err := bcrypt.GenerateFromPassword([]byte(password), s.cost)
 	if err != nil {
@@ -288,10 +300,11 @@ func (s *Store) AuditLog(ctx context.Context, limit int) ([]shared.AuditEntry, e
 	return out, wrap(rows.Err())
 }
 
-// wrap prefixes database errors with the package name, leaving errors
-// this package made (already prefixed) alone.
+// wrap prefixes database errors with the package name, leaving the typed
+// errors (whose text is for users) and those already prefixed alone.
 func wrap(err error) error {
-	if err == nil || strings.HasPrefix(err.Error(), "store: ") {
+	if err == nil || errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict) || errors.Is(err, ErrInvalid) ||
+		strings.HasPrefix(err.Error(), "store: ") {
 		return err
 	}
 	return fmt.Errorf("store: %w", err)
