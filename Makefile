@@ -33,8 +33,10 @@ wasm:
 run: build wasm
 	$(BIN) serve --data "$(SSLENS_HOME)" --addr "$(ADDR)"
 
-# Installs the system packages the tests need (as root, when missing).
+# Installs the system packages the tests need (as root, when missing),
+# saying so first.
 test-deps:
+	@echo "test-deps: checking the Debian packages the tests need (libopenblas-dev, chromium); missing ones are installed with apt-get, through sudo when not root"
 	@bash .ci/install-deps
 
 vet:
@@ -64,4 +66,4 @@ bench:
 	$(GO) test $(GOFLAGS_TAGS) -run='^$$' -bench=. -benchmem ./backend/...
 
 clean:
-	rm -rf bin
+	rm -rf bin web/app.wasm
