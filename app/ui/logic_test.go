@@ -275,26 +275,6 @@ func TestResultFilter(t *testing.T) {
 	}
 }
 
-func TestRankUploads(t *testing.T) {
-	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-	us := []shared.Upload{
-		{ID: 1, Created: t0},
-		{ID: 2, Score: &shared.Score{LensProb: 0.2}},
-		{ID: 3, Created: t0.Add(time.Hour)},
-		{ID: 4, Score: &shared.Score{LensProb: 0.9}},
-	}
-	var ids []int64
-	for _, u := range rankUploads(us) {
-		ids = append(ids, u.ID)
-	}
-	if want := []int64{4, 2, 3, 1}; !reflect.DeepEqual(ids, want) {
-		t.Errorf("order %v, want %v", ids, want)
-	}
-	if us[0].ID != 1 {
-		t.Error("rankUploads reordered its input")
-	}
-}
-
 func TestFormat(t *testing.T) {
 	now := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 	tests := []struct{ got, want string }{

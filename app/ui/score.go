@@ -2,7 +2,6 @@ package ui
 
 import (
 	"fmt"
-	"sort"
 	"strconv"
 	"time"
 
@@ -74,27 +73,10 @@ func (s *Score) loadUploads(ctx app.Context) {
 				s.fail(ctx, err)
 				return
 			}
-			s.uploads = rankUploads(us)
+			s.uploads = us // ranked by the server; shown as given
 			s.ready()
 		})
 	})
-}
-
-// rankUploads orders uploads by lens probability, highest first, then the
-// unscored ones, newest first.
-func rankUploads(us []shared.Upload) []shared.Upload {
-	out := append([]shared.Upload{}, us...)
-	sort.SliceStable(out, func(i, j int) bool {
-		a, b := out[i].Score, out[j].Score
-		switch {
-		case a != nil && b != nil:
-			return a.LensProb > b.LensProb
-		case a != nil || b != nil:
-			return a != nil
-		}
-		return out[i].Created.After(out[j].Created)
-	})
-	return out
 }
 
 func (s *Score) selectUpload(ctx app.Context, id int64) {
