@@ -2,9 +2,7 @@ package ops
 
 import (
 	"fmt"
-	"hash"
 
-	"github.com/chewxy/hm"
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -23,35 +21,36 @@ type AttentionConfig struct {
 // ready for the proj Linear. The probabilities are kept for the backward;
 // work is split over (sequence, head) pairs.
 func Attention(qkv *gorgonia.Node, cfg AttentionConfig) (*gorgonia.Node, error) {
-	s := qkv.Shape()
-	if s.Dims() != 2 {
-		return nil, fmt.Errorf("ops: attention: qkv %v must be a matrix", s)
-	}
 	if cfg.Heads <= 0 || cfg.Tokens <= 0 {
 		return nil, fmt.Errorf("ops: attention: heads %d and tokens %d must be positive", cfg.Heads, cfg.Tokens)
-	}
-	if s[1]%(3*cfg.Heads) != 0 {
-		return nil, fmt.Errorf("ops: attention: qkv %v: width %d is not 3 x heads (%d) x head width", s, s[1], cfg.Heads)
-	}
-	if s[0]%cfg.Tokens != 0 {
-		return nil, fmt.Errorf("ops: attention: qkv %v: %d rows are not sequences of %d tokens", s, s[0], cfg.Tokens)
 	}
 	drop, err := newDropout("attention", cfg.Dropout, cfg.Seed)
 	if err != nil {
 		return nil, err
 	}
-	return gorgonia.ApplyOp(&attentionOp{heads: cfg.Heads, tokens: cfg.Tokens, drop: drop}, qkv)
+	op := &attentionOp{heads: cfg.Heads, tokens: cfg.Tokens, drop: drop}
+	op.spec = spec{
+		name:   "attention",
+		params: fmt.Sprintf("heads=%d, tokens=%d, dropout=%g, seed=%d", cfg.Heads, cfg.Tokens, cfg.Dropout, cfg.Seed),
+		in:     []arg{{"qkv", 2}}, out: 2,
+		shape: func(s []tensor.Shape) (tensor.Shape, error) {
+			a, err := op.shape(s[0])
+			return tensor.Shape{s[0][0], a.d()}, err
+		},
+		kernel: bind(op, attentionDo[float32], attentionDo[float64]),
+	}
+	return apply(op, qkv)
 }
 
 type attentionOp struct {
-	opBase
+	fused
 	heads, tokens int
 	drop          dropout
 
-	out                  buffer
 	probs, mask, dropped buffer   // caches of the latest forward
 	last                 attnDrop // the dropout the latest forward applied
 	lastShape            attnShape
+	scratch              buffer // the backward's
 }
 
 func (op *attentionOp) dropper() *dropout         { return &op.drop }
@@ -60,31 +59,19 @@ func (op *attentionOp) SetTraining(on bool) error { return op.drop.SetTraining(o
 // shape derives the attention dimensions from qkv's shape.
 func (op *attentionOp) shape(qkv tensor.Shape) (attnShape, error) {
 	rows, w := qkv[0], qkv[1]
-	if rows%op.tokens != 0 || w%(3*op.heads) != 0 {
-		return attnShape{}, fmt.Errorf("ops: attention: qkv %v does not hold sequences of %d tokens with %d heads", qkv, op.tokens, op.heads)
+	if w%(3*op.heads) != 0 {
+		return attnShape{}, fmt.Errorf("qkv %v: width %d is not 3 x heads (%d) x head width", qkv, w, op.heads)
+	}
+	if rows%op.tokens != 0 {
+		return attnShape{}, fmt.Errorf("qkv %v: %d rows are not sequences of %d tokens", qkv, rows, op.tokens)
 	}
 	return attnShape{n: rows / op.tokens, t: op.tokens, h: op.heads, dh: w / (3 * op.heads)}, nil
 }
 
-func (op *attentionOp) Arity() int    { return 1 }
-func (op *attentionOp) Type() hm.Type { return fnType(tensorType(2), tensorType(2)) }
-func (op *attentionOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error) {
-	s := in[0].(tensor.Shape)
-	return tensor.Shape{s[0], s[1] / 3}, nil
-}
-func (op *attentionOp) Do(vals ...gorgonia.Value) (gorgonia.Value, error) {
-	return op.UsePreallocDo(nil, vals...)
-}
-
-func (op *attentionOp) UsePreallocDo(prealloc gorgonia.Value, vals ...gorgonia.Value) (gorgonia.Value, error) {
-	ds, dt, err := inputs("attention", vals, []string{"qkv"}, []int{2})
+func attentionDo[T Float](op *attentionOp, c *call[T]) error {
+	s, err := op.shape(c.shape[0])
 	if err != nil {
-		return nil, err
-	}
-	qkv := ds[0]
-	s, err := op.shape(qkv.Shape())
-	if err != nil {
-		return nil, err
+		return err
 	}
 	op.last = attnDrop{}
 	if op.drop.active() {
@@ -92,77 +79,46 @@ func (op *attentionOp) UsePreallocDo(prealloc gorgonia.Value, vals ...gorgonia.V
 	}
 	op.lastShape = s
 	size := s.tasks() * s.t * s.t
-	out := op.out.out(prealloc, dt, s.n*s.t, s.d())
-	probs := op.probs.get(dt, size)
-	var mask, dropped *tensor.Dense
+	var mask, dropped []T
 	if op.last.active() {
-		mask, dropped = op.mask.get(dt, size), op.dropped.get(dt, size)
+		mask, dropped = scratch[T](&op.mask, size), scratch[T](&op.dropped, size)
 	}
-	if dt == tensor.Float32 {
-		attentionForward(floats[float32](out), floats[float32](probs), floats[float32](mask), floats[float32](dropped), floats[float32](qkv), s, op.last)
-	} else {
-		attentionForward(floats[float64](out), floats[float64](probs), floats[float64](mask), floats[float64](dropped), floats[float64](qkv), s, op.last)
-	}
-	return out, nil
+	attentionForward(c.out, scratch[T](&op.probs, size), mask, dropped, c.in[0], s, op.last)
+	return nil
 }
 
 func (op *attentionOp) DiffWRT(n int) []bool { return []bool{true} }
+
+// SymDiff builds dqkv from (qkv, out, dout), out ordering it after the
+// forward whose probabilities it reads.
 func (op *attentionOp) SymDiff(in gorgonia.Nodes, output, grad *gorgonia.Node) (gorgonia.Nodes, error) {
-	d, err := gorgonia.ApplyOp(&attentionDiffOp{fwd: op}, in[0], output, grad)
+	d, err := apply(newOp(spec{
+		name: "attention dqkv", in: []arg{{"qkv", 2}, {"out", 2}, {"dout", 2}}, out: 2,
+		shape: func(s []tensor.Shape) (tensor.Shape, error) {
+			if s[2][0] != s[0][0] || 3*s[2][1] != s[0][1] {
+				return nil, fmt.Errorf("dout %v does not match qkv %v", s[2], s[0])
+			}
+			return s[0].Clone(), nil
+		},
+		kernel: bind(op, attentionDQKVDo[float32], attentionDQKVDo[float64]),
+	}), in[0], output, grad)
 	return gorgonia.Nodes{d}, err
 }
-func (op *attentionOp) WriteHash(h hash.Hash) { writeHash(h, op) }
-func (op *attentionOp) Hashcode() uint32      { return hashOf(op) }
-func (op *attentionOp) String() string {
-	return fmt.Sprintf("Attention{heads=%d, tokens=%d, dropout=%g, seed=%d}", op.heads, op.tokens, op.drop.rate, op.drop.seed)
-}
 
-// attentionDiffOp computes dqkv from inputs (qkv, out, dout), out ordering it
-// after the forward whose probabilities it reads.
-type attentionDiffOp struct {
-	opBase
-	fwd     *attentionOp
-	dqkv    buffer
-	scratch buffer
-}
-
-func (op *attentionDiffOp) Arity() int { return 3 }
-func (op *attentionDiffOp) Type() hm.Type {
-	return fnType(tensorType(2), tensorType(2), tensorType(2), tensorType(2))
-}
-func (op *attentionDiffOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error) {
-	return in[0].(tensor.Shape).Clone(), nil
-}
-func (op *attentionDiffOp) Do(vals ...gorgonia.Value) (gorgonia.Value, error) {
-	return op.UsePreallocDo(nil, vals...)
-}
-func (op *attentionDiffOp) UsePreallocDo(prealloc gorgonia.Value, vals ...gorgonia.Value) (gorgonia.Value, error) {
-	ds, dt, err := inputs("attention dqkv", vals, []string{"qkv", "out", "dout"}, []int{2, 2, 2})
+func attentionDQKVDo[T Float](op *attentionOp, c *call[T]) error {
+	s := op.lastShape
+	size := s.tasks() * s.t * s.t
+	if s.n*s.t != c.shape[0][0] || 3*s.d() != c.shape[0][1] {
+		return fmt.Errorf("no forward for qkv %v", c.shape[0])
+	}
+	probs, err := held[T](&op.probs, size, "probabilities")
 	if err != nil {
-		return nil, err
+		return err
 	}
-	qkv, dout := ds[0], ds[2]
-	f := op.fwd
-	s := f.lastShape
-	if f.probs.d == nil || f.probs.d.Dtype() != dt || s.n*s.t != qkv.Shape()[0] || s.d()*3 != qkv.Shape()[1] {
-		return nil, fmt.Errorf("ops: attention dqkv: no forward probabilities for qkv %v %v", qkv.Shape(), dt)
+	var mask, dropped []T
+	if op.last.active() {
+		mask, dropped = floats[T](op.mask.d), floats[T](op.dropped.d)
 	}
-	if dout.Shape()[0] != s.n*s.t || dout.Shape()[1] != s.d() {
-		return nil, errShapes("attention dqkv", "dout", dout.Shape(), "qkv", qkv.Shape())
-	}
-	dqkv := op.dqkv.out(prealloc, dt, qkv.Shape()...)
-	scratch := op.scratch.get(dt, f.probs.d.Shape()...)
-	var mask, dropped *tensor.Dense
-	if f.last.active() {
-		mask, dropped = f.mask.d, f.dropped.d
-	}
-	if dt == tensor.Float32 {
-		attentionBackward(floats[float32](dqkv), floats[float32](dout), floats[float32](qkv), floats[float32](f.probs.d), floats[float32](mask), floats[float32](dropped), floats[float32](scratch), s, f.last)
-	} else {
-		attentionBackward(floats[float64](dqkv), floats[float64](dout), floats[float64](qkv), floats[float64](f.probs.d), floats[float64](mask), floats[float64](dropped), floats[float64](scratch), s, f.last)
-	}
-	return dqkv, nil
+	attentionBackward(c.out, c.in[2], c.in[0], probs, mask, dropped, scratch[T](&op.scratch, size), s, op.last)
+	return nil
 }
-func (op *attentionDiffOp) WriteHash(h hash.Hash) { writeHash(h, op) }
-func (op *attentionDiffOp) Hashcode() uint32      { return hashOf(op) }
-func (op *attentionDiffOp) String() string        { return "AttentionDqkv(qkv, out, dout)" }

@@ -78,7 +78,7 @@ func TestPatchEmbedGradients(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, n := range g.AllNodes() {
-		if _, ok := n.Op().(*linearDXOp); ok {
+		if f, ok := n.Op().(*fused); ok && f.name == "linear dx" {
 			t.Errorf("graph has %v, a gradient for the patches", n.Op())
 		}
 	}

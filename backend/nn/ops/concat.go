@@ -2,9 +2,7 @@ package ops
 
 import (
 	"fmt"
-	"hash"
 
-	"github.com/chewxy/hm"
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -17,68 +15,36 @@ func ConcatRows(xs ...*gorgonia.Node) (*gorgonia.Node, error) {
 	if len(xs) == 0 {
 		return nil, fmt.Errorf("ops: concat rows: no inputs")
 	}
-	d := xs[0].Shape()
-	for i, x := range xs {
-		if s := x.Shape(); s.Dims() != 2 || s[1] != d[1] {
-			return nil, fmt.Errorf("ops: concat rows: input %d is %v, want a matrix of width %d", i, s, d[1])
-		}
+	in := make([]arg, len(xs))
+	for i := range in {
+		in[i] = arg{fmt.Sprintf("x%d", i), 2}
 	}
-	return gorgonia.ApplyOp(&concatRowsOp{n: len(xs)}, xs...)
+	return apply(&concatRowsOp{fused{spec: spec{
+		name: "concat rows", params: fmt.Sprint(len(xs)), in: in, out: 2,
+		shape: func(s []tensor.Shape) (tensor.Shape, error) {
+			rows := 0
+			for i, x := range s {
+				if x[1] != s[0][1] {
+					return nil, fmt.Errorf("input %d is %v, want a matrix of width %d", i, x, s[0][1])
+				}
+				rows += x[0]
+			}
+			return tensor.Shape{rows, s[0][1]}, nil
+		},
+		kernel: kernel{concatRowsDo[float32], concatRowsDo[float64]},
+	}}}, xs...)
 }
 
-type concatRowsOp struct {
-	opBase
-	n int
-	y buffer
-}
+type concatRowsOp struct{ fused }
 
-func (op *concatRowsOp) Arity() int { return op.n }
-func (op *concatRowsOp) Type() hm.Type {
-	args := make([]hm.Type, op.n+1)
-	for i := range args {
-		args[i] = tensorType(2)
-	}
-	return fnType(args...)
-}
-func (op *concatRowsOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error) {
-	rows := 0
-	for _, s := range in {
-		rows += s.(tensor.Shape)[0]
-	}
-	return tensor.Shape{rows, in[0].(tensor.Shape)[1]}, nil
-}
-func (op *concatRowsOp) Do(vals ...gorgonia.Value) (gorgonia.Value, error) {
-	return op.UsePreallocDo(nil, vals...)
-}
-func (op *concatRowsOp) UsePreallocDo(prealloc gorgonia.Value, vals ...gorgonia.Value) (gorgonia.Value, error) {
-	names, dims := make([]string, op.n), make([]int, op.n)
-	for i := range names {
-		names[i], dims[i] = fmt.Sprintf("x%d", i), 2
-	}
-	ds, dt, err := inputs("concat rows", vals, names, dims)
-	if err != nil {
-		return nil, err
-	}
-	rows, cols := 0, ds[0].Shape()[1]
-	for i, d := range ds {
-		if d.Shape()[1] != cols {
-			return nil, errShapes("concat rows", names[i], d.Shape(), "x0", ds[0].Shape())
-		}
-		rows += d.Shape()[0]
-	}
-	y := op.y.out(prealloc, dt, rows, cols)
+func concatRowsDo[T Float](c *call[T]) error {
 	off := 0
-	for _, d := range ds {
-		n := d.Shape().TotalSize()
-		if dt == tensor.Float32 {
-			copy(floats[float32](y)[off:off+n], floats[float32](d))
-		} else {
-			copy(floats[float64](y)[off:off+n], floats[float64](d))
-		}
-		off += n
+	for _, x := range c.in {
+		off += copy(c.out[off:], x)
 	}
-	return y, nil
+	return nil
 }
+
 func (op *concatRowsOp) DiffWRT(n int) []bool {
 	d := make([]bool, n)
 	for i := range d {
@@ -86,57 +52,36 @@ func (op *concatRowsOp) DiffWRT(n int) []bool {
 	}
 	return d
 }
+
+// SymDiff builds each part's gradient: its rows [lo, hi) of dy.
 func (op *concatRowsOp) SymDiff(in gorgonia.Nodes, output, grad *gorgonia.Node) (gorgonia.Nodes, error) {
 	grads := make(gorgonia.Nodes, len(in))
 	lo := 0
 	for i, x := range in {
-		hi := lo + x.Shape()[0]
+		r := rowRange{lo, lo + x.Shape()[0]}
 		var err error
-		if grads[i], err = gorgonia.ApplyOp(&rowsOp{lo: lo, hi: hi}, grad); err != nil {
+		if grads[i], err = apply(newOp(spec{
+			name: "rows", params: fmt.Sprintf("%d:%d", r.lo, r.hi), in: []arg{{"dy", 2}}, out: 2,
+			shape: func(s []tensor.Shape) (tensor.Shape, error) {
+				if s[0][0] < r.hi {
+					return nil, fmt.Errorf("dy %v has no rows [%d, %d)", s[0], r.lo, r.hi)
+				}
+				return tensor.Shape{r.hi - r.lo, s[0][1]}, nil
+			},
+			kernel: bind(r, rowsDo[float32], rowsDo[float64]),
+		}), grad); err != nil {
 			return nil, err
 		}
-		lo = hi
+		lo = r.hi
 	}
 	return grads, nil
 }
-func (op *concatRowsOp) WriteHash(h hash.Hash) { writeHash(h, op) }
-func (op *concatRowsOp) Hashcode() uint32      { return hashOf(op) }
-func (op *concatRowsOp) String() string        { return fmt.Sprintf("ConcatRows{%d}", op.n) }
 
-// rowsOp copies rows [lo, hi) of a matrix: one part's gradient of a
-// ConcatRows.
-type rowsOp struct {
-	opBase
-	lo, hi int
-	y      buffer
-}
+// rowRange is rows [lo, hi) of a matrix.
+type rowRange struct{ lo, hi int }
 
-func (op *rowsOp) Arity() int    { return 1 }
-func (op *rowsOp) Type() hm.Type { return fnType(tensorType(2), tensorType(2)) }
-func (op *rowsOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error) {
-	return tensor.Shape{op.hi - op.lo, in[0].(tensor.Shape)[1]}, nil
+func rowsDo[T Float](r rowRange, c *call[T]) error {
+	cols := c.shape[0][1]
+	copy(c.out, c.in[0][r.lo*cols:r.hi*cols])
+	return nil
 }
-func (op *rowsOp) Do(vals ...gorgonia.Value) (gorgonia.Value, error) {
-	return op.UsePreallocDo(nil, vals...)
-}
-func (op *rowsOp) UsePreallocDo(prealloc gorgonia.Value, vals ...gorgonia.Value) (gorgonia.Value, error) {
-	ds, dt, err := inputs("rows", vals, []string{"dy"}, []int{2})
-	if err != nil {
-		return nil, err
-	}
-	dy := ds[0]
-	cols := dy.Shape()[1]
-	if dy.Shape()[0] < op.hi {
-		return nil, fmt.Errorf("ops: rows: dy %v has no rows [%d, %d)", dy.Shape(), op.lo, op.hi)
-	}
-	y := op.y.out(prealloc, dt, op.hi-op.lo, cols)
-	if dt == tensor.Float32 {
-		copy(floats[float32](y), floats[float32](dy)[op.lo*cols:op.hi*cols])
-	} else {
-		copy(floats[float64](y), floats[float64](dy)[op.lo*cols:op.hi*cols])
-	}
-	return y, nil
-}
-func (op *rowsOp) WriteHash(h hash.Hash) { writeHash(h, op) }
-func (op *rowsOp) Hashcode() uint32      { return hashOf(op) }
-func (op *rowsOp) String() string        { return fmt.Sprintf("Rows{%d:%d}", op.lo, op.hi) }

@@ -1,10 +1,9 @@
 package ops
 
 import (
+	"errors"
 	"fmt"
-	"hash"
 
-	"github.com/chewxy/hm"
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -19,22 +18,37 @@ import (
 // op not differentiable w.r.t. its inputs, such as Patchify); one fused node
 // would save no arithmetic.
 func Linear(x, w, b *gorgonia.Node) (*gorgonia.Node, error) {
-	xs, ws := x.Shape(), w.Shape()
-	if xs.Dims() != 2 || ws.Dims() != 2 {
-		return nil, fmt.Errorf("ops: linear: x %v and W %v must be matrices", xs, ws)
+	op := &linearOp{bias: b != nil, gradX: carriesGradient(x)}
+	op.spec = spec{
+		name: "linear", in: []arg{{"x", 2}, {"W", 2}}, out: 2,
+		shape: func(s []tensor.Shape) (tensor.Shape, error) {
+			x, w := s[0], s[1]
+			if x[1] != w[1] {
+				return nil, fmt.Errorf("x %v has %d features but W %v takes %d", x, x[1], w, w[1])
+			}
+			if len(s) > 2 && s[2][0] != w[0] {
+				return nil, fmt.Errorf("bias %v must be a vector of %d", s[2], w[0])
+			}
+			return tensor.Shape{x[0], w[0]}, nil
+		},
+		kernel: kernel{linearDo[float32], linearDo[float64]},
 	}
-	if xs[1] != ws[1] {
-		return nil, fmt.Errorf("ops: linear: x %v has %d features but W %v takes %d", xs, xs[1], ws, ws[1])
-	}
-	op := &linearOp{gradX: carriesGradient(x)}
 	if b == nil {
-		return gorgonia.ApplyOp(op, x, w)
+		return apply(op, x, w)
 	}
-	if bs := b.Shape(); bs.Dims() != 1 || bs[0] != ws[0] {
-		return nil, fmt.Errorf("ops: linear: bias %v must be a vector of %d", bs, ws[0])
+	op.in, op.params = append(op.in, arg{"b", 1}), "bias"
+	return apply(op, x, w, b)
+}
+
+// linearDo is the forward, from inputs (x, W[, b]).
+func linearDo[T Float](c *call[T]) error {
+	var b []T
+	if len(c.in) > 2 {
+		b = c.in[2]
 	}
-	op.bias = true
-	return gorgonia.ApplyOp(op, x, w, b)
+	rows, in := c.dims2(0)
+	linearForward(c.out, c.in[0], c.in[1], b, rows, in, c.shape[1][0])
+	return nil
 }
 
 // carriesGradient reports whether a gradient can flow into n: an input
@@ -60,62 +74,9 @@ func carriesGradient(n *gorgonia.Node) bool {
 }
 
 type linearOp struct {
-	opBase
+	fused
 	bias  bool // a third input b[O]
 	gradX bool // build dx in SymDiff
-	y     buffer
-}
-
-func (op *linearOp) Arity() int {
-	if op.bias {
-		return 3
-	}
-	return 2
-}
-
-func (op *linearOp) Type() hm.Type {
-	if op.bias {
-		return fnType(tensorType(2), tensorType(2), tensorType(1), tensorType(2))
-	}
-	return fnType(tensorType(2), tensorType(2), tensorType(2))
-}
-
-func (op *linearOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error) {
-	x, w := in[0].(tensor.Shape), in[1].(tensor.Shape)
-	return tensor.Shape{x[0], w[0]}, nil
-}
-
-func (op *linearOp) Do(vals ...gorgonia.Value) (gorgonia.Value, error) {
-	return op.UsePreallocDo(nil, vals...)
-}
-
-func (op *linearOp) UsePreallocDo(prealloc gorgonia.Value, vals ...gorgonia.Value) (gorgonia.Value, error) {
-	names, dims := []string{"x", "W"}, []int{2, 2}
-	if op.bias {
-		names, dims = append(names, "b"), append(dims, 1)
-	}
-	ds, dt, err := inputs("linear", vals, names, dims)
-	if err != nil {
-		return nil, err
-	}
-	x, w := ds[0], ds[1]
-	rows, in, out := x.Shape()[0], x.Shape()[1], w.Shape()[0]
-	if w.Shape()[1] != in {
-		return nil, fmt.Errorf("ops: linear: x %v has %d features but W %v takes %d", x.Shape(), in, w.Shape(), w.Shape()[1])
-	}
-	var b *tensor.Dense
-	if op.bias {
-		if b = ds[2]; b.Shape()[0] != out {
-			return nil, fmt.Errorf("ops: linear: bias %v must be a vector of %d", b.Shape(), out)
-		}
-	}
-	y := op.y.out(prealloc, dt, rows, out)
-	if dt == tensor.Float32 {
-		linearForward(floats[float32](y), floats[float32](x), floats[float32](w), floats[float32](b), rows, in, out)
-	} else {
-		linearForward(floats[float64](y), floats[float64](x), floats[float64](w), floats[float64](b), rows, in, out)
-	}
-	return y, nil
 }
 
 func (op *linearOp) DiffWRT(n int) []bool {
@@ -128,140 +89,71 @@ func (op *linearOp) DiffWRT(n int) []bool {
 
 func (op *linearOp) SymDiff(in gorgonia.Nodes, output, grad *gorgonia.Node) (gorgonia.Nodes, error) {
 	grads := make(gorgonia.Nodes, len(in))
-	var err error
+	var errX, errW, errB error
 	if op.gradX {
-		if grads[0], err = gorgonia.ApplyOp(&linearDXOp{}, in[1], grad); err != nil {
-			return nil, err
-		}
+		grads[0], errX = linearDX(in[1], grad)
 	}
-	if grads[1], err = gorgonia.ApplyOp(&linearDWOp{}, in[0], grad); err != nil {
-		return nil, err
-	}
+	grads[1], errW = linearDW(in[0], grad)
 	if op.bias {
-		if grads[2], err = gorgonia.ApplyOp(&colSumOp{}, grad); err != nil {
-			return nil, err
-		}
+		grads[2], errB = columnSum(grad)
 	}
-	return grads, nil
+	return grads, errors.Join(errX, errW, errB)
 }
 
-func (op *linearOp) WriteHash(h hash.Hash) { writeHash(h, op) }
-func (op *linearOp) Hashcode() uint32      { return hashOf(op) }
-func (op *linearOp) String() string {
-	if op.bias {
-		return "Linear(x, W, b)"
-	}
-	return "Linear(x, W)"
+// linearDX computes dx[R,I] = dy[R,O]·W[O,I] from inputs (W, dy).
+func linearDX(w, dy *gorgonia.Node) (*gorgonia.Node, error) {
+	return apply(newOp(spec{
+		name: "linear dx", in: []arg{{"W", 2}, {"dy", 2}}, out: 2,
+		shape: func(s []tensor.Shape) (tensor.Shape, error) {
+			w, dy := s[0], s[1]
+			if dy[1] != w[0] {
+				return nil, fmt.Errorf("dy %v does not match W %v", dy, w)
+			}
+			return tensor.Shape{dy[0], w[1]}, nil
+		},
+		kernel: kernel{linearDXDo[float32], linearDXDo[float64]},
+	}), w, dy)
 }
 
-// linearDXOp computes dx[R,I] = dy[R,O]·W[O,I] from inputs (W, dy).
-type linearDXOp struct {
-	opBase
-	dx buffer
+func linearDXDo[T Float](c *call[T]) error {
+	out, in := c.dims2(0)
+	linearBackwardX(c.out, c.in[1], c.in[0], c.shape[1][0], in, out)
+	return nil
 }
 
-func (op *linearDXOp) Arity() int { return 2 }
-func (op *linearDXOp) Type() hm.Type {
-	return fnType(tensorType(2), tensorType(2), tensorType(2))
-}
-func (op *linearDXOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error) {
-	w, dy := in[0].(tensor.Shape), in[1].(tensor.Shape)
-	return tensor.Shape{dy[0], w[1]}, nil
-}
-func (op *linearDXOp) Do(vals ...gorgonia.Value) (gorgonia.Value, error) {
-	return op.UsePreallocDo(nil, vals...)
-}
-func (op *linearDXOp) UsePreallocDo(prealloc gorgonia.Value, vals ...gorgonia.Value) (gorgonia.Value, error) {
-	ds, dt, err := inputs("linear dx", vals, []string{"W", "dy"}, []int{2, 2})
-	if err != nil {
-		return nil, err
-	}
-	w, dy := ds[0], ds[1]
-	rows, out, in := dy.Shape()[0], w.Shape()[0], w.Shape()[1]
-	if dy.Shape()[1] != out {
-		return nil, fmt.Errorf("ops: linear dx: dy %v does not match W %v", dy.Shape(), w.Shape())
-	}
-	dx := op.dx.out(prealloc, dt, rows, in)
-	if dt == tensor.Float32 {
-		linearBackwardX(floats[float32](dx), floats[float32](dy), floats[float32](w), rows, in, out)
-	} else {
-		linearBackwardX(floats[float64](dx), floats[float64](dy), floats[float64](w), rows, in, out)
-	}
-	return dx, nil
-}
-func (op *linearDXOp) WriteHash(h hash.Hash) { writeHash(h, op) }
-func (op *linearDXOp) Hashcode() uint32      { return hashOf(op) }
-func (op *linearDXOp) String() string        { return "LinearDx(W, dy)" }
-
-// linearDWOp computes dW[O,I] = dy[R,O]ᵀ·x[R,I] from inputs (x, dy).
-type linearDWOp struct {
-	opBase
-	dw buffer
+// linearDW computes dW[O,I] = dy[R,O]ᵀ·x[R,I] from inputs (x, dy).
+func linearDW(x, dy *gorgonia.Node) (*gorgonia.Node, error) {
+	return apply(newOp(spec{
+		name: "linear dW", in: []arg{{"x", 2}, {"dy", 2}}, out: 2,
+		shape: func(s []tensor.Shape) (tensor.Shape, error) {
+			x, dy := s[0], s[1]
+			if dy[0] != x[0] {
+				return nil, fmt.Errorf("dy %v and x %v differ in rows", dy, x)
+			}
+			return tensor.Shape{dy[1], x[1]}, nil
+		},
+		kernel: kernel{linearDWDo[float32], linearDWDo[float64]},
+	}), x, dy)
 }
 
-func (op *linearDWOp) Arity() int { return 2 }
-func (op *linearDWOp) Type() hm.Type {
-	return fnType(tensorType(2), tensorType(2), tensorType(2))
-}
-func (op *linearDWOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error) {
-	x, dy := in[0].(tensor.Shape), in[1].(tensor.Shape)
-	return tensor.Shape{dy[1], x[1]}, nil
-}
-func (op *linearDWOp) Do(vals ...gorgonia.Value) (gorgonia.Value, error) {
-	return op.UsePreallocDo(nil, vals...)
-}
-func (op *linearDWOp) UsePreallocDo(prealloc gorgonia.Value, vals ...gorgonia.Value) (gorgonia.Value, error) {
-	ds, dt, err := inputs("linear dW", vals, []string{"x", "dy"}, []int{2, 2})
-	if err != nil {
-		return nil, err
-	}
-	x, dy := ds[0], ds[1]
-	rows, in, out := x.Shape()[0], x.Shape()[1], dy.Shape()[1]
-	if dy.Shape()[0] != rows {
-		return nil, fmt.Errorf("ops: linear dW: dy %v and x %v differ in rows", dy.Shape(), x.Shape())
-	}
-	dw := op.dw.out(prealloc, dt, out, in)
-	if dt == tensor.Float32 {
-		linearBackwardW(floats[float32](dw), floats[float32](dy), floats[float32](x), rows, in, out)
-	} else {
-		linearBackwardW(floats[float64](dw), floats[float64](dy), floats[float64](x), rows, in, out)
-	}
-	return dw, nil
-}
-func (op *linearDWOp) WriteHash(h hash.Hash) { writeHash(h, op) }
-func (op *linearDWOp) Hashcode() uint32      { return hashOf(op) }
-func (op *linearDWOp) String() string        { return "LinearDW(x, dy)" }
-
-// colSumOp computes the column sums s[C] = Σ_r dy[r,:] of dy[R,C]: the
-// gradient of a bias (Linear's b, LayerNorm's beta).
-type colSumOp struct {
-	opBase
-	s buffer
+func linearDWDo[T Float](c *call[T]) error {
+	rows, in := c.dims2(0)
+	linearBackwardW(c.out, c.in[1], c.in[0], rows, in, c.shape[1][1])
+	return nil
 }
 
-func (op *colSumOp) Arity() int    { return 1 }
-func (op *colSumOp) Type() hm.Type { return fnType(tensorType(2), tensorType(1)) }
-func (op *colSumOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error) {
-	return tensor.Shape{in[0].(tensor.Shape)[1]}, nil
+// columnSum computes s[C] = Σ_r dy[r,:] of dy[R,C]: the gradient of a bias
+// (Linear's b, LayerNorm's and BatchNorm's beta).
+func columnSum(dy *gorgonia.Node) (*gorgonia.Node, error) {
+	return apply(newOp(spec{
+		name: "column sum", in: []arg{{"dy", 2}}, out: 1,
+		shape:  func(s []tensor.Shape) (tensor.Shape, error) { return tensor.Shape{s[0][1]}, nil },
+		kernel: kernel{colSumDo[float32], colSumDo[float64]},
+	}), dy)
 }
-func (op *colSumOp) Do(vals ...gorgonia.Value) (gorgonia.Value, error) {
-	return op.UsePreallocDo(nil, vals...)
+
+func colSumDo[T Float](c *call[T]) error {
+	rows, cols := c.dims2(0)
+	colSum(c.out, c.in[0], rows, cols)
+	return nil
 }
-func (op *colSumOp) UsePreallocDo(prealloc gorgonia.Value, vals ...gorgonia.Value) (gorgonia.Value, error) {
-	ds, dt, err := inputs("column sum", vals, []string{"dy"}, []int{2})
-	if err != nil {
-		return nil, err
-	}
-	dy := ds[0]
-	rows, cols := dy.Shape()[0], dy.Shape()[1]
-	s := op.s.out(prealloc, dt, cols)
-	if dt == tensor.Float32 {
-		colSum(floats[float32](s), floats[float32](dy), rows, cols)
-	} else {
-		colSum(floats[float64](s), floats[float64](dy), rows, cols)
-	}
-	return s, nil
-}
-func (op *colSumOp) WriteHash(h hash.Hash) { writeHash(h, op) }
-func (op *colSumOp) Hashcode() uint32      { return hashOf(op) }
-func (op *colSumOp) String() string        { return "ColSum(dy)" }

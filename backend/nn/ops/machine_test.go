@@ -76,7 +76,7 @@ func snapshotRun(gr *graphRun) [][]float64 {
 func opValues(g *gorgonia.ExprGraph) map[*gorgonia.Node]gorgonia.Value {
 	m := make(map[*gorgonia.Node]gorgonia.Value)
 	for _, n := range g.AllNodes() {
-		if t := reflect.TypeOf(n.Op()); t != nil && t.Kind() == reflect.Pointer && t.Elem().PkgPath() == reflect.TypeOf(opBase{}).PkgPath() {
+		if t := reflect.TypeOf(n.Op()); t != nil && t.Kind() == reflect.Pointer && t.Elem().PkgPath() == reflect.TypeOf(fused{}).PkgPath() {
 			m[n] = n.Value()
 		}
 	}

@@ -1,10 +1,9 @@
 package ops
 
 import (
+	"errors"
 	"fmt"
-	"hash"
 
-	"github.com/chewxy/hm"
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -50,12 +49,16 @@ func maskTokensBackwardToken[T Float](dtoken, dy []T, mask []bool, cols int) {
 // MaskedTokens.SetMask before each run; the gradient reaches x on unmasked
 // rows and the token as the sum over masked rows.
 func MaskTokens(x, token *gorgonia.Node) (*gorgonia.Node, *MaskedTokens, error) {
-	xs, ts := x.Shape(), token.Shape()
-	if xs.Dims() != 2 || ts.Dims() != 2 || ts[0] != 1 || ts[1] != xs[1] {
-		return nil, nil, fmt.Errorf("ops: mask tokens: x %v must be a matrix [R, D] and token %v [1, D]", xs, ts)
+	xs := x.Shape()
+	if xs.Dims() != 2 {
+		return nil, nil, fmt.Errorf("ops: mask tokens: x %v must be a matrix [R, D]", xs)
 	}
 	op := &MaskedTokens{mask: make([]bool, xs[0])}
-	y, err := gorgonia.ApplyOp(op, x, token)
+	op.spec = spec{
+		name: "mask tokens", in: []arg{{"x", 2}, {"token", 2}}, out: 2, shape: op.fits,
+		kernel: bind(op, maskTokensDo[float32], maskTokensDo[float64]),
+	}
+	y, err := apply(op, x, token)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -64,9 +67,8 @@ func MaskTokens(x, token *gorgonia.Node) (*gorgonia.Node, *MaskedTokens, error) 
 
 // MaskedTokens is the op behind MaskTokens.
 type MaskedTokens struct {
-	opBase
+	fused
 	mask []bool
-	y    buffer
 }
 
 // SetMask copies the rows to mask for the next runs, one flag per row of x
@@ -79,117 +81,45 @@ func (op *MaskedTokens) SetMask(mask []bool) error {
 	return nil
 }
 
-func (op *MaskedTokens) Arity() int { return 2 }
-func (op *MaskedTokens) Type() hm.Type {
-	return fnType(tensorType(2), tensorType(2), tensorType(2))
-}
-func (op *MaskedTokens) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error) {
-	return in[0].(tensor.Shape).Clone(), nil
-}
-func (op *MaskedTokens) Do(vals ...gorgonia.Value) (gorgonia.Value, error) {
-	return op.UsePreallocDo(nil, vals...)
-}
-
-// xToken checks the inputs (x, token, ...) against the mask.
-func (op *MaskedTokens) xToken(name string, vals []gorgonia.Value, names []string) ([]*tensor.Dense, tensor.Dtype, error) {
-	dims := make([]int, len(names))
-	for i := range dims {
-		dims[i] = 2
+// fits checks inputs (x, token, ...) against the mask; the output has x's
+// shape.
+func (op *MaskedTokens) fits(s []tensor.Shape) (tensor.Shape, error) {
+	x, token := s[0], s[1]
+	if x[0] != len(op.mask) || token[0] != 1 || token[1] != x[1] {
+		return nil, fmt.Errorf("x %v must be a matrix [R, D] of R = %d mask rows and token %v [1, D]", x, len(op.mask), token)
 	}
-	ds, dt, err := inputs(name, vals, names, dims)
-	if err != nil {
-		return nil, dt, err
-	}
-	x, token := ds[0], ds[1]
-	if x.Shape()[0] != len(op.mask) || token.Shape().TotalSize() != x.Shape()[1] {
-		return nil, dt, fmt.Errorf("ops: %s: x %v and token %v do not fit a mask of %d rows", name, x.Shape(), token.Shape(), len(op.mask))
-	}
-	return ds, dt, nil
+	return x.Clone(), nil
 }
 
-func (op *MaskedTokens) UsePreallocDo(prealloc gorgonia.Value, vals ...gorgonia.Value) (gorgonia.Value, error) {
-	ds, dt, err := op.xToken("mask tokens", vals, []string{"x", "token"})
-	if err != nil {
-		return nil, err
-	}
-	x, token := ds[0], ds[1]
-	y := op.y.out(prealloc, dt, x.Shape()...)
-	if dt == tensor.Float32 {
-		maskTokensForward(floats[float32](y), floats[float32](x), floats[float32](token), op.mask, x.Shape()[1])
-	} else {
-		maskTokensForward(floats[float64](y), floats[float64](x), floats[float64](token), op.mask, x.Shape()[1])
-	}
-	return y, nil
+func maskTokensDo[T Float](op *MaskedTokens, c *call[T]) error {
+	maskTokensForward(c.out, c.in[0], c.in[1], op.mask, c.shape[0][1])
+	return nil
 }
+
 func (op *MaskedTokens) DiffWRT(int) []bool { return []bool{true, true} }
+
+// SymDiff builds dx and dtoken from (x, token, dy) and the mask, which
+// SetMask changes only between runs.
 func (op *MaskedTokens) SymDiff(in gorgonia.Nodes, output, grad *gorgonia.Node) (gorgonia.Nodes, error) {
-	grads := make(gorgonia.Nodes, 2)
-	for i := range grads {
-		var err error
-		if grads[i], err = gorgonia.ApplyOp(&maskTokensDiffOp{fwd: op, token: i == 1}, in[0], in[1], grad); err != nil {
-			return nil, err
-		}
+	diff := func(name string, shape func([]tensor.Shape) (tensor.Shape, error), k kernel) (*gorgonia.Node, error) {
+		return apply(newOp(spec{
+			name: name, in: []arg{{"x", 2}, {"token", 2}, {"dy", 2}}, out: 2, same: []int{2}, shape: shape, kernel: k,
+		}), in[0], in[1], grad)
 	}
-	return grads, nil
-}
-func (op *MaskedTokens) WriteHash(h hash.Hash) { writeHash(h, op) }
-func (op *MaskedTokens) Hashcode() uint32      { return hashOf(op) }
-func (op *MaskedTokens) String() string        { return "MaskTokens(x, token)" }
-
-// maskTokensDiffOp computes dx (or dtoken) from inputs (x, token, dy) and
-// the mask, which SetMask changes only between runs.
-type maskTokensDiffOp struct {
-	opBase
-	fwd   *MaskedTokens
-	token bool
-	d     buffer
+	dx, errX := diff("mask tokens dx", op.fits, bind(op, maskTokensDXDo[float32], maskTokensDXDo[float64]))
+	dt, errT := diff("mask tokens dtoken", func(s []tensor.Shape) (tensor.Shape, error) {
+		_, err := op.fits(s)
+		return s[1].Clone(), err
+	}, bind(op, maskTokensDTokenDo[float32], maskTokensDTokenDo[float64]))
+	return gorgonia.Nodes{dx, dt}, errors.Join(errX, errT)
 }
 
-func (op *maskTokensDiffOp) Arity() int { return 3 }
-func (op *maskTokensDiffOp) Type() hm.Type {
-	return fnType(tensorType(2), tensorType(2), tensorType(2), tensorType(2))
+func maskTokensDXDo[T Float](op *MaskedTokens, c *call[T]) error {
+	maskTokensBackwardX(c.out, c.in[2], op.mask, c.shape[0][1])
+	return nil
 }
-func (op *maskTokensDiffOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error) {
-	if op.token {
-		return in[1].(tensor.Shape).Clone(), nil
-	}
-	return in[0].(tensor.Shape).Clone(), nil
-}
-func (op *maskTokensDiffOp) Do(vals ...gorgonia.Value) (gorgonia.Value, error) {
-	return op.UsePreallocDo(nil, vals...)
-}
-func (op *maskTokensDiffOp) UsePreallocDo(prealloc gorgonia.Value, vals ...gorgonia.Value) (gorgonia.Value, error) {
-	ds, dt, err := op.fwd.xToken(op.String(), vals, []string{"x", "token", "dy"})
-	if err != nil {
-		return nil, err
-	}
-	x, token, dy := ds[0], ds[1], ds[2]
-	if !dy.Shape().Eq(x.Shape()) {
-		return nil, errShapes(op.String(), "dy", dy.Shape(), "x", x.Shape())
-	}
-	cols := x.Shape()[1]
-	if op.token {
-		d := op.d.out(prealloc, dt, token.Shape()...)
-		if dt == tensor.Float32 {
-			maskTokensBackwardToken(floats[float32](d), floats[float32](dy), op.fwd.mask, cols)
-		} else {
-			maskTokensBackwardToken(floats[float64](d), floats[float64](dy), op.fwd.mask, cols)
-		}
-		return d, nil
-	}
-	d := op.d.out(prealloc, dt, x.Shape()...)
-	if dt == tensor.Float32 {
-		maskTokensBackwardX(floats[float32](d), floats[float32](dy), op.fwd.mask, cols)
-	} else {
-		maskTokensBackwardX(floats[float64](d), floats[float64](dy), op.fwd.mask, cols)
-	}
-	return d, nil
-}
-func (op *maskTokensDiffOp) WriteHash(h hash.Hash) { writeHash(h, op) }
-func (op *maskTokensDiffOp) Hashcode() uint32      { return hashOf(op) }
-func (op *maskTokensDiffOp) String() string {
-	if op.token {
-		return "MaskTokensDtoken(x, token, dy)"
-	}
-	return "MaskTokensDx(x, token, dy)"
+
+func maskTokensDTokenDo[T Float](op *MaskedTokens, c *call[T]) error {
+	maskTokensBackwardToken(c.out, c.in[2], op.mask, c.shape[0][1])
+	return nil
 }

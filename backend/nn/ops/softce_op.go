@@ -2,10 +2,8 @@ package ops
 
 import (
 	"fmt"
-	"hash"
 	"slices"
 
-	"github.com/chewxy/hm"
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -25,16 +23,31 @@ func SoftCrossEntropy(logits *gorgonia.Node, temp float64) (*gorgonia.Node, *Sof
 		return nil, nil, fmt.Errorf("ops: soft cross-entropy: temperature %g must be positive", temp)
 	}
 	op := &SoftCE{rows: s[0], k: s[1], inv: 1 / temp}
-	loss, err := gorgonia.ApplyOp(op, logits)
+	op.spec = spec{
+		name: "soft cross-entropy", params: fmt.Sprintf("temp=%g", temp), in: []arg{{"logits", 2}}, out: scalarArg,
+		shape:  builtFor(s),
+		kernel: bind(op, softCEDo[float32], softCEDo[float64]),
+	}
+	loss, err := apply(op, logits)
 	if err != nil {
 		return nil, nil, err
 	}
 	return loss, op, nil
 }
 
+// builtFor is the shape function of a loss over logits of shape s alone.
+func builtFor(s tensor.Shape) func([]tensor.Shape) (tensor.Shape, error) {
+	return func(in []tensor.Shape) (tensor.Shape, error) {
+		if !slices.Equal(in[0], s) {
+			return nil, fmt.Errorf("logits %v, built for %v", in[0], s)
+		}
+		return tensor.ScalarShape(), nil
+	}
+}
+
 // SoftCE is the op behind SoftCrossEntropy.
 type SoftCE struct {
-	opBase
+	fused
 	rows, k int
 	inv     float64 // 1/temperature
 	terms   softTerms
@@ -42,8 +55,6 @@ type SoftCE struct {
 	probs   []float64 // softmax of the referenced rows, latest forward
 	part    []float64
 	loss    float64
-	loss32  gorgonia.F32
-	loss64  gorgonia.F64
 }
 
 // SetTargets sets the terms of the next runs: targets is [M, K] row-major
@@ -64,91 +75,30 @@ func (op *SoftCE) SetTargets(targets []float32, terms []SoftTerm) error {
 // Loss returns the loss of the latest forward, in float64.
 func (op *SoftCE) Loss() float64 { return op.loss }
 
-func (op *SoftCE) Arity() int { return 1 }
-func (op *SoftCE) Type() hm.Type {
-	return fnType(tensorType(2), hm.TypeVariable('a'))
-}
-func (op *SoftCE) InferShape(...gorgonia.DimSizer) (tensor.Shape, error) {
-	return tensor.ScalarShape(), nil
-}
-func (op *SoftCE) Do(vals ...gorgonia.Value) (gorgonia.Value, error) {
-	return op.UsePreallocDo(nil, vals...)
-}
-
-// UsePreallocDo writes the loss into the op's own scalar, as CrossEntropy does.
-func (op *SoftCE) UsePreallocDo(_ gorgonia.Value, vals ...gorgonia.Value) (gorgonia.Value, error) {
-	ds, dt, err := inputs("soft cross-entropy", vals, []string{"logits"}, []int{2})
-	if err != nil {
-		return nil, err
-	}
-	logits := ds[0]
-	if s := logits.Shape(); s[0] != op.rows || s[1] != op.k {
-		return nil, fmt.Errorf("ops: soft cross-entropy: logits %v, built for [%d %d]", s, op.rows, op.k)
-	}
+func softCEDo[T Float](op *SoftCE, c *call[T]) error {
 	if !op.set {
-		return nil, fmt.Errorf("ops: soft cross-entropy: targets not set (SetTargets before running)")
+		return fmt.Errorf("targets not set (SetTargets before running)")
 	}
-	if dt == tensor.Float32 {
-		op.loss = softCEForward(op.probs, op.part, floats[float32](logits), &op.terms, op.k, op.inv)
-		op.loss32 = gorgonia.F32(op.loss)
-		return &op.loss32, nil
-	}
-	op.loss = softCEForward(op.probs, op.part, floats[float64](logits), &op.terms, op.k, op.inv)
-	op.loss64 = gorgonia.F64(op.loss)
-	return &op.loss64, nil
+	op.loss = softCEForward(op.probs, op.part, c.in[0], &op.terms, op.k, op.inv)
+	c.loss = op.loss
+	return nil
 }
 
 func (op *SoftCE) DiffWRT(int) []bool { return []bool{true} }
+
+// SymDiff builds dlogits from (logits, loss, dloss).
 func (op *SoftCE) SymDiff(in gorgonia.Nodes, output, grad *gorgonia.Node) (gorgonia.Nodes, error) {
-	d, err := gorgonia.ApplyOp(&softCEDiffOp{fwd: op}, in[0], output, grad)
+	d, err := apply(newOp(spec{
+		name: "soft cross-entropy dlogits", in: []arg{{"logits", 2}, {"loss", scalarArg}, {"dloss", scalarArg}}, out: 2,
+		kernel: bind(op, softCEDiffDo[float32], softCEDiffDo[float64]),
+	}), in[0], output, grad)
 	return gorgonia.Nodes{d}, err
 }
-func (op *SoftCE) WriteHash(h hash.Hash) { writeHash(h, op) }
-func (op *SoftCE) Hashcode() uint32      { return hashOf(op) }
-func (op *SoftCE) String() string        { return "SoftCrossEntropy" }
 
-// softCEDiffOp computes dlogits from inputs (logits, loss, dloss).
-type softCEDiffOp struct {
-	opBase
-	fwd *SoftCE
-	d   buffer
-}
-
-func (op *softCEDiffOp) Arity() int { return 3 }
-func (op *softCEDiffOp) Type() hm.Type {
-	a := hm.TypeVariable('a')
-	return fnType(tensorType(2), a, a, tensorType(2))
-}
-func (op *softCEDiffOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error) {
-	return in[0].(tensor.Shape).Clone(), nil
-}
-func (op *softCEDiffOp) Do(vals ...gorgonia.Value) (gorgonia.Value, error) {
-	return op.UsePreallocDo(nil, vals...)
-}
-func (op *softCEDiffOp) UsePreallocDo(prealloc gorgonia.Value, vals ...gorgonia.Value) (gorgonia.Value, error) {
-	if len(vals) != 3 {
-		return nil, fmt.Errorf("ops: soft cross-entropy dlogits: got %d inputs, want 3", len(vals))
+func softCEDiffDo[T Float](op *SoftCE, c *call[T]) error {
+	if !op.set || len(op.probs) != len(op.terms.rows)*op.k || len(c.out) != op.rows*op.k {
+		return fmt.Errorf("no forward probabilities")
 	}
-	_, dt, err := inputs("soft cross-entropy dlogits", vals[:1], []string{"logits"}, []int{2})
-	if err != nil {
-		return nil, err
-	}
-	g, err := scalar(vals[2])
-	if err != nil {
-		return nil, fmt.Errorf("ops: soft cross-entropy dlogits: dloss: %w", err)
-	}
-	f := op.fwd
-	if !f.set || len(f.probs) != len(f.terms.rows)*f.k {
-		return nil, fmt.Errorf("ops: soft cross-entropy dlogits: no forward probabilities")
-	}
-	d := op.d.out(prealloc, dt, f.rows, f.k)
-	if dt == tensor.Float32 {
-		softCEBackward(floats[float32](d), f.probs, &f.terms, f.k, f.inv, g)
-	} else {
-		softCEBackward(floats[float64](d), f.probs, &f.terms, f.k, f.inv, g)
-	}
-	return d, nil
+	softCEBackward(c.out, op.probs, &op.terms, op.k, op.inv, c.grad)
+	return nil
 }
-func (op *softCEDiffOp) WriteHash(h hash.Hash) { writeHash(h, op) }
-func (op *softCEDiffOp) Hashcode() uint32      { return hashOf(op) }
-func (op *softCEDiffOp) String() string        { return "SoftCrossEntropyDlogits(logits, loss, dloss)" }
