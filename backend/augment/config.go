@@ -118,12 +118,21 @@ func DefaultConfig(m Method) Config {
 // Method returns the recipe named by c.Augmentation.
 func (c Config) Method() (Method, error) { return ParseMethod(c.Augmentation) }
 
-// Validate checks the keys c's method uses; errors name the key path.
-func (c Config) Validate() error {
+// Validate checks the keys c's method uses and returns the method, so
+// that a caller need not parse it again; errors name the key path.
+func (c Config) Validate() (Method, error) {
 	m, err := c.Method()
 	if err != nil {
-		return fmt.Errorf("%s.augmentation: %v", augSection, err)
+		return "", fmt.Errorf("%s.augmentation: %v", augSection, err)
 	}
+	if err := c.check(m); err != nil {
+		return "", err
+	}
+	return m, nil
+}
+
+// check checks the keys method m uses.
+func (c Config) check(m Method) error {
 	if c.CenterCrop <= 0 {
 		return fmt.Errorf("%s.center_crop: %d is not positive", augSection, c.CenterCrop)
 	}

@@ -30,6 +30,8 @@ type Pipeline interface {
 	// masks when their shapes already match, so a caller that keeps dst
 	// allocates nothing per image.
 	ApplyInto(dst *Views, im data.Image, rng *rand.Rand) error
+	// Method is the recipe it applies.
+	Method() Method
 }
 
 // NewPipeline returns the pipeline of cfg's method: centre crop (cfg.CenterCrop)
@@ -39,14 +41,14 @@ type Pipeline interface {
 // draw a block mask per global view after all views when mask.Enabled;
 // other methods ignore mask. MethodNone gives the normalised centre crop alone.
 func NewPipeline(cfg Config, mask MaskConfig, norm Normalization) (Pipeline, error) {
-	if err := cfg.Validate(); err != nil {
+	m, err := cfg.Validate()
+	if err != nil {
 		return nil, fmt.Errorf("augment: %w", err)
 	}
 	if err := norm.Validate(); err != nil {
 		return nil, err
 	}
-	m, _ := cfg.Method() // validated above
-	p := &pipeline{cfg: cfg, mask: mask, norm: norm}
+	p := &pipeline{method: m, cfg: cfg, mask: mask, norm: norm}
 	p.pool.New = func() any { return new(scratch) }
 	switch m {
 	case MethodNone:
@@ -83,6 +85,7 @@ type viewSpec struct {
 }
 
 type pipeline struct {
+	method        Method
 	cfg           Config
 	mask          MaskConfig
 	norm          Normalization
@@ -103,6 +106,8 @@ func (p *pipeline) Apply(im data.Image, rng *rand.Rand) (Views, error) {
 	err := p.ApplyInto(&v, im, rng)
 	return v, err
 }
+
+func (p *pipeline) Method() Method { return p.method }
 
 func (p *pipeline) ApplyInto(dst *Views, im data.Image, rng *rand.Rand) error {
 	if err := checkImage(im); err != nil {

@@ -160,7 +160,7 @@ func (c *Config) validateOptimizer() error {
 
 func (c *Config) validateSSL() error {
 	o := c.Optimizer
-	if err := c.Augmentation.Validate(); err != nil {
+	if _, err := c.Augmentation.Validate(); err != nil {
 		return err
 	}
 	size := c.Input.ImageSize[0]
