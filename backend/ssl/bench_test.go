@@ -7,6 +7,7 @@ import (
 	"github.com/sslens/sslens/backend/augment"
 	"github.com/sslens/sslens/backend/config"
 	"github.com/sslens/sslens/backend/ssl/ssltest"
+	"github.com/sslens/sslens/shared"
 )
 
 // Reading and normalising 64 px cutouts into memory, centre-cropped to
@@ -59,7 +60,7 @@ finetune: {augment: true}`))
 		if err := t.fillBatch(t.batch, t.labels, idx, i); err != nil {
 			b.Fatal(err)
 		}
-		if err := run.log.write(Record{Kind: KindStep, Epoch: 1, Step: i, Loss: num(0.5), LR: num(1e-4), Accuracy: num(0.5), ImagesPerSec: num(100)}); err != nil {
+		if err := run.log.write(shared.Metric{Kind: shared.MetricStep, Epoch: 1, Step: i, Loss: num(0.5), LR: num(1e-4), Accuracy: num(0.5), ImagesPerSec: num(100)}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -12,28 +12,15 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/sslens/sslens/backend/atomicfile"
 	"github.com/sslens/sslens/backend/augment"
 	"github.com/sslens/sslens/backend/config"
+	"github.com/sslens/sslens/backend/layout"
 	"github.com/sslens/sslens/backend/nn/ckpt"
 	"github.com/sslens/sslens/backend/nn/vit"
-)
-
-// Names inside a run folder.
-const (
-	ConfigFile  = "config.resolved.yaml"
-	MetricsFile = "metrics.jsonl"
-	SubsetFile  = "train_subset.json"
-	LastDir     = "checkpoints/last"
-	BestDir     = "checkpoints/best"
-	ModelFile   = "model.safetensors"
-	ReportJSON  = "report.json"
-	ReportMD    = "report.md"
-	stateFile   = "state.json" // ckpt.SaveState's sidecar
 )
 
 // ResolveCheckpoint finds the model.safetensors a path means: the file
@@ -47,12 +34,12 @@ func ResolveCheckpoint(path string) (string, error) {
 	if !st.IsDir() {
 		return path, nil
 	}
-	for _, p := range []string{filepath.Join(path, ModelFile), filepath.Join(path, LastDir, ModelFile)} {
+	for _, p := range []string{filepath.Join(path, layout.ModelFile), layout.Run(path).Model(layout.LastDir)} {
 		if isFile(p) {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("ssl: checkpoint: %s holds neither %s nor %s", path, ModelFile, filepath.Join(LastDir, ModelFile))
+	return "", fmt.Errorf("ssl: checkpoint: %s holds neither %s nor %s", path, layout.ModelFile, layout.LastDir+"/"+layout.ModelFile)
 }
 
 func isFile(path string) bool {
@@ -160,13 +147,13 @@ func isHead(name string) bool { return name == "head.weight" || name == "head.bi
 // saveModel writes ps and its sidecar to dir/model.safetensors.
 func saveModel(dir string, ps *vit.Params, sc ckpt.Sidecar) error {
 	sc.Preset, sc.NumClasses = ps.Preset.Name, ps.NumClasses
-	return ckpt.Save(filepath.Join(dir, ModelFile), ckpt.ParamTensors(ps), sc)
+	return ckpt.Save(filepath.Join(dir, layout.ModelFile), ckpt.ParamTensors(ps), sc)
 }
 
 // readSidecar reads only the sidecar of the model in dir; ok is false when
 // there is none.
 func readSidecar(dir string) (sc ckpt.Sidecar, ok bool, err error) {
-	b, err := os.ReadFile(ckpt.SidecarPath(filepath.Join(dir, ModelFile)))
+	b, err := os.ReadFile(ckpt.SidecarPath(filepath.Join(dir, layout.ModelFile)))
 	if errors.Is(err, fs.ErrNotExist) {
 		return sc, false, nil
 	}
@@ -179,24 +166,7 @@ func readSidecar(dir string) (sc ckpt.Sidecar, ok bool, err error) {
 	return sc, true, nil
 }
 
-// configJSON renders c under its YAML key names as JSON, for a sidecar.
-func configJSON(c *config.Config) (json.RawMessage, error) {
-	y, err := yaml.Marshal(c)
-	if err != nil {
-		return nil, fmt.Errorf("ssl: config: %w", err)
-	}
-	var v any
-	if err := yaml.Unmarshal(y, &v); err != nil {
-		return nil, fmt.Errorf("ssl: config: %w", err)
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, fmt.Errorf("ssl: config: %w", err)
-	}
-	return b, nil
-}
-
-// configFromJSON parses a config configJSON wrote. Integers are decoded
+// configFromJSON parses a config Config.JSON wrote. Integers are decoded
 // exactly, so a 64-bit seed survives.
 func configFromJSON(b json.RawMessage) (*config.Config, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
@@ -245,6 +215,15 @@ func writeFile(path string, b []byte) error {
 	return nil
 }
 
+// writeJSON writes v, indented, to path atomically.
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("ssl: %s: %w", path, err)
+	}
+	return writeFile(path, append(b, '\n'))
+}
+
 // writeConfig writes c as YAML to path.
 func writeConfig(path string, c *config.Config) error {
 	y, err := yaml.Marshal(c)
@@ -252,41 +231,4 @@ func writeConfig(path string, c *config.Config) error {
 		return fmt.Errorf("ssl: config: %w", err)
 	}
 	return writeFile(path, y)
-}
-
-// configDiff returns "" when run and cur configure the same training, and
-// otherwise the first differing setting. The output folder and the restore
-// section may differ: they say where a run is, not what it trains.
-func configDiff(run, cur *config.Config) (string, error) {
-	render := func(c *config.Config) ([]string, error) {
-		cc := *c
-		cc.Experiment.OutputDir, cc.Restore = "", config.Restore{}
-		y, err := yaml.Marshal(&cc)
-		return strings.Split(string(y), "\n"), err
-	}
-	a, err := render(run)
-	if err != nil {
-		return "", err
-	}
-	b, err := render(cur)
-	if err != nil {
-		return "", err
-	}
-	section := ""
-	for i := 0; i < max(len(a), len(b)); i++ {
-		var la, lb string
-		if i < len(a) {
-			la = a[i]
-		}
-		if i < len(b) {
-			lb = b[i]
-		}
-		if la != "" && !strings.HasPrefix(la, " ") {
-			section = strings.TrimSuffix(la, ":")
-		}
-		if la != lb {
-			return fmt.Sprintf("%s: the run has %q, the config %q", section, strings.TrimSpace(la), strings.TrimSpace(lb)), nil
-		}
-	}
-	return "", nil
 }

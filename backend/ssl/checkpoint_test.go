@@ -8,8 +8,10 @@ import (
 	"testing"
 
 	"github.com/sslens/sslens/backend/config"
+	"github.com/sslens/sslens/backend/layout"
 	"github.com/sslens/sslens/backend/nn/ckpt"
 	"github.com/sslens/sslens/backend/nn/vit"
+	"github.com/sslens/sslens/shared"
 )
 
 // backbone returns ViT-N/8 parameters with numClasses outputs drawn from seed.
@@ -101,7 +103,7 @@ func TestFinetuneStartsFromThePretrainedBackbone(t *testing.T) {
 	dataDir, _ := writeData(t, smallSpec)
 	pre := backbone(t, 0, 11)
 	norm := ckpt.Normalization{Mean: [3]float64{0.25, 0.75, 1.25}, Std: [3]float64{0.5, 0.5, 0.25}}
-	prePath := filepath.Join(t.TempDir(), "pretrain", ModelFile)
+	prePath := filepath.Join(t.TempDir(), "pretrain", layout.ModelFile)
 	extra := ckpt.Tensor{Name: "dino_head.mlp.0.weight", Shape: []int{2, 2}, Data: make([]float32, 4)}
 	if err := ckpt.Save(prePath, append(ckpt.ParamTensors(pre), extra),
 		ckpt.Sidecar{Preset: "vit_nano", Epoch: 100, Normalization: norm}); err != nil {
@@ -113,7 +115,7 @@ func TestFinetuneStartsFromThePretrainedBackbone(t *testing.T) {
 		c.Train.Epochs = 1
 	})
 	var logs []string
-	run, err := NewClassifierRun(cfg, Options{Progress: func(r Record) { logs = append(logs, r.Message) }})
+	run, err := NewClassifierRun(cfg, Options{Progress: func(r shared.Metric) { logs = append(logs, r.Message) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +155,7 @@ func TestLoadCheckpointOfABackbone(t *testing.T) {
 	dir := t.TempDir()
 	ps := backbone(t, 0, 4)
 	norm := ckpt.Normalization{Mean: [3]float64{1, 2, 3}, Std: [3]float64{1, 1, 1}}
-	if err := ckpt.Save(filepath.Join(dir, ModelFile), ckpt.ParamTensors(ps), ckpt.Sidecar{Preset: "ViT-N/8", Normalization: norm}); err != nil {
+	if err := ckpt.Save(filepath.Join(dir, layout.ModelFile), ckpt.ParamTensors(ps), ckpt.Sidecar{Preset: "ViT-N/8", Normalization: norm}); err != nil {
 		t.Fatal(err)
 	}
 	ck, err := LoadCheckpoint(dir)
@@ -163,11 +165,11 @@ func TestLoadCheckpointOfABackbone(t *testing.T) {
 	if ck.HasHead || ck.Params.NumClasses != 2 || ck.Params.Preset.ImageSize != 32 || ck.Config != nil || toCkpt(ck.Norm) != norm {
 		t.Errorf("head %v, classes %d, size %d, config %v, norm %+v", ck.HasHead, ck.Params.NumClasses, ck.Params.Preset.ImageSize, ck.Config, ck.Norm)
 	}
-	if ck.Path != filepath.Join(dir, ModelFile) {
+	if ck.Path != filepath.Join(dir, layout.ModelFile) {
 		t.Errorf("path %s", ck.Path)
 	}
 	// No normalisation: refused, since inputs could not be prepared.
-	if err := ckpt.Save(filepath.Join(dir, ModelFile), ckpt.ParamTensors(ps), ckpt.Sidecar{Preset: "vit_nano"}); err != nil {
+	if err := ckpt.Save(filepath.Join(dir, layout.ModelFile), ckpt.ParamTensors(ps), ckpt.Sidecar{Preset: "vit_nano"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := LoadCheckpoint(dir); err == nil || !strings.Contains(err.Error(), "normalisation") {
@@ -183,7 +185,7 @@ func TestConfigSurvivesTheSidecar(t *testing.T) {
 	c.Experiment.Seed = 1<<63 + 12345 // beyond float64's integers
 	c.Input.DataPath = "data/sim"
 	c.Optimizer.FinalLR = 1e-8
-	b, err := configJSON(&c)
+	b, err := c.JSON()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +196,7 @@ func TestConfigSurvivesTheSidecar(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff, err := configDiff(&c, got); err != nil || diff != "" || got.Experiment.Seed != c.Experiment.Seed {
+	if diff, err := config.Diff(&c, got); err != nil || diff != "" || got.Experiment.Seed != c.Experiment.Seed {
 		t.Errorf("round trip: diff %q, err %v, seed %d", diff, err, got.Experiment.Seed)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/sslens/sslens/backend/augment"
 	"github.com/sslens/sslens/backend/config"
 	"github.com/sslens/sslens/backend/data"
+	"github.com/sslens/sslens/backend/layout"
 	"github.com/sslens/sslens/backend/ssl/ssltest"
 )
 
@@ -72,17 +73,17 @@ func TestLabelledSubsetsAreLeakFree(t *testing.T) {
 				t.Errorf("%d lenses, want %d", lenses, len(tc.want.Lenses))
 			}
 			if tc.edit == nil {
-				if isFile(filepath.Join(out, SubsetFile)) {
-					t.Errorf("%s written for all labels", SubsetFile)
+				if isFile(filepath.Join(out, layout.SubsetFile)) {
+					t.Errorf("%s written for all labels", layout.SubsetFile)
 				}
 				return
 			}
-			got, err := data.ReadSubset(filepath.Join(out, SubsetFile))
+			got, err := data.ReadSubset(filepath.Join(out, layout.SubsetFile))
 			if err != nil {
 				t.Fatal(err)
 			}
 			if !reflect.DeepEqual(got, tc.want) {
-				t.Errorf("%s does not hold the subset trained on", SubsetFile)
+				t.Errorf("%s does not hold the subset trained on", layout.SubsetFile)
 			}
 		})
 	}

@@ -1,8 +1,19 @@
 // Package ssl trains Vision Transformers on lensing cutouts. It holds the
-// training loops, their data preparation, checkpoints, metrics streams and
-// reports; the network itself (a Gorgonia graph) lives in backend/nn and is
-// reached through the small Model interface, so the loops run unchanged on
-// a stand-in model in tests (backend/ssl/ssltest).
+// training loop, what it drives (the classifier and the DINO, iBOT and
+// SimSiam methods), their data preparation, checkpoints and reports; the
+// network itself (a Gorgonia graph) lives in backend/nn and is reached
+// through the small Model interface, so the classifier runs unchanged on a
+// stand-in model in tests (backend/ssl/ssltest). The run folder's names and
+// its metrics.jsonl and report.json codecs are backend/layout's.
+//
+// # One loop
+//
+// Every run, classifier or pretraining, goes through the same loop
+// (loop.go): it owns the epochs, the shuffling generator, the resume skip
+// into an interrupted epoch, stopping on a cancelled context and the
+// checkpoint cadence, and drives a small stepper interface (one optimiser
+// step, the end of an epoch, a checkpoint) that ClassifierRun and
+// PretrainRun implement.
 //
 // # Classifier runs
 //
@@ -14,7 +25,7 @@
 // in memory; the normalisation is the train split's statistics
 // (data.LoadStats, the seed's definition) for supervised runs and the
 // pretrained checkpoint's for fine-tuning, and goes into every checkpoint it
-// writes. Run.Train then runs the seed's protocol by default: Adam at
+// writes. ClassifierRun.Train then runs the seed's protocol by default: Adam at
 // init_lr with cosine annealing to final_lr stepped once per epoch (PyTorch's
 // CosineAnnealingLR with T_max = num_epochs, which the seed used), batch
 // size from train args, a fresh shuffle every epoch, no augmentation. The
@@ -32,7 +43,7 @@
 // # Run folder
 //
 //	config.resolved.yaml       the config the run trains with
-//	metrics.jsonl              one Record per line (see Record)
+//	metrics.jsonl              one shared.Metric per line
 //	train_subset.json          the labelled images, when finetune.labels is not all
 //	checkpoints/last/          model.safetensors, model.json, state.safetensors, state.json
 //	checkpoints/best/          model.safetensors, model.json: the best validation AUC so far

@@ -10,8 +10,10 @@ import (
 
 	"github.com/sslens/sslens/backend/config"
 	"github.com/sslens/sslens/backend/data"
+	"github.com/sslens/sslens/backend/layout"
 	"github.com/sslens/sslens/backend/nn/ckpt"
 	"github.com/sslens/sslens/backend/ssl/ssltest"
+	"github.com/sslens/sslens/shared"
 )
 
 // smallSpec is a dataset the stand-in model separates well: 48 labelled
@@ -64,12 +66,12 @@ finetune: {labels: all, bootstrap: 20}
 
 // train prepares and runs cfg with the stand-in model, stopping it (with
 // the run's context cancelled) when stopAt returns true for a record.
-func train(t *testing.T, cfg *config.Config, opt Options, stopAt func(Record) bool) (*Report, []Record, error) {
+func train(t *testing.T, cfg *config.Config, opt Options, stopAt func(shared.Metric) bool) (*layout.Report, []shared.Metric, error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var seen []Record
-	opt.Progress = func(r Record) {
+	var seen []shared.Metric
+	opt.Progress = func(r shared.Metric) {
 		seen = append(seen, r)
 		if stopAt != nil && stopAt(r) {
 			cancel()
@@ -108,7 +110,7 @@ func equalBits(a, b []float32) bool {
 }
 
 // lastModel is the path of a run's checkpoints/last model.
-func lastModel(dir string) string { return filepath.Join(dir, LastDir, ModelFile) }
+func lastModel(dir string) string { return filepath.Join(dir, layout.LastDir, layout.ModelFile) }
 
 // mustSplits reads the splits.json of a dataset ssltest wrote.
 func mustSplits(t *testing.T, dir string) data.Splits {

@@ -58,6 +58,15 @@ func newMethod(cfg *config.Config, p vit.Preset) (pretrainMethod, error) {
 	return newDINO(cfg, student, headRNG)
 }
 
+// Extra-state prefixes of a pretraining checkpoint.
+const (
+	extraStudent        = "student/"         // the student's backbone, when the model file holds the teacher's
+	extraHead           = "head/"            // the student's head (and iBOT's mask token)
+	extraTeacherHead    = "teacher_head/"    // DINO, iBOT
+	extraBuffers        = "buffers/"         // the student's BatchNorm running statistics
+	extraTeacherBuffers = "teacher_buffers/" // DINO, iBOT
+)
+
 // putParams adds the tensors of ps to extra under prefix.
 func putParams(extra map[string][]float32, prefix string, ps *vit.Params) {
 	for _, p := range ps.List() {

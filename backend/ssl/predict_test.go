@@ -11,6 +11,7 @@ import (
 	"github.com/sslens/sslens/backend/augment"
 	"github.com/sslens/sslens/backend/data"
 	"github.com/sslens/sslens/backend/eval"
+	"github.com/sslens/sslens/backend/layout"
 	"github.com/sslens/sslens/backend/ssl/ssltest"
 )
 
@@ -106,11 +107,11 @@ func TestReadMetrics(t *testing.T) {
 		{"bad middle line", "{\"seq\":1}\nnot json\n{\"seq\":3}\n", 0, "line 2"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), MetricsFile)
+			path := filepath.Join(t.TempDir(), layout.MetricsFile)
 			if err := os.WriteFile(path, []byte(tc.content), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			recs, err := ReadMetrics(path)
+			recs, err := layout.ReadMetrics(path)
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("err = %v, want %q", err, tc.err)

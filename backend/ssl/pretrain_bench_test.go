@@ -34,7 +34,7 @@ func BenchmarkPretrainStep(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer run.Close()
-			t := &pretrainer{PretrainRun: run, iters: run.itersPerEpoch(), vars: run.m.vars()}
+			t := &pretrainer{PretrainRun: run, loop: newLoop(run.batches(), cfg.Train.Epochs), vars: run.m.vars()}
 			t.sched = NewSchedules(cfg, t.iters)
 			if t.opt, err = optim.New(cfg.Optimizer.Name, t.vars, false); err != nil {
 				b.Fatal(err)
@@ -47,7 +47,7 @@ func BenchmarkPretrainStep(b *testing.B) {
 			b.ResetTimer()
 			for b.Loop() {
 				t.step = 0
-				if _, _, err := t.trainStep(0, idx); err != nil {
+				if _, err := t.trainStep(0, idx); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -5,18 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/sslens/sslens/backend/config"
+	"github.com/sslens/sslens/backend/layout"
 	"github.com/sslens/sslens/backend/nn"
 	"github.com/sslens/sslens/backend/nn/ckpt"
 	"github.com/sslens/sslens/backend/nn/vit"
 	"github.com/sslens/sslens/backend/ssl/ssltest"
+	"github.com/sslens/sslens/shared"
 )
 
 // pretrainSpec is a small dataset: 32 train images, 4 batches of 8.
@@ -69,12 +69,12 @@ train args: {batch_size: 8, num_epochs: 4, knn_neighbours: 5}
 
 // pretrain prepares and runs cfg on preset p, stopping it when stopAt
 // returns true for a record.
-func pretrain(t *testing.T, cfg *config.Config, p vit.Preset, opt Options, stopAt func(Record) bool) (*PretrainReport, []Record, error) {
+func pretrain(t *testing.T, cfg *config.Config, p vit.Preset, opt Options, stopAt func(shared.Metric) bool) (*PretrainReport, []shared.Metric, error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var seen []Record
-	opt.Progress = func(r Record) {
+	var seen []shared.Metric
+	opt.Progress = func(r shared.Metric) {
 		seen = append(seen, r)
 		if stopAt != nil && stopAt(r) {
 			cancel()
@@ -137,9 +137,9 @@ func TestPretrainLossFalls(t *testing.T) {
 
 // checkPretrainFolder checks a finished 10-epoch run of method with
 // log_freq 2.
-func checkPretrainFolder(t *testing.T, out string, method config.Method, rep *PretrainReport, recs []Record) {
+func checkPretrainFolder(t *testing.T, out string, method config.Method, rep *PretrainReport, recs []shared.Metric) {
 	t.Helper()
-	for _, f := range []string{ConfigFile, MetricsFile, PretrainReportJSON, PretrainReportMD, "checkpoints/last/model.safetensors",
+	for _, f := range []string{layout.ResolvedConfig, layout.MetricsFile, layout.PretrainReportJSON, layout.PretrainReportMD, "checkpoints/last/model.safetensors",
 		"checkpoints/last/model.json", "checkpoints/last/state.safetensors", "checkpoints/last/state.json", "checkpoints/last/history.json"} {
 		if !isFile(filepath.Join(out, f)) {
 			t.Errorf("run folder lacks %s", f)
@@ -161,21 +161,21 @@ func checkPretrainFolder(t *testing.T, out string, method config.Method, rep *Pr
 	if method == config.SimSiam {
 		want = "student"
 	}
-	if rep.Network != want || rep.Model != filepath.Join(LastDir, ModelFile) {
-		t.Errorf("report says %s in %s, want the %s in %s", rep.Network, rep.Model, want, filepath.Join(LastDir, ModelFile))
+	if rep.Network != want || rep.Model != filepath.Join(layout.LastDir, layout.ModelFile) {
+		t.Errorf("report says %s in %s, want the %s in %s", rep.Network, rep.Model, want, filepath.Join(layout.LastDir, layout.ModelFile))
 	}
-	count := map[Kind]int{}
+	count := map[shared.MetricKind]int{}
 	health := 0
 	for _, r := range recs {
 		count[r.Kind]++
-		if r.Kind == KindLog && strings.Contains(r.Message, " health: ") {
+		if r.Kind == shared.MetricLog && strings.Contains(r.Message, " health: ") {
 			health++
 		}
-		if r.Kind == KindEval && (r.Split != "val" || r.Accuracy == nil || r.AUC == nil) {
+		if r.Kind == shared.MetricEval && (r.Split != "val" || r.Accuracy == nil || r.AUC == nil) {
 			t.Errorf("kNN record %+v", r)
 		}
 	}
-	if count[KindStep] != 40 || count[KindEpoch] != 10 || count[KindEval] != 5 || health != 10 {
+	if count[shared.MetricStep] != 40 || count[shared.MetricEpoch] != 10 || count[shared.MetricEval] != 5 || health != 10 {
 		t.Errorf("record counts %v and %d health lines: want 40 steps, 10 epochs, 5 kNN evaluations, 10 health lines", count, health)
 	}
 	if rep.KNN.AUC == 0 || len(rep.History) != 10 || rep.History[1].KNNAUC == nil || rep.History[0].KNNAUC != nil {
@@ -346,11 +346,11 @@ func TestFreezeLastLayer(t *testing.T) {
 
 	// Stopped after epoch 1, the last layer is where it started.
 	cfg = pretrainConfig(t, config.DINO, dataDir, filepath.Join(t.TempDir(), "run"), edit)
-	_, _, err = pretrain(t, cfg, testPreset(), Options{}, func(r Record) bool { return r.Kind == KindEpoch && r.Epoch == 1 })
+	_, _, err = pretrain(t, cfg, testPreset(), Options{}, func(r shared.Metric) bool { return r.Kind == shared.MetricEpoch && r.Epoch == 1 })
 	if !errors.Is(err, ErrStopped) {
 		t.Fatalf("stopped run: %v", err)
 	}
-	st, err := ckpt.LoadState(filepath.Join(cfg.Experiment.OutputDir, LastDir))
+	st, err := ckpt.LoadState(filepath.Join(cfg.Experiment.OutputDir, layout.LastDir))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -359,101 +359,6 @@ func TestFreezeLastLayer(t *testing.T) {
 	}
 	if _, ok := st.Optim["exp_avg.head.last_layer.weight_v"]; !ok {
 		t.Error("the last layer's optimiser state is not saved")
-	}
-}
-
-// A run stopped and resumed ends bit for bit where the same run without a
-// stop ends: weights, heads, centres, running statistics, optimiser state
-// and the results in the metrics.
-func TestPretrainResumeIsBitwiseExact(t *testing.T) {
-	dataDir, _ := writeData(t, pretrainSpec)
-	for _, tc := range []struct {
-		name   string
-		method config.Method
-		edit   func(*config.Config)
-		stopAt func(Record) bool
-		via    string
-		// crash appends a record from after the checkpoint, as a crash
-		// between checkpoints leaves behind; resuming must drop it.
-		crash bool
-	}{
-		{"dino mid epoch 2, frozen last layer, clipping", config.DINO, func(c *config.Config) {
-			c.Train.FreezeLastLayer, c.Optimizer.ClipGrad = 2, 0.5
-		}, func(r Record) bool { return r.Kind == KindStep && r.Step == 6 }, "run folder", true},
-		{"ibot after the first step", config.IBOT, func(c *config.Config) { c.Network.MaskConfig.StartEpoch = 1 },
-			func(r Record) bool { return r.Kind == KindStep && r.Step == 1 }, "checkpoint folder", false},
-		{"simsiam after epoch 2", config.SimSiam, nil, func(r Record) bool { return r.Kind == KindEpoch && r.Epoch == 2 }, "config restore", false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			straight := filepath.Join(t.TempDir(), "straight")
-			want, wantRecs, err := pretrain(t, pretrainConfig(t, tc.method, dataDir, straight, tc.edit), testPreset(), Options{}, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resumed := filepath.Join(t.TempDir(), "resumed")
-			cfg := pretrainConfig(t, tc.method, dataDir, resumed, tc.edit)
-			if _, _, err = pretrain(t, cfg, testPreset(), Options{}, tc.stopAt); !errors.Is(err, ErrStopped) {
-				t.Fatalf("stopped run returned %v", err)
-			}
-			if tc.crash {
-				f, err := os.OpenFile(filepath.Join(resumed, MetricsFile), os.O_APPEND|os.O_WRONLY, 0)
-				if err != nil {
-					t.Fatal(err)
-				}
-				f.WriteString(`{"seq":999,"kind":"step","epoch":3,"step":9,"loss":42}` + "\n")
-				f.Close()
-			}
-			var opt Options
-			switch tc.via {
-			case "run folder":
-				opt.Resume = resumed
-			case "checkpoint folder":
-				opt.Resume = filepath.Join(resumed, LastDir)
-			case "config restore":
-				cfg.Restore = config.Restore{Restore: true}
-			}
-			got, _, err := pretrain(t, cfg, testPreset(), opt, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, r := range []*PretrainReport{want, got} {
-				for i := range r.History {
-					r.History[i].Seconds, r.History[i].PatchLoss = 0, 0 // not kept for an epoch split by the stop
-				}
-			}
-			if !reflect.DeepEqual(got, want) {
-				t.Errorf("resumed report differs:\n got %+v\nwant %+v", got.History, want.History)
-			}
-			gotRecs, err := ReadMetrics(filepath.Join(resumed, MetricsFile))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if a, b := results(gotRecs), results(wantRecs); !reflect.DeepEqual(a, b) {
-				t.Errorf("resumed metrics differ: %d result records, want %d", len(a), len(b))
-			}
-			a, b := readTensors(t, lastModel(straight)), readTensors(t, lastModel(resumed))
-			for name, w := range a {
-				if !equalBits(w, b[name]) {
-					t.Errorf("model tensor %s differs after resuming", name)
-				}
-			}
-			sa, err := ckpt.LoadState(filepath.Join(straight, LastDir))
-			if err != nil {
-				t.Fatal(err)
-			}
-			sb, err := ckpt.LoadState(filepath.Join(resumed, LastDir))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(sa, sb) {
-				for k, v := range sa.Extra {
-					if !equalBits(v, sb.Extra[k]) {
-						t.Errorf("state %s differs after resuming", k)
-					}
-				}
-				t.Errorf("training state differs after resuming: steps %d/%d, optimiser steps %d/%d", sa.Step, sb.Step, sa.OptimStep, sb.OptimStep)
-			}
-		})
 	}
 }
 

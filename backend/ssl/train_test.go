@@ -9,15 +9,16 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/sslens/sslens/backend/augment"
 	"github.com/sslens/sslens/backend/config"
 	"github.com/sslens/sslens/backend/data"
 	"github.com/sslens/sslens/backend/eval"
+	"github.com/sslens/sslens/backend/layout"
 	"github.com/sslens/sslens/backend/nn/ckpt"
 	"github.com/sslens/sslens/backend/sim"
 	"github.com/sslens/sslens/backend/ssl/ssltest"
+	"github.com/sslens/sslens/shared"
 )
 
 func TestTrainWritesTheRunFolder(t *testing.T) {
@@ -29,25 +30,25 @@ func TestTrainWritesTheRunFolder(t *testing.T) {
 		t.Fatal(err)
 	}
 	const epochs, iters = 4, 3
-	for _, f := range []string{ConfigFile, MetricsFile, ReportJSON, ReportMD,
+	for _, f := range []string{layout.ResolvedConfig, layout.MetricsFile, layout.ReportJSON, layout.ReportMD,
 		"checkpoints/last/model.safetensors", "checkpoints/last/model.json", "checkpoints/last/state.safetensors",
 		"checkpoints/last/state.json", "checkpoints/best/model.safetensors", "checkpoints/best/model.json"} {
 		if !isFile(filepath.Join(out, f)) {
 			t.Errorf("run folder lacks %s", f)
 		}
 	}
-	if isFile(filepath.Join(out, SubsetFile)) {
-		t.Errorf("%s written for labels: all", SubsetFile)
+	if isFile(filepath.Join(out, layout.SubsetFile)) {
+		t.Errorf("%s written for labels: all", layout.SubsetFile)
 	}
 
-	recs, err := ReadMetrics(filepath.Join(out, MetricsFile))
+	recs, err := layout.ReadMetrics(filepath.Join(out, layout.MetricsFile))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(stripTimes(recs), stripTimes(seen)) {
 		t.Error("metrics.jsonl differs from the records Progress received")
 	}
-	count := map[Kind]int{}
+	count := map[shared.MetricKind]int{}
 	lastStep := 0
 	for i, r := range recs {
 		count[r.Kind]++
@@ -59,18 +60,18 @@ func TestTrainWritesTheRunFolder(t *testing.T) {
 		}
 		lastStep = r.Step
 		switch r.Kind {
-		case KindStep:
+		case shared.MetricStep:
 			if r.Loss == nil || r.LR == nil || r.Accuracy == nil || r.ImagesPerSec == nil || r.TotalSteps != epochs*iters {
 				t.Errorf("step record %+v lacks a field", r)
 			}
-		case KindEval:
+		case shared.MetricEval:
 			if r.Accuracy == nil || r.AUC == nil || (r.Split != "val" && r.Split != "test") {
 				t.Errorf("eval record %+v", r)
 			}
 		}
 	}
 	// 4 per-epoch val passes plus val and test for last and best.
-	if count[KindStep] != epochs*iters || count[KindEpoch] != epochs || count[KindEval] != epochs+4 {
+	if count[shared.MetricStep] != epochs*iters || count[shared.MetricEpoch] != epochs || count[shared.MetricEval] != epochs+4 {
 		t.Errorf("record counts %v, want %d steps, %d epochs, %d evals", count, epochs*iters, epochs, epochs+4)
 	}
 	if lastStep != epochs*iters {
@@ -80,7 +81,7 @@ func TestTrainWritesTheRunFolder(t *testing.T) {
 	// The learning rate follows the seed's per-epoch cosine from 0.05 to 0.001.
 	var lrs []float64
 	for _, r := range recs {
-		if r.Kind == KindEpoch {
+		if r.Kind == shared.MetricEpoch {
 			lrs = append(lrs, *r.LR)
 		}
 	}
@@ -94,8 +95,8 @@ func TestTrainWritesTheRunFolder(t *testing.T) {
 	if rep.Last.Test.AUC < 0.9 || rep.Last.Test.AUCCI == nil || rep.Last.Test.Bootstrap != 20 {
 		t.Errorf("test report %+v: the stand-in should separate the classes, with intervals", rep.Last.Test)
 	}
-	var fromFile Report
-	b, err := os.ReadFile(filepath.Join(out, ReportJSON))
+	var fromFile layout.Report
+	b, err := os.ReadFile(filepath.Join(out, layout.ReportJSON))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +106,7 @@ func TestTrainWritesTheRunFolder(t *testing.T) {
 	if !reflect.DeepEqual(&fromFile, rep) {
 		t.Error("report.json differs from the returned report")
 	}
-	md, _ := os.ReadFile(filepath.Join(out, ReportMD))
+	md, _ := os.ReadFile(filepath.Join(out, layout.ReportMD))
 	for _, want := range []string{"last (the seed's choice)", "best validation AUC", "## Last epoch (epoch 4", "ROC AUC"} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("report.md lacks %q", want)
@@ -154,119 +155,6 @@ func loadRunNorm(t *testing.T, cfg *config.Config) augment.Normalization {
 	return n
 }
 
-// stripTimes drops the fields that vary between identical runs: the
-// sequence number (resumes add log records), times and speeds.
-func stripTimes(recs []Record) []Record {
-	out := make([]Record, 0, len(recs))
-	for _, r := range recs {
-		r.Seq, r.Time, r.ImagesPerSec, r.Seconds = 0, time.Time{}, nil, nil
-		out = append(out, r)
-	}
-	return out
-}
-
-// results keeps a run's records of training results, without times.
-func results(recs []Record) []Record {
-	var out []Record
-	for _, r := range stripTimes(recs) {
-		if r.Kind == KindStep || r.Kind == KindEpoch || r.Kind == KindEval {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
-// A run stopped and resumed ends bit for bit where the same run without a
-// stop ends: weights, optimiser state, metrics and report.
-func TestResumeIsBitwiseExact(t *testing.T) {
-	dataDir, _ := writeData(t, smallSpec)
-	for _, tc := range []struct {
-		name    string
-		augment bool
-		stopAt  func(Record) bool
-		// crash appends a record from after the checkpoint, as a crash
-		// between checkpoints leaves behind; resuming must drop it.
-		crash bool
-		// how the resumed run is pointed at the stopped one.
-		via string
-	}{
-		{"after epoch 2", false, func(r Record) bool { return r.Kind == KindEpoch && r.Epoch == 2 }, false, "run folder"},
-		{"mid epoch 2", true, func(r Record) bool { return r.Kind == KindStep && r.Step == 5 }, true, "checkpoint folder"},
-		{"after the first step", true, func(r Record) bool { return r.Kind == KindStep && r.Step == 1 }, false, "config restore"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			edit := func(c *config.Config) { c.Finetune.Augment = tc.augment; c.Augmentation.Rot90 = tc.augment }
-			straight := filepath.Join(t.TempDir(), "straight")
-			want, wantRecs, err := train(t, testConfig(t, dataDir, straight, edit), Options{}, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-
-			resumed := filepath.Join(t.TempDir(), "resumed")
-			cfg := testConfig(t, dataDir, resumed, edit)
-			_, _, err = train(t, cfg, Options{}, tc.stopAt)
-			if !errors.Is(err, ErrStopped) || !errors.Is(err, context.Canceled) {
-				t.Fatalf("stopped run returned %v", err)
-			}
-			if tc.crash {
-				f, err := os.OpenFile(filepath.Join(resumed, MetricsFile), os.O_APPEND|os.O_WRONLY, 0)
-				if err != nil {
-					t.Fatal(err)
-				}
-				f.WriteString(`{"seq":999,"kind":"step","epoch":3,"step":9,"loss":42}` + "\n")
-				f.Close()
-			}
-			var opt Options
-			switch tc.via {
-			case "run folder":
-				opt.Resume = resumed
-			case "checkpoint folder":
-				opt.Resume = filepath.Join(resumed, LastDir)
-			case "config restore":
-				cfg.Restore = config.Restore{Restore: true}
-			}
-			got, _, err := train(t, cfg, opt, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(got, want) {
-				t.Errorf("resumed report differs:\n got %+v\nwant %+v", got.History, want.History)
-			}
-			gotRecs, err := ReadMetrics(filepath.Join(resumed, MetricsFile))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if a, b := results(gotRecs), results(wantRecs); !reflect.DeepEqual(a, b) {
-				t.Errorf("resumed metrics differ: %d result records, want %d", len(a), len(b))
-			}
-			for i, r := range gotRecs {
-				if r.Seq != i+1 {
-					t.Fatalf("resumed metrics.jsonl: record %d has seq %d", i+1, r.Seq)
-				}
-			}
-			for _, f := range []string{lastModel(straight), filepath.Join(straight, BestDir, ModelFile)} {
-				a, b := readTensors(t, f), readTensors(t, strings.Replace(f, straight, resumed, 1))
-				for name, w := range a {
-					if !equalBits(w, b[name]) {
-						t.Errorf("%s: tensor %s differs after resuming", f, name)
-					}
-				}
-			}
-			sa, err := ckpt.LoadState(filepath.Join(straight, LastDir))
-			if err != nil {
-				t.Fatal(err)
-			}
-			sb, err := ckpt.LoadState(filepath.Join(resumed, LastDir))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(sa, sb) {
-				t.Errorf("training state differs after resuming: steps %d/%d, optimiser steps %d/%d", sa.Step, sb.Step, sa.OptimStep, sb.OptimStep)
-			}
-		})
-	}
-}
-
 // The same seed trains the same weights; another seed, or weight decay,
 // other ones.
 func TestSeededRunsAreReproducible(t *testing.T) {
@@ -302,11 +190,11 @@ func TestStopSavesACheckpoint(t *testing.T) {
 	dataDir, _ := writeData(t, smallSpec)
 	out := filepath.Join(t.TempDir(), "run")
 	cfg := testConfig(t, dataDir, out, func(c *config.Config) { c.Experiment.LogFreq = 100 })
-	_, seen, err := train(t, cfg, Options{}, func(r Record) bool { return r.Kind == KindStep && r.Step == 4 })
+	_, seen, err := train(t, cfg, Options{}, func(r shared.Metric) bool { return r.Kind == shared.MetricStep && r.Step == 4 })
 	if !errors.Is(err, ErrStopped) || !strings.Contains(err.Error(), "step 4 of 12 (epoch 2 of 4)") {
 		t.Fatalf("err = %v", err)
 	}
-	st, err := ckpt.LoadState(filepath.Join(out, LastDir))
+	st, err := ckpt.LoadState(filepath.Join(out, layout.LastDir))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,10 +208,10 @@ func TestStopSavesACheckpoint(t *testing.T) {
 	if ck.Sidecar.Step != 4 || !ck.HasHead {
 		t.Errorf("checkpoint step %d", ck.Sidecar.Step)
 	}
-	if last := seen[len(seen)-1]; last.Kind != KindLog || !strings.Contains(last.Message, "stopped") {
+	if last := seen[len(seen)-1]; last.Kind != shared.MetricLog || !strings.Contains(last.Message, "stopped") {
 		t.Errorf("last record %+v does not say the run stopped", last)
 	}
-	if isFile(filepath.Join(out, ReportJSON)) {
+	if isFile(filepath.Join(out, layout.ReportJSON)) {
 		t.Error("a stopped run wrote a report")
 	}
 }
@@ -351,16 +239,16 @@ func TestBestAndLastEpochs(t *testing.T) {
 	if rep.Best.Val.AUC != best.ValAUC || rep.Best.Val.AUC <= rep.Last.Val.AUC {
 		t.Errorf("best val AUC %v, history %v, last %v", rep.Best.Val.AUC, best.ValAUC, rep.Last.Val.AUC)
 	}
-	if rep.Best.Checkpoint != BestDir || rep.Last.Checkpoint != LastDir {
+	if rep.Best.Checkpoint != layout.BestDir || rep.Last.Checkpoint != layout.LastDir {
 		t.Errorf("checkpoints %q %q", rep.Best.Checkpoint, rep.Last.Checkpoint)
 	}
-	sc, ok, err := readSidecar(filepath.Join(out, BestDir))
+	sc, ok, err := readSidecar(filepath.Join(out, layout.BestDir))
 	if err != nil || !ok || sc.Epoch != best.Epoch || sc.Metrics["val_auc"] != best.ValAUC {
 		t.Fatalf("best sidecar %+v (%v, %v)", sc, ok, err)
 	}
 	// Each test report is that checkpoint's, scored afresh.
 	opts := eval.Options{Threshold: 0.5, Bootstrap: 20, Seed: 5}
-	for _, mr := range []ModelReport{rep.Best, rep.Last} {
+	for _, mr := range []layout.ModelReport{rep.Best, rep.Last} {
 		ck, err := LoadCheckpoint(filepath.Join(out, mr.Checkpoint))
 		if err != nil {
 			t.Fatal(err)
@@ -486,11 +374,11 @@ func TestResumeRestoresTheBestCheckpoint(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "run")
 			cfg := testConfig(t, dataDir, out, edit)
-			_, _, err := train(t, cfg, Options{}, func(r Record) bool { return r.Kind == KindEpoch && r.Epoch == tc.stopAfter })
+			_, _, err := train(t, cfg, Options{}, func(r shared.Metric) bool { return r.Kind == shared.MetricEpoch && r.Epoch == tc.stopAfter })
 			if !errors.Is(err, ErrStopped) {
 				t.Fatal(err)
 			}
-			if err := os.RemoveAll(filepath.Join(out, BestDir)); err != nil {
+			if err := os.RemoveAll(filepath.Join(out, layout.BestDir)); err != nil {
 				t.Fatal(err)
 			}
 			got, _, err := train(t, cfg, Options{Resume: out}, nil)
@@ -506,7 +394,7 @@ func TestResumeRestoresTheBestCheckpoint(t *testing.T) {
 			if !reflect.DeepEqual(got.Best, want.Best) {
 				t.Errorf("best after the repair: epoch %d, test AUC %v; want epoch %d, %v", got.Best.Epoch, got.Best.Test.AUC, want.Best.Epoch, want.Best.Test.AUC)
 			}
-			a, b := readTensors(t, filepath.Join(straight, BestDir, ModelFile)), readTensors(t, filepath.Join(out, BestDir, ModelFile))
+			a, b := readTensors(t, filepath.Join(straight, layout.BestDir, layout.ModelFile)), readTensors(t, filepath.Join(out, layout.BestDir, layout.ModelFile))
 			if !equalBits(a["head.weight"], b["head.weight"]) {
 				t.Error("repaired best checkpoint differs")
 			}

@@ -7,15 +7,16 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/sslens/sslens/backend/config"
+	"github.com/sslens/sslens/backend/layout"
 	"github.com/sslens/sslens/backend/nn"
 	"github.com/sslens/sslens/backend/nn/vit"
 	"github.com/sslens/sslens/backend/ssl"
+	"github.com/sslens/sslens/shared"
 )
 
 func init() {
@@ -129,8 +130,8 @@ type runDisplay struct {
 
 func newRunDisplay(e env) *runDisplay { return &runDisplay{e: e} }
 
-func (d *runDisplay) record(r ssl.Record) {
-	if r.Kind == ssl.KindStep {
+func (d *runDisplay) record(r shared.Metric) {
+	if r.Kind == shared.MetricStep {
 		if !d.e.terminal {
 			return
 		}
@@ -156,22 +157,22 @@ func (d *runDisplay) finish() {
 }
 
 // recordLine renders a non-step record as one log line.
-func recordLine(r ssl.Record) string {
+func recordLine(r shared.Metric) string {
 	switch r.Kind {
-	case ssl.KindEpoch:
+	case shared.MetricEpoch:
 		s := fmt.Sprintf("epoch %d/%d  step %d/%d  loss %.4f  train accuracy %.2f%%  lr %.3g",
 			r.Epoch, r.TotalEpochs, r.Step, r.TotalSteps, *r.Loss, 100**r.Accuracy, *r.LR)
 		if r.ImagesPerSec != nil {
 			s += fmt.Sprintf("  %.1f images/s", *r.ImagesPerSec)
 		}
 		return s
-	case ssl.KindEval:
+	case shared.MetricEval:
 		who := fmt.Sprintf("epoch %d", r.Epoch)
 		if r.Model != "" {
 			who = fmt.Sprintf("%s model (epoch %d)", r.Model, r.Epoch)
 		}
 		return fmt.Sprintf("%s %s: accuracy %.2f%%  AUC %.4f", who, r.Split, 100**r.Accuracy, *r.AUC)
-	case ssl.KindWarning:
+	case shared.MetricWarning:
 		return "warning: " + r.Message
 	}
 	return r.Message
@@ -219,7 +220,7 @@ func runConfigPath(fs *flag.FlagSet, pos []string, resume string) (string, error
 		if err != nil {
 			return "", err
 		}
-		return filepath.Join(dir, ssl.ConfigFile), nil
+		return layout.Run(dir).Path(layout.ResolvedConfig), nil
 	}
 	return "", usage(fs, "want one CONFIG, or --resume RUN_DIR")
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sslens/sslens/backend/layout"
 	"github.com/sslens/sslens/backend/nn/vit"
 	"github.com/sslens/sslens/backend/ssl"
 	"github.com/sslens/sslens/backend/ssl/ssltest"
@@ -112,7 +113,7 @@ func TestFinetuneCommand(t *testing.T) {
 	if n := strings.Count(stderr, "\n"); n > 40 {
 		t.Errorf("%d log lines for 9 steps: steps are being logged", n)
 	}
-	if _, err := os.Stat(filepath.Join(other, ssl.ReportMD)); err != nil {
+	if _, err := os.Stat(layout.Run(other).Path(layout.ReportMD)); err != nil {
 		t.Error(err)
 	}
 	if _, err := os.Stat(run); err == nil {
@@ -131,7 +132,7 @@ func TestFinetuneStopAndResume(t *testing.T) {
 	if !errors.Is(err, ssl.ErrStopped) || !strings.Contains(err.Error(), "resume with: sslens finetune --resume "+run) {
 		t.Fatalf("err = %v", err)
 	}
-	if _, err := os.Stat(filepath.Join(run, ssl.LastDir, "state.json")); err != nil {
+	if _, err := os.Stat(layout.Run(run).State(layout.LastDir)); err != nil {
 		t.Fatal(err)
 	}
 	stdout, stderr, err := runCmd(t, context.Background(), "finetune", runFinetune, "--resume", run)
