@@ -68,17 +68,29 @@ func NewBackbone(g *gorgonia.ExprGraph, ps *vit.Params, dt tensor.Dtype) (*Backb
 // in row-major order): in float32 backed by q.Data itself, in float64 by a
 // copy.
 func paramNode(g *gorgonia.ExprGraph, q *vit.Param, shape []int, dt tensor.Dtype) *gorgonia.Node {
-	var v *tensor.Dense
+	return gorgonia.NewTensor(g, dt, len(shape), gorgonia.WithShape(shape...), gorgonia.WithName(q.Name), gorgonia.WithValue(dense(dt, shape, q.Data)))
+}
+
+// dense returns a tensor of dtype dt (float32 or float64) and the given
+// shape holding src: src itself when its elements are of that type, else a
+// converted copy.
+func dense[S float32 | float64](dt tensor.Dtype, shape []int, src []S) *tensor.Dense {
 	if dt == tensor.Float32 {
-		v = tensor.New(tensor.WithShape(shape...), tensor.WithBacking(q.Data))
-	} else {
-		data := make([]float64, len(q.Data))
-		for i, x := range q.Data {
-			data[i] = float64(x)
-		}
-		v = tensor.New(tensor.WithShape(shape...), tensor.WithBacking(data))
+		return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(convert[float32](src)))
 	}
-	return gorgonia.NewTensor(g, dt, len(shape), gorgonia.WithShape(shape...), gorgonia.WithName(q.Name), gorgonia.WithValue(v))
+	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(convert[float64](src)))
+}
+
+// convert returns src as a []D: src itself when D is S, else a copy.
+func convert[D, S float32 | float64](src []S) []D {
+	if d, ok := any(src).([]D); ok {
+		return d
+	}
+	d := make([]D, len(src))
+	for i, v := range src {
+		d[i] = D(v)
+	}
+	return d
 }
 
 // graphShape is the node shape of parameter p (see NewBackbone), whose
@@ -156,35 +168,22 @@ func (b *Backbone) forward(batch, size int, seed uint64, embed func(*gorgonia.No
 	f.Images = gorgonia.NewTensor(b.g, b.dt, 4, gorgonia.WithShape(batch, p.InChans, side, side),
 		gorgonia.WithName("images"+strconv.Itoa(b.inputs)), gorgonia.WithValue(f.pix))
 
-	x, err := ops.Patchify(f.Images, p.PatchSize)
-	if err != nil {
-		return nil, err
-	}
-	if x, err = ops.Linear(x, b.byName["patch_embed.proj.weight"], b.byName["patch_embed.proj.bias"]); err != nil {
-		return nil, err
-	}
+	g := &builder{}
+	x := g.linear(g.patchify(f.Images, p.PatchSize), b.byName["patch_embed.proj.weight"], b.byName["patch_embed.proj.bias"])
 	if embed != nil {
-		if x, err = embed(x); err != nil {
-			return nil, err
-		}
+		x = g.call(embed, x)
 	}
-	pos, err := b.posEmbed(grid)
-	if err != nil {
-		return nil, err
-	}
-	if x, err = ops.Tokens(x, b.byName["cls_token"], pos); err != nil {
-		return nil, err
-	}
+	pos := g.do(func() (*gorgonia.Node, error) { return b.posEmbed(grid) })
+	x = g.tokens(x, b.byName["cls_token"], pos)
 	for i := range p.Depth {
-		if x, err = b.block(x, i, f.T, seed); err != nil {
-			return nil, fmt.Errorf("nn: block %d: %w", i, err)
+		if x = b.block(g, x, i, f.T, seed); g.err != nil {
+			return nil, fmt.Errorf("nn: block %d: %w", i, g.err)
 		}
 	}
-	if f.Tokens, err = ops.LayerNorm(x, b.byName["norm.weight"], b.byName["norm.bias"], vit.LayerNormEps); err != nil {
-		return nil, err
-	}
-	if f.CLS, err = ops.SelectCLS(f.Tokens, f.T); err != nil {
-		return nil, err
+	f.Tokens = g.layerNorm(x, b.byName["norm.weight"], b.byName["norm.bias"])
+	f.CLS = g.selectCLS(f.Tokens, f.T)
+	if g.err != nil {
+		return nil, g.err
 	}
 	return f, nil
 }
@@ -207,18 +206,8 @@ func (b *Backbone) posEmbed(grid int) (*gorgonia.Node, error) {
 		return nil, err
 	}
 	rows, cols := 1+grid*grid, 1+native*native
-	var v *tensor.Dense
-	if b.dt == tensor.Float32 {
-		m32 := make([]float32, len(m))
-		for i, x := range m {
-			m32[i] = float32(x)
-		}
-		v = tensor.New(tensor.WithShape(rows, cols), tensor.WithBacking(m32))
-	} else {
-		v = tensor.New(tensor.WithShape(rows, cols), tensor.WithBacking(m))
-	}
 	mn := gorgonia.NewMatrix(b.g, b.dt, gorgonia.WithShape(rows, cols),
-		gorgonia.WithName(fmt.Sprintf("pos_resample_%dx%d", grid, grid)), gorgonia.WithValue(v))
+		gorgonia.WithName(fmt.Sprintf("pos_resample_%dx%d", grid, grid)), gorgonia.WithValue(dense(b.dt, []int{rows, cols}, m)))
 	r, err := gorgonia.Mul(mn, pos)
 	if err != nil {
 		return nil, err
@@ -242,40 +231,16 @@ func opSeed(seed uint64, block, kind int) uint64 {
 }
 
 // block adds pre-norm transformer block i to x [N*T, D]: ten nodes.
-func (b *Backbone) block(x *gorgonia.Node, i, tokens int, seed uint64) (*gorgonia.Node, error) {
-	p, pre := b.preset, blockPrefix(i)
+func (b *Backbone) block(g *builder, x *gorgonia.Node, i, tokens int, seed uint64) *gorgonia.Node {
+	p, pre, rate := b.preset, blockPrefix(i), b.preset.DropPathAt(i)
 	n := func(name string) *gorgonia.Node { return b.byName[pre+name] }
-	h, err := ops.LayerNorm(x, n("norm1.weight"), n("norm1.bias"), vit.LayerNormEps)
-	if err != nil {
-		return nil, err
-	}
-	if h, err = ops.Linear(h, n("attn.qkv.weight"), n("attn.qkv.bias")); err != nil {
-		return nil, err
-	}
-	attn := ops.AttentionConfig{Heads: p.Heads, Tokens: tokens, Dropout: p.AttnDrop, Seed: opSeed(seed, i, seedAttn)}
-	if h, err = ops.Attention(h, attn); err != nil {
-		return nil, err
-	}
-	if h, err = ops.Linear(h, n("attn.proj.weight"), n("attn.proj.bias")); err != nil {
-		return nil, err
-	}
-	rate := p.DropPathAt(i)
-	if x, err = ops.Residual(x, h, ops.DropPath{Rate: rate, Tokens: tokens, Seed: opSeed(seed, i, seedPathAttn)}); err != nil {
-		return nil, err
-	}
-	if h, err = ops.LayerNorm(x, n("norm2.weight"), n("norm2.bias"), vit.LayerNormEps); err != nil {
-		return nil, err
-	}
-	if h, err = ops.Linear(h, n("mlp.fc1.weight"), n("mlp.fc1.bias")); err != nil {
-		return nil, err
-	}
-	if h, err = ops.GELU(h); err != nil {
-		return nil, err
-	}
-	if h, err = ops.Linear(h, n("mlp.fc2.weight"), n("mlp.fc2.bias")); err != nil {
-		return nil, err
-	}
-	return ops.Residual(x, h, ops.DropPath{Rate: rate, Tokens: tokens, Seed: opSeed(seed, i, seedPathMLP)})
+	h := g.linear(g.layerNorm(x, n("norm1.weight"), n("norm1.bias")), n("attn.qkv.weight"), n("attn.qkv.bias"))
+	h = g.attention(h, ops.AttentionConfig{Heads: p.Heads, Tokens: tokens, Dropout: p.AttnDrop, Seed: opSeed(seed, i, seedAttn)})
+	h = g.linear(h, n("attn.proj.weight"), n("attn.proj.bias"))
+	x = g.residual(x, h, ops.DropPath{Rate: rate, Tokens: tokens, Seed: opSeed(seed, i, seedPathAttn)})
+	h = g.linear(g.layerNorm(x, n("norm2.weight"), n("norm2.bias")), n("mlp.fc1.weight"), n("mlp.fc1.bias"))
+	h = g.linear(g.gelu(h), n("mlp.fc2.weight"), n("mlp.fc2.bias"))
+	return g.residual(x, h, ops.DropPath{Rate: rate, Tokens: tokens, Seed: opSeed(seed, i, seedPathMLP)})
 }
 
 // SetImages copies images, N x C x S x S row-major (the Batch, channels and

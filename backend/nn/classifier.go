@@ -263,15 +263,17 @@ func (c *Classifier) build(n int, train bool) (*machine, error) {
 	if m.fwd, err = bb.Forward(n, c.ps.Preset.ImageSize, seed); err != nil {
 		return nil, err
 	}
-	if m.logits, err = ops.Linear(m.fwd.CLS, bb.Node("head.weight"), bb.Node("head.bias")); err != nil {
-		return nil, err
+	b := &builder{}
+	m.logits = b.linear(m.fwd.CLS, bb.Node("head.weight"), bb.Node("head.bias"))
+	if train {
+		m.loss, m.ce = b.crossEntropy(m.logits)
+	}
+	if b.err != nil {
+		return nil, b.err
 	}
 	if !train {
 		m.vm = gorgonia.NewTapeMachine(g, gorgonia.EvalMode())
 		return m, nil
-	}
-	if m.loss, m.ce, err = ops.SoftmaxCrossEntropy(m.logits); err != nil {
-		return nil, err
 	}
 	wrt := make(gorgonia.Nodes, len(c.vars))
 	for i, v := range c.vars {

@@ -96,8 +96,9 @@ func NewDINOTeacher(backbone, head *vit.Params, bufs Buffers, opt DINOOptions) (
 	if opt.IBOT {
 		in = t.fwd.Tokens
 	}
-	if t.cls, t.patch, err = dinoHead(hg, opt.Head, in, opt.IBOT); err != nil {
-		return nil, err
+	g := &builder{}
+	if t.cls, t.patch = dinoHead(g, hg, opt.Head, in, opt.IBOT); g.err != nil {
+		return nil, g.err
 	}
 	t.vm = gorgonia.NewTapeMachine(t.g)
 	ops.SetTraining(t.g, false) // no dropout; the BatchNorms stay on batch statistics
@@ -106,23 +107,17 @@ func NewDINOTeacher(backbone, head *vit.Params, bufs Buffers, opt DINOOptions) (
 
 // dinoHead applies the head's MLP to x and its last layer, and for iBOT
 // also the patch last layer (the same node when shared).
-func dinoHead(hg *headGraph, h DINOHead, x *gorgonia.Node, ibot bool) (cls, patch *gorgonia.Node, err error) {
-	m, err := hg.apply(x, h.mlp(), 1)
-	if err != nil {
-		return nil, nil, err
-	}
+func dinoHead(g *builder, hg *headGraph, h DINOHead, x *gorgonia.Node, ibot bool) (cls, patch *gorgonia.Node) {
+	m := hg.apply(g, x, h.mlp(), 1)
 	lc, lp := h.lastLayers()
-	if cls, err = hg.apply(m, []layer{lc}, 1); err != nil {
-		return nil, nil, err
+	cls = hg.apply(g, m, []layer{lc}, 1)
+	switch {
+	case !ibot:
+		return cls, nil
+	case h.PatchOut == 0:
+		return cls, cls
 	}
-	if !ibot {
-		return cls, nil, nil
-	}
-	if h.PatchOut == 0 {
-		return cls, cls, nil
-	}
-	patch, err = hg.apply(m, []layer{lp}, 1)
-	return cls, patch, err
+	return cls, hg.apply(g, m, []layer{lp}, 1)
 }
 
 // Forward runs the teacher on the global crops, [Globals·Batch, 3, S, S]
@@ -214,7 +209,6 @@ type DINOStudent struct {
 	cePatch              *ops.SoftCE       // iBOT
 	termsCLS, termsLocal []ops.SoftTerm    // scratch
 	termsPatch           []ops.SoftTerm    // scratch
-	lossNodes            []*gorgonia.Node  // the parts summed into the loss
 }
 
 // NewDINOStudent builds the student's training graph. head holds the
@@ -239,18 +233,14 @@ func NewDINOStudent(backbone, head *vit.Params, bufs Buffers, opt DINOOptions) (
 		return nil, err
 	}
 	hg := newHeadGraph(g, head, bufs)
-	n := Globals * opt.Batch
+	var embed func(*gorgonia.Node) (*gorgonia.Node, error) // iBOT's mask tokens
 	if opt.IBOT {
-		token := hg.nodes[MaskTokenName]
-		s.global, err = bb.forward(n, opt.GlobalSize, forwardSeed(opt.Seed, 0), func(x *gorgonia.Node) (*gorgonia.Node, error) {
-			y, mt, err := ops.MaskTokens(x, token)
-			s.mask = mt
+		embed = func(x *gorgonia.Node) (y *gorgonia.Node, err error) {
+			y, s.mask, err = ops.MaskTokens(x, hg.nodes[MaskTokenName])
 			return y, err
-		})
-	} else {
-		s.global, err = bb.Forward(n, opt.GlobalSize, forwardSeed(opt.Seed, 0))
+		}
 	}
-	if err != nil {
+	if s.global, err = bb.forward(Globals*opt.Batch, opt.GlobalSize, forwardSeed(opt.Seed, 0), embed); err != nil {
 		return nil, err
 	}
 	if opt.LocalCrops > 0 {
@@ -258,14 +248,9 @@ func NewDINOStudent(backbone, head *vit.Params, bufs Buffers, opt DINOOptions) (
 			return nil, err
 		}
 	}
-	if err := s.buildLoss(hg); err != nil {
+	loss, err := s.buildLoss(hg)
+	if err != nil {
 		return nil, err
-	}
-	loss := s.lossNodes[0]
-	for _, l := range s.lossNodes[1:] {
-		if loss, err = gorgonia.Add(loss, l); err != nil {
-			return nil, err
-		}
 	}
 	if s.tg, err = newTrainGraph(g, loss, bb, backbone, head, hg, opt.Head.Frozen); err != nil {
 		return nil, err
@@ -273,52 +258,35 @@ func NewDINOStudent(backbone, head *vit.Params, bufs Buffers, opt DINOOptions) (
 	return s, nil
 }
 
-// buildLoss adds the head and the loss terms' ops.
-func (s *DINOStudent) buildLoss(hg *headGraph) error {
-	h, temp := s.opt.Head, s.opt.StudentTemp
-	add := func(x *gorgonia.Node) (*ops.SoftCE, error) {
-		l, op, err := ops.SoftCrossEntropy(x, temp)
-		if err != nil {
-			return nil, err
-		}
-		s.lossNodes = append(s.lossNodes, l)
-		return op, nil
+// buildLoss adds the head, the loss terms' ops and their sum.
+func (s *DINOStudent) buildLoss(hg *headGraph) (*gorgonia.Node, error) {
+	g, h, temp := &builder{}, s.opt.Head, s.opt.StudentTemp
+	var parts []*gorgonia.Node
+	add := func(x *gorgonia.Node) *ops.SoftCE {
+		l, op := g.softCrossEntropy(x, temp)
+		parts = append(parts, l)
+		return op
 	}
-	var err error
-	if !s.opt.IBOT {
+	if s.opt.IBOT {
+		gc, gp := dinoHead(g, hg, h, s.global.Tokens, true)
+		s.ceGlobal, s.cePatch = add(gc), add(gp)
+		if s.local != nil {
+			lc, _ := dinoHead(g, hg, h, s.local.Tokens, false)
+			s.ceLocal = add(lc)
+		}
+	} else {
 		cls := s.global.CLS
 		if s.local != nil {
-			if cls, err = ops.ConcatRows(s.global.CLS, s.local.CLS); err != nil {
-				return err
-			}
+			cls = g.do(func() (*gorgonia.Node, error) { return ops.ConcatRows(s.global.CLS, s.local.CLS) })
 		}
-		out, _, err := dinoHead(hg, h, cls, false)
-		if err != nil {
-			return err
-		}
-		s.ceCLS, err = add(out)
-		return err
+		out, _ := dinoHead(g, hg, h, cls, false)
+		s.ceCLS = add(out)
 	}
-	gc, gp, err := dinoHead(hg, h, s.global.Tokens, true)
-	if err != nil {
-		return err
+	loss := parts[0]
+	for _, l := range parts[1:] {
+		loss = g.do(func() (*gorgonia.Node, error) { return gorgonia.Add(loss, l) })
 	}
-	if s.ceGlobal, err = add(gc); err != nil {
-		return err
-	}
-	if s.cePatch, err = add(gp); err != nil {
-		return err
-	}
-	if s.local != nil {
-		lc, _, err := dinoHead(hg, h, s.local.Tokens, false)
-		if err != nil {
-			return err
-		}
-		if s.ceLocal, err = add(lc); err != nil {
-			return err
-		}
-	}
-	return nil
+	return loss, g.err
 }
 
 // Vars returns the trainable parameters: the backbone's, then the head's

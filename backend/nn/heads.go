@@ -310,69 +310,46 @@ func newHeadGraph(g *gorgonia.ExprGraph, ps *vit.Params, bufs Buffers) *headGrap
 	return h
 }
 
-// param returns the node of parameter name, or an error naming it.
-func (h *headGraph) param(name string) (*gorgonia.Node, error) {
-	n := h.nodes[name]
-	if n == nil {
-		return nil, fmt.Errorf("nn: head has no parameter %q", name)
+// apply adds layers ls to x [R, In]; BatchNorms normalise groups row
+// groups separately. A failure is recorded in g with the layer's name.
+func (h *headGraph) apply(g *builder, x *gorgonia.Node, ls []layer, groups int) *gorgonia.Node {
+	for _, l := range ls {
+		if x = h.layer(g, x, l, groups); g.err != nil {
+			g.err = fmt.Errorf("nn: %s: %w", l.name, g.err)
+			return nil
+		}
 	}
-	return n, nil
+	return x
 }
 
-// apply adds layers ls to x [R, In]; BatchNorms normalise groups row
-// groups separately.
-func (h *headGraph) apply(x *gorgonia.Node, ls []layer, groups int) (*gorgonia.Node, error) {
-	var err error
-	for _, l := range ls {
-		switch l.kind {
-		case kindLinear:
-			var w, b *gorgonia.Node
-			if w, err = h.param(l.name + ".weight"); err != nil {
-				return nil, err
-			}
-			if l.bias {
-				if b, err = h.param(l.name + ".bias"); err != nil {
-					return nil, err
-				}
-			}
-			x, err = ops.Linear(x, w, b)
-		case kindBN:
-			mean, vari := h.bufs[l.name+".running_mean"], h.bufs[l.name+".running_var"]
-			if mean == nil || vari == nil {
-				return nil, fmt.Errorf("nn: head has no running statistics for %s", l.name)
-			}
-			var gamma, beta *gorgonia.Node
-			if l.affine {
-				if gamma, err = h.param(l.name + ".weight"); err != nil {
-					return nil, err
-				}
-				if beta, err = h.param(l.name + ".bias"); err != nil {
-					return nil, err
-				}
-			}
-			x, err = ops.BatchNorm(x, gamma, beta, ops.BatchNormConfig{Eps: bnEps, Momentum: bnMomentum, Groups: groups, Mean: mean, Var: vari})
-		case kindGELU:
-			x, err = ops.GELU(x)
-		case kindReLU:
-			x, err = ops.ReLU(x)
-		case kindL2Norm:
-			x, err = ops.L2Normalize(x)
-		case kindWeightNorm:
-			var v, g, w *gorgonia.Node
-			if v, err = h.param(l.name + ".weight_v"); err != nil {
-				return nil, err
-			}
-			if g, err = h.param(l.name + ".weight_g"); err != nil {
-				return nil, err
-			}
-			if w, err = ops.WeightNorm(v, g); err != nil {
-				return nil, err
-			}
-			x, err = ops.Linear(x, w, nil)
+// layer adds one layer to x.
+func (h *headGraph) layer(g *builder, x *gorgonia.Node, l layer, groups int) *gorgonia.Node {
+	param := func(suffix string) *gorgonia.Node { return g.param(h.nodes, l.name+suffix) }
+	switch l.kind {
+	case kindLinear:
+		var b *gorgonia.Node
+		if l.bias {
+			b = param(".bias")
 		}
-		if err != nil {
-			return nil, fmt.Errorf("nn: %s: %w", l.name, err)
+		return g.linear(x, param(".weight"), b)
+	case kindBN:
+		mean, vari := h.bufs[l.name+".running_mean"], h.bufs[l.name+".running_var"]
+		if mean == nil || vari == nil {
+			return g.fail(fmt.Errorf("head has no running statistics for %s", l.name))
 		}
+		var gamma, beta *gorgonia.Node
+		if l.affine {
+			gamma, beta = param(".weight"), param(".bias")
+		}
+		return g.batchNorm(x, gamma, beta, ops.BatchNormConfig{Eps: bnEps, Momentum: bnMomentum, Groups: groups, Mean: mean, Var: vari})
+	case kindGELU:
+		return g.gelu(x)
+	case kindReLU:
+		return g.relu(x)
+	case kindL2Norm:
+		return g.l2Normalize(x)
+	case kindWeightNorm:
+		return g.linear(x, g.weightNorm(param(".weight_v"), param(".weight_g")), nil)
 	}
-	return x, nil
+	return x
 }

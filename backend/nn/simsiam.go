@@ -62,16 +62,12 @@ func NewSimSiam(backbone, head *vit.Params, bufs Buffers, opt SimSiamOptions) (*
 	if s.fwd, err = bb.Forward(2*opt.Batch, opt.Size, forwardSeed(opt.Seed, 0)); err != nil {
 		return nil, err
 	}
-	if s.z, err = hg.apply(s.fwd.CLS, opt.Head.projector(), 2); err != nil {
-		return nil, err
-	}
-	pred, err := hg.apply(s.z, opt.Head.predictor(), 2)
-	if err != nil {
-		return nil, err
-	}
-	loss, err := ops.NegCosine(pred, s.z)
-	if err != nil {
-		return nil, err
+	b := &builder{}
+	s.z = hg.apply(b, s.fwd.CLS, opt.Head.projector(), 2)
+	pred := hg.apply(b, s.z, opt.Head.predictor(), 2)
+	loss := b.do(func() (*gorgonia.Node, error) { return ops.NegCosine(pred, s.z) })
+	if b.err != nil {
+		return nil, b.err
 	}
 	if s.tg, err = newTrainGraph(g, loss, bb, backbone, head, hg, nil); err != nil {
 		return nil, err
