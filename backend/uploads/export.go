@@ -1,0 +1,146 @@
+package uploads
+
+import (
+	"encoding/csv"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/sslens/sslens/backend/store"
+	"github.com/sslens/sslens/shared"
+)
+
+// Export is a format scores are exported in.
+type Export struct {
+	ContentType string
+	Ext         string // file name extension, with the dot
+	// Write writes the uploads' rows; ck is the checkpoint that scored
+	// them (nil when none did).
+	Write func(w io.Writer, ups []shared.Upload, ck *store.Checkpoint) error
+}
+
+// ExportFormat returns the export format called name: csv or votable.
+func ExportFormat(name string) (Export, error) {
+	switch name {
+	case "csv":
+		return Export{ContentType: "text/csv; charset=utf-8", Ext: ".csv", Write: writeCSV}, nil
+	case "votable":
+		return Export{ContentType: "application/x-votable+xml", Ext: ".vot", Write: writeVOTable}, nil
+	}
+	return Export{}, errorf(BadRequest, "format=%q: want csv or votable", name)
+}
+
+// exportColumns are the columns of both export formats.
+var exportColumns = []struct {
+	name, datatype, ucd, unit, desc string
+}{
+	{"id", "long", "meta.id", "", "upload id"},
+	{"name", "char", "meta.id;meta.file", "", "file name as uploaded"},
+	{"sha256", "char", "meta.checksum", "", "SHA-256 of the file"},
+	{"format", "char", "meta.code.mime", "", "file format"},
+	{"width", "int", "", "pix", "image width"},
+	{"height", "int", "", "pix", "image height"},
+	{"uploaded", "char", "time.creation", "", "upload time, ISO 8601 UTC"},
+	{"user", "char", "meta.id", "", "who uploaded it"},
+	{"lens_prob", "double", "stat.probability", "", "P(lens) by the checkpoint; empty when not scored"},
+	{"checkpoint", "long", "meta.id", "", "checkpoint id that scored it"},
+}
+
+func exportRow(u shared.Upload) []string {
+	prob, ck := "", ""
+	if u.Score != nil {
+		prob, ck = strconv.FormatFloat(u.Score.LensProb, 'g', -1, 64), strconv.FormatInt(u.Score.Checkpoint, 10)
+	}
+	return []string{strconv.FormatInt(u.ID, 10), u.Name, u.SHA256, u.Format, strconv.Itoa(u.Width), strconv.Itoa(u.Height),
+		u.Created.Format(time.RFC3339), u.User, prob, ck}
+}
+
+// writeCSV writes a header of the column names, then a row per upload.
+func writeCSV(w io.Writer, ups []shared.Upload, _ *store.Checkpoint) error {
+	cw := csv.NewWriter(w)
+	header := make([]string, len(exportColumns))
+	for i, col := range exportColumns {
+		header[i] = col.name
+	}
+	cw.Write(header)
+	for _, u := range ups {
+		cw.Write(exportRow(u))
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// VOTable 1.4 (IVOA Recommendation 2019-10-21) keeps the v1.3 namespace.
+const votableNS = "http://www.ivoa.net/xml/VOTable/v1.3"
+
+type votable struct {
+	XMLName  xml.Name `xml:"VOTABLE"`
+	Version  string   `xml:"version,attr"`
+	NS       string   `xml:"xmlns,attr"`
+	Resource struct {
+		Name        string    `xml:"name,attr"`
+		Description string    `xml:"DESCRIPTION"`
+		Info        []votInfo `xml:"INFO"`
+		Table       votTable  `xml:"TABLE"`
+	} `xml:"RESOURCE"`
+}
+
+type votInfo struct {
+	Name  string `xml:"name,attr"`
+	Value string `xml:"value,attr"`
+}
+
+type votTable struct {
+	Name   string     `xml:"name,attr"`
+	Fields []votField `xml:"FIELD"`
+	Rows   []votRow   `xml:"DATA>TABLEDATA>TR"`
+}
+
+type votField struct {
+	Name        string `xml:"name,attr"`
+	Datatype    string `xml:"datatype,attr"`
+	Arraysize   string `xml:"arraysize,attr,omitempty"`
+	UCD         string `xml:"ucd,attr,omitempty"`
+	Unit        string `xml:"unit,attr,omitempty"`
+	Description string `xml:"DESCRIPTION,omitempty"`
+}
+
+type votRow struct {
+	TD []string `xml:"TD"`
+}
+
+// writeVOTable writes one table of the export columns, the checkpoint
+// described in an INFO element.
+func writeVOTable(w io.Writer, ups []shared.Upload, ck *store.Checkpoint) error {
+	var v votable
+	v.Version, v.NS = "1.4", votableNS
+	v.Resource.Name = "sslens"
+	v.Resource.Description = "Lens probabilities of uploaded cutouts, scored by an sslens classifier."
+	if ck != nil {
+		v.Resource.Info = []votInfo{{"checkpoint", fmt.Sprintf("%d (run %d %s, %s, epoch %d)", ck.ID, ck.Run, ck.RunName, ck.Name, ck.Epoch)}}
+	}
+	v.Resource.Table.Name = "scores"
+	for _, col := range exportColumns {
+		f := votField{Name: col.name, Datatype: col.datatype, UCD: col.ucd, Unit: col.unit, Description: col.desc}
+		if col.datatype == "char" {
+			f.Arraysize = "*"
+		}
+		v.Resource.Table.Fields = append(v.Resource.Table.Fields, f)
+	}
+	v.Resource.Table.Rows = []votRow{}
+	for _, u := range ups {
+		v.Resource.Table.Rows = append(v.Resource.Table.Rows, votRow{TD: exportRow(u)})
+	}
+	if _, err := io.WriteString(w, xml.Header); err != nil {
+		return err
+	}
+	enc := xml.NewEncoder(w)
+	enc.Indent("", " ")
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	_, err := io.WriteString(w, "\n")
+	return err
+}

@@ -1,0 +1,71 @@
+package uploads
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/xml"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sslens/sslens/backend/store"
+	"github.com/sslens/sslens/shared"
+)
+
+func TestExport(t *testing.T) {
+	created := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	ups := []shared.Upload{
+		{ID: 2, Name: "a,b.npy", SHA256: "ab", Format: "npy", Width: 40, Height: 40, Created: created, User: "ann",
+			Score: &shared.Score{Checkpoint: 7, LensProb: 0.25}},
+		{ID: 1, Name: "c.fits", Format: "fits", Created: created, User: "bob"},
+	}
+	ck := &store.Checkpoint{Checkpoint: shared.Checkpoint{ID: 7, Run: 3, RunName: "ft", Name: "best", Epoch: 9}}
+
+	ex, err := ExportFormat("csv")
+	if err != nil || ex.ContentType != "text/csv; charset=utf-8" || ex.Ext != ".csv" {
+		t.Fatalf("csv format %+v, %v", ex, err)
+	}
+	var buf bytes.Buffer
+	if err := ex.Write(&buf, ups, ck); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(&buf).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]string{
+		{"id", "name", "sha256", "format", "width", "height", "uploaded", "user", "lens_prob", "checkpoint"},
+		{"2", "a,b.npy", "ab", "npy", "40", "40", "2025-03-01T12:00:00Z", "ann", "0.25", "7"},
+		{"1", "c.fits", "", "fits", "0", "0", "2025-03-01T12:00:00Z", "bob", "", ""},
+	}
+	if len(rows) != len(want) || strings.Join(rows[1], "|") != strings.Join(want[1], "|") ||
+		strings.Join(rows[0], "|") != strings.Join(want[0], "|") || strings.Join(rows[2], "|") != strings.Join(want[2], "|") {
+		t.Errorf("csv rows %q, want %q", rows, want)
+	}
+
+	if ex, err = ExportFormat("votable"); err != nil || ex.ContentType != "application/x-votable+xml" || ex.Ext != ".vot" {
+		t.Fatalf("votable format %+v, %v", ex, err)
+	}
+	buf.Reset()
+	if err := ex.Write(&buf, ups, ck); err != nil {
+		t.Fatal(err)
+	}
+	var vt votable
+	if err := xml.Unmarshal(buf.Bytes(), &vt); err != nil {
+		t.Fatal(err)
+	}
+	tb := vt.Resource.Table
+	if vt.Version != "1.4" || vt.XMLName.Space != votableNS || len(tb.Fields) != len(exportColumns) || len(tb.Rows) != 2 ||
+		tb.Fields[1].Arraysize != "*" || tb.Fields[8].Datatype != "double" || tb.Rows[0].TD[8] != "0.25" {
+		t.Errorf("votable %+v", vt)
+	}
+	if len(vt.Resource.Info) != 1 || vt.Resource.Info[0].Value != "7 (run 3 ft, best, epoch 9)" {
+		t.Errorf("votable info %+v", vt.Resource.Info)
+	}
+
+	var ue *Error
+	if _, err := ExportFormat("fits"); !errors.As(err, &ue) || ue.Kind != BadRequest {
+		t.Errorf("fits: %v", err)
+	}
+}
