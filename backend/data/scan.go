@@ -203,18 +203,18 @@ func checkSplits(s Splits, d *Dataset, onDisk map[string]bool) *SplitsReport {
 	where := map[string][]string{} // DIR-relative file -> splits naming it
 	var order []string
 	for _, name := range SplitNames {
-		cf, _ := s.Split(name)
-		sr.Sizes = append(sr.Sizes, SplitSize{Split: name, Lenses: len(cf.Lenses), NonLenses: len(cf.NonLenses)})
+		cf, sn := s.Split(name), string(name)
+		sr.Sizes = append(sr.Sizes, SplitSize{Split: sn, Lenses: len(cf.Lenses), NonLenses: len(cf.NonLenses)})
 		for _, l := range []Label{Lens, NonLens} {
 			for _, n := range cf.Files(l) {
 				k := relName(l, n)
 				if where[k] == nil {
 					order = append(order, k)
 					if !onDisk[k] {
-						sr.Missing = append(sr.Missing, SplitFile{Split: name, File: k})
+						sr.Missing = append(sr.Missing, SplitFile{Split: sn, File: k})
 					}
 				}
-				where[k] = append(where[k], name)
+				where[k] = append(where[k], sn)
 			}
 		}
 	}

@@ -51,20 +51,42 @@ type Splits struct {
 	Test  ClassFiles `json:"test"`
 }
 
-// SplitNames are the splits in file order.
-var SplitNames = [3]string{"train", "val", "test"}
+// SplitName names a split. Train, Val and Test are its only values;
+// ParseSplit makes one from text, once, where the text comes in.
+type SplitName string
 
-// Split returns the split called name ("train", "val" or "test").
-func (s *Splits) Split(name string) (*ClassFiles, error) {
-	switch name {
-	case "train":
-		return &s.Train, nil
-	case "val":
-		return &s.Val, nil
-	case "test":
-		return &s.Test, nil
+const (
+	Train SplitName = "train"
+	Val   SplitName = "val"
+	Test  SplitName = "test"
+)
+
+// SplitNames are the splits in file order.
+var SplitNames = [3]SplitName{Train, Val, Test}
+
+// ParseSplit parses "train", "val" or "test".
+func ParseSplit(text string) (SplitName, error) {
+	for _, n := range SplitNames {
+		if string(n) == text {
+			return n, nil
+		}
 	}
-	return nil, fmt.Errorf("unknown split %q (want train, val or test)", name)
+	return "", fmt.Errorf("unknown split %q (want train, val or test)", text)
+}
+
+// Split returns the files of split name. A name other than Train, Val and
+// Test (made by converting unchecked text) is a programmer error and
+// panics.
+func (s *Splits) Split(name SplitName) *ClassFiles {
+	switch name {
+	case Train:
+		return &s.Train
+	case Val:
+		return &s.Val
+	case Test:
+		return &s.Test
+	}
+	panic(fmt.Sprintf("data: unknown split %q", string(name)))
 }
 
 // WriteSplitsJSON writes s as splits.json, atomically.
@@ -84,9 +106,8 @@ func WriteSplitsPickle(path string, s Splits) error {
 	p.op('}')     // EMPTY_DICT
 	p.op('(')     // MARK
 	for _, name := range SplitNames {
-		cf, _ := s.Split(name)
-		p.str(name)
-		p.classFiles(*cf)
+		p.str(string(name))
+		p.classFiles(*s.Split(name))
 	}
 	p.op('u', '.') // SETITEMS, STOP
 	return atomicfile.WriteBytes(path, p.buf)
@@ -165,12 +186,12 @@ func readSplits(path string) (Splits, error) {
 	}
 	var s Splits
 	for _, name := range SplitNames {
-		x, ok := m[name]
+		x, ok := m[string(name)]
 		if !ok {
 			return Splits{}, fmt.Errorf("no %q key (have %s)", name, strings.Join(sortedKeys(m), ", "))
 		}
-		cf, _ := s.Split(name)
-		if *cf, err = classFilesOf(x, name); err != nil {
+		cf := s.Split(name)
+		if *cf, err = classFilesOf(x, string(name)); err != nil {
 			return Splits{}, err
 		}
 	}

@@ -14,9 +14,9 @@ func TestReadSeedSplits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string][2]int{"train": {2333, 1530}, "val": {259, 170}, "test": {458, 300}}
+	want := map[SplitName][2]int{Train: {2333, 1530}, Val: {259, 170}, Test: {458, 300}}
 	for _, name := range SplitNames {
-		cf, _ := s.Split(name)
+		cf := s.Split(name)
 		if got := [2]int{len(cf.Lenses), len(cf.NonLenses)}; got != want[name] {
 			t.Errorf("%s: %v lenses/nonlenses, want %v", name, got, want[name])
 		}

@@ -107,10 +107,7 @@ func WriteDataset(dir string, cfg Config, progress func(done, total int)) (Summa
 	var splits data.Splits
 	sum := Summary{Images: total}
 	for _, res := range all {
-		cf, err := splits.Split(res.p.Split)
-		if err != nil {
-			return Summary{}, err
-		}
+		cf := splits.Split(res.p.Split)
 		if res.p.Label == data.Lens {
 			cf.Lenses = append(cf.Lenses, res.p.File)
 			sum.Lenses++
@@ -198,7 +195,7 @@ func metadata(all []result) layout.Metadata {
 		for j, v := range values {
 			params[names[j]] = v
 		}
-		m.Images[i] = layout.ImageMeta{File: p.File, Class: data.ClassDirs[p.Label], Split: p.Split, Kind: p.Kind,
+		m.Images[i] = layout.ImageMeta{File: p.File, Class: data.ClassDirs[p.Label], Split: string(p.Split), Kind: p.Kind,
 			Params: params, Contaminants: p.Contaminants}
 	}
 	return m

@@ -74,7 +74,7 @@ func TestWriteDatasetLayoutAndDeterminism(t *testing.T) {
 	}
 	seen := map[string]bool{}
 	for i, name := range data.SplitNames {
-		cf, _ := splits.Split(name)
+		cf := splits.Split(name)
 		want := cfg.Counts.splits()[i]
 		if len(cf.Lenses) != want.Lenses || len(cf.NonLenses) != want.NonLenses {
 			t.Errorf("split %s: %d lenses, %d non-lenses; want %+v", name, len(cf.Lenses), len(cf.NonLenses), want)

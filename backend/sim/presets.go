@@ -89,7 +89,7 @@ func (c Counts) Total() int {
 }
 
 // Locate returns the split name and class of image index (0 <= index < Total).
-func (c Counts) Locate(index int) (split string, label data.Label, err error) {
+func (c Counts) Locate(index int) (split data.SplitName, label data.Label, err error) {
 	if index < 0 {
 		return "", 0, fmt.Errorf("sim: image index %d is negative", index)
 	}
@@ -345,7 +345,7 @@ func (p *Presets) validate() error {
 	for _, name := range Names(p.Counts) {
 		c := p.Counts[name]
 		for i, s := range c.splits() {
-			sp := "counts." + name + "." + data.SplitNames[i]
+			sp := "counts." + name + "." + string(data.SplitNames[i])
 			v.num(sp+".lenses", float64(s.Lenses), 0, 1e8)
 			v.num(sp+".nonlenses", float64(s.NonLenses), 0, 1e8)
 		}

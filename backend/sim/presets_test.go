@@ -178,7 +178,7 @@ func TestPresetNeedsNoCode(t *testing.T) {
 func TestCountsLocate(t *testing.T) {
 	c := Counts{Train: SplitCounts{2, 1}, Val: SplitCounts{1, 1}, Test: SplitCounts{0, 2}}
 	want := []struct {
-		split string
+		split data.SplitName
 		lens  bool
 	}{{"train", true}, {"train", true}, {"train", false}, {"val", true}, {"val", false}, {"test", false}, {"test", false}}
 	for i, w := range want {

@@ -14,7 +14,7 @@ import (
 type Params struct {
 	File  string // file name in the class folder, "<int>.npy"
 	Label data.Label
-	Split string
+	Split data.SplitName
 	Kind  string // KindLens, or the non-lens kind
 
 	// Lenses only (zero otherwise).

@@ -140,11 +140,10 @@ func checkSubset(cf data.ClassFiles, s data.Splits) error {
 	if cf.Len() == 0 {
 		return fmt.Errorf("no images")
 	}
-	where := map[string]string{}
+	where := map[string]data.SplitName{}
 	for _, name := range data.SplitNames {
-		split, _ := s.Split(name)
 		for _, l := range []data.Label{data.Lens, data.NonLens} {
-			for _, f := range split.Files(l) {
+			for _, f := range s.Split(name).Files(l) {
 				where[data.ClassDirs[l]+"/"+f] = name
 			}
 		}
@@ -159,8 +158,8 @@ func checkSubset(cf data.ClassFiles, s data.Splits) error {
 				return fmt.Errorf("%s is listed twice", key)
 			case where[key] == "":
 				return fmt.Errorf("%s is in no split of the dataset", key)
-			case where[key] != "train":
-				leaks = append(leaks, key+" ("+where[key]+")")
+			case where[key] != data.Train:
+				leaks = append(leaks, key+" ("+string(where[key])+")")
 			}
 			seen[key] = true
 		}

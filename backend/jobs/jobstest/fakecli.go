@@ -308,11 +308,11 @@ func fakeEmbed(args []string) error {
 			if err != nil {
 				return err
 			}
-			cf, err := sp.Split(*split)
+			name, err := data.ParseSplit(*split)
 			if err != nil {
 				return err
 			}
-			files = *cf
+			files = *sp.Split(name)
 		}
 		for _, l := range []data.Label{data.Lens, data.NonLens} {
 			for _, name := range files.Files(l) {

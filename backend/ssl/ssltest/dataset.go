@@ -45,7 +45,7 @@ func WriteDataset(dir string, spec Spec) (data.Splits, error) {
 	var s data.Splits
 	next := 0
 	for i, sp := range []Split{spec.Train, spec.Val, spec.Test} {
-		cf, _ := s.Split(data.SplitNames[i])
+		cf := s.Split(data.SplitNames[i])
 		for _, l := range []data.Label{data.Lens, data.NonLens} {
 			n := sp.NonLenses
 			if l == data.Lens {
