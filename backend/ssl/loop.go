@@ -84,15 +84,15 @@ func (t *epochTotals) add(loss float64, images, correct int) {
 	t.steps++
 }
 
-// train runs the epochs of the config on s (the rest of them when resuming,
-// from the step the checkpoint was saved at): every epoch shuffles the
-// images with the run's own generator, steps through its batches writing a
-// record per step, then lets s close it, and saves checkpoints/last every
+// runEpochs runs the epochs of the config on s (the rest of them when
+// resuming, from the step the checkpoint was saved at): every epoch shuffles
+// the images with the run's own generator, steps through its batches writing
+// a record per step, then lets s close it, and saves checkpoints/last every
 // experiment.log_freq epochs, on the last and when s asks. When ctx ends,
-// train stops after the current step, saves checkpoints/last with the
+// runEpochs stops after the current step, saves checkpoints/last with the
 // generator as the interrupted epoch started from it (its steps done are
 // skipped on resuming) and returns an error wrapping ErrStopped.
-func (f *runFolder) train(ctx context.Context, s stepper, l *loop) error {
+func (f *runFolder) runEpochs(ctx context.Context, s stepper, l *loop) error {
 	cfg := f.Config
 	epochs := cfg.Train.Epochs
 	pcg := rand.NewPCG(cfg.Experiment.Seed, streamShuffle)
@@ -162,7 +162,7 @@ func (f *runFolder) stepDone(e *epochRun, l *loop, k int, res stepResult) error 
 }
 
 // stop saves checkpoints/last in the middle of epoch (0-based), whose
-// shuffle started from rngAtStart, and returns the error train reports.
+// shuffle started from rngAtStart, and returns the error runEpochs reports.
 func (f *runFolder) stop(ctx context.Context, s stepper, l *loop, epoch int, rngAtStart []byte) error {
 	if err := s.saveCheckpoint(epoch, rngAtStart); err != nil {
 		return err

@@ -68,7 +68,7 @@ func (r *PretrainRun) Train(ctx context.Context) (*PretrainReport, error) {
 		t.history = append(t.history, r.resumedEpochs...)
 	}
 	t.batch = newViewBatch(cfg, r.m.patchGrid())
-	if err := r.train(ctx, t, &t.loop); err != nil {
+	if err := r.runEpochs(ctx, t, &t.loop); err != nil {
 		return nil, err
 	}
 	return t.report()

@@ -69,7 +69,7 @@ func (r *ClassifierRun) Train(ctx context.Context, m Model) (*layout.Report, err
 	}
 	t.batch = make([]float32, cfg.Train.BatchSize*r.TrainSet.stride())
 	t.labels = make([]int, cfg.Train.BatchSize)
-	if err := r.train(ctx, t, &t.loop); err != nil {
+	if err := r.runEpochs(ctx, t, &t.loop); err != nil {
 		return nil, err
 	}
 	// The closing evaluation runs even when ctx ends now: every epoch is
