@@ -32,6 +32,7 @@ import (
 
 	"github.com/sslens/sslens/backend/jobs"
 	"github.com/sslens/sslens/backend/store"
+	"github.com/sslens/sslens/backend/uploads"
 	"github.com/sslens/sslens/shared"
 )
 
@@ -44,20 +45,13 @@ const maxJSONBytes = 1 << 20
 // Model scores and embeds cutouts with a checkpoint. jobs.Tool, which runs
 // `sslens score` and `sslens embed`, is the one serve uses; tests use
 // stand-ins.
-type Model interface {
-	// Score returns P(lens) of each file, and the files that could not be
-	// scored with the reason.
-	Score(ctx context.Context, checkpoint string, files []string) ([]jobs.FileScore, map[string]string, error)
-	// Embed returns the embeddings of a dataset folder's images (split
-	// all, train, val or test).
-	Embed(ctx context.Context, checkpoint, dataDir, split string) ([]jobs.Embedding, error)
-}
+type Model = uploads.Model
 
 // Jobs is what the server asks of the job queue; *jobs.Manager is it.
 type Jobs interface {
-	Submit(ctx context.Context, sub jobs.Submission) (store.Job, error)
-	Cancel(ctx context.Context, id int64) (store.Job, error)
-	Resume(ctx context.Context, id int64) (store.Job, error)
+	Submit(ctx context.Context, sub jobs.Submission) (store.Run, error)
+	Cancel(ctx context.Context, id int64) (store.Run, error)
+	Resume(ctx context.Context, id int64) (store.Run, error)
 }
 
 // UploadLimits bound one upload request.
@@ -109,9 +103,8 @@ type Server struct {
 	// Failed logins are limited per user name and, more loosely (people
 	// share addresses), per client address.
 	userLimit, addrLimit *limiter
-	scoreQ               chan struct{} // a slot per concurrent scoring process
 	sets                 *datasetCache
-	embeds               *embedCache
+	up                   *uploads.Service
 
 	pngMu sync.Mutex // serialises writes of the PNG cache
 }
@@ -153,9 +146,9 @@ func New(opt Options) (*Server, error) {
 		opt: opt, st: opt.Store, log: opt.Log, mux: http.NewServeMux(),
 		userLimit: newLimiter(opt.LoginFailures, opt.LoginWindow),
 		addrLimit: newLimiter(4*opt.LoginFailures, opt.LoginWindow),
-		scoreQ:    make(chan struct{}, opt.ScoreWorkers),
 		sets:      newDatasetCache(),
-		embeds:    newEmbedCache(4),
+		up: uploads.New(uploads.Options{DataDir: opt.DataDir, Store: opt.Store, Model: opt.Model,
+			Limits: uploads.Limits{Files: opt.Uploads.Files, ZipBytes: opt.Uploads.ZipBytes}, ScoreWorkers: opt.ScoreWorkers, Log: opt.Log}),
 	}
 	for _, rt := range s.Routes() {
 		s.mux.Handle(rt.Method+" "+rt.Pattern, s.wrap(rt))
@@ -321,20 +314,27 @@ func errInvalid(msg string, fields ...shared.FieldError) error {
 	return &apiError{status: http.StatusUnprocessableEntity, code: shared.CodeInvalid, msg: msg, fields: fields}
 }
 
-// writeError answers with err as a shared.Error. Store errors map to 404
-// and 409; a body over its limit to 413; anything else is a 500 whose
-// details stay in the log. It returns the status sent.
+// writeError answers with err as a shared.Error, and is the one place
+// where errors become statuses: the typed errors of the store and the job
+// queue map to 404, 409 and 422 with their own text; a body over its limit
+// to 413; anything else is a 500 whose details stay in the log. It returns
+// the status sent.
 func writeError(w http.ResponseWriter, err error) int {
 	var ae *apiError
 	var mbe *http.MaxBytesError
+	var nf *store.NotFoundError
+	var cf *store.ConflictError
+	var inv *store.InvalidError
 	switch {
-	case errors.As(err, &ae):
+	case errors.As(err, &ae), asUploadError(err, &ae):
 	case errors.As(err, &mbe):
 		ae = &apiError{status: http.StatusRequestEntityTooLarge, code: shared.CodeTooLarge, msg: fmt.Sprintf("request body over the %d byte limit", mbe.Limit)}
-	case errors.Is(err, store.ErrNotFound):
-		ae = &apiError{status: http.StatusNotFound, code: shared.CodeNotFound, msg: strings.TrimPrefix(err.Error(), "store: ")}
-	case errors.Is(err, store.ErrConflict):
-		ae = &apiError{status: http.StatusConflict, code: shared.CodeConflict, msg: strings.TrimPrefix(strings.TrimPrefix(err.Error(), "jobs: "), "store: ")}
+	case errors.As(err, &nf):
+		ae = &apiError{status: http.StatusNotFound, code: shared.CodeNotFound, msg: nf.Error()}
+	case errors.As(err, &cf):
+		ae = &apiError{status: http.StatusConflict, code: shared.CodeConflict, msg: cf.Error()}
+	case errors.As(err, &inv):
+		ae = &apiError{status: http.StatusUnprocessableEntity, code: shared.CodeInvalid, msg: inv.Msg, fields: inv.Fields}
 	case errors.Is(err, context.Canceled):
 		ae = &apiError{status: http.StatusServiceUnavailable, code: shared.CodeUnavailable, msg: "request cancelled"}
 	default:

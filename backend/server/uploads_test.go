@@ -1,8 +1,8 @@
 package server
 
 import (
-	"archive/zip"
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"encoding/csv"
 	"encoding/xml"
@@ -10,6 +10,7 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -19,8 +20,8 @@ import (
 	"github.com/astrogo/fitsio"
 
 	"github.com/sslens/sslens/backend/data"
-	"github.com/sslens/sslens/backend/jobs"
 	"github.com/sslens/sslens/backend/jobs/jobstest"
+	"github.com/sslens/sslens/backend/uploads/uploadstest"
 	"github.com/sslens/sslens/shared"
 )
 
@@ -66,24 +67,6 @@ func pngCutout(side int) []byte {
 	return buf.Bytes()
 }
 
-// zipOf builds an archive; a name ending in "/" is a folder.
-func zipOf(t testing.TB, files []part) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	for _, f := range files {
-		w, err := zw.Create(f.name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.Write(f.body)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
 func TestUploadValidation(t *testing.T) {
 	f := newFixture(t, HubOptions{})
 	c := f.login(t, astroUser)
@@ -91,13 +74,14 @@ func TestUploadValidation(t *testing.T) {
 	fits := fitsCube(t, testCutout(36, 36, 2))
 	bomb := make([]byte, 2<<20) // zeros: 2 MB that compress to a few KB
 	chunk := func(b byte) []byte { return bytes.Repeat([]byte{b}, 400<<10) }
-	archive := zipOf(t, []part{
-		{"sub/", nil},
-		{"a/b/../../evil.npy", npyOf(testCutout(40, 40, 3))},
-		{"inner.zip", zipOf(t, []part{{"x.npy", npy}})},
-		{"bomb.npy", bomb},
-	})
-	spread := zipOf(t, []part{{"1.npy", chunk(1)}, {"2.npy", chunk(2)}, {"3.npy", chunk(3)}})
+	type m = uploadstest.Member
+	archive := uploadstest.Zip(t,
+		m{Name: "sub/"},
+		m{Name: "a/b/../../evil.npy", Body: npyOf(testCutout(40, 40, 3))},
+		m{Name: "inner.zip", Body: uploadstest.Zip(t, m{Name: "x.npy", Body: npy})},
+		m{Name: "bomb.npy", Body: bomb},
+	)
+	spread := uploadstest.Zip(t, m{Name: "1.npy", Body: chunk(1)}, m{Name: "2.npy", Body: chunk(2)}, m{Name: "3.npy", Body: chunk(3)})
 	oneBand := data.NewImage(1, 40, 40)
 	files := []part{
 		{"good.npy", npy},
@@ -286,15 +270,26 @@ func TestUploadScoringAndExport(t *testing.T) {
 
 	// VOTable export.
 	res = c.request("GET", "/api/uploads/export?format=votable", nil, "")
-	var vt votable
+	var vt struct {
+		XMLName xml.Name
+		Version string `xml:"version,attr"`
+		Table   struct {
+			Fields []struct {
+				Datatype string `xml:"datatype,attr"`
+			} `xml:"FIELD"`
+			Rows []struct {
+				TD []string `xml:"TD"`
+			} `xml:"DATA>TABLEDATA>TR"`
+		} `xml:"RESOURCE>TABLE"`
+	}
 	dec := xml.NewDecoder(res.Body)
 	err = dec.Decode(&vt)
 	res.Body.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
-	tb := vt.Resource.Table
-	if vt.Version != "1.4" || vt.XMLName.Space != votableNS || len(tb.Fields) != len(exportColumns) || len(tb.Rows) != 4 || tb.Fields[8].Datatype != "double" {
+	tb := vt.Table
+	if vt.Version != "1.4" || vt.XMLName.Space != "http://www.ivoa.net/xml/VOTable/v1.3" || len(tb.Fields) != len(rows[0]) || len(tb.Rows) != 4 || tb.Fields[8].Datatype != "double" {
 		t.Errorf("votable: version %q ns %q, %d fields, %d rows", vt.Version, vt.XMLName.Space, len(tb.Fields), len(tb.Rows))
 	}
 	for _, r := range tb.Rows {
@@ -318,19 +313,20 @@ func TestUploadScoringAndExport(t *testing.T) {
 	if code := c.json("GET", fmt.Sprintf("/api/uploads/%d/similar?k=3", up.ID), nil, &sim); code != 200 {
 		t.Fatalf("similar: %d", code)
 	}
-	var train []jobs.Embedding
+	q := jobstest.Vector(contents[0])
+	var train []shared.Neighbour // the train split by decreasing similarity to q
 	for _, im := range f.dsIx.images {
 		if im.Split == "train" {
-			train = append(train, jobs.Embedding{Name: im.ID, Vector: jobstest.Vector(f.imageBytes(t, im.ID))})
+			train = append(train, shared.Neighbour{Image: im.ID, Similarity: cosine(q, jobstest.Vector(f.imageBytes(t, im.ID)))})
 		}
 	}
-	wantN := nearest(jobstest.Vector(contents[0]), train, 3)
+	slices.SortStableFunc(train, func(a, b shared.Neighbour) int { return cmp.Compare(b.Similarity, a.Similarity) })
 	if len(sim.Neighbours) != 3 || sim.Neighbours[0].Image != trainID || sim.Neighbours[0].Similarity < 0.9999 {
 		t.Fatalf("neighbours %+v", sim.Neighbours)
 	}
 	for i, n := range sim.Neighbours {
-		if n.Image != train[wantN[i].index].Name || n.Dataset != f.ds || n.Class != strings.Split(n.Image, "/")[0] {
-			t.Errorf("neighbour %d: %+v, want %s", i, n, train[wantN[i].index].Name)
+		if n.Image != train[i].Image || math.Abs(n.Similarity-train[i].Similarity) > 1e-9 || n.Dataset != f.ds || n.Class != strings.Split(n.Image, "/")[0] {
+			t.Errorf("neighbour %d: %+v, want %+v", i, n, train[i])
 		}
 	}
 	for path, want := range map[string]int{
@@ -369,41 +365,13 @@ func TestUploadScoringAndExport(t *testing.T) {
 	}
 }
 
-func TestSanitizeName(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"good.npy", "good.npy"},
-		{"../../etc/passwd", "passwd"},
-		{`C:\Users\x\cut.fits`, "cut.fits"},
-		{"/abs/path/", "unnamed"},
-		{"..", "unnamed"},
-		{".hidden.npy", "hidden.npy"},
-		{"a\x00b\nc.npy", "abc.npy"},
-		{strings.Repeat("é", 150) + ".npy", strings.Repeat("é", 100)},
+// cosine is the cosine similarity of two vectors of the same length.
+func cosine(a, b []float32) float64 {
+	var dot, na, nb float64
+	for i := range a {
+		dot += float64(a[i]) * float64(b[i])
+		na += float64(a[i]) * float64(a[i])
+		nb += float64(b[i]) * float64(b[i])
 	}
-	for _, tt := range tests {
-		if got := sanitizeName(tt.in); got != tt.want {
-			t.Errorf("sanitizeName(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-	}
-}
-
-func TestNearest(t *testing.T) {
-	set := []jobs.Embedding{
-		{Name: "a", Vector: []float32{1, 0}},
-		{Name: "b", Vector: []float32{0, 1}},
-		{Name: "c", Vector: []float32{1, 1}},
-		{Name: "zero", Vector: []float32{0, 0}},
-		{Name: "short", Vector: []float32{1}},
-	}
-	got := nearest([]float32{2, 1}, set, 10)
-	var names []string
-	for _, n := range got {
-		names = append(names, set[n.index].Name)
-	}
-	if !slices.Equal(names, []string{"c", "a", "b"}) || got[0].sim < got[1].sim {
-		t.Errorf("nearest: %v %+v", names, got)
-	}
-	if len(nearest([]float32{1, 0}, set, 1)) != 1 {
-		t.Error("k not applied")
-	}
+	return dot / math.Sqrt(na*nb)
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/csv"
 	"flag"
@@ -48,10 +49,14 @@ func runEmbed(ctx context.Context, fs *flag.FlagSet, args []string, e env) error
 	out := fs.String("out", "", "output `FILE`, .npy or .csv (required)")
 	dataDir := fs.String("data", "", "dataset `DIR` (default: the run's input.data path)")
 	indices := fs.String("indices", "", "splits `FILE` for --split train, val or test (default: the run's, else DIR's)")
-	split := fs.String("split", "all", "images to embed: all, train, val or test")
+	splitFlag := fs.String("split", "all", "images to embed: all, train, val or test")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
+	}
+	var split data.SplitName // "": all
+	if *splitFlag != "all" {
+		split, err = data.ParseSplit(*splitFlag)
 	}
 	ext := strings.ToLower(filepath.Ext(*out))
 	switch {
@@ -59,9 +64,9 @@ func runEmbed(ctx context.Context, fs *flag.FlagSet, args []string, e env) error
 		return usage(fs, "want --checkpoint C and --out F")
 	case ext != ".npy" && ext != ".csv":
 		return usage(fs, "--out %s: want a .npy or .csv file", *out)
-	case *split != "all" && *split != "train" && *split != "val" && *split != "test":
-		return usage(fs, "--split %q: want all, train, val or test", *split)
-	case len(pos) > 0 && (*dataDir != "" || *indices != "" || *split != "all"):
+	case err != nil:
+		return usage(fs, "--split %q: want all, train, val or test", *splitFlag)
+	case len(pos) > 0 && (*dataDir != "" || *indices != "" || split != ""):
 		return usage(fs, "FILE arguments exclude --data, --indices and --split")
 	}
 	ck, err := ssl.LoadCheckpoint(*ckPath)
@@ -72,7 +77,7 @@ func runEmbed(ctx context.Context, fs *flag.FlagSet, args []string, e env) error
 	if len(pos) > 0 {
 		set, err = fileSet(ck, pos)
 	} else {
-		set, err = datasetSet(ck, *dataDir, *indices, *split)
+		set, err = datasetSet(ck, *dataDir, *indices, split)
 	}
 	if err != nil {
 		return err
@@ -104,12 +109,12 @@ func runEmbed(ctx context.Context, fs *flag.FlagSet, args []string, e env) error
 }
 
 // datasetSet loads the images of a dataset folder (dirFlag, else the
-// run's) to embed: every image in its class folders for split all, else
-// the split's.
-func datasetSet(ck *ssl.Checkpoint, dirFlag, indices, split string) (*ssl.Set, error) {
+// run's) to embed: those of split, or every image in its class folders
+// when split is "".
+func datasetSet(ck *ssl.Checkpoint, dirFlag, indices string, split data.SplitName) (*ssl.Set, error) {
 	var dir string
 	var files data.ClassFiles
-	if split == "all" {
+	if split == "" {
 		dir = dirFlag
 		if dir == "" && ck.Config != nil {
 			dir = ck.Config.Input.DataPath
@@ -128,14 +133,10 @@ func datasetSet(ck *ssl.Checkpoint, dirFlag, indices, split string) (*ssl.Set, e
 		if dir, splits, err = checkpointData(ck, dirFlag, indices); err != nil {
 			return nil, err
 		}
-		cf, err := splits.Split(split)
-		if err != nil {
-			return nil, err
-		}
-		files = *cf
+		files = *splits.Split(split)
 	}
 	if files.Len() == 0 {
-		return nil, fmt.Errorf("%s: no images to embed (split %s)", dir, split)
+		return nil, fmt.Errorf("%s: no images to embed (split %s)", dir, cmp.Or(string(split), "all"))
 	}
 	return ssl.LoadSet(dir, files, ck.Params.Preset.ImageSize, ck.Norm)
 }
