@@ -22,7 +22,7 @@ import (
 func init() {
 	register(command{
 		name:    "embed",
-		summary: "write the CLS embeddings of a dataset's images to .npy or .csv, for similarity search",
+		summary: "write the CLS embeddings of a dataset's images, or of listed files, to .npy or .csv, for similarity search",
 		usage: `--checkpoint C --out F.npy|F.csv [--data DIR] [--indices F] [--split all|train|val|test] [FILE|DIR...]
 
 The embedding of an image is the class token after the backbone's final
