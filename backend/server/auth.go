@@ -126,19 +126,6 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request, c *Call) err
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
-	var fields []shared.FieldError
-	if err := store.ValidUserName(req.Name); err != nil {
-		fields = append(fields, shared.FieldError{Key: "name", Message: err.Error()})
-	}
-	if !req.Role.Valid() {
-		fields = append(fields, shared.FieldError{Key: "role", Message: fmt.Sprintf("%q: want admin or astronomer", req.Role)})
-	}
-	if n := len(req.Password); req.Password != "" && (n < store.MinPasswordLen || n > store.MaxPasswordLen) {
-		fields = append(fields, shared.FieldError{Key: "password", Message: fmt.Sprintf("want %d to %d bytes, or none to have one generated", store.MinPasswordLen, store.MaxPasswordLen)})
-	}
-	if len(fields) > 0 {
-		return errInvalid("the user cannot be created", fields...)
-	}
 	resp := shared.CreateUserResponse{}
 	pw := req.Password
 	if pw == "" {

@@ -107,12 +107,12 @@ func buildIndex(dir string) (*datasetIndex, error) {
 			return nil, err
 		}
 		for _, name := range data.SplitNames {
-			cf, _ := sp.Split(name)
-			ix.splits[name] = shared.ClassCount{Lenses: len(cf.Lenses), NonLenses: len(cf.NonLenses)}
+			cf := sp.Split(name)
+			ix.splits[string(name)] = shared.ClassCount{Lenses: len(cf.Lenses), NonLenses: len(cf.NonLenses)}
 			for _, l := range []data.Label{data.Lens, data.NonLens} {
 				for _, f := range cf.Files(l) {
 					if i, ok := ix.byID[data.ClassDirs[l]+"/"+f]; ok {
-						ix.images[i].Split = name
+						ix.images[i].Split = string(name)
 					}
 				}
 			}
@@ -177,7 +177,7 @@ func naturalCompare(a, b string) int {
 func (s *Server) datasetDTO(ctx context.Context, d store.Dataset) (shared.Dataset, error) {
 	out := shared.Dataset{ID: d.ID, Name: d.Name, Kind: d.Kind, Job: d.Job, Created: d.Created, Survey: d.Survey, Counts: d.Counts, State: shared.DatasetReady}
 	if d.Job != 0 {
-		j, err := s.st.Job(ctx, d.Job)
+		j, err := s.st.Run(ctx, d.Job)
 		if err != nil {
 			return out, err
 		}
@@ -289,18 +289,18 @@ func (s *Server) createDataset(w http.ResponseWriter, r *http.Request, c *Call) 
 
 // SimulateDataset records a dataset under DATA/datasets/NAME and queues
 // the simulate run that builds it.
-func (s *Server) SimulateDataset(ctx context.Context, user string, req shared.CreateDatasetRequest) (store.Job, error) {
+func (s *Server) SimulateDataset(ctx context.Context, user string, req shared.CreateDatasetRequest) (store.Run, error) {
 	rel := filepath.Join("datasets", req.Name)
 	d, err := s.st.CreateDataset(ctx, store.Dataset{Name: req.Name, Dir: rel, Kind: "simulated", Survey: req.Survey, Counts: req.Counts})
 	if err != nil {
-		return store.Job{}, err
+		return store.Run{}, err
 	}
 	j, err := s.opt.Jobs.Submit(ctx, jobs.Submission{
 		NewRun: store.NewRun{Kind: shared.KindSimulate, Name: "simulate " + req.Name, Dataset: d.ID, CreatedBy: user},
 		Params: jobs.Params{Out: rel, Survey: req.Survey, Counts: req.Counts, Seed: req.Seed},
 	})
 	if err != nil {
-		return store.Job{}, err
+		return store.Run{}, err
 	}
 	return j, s.st.SetDatasetJob(ctx, d.ID, j.ID)
 }
@@ -311,9 +311,12 @@ func (s *Server) listImages(w http.ResponseWriter, r *http.Request, c *Call) err
 		return err
 	}
 	q := r.URL.Query()
-	split, class, key, order := q.Get("split"), q.Get("class"), cmp.Or(q.Get("sort"), "name"), cmp.Or(q.Get("order"), "asc")
-	if split != "" && !slices.Contains(data.SplitNames[:], split) {
-		return errBadRequest("split=%q: want train, val or test", split)
+	class, key, order := q.Get("class"), cmp.Or(q.Get("sort"), "name"), cmp.Or(q.Get("order"), "asc")
+	var split data.SplitName // "": every split
+	if v := q.Get("split"); v != "" {
+		if split, err = data.ParseSplit(v); err != nil {
+			return errBadRequest("split=%q: want train, val or test", v)
+		}
 	}
 	if class != "" && class != shared.ClassLens && class != shared.ClassNonLens {
 		return errBadRequest("class=%q: want lenses or nonlenses", class)
@@ -334,7 +337,7 @@ func (s *Server) listImages(w http.ResponseWriter, r *http.Request, c *Call) err
 	}
 	var sel []shared.ImageSummary
 	for _, im := range ix.images {
-		if (split == "" || im.Split == split) && (class == "" || im.Class == class) {
+		if (split == "" || im.Split == string(split)) && (class == "" || im.Class == class) {
 			sel = append(sel, im)
 		}
 	}

@@ -276,11 +276,11 @@ func (c *browser) upload(files []part, fields ...string) (int, shared.UploadResp
 }
 
 // waitRun polls until a run is in state want, failing on another final state.
-func (f *fixture) waitRun(t testing.TB, id int64, want shared.JobState) store.Job {
+func (f *fixture) waitRun(t testing.TB, id int64, want shared.JobState) store.Run {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		j, err := f.st.Job(context.Background(), id)
+		j, err := f.st.Run(context.Background(), id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -305,7 +305,7 @@ func (f *fixture) fingerprint(t testing.TB) string {
 	}
 	defer db.Close()
 	var b strings.Builder
-	for _, table := range []string{"users", "sessions", "datasets", "runs", "metrics", "checkpoints", "uploads", "scores", "audit"} {
+	for _, table := range []string{"users", "sessions", "datasets", "runs", "events", "checkpoints", "uploads", "scores", "audit"} {
 		var n int
 		var last sql.NullString
 		if err := db.QueryRow(fmt.Sprintf("SELECT count(*), max(rowid) FROM %s", table)).Scan(&n, &last); err != nil {

@@ -8,7 +8,6 @@ import (
 	"image/png"
 	"net/http"
 	"path/filepath"
-	"strings"
 
 	"github.com/sslens/sslens/backend/augment"
 	"github.com/sslens/sslens/backend/config"
@@ -70,10 +69,7 @@ func (s *Server) preview(w http.ResponseWriter, r *http.Request, c *Call) error 
 	if err != nil {
 		return errConflict("%v", err)
 	}
-	out := shared.PreviewResponse{Method: strings.ToLower(cfg.Augmentation.Augmentation), Seed: req.Seed, Warnings: cfg.Warnings}
-	if m, err := cfg.Augmentation.Method(); err == nil {
-		out.Method = string(m)
-	}
+	out := shared.PreviewResponse{Method: string(pipe.Method()), Seed: req.Seed, Warnings: cfg.Warnings}
 	if out.Original, err = encodePNG(render.Upscale(render.Lupton(im, render.DefaultLupton()), req.Scale)); err != nil {
 		return err
 	}

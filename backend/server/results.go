@@ -34,7 +34,7 @@ func reference() (*shared.Reference, error) {
 // a run without one (removed by hand) is left out. roc adds the rows' ROC
 // points.
 func (s *Server) reproductions(r *http.Request, roc bool) ([]shared.Reproduction, error) {
-	js, err := s.st.Jobs(r.Context(), store.RunFilter{Kind: shared.KindReproduce, States: []shared.JobState{shared.StateSucceeded}})
+	js, err := s.st.Runs(r.Context(), store.RunFilter{Kind: shared.KindReproduce, States: []shared.JobState{shared.StateSucceeded}})
 	if err != nil {
 		return nil, err
 	}
@@ -55,7 +55,7 @@ func (s *Server) reproductions(r *http.Request, roc bool) ([]shared.Reproduction
 // folder has none. With roc, each row's ROC curve is its first seed's,
 // read from that classifier's report.json (cell folders are relative to
 // the run folder, the reproduction's output folder).
-func (s *Server) reproduction(j store.Job, roc bool) (*shared.Reproduction, error) {
+func (s *Server) reproduction(j store.Run, roc bool) (*shared.Reproduction, error) {
 	name := path.Join(j.Dir, ssl.ResultsJSON)
 	b, err := os.ReadFile(s.abs(name))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -100,7 +100,7 @@ func (s *Server) reproduction(j store.Job, roc bool) (*shared.Reproduction, erro
 
 // cellROC is the test ROC curve of a reproduction's classifier cell; none
 // when its report is gone.
-func (s *Server) cellROC(j store.Job, cell string) ([]shared.ROCPoint, error) {
+func (s *Server) cellROC(j store.Run, cell string) ([]shared.ROCPoint, error) {
 	if !fs.ValidPath(cell) {
 		return nil, fmt.Errorf("run %d: %s: cell folder %q is not inside the run folder", j.ID, ssl.ResultsJSON, cell)
 	}

@@ -129,7 +129,7 @@ func (s *Server) validateConfig(w http.ResponseWriter, r *http.Request, c *Call)
 }
 
 // runDTO is a run as the API shows it.
-func runDTO(j store.Job) shared.Run {
+func runDTO(j store.Run) shared.Run {
 	r := j.Run
 	if r.Args == nil {
 		r.Args = []string{}
@@ -149,7 +149,7 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request, c *Call) error
 		}
 		f.States = []shared.JobState{st}
 	}
-	js, err := s.st.Jobs(r.Context(), f)
+	js, err := s.st.Runs(r.Context(), f)
 	if err != nil {
 		return err
 	}
@@ -161,16 +161,17 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request, c *Call) error
 	return nil
 }
 
-func (s *Server) job(r *http.Request) (store.Job, error) {
+// pathRun is the run named by the path parameter id.
+func (s *Server) pathRun(r *http.Request) (store.Run, error) {
 	id, err := pathID(r, "id")
 	if err != nil {
-		return store.Job{}, err
+		return store.Run{}, err
 	}
-	return s.st.Job(r.Context(), id)
+	return s.st.Run(r.Context(), id)
 }
 
 func (s *Server) getRun(w http.ResponseWriter, r *http.Request, c *Call) error {
-	j, err := s.job(r)
+	j, err := s.pathRun(r)
 	if err != nil {
 		return err
 	}
@@ -195,31 +196,31 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request, c *Call) erro
 }
 
 // SubmitRun validates a run request (config errors per key) and queues it.
-func (s *Server) SubmitRun(ctx context.Context, user string, req shared.CreateRunRequest) (store.Job, error) {
+func (s *Server) SubmitRun(ctx context.Context, user string, req shared.CreateRunRequest) (store.Run, error) {
 	switch req.Kind {
 	case shared.KindPretrain, shared.KindFinetune, shared.KindReproduce:
 	case shared.KindSimulate:
-		return store.Job{}, errInvalid("use POST /api/datasets", shared.FieldError{Key: "kind", Message: "simulate runs are made by creating a dataset"})
+		return store.Run{}, errInvalid("use POST /api/datasets", shared.FieldError{Key: "kind", Message: "simulate runs are made by creating a dataset"})
 	case shared.KindScore:
-		return store.Job{}, errInvalid("use POST /api/uploads/score", shared.FieldError{Key: "kind", Message: "score-batch runs are made from uploads"})
+		return store.Run{}, errInvalid("use POST /api/uploads/score", shared.FieldError{Key: "kind", Message: "score-batch runs are made from uploads"})
 	default:
-		return store.Job{}, errInvalid("unknown kind", shared.FieldError{Key: "kind", Message: fmt.Sprintf("%q: want pretrain, finetune or reproduce", req.Kind)})
+		return store.Run{}, errInvalid("unknown kind", shared.FieldError{Key: "kind", Message: fmt.Sprintf("%q: want pretrain, finetune or reproduce", req.Kind)})
 	}
 	ds, err := s.trainingDataset(ctx, req.Dataset)
 	if err != nil {
-		return store.Job{}, err
+		return store.Run{}, err
 	}
 	if req.After == 0 && ds.Job != 0 {
 		// Training on a dataset still being simulated waits for it.
-		if j, err := s.st.Job(ctx, ds.Job); err == nil && !j.State.Final() {
+		if j, err := s.st.Run(ctx, ds.Job); err == nil && !j.State.Final() {
 			req.After = j.ID
 		}
 	}
 	if req.After != 0 {
-		if _, err := s.st.Job(ctx, req.After); errors.Is(err, store.ErrNotFound) {
-			return store.Job{}, errInvalid("unknown run", shared.FieldError{Key: "after", Message: fmt.Sprintf("no run %d", req.After)})
+		if _, err := s.st.Run(ctx, req.After); errors.Is(err, store.ErrNotFound) {
+			return store.Run{}, errInvalid("unknown run", shared.FieldError{Key: "after", Message: fmt.Sprintf("no run %d", req.After)})
 		} else if err != nil {
-			return store.Job{}, err
+			return store.Run{}, err
 		}
 	}
 	sub := jobs.Submission{NewRun: store.NewRun{Kind: req.Kind, Name: req.Name, Dataset: ds.ID, CreatedBy: user, After: req.After}}
@@ -227,19 +228,19 @@ func (s *Server) SubmitRun(ctx context.Context, user string, req shared.CreateRu
 		// No config: the command's default (the CPU preset).
 		if req.Template != "" || req.Config != "" {
 			if req.Template != "" && req.Config != "" {
-				return store.Job{}, errInvalid("give a template or a config, not both", shared.FieldError{Key: "template", Message: "set only one of template and config"})
+				return store.Run{}, errInvalid("give a template or a config, not both", shared.FieldError{Key: "template", Message: "set only one of template and config"})
 			}
 			sub.Config = req.Config
 			if req.Template != "" {
 				t, err := s.template(req.Template)
 				if err != nil {
-					return store.Job{}, err
+					return store.Run{}, err
 				}
 				sub.Config = t.YAML
 			}
 			rc, err := s.parseReproduce([]byte(sub.Config))
 			if err != nil {
-				return store.Job{}, errInvalid("the reproduce config is invalid", configFields(err)...)
+				return store.Run{}, errInvalid("the reproduce config is invalid", configFields(err)...)
 			}
 			sub.Name = cmp.Or(sub.Name, rc.Name)
 		}
@@ -248,25 +249,25 @@ func (s *Server) SubmitRun(ctx context.Context, user string, req shared.CreateRu
 	}
 	cfg, text, err := s.requestConfig(req.Template, req.Config)
 	if err != nil {
-		return store.Job{}, err
+		return store.Run{}, err
 	}
 	if k := kindOf(cfg.Experiment.Method); k != req.Kind {
-		return store.Job{}, errInvalid("the config does not fit the kind", shared.FieldError{Key: "experiment.ssl_training",
+		return store.Run{}, errInvalid("the config does not fit the kind", shared.FieldError{Key: "experiment.ssl_training",
 			Message: fmt.Sprintf("%s is trained by a %s run, not %s", cfg.Experiment.Method, k, req.Kind)})
 	}
 	ov := config.Overrides{Data: s.abs(ds.Dir), Output: "run"}
 	if req.Checkpoint != 0 {
 		ck, err := s.st.Checkpoint(ctx, req.Checkpoint)
 		if errors.Is(err, store.ErrNotFound) {
-			return store.Job{}, errInvalid("unknown checkpoint", shared.FieldError{Key: "checkpoint", Message: fmt.Sprintf("no checkpoint %d", req.Checkpoint)})
+			return store.Run{}, errInvalid("unknown checkpoint", shared.FieldError{Key: "checkpoint", Message: fmt.Sprintf("no checkpoint %d", req.Checkpoint)})
 		}
 		if err != nil {
-			return store.Job{}, err
+			return store.Run{}, err
 		}
 		ov.Checkpoint, sub.Params.Checkpoint = s.abs(ck.Path), ck.ID
 	}
 	if err := cfg.Resolve(ov); err != nil {
-		return store.Job{}, errInvalid("the config cannot run", configFields(err)...)
+		return store.Run{}, errInvalid("the config cannot run", configFields(err)...)
 	}
 	sub.Config = text
 	sub.Name = cmp.Or(sub.Name, cfg.Experiment.Name, string(cfg.Experiment.Method))
@@ -302,7 +303,7 @@ func (s *Server) trainingDataset(ctx context.Context, id int64) (store.Dataset, 
 }
 
 func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request, c *Call) error {
-	j, err := s.job(r)
+	j, err := s.pathRun(r)
 	if err != nil {
 		return err
 	}
@@ -320,7 +321,7 @@ func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request, c *Call) erro
 }
 
 func (s *Server) resumeRun(w http.ResponseWriter, r *http.Request, c *Call) error {
-	j, err := s.job(r)
+	j, err := s.pathRun(r)
 	if err != nil {
 		return err
 	}
@@ -338,7 +339,7 @@ func (s *Server) resumeRun(w http.ResponseWriter, r *http.Request, c *Call) erro
 const maxEvents = 1 << 20
 
 func (s *Server) runMetrics(w http.ResponseWriter, r *http.Request, c *Call) error {
-	j, err := s.job(r)
+	j, err := s.pathRun(r)
 	if err != nil {
 		return err
 	}
@@ -378,7 +379,7 @@ func (s *Server) runEvents(w http.ResponseWriter, r *http.Request, c *Call) erro
 	if err != nil {
 		return err
 	}
-	j, err := s.job(r)
+	j, err := s.pathRun(r)
 	if err != nil {
 		return err
 	}
@@ -395,7 +396,7 @@ func (s *Server) runLogs(w http.ResponseWriter, r *http.Request, c *Call) error 
 	if err != nil {
 		return err
 	}
-	j, err := s.job(r)
+	j, err := s.pathRun(r)
 	if err != nil {
 		return err
 	}
@@ -412,7 +413,7 @@ func (s *Server) runLogs(w http.ResponseWriter, r *http.Request, c *Call) error 
 }
 
 func (s *Server) runCheckpoints(w http.ResponseWriter, r *http.Request, c *Call) error {
-	j, err := s.job(r)
+	j, err := s.pathRun(r)
 	if err != nil {
 		return err
 	}
@@ -452,7 +453,7 @@ type runReport struct {
 }
 
 // resultRows reads the test results of a finished classifier run.
-func (s *Server) resultRows(r *http.Request, j store.Job, roc bool) ([]shared.ResultRow, error) {
+func (s *Server) resultRows(r *http.Request, j store.Run, roc bool) ([]shared.ResultRow, error) {
 	b, err := os.ReadFile(s.abs(path.Join(j.Dir, jobs.ReportFile)))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -472,7 +473,7 @@ func (s *Server) resultRows(r *http.Request, j store.Job, roc bool) ([]shared.Re
 	var p jobs.Params
 	if json.Unmarshal(j.Params, &p) == nil && p.Checkpoint != 0 {
 		if ck, err := s.st.Checkpoint(r.Context(), p.Checkpoint); err == nil {
-			if src, err := s.st.Job(r.Context(), ck.Run); err == nil {
+			if src, err := s.st.Run(r.Context(), ck.Run); err == nil {
 				if cfg, err := config.Parse([]byte(src.Config)); err == nil {
 					pretrain = string(cfg.Experiment.Method)
 				}
@@ -503,7 +504,7 @@ func (s *Server) resultRows(r *http.Request, j store.Job, roc bool) ([]shared.Re
 }
 
 func (s *Server) results(w http.ResponseWriter, r *http.Request, c *Call) error {
-	js, err := s.st.Jobs(r.Context(), store.RunFilter{Kind: shared.KindFinetune, States: []shared.JobState{shared.StateSucceeded}})
+	js, err := s.st.Runs(r.Context(), store.RunFilter{Kind: shared.KindFinetune, States: []shared.JobState{shared.StateSucceeded}})
 	if err != nil {
 		return err
 	}
@@ -531,7 +532,7 @@ func (s *Server) runResults(w http.ResponseWriter, r *http.Request, c *Call) err
 	if err != nil {
 		return err
 	}
-	j, err := s.st.Job(r.Context(), id)
+	j, err := s.st.Run(r.Context(), id)
 	if err != nil {
 		return err
 	}

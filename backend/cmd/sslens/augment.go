@@ -75,8 +75,7 @@ func runAugment(fs *flag.FlagSet, args []string, w io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", *imagePath, err)
 	}
-	method, _ := cfg.Method() // config.Load validated it
-	sheet, err := viewSheet(im, cfg.CenterCrop, views, mc.PatchSize, method, norm)
+	sheet, err := viewSheet(im, cfg.CenterCrop, views, mc.PatchSize, p.Method(), norm)
 	if err != nil {
 		return err
 	}

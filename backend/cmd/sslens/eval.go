@@ -42,7 +42,7 @@ type evalOutput struct {
 
 func runEval(ctx context.Context, fs *flag.FlagSet, args []string, e env) error {
 	ckPath := fs.String("checkpoint", "", "model.safetensors, its folder, or a run folder (required)")
-	split := fs.String("split", "test", "split to evaluate: test, val or train")
+	splitFlag := fs.String("split", "test", "split to evaluate: test, val or train")
 	dataDir := fs.String("data", "", "dataset `DIR` (default: the run's input.data path)")
 	indices := fs.String("indices", "", "splits `FILE` (default: the run's, else DIR/splits.json or DIR/indices.pkl)")
 	knn := fs.Bool("knn", false, "also evaluate a kNN classifier on the train features")
@@ -52,12 +52,13 @@ func runEval(ctx context.Context, fs *flag.FlagSet, args []string, e env) error 
 	if err != nil {
 		return err
 	}
+	split, err := data.ParseSplit(*splitFlag)
 	switch {
 	case len(pos) > 0 || *ckPath == "":
 		return usage(fs, "want --checkpoint C and no arguments")
-	case *split != "test" && *split != "val" && *split != "train":
-		return usage(fs, "--split %q: want test, val or train", *split)
-	case *knn && *split == "train":
+	case err != nil:
+		return usage(fs, "--split %q: want test, val or train", *splitFlag)
+	case *knn && split == data.Train:
 		return usage(fs, "--knn votes with the train features, so it needs --split val or test")
 	case *bootstrap < 0:
 		return usage(fs, "--bootstrap %d is negative", *bootstrap)
@@ -73,8 +74,7 @@ func runEval(ctx context.Context, fs *flag.FlagSet, args []string, e env) error 
 	if err != nil {
 		return err
 	}
-	cf, _ := splits.Split(*split)
-	set, err := ssl.LoadSet(dir, *cf, ck.Params.Preset.ImageSize, ck.Norm)
+	set, err := ssl.LoadSet(dir, *splits.Split(split), ck.Params.Preset.ImageSize, ck.Norm)
 	if err != nil {
 		return err
 	}
@@ -83,10 +83,10 @@ func runEval(ctx context.Context, fs *flag.FlagSet, args []string, e env) error 
 		return err
 	}
 	defer m.Close()
-	out := evalOutput{Checkpoint: ck.Path, Preset: ck.Sidecar.Preset, Epoch: ck.Sidecar.Epoch, Split: *split}
+	out := evalOutput{Checkpoint: ck.Path, Preset: ck.Sidecar.Preset, Epoch: ck.Sidecar.Epoch, Split: string(split)}
 	opts := eval.Options{Threshold: 0.5, Bootstrap: *bootstrap}
 	if ck.HasHead {
-		progress, done := imageProgress(e, "score "+*split)
+		progress, done := imageProgress(e, "score "+string(split))
 		r, err := ssl.EvaluateSet(ctx, m, set, opts, progress)
 		done()
 		if err != nil {

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"strings"
 	"syscall"
 
 	"github.com/sslens/sslens/backend/ssl"
@@ -23,18 +24,36 @@ import (
 // the table with register in an init function.
 type command struct {
 	name    string
-	summary string // one line for `sslens help`
-	usage   string // argument synopsis after the name, e.g. "[flags] DIR"
+	aliases []string // former names, still accepted by existing scripts and stored runs
+	summary string   // one line for `sslens help`
+	usage   string   // argument synopsis after the name, e.g. "[flags] DIR"
 	run     func(fs *flag.FlagSet, args []string) error
 }
 
 var commands = map[string]command{}
 
+// aliases maps each former command name to the command's name.
+var aliases = map[string]string{}
+
 func register(c command) {
-	if _, dup := commands[c.name]; dup {
-		panic("sslens: command registered twice: " + c.name)
+	for _, n := range append([]string{c.name}, c.aliases...) {
+		if _, ok := lookup(n); ok {
+			panic("sslens: command registered twice: " + n)
+		}
 	}
 	commands[c.name] = c
+	for _, a := range c.aliases {
+		aliases[a] = c.name
+	}
+}
+
+// lookup finds a command by its name or a former name.
+func lookup(name string) (command, bool) {
+	if n, ok := aliases[name]; ok {
+		name = n
+	}
+	c, ok := commands[name]
+	return c, ok
 }
 
 // errUsage asks main to print the command's usage and exit 2.
@@ -83,7 +102,7 @@ func main() {
 func runMain(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		if len(args) > 1 {
-			if c, ok := commands[args[1]]; ok {
+			if c, ok := lookup(args[1]); ok {
 				fs := newFlagSet(c, stdout)
 				c.run(fs, []string{"-h"})
 				return 0
@@ -95,7 +114,7 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
-	c, ok := commands[args[0]]
+	c, ok := lookup(args[0])
 	if !ok {
 		fmt.Fprintf(stderr, "sslens: unknown command %q; run 'sslens help'\n", args[0])
 		return 2
@@ -144,7 +163,12 @@ func printHelp(w io.Writer) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
+		c := commands[n]
+		fmt.Fprintf(w, "  %-10s %s", n, c.summary)
+		if len(c.aliases) > 0 {
+			fmt.Fprintf(w, " (also %s)", strings.Join(c.aliases, ", "))
+		}
+		fmt.Fprintln(w)
 	}
 	fmt.Fprintln(w, "\nRun 'sslens help COMMAND' or 'sslens COMMAND -h' for a command's flags.")
 }

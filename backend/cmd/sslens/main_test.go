@@ -57,3 +57,25 @@ func TestParseFlagsAcceptsFlagsAfterPositionals(t *testing.T) {
 		t.Fatalf("got splits=%q n=%d pos=%v", *splits, *n, pos)
 	}
 }
+
+// A former command name still runs its command: `sslens train` is
+// `sslens pretrain`, for existing scripts and stored runs.
+func TestFormerNamesStillWork(t *testing.T) {
+	if aliases["train"] != "pretrain" {
+		t.Fatalf("train is an alias of %q, want pretrain", aliases["train"])
+	}
+	for alias, name := range aliases {
+		var out, errOut bytes.Buffer
+		if code := runMain([]string{alias, "-h"}, &out, &errOut); code != 0 {
+			t.Errorf("%s -h: exit %d", alias, code)
+		}
+		if !strings.Contains(errOut.String(), "usage: sslens "+name) {
+			t.Errorf("%s -h: no usage line of %s in %q", alias, name, errOut.String())
+		}
+	}
+	var out bytes.Buffer
+	runMain([]string{"help"}, &out, &out)
+	if !strings.Contains(out.String(), "(also train)") {
+		t.Errorf("help does not mention the alias:\n%s", out.String())
+	}
+}

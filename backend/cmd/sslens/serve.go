@@ -120,7 +120,7 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Wr
 	hub := server.NewHub(st, server.HubOptions{})
 	mgr := jobs.New(st, &jobs.Local{Exe: exe}, hub, jobs.Options{
 		DataDir: dir, Slots: *slots, Grace: *grace, Log: log, Configs: configs.FS,
-		Available: func(sub string) bool { _, ok := commands[sub]; return ok },
+		Available: func(sub string) bool { _, ok := lookup(sub); return ok },
 	})
 	if err := mgr.Recover(ctx); err != nil {
 		return err

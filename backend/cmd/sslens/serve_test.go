@@ -240,7 +240,7 @@ func TestServeSurvivesSIGKILL(t *testing.T) {
 	if err := st.IntegrityCheck(context.Background()); err != nil {
 		t.Error(err)
 	}
-	j, err := st.Job(context.Background(), runs[0].ID)
+	j, err := st.Run(context.Background(), runs[0].ID)
 	if err != nil {
 		t.Fatal(err)
 	}

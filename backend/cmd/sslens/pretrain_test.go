@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/sslens/sslens/backend/config"
+	"github.com/sslens/sslens/backend/layout"
 	"github.com/sslens/sslens/backend/ssl"
 	"github.com/sslens/sslens/backend/ssl/ssltest"
 )
@@ -47,7 +48,7 @@ func TestTrainReferenceConfigs(t *testing.T) {
 	for _, name := range referenceConfigs {
 		t.Run(name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "run")
-			stdout, stderr, err := runCmd(t, context.Background(), "train", runTrain, referenceConfig(name),
+			stdout, stderr, err := runCmd(t, context.Background(), "pretrain", runPretrain, referenceConfig(name),
 				"--data", dataDir, "--out", out, "--backbone", "vit_nano", "--epochs", "1", "--batch", "4")
 			if err != nil {
 				t.Fatalf("%v\n%s", err, stderr)
@@ -62,7 +63,7 @@ func TestTrainReferenceConfigs(t *testing.T) {
 					t.Errorf("stderr lacks %q:\n%s", want, stderr)
 				}
 			}
-			if !strings.Contains(stdout, "backbone for fine-tuning: "+filepath.Join(out, ssl.LastDir, ssl.ModelFile)) {
+			if !strings.Contains(stdout, "backbone for fine-tuning: "+layout.Run(out).Model(layout.LastDir)) {
 				t.Errorf("stdout:\n%s", stdout)
 			}
 			ck, err := ssl.LoadCheckpoint(out)
@@ -77,7 +78,7 @@ func TestTrainReferenceConfigs(t *testing.T) {
 }
 
 func TestTrainDryRun(t *testing.T) {
-	stdout, stderr, err := runCmd(t, context.Background(), "train", runTrain, referenceConfig("ibot-vit-small.yaml"), "--dry-run", "--epochs", "5")
+	stdout, stderr, err := runCmd(t, context.Background(), "pretrain", runPretrain, referenceConfig("ibot-vit-small.yaml"), "--dry-run", "--epochs", "5")
 	if err != nil {
 		t.Fatalf("%v\n%s", err, stderr)
 	}
@@ -127,7 +128,7 @@ func TestTrainRefusals(t *testing.T) {
 		{"resume of nothing", []string{"--resume", t.TempDir()}, "not a run folder"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, stderr, err := runCmd(t, context.Background(), "train", runTrain, tc.args...)
+			_, stderr, err := runCmd(t, context.Background(), "pretrain", runPretrain, tc.args...)
 			if err == nil || !strings.Contains(err.Error()+stderr, tc.want) {
 				t.Errorf("err = %v, stderr %q; want %q", err, stderr, tc.want)
 			}
@@ -136,18 +137,18 @@ func TestTrainRefusals(t *testing.T) {
 }
 
 // A run stopped by its context saves a checkpoint and says how to resume;
-// `train --resume RUN_DIR` (no config) finishes it.
+// `pretrain --resume RUN_DIR` (no config) finishes it.
 func TestTrainStopAndResume(t *testing.T) {
 	dataDir := pretrainData(t)
 	out := filepath.Join(t.TempDir(), "run")
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	args := []string{referenceConfig("simsiam-vit-small.yaml"), "--data", dataDir, "--out", out, "--backbone", "vit_nano", "--epochs", "2", "--batch", "4"}
-	_, _, err := runCmd(t, ctx, "train", runTrain, args...)
-	if !errors.Is(err, ssl.ErrStopped) || !strings.Contains(err.Error(), "resume with: sslens train --resume "+out) {
+	_, _, err := runCmd(t, ctx, "pretrain", runPretrain, args...)
+	if !errors.Is(err, ssl.ErrStopped) || !strings.Contains(err.Error(), "resume with: sslens pretrain --resume "+out) {
 		t.Fatalf("err = %v", err)
 	}
-	stdout, stderr, err := runCmd(t, context.Background(), "train", runTrain, "--resume", out)
+	stdout, stderr, err := runCmd(t, context.Background(), "pretrain", runPretrain, "--resume", out)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, stderr)
 	}

@@ -10,14 +10,16 @@ import (
 
 	"github.com/sslens/sslens/backend/config"
 	"github.com/sslens/sslens/backend/ssl"
+	"github.com/sslens/sslens/shared"
 )
 
 func init() {
 	register(command{
-		name:    "train",
+		name:    "pretrain",
+		aliases: []string{"train"},
 		summary: "pretrain a backbone without labels: DINO, iBOT or SimSiam",
 		usage: `CONFIG.yaml [--data DIR] [--indices F] [--out DIR] [--resume RUN_DIR] [--dry-run] [--backbone NAME] [--epochs N] [--batch N]
-       sslens train --resume RUN_DIR
+       sslens pretrain --resume RUN_DIR
 
 CONFIG is a dino, ibot or simsiam config (the reference project's six in
 configs/reference load as they are); --data, --indices and --out replace
@@ -35,20 +37,20 @@ DINO and iBOT) that sslens finetune and sslens eval --knn load. Ctrl-C
 stops after the current step, saves checkpoints/last and exits 130;
 --resume RUN_DIR continues the run exactly where it stopped.`,
 		run: func(fs *flag.FlagSet, args []string) error {
-			return interruptible(func(ctx context.Context) error { return runTrain(ctx, fs, args, processEnv()) })
+			return interruptible(func(ctx context.Context) error { return runPretrain(ctx, fs, args, processEnv()) })
 		},
 	})
 }
 
-// trainOverrides are the flags that replace config settings to shrink a run.
-type trainOverrides struct {
+// pretrainOverrides are the flags that replace config settings to shrink a run.
+type pretrainOverrides struct {
 	backbone      string
 	epochs, batch int
 }
 
-func runTrain(ctx context.Context, fs *flag.FlagSet, args []string, e env) error {
+func runPretrain(ctx context.Context, fs *flag.FlagSet, args []string, e env) error {
 	var o config.Overrides
-	var ov trainOverrides
+	var ov pretrainOverrides
 	fs.StringVar(&o.Data, "data", "", "dataset `DIR` (replaces input.data path)")
 	fs.StringVar(&o.Indices, "indices", "", "splits `FILE`, indices.pkl or splits.json (replaces input.indices)")
 	fs.StringVar(&o.Output, "out", "", "run `DIR` (replaces experiment.output_dir)")
@@ -98,7 +100,7 @@ func runTrain(ctx context.Context, fs *flag.FlagSet, args []string, e env) error
 	}
 
 	show := newRunDisplay(e)
-	run, err := ssl.NewPretrainRun(cfg, ssl.Options{Resume: *resume, Progress: func(r ssl.Record) { pretrainRecord(show, r) }})
+	run, err := ssl.NewPretrainRun(cfg, ssl.Options{Resume: *resume, Progress: func(r shared.Metric) { pretrainRecord(show, r) }})
 	if err != nil {
 		return err
 	}
@@ -106,7 +108,7 @@ func runTrain(ctx context.Context, fs *flag.FlagSet, args []string, e env) error
 	rep, err := run.Train(ctx)
 	show.finish()
 	if errors.Is(err, ssl.ErrStopped) {
-		return fmt.Errorf("%w\nresume with: sslens train --resume %s", err, run.Dir)
+		return fmt.Errorf("%w\nresume with: sslens pretrain --resume %s", err, run.Dir)
 	}
 	if err != nil {
 		return err
@@ -117,7 +119,7 @@ func runTrain(ctx context.Context, fs *flag.FlagSet, args []string, e env) error
 
 // apply replaces the settings the flags name and checks the config again.
 // Warm-ups longer than a shortened run are cut to it, with a warning.
-func (ov trainOverrides) apply(cfg *config.Config) error {
+func (ov pretrainOverrides) apply(cfg *config.Config) error {
 	if ov.backbone != "" {
 		cfg.Network.Backbone = ov.backbone
 	}
@@ -164,15 +166,15 @@ func printDryRun(e env, path string, cfg *config.Config, noData bool) error {
 // pretrainRecord shows a pretraining record: the epoch and kNN records in
 // their own words (they carry a loss but no accuracy), the rest as a
 // classifier run's.
-func pretrainRecord(d *runDisplay, r ssl.Record) {
+func pretrainRecord(d *runDisplay, r shared.Metric) {
 	var line string
 	switch {
-	case r.Kind == ssl.KindEpoch && r.Loss != nil && r.LR != nil:
+	case r.Kind == shared.MetricEpoch && r.Loss != nil && r.LR != nil:
 		line = fmt.Sprintf("epoch %d/%d  step %d/%d  loss %.4f  lr %.3g", r.Epoch, r.TotalEpochs, r.Step, r.TotalSteps, *r.Loss, *r.LR)
 		if r.ImagesPerSec != nil {
 			line += fmt.Sprintf("  %.1f images/s", *r.ImagesPerSec)
 		}
-	case r.Kind == ssl.KindEval && r.Accuracy != nil && r.AUC != nil:
+	case r.Kind == shared.MetricEval && r.Accuracy != nil && r.AUC != nil:
 		line = fmt.Sprintf("epoch %d kNN on %s: accuracy %.2f%%  AUC %.4f", r.Epoch, r.Split, 100**r.Accuracy, *r.AUC)
 	default:
 		d.record(r)
