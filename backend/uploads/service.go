@@ -37,7 +37,7 @@ type Model interface {
 type Options struct {
 	DataDir string // absolute; files are kept under DataDir/uploads
 	Store   *store.Store
-	Model   Model // nil: nothing is scored or embedded
+	Model   Model  // nil: nothing is scored or embedded
 	Limits  Limits // both set: a zero bound refuses every file
 	// ScoreWorkers bounds concurrent scoring processes; default 1.
 	ScoreWorkers int
