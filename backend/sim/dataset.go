@@ -63,7 +63,11 @@ func WriteDataset(dir string, cfg Config, progress func(done, total int)) (Summa
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rd, _ := newRenderer(&cfg, names) // validated above
+			rd, err := newRenderer(&cfg, names)
+			if err != nil {
+				results <- result{err: err}
+				return
+			}
 			for i := range jobs {
 				results <- rd.write(dir, i)
 			}
