@@ -60,7 +60,7 @@ finetune: {augment: true}`))
 		if err := t.fillBatch(t.batch, t.labels, idx, i); err != nil {
 			b.Fatal(err)
 		}
-		if err := run.log.write(shared.Metric{Kind: shared.MetricStep, Epoch: 1, Step: i, Loss: num(0.5), LR: num(1e-4), Accuracy: num(0.5), ImagesPerSec: num(100)}); err != nil {
+		if err := run.log.write(shared.Metric{Kind: shared.MetricStep, Epoch: 1, Step: i, Loss: new(0.5), LR: new(1e-4), Accuracy: new(0.5), ImagesPerSec: new(100.0)}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -154,9 +154,9 @@ func (f *runFolder) stepDone(e *epochRun, l *loop, k int, res stepResult) error 
 	e.seconds += res.seconds
 	e.images += k
 	rec := shared.Metric{Kind: shared.MetricStep, Epoch: e.epoch + 1, Step: l.step, TotalEpochs: f.Config.Train.Epochs,
-		TotalSteps: l.total, Loss: num(res.loss), LR: num(res.lr), ImagesPerSec: num(float64(k) / max(res.seconds, 1e-9))}
+		TotalSteps: l.total, Loss: new(res.loss), LR: new(res.lr), ImagesPerSec: new(float64(k) / max(res.seconds, 1e-9))}
 	if res.correct >= 0 {
-		rec.Accuracy = num(float64(res.correct) / float64(k))
+		rec.Accuracy = new(float64(res.correct) / float64(k))
 	}
 	return f.log.write(rec)
 }

@@ -14,9 +14,6 @@ import (
 // from it and a job runner forwards it. It must not block for long.
 type Progress func(shared.Metric)
 
-// num boxes a metric for a record field.
-func num(v float64) *float64 { return &v }
-
 // metricsLog appends records to metrics.jsonl and hands them, numbered
 // and stamped, to a Progress.
 type metricsLog struct {

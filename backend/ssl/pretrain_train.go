@@ -121,9 +121,9 @@ func (t *pretrainer) endEpoch(ctx context.Context, e *epochRun) (bool, error) {
 	}
 	t.patchLossSum = 0
 	rec := shared.Metric{Kind: shared.MetricEpoch, Epoch: ep.Epoch, Step: t.step, TotalEpochs: cfg.Train.Epochs, TotalSteps: t.total,
-		Loss: num(ep.Loss), LR: num(ep.LR)}
+		Loss: new(ep.Loss), LR: new(ep.LR)}
 	if ep.Seconds > 0 {
-		rec.Seconds, rec.ImagesPerSec = num(ep.Seconds), num(float64(tot.images)/ep.Seconds)
+		rec.Seconds, rec.ImagesPerSec = new(ep.Seconds), new(float64(tot.images)/ep.Seconds)
 	}
 	if err := t.log.write(rec); err != nil {
 		return false, err
@@ -149,9 +149,9 @@ func (t *pretrainer) endEpoch(ctx context.Context, e *epochRun) (bool, error) {
 			return false, fmt.Errorf("ssl: epoch %d: kNN monitor: %w", ep.Epoch, err)
 		}
 		t.knn = &rep
-		ep.KNNAccuracy, ep.KNNAUC = num(rep.Accuracy), num(rep.AUC)
+		ep.KNNAccuracy, ep.KNNAUC = new(rep.Accuracy), new(rep.AUC)
 		if err := t.log.write(shared.Metric{Kind: shared.MetricEval, Epoch: ep.Epoch, Step: t.step, Split: "val",
-			Accuracy: num(rep.Accuracy), AUC: num(rep.AUC)}); err != nil {
+			Accuracy: new(rep.Accuracy), AUC: new(rep.AUC)}); err != nil {
 			return false, err
 		}
 	}

@@ -71,7 +71,7 @@ func (t *trainer) evaluate(ctx context.Context, which string, epoch int, dir str
 		}
 		*s.dst = r
 		if err := t.log.write(shared.Metric{Kind: shared.MetricEval, Epoch: epoch, Step: t.step, Split: s.name, Model: which,
-			Accuracy: num(r.Accuracy), AUC: num(r.AUC)}); err != nil {
+			Accuracy: new(r.Accuracy), AUC: new(r.AUC)}); err != nil {
 			return layout.ModelReport{}, err
 		}
 	}

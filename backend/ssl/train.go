@@ -143,10 +143,10 @@ func (r *ClassifierRun) fillBatch(batch []float32, labels []int, idx []int, epoc
 func (t *trainer) endEpoch(ctx context.Context, e *epochRun) (bool, error) {
 	cfg, epoch, tot := t.Config, e.epoch, e.totals
 	rec := shared.Metric{Kind: shared.MetricEpoch, Epoch: epoch + 1, Step: t.step, TotalEpochs: cfg.Train.Epochs, TotalSteps: t.total,
-		Loss: num(tot.lossSum / float64(tot.images)), Accuracy: num(float64(tot.correct) / float64(tot.images)),
-		LR: num(t.lrs[epoch]), Seconds: num(e.seconds)}
+		Loss: new(tot.lossSum / float64(tot.images)), Accuracy: new(float64(tot.correct) / float64(tot.images)),
+		LR: new(t.lrs[epoch]), Seconds: new(e.seconds)}
 	if e.seconds > 0 {
-		rec.ImagesPerSec = num(float64(e.images) / e.seconds)
+		rec.ImagesPerSec = new(float64(e.images) / e.seconds)
 	}
 	if err := t.log.write(rec); err != nil {
 		return false, err
@@ -163,7 +163,7 @@ func (t *trainer) endEpoch(ctx context.Context, e *epochRun) (bool, error) {
 	em := eval.EpochMetrics{Epoch: epoch + 1, ValAccuracy: rep.Accuracy, ValAUC: rep.AUC}
 	t.history = append(t.history, em)
 	if err := t.log.write(shared.Metric{Kind: shared.MetricEval, Epoch: epoch + 1, Step: t.step, Split: "val",
-		Accuracy: num(rep.Accuracy), AUC: num(rep.AUC)}); err != nil {
+		Accuracy: new(rep.Accuracy), AUC: new(rep.AUC)}); err != nil {
 		return false, err
 	}
 	if t.best != nil && em.ValAUC <= t.best.ValAUC {
