@@ -5,11 +5,13 @@
 // row-major buffers, generic over float32 and float64 (the Float
 // constraint), small enough to test against central finite differences in
 // float64. The Gorgonia ops are thin wrappers: one graph node per layer
-// forward and one per gradient, each writing into a buffer the op owns, so a
-// compiled TapeMachine runs step after step (Reset, Let new inputs, RunAll)
-// without allocating tensors. A node's value is that buffer: it is
-// overwritten by the next run, so copy what must outlive a step. An op
-// belongs to one graph and runs in one machine at a time.
+// forward and one per gradient, each declared as a spec (name, inputs,
+// output shape, generic kernel) to which op.go adds the rest of Gorgonia's
+// Op interface. Each writes into a buffer the op owns, so a compiled
+// TapeMachine runs step after step (Reset, Let new inputs, RunAll) without
+// allocating tensors. A node's value is that buffer: it is overwritten by
+// the next run, so copy what must outlive a step. An op belongs to one
+// graph and runs in one machine at a time.
 //
 // Shapes and layouts. "Rows" R is batch·tokens; a row holds one token's
 // features. Weights are in PyTorch/timm layout, so checkpoints map 1:1:

@@ -84,7 +84,7 @@ type call[T Float] struct {
 	loss  float64        // the kernel sets it when the output is a scalar
 }
 
-// rows and cols of input i, a matrix.
+// dims2 returns the rows and columns of input i, a matrix.
 func (c *call[T]) dims2(i int) (rows, cols int) { return c.shape[i][0], c.shape[i][1] }
 
 // fused implements gorgonia.Op and gorgonia.UsePreallocDoer from its spec.
