@@ -2,40 +2,40 @@ package shared
 
 import "time"
 
-// JobKind is what a run does; each kind runs one sslens subcommand.
-type JobKind string
+// RunKind is what a run does; each kind runs one sslens subcommand.
+type RunKind string
 
 const (
-	KindSimulate  JobKind = "simulate"    // sslens simulate: build a dataset
-	KindPretrain  JobKind = "pretrain"    // sslens pretrain: DINO, iBOT or SimSiam pretraining
-	KindFinetune  JobKind = "finetune"    // sslens finetune: supervised or fine-tuned classifier
-	KindReproduce JobKind = "reproduce"   // sslens reproduce: the reference project's tables
-	KindScore     JobKind = "score-batch" // sslens score: score uploads with a checkpoint
+	KindSimulate  RunKind = "simulate"    // sslens simulate: build a dataset
+	KindPretrain  RunKind = "pretrain"    // sslens pretrain: DINO, iBOT or SimSiam pretraining
+	KindFinetune  RunKind = "finetune"    // sslens finetune: supervised or fine-tuned classifier
+	KindReproduce RunKind = "reproduce"   // sslens reproduce: the reference project's tables
+	KindScore     RunKind = "score-batch" // sslens score: score uploads with a checkpoint
 )
 
-// JobKinds lists every kind.
-var JobKinds = []JobKind{KindSimulate, KindPretrain, KindFinetune, KindReproduce, KindScore}
+// RunKinds lists every kind.
+var RunKinds = []RunKind{KindSimulate, KindPretrain, KindFinetune, KindReproduce, KindScore}
 
-// JobState is where a run is in its life:
+// RunState is where a run is in its life:
 //
 //	queued -> running -> succeeded | failed | cancelled | interrupted
 //	interrupted or cancelled -> queued (resume, when Run.Resumable)
-type JobState string
+type RunState string
 
 const (
-	StateQueued      JobState = "queued"
-	StateRunning     JobState = "running"
-	StateSucceeded   JobState = "succeeded"
-	StateFailed      JobState = "failed"
-	StateCancelled   JobState = "cancelled"   // stopped on request; its last checkpoint is kept
-	StateInterrupted JobState = "interrupted" // the server stopped or died while it ran
+	StateQueued      RunState = "queued"
+	StateRunning     RunState = "running"
+	StateSucceeded   RunState = "succeeded"
+	StateFailed      RunState = "failed"
+	StateCancelled   RunState = "cancelled"   // stopped on request; its last checkpoint is kept
+	StateInterrupted RunState = "interrupted" // the server stopped or died while it ran
 )
 
-// JobStates lists every state.
-var JobStates = []JobState{StateQueued, StateRunning, StateSucceeded, StateFailed, StateCancelled, StateInterrupted}
+// RunStates lists every state.
+var RunStates = []RunState{StateQueued, StateRunning, StateSucceeded, StateFailed, StateCancelled, StateInterrupted}
 
 // Final reports whether s is an end state (nothing runs any more).
-func (s JobState) Final() bool {
+func (s RunState) Final() bool {
 	return s != StateQueued && s != StateRunning
 }
 
@@ -53,9 +53,9 @@ type Progress struct {
 // Run is one job of the queue and its run folder.
 type Run struct {
 	ID        int64    `json:"id"`
-	Kind      JobKind  `json:"kind"`
+	Kind      RunKind  `json:"kind"`
 	Name      string   `json:"name"`
-	State     JobState `json:"state"`
+	State     RunState `json:"state"`
 	Dataset   int64    `json:"dataset,omitempty"`
 	CreatedBy string   `json:"created_by"`
 	// After is a run this one waits for; it fails if that one does not succeed.
@@ -86,7 +86,7 @@ type Run struct {
 // starts when that one succeeds and fails if it does not). Config errors
 // come back as 422 with one FieldError per key.
 type CreateRunRequest struct {
-	Kind       JobKind `json:"kind"`
+	Kind       RunKind `json:"kind"`
 	Name       string  `json:"name,omitempty"`
 	Template   string  `json:"template,omitempty"`
 	Config     string  `json:"config,omitempty"`
@@ -100,7 +100,7 @@ type ConfigTemplate struct {
 	Name     string  `json:"name"`     // path under configs/ without .yaml: "supervised-vit-nano", "reference/dino-vit-small"
 	Method   string  `json:"method"`   // experiment.ssl_training, or "reproduce"
 	Backbone string  `json:"backbone"` // network.backbone (reproduce: its backbones, comma-separated)
-	Kind     JobKind `json:"kind"`     // the run kind that runs it: pretrain, finetune or reproduce
+	Kind     RunKind `json:"kind"`     // the run kind that runs it: pretrain, finetune or reproduce
 	YAML     string  `json:"yaml"`
 }
 
@@ -115,7 +115,7 @@ type ValidateConfigRequest struct {
 type ValidateConfigResponse struct {
 	OK       bool         `json:"ok"`
 	Method   string       `json:"method,omitempty"`
-	Kind     JobKind      `json:"kind,omitempty"`
+	Kind     RunKind      `json:"kind,omitempty"`
 	Errors   []FieldError `json:"errors,omitempty"`
 	Warnings []string     `json:"warnings,omitempty"`
 }

@@ -34,14 +34,14 @@ func TestRoleAllows(t *testing.T) {
 }
 
 func TestJobStateFinal(t *testing.T) {
-	final := map[JobState]bool{
+	final := map[RunState]bool{
 		StateQueued: false, StateRunning: false, StateSucceeded: true,
 		StateFailed: true, StateCancelled: true, StateInterrupted: true,
 	}
-	if len(final) != len(JobStates) {
-		t.Fatalf("test covers %d states, JobStates lists %d", len(final), len(JobStates))
+	if len(final) != len(RunStates) {
+		t.Fatalf("test covers %d states, RunStates lists %d", len(final), len(RunStates))
 	}
-	for _, s := range JobStates {
+	for _, s := range RunStates {
 		if s.Final() != final[s] {
 			t.Errorf("%s.Final() = %v, want %v", s, s.Final(), final[s])
 		}

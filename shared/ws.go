@@ -64,6 +64,6 @@ type Event struct {
 // StateChange is a run's new state, with the reason when it failed or was
 // interrupted.
 type StateChange struct {
-	State JobState `json:"state"`
+	State RunState `json:"state"`
 	Error string   `json:"error,omitempty"`
 }

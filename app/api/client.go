@@ -320,7 +320,7 @@ func (c *Client) Preview(ctx context.Context, req shared.PreviewRequest) (shared
 }
 
 // Runs lists runs, newest first, optionally of one kind or state.
-func (c *Client) Runs(ctx context.Context, kind shared.JobKind, state shared.JobState) ([]shared.Run, error) {
+func (c *Client) Runs(ctx context.Context, kind shared.RunKind, state shared.RunState) ([]shared.Run, error) {
 	v := url.Values{}
 	if kind != "" {
 		v.Set("kind", string(kind))

@@ -89,7 +89,7 @@ func duration(d time.Duration) string {
 }
 
 // stateBadge shows a run's state in its colour.
-func stateBadge(s shared.JobState) app.UI {
+func stateBadge(s shared.RunState) app.UI {
 	return app.Span().Class("badge state-" + string(s)).Text(string(s))
 }
 

@@ -31,7 +31,7 @@ var launchFields = []launchField{
 var pretrainMethods = []string{"dino", "ibot", "simsiam"}
 
 // kindOf returns the run kind that trains method.
-func kindOf(method string) shared.JobKind {
+func kindOf(method string) shared.RunKind {
 	if oneOf(method, pretrainMethods...) != "" {
 		return shared.KindPretrain
 	}

@@ -180,7 +180,7 @@ func (v *RunView) Render() app.UI {
 
 // trains reports whether runs of kind k train a model (and so have
 // curves to draw); simulate and score-batch runs only report progress.
-func trains(k shared.JobKind) bool {
+func trains(k shared.RunKind) bool {
 	return k == shared.KindPretrain || k == shared.KindFinetune || k == shared.KindReproduce
 }
 

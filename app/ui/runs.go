@@ -16,8 +16,8 @@ type Runs struct {
 	app.Compo
 	page
 
-	kind shared.JobKind
-	st   shared.JobState
+	kind shared.RunKind
+	st   shared.RunState
 	runs []shared.Run
 	live live
 }
@@ -26,8 +26,8 @@ type Runs struct {
 // starts following every run.
 func (r *Runs) OnNav(ctx app.Context) {
 	q := ctx.Page().URL().Query()
-	r.kind = shared.JobKind(oneOf(q.Get("kind"), kindNames()...))
-	r.st = shared.JobState(oneOf(q.Get("state"), stateNames()...))
+	r.kind = shared.RunKind(oneOf(q.Get("kind"), kindNames()...))
+	r.st = shared.RunState(oneOf(q.Get("state"), stateNames()...))
 	if r.sess != nil {
 		r.load(ctx)
 		return
@@ -40,16 +40,16 @@ func (r *Runs) OnNav(ctx app.Context) {
 }
 
 func kindNames() []string {
-	out := make([]string, len(shared.JobKinds))
-	for i, k := range shared.JobKinds {
+	out := make([]string, len(shared.RunKinds))
+	for i, k := range shared.RunKinds {
 		out[i] = string(k)
 	}
 	return out
 }
 
 func stateNames() []string {
-	out := make([]string, len(shared.JobStates))
-	for i, s := range shared.JobStates {
+	out := make([]string, len(shared.RunStates))
+	for i, s := range shared.RunStates {
 		out[i] = string(s)
 	}
 	return out

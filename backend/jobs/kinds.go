@@ -35,7 +35,7 @@ type Params struct {
 }
 
 // subcommand is the sslens command each kind runs.
-var subcommand = map[shared.JobKind]string{
+var subcommand = map[shared.RunKind]string{
 	shared.KindSimulate:  "simulate",
 	shared.KindPretrain:  "pretrain",
 	shared.KindFinetune:  "finetune",

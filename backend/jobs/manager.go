@@ -60,7 +60,7 @@ type Decision struct {
 	Action Action
 	// After is the state of the run this one waits for, as the pass read
 	// it; "" when it waits for none (or that run is gone).
-	After shared.JobState
+	After shared.RunState
 }
 
 // Action is a scheduling decision.
@@ -138,12 +138,12 @@ func (m *Manager) abs(p string) string {
 // Recover marks the runs a previous server left running as interrupted:
 // their processes died with it. Call it before Run.
 func (m *Manager) Recover(ctx context.Context) error {
-	js, err := m.st.Runs(ctx, store.RunFilter{States: []shared.JobState{shared.StateRunning}})
+	js, err := m.st.Runs(ctx, store.RunFilter{States: []shared.RunState{shared.StateRunning}})
 	if err != nil {
 		return err
 	}
 	for _, j := range js {
-		if err := m.setState(ctx, j.ID, store.Transition{To: shared.StateInterrupted, From: []shared.JobState{shared.StateRunning},
+		if err := m.setState(ctx, j.ID, store.Transition{To: shared.StateInterrupted, From: []shared.RunState{shared.StateRunning},
 			Error: "the server stopped while it ran (" + j.Handle + ")", Resumable: new(true)}); err != nil {
 			return err
 		}
@@ -201,7 +201,7 @@ func (m *Manager) Cancel(ctx context.Context, id int64) (store.Run, error) {
 	}
 	// Not running here: only a queued run can be cancelled. The scheduler
 	// may start it meanwhile; the state check in the store decides.
-	err := m.setState(ctx, id, store.Transition{To: shared.StateCancelled, From: []shared.JobState{shared.StateQueued}, Resumable: new(true)})
+	err := m.setState(ctx, id, store.Transition{To: shared.StateCancelled, From: []shared.RunState{shared.StateQueued}, Resumable: new(true)})
 	if errors.Is(err, store.ErrConflict) {
 		m.mu.Lock()
 		a = m.running[id]
@@ -229,7 +229,7 @@ func (m *Manager) Resume(ctx context.Context, id int64) (store.Run, error) {
 		return store.Run{}, store.Conflict("run %d is %s and cannot be resumed", id, j.State)
 	}
 	err = m.setState(ctx, id, store.Transition{To: shared.StateQueued,
-		From: []shared.JobState{shared.StateCancelled, shared.StateInterrupted}, Resumable: new(false)})
+		From: []shared.RunState{shared.StateCancelled, shared.StateInterrupted}, Resumable: new(false)})
 	if err != nil {
 		return store.Run{}, err
 	}
@@ -271,7 +271,7 @@ func (m *Manager) schedule(ctx context.Context) error {
 	if free <= 0 {
 		return nil
 	}
-	queued, err := m.st.Runs(ctx, store.RunFilter{States: []shared.JobState{shared.StateQueued}, Oldest: true})
+	queued, err := m.st.Runs(ctx, store.RunFilter{States: []shared.RunState{shared.StateQueued}, Oldest: true})
 	if err != nil {
 		return err
 	}
@@ -290,7 +290,7 @@ func (m *Manager) schedule(ctx context.Context) error {
 				d.After = dep.State
 			case dep.State == shared.StateFailed:
 				d.After, d.Action = dep.State, ActionFail
-				if err := m.setState(ctx, j.ID, store.Transition{To: shared.StateFailed, From: []shared.JobState{shared.StateQueued},
+				if err := m.setState(ctx, j.ID, store.Transition{To: shared.StateFailed, From: []shared.RunState{shared.StateQueued},
 					Error: fmt.Sprintf("run %d, which this run waited for, %s", dep.ID, dep.State)}); err != nil {
 					return err
 				}
@@ -337,7 +337,7 @@ func (m *Manager) start(ctx context.Context, j store.Run) error {
 	if err != nil {
 		return m.fail(ctx, j.ID, err)
 	}
-	err = m.setState(ctx, j.ID, store.Transition{To: shared.StateRunning, From: []shared.JobState{shared.StateQueued},
+	err = m.setState(ctx, j.ID, store.Transition{To: shared.StateRunning, From: []shared.RunState{shared.StateQueued},
 		Host: m.ex.Host(), Handle: proc.Handle(), Args: args, Resumable: new(false)})
 	if err != nil {
 		proc.Stop(0) // cancelled meanwhile, or the store failed: do not run unrecorded
@@ -378,7 +378,7 @@ func (m *Manager) watch(j store.Run, p Params, a *active, t *tailer) {
 	delete(m.running, j.ID)
 	m.mu.Unlock()
 
-	tr := store.Transition{From: []shared.JobState{shared.StateRunning}}
+	tr := store.Transition{From: []shared.RunState{shared.StateRunning}}
 	switch {
 	case cancelled:
 		tr.To, tr.Resumable = shared.StateCancelled, new(true)
@@ -419,7 +419,7 @@ func failure(err error, dir string) string {
 
 func (m *Manager) fail(ctx context.Context, id int64, cause error) error {
 	m.log.Warn("jobs: run failed to start", "run", id, "err", cause)
-	err := m.setState(ctx, id, store.Transition{To: shared.StateFailed, From: []shared.JobState{shared.StateQueued}, Error: cause.Error()})
+	err := m.setState(ctx, id, store.Transition{To: shared.StateFailed, From: []shared.RunState{shared.StateQueued}, Error: cause.Error()})
 	if errors.Is(err, store.ErrConflict) {
 		return nil // cancelled meanwhile
 	}

@@ -134,7 +134,7 @@ func newFixture(t *testing.T, opt Options) *fixture {
 }
 
 // wait polls until run id reaches a final state (or want) and returns it.
-func (f *fixture) wait(t *testing.T, id int64, want shared.JobState) store.Run {
+func (f *fixture) wait(t *testing.T, id int64, want shared.RunState) store.Run {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -184,7 +184,7 @@ func TestSimulateJob(t *testing.T) {
 		t.Errorf("args %v host %q", j.Args, j.Host)
 	}
 	evs := f.rec.of(j.ID)
-	var states []shared.JobState
+	var states []shared.RunState
 	var sawLog bool
 	for i, ev := range evs {
 		if ev.Seq != int64(i+1) {
@@ -197,7 +197,7 @@ func TestSimulateJob(t *testing.T) {
 			sawLog = sawLog || strings.Contains(ev.Log.Text, "wrote")
 		}
 	}
-	if !slices.Equal(states, []shared.JobState{shared.StateQueued, shared.StateRunning, shared.StateSucceeded}) {
+	if !slices.Equal(states, []shared.RunState{shared.StateQueued, shared.StateRunning, shared.StateSucceeded}) {
 		t.Errorf("states %v", states)
 	}
 	if !sawLog {

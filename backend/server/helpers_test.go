@@ -276,7 +276,7 @@ func (c *browser) upload(files []part, fields ...string) (int, shared.UploadResp
 }
 
 // waitRun polls until a run is in state want, failing on another final state.
-func (f *fixture) waitRun(t testing.TB, id int64, want shared.JobState) store.Run {
+func (f *fixture) waitRun(t testing.TB, id int64, want shared.RunState) store.Run {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {

@@ -34,7 +34,7 @@ func reference() (*shared.Reference, error) {
 // a run without one (removed by hand) is left out. roc adds the rows' ROC
 // points.
 func (s *Server) reproductions(r *http.Request, roc bool) ([]shared.Reproduction, error) {
-	js, err := s.st.Runs(r.Context(), store.RunFilter{Kind: shared.KindReproduce, States: []shared.JobState{shared.StateSucceeded}})
+	js, err := s.st.Runs(r.Context(), store.RunFilter{Kind: shared.KindReproduce, States: []shared.RunState{shared.StateSucceeded}})
 	if err != nil {
 		return nil, err
 	}

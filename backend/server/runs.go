@@ -46,7 +46,7 @@ func configFields(err error) []shared.FieldError {
 }
 
 // kindOf is the run kind that trains a config's method.
-func kindOf(m config.Method) shared.JobKind {
+func kindOf(m config.Method) shared.RunKind {
 	if m == config.Supervised || m == config.Finetune {
 		return shared.KindFinetune
 	}
@@ -139,15 +139,15 @@ func runDTO(j store.Run) shared.Run {
 
 func (s *Server) listRuns(w http.ResponseWriter, r *http.Request, c *Call) error {
 	q := r.URL.Query()
-	f := store.RunFilter{Kind: shared.JobKind(q.Get("kind"))}
-	if f.Kind != "" && !slices.Contains(shared.JobKinds, f.Kind) {
-		return errBadRequest("kind=%q: want one of %v", f.Kind, shared.JobKinds)
+	f := store.RunFilter{Kind: shared.RunKind(q.Get("kind"))}
+	if f.Kind != "" && !slices.Contains(shared.RunKinds, f.Kind) {
+		return errBadRequest("kind=%q: want one of %v", f.Kind, shared.RunKinds)
 	}
-	if st := shared.JobState(q.Get("state")); st != "" {
-		if !slices.Contains(shared.JobStates, st) {
-			return errBadRequest("state=%q: want one of %v", st, shared.JobStates)
+	if st := shared.RunState(q.Get("state")); st != "" {
+		if !slices.Contains(shared.RunStates, st) {
+			return errBadRequest("state=%q: want one of %v", st, shared.RunStates)
 		}
-		f.States = []shared.JobState{st}
+		f.States = []shared.RunState{st}
 	}
 	js, err := s.st.Runs(r.Context(), f)
 	if err != nil {
@@ -504,7 +504,7 @@ func (s *Server) resultRows(r *http.Request, j store.Run, roc bool) ([]shared.Re
 }
 
 func (s *Server) results(w http.ResponseWriter, r *http.Request, c *Call) error {
-	js, err := s.st.Runs(r.Context(), store.RunFilter{Kind: shared.KindFinetune, States: []shared.JobState{shared.StateSucceeded}})
+	js, err := s.st.Runs(r.Context(), store.RunFilter{Kind: shared.KindFinetune, States: []shared.RunState{shared.StateSucceeded}})
 	if err != nil {
 		return err
 	}

@@ -102,7 +102,7 @@ func (w *wsConn) waitFor(t testing.TB, what string, ok func(shared.Event) bool) 
 	}
 }
 
-func stateIs(run int64, st shared.JobState) func(shared.Event) bool {
+func stateIs(run int64, st shared.RunState) func(shared.Event) bool {
 	return func(ev shared.Event) bool {
 		return ev.Run == run && ev.Type == shared.EventState && ev.State.State == st
 	}
@@ -374,7 +374,7 @@ func TestConfigTemplatesAndValidation(t *testing.T) {
 	if code := c.json("GET", "/api/configs", nil, &ts); code != 200 || len(ts) != len(top)+len(ref) || len(ref) != 6 {
 		t.Fatalf("configs: %d, %d templates for %d + %d files", code, len(ts), len(top), len(ref))
 	}
-	kinds := map[string]shared.JobKind{}
+	kinds := map[string]shared.RunKind{}
 	for _, tp := range ts {
 		kinds[tp.Name] = tp.Kind
 		if tp.Method == "" || tp.YAML == "" {

@@ -22,7 +22,7 @@ type Run struct {
 
 // NewRun is what CreateRun needs.
 type NewRun struct {
-	Kind      shared.JobKind
+	Kind      shared.RunKind
 	Name      string
 	Dataset   int64 // 0: none
 	CreatedBy string
@@ -38,8 +38,8 @@ type NewRun struct {
 // CreateRun queues a run. The queued state is the run's first event,
 // returned with it.
 func (s *Store) CreateRun(ctx context.Context, nr NewRun) (Run, shared.Event, error) {
-	if !slices.Contains(shared.JobKinds, nr.Kind) {
-		return Run{}, shared.Event{}, Invalid("unknown run kind", "kind", "%q: want one of %v", nr.Kind, shared.JobKinds)
+	if !slices.Contains(shared.RunKinds, nr.Kind) {
+		return Run{}, shared.Event{}, Invalid("unknown run kind", "kind", "%q: want one of %v", nr.Kind, shared.RunKinds)
 	}
 	params := string(nr.Params)
 	if params == "" {
@@ -126,8 +126,8 @@ func (s *Store) Run(ctx context.Context, id int64) (Run, error) {
 
 // RunFilter selects runs; zero fields match everything.
 type RunFilter struct {
-	Kind   shared.JobKind
-	States []shared.JobState
+	Kind   shared.RunKind
+	States []shared.RunState
 	// Oldest lists the oldest first (queue order) instead of newest first.
 	Oldest bool
 }
@@ -169,9 +169,9 @@ func (s *Store) Runs(ctx context.Context, f RunFilter) ([]Run, error) {
 
 // Transition is a state change SetState applies.
 type Transition struct {
-	To shared.JobState
+	To shared.RunState
 	// From lists the states the run may be in; any other is ErrConflict.
-	From  []shared.JobState
+	From  []shared.RunState
 	Error string // recorded with failed and interrupted; cleared otherwise
 	// Host and Handle say where the run now runs (with To running).
 	Host, Handle string
@@ -187,7 +187,7 @@ func (s *Store) SetState(ctx context.Context, id int64, t Transition) (shared.Ev
 	now := s.now()
 	var ev shared.Event
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		var cur shared.JobState
+		var cur shared.RunState
 		err := tx.QueryRowContext(ctx, "SELECT state FROM runs WHERE id = ?", id).Scan(&cur)
 		if errors.Is(err, sql.ErrNoRows) {
 			return notFound("run", id)

@@ -199,10 +199,10 @@ func TestRunStates(t *testing.T) {
 		tr      Transition
 		wantErr bool
 	}{
-		{Transition{To: shared.StateRunning, From: []shared.JobState{shared.StateQueued}, Host: "h", Handle: "pid 1", Args: []string{"finetune", "c.yaml"}}, false},
-		{Transition{To: shared.StateRunning, From: []shared.JobState{shared.StateQueued}}, true},
-		{Transition{To: shared.StateInterrupted, From: []shared.JobState{shared.StateRunning}, Error: "server stopped", Resumable: &yes}, false},
-		{Transition{To: shared.StateQueued, From: []shared.JobState{shared.StateInterrupted, shared.StateCancelled}}, false},
+		{Transition{To: shared.StateRunning, From: []shared.RunState{shared.StateQueued}, Host: "h", Handle: "pid 1", Args: []string{"finetune", "c.yaml"}}, false},
+		{Transition{To: shared.StateRunning, From: []shared.RunState{shared.StateQueued}}, true},
+		{Transition{To: shared.StateInterrupted, From: []shared.RunState{shared.StateRunning}, Error: "server stopped", Resumable: &yes}, false},
+		{Transition{To: shared.StateQueued, From: []shared.RunState{shared.StateInterrupted, shared.StateCancelled}}, false},
 	}
 	for i, st := range steps {
 		_, err := s.SetState(ctx, j.ID, st.tr)
@@ -225,21 +225,21 @@ func TestRunStates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var states []shared.JobState
+	var states []shared.RunState
 	for i, e := range evs {
 		if e.Seq != int64(i+1) || e.Run != j.ID {
 			t.Errorf("event %d: seq %d run %d", i, e.Seq, e.Run)
 		}
 		states = append(states, e.State.State)
 	}
-	want := []shared.JobState{shared.StateQueued, shared.StateRunning, shared.StateInterrupted, shared.StateQueued}
+	want := []shared.RunState{shared.StateQueued, shared.StateRunning, shared.StateInterrupted, shared.StateQueued}
 	if !slices.Equal(states, want) {
 		t.Errorf("state events %v, want %v", states, want)
 	}
 	if _, err := s.SetState(ctx, 999, Transition{To: shared.StateFailed}); !errors.Is(err, ErrNotFound) {
 		t.Errorf("unknown run: %v", err)
 	}
-	got, err := s.Runs(ctx, RunFilter{States: []shared.JobState{shared.StateQueued}, Kind: shared.KindFinetune})
+	got, err := s.Runs(ctx, RunFilter{States: []shared.RunState{shared.StateQueued}, Kind: shared.KindFinetune})
 	if err != nil || len(got) != 1 {
 		t.Errorf("Runs(queued finetune) = %d, %v", len(got), err)
 	}

@@ -289,7 +289,7 @@ func (s *Service) requireCheckpoint(ctx context.Context, id int64) (store.Checkp
 
 // noModelMessage says why nothing can score yet and what will change it.
 func (s *Service) noModelMessage(ctx context.Context) (string, error) {
-	runs, err := s.st.Runs(ctx, store.RunFilter{Kind: shared.KindFinetune, States: []shared.JobState{shared.StateQueued, shared.StateRunning}, Oldest: true})
+	runs, err := s.st.Runs(ctx, store.RunFilter{Kind: shared.KindFinetune, States: []shared.RunState{shared.StateQueued, shared.StateRunning}, Oldest: true})
 	if err != nil {
 		return "", err
 	}

@@ -94,7 +94,7 @@ func classifier(t *testing.T, s *Service) store.Checkpoint {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, to := range []shared.JobState{shared.StateRunning, shared.StateSucceeded} {
+	for _, to := range []shared.RunState{shared.StateRunning, shared.StateSucceeded} {
 		if _, err := s.st.SetState(ctx, run.ID, store.Transition{To: to}); err != nil {
 			t.Fatal(err)
 		}
