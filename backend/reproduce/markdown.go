@@ -1,64 +1,22 @@
-package ssl
+package reproduce
 
 import (
-	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/sslens/sslens/backend/config"
 	"github.com/sslens/sslens/backend/eval"
+	"github.com/sslens/sslens/backend/layout"
 )
-
-// WriteResults writes results.json, results.md and one ROC plot per
-// backbone and label count (a curve per method and seed) into dir.
-func WriteResults(dir string, res *ReproduceResults) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("reproduce: %w", err)
-	}
-	for _, p := range res.Plots {
-		var curves []rocCurve
-		for _, row := range res.Rows {
-			if row.Backbone != p.Backbone || row.Labels != p.Labels {
-				continue
-			}
-			for i, s := range row.Seeds {
-				c := rocCurve{method: row.Method, points: s.roc}
-				if i == 0 {
-					c.legend = fmt.Sprintf("%s, AUC %.3f", row.Method, row.AUC.Mean)
-					if len(row.Seeds) > 1 {
-						c.legend += fmt.Sprintf(" (mean of %d seeds)", len(row.Seeds))
-					}
-				}
-				curves = append(curves, c)
-			}
-		}
-		title := fmt.Sprintf("%s, %s labels: test ROC (%d images)", p.Backbone, p.Labels, res.Test.Images)
-		png, err := plotROC(title, curves)
-		if err != nil {
-			return fmt.Errorf("reproduce: %s: %w", p.File, err)
-		}
-		if err := writeFile(filepath.Join(dir, p.File), png); err != nil {
-			return err
-		}
-	}
-	b, err := json.MarshalIndent(res, "", "  ")
-	if err != nil {
-		return fmt.Errorf("reproduce: %w", err)
-	}
-	if err := writeFile(filepath.Join(dir, ResultsJSON), append(b, '\n')); err != nil {
-		return err
-	}
-	return writeFile(filepath.Join(dir, ResultsMD), []byte(res.Markdown()))
-}
 
 // Markdown renders the results: the reference project's table layout (rows
 // method x backbone, columns label counts) for test AUC and accuracy with
 // intervals, the reference's published numbers beside them, the
 // comparisons with supervised training, the ROC plots, and every cell.
-func (r *ReproduceResults) Markdown() string {
+func Markdown(r *layout.ReproduceResults) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# %s\n\n", r.Name)
 	seeds := fmt.Sprintf("seed %d", r.Seeds[0])
@@ -76,13 +34,13 @@ func (r *ReproduceResults) Markdown() string {
 	}
 	for _, t := range []struct {
 		title string
-		get   func(ResultRow) Spread
-		ref   func(ReferenceRow) float64
+		get   func(layout.ResultRow) layout.Spread
+		ref   func(layout.ReferenceRow) float64
 		form  func(float64) string
 	}{
-		{"Test ROC AUC", func(r ResultRow) Spread { return r.AUC }, func(r ReferenceRow) float64 { return r.AUC },
+		{"Test ROC AUC", func(r layout.ResultRow) layout.Spread { return r.AUC }, func(r layout.ReferenceRow) float64 { return r.AUC },
 			func(v float64) string { return fmt.Sprintf("%.4f", v) }},
-		{"Test accuracy", func(r ResultRow) Spread { return r.Accuracy }, func(r ReferenceRow) float64 { return r.Accuracy },
+		{"Test accuracy", func(r layout.ResultRow) layout.Spread { return r.Accuracy }, func(r layout.ReferenceRow) float64 { return r.Accuracy },
 			func(v float64) string { return fmt.Sprintf("%.2f%%", 100*v) }},
 	} {
 		fmt.Fprintf(&b, "## %s\n\nCells: %s.", t.title, cell)
@@ -98,18 +56,18 @@ func (r *ReproduceResults) Markdown() string {
 			for _, bb := range r.Backbones {
 				fmt.Fprintf(&b, "| %s | %s |", m, bb)
 				for _, l := range r.Labels {
-					fmt.Fprintf(&b, " %s |", r.spreadText(t.get(*r.row(m, bb, l)), t.form))
+					fmt.Fprintf(&b, " %s |", spreadText(r, t.get(rowOf(r, m, bb, l)), t.form))
 				}
 				b.WriteString("\n")
 			}
 			if r.Reference == nil {
 				continue
 			}
-			for _, bb := range r.Reference.backbones() {
+			for _, bb := range referenceBackbones(r.Reference) {
 				fmt.Fprintf(&b, "| %s † | %s |", m, bb)
 				for _, l := range r.Labels {
 					v := "–"
-					if rr, ok := r.Reference.forLabels(m, bb, l); ok {
+					if rr, ok := referenceRow(r.Reference, m, bb, l); ok {
 						v = t.form(t.ref(rr))
 					}
 					fmt.Fprintf(&b, " %s |", v)
@@ -124,12 +82,12 @@ func (r *ReproduceResults) Markdown() string {
 			"sslens's rows come from simulated images, so compare the trends across label counts and methods, not the values. "+
 			"sslens draws its labelled subsets from the train split only, so its rows have no such leak.\n\n", r.Reference.Source, r.Reference.Caveat)
 	}
-	r.comparisonMarkdown(&b)
+	comparisonMarkdown(&b, r)
 	b.WriteString("## ROC curves\n\n")
 	for _, p := range r.Plots {
 		fmt.Fprintf(&b, "![%s, %s labels](%s)\n", p.Backbone, p.Labels, p.File)
 	}
-	r.cellsMarkdown(&b)
+	cellsMarkdown(&b, r)
 	b.WriteString("\n## How this was made\n\n")
 	if r.Command != "" {
 		fmt.Fprintf(&b, "```\n%s\n```\n\n", r.Command)
@@ -140,7 +98,7 @@ func (r *ReproduceResults) Markdown() string {
 
 // comparisonMarkdown writes the paired comparisons and, per backbone and
 // label count, the verdict on the best SSL method.
-func (r *ReproduceResults) comparisonMarkdown(b *strings.Builder) {
+func comparisonMarkdown(b *strings.Builder, r *layout.ReproduceResults) {
 	if len(r.Comparisons) == 0 {
 		return
 	}
@@ -159,12 +117,12 @@ func (r *ReproduceResults) comparisonMarkdown(b *strings.Builder) {
 	b.WriteString("| backbone | labels | method | test AUC | supervised | AUC difference [95% interval] | accuracy difference [95% interval] | AUC intervals overlap | verdict |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
 	for _, c := range r.Comparisons {
-		name := string(c.Method)
+		name := c.Method
 		if c.Best {
 			name = "**" + name + "**"
 		}
 		fmt.Fprintf(b, "| %s | %s | %s | %.4f | %.4f | %s | %s | %s | %s |\n", c.Backbone, c.Labels, name,
-			r.row(c.Method, c.Backbone, c.Labels).AUC.Mean, r.row(config.Supervised, c.Backbone, c.Labels).AUC.Mean,
+			rowOf(r, c.Method, c.Backbone, c.Labels).AUC.Mean, rowOf(r, string(config.Supervised), c.Backbone, c.Labels).AUC.Mean,
 			diffText(c.AUC, 1, "%+.4f"), diffText(c.Accuracy, 100, "%+.2f"), yesNo(c.Overlap), c.Verdict)
 	}
 	b.WriteString("\nThe best SSL method (bold: the highest mean test AUC) against supervised training:\n\n")
@@ -174,9 +132,9 @@ func (r *ReproduceResults) comparisonMarkdown(b *strings.Builder) {
 		}
 		var verdict string
 		switch c.Verdict {
-		case Better:
+		case layout.Better:
 			verdict = "beats supervised training beyond the intervals"
-		case Worse:
+		case layout.Worse:
 			verdict = "is worse than supervised training beyond the intervals"
 		default:
 			verdict = "does not beat supervised training beyond the intervals (the paired interval holds 0)"
@@ -187,7 +145,7 @@ func (r *ReproduceResults) comparisonMarkdown(b *strings.Builder) {
 }
 
 // cellsMarkdown lists every cell with its wall time and run folder.
-func (r *ReproduceResults) cellsMarkdown(b *strings.Builder) {
+func cellsMarkdown(b *strings.Builder, r *layout.ReproduceResults) {
 	b.WriteString("\n## Cells\n\nRun folders are relative to the output folder; each holds config.resolved.yaml, metrics.jsonl and checkpoints")
 	b.WriteString(", and a classifier's also report.md.\n\n")
 	if len(r.Pretraining) > 0 {
@@ -212,20 +170,47 @@ func (r *ReproduceResults) cellsMarkdown(b *strings.Builder) {
 	fmt.Fprintf(b, "\nClassifiers in all: %s.\n", duration(total))
 }
 
-// row returns the row of m, backbone and labels; CollectResults makes one
+// rowOf returns the row of method, backbone and labels; collect makes one
 // for every combination.
-func (r *ReproduceResults) row(m config.Method, backbone, labels string) *ResultRow {
-	for i := range r.Rows {
-		if row := &r.Rows[i]; row.Method == m && row.Backbone == backbone && row.Labels == labels {
+func rowOf(r *layout.ReproduceResults, method, backbone, labels string) layout.ResultRow {
+	for _, row := range r.Rows {
+		if row.Method == method && row.Backbone == backbone && row.Labels == labels {
 			return row
 		}
 	}
-	return &ResultRow{}
+	return layout.ResultRow{}
+}
+
+// referenceRow returns the reference row of method and backbone at a
+// label count: the number itself, or for all the full train split (any
+// count above 1200).
+func referenceRow(ref *layout.ReferenceResults, method, backbone, labels string) (layout.ReferenceRow, bool) {
+	for _, row := range ref.Rows {
+		if row.Method != method || row.Backbone != backbone {
+			continue
+		}
+		if n, err := strconv.Atoi(labels); (err == nil && row.Labels == n) || (labels == "all" && row.Labels > 1200) {
+			return row, true
+		}
+	}
+	return layout.ReferenceRow{}, false
+}
+
+// referenceBackbones lists the reference's backbones in their first
+// appearance's order.
+func referenceBackbones(ref *layout.ReferenceResults) []string {
+	var out []string
+	for _, row := range ref.Rows {
+		if !slices.Contains(out, row.Backbone) {
+			out = append(out, row.Backbone)
+		}
+	}
+	return out
 }
 
 // spreadText renders a table cell: the value (one seed) or the mean and
 // standard deviation (several), then the interval.
-func (r *ReproduceResults) spreadText(s Spread, form func(float64) string) string {
+func spreadText(r *layout.ReproduceResults, s layout.Spread, form func(float64) string) string {
 	v := form(s.Mean)
 	if len(r.Seeds) > 1 {
 		v += " ± " + strings.TrimSuffix(form(s.Std), "%")

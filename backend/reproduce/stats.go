@@ -1,0 +1,196 @@
+package reproduce
+
+import (
+	"fmt"
+	"math"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/sslens/sslens/backend/config"
+	"github.com/sslens/sslens/backend/eval"
+	"github.com/sslens/sslens/backend/layout"
+)
+
+// bootstrapSeed seeds the bootstrap draws of the results' intervals and
+// comparisons, so that every row resamples the same images.
+const bootstrapSeed = 0
+
+// collected is a reproduction's results with what results.json leaves
+// out: each row's test scores per seed (for the statistics) and ROC
+// curves (for the plots).
+type collected struct {
+	*layout.ReproduceResults
+	rows map[string]*row // by rowKey
+}
+
+// row is a results row as it is being computed.
+type row struct {
+	layout.ResultRow
+	scores [][]float64       // each seed's test scores, in the shared image order
+	roc    [][]eval.ROCPoint // each seed's test ROC curve
+}
+
+func rowKey(method, backbone, labels string) string {
+	return method + "/" + backbone + "/" + labels
+}
+
+// collect reads the finished cells of a reproduction (cells as Plan made
+// them) and computes the rows, their intervals and the comparisons with
+// supervised training.
+func collect(rc *config.ReproduceConfig, cells []*Cell, opt Options) (*collected, error) {
+	if len(cells) == 0 {
+		return nil, fmt.Errorf("reproduce: no cells")
+	}
+	out := cells[0].outputDir()
+	res := &layout.ReproduceResults{
+		Name: rc.Name, Command: opt.Command, Created: time.Now().UTC(), Config: string(rc.Text),
+		Data: cells[0].Config.Input.DataPath, Bootstrap: rc.Bootstrap, BootstrapSeed: bootstrapSeed,
+		Backbones: rc.Backbones, Labels: rc.Labels, Seeds: rc.Seeds, Reference: opt.Reference,
+	}
+	for _, m := range config.ReproduceMethods {
+		if slices.Contains(rc.Methods, m) {
+			res.Methods = append(res.Methods, string(m))
+		}
+	}
+	var names []string // the test images, in the order every cell must share
+	var labels []int   // and their labels
+	rows := map[string]*row{}
+	for _, c := range cells {
+		secs, err := cellSeconds(c)
+		if err != nil {
+			return nil, err
+		}
+		res.WallSeconds += secs
+		run, err := filepath.Rel(out, c.Dir)
+		if err != nil {
+			return nil, fmt.Errorf("reproduce: %w", err)
+		}
+		cfgJSON, err := c.Config.JSON()
+		if err != nil {
+			return nil, err
+		}
+		if c.Kind == CellPretrain {
+			res.Pretraining = append(res.Pretraining, layout.PretrainResult{Method: string(c.Method), Backbone: c.Backbone, Seed: c.Seed,
+				Epochs: c.Config.Train.Epochs, WallSeconds: secs, Run: run, Config: cfgJSON})
+			continue
+		}
+		rep, err := readReport(c)
+		if err != nil {
+			return nil, err
+		}
+		sc, err := readScores(c)
+		if err != nil {
+			return nil, err
+		}
+		t := rep.Last.Test
+		if names == nil {
+			names, labels = sc.Names, sc.Labels
+			res.Test = layout.TestSplit{Images: t.N, Lenses: t.Lenses, NonLenses: t.NonLenses}
+		} else if !slices.Equal(names, sc.Names) || !slices.Equal(labels, sc.Labels) {
+			return nil, fmt.Errorf("reproduce: %s was tested on other images than %s", c.Dir, cells[0].Dir)
+		}
+		key := rowKey(string(c.Method), c.Backbone, c.Labels)
+		r := rows[key]
+		if r == nil {
+			r = &row{ResultRow: layout.ResultRow{Method: string(c.Method), Backbone: c.Backbone, Labels: c.Labels, TrainImages: rep.TrainImages}}
+			rows[key] = r
+		}
+		r.Seeds = append(r.Seeds, layout.SeedResult{Seed: c.Seed, Run: run, Epochs: rep.Epochs, WallSeconds: secs,
+			Accuracy: t.Accuracy, AccuracyCI: t.AccuracyCI, AUC: t.AUC, AUCCI: t.AUCCI, TPRAt1: t.TPRAt1, TPR0: t.TPR0,
+			Config: cfgJSON})
+		r.scores = append(r.scores, sc.Scores)
+		r.roc = append(r.roc, t.ROC)
+	}
+	acc := func(p []float64, l []int) (float64, error) { return eval.Accuracy(p, l, 0.5) }
+	for _, b := range res.Backbones {
+		for _, l := range res.Labels {
+			for _, m := range res.Methods {
+				r := rows[rowKey(m, b, l)]
+				if r == nil {
+					return nil, fmt.Errorf("reproduce: no cell of %s %s %s labels", m, b, l)
+				}
+				var err error
+				if r.Accuracy, err = spread(r, labels, rc.Bootstrap, acc, func(s layout.SeedResult) float64 { return s.Accuracy }); err != nil {
+					return nil, err
+				}
+				if r.AUC, err = spread(r, labels, rc.Bootstrap, eval.AUC, func(s layout.SeedResult) float64 { return s.AUC }); err != nil {
+					return nil, err
+				}
+				res.Rows = append(res.Rows, r.ResultRow)
+			}
+			cmps, err := compare(rows, b, l, res.Methods, labels, rc.Bootstrap, acc)
+			if err != nil {
+				return nil, err
+			}
+			res.Comparisons = append(res.Comparisons, cmps...)
+			res.Plots = append(res.Plots, layout.ROCPlot{Backbone: b, Labels: l, File: fmt.Sprintf("roc-%s-%s.png", b, l)})
+		}
+	}
+	return &collected{ReproduceResults: res, rows: rows}, nil
+}
+
+// spread summarises one metric of a row's seeds.
+func spread(r *row, labels []int, resamples int, stat eval.Stat, metric func(layout.SeedResult) float64) (layout.Spread, error) {
+	s := layout.Spread{Min: math.Inf(1), Max: math.Inf(-1)}
+	for _, sr := range r.Seeds {
+		v := metric(sr)
+		s.Mean += v / float64(len(r.Seeds))
+		s.Min, s.Max = min(s.Min, v), max(s.Max, v)
+	}
+	if n := len(r.Seeds); n > 1 {
+		for _, sr := range r.Seeds {
+			d := metric(sr) - s.Mean
+			s.Std += d * d / float64(n-1)
+		}
+		s.Std = math.Sqrt(s.Std)
+	}
+	var err error
+	s.CI, err = eval.MeanInterval(r.scores, labels, resamples, bootstrapSeed, stat)
+	if err != nil {
+		return layout.Spread{}, fmt.Errorf("reproduce: %s %s %s labels: %w", r.Method, r.Backbone, r.Labels, err)
+	}
+	return s, nil
+}
+
+// compare sets each SSL method against supervised at backbone b and
+// label count l; nothing when supervised is not in the matrix.
+func compare(rows map[string]*row, b, l string, methods []string, labels []int, resamples int, acc eval.Stat) ([]layout.Comparison, error) {
+	sup := rows[rowKey(string(config.Supervised), b, l)]
+	if sup == nil {
+		return nil, nil
+	}
+	var out []layout.Comparison
+	best := -1
+	for _, m := range methods {
+		r := rows[rowKey(m, b, l)]
+		if m == string(config.Supervised) {
+			continue
+		}
+		c := layout.Comparison{Backbone: b, Labels: l, Method: m,
+			Overlap: r.AUC.CI.Lo <= sup.AUC.CI.Hi && sup.AUC.CI.Lo <= r.AUC.CI.Hi}
+		var err error
+		if c.AUC, err = eval.PairedBootstrap(r.scores, sup.scores, labels, resamples, bootstrapSeed, eval.AUC); err != nil {
+			return nil, fmt.Errorf("reproduce: %s against supervised, %s %s labels: %w", m, b, l, err)
+		}
+		if c.Accuracy, err = eval.PairedBootstrap(r.scores, sup.scores, labels, resamples, bootstrapSeed, acc); err != nil {
+			return nil, fmt.Errorf("reproduce: %s against supervised, %s %s labels: %w", m, b, l, err)
+		}
+		switch {
+		case c.AUC.CI.Lo > 0:
+			c.Verdict = layout.Better
+		case c.AUC.CI.Hi < 0:
+			c.Verdict = layout.Worse
+		default:
+			c.Verdict = layout.NotDistinguished
+		}
+		if best < 0 || r.AUC.Mean > rows[rowKey(out[best].Method, b, l)].AUC.Mean {
+			best = len(out)
+		}
+		out = append(out, c)
+	}
+	if best >= 0 {
+		out[best].Best = true
+	}
+	return out, nil
+}
