@@ -13,9 +13,12 @@ import (
 	"time"
 
 	"github.com/sslens/sslens/backend/config"
+	"github.com/sslens/sslens/backend/layout"
 	"github.com/sslens/sslens/backend/nn/vit"
+	"github.com/sslens/sslens/backend/reproduce"
 	"github.com/sslens/sslens/backend/ssl"
 	"github.com/sslens/sslens/configs"
+	"github.com/sslens/sslens/shared"
 )
 
 func init() {
@@ -35,15 +38,15 @@ and label count go to --results (default: --out). Running the same command
 again skips finished cells and resumes an interrupted one; Ctrl-C stops after
 the current step and exits 130.`,
 		run: func(fs *flag.FlagSet, args []string) error {
-			return interruptible(func(ctx context.Context) error { return runReproduce(ctx, fs, args, processEnv(), ssl.Pretrain) })
+			return interruptible(func(ctx context.Context) error { return runReproduce(ctx, fs, args, processEnv()) })
 		},
 	})
 }
 
-// runReproduce runs the reproduce command; pretrain runs the pretraining
-// cells (nil: a matrix with SSL methods is refused).
-func runReproduce(ctx context.Context, fs *flag.FlagSet, args []string, e env, pretrain ssl.PretrainFunc) error {
-	opt := ssl.ReproduceOptions{Pretrain: pretrain}
+// runReproduce runs the reproduce command: the flags and the display over
+// reproduce.Run.
+func runReproduce(ctx context.Context, fs *flag.FlagSet, args []string, e env) error {
+	var opt reproduce.Options
 	fs.StringVar(&opt.Data, "data", "", "dataset `DIR` (replaces data path)")
 	fs.StringVar(&opt.Indices, "indices", "", "splits `FILE`, indices.pkl or splits.json (replaces indices)")
 	fs.StringVar(&opt.Output, "out", "", "`DIR` for the cells' run folders (replaces output_dir)")
@@ -60,7 +63,7 @@ func runReproduce(ctx context.Context, fs *flag.FlagSet, args []string, e env, p
 	if err != nil {
 		return err
 	}
-	cells, warnings, err := rc.Plan(opt.Data, opt.Indices, opt.Output)
+	cells, warnings, err := reproduce.Plan(rc, opt.Data, opt.Indices, opt.Output)
 	if err != nil {
 		return err
 	}
@@ -73,27 +76,27 @@ func runReproduce(ctx context.Context, fs *flag.FlagSet, args []string, e env, p
 		}
 		return nil
 	}
-	ref, err := ssl.ParseReference([]byte(configs.SeedResults))
+	ref, err := config.ParseReference([]byte(configs.SeedResults))
 	if err != nil {
 		return err
 	}
 	opt.Reference = ref
 	opt.Command = commandLine(args)
-	opt.NewModel = func(ps *vit.Params, cfg *config.Config) (ssl.CellModel, error) {
+	opt.NewModel = func(ps *vit.Params, cfg *config.Config) (reproduce.CellModel, error) {
 		return e.newModel(ps, modelOptions{Batch: cfg.Train.BatchSize, Seed: cfg.Experiment.Seed, FreezeBackbone: cfg.Finetune.LinearProbe})
 	}
 	// show draws the classifier cell training now as `sslens finetune`
 	// does; a pretraining cell's records are shown as plain lines.
 	var show *runDisplay
-	opt.OnCell = func(ev ssl.CellEvent) {
+	opt.OnCell = func(ev reproduce.CellEvent) {
 		line := fmt.Sprintf("[%d/%d] %s: %s", ev.Index, ev.Total, ev.Cell.Name(), ev.State)
 		switch ev.State {
-		case ssl.CellStarted, ssl.CellResumed:
+		case reproduce.CellStarted, reproduce.CellResumed:
 			line += " in " + ev.Cell.Dir
-			if show = nil; ev.Cell.Kind == ssl.CellFinetune {
+			if show = nil; ev.Cell.Kind == reproduce.CellFinetune {
 				show = newRunDisplay(e)
 			}
-		case ssl.CellFinished:
+		case reproduce.CellFinished:
 			if show != nil {
 				show.finish()
 			}
@@ -101,14 +104,14 @@ func runReproduce(ctx context.Context, fs *flag.FlagSet, args []string, e env, p
 		}
 		fmt.Fprintln(e.stderr, line)
 	}
-	opt.Progress = func(r ssl.Record) {
+	opt.Progress = func(r shared.Metric) {
 		if show != nil {
 			show.record(r)
 		} else if line := pretrainLine(r); line != "" {
 			fmt.Fprintln(e.stderr, line)
 		}
 	}
-	res, err := ssl.Reproduce(ctx, rc, opt)
+	res, err := reproduce.Run(ctx, rc, opt)
 	if show != nil {
 		show.finish()
 	}
@@ -122,21 +125,21 @@ func runReproduce(ctx context.Context, fs *flag.FlagSet, args []string, e env, p
 	if dir == "" {
 		dir = filepath.Dir(filepath.Dir(cells[0].Dir))
 	}
-	fmt.Fprintf(e.stdout, "%s\nresults: %s, %s and %d ROC plots in %s\n", res.Markdown(), ssl.ResultsMD, ssl.ResultsJSON, len(res.Plots), dir)
+	fmt.Fprintf(e.stdout, "%s\nresults: %s, %s and %d ROC plots in %s\n", reproduce.Markdown(res), layout.ResultsMD, layout.ResultsJSON, len(res.Plots), dir)
 	return nil
 }
 
 // loadReproduce reads the reproduce config named in pos, or the shipped
 // CPU preset with the base configs shipped beside it.
-func loadReproduce(pos []string) (*ssl.ReproduceConfig, error) {
+func loadReproduce(pos []string) (*config.ReproduceConfig, error) {
 	if len(pos) == 1 {
-		return ssl.LoadReproduce(pos[0])
+		return config.LoadReproduce(pos[0])
 	}
 	b, err := fs.ReadFile(configs.FS, configs.ReproduceCPU)
 	if err != nil {
 		return nil, fmt.Errorf("reproduce: %w", err)
 	}
-	rc, err := ssl.ParseReproduce(b, func(name string) ([]byte, error) { return fs.ReadFile(configs.FS, path.Clean(name)) })
+	rc, err := config.ParseReproduce(b, func(name string) ([]byte, error) { return fs.ReadFile(configs.FS, path.Clean(name)) })
 	if err != nil {
 		return nil, fmt.Errorf("reproduce: configs/%s: %w", configs.ReproduceCPU, err)
 	}
@@ -159,16 +162,16 @@ func commandLine(args []string) string {
 // pretrainLine renders a pretraining record as a log line, "" for a
 // step. The metrics a record carries differ by method; absent ones are
 // left out.
-func pretrainLine(r ssl.Record) string {
+func pretrainLine(r shared.Metric) string {
 	var s string
 	switch r.Kind {
-	case ssl.KindStep:
+	case shared.MetricStep:
 		return ""
-	case ssl.KindEpoch:
+	case shared.MetricEpoch:
 		s = fmt.Sprintf("epoch %d/%d  step %d/%d", r.Epoch, r.TotalEpochs, r.Step, r.TotalSteps)
-	case ssl.KindEval:
+	case shared.MetricEval:
 		s = fmt.Sprintf("epoch %d %s:", r.Epoch, r.Split)
-	case ssl.KindWarning:
+	case shared.MetricWarning:
 		return "warning: " + r.Message
 	default:
 		return r.Message

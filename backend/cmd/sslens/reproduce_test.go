@@ -2,22 +2,17 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"gopkg.in/yaml.v3"
-
-	"github.com/sslens/sslens/backend/config"
-	"github.com/sslens/sslens/backend/nn/ckpt"
-	"github.com/sslens/sslens/backend/nn/vit"
+	"github.com/sslens/sslens/backend/layout"
 	"github.com/sslens/sslens/backend/ssl"
 	"github.com/sslens/sslens/backend/ssl/ssltest"
+	"github.com/sslens/sslens/shared"
 )
 
 // reproduceData writes a dataset with the 300 train images a 300-label
@@ -36,7 +31,8 @@ func reproduceData(t *testing.T) string {
 	}
 	dir := t.TempDir()
 	files := map[string]string{
-		"dino.yaml": "experiment: {ssl_training: dino}\noptimizer: {scheduler_warmup_epochs: 0}\n",
+		"dino.yaml": "experiment: {ssl_training: dino}\noptimizer: {scheduler_warmup_epochs: 0}\n" +
+			"ssl augmentation kwargs: {num_local_crops: 2, local_crop_size: 16}\n",
 		"matrix.yaml": fmt.Sprintf(`name: cli matrix
 data path: %q
 output_dir: %q
@@ -62,43 +58,17 @@ finetune:
 	return filepath.Join(dir, "matrix.yaml")
 }
 
-// fakePretrain leaves a random backbone and the config where a
-// pretraining would.
-func fakePretrain(_ context.Context, cfg *config.Config, _ ssl.Options) error {
-	y, err := yaml.Marshal(cfg)
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(cfg.Experiment.OutputDir, 0o755); err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(cfg.Experiment.OutputDir, ssl.ConfigFile), y, 0o644); err != nil {
-		return err
-	}
-	p, err := cfg.Preset()
-	if err != nil {
-		return err
-	}
-	ps, err := vit.New(p, 0, rand.New(rand.NewPCG(cfg.Experiment.Seed, 1)))
-	if err != nil {
-		return err
-	}
-	norm := ckpt.Normalization{Mean: [3]float64{0.2, 0.7, 1.3}, Std: [3]float64{0.3, 0.3, 0.3}}
-	return ckpt.Save(filepath.Join(cfg.Experiment.OutputDir, ssl.LastDir, ssl.ModelFile), ckpt.ParamTensors(ps),
-		ckpt.Sidecar{Preset: p.Name, Epoch: cfg.Train.Epochs, Normalization: norm})
-}
-
-func runReproduceCmd(t *testing.T, ctx context.Context, pretrain ssl.PretrainFunc, args ...string) (string, string, error) {
+func runReproduceCmd(t *testing.T, ctx context.Context, args ...string) (string, string, error) {
 	t.Helper()
 	e, out, errOut := fakeEnv()
-	err := runReproduce(ctx, newFlagSet(commands["reproduce"], errOut), args, e, pretrain)
+	err := runReproduce(ctx, newFlagSet(commands["reproduce"], errOut), args, e)
 	return out.String(), errOut.String(), err
 }
 
 func TestReproduceCommand(t *testing.T) {
 	cfg := reproduceData(t)
 	results := filepath.Join(t.TempDir(), "results")
-	stdout, stderr, err := runReproduceCmd(t, context.Background(), fakePretrain, cfg, "--results", results)
+	stdout, stderr, err := runReproduceCmd(t, context.Background(), cfg, "--results", results)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, stderr)
 	}
@@ -108,7 +78,7 @@ func TestReproduceCommand(t *testing.T) {
 		"[3/5] pretrain dino vit_nano seed 0: started in ",
 		"[5/5] finetune dino vit_nano all labels seed 0: finished in ",
 		"epoch 2/2  step 16/16  loss ", // the classifiers' log lines, as sslens finetune writes them
-		"backbone from " + filepath.Join(cells, "pretrain", "dino_vit_nano_seed0", ssl.LastDir, ssl.ModelFile),
+		"backbone from " + layout.Run(filepath.Join(cells, "pretrain", "dino_vit_nano_seed0")).Model(layout.LastDir),
 	} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, stderr)
@@ -120,25 +90,21 @@ func TestReproduceCommand(t *testing.T) {
 			t.Errorf("stdout lacks %q:\n%s", want, stdout)
 		}
 	}
-	b, err := os.ReadFile(filepath.Join(results, ssl.ResultsJSON))
+	res, err := layout.ReadResults(results)
 	if err != nil {
-		t.Fatal(err)
-	}
-	var res ssl.ReproduceResults
-	if err := json.Unmarshal(b, &res); err != nil {
 		t.Fatal(err)
 	}
 	if want := "sslens reproduce " + cfg + " --results " + results; res.Command != want || len(res.Rows) != 4 {
 		t.Errorf("results.json: command %q (want %q), %d rows", res.Command, want, len(res.Rows))
 	}
-	for _, f := range []string{ssl.ResultsMD, "roc-vit_nano-300.png", "roc-vit_nano-all.png"} {
+	for _, f := range []string{layout.ResultsMD, "roc-vit_nano-300.png", "roc-vit_nano-all.png"} {
 		if _, err := os.Stat(filepath.Join(results, f)); err != nil {
 			t.Error(err)
 		}
 	}
 
 	// The same command again: every cell is skipped.
-	_, stderr, err = runReproduceCmd(t, context.Background(), fakePretrain, cfg, "--results", results)
+	_, stderr, err = runReproduceCmd(t, context.Background(), cfg, "--results", results)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +119,7 @@ func TestReproduceCommandStops(t *testing.T) {
 	cfg := reproduceData(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, _, err := runReproduceCmd(t, ctx, fakePretrain, cfg)
+	_, _, err := runReproduceCmd(t, ctx, cfg)
 	if !errors.Is(err, ssl.ErrStopped) || !strings.Contains(err.Error(), "resume with: sslens reproduce "+cfg) {
 		t.Fatalf("err = %v", err)
 	}
@@ -162,7 +128,7 @@ func TestReproduceCommandStops(t *testing.T) {
 // --dry-run lists the cells; without a config it is the shipped CPU
 // preset's.
 func TestReproduceDryRun(t *testing.T) {
-	stdout, _, err := runReproduceCmd(t, context.Background(), nil, "--dry-run", "--data", "/data", "--out", "/cells")
+	stdout, _, err := runReproduceCmd(t, context.Background(), "--dry-run", "--data", "/data", "--out", "/cells")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,19 +142,17 @@ func TestReproduceDryRun(t *testing.T) {
 func TestReproduceUsage(t *testing.T) {
 	cfg := reproduceData(t)
 	for _, tc := range []struct {
-		name     string
-		pretrain ssl.PretrainFunc
-		args     []string
-		want     string
+		name string
+		args []string
+		want string
 	}{
-		{"two configs", fakePretrain, []string{cfg, cfg}, "want at most one REPRODUCE.yaml"},
-		{"missing config", fakePretrain, []string{filepath.Join(t.TempDir(), "none.yaml")}, "no such file"},
-		{"unknown flag", fakePretrain, []string{cfg, "--epochs", "3"}, "flag provided but not defined: -epochs"},
-		{"no data", fakePretrain, []string{"--out", t.TempDir()}, "data path: empty; set it in the reproduce config or pass --data DIR"},
-		{"no pretraining", nil, []string{cfg}, "methods lists dino, but this build cannot pretrain"},
+		{"two configs", []string{cfg, cfg}, "want at most one REPRODUCE.yaml"},
+		{"missing config", []string{filepath.Join(t.TempDir(), "none.yaml")}, "no such file"},
+		{"unknown flag", []string{cfg, "--epochs", "3"}, "flag provided but not defined: -epochs"},
+		{"no data", []string{"--out", t.TempDir()}, "data path: empty; set it in the reproduce config or pass --data DIR"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, stderr, err := runReproduceCmd(t, context.Background(), tc.pretrain, tc.args...)
+			_, stderr, err := runReproduceCmd(t, context.Background(), tc.args...)
 			if err == nil || !strings.Contains(err.Error()+stderr, tc.want) {
 				t.Fatalf("err = %v, stderr %q; want %q", err, stderr, tc.want)
 			}
@@ -206,14 +170,14 @@ func TestCommandLineQuotes(t *testing.T) {
 func TestPretrainLine(t *testing.T) {
 	loss, acc := 1.25, 0.5
 	for _, tc := range []struct {
-		r    ssl.Record
+		r    shared.Metric
 		want string
 	}{
-		{ssl.Record{Kind: ssl.KindStep, Loss: &loss}, ""},
-		{ssl.Record{Kind: ssl.KindEpoch, Epoch: 2, TotalEpochs: 5, Step: 8, TotalSteps: 20, Loss: &loss}, "epoch 2/5  step 8/20  loss 1.2500"},
-		{ssl.Record{Kind: ssl.KindEval, Epoch: 5, Split: "val", Accuracy: &acc, Message: "kNN"}, "epoch 5 val:  accuracy 0.5000  kNN"},
-		{ssl.Record{Kind: ssl.KindWarning, Message: "collapse"}, "warning: collapse"},
-		{ssl.Record{Kind: ssl.KindLog, Message: "saved"}, "saved"},
+		{shared.Metric{Kind: shared.MetricStep, Loss: &loss}, ""},
+		{shared.Metric{Kind: shared.MetricEpoch, Epoch: 2, TotalEpochs: 5, Step: 8, TotalSteps: 20, Loss: &loss}, "epoch 2/5  step 8/20  loss 1.2500"},
+		{shared.Metric{Kind: shared.MetricEval, Epoch: 5, Split: "val", Accuracy: &acc, Message: "kNN"}, "epoch 5 val:  accuracy 0.5000  kNN"},
+		{shared.Metric{Kind: shared.MetricWarning, Message: "collapse"}, "warning: collapse"},
+		{shared.Metric{Kind: shared.MetricLog, Message: "saved"}, "saved"},
 	} {
 		if got := pretrainLine(tc.r); got != tc.want {
 			t.Errorf("%s record: %q, want %q", tc.r.Kind, got, tc.want)
