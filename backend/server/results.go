@@ -1,16 +1,15 @@
 package server
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"net/http"
-	"os"
 	"path"
 
+	"github.com/sslens/sslens/backend/config"
 	"github.com/sslens/sslens/backend/eval"
-	"github.com/sslens/sslens/backend/ssl"
+	"github.com/sslens/sslens/backend/layout"
 	"github.com/sslens/sslens/backend/store"
 	"github.com/sslens/sslens/configs"
 	"github.com/sslens/sslens/shared"
@@ -19,13 +18,13 @@ import (
 // reference converts the reference project's published numbers
 // (configs/reference/seed-results.json) to their wire form.
 func reference() (*shared.Reference, error) {
-	ref, err := ssl.ParseReference([]byte(configs.SeedResults))
+	ref, err := config.ParseReference([]byte(configs.SeedResults))
 	if err != nil {
 		return nil, err
 	}
 	out := &shared.Reference{Source: ref.Source, Caveat: ref.Caveat, Rows: make([]shared.ReferenceRow, len(ref.Rows))}
 	for i, r := range ref.Rows {
-		out.Rows[i] = shared.ReferenceRow{Method: string(r.Method), Backbone: r.Backbone, Labels: r.Labels, Accuracy: r.Accuracy, AUC: r.AUC}
+		out.Rows[i] = shared.ReferenceRow{Method: r.Method, Backbone: r.Backbone, Labels: r.Labels, Accuracy: r.Accuracy, AUC: r.AUC}
 	}
 	return out, nil
 }
@@ -56,27 +55,19 @@ func (s *Server) reproductions(r *http.Request, roc bool) ([]shared.Reproduction
 // read from that classifier's report.json (cell folders are relative to
 // the run folder, the reproduction's output folder).
 func (s *Server) reproduction(j store.Run, roc bool) (*shared.Reproduction, error) {
-	name := path.Join(j.Dir, ssl.ResultsJSON)
-	b, err := os.ReadFile(s.abs(name))
+	res, err := layout.ReadResults(s.abs(j.Dir))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, err
-	}
-	var res ssl.ReproduceResults
-	if err := json.Unmarshal(b, &res); err != nil {
-		return nil, fmt.Errorf("run %d: %s: %w", j.ID, name, err)
+		return nil, fmt.Errorf("run %d: %w", j.ID, err)
 	}
 	out := &shared.Reproduction{Run: j.ID, RunName: j.Name, Name: res.Name, Created: res.Created,
 		Test:      shared.TestSplit{Images: res.Test.Images, Lenses: res.Test.Lenses, NonLenses: res.Test.NonLenses},
-		Bootstrap: res.Bootstrap, Backbones: res.Backbones, Labels: res.Labels, Seeds: res.Seeds,
+		Bootstrap: res.Bootstrap, Backbones: res.Backbones, Methods: res.Methods, Labels: res.Labels, Seeds: res.Seeds,
 		Rows: make([]shared.ReproduceRow, len(res.Rows)), Comparisons: make([]shared.Comparison, len(res.Comparisons))}
-	for _, m := range res.Methods {
-		out.Methods = append(out.Methods, string(m))
-	}
 	for i, row := range res.Rows {
-		w := shared.ReproduceRow{Method: string(row.Method), Backbone: row.Backbone, Labels: row.Labels, TrainImages: row.TrainImages,
+		w := shared.ReproduceRow{Method: row.Method, Backbone: row.Backbone, Labels: row.Labels, TrainImages: row.TrainImages,
 			Accuracy: spreadDTO(row.Accuracy), AUC: spreadDTO(row.AUC)}
 		for _, sd := range row.Seeds {
 			w.Seeds = append(w.Seeds, shared.ReproduceSeed{Seed: sd.Seed, Accuracy: sd.Accuracy, AccuracyCI: intervalDTO(sd.AccuracyCI),
@@ -90,7 +81,7 @@ func (s *Server) reproduction(j store.Run, roc bool) (*shared.Reproduction, erro
 		out.Rows[i] = w
 	}
 	for i, c := range res.Comparisons {
-		out.Comparisons[i] = shared.Comparison{Backbone: c.Backbone, Labels: c.Labels, Method: string(c.Method),
+		out.Comparisons[i] = shared.Comparison{Backbone: c.Backbone, Labels: c.Labels, Method: c.Method,
 			AUCDiff:      shared.Diff{Diff: c.AUC.Diff, CI: shared.Interval{Lo: c.AUC.CI.Lo, Hi: c.AUC.CI.Hi}},
 			AccuracyDiff: shared.Diff{Diff: c.Accuracy.Diff, CI: shared.Interval{Lo: c.Accuracy.CI.Lo, Hi: c.Accuracy.CI.Hi}},
 			Overlap:      c.Overlap, Best: c.Best, Verdict: shared.Verdict(c.Verdict)}
@@ -102,24 +93,19 @@ func (s *Server) reproduction(j store.Run, roc bool) (*shared.Reproduction, erro
 // when its report is gone.
 func (s *Server) cellROC(j store.Run, cell string) ([]shared.ROCPoint, error) {
 	if !fs.ValidPath(cell) {
-		return nil, fmt.Errorf("run %d: %s: cell folder %q is not inside the run folder", j.ID, ssl.ResultsJSON, cell)
+		return nil, fmt.Errorf("run %d: %s: cell folder %q is not inside the run folder", j.ID, layout.ResultsJSON, cell)
 	}
-	name := path.Join(j.Dir, cell, ssl.ReportJSON)
-	b, err := os.ReadFile(s.abs(name))
+	rep, err := layout.Run(s.abs(path.Join(j.Dir, cell))).ReadReport()
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, err
-	}
-	var rep runReport
-	if err := json.Unmarshal(b, &rep); err != nil {
-		return nil, fmt.Errorf("run %d: %s: %w", j.ID, name, err)
+		return nil, fmt.Errorf("run %d: %w", j.ID, err)
 	}
 	return rocDTO(rep.Last.Test.ROC), nil
 }
 
-func spreadDTO(s ssl.Spread) shared.Spread {
+func spreadDTO(s layout.Spread) shared.Spread {
 	return shared.Spread{Mean: s.Mean, Std: s.Std, Min: s.Min, Max: s.Max, CI: shared.Interval{Lo: s.CI.Lo, Hi: s.CI.Hi}}
 }
 

@@ -8,9 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/sslens/sslens/backend/config"
 	"github.com/sslens/sslens/backend/eval"
-	"github.com/sslens/sslens/backend/ssl"
+	"github.com/sslens/sslens/backend/layout"
 	"github.com/sslens/sslens/backend/store"
 	"github.com/sslens/sslens/shared"
 )
@@ -50,20 +49,20 @@ func TestResultsOfReproduceRun(t *testing.T) {
 	}
 	dir := filepath.Join(f.dir, j.Dir)
 	ci := &eval.Interval{Lo: 0.7, Hi: 0.9}
-	res := ssl.ReproduceResults{Name: "cpu", Test: ssl.TestSplit{Images: 20, Lenses: 10, NonLenses: 10}, Bootstrap: 100,
-		Backbones: []string{"vit_nano"}, Methods: []config.Method{config.Supervised, config.DINO}, Labels: []string{"300"}, Seeds: []uint64{1, 2},
-		Rows: []ssl.ResultRow{
-			{Method: config.Supervised, Backbone: "vit_nano", Labels: "300", TrainImages: 300,
-				Accuracy: ssl.Spread{Mean: 0.8, CI: eval.Interval{Lo: 0.7, Hi: 0.9}}, AUC: ssl.Spread{Mean: 0.85, Std: 0.01, CI: eval.Interval{Lo: 0.75, Hi: 0.95}},
-				Seeds: []ssl.SeedResult{{Seed: 1, Run: "cells/sup-1", AUC: 0.84, AUCCI: ci}, {Seed: 2, Run: "cells/sup-2", AUC: 0.86}}},
-			{Method: config.DINO, Backbone: "vit_nano", Labels: "300", TrainImages: 300,
-				Seeds: []ssl.SeedResult{{Seed: 1, Run: "cells/gone"}}},
+	res := layout.ReproduceResults{Name: "cpu", Test: layout.TestSplit{Images: 20, Lenses: 10, NonLenses: 10}, Bootstrap: 100,
+		Backbones: []string{"vit_nano"}, Methods: []string{"supervised", "dino"}, Labels: []string{"300"}, Seeds: []uint64{1, 2},
+		Rows: []layout.ResultRow{
+			{Method: "supervised", Backbone: "vit_nano", Labels: "300", TrainImages: 300,
+				Accuracy: layout.Spread{Mean: 0.8, CI: eval.Interval{Lo: 0.7, Hi: 0.9}}, AUC: layout.Spread{Mean: 0.85, Std: 0.01, CI: eval.Interval{Lo: 0.75, Hi: 0.95}},
+				Seeds: []layout.SeedResult{{Seed: 1, Run: "cells/sup-1", AUC: 0.84, AUCCI: ci}, {Seed: 2, Run: "cells/sup-2", AUC: 0.86}}},
+			{Method: "dino", Backbone: "vit_nano", Labels: "300", TrainImages: 300,
+				Seeds: []layout.SeedResult{{Seed: 1, Run: "cells/gone"}}},
 		},
-		Comparisons: []ssl.Comparison{{Backbone: "vit_nano", Labels: "300", Method: config.DINO,
-			AUC: eval.Diff{Diff: 0.02, CI: eval.Interval{Lo: -0.01, Hi: 0.05}}, Overlap: true, Best: true, Verdict: ssl.NotDistinguished}},
+		Comparisons: []layout.Comparison{{Backbone: "vit_nano", Labels: "300", Method: "dino",
+			AUC: eval.Diff{Diff: 0.02, CI: eval.Interval{Lo: -0.01, Hi: 0.05}}, Overlap: true, Best: true, Verdict: layout.NotDistinguished}},
 	}
-	writeJSONFile(t, filepath.Join(dir, ssl.ResultsJSON), res)
-	writeJSONFile(t, filepath.Join(dir, "cells", "sup-1", ssl.ReportJSON),
+	writeJSONFile(t, filepath.Join(dir, layout.ResultsJSON), res)
+	writeJSONFile(t, filepath.Join(dir, "cells", "sup-1", layout.ReportJSON),
 		map[string]any{"last": map[string]any{"test": map[string]any{"roc": []eval.ROCPoint{{FPR: 0, TPR: 0}, {FPR: 0.5, TPR: 0.9}, {FPR: 1, TPR: 1}}}}})
 
 	astro := f.login(t, astroUser)
@@ -94,7 +93,7 @@ func TestResultsOfReproduceRun(t *testing.T) {
 
 	// A cell folder outside the run folder is refused.
 	res.Rows[0].Seeds[0].Run = "../../elsewhere"
-	writeJSONFile(t, filepath.Join(dir, ssl.ResultsJSON), res)
+	writeJSONFile(t, filepath.Join(dir, layout.ResultsJSON), res)
 	if code, _ := astro.apiErr("GET", "/api/results?roc=1", "", nil); code != 500 {
 		t.Errorf("results with an escaping cell folder: %d, want 500", code)
 	}

@@ -16,7 +16,6 @@ import (
 	"github.com/sslens/sslens/backend/config"
 	"github.com/sslens/sslens/backend/eval"
 	"github.com/sslens/sslens/backend/jobs"
-	"github.com/sslens/sslens/backend/ssl"
 	"github.com/sslens/sslens/backend/store"
 	"github.com/sslens/sslens/shared"
 )
@@ -83,11 +82,11 @@ func (s *Server) templates() ([]shared.ConfigTemplate, error) {
 
 // parseReproduce checks a reproduce config; the base configs it names are
 // read from the shipped configs, where a reproduce run finds them too.
-func (s *Server) parseReproduce(b []byte) (*ssl.ReproduceConfig, error) {
+func (s *Server) parseReproduce(b []byte) (*config.ReproduceConfig, error) {
 	if s.opt.Configs == nil {
 		return nil, errors.New("no shipped configs to read base configs from")
 	}
-	return ssl.ParseReproduce(b, func(name string) ([]byte, error) { return fs.ReadFile(s.opt.Configs, path.Clean(name)) })
+	return config.ParseReproduce(b, func(name string) ([]byte, error) { return fs.ReadFile(s.opt.Configs, path.Clean(name)) })
 }
 
 func (s *Server) template(name string) (shared.ConfigTemplate, error) {
