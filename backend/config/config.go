@@ -4,6 +4,12 @@
 // plus sslens's own finetune section. Unknown keys are warnings naming the
 // key path; invalid values are errors naming the key path and the allowed
 // values, reported before any training starts.
+//
+// It also reads the reproduce config (ReproduceConfig: the matrix `sslens
+// reproduce` runs, a schema of sslens's own, so unknown keys are errors)
+// and the reference project's published results (ParseReference), both
+// without linking the training engine, so the server can check them. One
+// key-path decoder (yaml.go) serves both schemas.
 package config
 
 import (

@@ -11,6 +11,7 @@ import (
 
 	"github.com/sslens/sslens/backend/atomicfile"
 	"github.com/sslens/sslens/backend/eval"
+	"github.com/sslens/sslens/shared"
 )
 
 // Names of a reproduction: its results folder holds ResultsJSON,
@@ -33,7 +34,7 @@ type ReproduceResults struct {
 	Created       time.Time         `json:"created"`
 	Config        string            `json:"config"` // the reproduce config's YAML
 	Data          string            `json:"data"`
-	Test          TestSplit         `json:"test"`
+	Test          shared.TestSplit  `json:"test"`
 	Bootstrap     int               `json:"bootstrap"`
 	BootstrapSeed uint64            `json:"bootstrap_seed"`
 	Backbones     []string          `json:"backbones"`
@@ -48,34 +49,19 @@ type ReproduceResults struct {
 	Reference     *ReferenceResults `json:"reference,omitempty"`
 }
 
-// TestSplit describes the images every classifier was tested on.
-type TestSplit struct {
-	Images    int `json:"images"`
-	Lenses    int `json:"lenses"`
-	NonLenses int `json:"non_lenses"`
-}
-
 // ResultRow is one method, backbone and label count over its seeds.
+// Accuracy and AUC summarise the seeds' test metrics; their CI is the
+// interval of the mean over seeds, each resample of the test images
+// scoring every seed's model on the same images (with one seed, that
+// model's interval).
 type ResultRow struct {
-	Method      string       `json:"method"`
-	Backbone    string       `json:"backbone"`
-	Labels      string       `json:"labels"`
-	TrainImages int          `json:"train_images"`
-	Accuracy    Spread       `json:"accuracy"`
-	AUC         Spread       `json:"auc"`
-	Seeds       []SeedResult `json:"seeds"`
-}
-
-// Spread summarises a test metric over a row's seeds. CI is the interval
-// of the mean over seeds, each resample of the test images scoring every
-// seed's model on the same images; with one seed it is that model's
-// interval.
-type Spread struct {
-	Mean float64       `json:"mean"`
-	Std  float64       `json:"std"` // sample standard deviation over seeds; 0 with one seed
-	Min  float64       `json:"min"`
-	Max  float64       `json:"max"`
-	CI   eval.Interval `json:"ci"`
+	Method      string        `json:"method"`
+	Backbone    string        `json:"backbone"`
+	Labels      string        `json:"labels"`
+	TrainImages int           `json:"train_images"`
+	Accuracy    shared.Spread `json:"accuracy"`
+	AUC         shared.Spread `json:"auc"`
+	Seeds       []SeedResult  `json:"seeds"`
 }
 
 // SeedResult is one classifier cell: its test metrics from report.json
@@ -107,18 +93,9 @@ type Comparison struct {
 	// cruder test, which ignores that both saw the same images.
 	Overlap bool `json:"auc_intervals_overlap"`
 	// Best marks the SSL method with the highest mean test AUC here.
-	Best    bool    `json:"best"`
-	Verdict Verdict `json:"verdict"`
+	Best    bool           `json:"best"`
+	Verdict shared.Verdict `json:"verdict"` // read off the paired AUC interval
 }
-
-// Verdict reads a paired AUC interval.
-type Verdict string
-
-const (
-	Better           Verdict = "better"            // the interval lies above 0
-	Worse            Verdict = "worse"             // the interval lies below 0
-	NotDistinguished Verdict = "not distinguished" // the interval holds 0
-)
 
 // PretrainResult is one pretraining cell.
 type PretrainResult struct {

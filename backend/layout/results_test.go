@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/sslens/sslens/backend/eval"
+	"github.com/sslens/sslens/shared"
 )
 
 // results.json as the first release wrote it still reads: the committed
@@ -32,10 +33,10 @@ func TestResultsRoundTrip(t *testing.T) {
 		t.Fatalf("no results.json: err = %v", err)
 	}
 	ci := &eval.Interval{Lo: 0.7, Hi: 0.9}
-	res := &ReproduceResults{Name: "m", Test: TestSplit{Images: 4, Lenses: 2, NonLenses: 2}, Methods: []string{"supervised", "dino"},
-		Rows: []ResultRow{{Method: "dino", Backbone: "vit_nano", Labels: "300", AUC: Spread{Mean: 0.8, CI: *ci},
+	res := &ReproduceResults{Name: "m", Test: shared.TestSplit{Images: 4, Lenses: 2, NonLenses: 2}, Methods: []string{"supervised", "dino"},
+		Rows: []ResultRow{{Method: "dino", Backbone: "vit_nano", Labels: "300", AUC: shared.Spread{Mean: 0.8, CI: shared.Interval(*ci)},
 			Seeds: []SeedResult{{Seed: 1, AUC: 0.8, AUCCI: ci, Config: []byte(`{"a":1}`)}}}},
-		Comparisons: []Comparison{{Method: "dino", Verdict: NotDistinguished, AUC: eval.Diff{Diff: 0.1}}},
+		Comparisons: []Comparison{{Method: "dino", Verdict: shared.VerdictNotDistinguished, AUC: eval.Diff{Diff: 0.1}}},
 		Reference:   &ReferenceResults{Rows: []ReferenceRow{{Method: "dino", Backbone: "vit_small", Labels: 300, AUC: 0.9}}}}
 	if err := WriteResults(dir, res); err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 // Package render turns cutouts into 8-bit pictures: Lupton et al. (2004)
 // asinh colour composites of the g, r, i bands, single-band stretches,
-// nearest-neighbour upscaling, labelled grids and PNG files.
+// nearest-neighbour upscaling, labelled grids and PNG files; and ROC
+// plots (roc.go), which a reproduction draws per backbone and label count.
 //
 // Inputs are data.Image cubes (3, H, W) in g, r, i order, or single H*W
 // row-major planes, in the flux units of the data (for simulated HSC data,

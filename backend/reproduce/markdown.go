@@ -10,6 +10,7 @@ import (
 	"github.com/sslens/sslens/backend/config"
 	"github.com/sslens/sslens/backend/eval"
 	"github.com/sslens/sslens/backend/layout"
+	"github.com/sslens/sslens/shared"
 )
 
 // Markdown renders the results: the reference project's table layout (rows
@@ -34,13 +35,13 @@ func Markdown(r *layout.ReproduceResults) string {
 	}
 	for _, t := range []struct {
 		title string
-		get   func(layout.ResultRow) layout.Spread
+		get   func(layout.ResultRow) shared.Spread
 		ref   func(layout.ReferenceRow) float64
 		form  func(float64) string
 	}{
-		{"Test ROC AUC", func(r layout.ResultRow) layout.Spread { return r.AUC }, func(r layout.ReferenceRow) float64 { return r.AUC },
+		{"Test ROC AUC", func(r layout.ResultRow) shared.Spread { return r.AUC }, func(r layout.ReferenceRow) float64 { return r.AUC },
 			func(v float64) string { return fmt.Sprintf("%.4f", v) }},
-		{"Test accuracy", func(r layout.ResultRow) layout.Spread { return r.Accuracy }, func(r layout.ReferenceRow) float64 { return r.Accuracy },
+		{"Test accuracy", func(r layout.ResultRow) shared.Spread { return r.Accuracy }, func(r layout.ReferenceRow) float64 { return r.Accuracy },
 			func(v float64) string { return fmt.Sprintf("%.2f%%", 100*v) }},
 	} {
 		fmt.Fprintf(&b, "## %s\n\nCells: %s.", t.title, cell)
@@ -132,9 +133,9 @@ func comparisonMarkdown(b *strings.Builder, r *layout.ReproduceResults) {
 		}
 		var verdict string
 		switch c.Verdict {
-		case layout.Better:
+		case shared.VerdictBetter:
 			verdict = "beats supervised training beyond the intervals"
-		case layout.Worse:
+		case shared.VerdictWorse:
 			verdict = "is worse than supervised training beyond the intervals"
 		default:
 			verdict = "does not beat supervised training beyond the intervals (the paired interval holds 0)"
@@ -210,7 +211,7 @@ func referenceBackbones(ref *layout.ReferenceResults) []string {
 
 // spreadText renders a table cell: the value (one seed) or the mean and
 // standard deviation (several), then the interval.
-func spreadText(r *layout.ReproduceResults, s layout.Spread, form func(float64) string) string {
+func spreadText(r *layout.ReproduceResults, s shared.Spread, form func(float64) string) string {
 	v := form(s.Mean)
 	if len(r.Seeds) > 1 {
 		v += " ± " + strings.TrimSuffix(form(s.Std), "%")

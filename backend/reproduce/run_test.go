@@ -52,27 +52,21 @@ func reproConfig(dataDir, out string) string {
 	return fmt.Sprintf(`name: test matrix
 data path: %q
 output_dir: %q
+subset_seed: 4
+bootstrap: 200
 backbones: [ViT-N/8]
 methods: [supervised, dino, simsiam]
 labels: [300, all]
 seeds: [0, 1]
-subset_seed: 4
-bootstrap: 200
 pretrain:
   epochs: 1
   overrides:
     optimizer: {scheduler_warmup_epochs: 1}
     train args: {batch_size: 64}
     ssl augmentation kwargs: {num_local_crops: 2, local_crop_size: 16}
-  dino:
-    config: dino.yaml
-    overrides: {train args: {batch_size: 32}}
+  dino: {config: dino.yaml, overrides: {train args: {batch_size: 32}}}
   simsiam: {config: simsiam.yaml}
-finetune:
-  epochs: 2
-  overrides:
-    optimizer: {init_lr: 0.05, final_lr: 0.001}
-    train args: {batch_size: 32}
+finetune: {epochs: 2, overrides: {optimizer: {init_lr: 0.05, final_lr: 0.001}, train args: {batch_size: 32}}}
 `, dataDir, out)
 }
 
@@ -212,7 +206,7 @@ func TestReproduceMatrix(t *testing.T) {
 	if len(res.Rows) != 6 || len(res.Comparisons) != 4 || len(res.Pretraining) != 4 || len(res.Plots) != 2 {
 		t.Fatalf("%d rows, %d comparisons, %d pretrainings, %d plots", len(res.Rows), len(res.Comparisons), len(res.Pretraining), len(res.Plots))
 	}
-	if res.Test != (layout.TestSplit{Images: 54, Lenses: 30, NonLenses: 24}) {
+	if res.Test != (shared.TestSplit{Images: 54, Lenses: 30, NonLenses: 24}) {
 		t.Errorf("test split %+v", res.Test)
 	}
 	for _, row := range res.Rows {
@@ -243,11 +237,11 @@ func TestReproduceMatrix(t *testing.T) {
 		}
 	}
 	for _, c := range res.Comparisons {
-		want := layout.NotDistinguished
+		want := shared.VerdictNotDistinguished
 		if c.AUC.CI.Lo > 0 {
-			want = layout.Better
+			want = shared.VerdictBetter
 		} else if c.AUC.CI.Hi < 0 {
-			want = layout.Worse
+			want = shared.VerdictWorse
 		}
 		if c.Verdict != want || c.AUC.Resamples != 200 {
 			t.Errorf("comparison %+v: want verdict %s", c, want)
@@ -371,8 +365,8 @@ func TestPlotCurves(t *testing.T) {
 	r := &collected{
 		ReproduceResults: &layout.ReproduceResults{Methods: []string{"supervised", "dino"}},
 		rows: map[string]*row{
-			rowKey("supervised", "b", "300"): {ResultRow: layout.ResultRow{AUC: layout.Spread{Mean: 0.5}}, roc: roc[:1]},
-			rowKey("dino", "b", "300"):       {ResultRow: layout.ResultRow{AUC: layout.Spread{Mean: 0.75}}, roc: roc},
+			rowKey("supervised", "b", "300"): {ResultRow: layout.ResultRow{AUC: shared.Spread{Mean: 0.5}}, roc: roc[:1]},
+			rowKey("dino", "b", "300"):       {ResultRow: layout.ResultRow{AUC: shared.Spread{Mean: 0.75}}, roc: roc},
 		},
 	}
 	curves := r.curves(layout.ROCPlot{Backbone: "b", Labels: "300"})

@@ -10,6 +10,7 @@ import (
 	"github.com/sslens/sslens/backend/config"
 	"github.com/sslens/sslens/backend/eval"
 	"github.com/sslens/sslens/backend/layout"
+	"github.com/sslens/sslens/shared"
 )
 
 // bootstrapSeed seeds the bootstrap draws of the results' intervals and
@@ -86,7 +87,7 @@ func collect(rc *config.ReproduceConfig, cells []*Cell, opt Options) (*collected
 		t := rep.Last.Test
 		if names == nil {
 			names, labels = sc.Names, sc.Labels
-			res.Test = layout.TestSplit{Images: t.N, Lenses: t.Lenses, NonLenses: t.NonLenses}
+			res.Test = shared.TestSplit{Images: t.N, Lenses: t.Lenses, NonLenses: t.NonLenses}
 		} else if !slices.Equal(names, sc.Names) || !slices.Equal(labels, sc.Labels) {
 			return nil, fmt.Errorf("reproduce: %s was tested on other images than %s", c.Dir, cells[0].Dir)
 		}
@@ -131,8 +132,8 @@ func collect(rc *config.ReproduceConfig, cells []*Cell, opt Options) (*collected
 }
 
 // spread summarises one metric of a row's seeds.
-func spread(r *row, labels []int, resamples int, stat eval.Stat, metric func(layout.SeedResult) float64) (layout.Spread, error) {
-	s := layout.Spread{Min: math.Inf(1), Max: math.Inf(-1)}
+func spread(r *row, labels []int, resamples int, stat eval.Stat, metric func(layout.SeedResult) float64) (shared.Spread, error) {
+	s := shared.Spread{Min: math.Inf(1), Max: math.Inf(-1)}
 	for _, sr := range r.Seeds {
 		v := metric(sr)
 		s.Mean += v / float64(len(r.Seeds))
@@ -145,11 +146,11 @@ func spread(r *row, labels []int, resamples int, stat eval.Stat, metric func(lay
 		}
 		s.Std = math.Sqrt(s.Std)
 	}
-	var err error
-	s.CI, err = eval.MeanInterval(r.scores, labels, resamples, bootstrapSeed, stat)
+	ci, err := eval.MeanInterval(r.scores, labels, resamples, bootstrapSeed, stat)
 	if err != nil {
-		return layout.Spread{}, fmt.Errorf("reproduce: %s %s %s labels: %w", r.Method, r.Backbone, r.Labels, err)
+		return shared.Spread{}, fmt.Errorf("reproduce: %s %s %s labels: %w", r.Method, r.Backbone, r.Labels, err)
 	}
+	s.CI = shared.Interval(ci)
 	return s, nil
 }
 
@@ -178,11 +179,11 @@ func compare(rows map[string]*row, b, l string, methods []string, labels []int, 
 		}
 		switch {
 		case c.AUC.CI.Lo > 0:
-			c.Verdict = layout.Better
+			c.Verdict = shared.VerdictBetter
 		case c.AUC.CI.Hi < 0:
-			c.Verdict = layout.Worse
+			c.Verdict = shared.VerdictWorse
 		default:
-			c.Verdict = layout.NotDistinguished
+			c.Verdict = shared.VerdictNotDistinguished
 		}
 		if best < 0 || r.AUC.Mean > rows[rowKey(out[best].Method, b, l)].AUC.Mean {
 			best = len(out)

@@ -63,12 +63,12 @@ func (s *Server) reproduction(j store.Run, roc bool) (*shared.Reproduction, erro
 		return nil, fmt.Errorf("run %d: %w", j.ID, err)
 	}
 	out := &shared.Reproduction{Run: j.ID, RunName: j.Name, Name: res.Name, Created: res.Created,
-		Test:      shared.TestSplit{Images: res.Test.Images, Lenses: res.Test.Lenses, NonLenses: res.Test.NonLenses},
+		Test:      res.Test,
 		Bootstrap: res.Bootstrap, Backbones: res.Backbones, Methods: res.Methods, Labels: res.Labels, Seeds: res.Seeds,
 		Rows: make([]shared.ReproduceRow, len(res.Rows)), Comparisons: make([]shared.Comparison, len(res.Comparisons))}
 	for i, row := range res.Rows {
 		w := shared.ReproduceRow{Method: row.Method, Backbone: row.Backbone, Labels: row.Labels, TrainImages: row.TrainImages,
-			Accuracy: spreadDTO(row.Accuracy), AUC: spreadDTO(row.AUC)}
+			Accuracy: row.Accuracy, AUC: row.AUC}
 		for _, sd := range row.Seeds {
 			w.Seeds = append(w.Seeds, shared.ReproduceSeed{Seed: sd.Seed, Accuracy: sd.Accuracy, AccuracyCI: intervalDTO(sd.AccuracyCI),
 				AUC: sd.AUC, AUCCI: intervalDTO(sd.AUCCI)})
@@ -84,7 +84,7 @@ func (s *Server) reproduction(j store.Run, roc bool) (*shared.Reproduction, erro
 		out.Comparisons[i] = shared.Comparison{Backbone: c.Backbone, Labels: c.Labels, Method: c.Method,
 			AUCDiff:      shared.Diff{Diff: c.AUC.Diff, CI: shared.Interval{Lo: c.AUC.CI.Lo, Hi: c.AUC.CI.Hi}},
 			AccuracyDiff: shared.Diff{Diff: c.Accuracy.Diff, CI: shared.Interval{Lo: c.Accuracy.CI.Lo, Hi: c.Accuracy.CI.Hi}},
-			Overlap:      c.Overlap, Best: c.Best, Verdict: shared.Verdict(c.Verdict)}
+			Overlap:      c.Overlap, Best: c.Best, Verdict: c.Verdict}
 	}
 	return out, nil
 }
@@ -103,10 +103,6 @@ func (s *Server) cellROC(j store.Run, cell string) ([]shared.ROCPoint, error) {
 		return nil, fmt.Errorf("run %d: %w", j.ID, err)
 	}
 	return rocDTO(rep.Last.Test.ROC), nil
-}
-
-func spreadDTO(s layout.Spread) shared.Spread {
-	return shared.Spread{Mean: s.Mean, Std: s.Std, Min: s.Min, Max: s.Max, CI: shared.Interval{Lo: s.CI.Lo, Hi: s.CI.Hi}}
 }
 
 func intervalDTO(ci *eval.Interval) *shared.Interval {

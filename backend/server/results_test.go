@@ -49,17 +49,17 @@ func TestResultsOfReproduceRun(t *testing.T) {
 	}
 	dir := filepath.Join(f.dir, j.Dir)
 	ci := &eval.Interval{Lo: 0.7, Hi: 0.9}
-	res := layout.ReproduceResults{Name: "cpu", Test: layout.TestSplit{Images: 20, Lenses: 10, NonLenses: 10}, Bootstrap: 100,
+	res := layout.ReproduceResults{Name: "cpu", Test: shared.TestSplit{Images: 20, Lenses: 10, NonLenses: 10}, Bootstrap: 100,
 		Backbones: []string{"vit_nano"}, Methods: []string{"supervised", "dino"}, Labels: []string{"300"}, Seeds: []uint64{1, 2},
 		Rows: []layout.ResultRow{
 			{Method: "supervised", Backbone: "vit_nano", Labels: "300", TrainImages: 300,
-				Accuracy: layout.Spread{Mean: 0.8, CI: eval.Interval{Lo: 0.7, Hi: 0.9}}, AUC: layout.Spread{Mean: 0.85, Std: 0.01, CI: eval.Interval{Lo: 0.75, Hi: 0.95}},
+				Accuracy: shared.Spread{Mean: 0.8, CI: shared.Interval{Lo: 0.7, Hi: 0.9}}, AUC: shared.Spread{Mean: 0.85, Std: 0.01, CI: shared.Interval{Lo: 0.75, Hi: 0.95}},
 				Seeds: []layout.SeedResult{{Seed: 1, Run: "cells/sup-1", AUC: 0.84, AUCCI: ci}, {Seed: 2, Run: "cells/sup-2", AUC: 0.86}}},
 			{Method: "dino", Backbone: "vit_nano", Labels: "300", TrainImages: 300,
 				Seeds: []layout.SeedResult{{Seed: 1, Run: "cells/gone"}}},
 		},
 		Comparisons: []layout.Comparison{{Backbone: "vit_nano", Labels: "300", Method: "dino",
-			AUC: eval.Diff{Diff: 0.02, CI: eval.Interval{Lo: -0.01, Hi: 0.05}}, Overlap: true, Best: true, Verdict: layout.NotDistinguished}},
+			AUC: eval.Diff{Diff: 0.02, CI: eval.Interval{Lo: -0.01, Hi: 0.05}}, Overlap: true, Best: true, Verdict: shared.VerdictNotDistinguished}},
 	}
 	writeJSONFile(t, filepath.Join(dir, layout.ResultsJSON), res)
 	writeJSONFile(t, filepath.Join(dir, "cells", "sup-1", layout.ReportJSON),
