@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io/fs"
 	"net/http"
-	"os"
 	"path"
 	"slices"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"github.com/sslens/sslens/backend/config"
 	"github.com/sslens/sslens/backend/eval"
 	"github.com/sslens/sslens/backend/jobs"
+	"github.com/sslens/sslens/backend/layout"
 	"github.com/sslens/sslens/backend/store"
 	"github.com/sslens/sslens/shared"
 )
@@ -432,37 +432,14 @@ func checkpointDTOs(cs []store.Checkpoint) []shared.Checkpoint {
 	return out
 }
 
-// runReport is the part of a classifier run's report.json the results
-// page shows (backend/ssl writes it).
-type runReport struct {
-	Name        string `json:"name"`
-	Method      string `json:"method"`
-	Backbone    string `json:"backbone"`
-	Labels      string `json:"labels"`
-	TrainImages int    `json:"train_images"`
-	LinearProbe bool   `json:"linear_probe"`
-	Last        struct {
-		Epoch int         `json:"epoch"`
-		Test  eval.Report `json:"test"`
-	} `json:"last"`
-	Best struct {
-		Epoch int         `json:"epoch"`
-		Test  eval.Report `json:"test"`
-	} `json:"best"`
-}
-
 // resultRows reads the test results of a finished classifier run.
 func (s *Server) resultRows(r *http.Request, j store.Run, roc bool) ([]shared.ResultRow, error) {
-	b, err := os.ReadFile(s.abs(path.Join(j.Dir, jobs.ReportFile)))
+	rep, err := layout.Run(s.abs(j.Dir)).ReadReport()
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, err
-	}
-	var rep runReport
-	if err := json.Unmarshal(b, &rep); err != nil {
-		return nil, fmt.Errorf("run %d: %s: %w", j.ID, jobs.ReportFile, err)
+		return nil, fmt.Errorf("run %d: %w", j.ID, err)
 	}
 	cks, err := s.st.Checkpoints(r.Context(), store.CheckpointFilter{Run: j.ID})
 	if err != nil {
