@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/sslens/sslens/backend/atomicfile"
-
 	"github.com/sslens/sslens/backend/layout"
 )
 

@@ -12,7 +12,6 @@ import (
 	"slices"
 
 	"github.com/sslens/sslens/backend/atomicfile"
-
 	"github.com/sslens/sslens/backend/layout"
 )
 

@@ -11,12 +11,11 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"github.com/sslens/sslens/backend/layout"
 	"github.com/sslens/sslens/backend/nn/ckpt"
 	"github.com/sslens/sslens/backend/sim"
 	"github.com/sslens/sslens/backend/store"
 	"github.com/sslens/sslens/shared"
-
-	"github.com/sslens/sslens/backend/layout"
 )
 
 // Params are a run's kind-specific settings, stored with it as JSON.

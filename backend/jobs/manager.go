@@ -14,10 +14,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sslens/sslens/backend/layout"
 	"github.com/sslens/sslens/backend/store"
 	"github.com/sslens/sslens/shared"
-
-	"github.com/sslens/sslens/backend/layout"
 )
 
 // Notifier receives every event the manager stores, after it is stored.

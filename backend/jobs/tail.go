@@ -13,10 +13,9 @@ import (
 	"time"
 
 	"github.com/sslens/sslens/backend/data"
+	"github.com/sslens/sslens/backend/layout"
 	"github.com/sslens/sslens/backend/store"
 	"github.com/sslens/sslens/shared"
-
-	"github.com/sslens/sslens/backend/layout"
 )
 
 // Limits on what one poll turns into events, so a job that floods its

@@ -14,9 +14,8 @@ import (
 	"github.com/sslens/sslens/backend/augment"
 	"github.com/sslens/sslens/backend/config"
 	"github.com/sslens/sslens/backend/data"
-	"github.com/sslens/sslens/backend/render"
-
 	"github.com/sslens/sslens/backend/layout"
+	"github.com/sslens/sslens/backend/render"
 )
 
 // ibotConfig is a seed-style iBOT config with two 20 px local crops.

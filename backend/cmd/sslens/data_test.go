@@ -12,7 +12,6 @@ import (
 	"testing"
 
 	"github.com/sslens/sslens/backend/data"
-
 	"github.com/sslens/sslens/backend/layout"
 )
 

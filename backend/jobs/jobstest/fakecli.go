@@ -25,11 +25,10 @@ import (
 
 	"github.com/sslens/sslens/backend/data"
 	"github.com/sslens/sslens/backend/eval"
+	"github.com/sslens/sslens/backend/layout"
 	"github.com/sslens/sslens/backend/nn/ckpt"
 	"github.com/sslens/sslens/backend/sim"
 	"github.com/sslens/sslens/shared"
-
-	"github.com/sslens/sslens/backend/layout"
 )
 
 // Env is the environment variable that makes a test binary act as sslens:
