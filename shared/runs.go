@@ -146,8 +146,8 @@ const (
 	MetricWarning MetricKind = "warning" // e.g. an ignored config key
 )
 
-// Metric is one record of a run's metrics.jsonl, field for field (the
-// training code's record type; a test keeps the two in step). Seq numbers
+// Metric is one line of a run's metrics.jsonl: the training code writes
+// it (through backend/layout) and the portal streams it as it is. Seq numbers
 // the records of the run from 1 across resumes: a resumed run rewrites
 // the records after its last checkpoint, so a Metric whose Seq is not above
 // the last one seen replaces it and everything after it. Epochs count from
