@@ -299,6 +299,25 @@ func (s *Store) Events(ctx context.Context, run, after int64, limit int, types .
 	if err != nil {
 		return nil, wrap(err)
 	}
+	return scanEvents(rows, run)
+}
+
+// LastEvents returns the newest n events of the given type of a run,
+// oldest first.
+func (s *Store) LastEvents(ctx context.Context, run int64, typ shared.EventType, n int) ([]shared.Event, error) {
+	rows, err := s.r.QueryContext(ctx, "SELECT body FROM events WHERE run_id = ? AND type = ? ORDER BY seq DESC LIMIT ?", run, typ, n)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	out, err := scanEvents(rows, run)
+	slices.Reverse(out)
+	return out, err
+}
+
+// scanEvents decodes the stored bodies of run's events that rows selects
+// (one column, body) and closes rows. It returns an empty slice, not nil,
+// when there are none, so that the portal receives [].
+func scanEvents(rows *sql.Rows, run int64) ([]shared.Event, error) {
 	defer rows.Close()
 	out := []shared.Event{}
 	for rows.Next() {
@@ -312,30 +331,6 @@ func (s *Store) Events(ctx context.Context, run, after int64, limit int, types .
 		}
 		out = append(out, ev)
 	}
-	return out, wrap(rows.Err())
-}
-
-// LastEvents returns the newest n events of the given type of a run,
-// oldest first.
-func (s *Store) LastEvents(ctx context.Context, run int64, typ shared.EventType, n int) ([]shared.Event, error) {
-	rows, err := s.r.QueryContext(ctx, "SELECT body FROM events WHERE run_id = ? AND type = ? ORDER BY seq DESC LIMIT ?", run, typ, n)
-	if err != nil {
-		return nil, wrap(err)
-	}
-	defer rows.Close()
-	var out []shared.Event
-	for rows.Next() {
-		var body string
-		if err := rows.Scan(&body); err != nil {
-			return nil, wrap(err)
-		}
-		var ev shared.Event
-		if err := json.Unmarshal([]byte(body), &ev); err != nil {
-			return nil, fmt.Errorf("store: run %d: stored event: %w", run, err)
-		}
-		out = append(out, ev)
-	}
-	slices.Reverse(out)
 	return out, wrap(rows.Err())
 }
 
