@@ -160,17 +160,6 @@ func (l *Launch) validate(ctx app.Context) {
 	})
 }
 
-// validateLater validates once typing pauses.
-func (l *Launch) validateLater(ctx app.Context) {
-	l.gen++
-	gen := l.gen
-	ctx.After(editDelay, func(ctx app.Context) {
-		if gen == l.gen {
-			l.validate(ctx)
-		}
-	})
-}
-
 func (l *Launch) onTemplate(ctx app.Context, e app.Event) {
 	l.pick(ctx, value(e))
 }
@@ -191,7 +180,7 @@ func (l *Launch) onField(f launchField) app.EventHandler {
 func (l *Launch) onYAML(ctx app.Context, e app.Event) {
 	l.yaml = value(e)
 	l.template = ""
-	l.validateLater(ctx)
+	afterEdit(ctx, &l.gen, l.validate)
 }
 
 // method is the config's experiment.ssl_training.

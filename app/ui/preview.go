@@ -15,9 +15,22 @@ import (
 	"github.com/sslens/sslens/shared"
 )
 
-// editDelay is how long the preview waits after the last keystroke in the
-// YAML before asking the server again.
+// editDelay is how long the preview and launch pages wait after the last
+// keystroke in the YAML before asking the server again.
 const editDelay = 600 * time.Millisecond
+
+// afterEdit runs f once typing pauses for editDelay. gen is the page's
+// request number: afterEdit bumps it, and any later bump (a newer keystroke
+// or request) drops this f.
+func afterEdit(ctx app.Context, gen *int, f func(app.Context)) {
+	*gen++
+	want := *gen
+	ctx.After(editDelay, func(ctx app.Context) {
+		if want == *gen {
+			f(ctx)
+		}
+	})
+}
 
 // Preview shows the augmented views (global and local crops, iBOT masks) a
 // method config would train on for one image; every change of the image,
@@ -189,13 +202,7 @@ func (p *Preview) onTemplate(ctx app.Context, e app.Event) {
 func (p *Preview) onYAML(ctx app.Context, e app.Event) {
 	p.yaml = value(e)
 	p.template = ""
-	p.gen++
-	gen := p.gen
-	ctx.After(editDelay, func(ctx app.Context) {
-		if gen == p.gen {
-			p.refresh(ctx)
-		}
-	})
+	afterEdit(ctx, &p.gen, p.refresh)
 }
 
 func (p *Preview) onSeed(ctx app.Context, e app.Event) {

@@ -43,20 +43,13 @@ func (v *RunView) OnNav(ctx app.Context) {
 	}
 	v.id, v.m = id, nil
 	v.start(ctx, shared.RoleAstronomer, func(ctx app.Context) {
-		ctx.Async(func() {
-			r, err := v.env.API.Run(ctx, id)
-			ctx.Dispatch(func(ctx app.Context) {
-				if err != nil {
-					v.fail(ctx, err)
-					return
-				}
-				// The events rebuild state, progress and metrics from the
-				// start, so the model begins from the run's static fields.
-				v.m = &runModel{run: r}
-				v.ready()
-				v.loadCheckpoints(ctx)
-				v.follow(ctx, &v.live, id, 0, v.onEvents, nil)
-			})
+		v.fetchRun(ctx, id, func(ctx app.Context, r shared.Run) {
+			// The events rebuild state, progress and metrics from the
+			// start, so the model begins from the run's static fields.
+			v.m = &runModel{run: r}
+			v.ready()
+			v.loadCheckpoints(ctx)
+			v.follow(ctx, &v.live, id, 0, v.onEvents, nil)
 		})
 	})
 }
@@ -73,7 +66,16 @@ func (v *RunView) onEvents(ctx app.Context, evs []shared.Event) {
 // refreshRun re-reads the run for what events do not carry (finish time,
 // resumability).
 func (v *RunView) refreshRun(ctx app.Context) {
-	id := v.id
+	v.fetchRun(ctx, v.id, func(ctx app.Context, r shared.Run) {
+		if v.m != nil && v.m.run.ID == r.ID {
+			v.m.merge(r)
+		}
+	})
+}
+
+// fetchRun reads run id in the background and hands it to then on the UI
+// goroutine; an error fails the page instead.
+func (v *RunView) fetchRun(ctx app.Context, id int64, then func(app.Context, shared.Run)) {
 	ctx.Async(func() {
 		r, err := v.env.API.Run(ctx, id)
 		ctx.Dispatch(func(ctx app.Context) {
@@ -81,9 +83,7 @@ func (v *RunView) refreshRun(ctx app.Context) {
 				v.fail(ctx, err)
 				return
 			}
-			if v.m != nil && v.m.run.ID == r.ID {
-				v.m.merge(r)
-			}
+			then(ctx, r)
 		})
 	})
 }

@@ -124,18 +124,17 @@ func (m *runModel) charts() charts {
 	series(&c.Loss, "train", stepLoss)
 	series(&c.Loss, "train (epoch)", epochLoss)
 	series(&c.Loss, "val", valLoss)
-	if len(stepLR) > 0 {
-		series(&c.LR, "lr", stepLR)
-	} else {
-		series(&c.LR, "lr", epochLR)
+	// Rate and speed show per step where the run logs steps, else per epoch.
+	perStep := func(step, epoch []chart.Point) []chart.Point {
+		if len(step) > 0 {
+			return step
+		}
+		return epoch
 	}
+	series(&c.LR, "lr", perStep(stepLR, epochLR))
 	series(&c.Accuracy, "accuracy", acc)
 	series(&c.Accuracy, "AUC", auc)
-	if len(stepIPS) > 0 {
-		series(&c.Speed, "images/s", stepIPS)
-	} else {
-		series(&c.Speed, "images/s", epochIPS)
-	}
+	series(&c.Speed, "images/s", perStep(stepIPS, epochIPS))
 	return c
 }
 
