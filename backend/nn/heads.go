@@ -55,6 +55,18 @@ type layer struct {
 	affine  bool // BatchNorm
 }
 
+// sequential collects layers named as the entries of a PyTorch
+// nn.Sequential: prefix.0, prefix.1, ... in the order they are added.
+type sequential struct {
+	prefix string
+	layers []layer
+}
+
+func (s *sequential) add(l layer) {
+	l.name = s.prefix + "." + strconv.Itoa(len(s.layers))
+	s.layers = append(s.layers, l)
+}
+
 // DINOHead is DINO's projection head: an MLP of Layers Linear layers
 // In -> Hidden -> ... -> Bottleneck with GELU (and BatchNorm when BN)
 // between them, L2 normalisation, and a weight-normed Linear(Bottleneck,
@@ -86,23 +98,17 @@ func (h DINOHead) mlp() []layer {
 	if h.Layers == 1 {
 		return []layer{{kind: kindLinear, name: "head.mlp", in: h.In, out: h.Bottleneck, bias: true}, {kind: kindL2Norm}}
 	}
-	var ls []layer
-	i, in := 0, h.In
-	add := func(l layer) {
-		l.name = "head.mlp." + strconv.Itoa(i)
-		ls = append(ls, l)
-		i++
-	}
+	s, in := sequential{prefix: "head.mlp"}, h.In
 	for range h.Layers - 1 {
-		add(layer{kind: kindLinear, in: in, out: h.Hidden, bias: true})
+		s.add(layer{kind: kindLinear, in: in, out: h.Hidden, bias: true})
 		if h.BN {
-			add(layer{kind: kindBN, in: h.Hidden, out: h.Hidden, affine: true})
+			s.add(layer{kind: kindBN, in: h.Hidden, out: h.Hidden, affine: true})
 		}
-		add(layer{kind: kindGELU})
+		s.add(layer{kind: kindGELU})
 		in = h.Hidden
 	}
-	add(layer{kind: kindLinear, in: in, out: h.Bottleneck, bias: true})
-	return append(ls, layer{kind: kindL2Norm})
+	s.add(layer{kind: kindLinear, in: in, out: h.Bottleneck, bias: true})
+	return append(s.layers, layer{kind: kindL2Norm})
 }
 
 // lastLayers returns the class-token last layer and the patch one (the
@@ -172,28 +178,22 @@ func (h SimSiamHead) Validate() error {
 }
 
 func (h SimSiamHead) projector() []layer {
-	var ls []layer
-	i, in := 0, h.In
-	add := func(l layer) {
-		l.name = "projector." + strconv.Itoa(i)
-		ls = append(ls, l)
-		i++
-	}
+	s, in := sequential{prefix: "projector"}, h.In
 	for n := range h.Layers {
 		out := h.Hidden
 		if n == h.Layers-1 {
 			out = h.Out
 		}
-		add(layer{kind: kindLinear, in: in, out: out, bias: !h.BN})
+		s.add(layer{kind: kindLinear, in: in, out: out, bias: !h.BN})
 		if h.BN {
-			add(layer{kind: kindBN, in: out, out: out, affine: n < h.Layers-1})
+			s.add(layer{kind: kindBN, in: out, out: out, affine: n < h.Layers-1})
 		}
 		if n < h.Layers-1 {
-			add(layer{kind: kindReLU})
+			s.add(layer{kind: kindReLU})
 		}
 		in = out
 	}
-	return ls
+	return s.layers
 }
 
 func (h SimSiamHead) predictor() []layer {

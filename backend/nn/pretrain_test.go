@@ -26,21 +26,7 @@ func pretrainPreset() vit.Preset {
 // redrawn larger than vit.New's so that every path carries signal.
 func backboneParams(t testing.TB, p vit.Preset, seed uint64) *vit.Params {
 	t.Helper()
-	rng := rand.New(rand.NewPCG(seed, 1))
-	ps, err := vit.New(p, 0, rng)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range ps.List() {
-		for i := range q.Data {
-			v := 0.3 * (2*rng.Float64() - 1)
-			if len(q.Shape) == 1 && strings.HasSuffix(q.Name, ".weight") {
-				v += 1
-			}
-			q.Data[i] = float32(v)
-		}
-	}
-	return ps
+	return redrawnParams(t, p, 0, rand.New(rand.NewPCG(seed, 1)))
 }
 
 func testDINOHead(in int) DINOHead {

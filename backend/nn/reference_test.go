@@ -187,8 +187,15 @@ func tinyPreset(dropPath, attnDrop float64) vit.Preset {
 // gradient.
 func tinyParams(t testing.TB, p vit.Preset, seed uint64) *vit.Params {
 	t.Helper()
-	rng := rand.New(rand.NewPCG(seed, 99))
-	ps, err := vit.New(p, 2, rng)
+	return redrawnParams(t, p, 2, rand.New(rand.NewPCG(seed, 99)))
+}
+
+// redrawnParams returns a parameter set of p with classes outputs (0: no
+// head) whose weights, after vit.New's, are redrawn from rng uniform in
+// [-0.3, 0.3), plus 1 for LayerNorm gains.
+func redrawnParams(t testing.TB, p vit.Preset, classes int, rng *rand.Rand) *vit.Params {
+	t.Helper()
+	ps, err := vit.New(p, classes, rng)
 	if err != nil {
 		t.Fatal(err)
 	}

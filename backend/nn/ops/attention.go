@@ -15,6 +15,25 @@ func (s attnShape) tasks() int { return s.n * s.h }
 // scale is timm's Dh^-0.5.
 func (s attnShape) scale() float64 { return 1 / math.Sqrt(float64(s.dh)) }
 
+// eachHead calls f across cores once per task = sequence·h + head, with
+// where that head's columns start in a [n*t, 3d] qkv buffer (its query; key
+// and value follow at +d and +2d) and in a [n*t, d] buffer of head outputs.
+// cost is one task's operations, for the split across cores.
+func (s attnShape) eachHead(cost int, f func(task, qkvAt, outAt int)) {
+	parallelFor(s.tasks(), grainFor(cost), func(lo, hi int) {
+		for task := lo; task < hi; task++ {
+			n, h := task/s.h, task%s.h
+			f(task, n*s.t*3*s.d()+h*s.dh, n*s.t*s.d()+h*s.dh)
+		}
+	})
+}
+
+// qkvOf splits a [n*t, 3d] buffer at a head's start (see heads) into its
+// query, key and value columns, each with row stride 3d.
+func qkvOf[T Float](buf []T, at, d int) (q, k, v []T) {
+	return buf[at:], buf[at+d:], buf[at+2*d:]
+}
+
 // attnDrop is attention-probability dropout for one step: rate p, and the
 // seed of this step's masks. Each (sequence, head) draws from its own PCG
 // stream (seed, task), so the masks do not depend on how tasks are split
@@ -36,29 +55,25 @@ func attentionForward[T Float](out, probs, mask, dropped, qkv []T, s attnShape, 
 	t, d, dh, tt := s.t, s.d(), s.dh, s.t*s.t
 	ld := 3 * d
 	scale := T(s.scale())
-	parallelFor(s.tasks(), grainFor(4*tt*dh), func(lo, hi int) {
-		for task := lo; task < hi; task++ {
-			n, h := task/s.h, task%s.h
-			base := n * t * ld
-			q, k, v := qkv[base+h*dh:], qkv[base+d+h*dh:], qkv[base+2*d+h*dh:]
-			p := probs[task*tt : (task+1)*tt]
-			gemm(false, true, t, t, dh, scale, q, ld, k, ld, 0, p, t)
-			for i := 0; i < t; i++ {
-				softmaxRow(p[i*t : (i+1)*t])
-			}
-			a := p
-			if drop.active() {
-				m, pd := mask[task*tt:(task+1)*tt], dropped[task*tt:(task+1)*tt]
-				var src rand.PCG
-				src.Seed(drop.seed, uint64(task))
-				keepMask(m, drop.p, &src)
-				for i, w := range p {
-					pd[i] = w * m[i]
-				}
-				a = pd
-			}
-			gemm(false, false, t, dh, t, 1, a, t, v, ld, 0, out[n*t*d+h*dh:], d)
+	s.eachHead(4*tt*dh, func(task, at, outAt int) {
+		q, k, v := qkvOf(qkv, at, d)
+		p := probs[task*tt : (task+1)*tt]
+		gemm(false, true, t, t, dh, scale, q, ld, k, ld, 0, p, t)
+		for i := 0; i < t; i++ {
+			softmaxRow(p[i*t : (i+1)*t])
 		}
+		a := p
+		if drop.active() {
+			m, pd := mask[task*tt:(task+1)*tt], dropped[task*tt:(task+1)*tt]
+			var src rand.PCG
+			src.Seed(drop.seed, uint64(task))
+			keepMask(m, drop.p, &src)
+			for i, w := range p {
+				pd[i] = w * m[i]
+			}
+			a = pd
+		}
+		gemm(false, false, t, dh, t, 1, a, t, v, ld, 0, out[outAt:], d)
 	})
 }
 
@@ -69,40 +84,36 @@ func attentionBackward[T Float](dqkv, dout, qkv, probs, mask, dropped, scratch [
 	t, d, dh, tt := s.t, s.d(), s.dh, s.t*s.t
 	ld := 3 * d
 	scale := T(s.scale())
-	parallelFor(s.tasks(), grainFor(8*tt*dh), func(lo, hi int) {
-		for task := lo; task < hi; task++ {
-			n, h := task/s.h, task%s.h
-			base := n * t * ld
-			q, k, v := qkv[base+h*dh:], qkv[base+d+h*dh:], qkv[base+2*d+h*dh:]
-			dq, dk, dv := dqkv[base+h*dh:], dqkv[base+d+h*dh:], dqkv[base+2*d+h*dh:]
-			do := dout[n*t*d+h*dh:]
-			p, dp := probs[task*tt:(task+1)*tt], scratch[task*tt:(task+1)*tt]
-			a := p
-			if drop.active() {
-				a = dropped[task*tt : (task+1)*tt]
-			}
-			// dA = dout·vᵀ and dv = Aᵀ·dout, A the (dropped) probabilities.
-			gemm(false, true, t, t, dh, 1, do, d, v, ld, 0, dp, t)
-			gemm(true, false, t, dh, t, 1, a, t, do, d, 0, dv, ld)
-			if drop.active() {
-				for i, m := range mask[task*tt : (task+1)*tt] {
-					dp[i] *= m
-				}
-			}
-			// Softmax backward in place: dS = P ⊙ (dP - rowsum(dP ⊙ P)).
-			for i := 0; i < t; i++ {
-				pr, dr := p[i*t:(i+1)*t], dp[i*t:(i+1)*t]
-				var dot T
-				for j, w := range pr {
-					dot += w * dr[j]
-				}
-				for j, w := range pr {
-					dr[j] = w * (dr[j] - dot)
-				}
-			}
-			gemm(false, false, t, dh, t, scale, dp, t, k, ld, 0, dq, ld)
-			gemm(true, false, t, dh, t, scale, dp, t, q, ld, 0, dk, ld)
+	s.eachHead(8*tt*dh, func(task, at, outAt int) {
+		q, k, v := qkvOf(qkv, at, d)
+		dq, dk, dv := qkvOf(dqkv, at, d)
+		do := dout[outAt:]
+		p, dp := probs[task*tt:(task+1)*tt], scratch[task*tt:(task+1)*tt]
+		a := p
+		if drop.active() {
+			a = dropped[task*tt : (task+1)*tt]
 		}
+		// dA = dout·vᵀ and dv = Aᵀ·dout, A the (dropped) probabilities.
+		gemm(false, true, t, t, dh, 1, do, d, v, ld, 0, dp, t)
+		gemm(true, false, t, dh, t, 1, a, t, do, d, 0, dv, ld)
+		if drop.active() {
+			for i, m := range mask[task*tt : (task+1)*tt] {
+				dp[i] *= m
+			}
+		}
+		// Softmax backward in place: dS = P ⊙ (dP - rowsum(dP ⊙ P)).
+		for i := 0; i < t; i++ {
+			pr, dr := p[i*t:(i+1)*t], dp[i*t:(i+1)*t]
+			var dot T
+			for j, w := range pr {
+				dot += w * dr[j]
+			}
+			for j, w := range pr {
+				dr[j] = w * (dr[j] - dot)
+			}
+		}
+		gemm(false, false, t, dh, t, scale, dp, t, k, ld, 0, dq, ld)
+		gemm(true, false, t, dh, t, scale, dp, t, q, ld, 0, dk, ld)
 	})
 }
 

@@ -169,24 +169,7 @@ func testSoftTargets(k int) ([]float32, []SoftTerm) {
 	return targets, []SoftTerm{{Row: 0, Target: 0, Weight: 0.5}, {Row: 0, Target: 1, Weight: 0.25}, {Row: 1, Target: 1, Weight: 1}, {Row: 3, Target: 0, Weight: 0.125}, {Row: 4, Target: 1, Weight: 0.75}}
 }
 
-func TestPretrainKernelGradients(t *testing.T) {
-	for _, c := range pretrainKernelCases() {
-		t.Run(c.name, func(t *testing.T) {
-			rng := rand.New(rand.NewPCG(1, 3))
-			inputs, loss, grads := c.setup(rng)
-			analytic := grads()
-			if len(analytic) != len(inputs) {
-				t.Fatalf("%d gradients for %d inputs", len(analytic), len(inputs))
-			}
-			for i, x := range inputs {
-				numeric := numGrad(x, loss)
-				if e := relErr(analytic[i], numeric, fdFloor); e > gradTol || math.IsNaN(e) {
-					t.Errorf("input %d: relative error %.3g > %g\nanalytic %.6g\nnumeric  %.6g", i, e, gradTol, analytic[i], numeric)
-				}
-			}
-		})
-	}
-}
+func TestPretrainKernelGradients(t *testing.T) { checkKernelGradients(t, pretrainKernelCases(), 3) }
 
 var testMask = []bool{true, false, false, true, false}
 
