@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/sslens/sslens/backend/data"
+	"github.com/sslens/sslens/backend/eval"
 )
 
 func newRNG(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 0)) }
@@ -25,16 +26,6 @@ func randomImage(c, h, w int, rng *rand.Rand) data.Image {
 		im.Pix[i] = float32(rng.NormFloat64())
 	}
 	return im
-}
-
-// quantile returns the q-quantile of sorted xs by linear interpolation.
-func quantile(xs []float64, q float64) float64 {
-	pos := q * float64(len(xs)-1)
-	i := int(pos)
-	if i+1 >= len(xs) {
-		return xs[len(xs)-1]
-	}
-	return xs[i] + (pos-float64(i))*(xs[i+1]-xs[i])
 }
 
 // TestCropBoxAreaDistribution checks that the realised crop area is uniform
@@ -69,7 +60,7 @@ func TestCropBoxAreaDistribution(t *testing.T) {
 	}
 	for _, q := range []float64{0.05, 0.25, 0.5, 0.75, 0.95} {
 		want := scale[0] + q*(scale[1]-scale[0])
-		if got := quantile(areas, q); math.Abs(got-want) > 0.01 {
+		if got := eval.Quantile(areas, q); math.Abs(got-want) > 0.01 {
 			t.Errorf("area scale %.2f-quantile %.4f, want %.4f", q, got, want)
 		}
 	}

@@ -63,12 +63,13 @@ func Bootstrap(prob []float64, label []int, n int, seed uint64, stat Stat) (Inte
 		vals[r] = v
 	}
 	slices.Sort(vals)
-	return Interval{Lo: quantile(vals, 0.025), Hi: quantile(vals, 0.975)}, nil
+	return Interval{Lo: Quantile(vals, 0.025), Hi: Quantile(vals, 0.975)}, nil
 }
 
-// quantile is the q-quantile of sorted, interpolated linearly between the
-// order statistics at positions floor and ceil of q*(n-1).
-func quantile(sorted []float64, q float64) float64 {
+// Quantile is the q-quantile (q in [0, 1]) of sorted, which must not be
+// empty, interpolated linearly between the order statistics at positions
+// floor and ceil of q*(n-1), as numpy.quantile does by default.
+func Quantile(sorted []float64, q float64) float64 {
 	pos := q * float64(len(sorted)-1)
 	lo := int(pos)
 	if lo+1 >= len(sorted) {

@@ -135,11 +135,11 @@ func TestQuantile(t *testing.T) {
 	for _, tc := range []struct{ q, want float64 }{
 		{0, 1}, {0.025, 1.1}, {0.5, 3}, {0.975, 4.9}, {1, 5}, // numpy.quantile
 	} {
-		if got := quantile(sorted, tc.q); math.Abs(got-tc.want) > 1e-12 {
+		if got := Quantile(sorted, tc.q); math.Abs(got-tc.want) > 1e-12 {
 			t.Errorf("quantile %v: %v, want %v", tc.q, got, tc.want)
 		}
 	}
-	if got := quantile([]float64{7}, 0.975); got != 7 {
+	if got := Quantile([]float64{7}, 0.975); got != 7 {
 		t.Errorf("quantile of one value: %v, want 7", got)
 	}
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/sslens/sslens/backend/atomicfile"
 	"github.com/sslens/sslens/backend/data"
+	"github.com/sslens/sslens/backend/eval"
 	"golang.org/x/image/font"
 	"golang.org/x/image/font/basicfont"
 	"golang.org/x/image/math/fixed"
@@ -179,13 +180,7 @@ func Percentiles(plane []float32, plo, phi float64) (lo, hi float64) {
 
 // percentile of sorted v, p in [0, 100] (clamped).
 func percentile(v []float64, p float64) float64 {
-	pos := min(max(p, 0), 100) / 100 * float64(len(v)-1)
-	k := int(pos)
-	if k >= len(v)-1 {
-		return v[len(v)-1]
-	}
-	f := pos - float64(k)
-	return v[k] + f*(v[k+1]-v[k])
+	return eval.Quantile(v, min(max(p, 0), 100)/100)
 }
 
 // Upscale enlarges img by an integer factor with nearest-neighbour sampling,

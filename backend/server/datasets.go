@@ -24,6 +24,7 @@ import (
 
 	"github.com/sslens/sslens/backend/atomicfile"
 	"github.com/sslens/sslens/backend/data"
+	"github.com/sslens/sslens/backend/eval"
 	"github.com/sslens/sslens/backend/jobs"
 	"github.com/sslens/sslens/backend/layout"
 	"github.com/sslens/sslens/backend/render"
@@ -423,22 +424,12 @@ func detailOf(im data.Image, pixels bool) shared.ImageDetail {
 			name = data.Bands[c]
 		}
 		det.Bands = append(det.Bands, shared.BandStats{Band: name, Min: v[0], Max: v[len(v)-1], Mean: mean,
-			Std: math.Sqrt(max(sum2/n-mean*mean, 0)), Median: quantile(v, 0.5), P01: quantile(v, 0.01), P99: quantile(v, 0.99)})
+			Std: math.Sqrt(max(sum2/n-mean*mean, 0)), Median: eval.Quantile(v, 0.5), P01: eval.Quantile(v, 0.01), P99: eval.Quantile(v, 0.99)})
 		if pixels {
 			det.Pixels = append(det.Pixels, slices.Clone(plane))
 		}
 	}
 	return det
-}
-
-// quantile interpolates linearly in sorted v.
-func quantile(v []float64, q float64) float64 {
-	pos := q * float64(len(v)-1)
-	i := int(pos)
-	if i+1 >= len(v) {
-		return v[len(v)-1]
-	}
-	return v[i] + (pos-float64(i))*(v[i+1]-v[i])
 }
 
 func (s *Server) imagePNG(w http.ResponseWriter, r *http.Request, c *Call) error {
