@@ -45,11 +45,7 @@ var subcommand = map[shared.RunKind]string{
 // SimulateTotal is the number of images a simulate job with these presets
 // writes, or an error naming an unknown preset.
 func SimulateTotal(survey, counts string) (int, error) {
-	presets, err := sim.DefaultPresets()
-	if err != nil {
-		return 0, err
-	}
-	cfg, err := presets.Config(survey, counts)
+	cfg, err := sim.DefaultConfig(survey, counts)
 	if err != nil {
 		return 0, err
 	}

@@ -21,12 +21,7 @@ import (
 	"github.com/sslens/sslens/shared"
 )
 
-func TestMain(m *testing.M) {
-	if os.Getenv(jobstest.Env) == "1" {
-		os.Exit(jobstest.Main(os.Args[1:]))
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { jobstest.RunTests(m) }
 
 // recorder is a Notifier that keeps every event.
 type recorder struct {

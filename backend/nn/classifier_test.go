@@ -240,11 +240,7 @@ func TestClassifierErrors(t *testing.T) {
 // 64 simulated HSC cutouts, 32 lenses and 32 non-lenses, until it classifies
 // every one of them correctly in evaluation mode.
 func TestOverfit(t *testing.T) {
-	presets, err := sim.DefaultPresets()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := presets.Config("hsc", "small")
+	cfg, err := sim.DefaultConfig("hsc", "small")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,12 +33,7 @@ import (
 
 // The test binary is also the sslens that jobs and scoring run (see
 // backend/jobs/jobstest).
-func TestMain(m *testing.M) {
-	if os.Getenv(jobstest.Env) == "1" {
-		os.Exit(jobstest.Main(os.Args[1:]))
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { jobstest.RunTests(m) }
 
 // Test accounts; passwords are name + "-password".
 const (
@@ -117,11 +112,7 @@ func newFixture(t testing.TB, hubOpt HubOptions) *fixture {
 // tinyDataset simulates 12 images (48 px) into datasets/tiny.
 func (f *fixture) tinyDataset(t testing.TB) int64 {
 	t.Helper()
-	presets, err := sim.DefaultPresets()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := presets.Config("hsc", "small")
+	cfg, err := sim.DefaultConfig("hsc", "small")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,6 +212,17 @@ func (c *browser) json(method, path string, in, out any) int {
 		}
 	}
 	return resp.StatusCode
+}
+
+// createRun submits req and returns the queued run, failing the test
+// unless it is created.
+func (c *browser) createRun(req shared.CreateRunRequest) shared.Run {
+	c.t.Helper()
+	var run shared.Run
+	if code := c.json("POST", "/api/runs", req, &run); code != http.StatusCreated {
+		c.t.Fatalf("create: %d", code)
+	}
+	return run
 }
 
 // apiErr sends a request expected to fail and returns its status and error.

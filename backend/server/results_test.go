@@ -39,10 +39,7 @@ func TestResultsWithoutRuns(t *testing.T) {
 func TestResultsOfReproduceRun(t *testing.T) {
 	f := newFixture(t, HubOptions{})
 	adm := f.login(t, adminUser)
-	var run shared.Run
-	if code := adm.json("POST", "/api/runs", shared.CreateRunRequest{Kind: shared.KindReproduce, Name: "repro"}, &run); code != 201 {
-		t.Fatalf("create: %d", code)
-	}
+	run := adm.createRun(shared.CreateRunRequest{Kind: shared.KindReproduce, Name: "repro"})
 	j := f.waitRun(t, run.ID, shared.StateFailed) // the stand-in sslens has no reproduce
 	if _, err := f.st.SetState(context.Background(), j.ID, store.Transition{To: shared.StateSucceeded}); err != nil {
 		t.Fatal(err)

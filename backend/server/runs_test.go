@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"image/png"
 	"io/fs"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -134,11 +133,8 @@ func TestRunEndToEnd(t *testing.T) {
 	f := newFixture(t, HubOptions{})
 	adm := f.login(t, adminUser)
 	astro := f.login(t, astroUser)
-	var run shared.Run
 	cfg := baseline(t, "# steps: 200\n# step_ms: 15\n# ckpt_every: 20\n")
-	if code := adm.json("POST", "/api/runs", shared.CreateRunRequest{Kind: shared.KindFinetune, Config: cfg, Name: "e2e"}, &run); code != http.StatusCreated {
-		t.Fatalf("create: %d", code)
-	}
+	run := adm.createRun(shared.CreateRunRequest{Kind: shared.KindFinetune, Config: cfg, Name: "e2e"})
 	if run.State != shared.StateQueued || run.Dataset != f.ds || run.Name != "e2e" {
 		t.Errorf("created %+v", run)
 	}
@@ -326,10 +322,7 @@ func TestRunRequestsRejected(t *testing.T) {
 func TestReproduceRun(t *testing.T) {
 	f := newFixture(t, HubOptions{})
 	adm := f.login(t, adminUser)
-	var run shared.Run
-	if code := adm.json("POST", "/api/runs", shared.CreateRunRequest{Kind: shared.KindReproduce, Template: "reproduce-cpu"}, &run); code != 201 {
-		t.Fatalf("create: %d", code)
-	}
+	run := adm.createRun(shared.CreateRunRequest{Kind: shared.KindReproduce, Template: "reproduce-cpu"})
 	if !strings.Contains(run.Config, "backbones") || !strings.Contains(run.Name, "CPU preset") {
 		t.Errorf("run %+v", run)
 	}

@@ -209,6 +209,16 @@ var nonLensKinds = []string{KindElliptical, KindDisk, KindEdgeOn, KindPair, Kind
 // DefaultPresets returns the presets compiled into the binary.
 func DefaultPresets() (*Presets, error) { return ParsePresets(presetsYAML) }
 
+// DefaultConfig is the simulation the compiled-in presets name by survey
+// and counts preset (see Presets.Config).
+func DefaultConfig(survey, counts string) (Config, error) {
+	p, err := DefaultPresets()
+	if err != nil {
+		return Config{}, err
+	}
+	return p.Config(survey, counts)
+}
+
 // ParsePresets decodes and validates a presets file. Unknown keys are
 // errors, so a misspelt parameter cannot be silently ignored.
 func ParsePresets(b []byte) (*Presets, error) {

@@ -316,11 +316,7 @@ func writeSpec(t *testing.T, spec ssltest.Spec) string {
 // The simulator's datasets (64 px stamps, indices.pkl and splits.json)
 // train as they are.
 func TestTrainOnSimulatedData(t *testing.T) {
-	presets, err := sim.DefaultPresets()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc, err := presets.Config("hsc", "small")
+	sc, err := sim.DefaultConfig("hsc", "small")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,6 @@
 // Package jobstest is a stand-in sslens binary for tests of the job
-// runner and the server: a test binary calls Main from its TestMain when
-// Env is set, and the jobs it is given as executable run it. simulate runs
+// runner and the server: a test binary's TestMain calls RunTests, which
+// runs Main instead of the tests when Env is set, and the jobs it is given as executable run it. simulate runs
 // the real simulator; finetune, pretrain (or train, its former name) and
 // score write what the real commands write (metrics.jsonl, checkpoint
 // sidecars, state for resuming, score JSON) in a fraction of a second, and
@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"testing"
 	"time"
 
 	"github.com/sslens/sslens/backend/data"
@@ -32,8 +33,18 @@ import (
 )
 
 // Env is the environment variable that makes a test binary act as sslens:
-// set it to 1 in the jobs' environment and call Main from TestMain.
+// set it to 1 in the jobs' environment and call RunTests from TestMain.
 const Env = "SSLENS_JOBSTEST_CLI"
+
+// RunTests is the TestMain of a package whose jobs run its own test binary
+// as sslens: with Env set to 1 the binary runs the stand-in command of its
+// arguments, else the tests; either way it exits with their status.
+func RunTests(m *testing.M) {
+	if os.Getenv(Env) == "1" {
+		os.Exit(Main(os.Args[1:]))
+	}
+	os.Exit(m.Run())
+}
 
 // Main runs the stand-in command args[0] with args[1:] and returns the
 // exit status.
@@ -79,11 +90,7 @@ func fakeSimulate(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	presets, err := sim.DefaultPresets()
-	if err != nil {
-		return err
-	}
-	cfg, err := presets.Config(*preset, *counts)
+	cfg, err := sim.DefaultConfig(*preset, *counts)
 	if err != nil {
 		return err
 	}
