@@ -1,6 +1,9 @@
 package shared
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Role is what a user may do. Admins may do everything astronomers may.
 type Role string
@@ -100,6 +103,21 @@ const (
 type FieldError struct {
 	Key     string `json:"key"`
 	Message string `json:"message"`
+}
+
+// Error reads "key: message", as the command line shows it. A FieldError
+// is also what config checks return, so the server passes their key paths
+// on to the form unchanged.
+func (e FieldError) Error() string {
+	if e.Key == "" {
+		return e.Message
+	}
+	return e.Key + ": " + e.Message
+}
+
+// FieldErrorf returns a FieldError for key with a formatted message.
+func FieldErrorf(key, format string, args ...any) error {
+	return FieldError{Key: key, Message: fmt.Sprintf(format, args...)}
 }
 
 // Error is the body of every response with status >= 400:

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"strings"
+
+	"github.com/sslens/sslens/shared"
 )
 
 // Method names a view recipe.
@@ -123,7 +125,7 @@ func (c Config) Method() (Method, error) { return ParseMethod(c.Augmentation) }
 func (c Config) Validate() (Method, error) {
 	m, err := c.Method()
 	if err != nil {
-		return "", fmt.Errorf("%s.augmentation: %v", augSection, err)
+		return "", shared.FieldErrorf(augSection+".augmentation", "%v", err)
 	}
 	if err := c.check(m); err != nil {
 		return "", err
@@ -134,16 +136,16 @@ func (c Config) Validate() (Method, error) {
 // check checks the keys method m uses.
 func (c Config) check(m Method) error {
 	if c.CenterCrop <= 0 {
-		return fmt.Errorf("%s.center_crop: %d is not positive", augSection, c.CenterCrop)
+		return shared.FieldErrorf(augSection+".center_crop", "%d is not positive", c.CenterCrop)
 	}
 	crop := func(key string, size int, scale [2]float64, scaleKey string) error {
 		switch {
 		case size <= 0:
-			return fmt.Errorf("%s.%s: %d is not positive", augSection, key, size)
+			return shared.FieldErrorf(augSection+"."+key, "%d is not positive", size)
 		case size > c.CenterCrop:
-			return fmt.Errorf("%s.%s: %d is larger than center_crop %d", augSection, key, size, c.CenterCrop)
+			return shared.FieldErrorf(augSection+"."+key, "%d is larger than center_crop %d", size, c.CenterCrop)
 		case !(scale[0] > 0 && scale[0] <= scale[1] && scale[1] <= 1):
-			return fmt.Errorf("%s.%s: %v is not a range within (0, 1]", augSection, scaleKey, scale)
+			return shared.FieldErrorf(augSection+"."+scaleKey, "%v is not a range within (0, 1]", scale)
 		}
 		return nil
 	}
@@ -158,7 +160,7 @@ func (c Config) check(m Method) error {
 			return err
 		}
 		if c.NumLocalCrops < 0 {
-			return fmt.Errorf("%s.num_local_crops: %d is negative", augSection, c.NumLocalCrops)
+			return shared.FieldErrorf(augSection+".num_local_crops", "%d is negative", c.NumLocalCrops)
 		}
 	case MethodSimSiam:
 		if err := crop("crop_size", c.CropSize, c.CropScale, "crop_scale"); err != nil {
@@ -177,18 +179,18 @@ func (c Config) check(m Method) error {
 		{"gaussian_blur_probability_local", c.BlurPLocal},
 	} {
 		if !(p.v >= 0 && p.v <= 1) {
-			return fmt.Errorf("%s.%s: %v is not a probability", augSection, p.key, p.v)
+			return shared.FieldErrorf(augSection+"."+p.key, "%v is not a probability", p.v)
 		}
 	}
 	if !(c.Brightness >= 0 && c.Brightness < math.Inf(1)) {
-		return fmt.Errorf("%s.brightness_jitter: %v is not a finite non-negative number", augSection, c.Brightness)
+		return shared.FieldErrorf(augSection+".brightness_jitter", "%v is not a finite non-negative number", c.Brightness)
 	}
 	if !(c.Contrast >= 0 && c.Contrast < math.Inf(1)) {
-		return fmt.Errorf("%s.contrast_jitter: %v is not a finite non-negative number", augSection, c.Contrast)
+		return shared.FieldErrorf(augSection+".contrast_jitter", "%v is not a finite non-negative number", c.Contrast)
 	}
 	// A sigma beyond the crop size only turns the view into its mean.
 	if s := c.BlurSigma; !(s[0] >= 0 && s[0] <= s[1] && s[1] <= float64(c.CenterCrop)) {
-		return fmt.Errorf("%s.gaussian_blur_sigma: %v is not a range within [0, center_crop %d] px", augSection, s, c.CenterCrop)
+		return shared.FieldErrorf(augSection+".gaussian_blur_sigma", "%v is not a range within [0, center_crop %d] px", s, c.CenterCrop)
 	}
 	return nil
 }
@@ -228,19 +230,19 @@ func DefaultMaskConfig(m Method) MaskConfig {
 func (mc MaskConfig) Validate(globalSize int) error {
 	switch {
 	case mc.PatchSize <= 0 || mc.PatchSize > globalSize:
-		return fmt.Errorf("%s.patch_size: %d is not within [1, global_crop_size %d]", netSection, mc.PatchSize, globalSize)
+		return shared.FieldErrorf(netSection+".patch_size", "%d is not within [1, global_crop_size %d]", mc.PatchSize, globalSize)
 	case !(mc.RatioVar >= 0):
-		return fmt.Errorf("%s.pred_ratio_var: %v is negative", netSection, mc.RatioVar)
+		return shared.FieldErrorf(netSection+".pred_ratio_var", "%v is negative", mc.RatioVar)
 	case !(mc.Ratio-mc.RatioVar >= 0 && mc.Ratio+mc.RatioVar <= 1):
-		return fmt.Errorf("%s.pred_ratio: %v +- pred_ratio_var %v leaves [0, 1]", netSection, mc.Ratio, mc.RatioVar)
+		return shared.FieldErrorf(netSection+".pred_ratio", "%v +- pred_ratio_var %v leaves [0, 1]", mc.Ratio, mc.RatioVar)
 	case !(mc.Aspect[0] > 0 && mc.Aspect[0] <= mc.Aspect[1] && mc.Aspect[1] < math.Inf(1)):
-		return fmt.Errorf("%s.pred_aspect_ratio: %v is not a positive range", netSection, mc.Aspect)
+		return shared.FieldErrorf(netSection+".pred_aspect_ratio", "%v is not a positive range", mc.Aspect)
 	case mc.Shape != "block" && mc.Shape != "rand":
-		return fmt.Errorf("%s.pred_shape: %q is not block or rand", netSection, mc.Shape)
+		return shared.FieldErrorf(netSection+".pred_shape", "%q is not block or rand", mc.Shape)
 	case mc.MinBlock < 0:
-		return fmt.Errorf("%s.pred_min_block: %d is negative", netSection, mc.MinBlock)
+		return shared.FieldErrorf(netSection+".pred_min_block", "%d is negative", mc.MinBlock)
 	case mc.StartEpoch < 0:
-		return fmt.Errorf("%s.pred_start_epoch: %d is negative", netSection, mc.StartEpoch)
+		return shared.FieldErrorf(netSection+".pred_start_epoch", "%d is negative", mc.StartEpoch)
 	}
 	return nil
 }

@@ -10,6 +10,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/sslens/sslens/backend/nn/vit"
+
+	"github.com/sslens/sslens/shared"
 )
 
 // ReproduceConfig is a reproduce config: the matrix of backbones, methods,
@@ -158,12 +160,12 @@ func ParseReproduce(b []byte, read func(name string) ([]byte, error)) (*Reproduc
 // validate checks the matrix; errors name the key and the allowed values.
 func (rc *ReproduceConfig) validate() error {
 	if len(rc.Backbones) == 0 {
-		return fmt.Errorf("backbones: empty; want a list of backbones such as [vit_nano]")
+		return shared.FieldErrorf("backbones", "empty; want a list of backbones such as [vit_nano]")
 	}
 	for i, b := range rc.Backbones {
 		p, err := vit.LookupPreset(b)
 		if err != nil {
-			return fmt.Errorf("backbones[%d]: %v", i, err)
+			return shared.FieldErrorf(fmt.Sprintf("backbones[%d]", i), "%v", err)
 		}
 		rc.Backbones[i] = p.Name
 	}
@@ -177,32 +179,32 @@ func (rc *ReproduceConfig) validate() error {
 		{"labels", rc.Labels, LabelCounts},
 	} {
 		if len(l.vals) == 0 {
-			return fmt.Errorf("%s: empty; want one or more of %s", l.key, strings.Join(l.ok, ", "))
+			return shared.FieldErrorf(l.key, "empty; want one or more of %s", strings.Join(l.ok, ", "))
 		}
 		for i, v := range l.vals {
 			switch {
 			case l.ok != nil && !slices.Contains(l.ok, v):
-				return fmt.Errorf("%s[%d]: %q is not one of %s", l.key, i, v, strings.Join(l.ok, ", "))
+				return shared.FieldErrorf(fmt.Sprintf("%s[%d]", l.key, i), "%q is not one of %s", v, strings.Join(l.ok, ", "))
 			case slices.Index(l.vals, v) < i:
-				return fmt.Errorf("%s[%d]: %q is listed twice", l.key, i, v)
+				return shared.FieldErrorf(fmt.Sprintf("%s[%d]", l.key, i), "%q is listed twice", v)
 			}
 		}
 	}
 	if len(rc.Seeds) == 0 {
-		return fmt.Errorf("seeds: empty; want one or more seeds such as [0]")
+		return shared.FieldErrorf("seeds", "empty; want one or more seeds such as [0]")
 	}
 	for i, s := range rc.Seeds {
 		if slices.Index(rc.Seeds, s) < i {
-			return fmt.Errorf("seeds[%d]: %d is listed twice", i, s)
+			return shared.FieldErrorf(fmt.Sprintf("seeds[%d]", i), "%d is listed twice", s)
 		}
 	}
 	switch {
 	case rc.Bootstrap <= 0:
-		return fmt.Errorf("bootstrap: %d: want a positive number of resamples", rc.Bootstrap)
+		return shared.FieldErrorf("bootstrap", "%d: want a positive number of resamples", rc.Bootstrap)
 	case rc.Pretrain.Epochs < 0:
-		return fmt.Errorf("pretrain.epochs: %d is negative", rc.Pretrain.Epochs)
+		return shared.FieldErrorf("pretrain.epochs", "%d is negative", rc.Pretrain.Epochs)
 	case rc.Finetune.Epochs < 0:
-		return fmt.Errorf("finetune.epochs: %d is negative", rc.Finetune.Epochs)
+		return shared.FieldErrorf("finetune.epochs", "%d is negative", rc.Finetune.Epochs)
 	}
 	for _, m := range rc.Methods {
 		if m == Supervised {
@@ -210,11 +212,11 @@ func (rc *ReproduceConfig) validate() error {
 		}
 		pm, ok := rc.Pretrain.Methods[m]
 		if !ok {
-			return fmt.Errorf("pretrain.%s.config: missing; methods lists %s, which needs its pretraining config", m, m)
+			return shared.FieldErrorf(fmt.Sprintf("pretrain.%s.config", m), "missing; methods lists %s, which needs its pretraining config", m)
 		}
 		for _, b := range rc.Backbones {
 			if _, ok := pm.Base(b); !ok {
-				return fmt.Errorf("pretrain.%s.config: no config for backbone %s", m, b)
+				return shared.FieldErrorf(fmt.Sprintf("pretrain.%s.config", m), "no config for backbone %s", b)
 			}
 		}
 	}
@@ -241,9 +243,9 @@ func (p *PretrainSection) decode(d *decoder, read func(string) ([]byte, error)) 
 				case err != nil:
 					return err
 				case len(pm.Configs) == 0:
-					return fmt.Errorf("%s.config: missing; want the path of a %s config such as reference/%s-vit-small.yaml, or a mapping from backbones to paths", path, m, m)
+					return shared.FieldErrorf(path+".config", "missing; want the path of a %s config such as reference/%s-vit-small.yaml, or a mapping from backbones to paths", m, m)
 				case pm.Epochs < 0:
-					return fmt.Errorf("%s.epochs: %d is negative", path, pm.Epochs)
+					return shared.FieldErrorf(path+".epochs", "%d is negative", pm.Epochs)
 				}
 				p.Methods[m] = pm
 				return nil
@@ -270,7 +272,7 @@ func (pm *PretrainMethod) decodeConfigs(read func(string) ([]byte, error)) field
 			kp := join(path, k.Value)
 			p, err := vit.LookupPreset(k.Value)
 			if err != nil {
-				return fmt.Errorf("%s: line %d: %v", kp, k.Line, err)
+				return shared.FieldErrorf(kp, "line %d: %v", k.Line, err)
 			}
 			var b BaseConfig
 			if err := baseFile(&b, read)(v, kp); err != nil {
@@ -297,7 +299,7 @@ func (f *FinetuneSection) decode(d *decoder, read func(string) ([]byte, error)) 
 func overrides(dst **yaml.Node) field {
 	return func(n *yaml.Node, path string) error {
 		if n.Kind != yaml.MappingNode {
-			return fmt.Errorf("%s: line %d: %s is not a mapping of config sections (such as train args: {batch_size: 64})", path, n.Line, describeNode(n))
+			return shared.FieldErrorf(path, "line %d: %s is not a mapping of config sections (such as train args: {batch_size: 64})", n.Line, describeNode(n))
 		}
 		*dst = n
 		return nil
@@ -312,7 +314,7 @@ func baseFile(dst *BaseConfig, read func(string) ([]byte, error)) field {
 		}
 		b, err := read(dst.Path)
 		if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
+			return shared.FieldErrorf(path, "%v", err)
 		}
 		dst.YAML = b
 		return nil

@@ -9,6 +9,8 @@ import (
 
 	"github.com/sslens/sslens/backend/augment"
 	"github.com/sslens/sslens/backend/nn/vit"
+
+	"github.com/sslens/sslens/shared"
 )
 
 // methodOf reads experiment.ssl_training (required).
@@ -27,7 +29,7 @@ func methodOf(root *yaml.Node) (Method, error) {
 		}
 	}
 	if v == nil || isNone(v) {
-		return "", fmt.Errorf("experiment.ssl_training: missing (want one of %s)", strings.Join(strs(Methods), ", "))
+		return "", shared.FieldErrorf("experiment.ssl_training", "missing (want one of %s)", strings.Join(strs(Methods), ", "))
 	}
 	m := Method(strings.ToLower(strings.TrimSpace(v.Value)))
 	for _, ok := range Methods {
@@ -35,7 +37,7 @@ func methodOf(root *yaml.Node) (Method, error) {
 			return m, nil
 		}
 	}
-	return "", fmt.Errorf("experiment.ssl_training: line %d: unknown method %q (want one of %s)", v.Line, v.Value, strings.Join(strs(Methods), ", "))
+	return "", shared.FieldErrorf("experiment.ssl_training", "line %d: unknown method %q (want one of %s)", v.Line, v.Value, strings.Join(strs(Methods), ", "))
 }
 
 // normalise resolves settings that depend on each other and records
@@ -51,7 +53,7 @@ func (c *Config) normalise() error {
 	if c.IsSSL() {
 		m, err := c.Augmentation.Method()
 		if err != nil {
-			return fmt.Errorf("ssl augmentation kwargs.augmentation: %v", err)
+			return shared.FieldErrorf("ssl augmentation kwargs.augmentation", "%v", err)
 		}
 		// The reference project uses the DINO augmentation class for iBOT.
 		if m == augment.MethodDINO && c.Experiment.Method == IBOT {
@@ -72,7 +74,7 @@ func (c *Config) IsSSL() bool {
 func (c *Config) Preset() (vit.Preset, error) {
 	p, err := vit.LookupPreset(c.Network.Backbone)
 	if err != nil {
-		return vit.Preset{}, fmt.Errorf("network.backbone: %v", err)
+		return vit.Preset{}, shared.FieldErrorf("network.backbone", "%v", err)
 	}
 	p.DropPath, p.AttnDrop = c.Network.DropPath, c.Network.AttnDrop
 	p.ImageSize = c.Input.ImageSize[0]
@@ -89,22 +91,22 @@ func (c *Config) Validate() error {
 	in := c.Input
 	switch {
 	case in.Channels != 3:
-		return fmt.Errorf("input.channels: %d: sslens reads 3 bands (g, r, i)", in.Channels)
+		return shared.FieldErrorf("input.channels", "%d: sslens reads 3 bands (g, r, i)", in.Channels)
 	case in.ImageSize[0] <= 0 || in.ImageSize[0] != in.ImageSize[1]:
-		return fmt.Errorf("input.image size: %v: want a positive square size", in.ImageSize)
+		return shared.FieldErrorf("input.image size", "%v: want a positive square size", in.ImageSize)
 	case in.ImageSize[0]%p.PatchSize != 0:
-		return fmt.Errorf("input.image size: %d is not a multiple of the patch size %d", in.ImageSize[0], p.PatchSize)
+		return shared.FieldErrorf("input.image size", "%d is not a multiple of the patch size %d", in.ImageSize[0], p.PatchSize)
 	case in.NumClasses != 2:
-		return fmt.Errorf("input.num classes: %d: sslens classifies lens / non-lens (2)", in.NumClasses)
+		return shared.FieldErrorf("input.num classes", "%d: sslens classifies lens / non-lens (2)", in.NumClasses)
 	}
 	if err := p.Validate(); err != nil {
-		return fmt.Errorf("network: %v", err)
+		return shared.FieldErrorf("network", "%v", err)
 	}
 	if !(c.Network.DropPath >= 0 && c.Network.DropPath < 1) {
-		return fmt.Errorf("network.drop_path: %v is not in [0, 1)", c.Network.DropPath)
+		return shared.FieldErrorf("network.drop_path", "%v is not in [0, 1)", c.Network.DropPath)
 	}
 	if !(c.Network.AttnDrop >= 0 && c.Network.AttnDrop < 1) {
-		return fmt.Errorf("network.attn_drop: %v is not in [0, 1)", c.Network.AttnDrop)
+		return shared.FieldErrorf("network.attn_drop", "%v is not in [0, 1)", c.Network.AttnDrop)
 	}
 	if err := c.validateOptimizer(); err != nil {
 		return err
@@ -112,15 +114,15 @@ func (c *Config) Validate() error {
 	t := c.Train
 	switch {
 	case t.BatchSize <= 0:
-		return fmt.Errorf("train args.batch_size: %d is not positive", t.BatchSize)
+		return shared.FieldErrorf("train args.batch_size", "%d is not positive", t.BatchSize)
 	case t.Epochs <= 0:
-		return fmt.Errorf("train args.num_epochs: %d is not positive", t.Epochs)
+		return shared.FieldErrorf("train args.num_epochs", "%d is not positive", t.Epochs)
 	case t.KNNNeighbours <= 0:
-		return fmt.Errorf("train args.knn_neighbours: %d is not positive", t.KNNNeighbours)
+		return shared.FieldErrorf("train args.knn_neighbours", "%d is not positive", t.KNNNeighbours)
 	case t.FreezeLastLayer < 0:
-		return fmt.Errorf("train args.freeze_last_layer: %d is negative", t.FreezeLastLayer)
+		return shared.FieldErrorf("train args.freeze_last_layer", "%d is negative", t.FreezeLastLayer)
 	case c.Experiment.LogFreq <= 0:
-		return fmt.Errorf("experiment.log_freq: %d is not positive", c.Experiment.LogFreq)
+		return shared.FieldErrorf("experiment.log_freq", "%d is not positive", c.Experiment.LogFreq)
 	}
 	if c.IsSSL() {
 		return c.validateSSL()
@@ -133,7 +135,7 @@ func (c *Config) validateOptimizer() error {
 	switch o.Name {
 	case "Adam", "AdamW", "SGD":
 	default:
-		return fmt.Errorf("optimizer.optimizer: %q is not Adam, AdamW or SGD", o.Name)
+		return shared.FieldErrorf("optimizer.optimizer", "%q is not Adam, AdamW or SGD", o.Name)
 	}
 	for _, f := range []struct {
 		key      string
@@ -149,11 +151,11 @@ func (c *Config) validateOptimizer() error {
 			if f.positive {
 				want = "a positive number"
 			}
-			return fmt.Errorf("optimizer.%s: %v: want %s", f.key, f.v, want)
+			return shared.FieldErrorf("optimizer."+f.key, "%v: want %s", f.v, want)
 		}
 	}
 	if o.WarmupEpochs < 0 || o.WarmupEpochs > c.Train.Epochs {
-		return fmt.Errorf("optimizer.scheduler_warmup_epochs: %d is not within [0, num_epochs %d]", o.WarmupEpochs, c.Train.Epochs)
+		return shared.FieldErrorf("optimizer.scheduler_warmup_epochs", "%d is not within [0, num_epochs %d]", o.WarmupEpochs, c.Train.Epochs)
 	}
 	return nil
 }
@@ -174,7 +176,7 @@ func (c *Config) validateSSL() error {
 		{"crop_size", c.Augmentation.CropSize},
 	} {
 		if f.v > size && f.key != "center_crop" {
-			return fmt.Errorf("ssl augmentation kwargs.%s: %d is larger than input.image size %d", f.key, f.v, size)
+			return shared.FieldErrorf("ssl augmentation kwargs."+f.key, "%d is larger than input.image size %d", f.v, size)
 		}
 	}
 	if c.Network.MaskConfig.Enabled {
@@ -187,13 +189,13 @@ func (c *Config) validateSSL() error {
 	}
 	switch {
 	case !(o.MomentumTeacher >= 0 && o.MomentumTeacher <= 1):
-		return fmt.Errorf("optimizer.momentum_teacher: %v is not in [0, 1]", o.MomentumTeacher)
+		return shared.FieldErrorf("optimizer.momentum_teacher", "%v is not in [0, 1]", o.MomentumTeacher)
 	case !(o.TeacherTemp > 0) || !(o.WarmupTeacherTemp > 0):
-		return fmt.Errorf("optimizer.teacher_temp: %v (warm-up %v): want positive temperatures", o.TeacherTemp, o.WarmupTeacherTemp)
+		return shared.FieldErrorf("optimizer.teacher_temp", "%v (warm-up %v): want positive temperatures", o.TeacherTemp, o.WarmupTeacherTemp)
 	case o.WarmupTeacherTempEpochs < 0 || o.WarmupTeacherTempEpochs > c.Train.Epochs:
-		return fmt.Errorf("optimizer.warmup_teacher_temp_epochs: %d is not within [0, num_epochs %d]", o.WarmupTeacherTempEpochs, c.Train.Epochs)
+		return shared.FieldErrorf("optimizer.warmup_teacher_temp_epochs", "%d is not within [0, num_epochs %d]", o.WarmupTeacherTempEpochs, c.Train.Epochs)
 	case c.Network.HeadOutputDim <= 0 || c.Network.HeadHiddenDim <= 0 || c.Network.HeadBottleneckDim <= 0:
-		return fmt.Errorf("network.head_output_dim/head_hidden_dim/head_bottleneck_dim: want positive sizes")
+		return shared.FieldErrorf("network.head_output_dim/head_hidden_dim/head_bottleneck_dim", "want positive sizes")
 	}
 	return nil
 }
@@ -206,13 +208,13 @@ func (c *Config) validateFinetune() error {
 	}
 	switch {
 	case !ok:
-		return fmt.Errorf("finetune.labels: %q is not one of %s", f.Labels, strings.Join(LabelCounts, ", "))
+		return shared.FieldErrorf("finetune.labels", "%q is not one of %s", f.Labels, strings.Join(LabelCounts, ", "))
 	case f.LinearProbe && c.Experiment.Method == Supervised:
-		return fmt.Errorf("finetune.linear_probe: a linear probe needs a pretrained backbone (ssl_training finetune)")
+		return shared.FieldErrorf("finetune.linear_probe", "a linear probe needs a pretrained backbone (ssl_training finetune)")
 	case f.Bootstrap < 0:
-		return fmt.Errorf("finetune.bootstrap: %d is negative", f.Bootstrap)
+		return shared.FieldErrorf("finetune.bootstrap", "%d is negative", f.Bootstrap)
 	case f.EvalEvery <= 0:
-		return fmt.Errorf("finetune.eval_every: %d is not positive", f.EvalEvery)
+		return shared.FieldErrorf("finetune.eval_every", "%d is not positive", f.EvalEvery)
 	}
 	return nil
 }
@@ -236,11 +238,11 @@ func (c *Config) Resolve(o Overrides) error {
 	set(&c.Experiment.OutputDir, o.Output)
 	switch {
 	case c.Input.DataPath == "":
-		return fmt.Errorf("input.data path: empty; set it in the config or pass --data DIR")
+		return shared.FieldErrorf("input.data path", "empty; set it in the config or pass --data DIR")
 	case c.Experiment.Method == Finetune && c.Finetune.Checkpoint == "" && !c.Restore.Restore:
-		return fmt.Errorf("finetune.checkpoint: required for ssl_training finetune (a pretrained model.safetensors); set it or pass --checkpoint, or use ssl_training supervised to train from random init")
+		return shared.FieldErrorf("finetune.checkpoint", "required for ssl_training finetune (a pretrained model.safetensors); set it or pass --checkpoint, or use ssl_training supervised to train from random init")
 	case c.Experiment.Method == Supervised && c.Finetune.Checkpoint != "":
-		return fmt.Errorf("finetune.checkpoint: %q given, but ssl_training is supervised (random init); use finetune", c.Finetune.Checkpoint)
+		return shared.FieldErrorf("finetune.checkpoint", "%q given, but ssl_training is supervised (random init); use finetune", c.Finetune.Checkpoint)
 	}
 	return nil
 }

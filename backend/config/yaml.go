@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/sslens/sslens/shared"
 )
 
 // decoder decodes YAML mappings one key at a time, so that every error and
@@ -33,7 +35,7 @@ func isNone(n *yaml.Node) bool {
 // fields. A null value keeps the default.
 func (d *decoder) mapping(n *yaml.Node, path string, fields map[string]field) error {
 	if n.Kind != yaml.MappingNode {
-		return fmt.Errorf("%s: line %d: want a mapping of keys, got %s", path, n.Line, describeNode(n))
+		return shared.FieldErrorf(path, "line %d: want a mapping of keys, got %s", n.Line, describeNode(n))
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
@@ -42,7 +44,7 @@ func (d *decoder) mapping(n *yaml.Node, path string, fields map[string]field) er
 		switch {
 		case !ok && d.strict:
 			known := slices.Sorted(maps.Keys(fields))
-			return fmt.Errorf("%s: line %d: unknown key (want one of %s)", kp, k.Line, strings.Join(known, ", "))
+			return shared.FieldErrorf(kp, "line %d: unknown key (want one of %s)", k.Line, strings.Join(known, ", "))
 		case !ok:
 			d.warnings = append(d.warnings, fmt.Sprintf("%s: line %d: unknown key, ignored", kp, k.Line))
 		case v.Kind == yaml.ScalarNode && v.Tag == "!!null":
@@ -107,7 +109,7 @@ func isSection(t reflect.Type) bool {
 func value(ptr any) field {
 	return func(n *yaml.Node, path string) error {
 		if err := n.Decode(ptr); err != nil {
-			return fmt.Errorf("%s: line %d: %s is not %s", path, n.Line, describeNode(n), describeType(reflect.TypeOf(ptr).Elem()))
+			return shared.FieldErrorf(path, "line %d: %s is not %s", n.Line, describeNode(n), describeType(reflect.TypeOf(ptr).Elem()))
 		}
 		return nil
 	}
@@ -118,7 +120,7 @@ func value(ptr any) field {
 func list[T any](dst *[]T) field {
 	return func(n *yaml.Node, path string) error {
 		if n.Kind != yaml.SequenceNode {
-			return fmt.Errorf("%s: line %d: %s is not %s", path, n.Line, describeNode(n), describeType(reflect.TypeFor[[]T]()))
+			return shared.FieldErrorf(path, "line %d: %s is not %s", n.Line, describeNode(n), describeType(reflect.TypeFor[[]T]()))
 		}
 		out := make([]T, len(n.Content))
 		for i, e := range n.Content {

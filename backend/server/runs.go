@@ -20,28 +20,22 @@ import (
 	"github.com/sslens/sslens/shared"
 )
 
-// configSections are the top-level keys of a config; an error message
-// that starts with one names the key it concerns.
-var configSections = []string{"experiment", "input", "network", "optimizer", "restore", "ssl augmentation kwargs", "train args", "finetune"}
-
-// configFields splits config errors ("optimizer.init_lr: -1: want a
-// positive number", one per line when joined) into per-key field errors.
+// configFields lists the key errors a config check returned (config and
+// augment return shared.FieldError values, possibly joined), or the error
+// as one keyless field when it names no key (a YAML syntax error).
 func configFields(err error) []shared.FieldError {
-	var out []shared.FieldError
-	for _, line := range strings.Split(err.Error(), "\n") {
-		line = strings.TrimPrefix(strings.TrimPrefix(line, "config: "), "augment: ")
-		fe := shared.FieldError{Message: line}
-		if key, rest, ok := strings.Cut(line, ": "); ok {
-			for _, sec := range configSections {
-				if key == sec || strings.HasPrefix(key, sec+".") || strings.HasPrefix(key, sec+"/") {
-					fe = shared.FieldError{Key: key, Message: rest}
-					break
-				}
-			}
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []shared.FieldError
+		for _, e := range joined.Unwrap() {
+			out = append(out, configFields(e)...)
 		}
-		out = append(out, fe)
+		return out
 	}
-	return out
+	var fe shared.FieldError
+	if errors.As(err, &fe) {
+		return []shared.FieldError{fe}
+	}
+	return []shared.FieldError{{Message: err.Error()}}
 }
 
 // kindOf is the run kind that trains a config's method.

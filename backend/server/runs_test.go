@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"image/png"
 	"io/fs"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/sslens/sslens/backend/config"
 	"github.com/sslens/sslens/configs"
 	"github.com/sslens/sslens/shared"
 )
@@ -404,20 +406,44 @@ func TestConfigTemplatesAndValidation(t *testing.T) {
 	}
 }
 
+// Config checks name the key they concern as a typed error, which the
+// server passes on as a field error; an error that names no key becomes a
+// keyless field.
 func TestConfigFields(t *testing.T) {
+	parse := func(yaml string) error {
+		_, err := config.Parse([]byte(yaml))
+		if err == nil {
+			t.Fatalf("%q parsed", yaml)
+		}
+		return err
+	}
 	tests := []struct {
-		err  string
+		name string
+		err  error
 		want []shared.FieldError
 	}{
-		{"optimizer.init_lr: -1: want a positive number", []shared.FieldError{{Key: "optimizer.init_lr", Message: "-1: want a positive number"}}},
-		{"config: train args.batch_size: 0 is not positive", []shared.FieldError{{Key: "train args.batch_size", Message: "0 is not positive"}}},
-		{"network.head_output_dim/head_hidden_dim: want positive sizes", []shared.FieldError{{Key: "network.head_output_dim/head_hidden_dim", Message: "want positive sizes"}}},
-		{"yaml: line 1: did not find expected node content", []shared.FieldError{{Key: "", Message: "yaml: line 1: did not find expected node content"}}},
-		{"a: b\nfinetune.labels: \"7\" is not one of 300", []shared.FieldError{{Key: "", Message: "a: b"}, {Key: "finetune.labels", Message: `"7" is not one of 300`}}},
+		{"validation", parse("experiment: {ssl_training: supervised}\ntrain args: {batch_size: 0}\n"),
+			[]shared.FieldError{{Key: "train args.batch_size", Message: "0 is not positive"}}},
+		{"unknown method", parse("experiment: {ssl_training: byol}\n"),
+			[]shared.FieldError{{Key: "experiment.ssl_training", Message: "line 1: unknown method \"byol\" (want one of supervised, finetune, dino, ibot, simsiam)"}}},
+		{"decoding", parse("experiment: {ssl_training: dino}\noptimizer: {init_lr: [1]}\n"),
+			[]shared.FieldError{{Key: "optimizer.init_lr", Message: "line 2: a list of 1 is not a number"}}},
+		{"wrapped", fmt.Errorf("config: run.yaml: %w", shared.FieldErrorf("finetune.labels", "%q is not one of 300", "7")),
+			[]shared.FieldError{{Key: "finetune.labels", Message: `"7" is not one of 300`}}},
+		{"joined", errors.Join(errors.New("a: b"), shared.FieldErrorf("input.data path", "empty")),
+			[]shared.FieldError{{Message: "a: b"}, {Key: "input.data path", Message: "empty"}}},
+		{"syntax", parse("experiment: [\n"), nil},
 	}
 	for _, tt := range tests {
-		if got := configFields(fmt.Errorf("%s", tt.err)); !slices.Equal(got, tt.want) {
-			t.Errorf("%q: %+v, want %+v", tt.err, got, tt.want)
+		got := configFields(tt.err)
+		if tt.want == nil {
+			if len(got) != 1 || got[0].Key != "" || got[0].Message != tt.err.Error() {
+				t.Errorf("%s: %+v, want the whole error as one keyless field", tt.name, got)
+			}
+			continue
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("%s: %+v, want %+v", tt.name, got, tt.want)
 		}
 	}
 }
