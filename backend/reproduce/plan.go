@@ -93,7 +93,10 @@ func Plan(rc *config.ReproduceConfig, data, indices, out string) ([]*Cell, []str
 				var pre *Cell
 				if m != config.Supervised {
 					pm := rc.Pretrain.Methods[m]
-					base, _ := pm.Base(b) // ParseReproduce made sure there is one
+					base, ok := pm.Base(b)
+					if !ok {
+						return nil, nil, fmt.Errorf("reproduce: pretrain.%s.config: no config for backbone %s", m, b)
+					}
 					pre = &Cell{Kind: CellPretrain, Method: m, Backbone: b, Seed: seed}
 					name := fmt.Sprintf("%s_%s_seed%d", m, b, seed)
 					pre.Dir = filepath.Join(out, "pretrain", name)
