@@ -128,23 +128,10 @@ func newFixture(t *testing.T, opt Options) *fixture {
 	return f
 }
 
-// wait polls until run id reaches a final state (or want) and returns it.
+// wait polls until run id is in state want, failing on another final state.
 func (f *fixture) wait(t *testing.T, id int64, want shared.RunState) store.Run {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		j, err := f.st.Run(context.Background(), id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if j.State == want {
-			return j
-		}
-		if j.State.Final() || time.Now().After(deadline) {
-			t.Fatalf("run %d is %s (error %q), want %s", id, j.State, j.Error, want)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	return jobstest.WaitRun(t, f.st, id, want)
 }
 
 func (f *fixture) dataset(t *testing.T) int64 {

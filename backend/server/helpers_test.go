@@ -280,20 +280,7 @@ func (c *browser) upload(files []part, fields ...string) (int, shared.UploadResp
 // waitRun polls until a run is in state want, failing on another final state.
 func (f *fixture) waitRun(t testing.TB, id int64, want shared.RunState) store.Run {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		j, err := f.st.Run(context.Background(), id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if j.State == want {
-			return j
-		}
-		if (j.State.Final() && j.State != want) || time.Now().After(deadline) {
-			t.Fatalf("run %d is %s (%q), want %s", id, j.State, j.Error, want)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	return jobstest.WaitRun(t, f.st, id, want)
 }
 
 // fingerprint summarises everything a request could change: the row

@@ -5,7 +5,7 @@
 // score write what the real commands write (metrics.jsonl, checkpoint
 // sidecars, state for resuming, score JSON) in a fraction of a second, and
 // stop on SIGINT the way the real ones do, saving checkpoints/last and
-// exiting 130.
+// exiting 130. WaitRun follows a run in the store until it reaches a state.
 package jobstest
 
 import (

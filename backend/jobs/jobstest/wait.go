@@ -1,0 +1,30 @@
+package jobstest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/sslens/sslens/backend/store"
+	"github.com/sslens/sslens/shared"
+)
+
+// WaitRun polls st every 10 ms until run id is in state want and returns
+// it; another final state, or 60 s without reaching want, fails the test.
+func WaitRun(t testing.TB, st *store.Store, id int64, want shared.RunState) store.Run {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		j, err := st.Run(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j.State == want {
+			return j
+		}
+		if j.State.Final() || time.Now().After(deadline) {
+			t.Fatalf("run %d is %s (error %q), want %s", id, j.State, j.Error, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
