@@ -137,15 +137,6 @@ func reproReference(t *testing.T) *layout.ReferenceResults {
 	return ref
 }
 
-func writeData(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	if _, err := ssltest.WriteDataset(dir, reproSpec); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
 // states returns the state of each cell's last event, by cell name.
 func states(events []CellEvent) map[string]CellState {
 	out := map[string]CellState{}
@@ -169,7 +160,7 @@ func count(events []CellEvent, k CellKind, s CellState) int {
 // The whole matrix end to end: cells in order, results files, then a
 // second run that skips every cell and writes the same numbers.
 func TestReproduceMatrix(t *testing.T) {
-	dataDir := writeData(t)
+	dataDir, _ := ssltest.TempDataset(t, reproSpec)
 	out, resultsDir := filepath.Join(t.TempDir(), "out"), filepath.Join(t.TempDir(), "results")
 	rc := parseRepro(t, reproConfig(dataDir, out))
 	first := reproduce(t, rc, resultsDir, nil)
@@ -392,7 +383,7 @@ func TestPlotCurves(t *testing.T) {
 // cells are skipped, the stopped classifier resumes from its checkpoint,
 // and the numbers equal those of an uninterrupted run.
 func TestReproduceResumes(t *testing.T) {
-	dataDir := writeData(t)
+	dataDir, _ := ssltest.TempDataset(t, reproSpec)
 	text := strings.Replace(oneSeed(dataDir, filepath.Join(t.TempDir(), "whole")), "methods: [supervised, dino, simsiam]", "methods: [supervised, dino]", 1)
 	whole := reproduce(t, parseRepro(t, text), "", nil)
 	if whole.err != nil {
@@ -461,7 +452,7 @@ func dinoRunning(out string) bool {
 // resumed, one that ended before it was marked finished is skipped, and a
 // classifier that died before its first checkpoint starts over.
 func TestReproduceLeftovers(t *testing.T) {
-	dataDir := writeData(t)
+	dataDir, _ := ssltest.TempDataset(t, reproSpec)
 	out := filepath.Join(t.TempDir(), "out")
 	// Two dino pretraining epochs, so that it can stop between them.
 	text := strings.Replace(oneSeed(dataDir, out), "labels: [300, all]", "labels: [300]", 1)

@@ -13,11 +13,7 @@ import (
 // Reading and normalising 64 px cutouts into memory, centre-cropped to
 // 32 px, as a run does once at the start (5050 images for the seed's set).
 func BenchmarkLoadSet(b *testing.B) {
-	dir := b.TempDir()
-	s, err := ssltest.WriteDataset(dir, ssltest.Spec{Train: ssltest.Split{Lenses: 128, NonLenses: 128, Signal: 1}, Size: 64})
-	if err != nil {
-		b.Fatal(err)
-	}
+	dir, s := ssltest.TempDataset(b, ssltest.Spec{Train: ssltest.Split{Lenses: 128, NonLenses: 128, Signal: 1}, Size: 64})
 	norm := augment.SeedNormalization()
 	b.ResetTimer()
 	for b.Loop() {
@@ -31,12 +27,9 @@ func BenchmarkLoadSet(b *testing.B) {
 // The loop's own work per step besides the model: assembling a batch of 64
 // with flips and quarter turns, and writing the step's metrics record.
 func BenchmarkStepOverhead(b *testing.B) {
-	dataDir := b.TempDir()
-	if _, err := ssltest.WriteDataset(dataDir, ssltest.Spec{
+	dataDir, _ := ssltest.TempDataset(b, ssltest.Spec{
 		Train: ssltest.Split{Lenses: 64, NonLenses: 64, Signal: 1}, Val: ssltest.Split{Lenses: 2, NonLenses: 2},
-		Test: ssltest.Split{Lenses: 2, NonLenses: 2}, Size: 32}); err != nil {
-		b.Fatal(err)
-	}
+		Test: ssltest.Split{Lenses: 2, NonLenses: 2}, Size: 32})
 	c, err := config.Parse([]byte(`experiment: {ssl_training: supervised, output_dir: ` + filepath.Join(b.TempDir(), "run") + `}
 input: {data path: ` + dataDir + `}
 network: {backbone: vit_nano}

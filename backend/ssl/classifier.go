@@ -48,14 +48,7 @@ func NewClassifierRun(cfg *config.Config, opt Options) (*ClassifierRun, error) {
 		return nil, fmt.Errorf("ssl: experiment.ssl_training %q is not a classifier run (supervised or finetune)", m)
 	}
 	r := &ClassifierRun{runFolder: runFolder{Config: cfg}}
-	for _, w := range cfg.Warnings {
-		r.note(shared.MetricWarning, "config: %s", w)
-	}
-	ckptDir, err := r.openDir(opt.Resume)
-	if err != nil {
-		return nil, err
-	}
-	splits, splitsPath, err := readSplits(cfg)
+	ckptDir, splits, splitsPath, err := r.open(opt.Resume)
 	if err != nil {
 		return nil, err
 	}

@@ -17,7 +17,7 @@ import (
 // A labelled subset holds train images only, however it is chosen, and
 // the run records it.
 func TestLabelledSubsetsAreLeakFree(t *testing.T) {
-	dataDir, splits := writeData(t, ssltest.Spec{
+	dataDir, splits := ssltest.TempDataset(t, ssltest.Spec{
 		Train: ssltest.Split{Lenses: 151, NonLenses: 152, Signal: 1},
 		Val:   ssltest.Split{Lenses: 3, NonLenses: 3, Signal: 1},
 		Test:  ssltest.Split{Lenses: 3, NonLenses: 3, Signal: 1},

@@ -6,6 +6,7 @@ import (
 	"math"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/sslens/sslens/backend/config"
@@ -25,30 +26,27 @@ var smallSpec = ssltest.Spec{
 	Size:  36, Seed: 3,
 }
 
-// writeData writes spec into a temporary folder and returns it and its splits.
-func writeData(t *testing.T, spec ssltest.Spec) (string, data.Splits) {
-	t.Helper()
-	dir := t.TempDir()
-	s, err := ssltest.WriteDataset(dir, spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dir, s
-}
-
 // testConfig is a supervised ViT-N/8 run on dataDir writing to out, with
 // a learning rate the stand-in model learns quickly at; edit, if not nil,
 // changes it before it is validated and resolved.
 func testConfig(t *testing.T, dataDir, out string, edit func(*config.Config)) *config.Config {
 	t.Helper()
-	c, err := config.Parse([]byte(fmt.Sprintf(`
+	yaml := fmt.Sprintf(`
 experiment: {seed: 5, ssl_training: supervised, log_freq: 2, output_dir: %q, expt_name: test}
 input: {data path: %q, image size: [32, 32]}
 network: {backbone: vit_nano, drop_path: 0, attn_drop: 0}
 optimizer: {optimizer: Adam, init_lr: 0.05, final_lr: 0.001}
 train args: {batch_size: 16, num_epochs: 4}
 finetune: {labels: all, bootstrap: 20}
-`, out, dataDir)))
+`, out, dataDir)
+	return parseConfig(t, yaml, edit)
+}
+
+// parseConfig parses yaml, lets edit, if not nil, change it before it is
+// validated again, and resolves it.
+func parseConfig(t *testing.T, yaml string, edit func(*config.Config)) *config.Config {
+	t.Helper()
+	c, err := config.Parse([]byte(yaml))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,10 +62,46 @@ finetune: {labels: all, bootstrap: 20}
 	return c
 }
 
-// train prepares and runs cfg with the stand-in model, stopping it (with
-// the run's context cancelled) when stopAt returns true for a record.
+// train prepares and runs cfg with the stand-in model, stopping it when
+// stopAt returns true for a record.
 func train(t *testing.T, cfg *config.Config, opt Options, stopAt func(shared.Metric) bool) (*layout.Report, []shared.Metric, error) {
 	t.Helper()
+	return watchRun(opt, stopAt, func(ctx context.Context, opt Options) (*layout.Report, error) {
+		run, err := NewClassifierRun(cfg, opt)
+		if err != nil {
+			return nil, err
+		}
+		defer run.Close()
+		m, err := ssltest.NewLogReg(run.Params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return run.Train(ctx, m)
+	})
+}
+
+// wantError fails t unless err matches want: an error containing want, or
+// none for "". It reports whether an error was wanted, so that such a case
+// can end there.
+func wantError(t *testing.T, err error, want string) bool {
+	t.Helper()
+	if want == "" {
+		if err != nil {
+			t.Fatal(err)
+		}
+		return false
+	}
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("err = %v, want %q", err, want)
+	}
+	return true
+}
+
+// watchRun calls start with opt's Progress set to collect every record,
+// and returns its result and the records; the context start gets is
+// cancelled (the run stopped) when stopAt, if not nil, returns true for a
+// record.
+func watchRun[R any](opt Options, stopAt func(shared.Metric) bool, start func(context.Context, Options) (R, error)) (R, []shared.Metric, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var seen []shared.Metric
@@ -77,16 +111,7 @@ func train(t *testing.T, cfg *config.Config, opt Options, stopAt func(shared.Met
 			cancel()
 		}
 	}
-	run, err := NewClassifierRun(cfg, opt)
-	if err != nil {
-		return nil, seen, err
-	}
-	defer run.Close()
-	m, err := ssltest.NewLogReg(run.Params)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, err := run.Train(ctx, m)
+	rep, err := start(ctx, opt)
 	return rep, seen, err
 }
 

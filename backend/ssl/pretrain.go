@@ -81,14 +81,7 @@ func newPretrainRun(cfg *config.Config, opt Options, p vit.Preset) (*PretrainRun
 		return nil, err
 	}
 	r := &PretrainRun{runFolder: runFolder{Config: cfg}}
-	for _, w := range cfg.Warnings {
-		r.note(shared.MetricWarning, "config: %s", w)
-	}
-	ckptDir, err := r.openDir(opt.Resume)
-	if err != nil {
-		return nil, err
-	}
-	splits, splitsPath, err := readSplits(cfg)
+	ckptDir, splits, splitsPath, err := r.open(opt.Resume)
 	if err != nil {
 		return nil, err
 	}

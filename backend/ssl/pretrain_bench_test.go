@@ -13,12 +13,9 @@ import (
 // heads) on ViT-N/8 at batch 32: augmentation, teacher, student forward
 // and backward, optimiser and EMA.
 func BenchmarkPretrainStep(b *testing.B) {
-	dataDir := b.TempDir()
-	if _, err := ssltest.WriteDataset(dataDir, ssltest.Spec{
+	dataDir, _ := ssltest.TempDataset(b, ssltest.Spec{
 		Train: ssltest.Split{Lenses: 32, NonLenses: 32, Signal: 1}, Val: ssltest.Split{Lenses: 4, NonLenses: 4, Signal: 1},
-		Test: ssltest.Split{Lenses: 1, NonLenses: 1, Signal: 1}, Size: 32}); err != nil {
-		b.Fatal(err)
-	}
+		Test: ssltest.Split{Lenses: 1, NonLenses: 1, Signal: 1}, Size: 32})
 	for _, name := range []string{"dino-vit-small", "ibot-vit-small", "simsiam-vit-small"} {
 		b.Run(name, func(b *testing.B) {
 			cfg, err := config.Load(filepath.Join("..", "..", "configs", "reference", name+".yaml"))

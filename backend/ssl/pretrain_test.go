@@ -42,7 +42,7 @@ func pretrainConfig(t *testing.T, method config.Method, dataDir, out string, edi
 	if method == config.SimSiam {
 		aug = "AugmentationSIMSIAM"
 	}
-	c, err := config.Parse([]byte(fmt.Sprintf(`
+	return parseConfig(t, fmt.Sprintf(`
 experiment: {seed: 3, ssl_training: %s, log_freq: 2, output_dir: %q, expt_name: pretrain-test}
 input: {data path: %q, image size: [32, 32]}
 network: {backbone: vit_nano, head_hidden_dim: 32, head_bottleneck_dim: 16, head_output_dim: 64, patch_out_dim: 64,
@@ -51,42 +51,21 @@ optimizer: {init_lr: 0.02, final_lr: 0.001, scheduler_warmup_epochs: 1, momentum
   warmup_teacher_temp: 0.04, teacher_temp: 0.04, warmup_teacher_patch_temp: 0.04, teacher_patch_temp: 0.06, warmup_teacher_temp_epochs: 2}
 ssl augmentation kwargs: {augmentation: %s, num_local_crops: 2, local_crop_size: 16}
 train args: {batch_size: 8, num_epochs: 4, knn_neighbours: 5}
-`, method, out, dataDir, aug)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if edit != nil {
-		edit(c)
-		if err := c.Validate(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := c.Resolve(config.Overrides{}); err != nil {
-		t.Fatal(err)
-	}
-	return c
+`, method, out, dataDir, aug), edit)
 }
 
 // pretrain prepares and runs cfg on preset p, stopping it when stopAt
 // returns true for a record.
 func pretrain(t *testing.T, cfg *config.Config, p vit.Preset, opt Options, stopAt func(shared.Metric) bool) (*PretrainReport, []shared.Metric, error) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var seen []shared.Metric
-	opt.Progress = func(r shared.Metric) {
-		seen = append(seen, r)
-		if stopAt != nil && stopAt(r) {
-			cancel()
+	return watchRun(opt, stopAt, func(ctx context.Context, opt Options) (*PretrainReport, error) {
+		run, err := newPretrainRun(cfg, opt, p)
+		if err != nil {
+			return nil, err
 		}
-	}
-	run, err := newPretrainRun(cfg, opt, p)
-	if err != nil {
-		return nil, seen, err
-	}
-	defer run.Close()
-	rep, err := run.Train(ctx)
-	return rep, seen, err
+		defer run.Close()
+		return run.Train(ctx)
+	})
 }
 
 // Each method's loss falls over a few epochs of a ViT small enough for a
@@ -94,7 +73,7 @@ func pretrain(t *testing.T, cfg *config.Config, p vit.Preset, opt Options, stopA
 // class token then barely depends on the image), and the run folder holds
 // a backbone checkpoint, the reports and the monitors' records.
 func TestPretrainLossFalls(t *testing.T) {
-	dataDir, _ := writeData(t, pretrainSpec)
+	dataDir, _ := ssltest.TempDataset(t, pretrainSpec)
 	p := vit.Preset{Name: "vit_ssl_loss", Dim: 96, Depth: 3, Heads: 4, MLPRatio: 2, PatchSize: 8,
 		ImageSize: 32, InChans: 3, DropPath: 0.1, AttnDrop: 0.1, QKVBias: true}
 	for _, tc := range []struct {
@@ -186,7 +165,7 @@ func checkPretrainFolder(t *testing.T, out string, method config.Method, rep *Pr
 // The teacher starts as a copy of the student and then moves by the EMA
 // rule t = m·t + (1-m)·s with the step's momentum.
 func TestTeacherStartsAsStudentAndFollowsEMA(t *testing.T) {
-	dataDir, _ := writeData(t, pretrainSpec)
+	dataDir, _ := ssltest.TempDataset(t, pretrainSpec)
 	for _, method := range []config.Method{config.DINO, config.IBOT} {
 		t.Run(string(method), func(t *testing.T) {
 			cfg := pretrainConfig(t, method, dataDir, filepath.Join(t.TempDir(), "run"), func(c *config.Config) {
@@ -291,7 +270,7 @@ func TestSchedulesClosedForms(t *testing.T) {
 // SimSiam's predictor learns (the stop-gradient sits on the target
 // projections), and so do the projector and the backbone.
 func TestSimSiamPredictorLearns(t *testing.T) {
-	dataDir, _ := writeData(t, pretrainSpec)
+	dataDir, _ := ssltest.TempDataset(t, pretrainSpec)
 	for _, pred := range []int{0, 8} {
 		cfg := pretrainConfig(t, config.SimSiam, dataDir, filepath.Join(t.TempDir(), "run"), func(c *config.Config) {
 			c.Train.Epochs, c.Optimizer.InitLR, c.Network.PredictorHiddenDim = 1, 2, pred
@@ -322,7 +301,7 @@ func TestSimSiamPredictorLearns(t *testing.T) {
 // freeze_last_layer holds DINO's last layer for its epochs, then trains it
 // with an optimiser whose state is saved.
 func TestFreezeLastLayer(t *testing.T) {
-	dataDir, _ := writeData(t, pretrainSpec)
+	dataDir, _ := ssltest.TempDataset(t, pretrainSpec)
 	edit := func(c *config.Config) { c.Train.Epochs, c.Train.FreezeLastLayer, c.Experiment.LogFreq = 2, 1, 1 }
 	cfg := pretrainConfig(t, config.DINO, dataDir, filepath.Join(t.TempDir(), "run"), edit)
 	run, err := newPretrainRun(cfg, Options{}, testPreset())
@@ -364,7 +343,7 @@ func TestFreezeLastLayer(t *testing.T) {
 
 // Invalid settings fail before training with the key path.
 func TestPretrainRefusals(t *testing.T) {
-	dataDir, _ := writeData(t, pretrainSpec)
+	dataDir, _ := ssltest.TempDataset(t, pretrainSpec)
 	for _, tc := range []struct {
 		name   string
 		method config.Method

@@ -12,6 +12,7 @@ import (
 	"github.com/sslens/sslens/backend/config"
 	"github.com/sslens/sslens/backend/layout"
 	"github.com/sslens/sslens/backend/nn/ckpt"
+	"github.com/sslens/sslens/backend/ssl/ssltest"
 	"github.com/sslens/sslens/shared"
 )
 
@@ -55,8 +56,8 @@ func epochAt(n int) func(shared.Metric) bool {
 // a one-block ViT with dropout and drop path, whose masks must follow the
 // step across the stop.
 func TestResumeIsBitwiseExact(t *testing.T) {
-	classifierData, _ := writeData(t, smallSpec)
-	pretrainData, _ := writeData(t, pretrainSpec)
+	classifierData, _ := ssltest.TempDataset(t, smallSpec)
+	pretrainData, _ := ssltest.TempDataset(t, pretrainSpec)
 	augmented := func(c *config.Config) { c.Finetune.Augment, c.Augmentation.Rot90 = true, true }
 	for _, tc := range []struct {
 		name   string

@@ -57,6 +57,20 @@ func (f *runFolder) note(kind shared.MetricKind, format string, a ...any) {
 // run is the run folder's typed path.
 func (f *runFolder) run() layout.Run { return layout.Run(f.Dir) }
 
+// open queues the config's warnings as the first setup records, opens the
+// run folder (see openDir) and reads the dataset's splits from splitsPath
+// (see readSplits).
+func (f *runFolder) open(resume string) (ckptDir string, splits data.Splits, splitsPath string, err error) {
+	for _, w := range f.Config.Warnings {
+		f.note(shared.MetricWarning, "config: %s", w)
+	}
+	if ckptDir, err = f.openDir(resume); err != nil {
+		return "", data.Splits{}, "", err
+	}
+	splits, splitsPath, err = readSplits(f.Config)
+	return ckptDir, splits, splitsPath, err
+}
+
 // openDir sets the run folder, f.Dir: the run resumed (from resume, or
 // restore.restore: restore.ckpt_path, else experiment.output_dir), whose
 // config must train what f.Config trains, or else experiment.output_dir,

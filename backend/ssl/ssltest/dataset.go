@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"testing"
 
 	"github.com/sslens/sslens/backend/data"
 	"github.com/sslens/sslens/backend/layout"
@@ -25,6 +26,18 @@ type Spec struct {
 	Train, Val, Test Split
 	Size             int    // image side in px
 	Seed             uint64 // the same seed writes the same files
+}
+
+// TempDataset writes spec into a fresh temporary folder of tb, failing tb
+// if it cannot, and returns the folder and its splits.
+func TempDataset(tb testing.TB, spec Spec) (string, data.Splits) {
+	tb.Helper()
+	dir := tb.TempDir()
+	s, err := WriteDataset(dir, spec)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return dir, s
 }
 
 // WriteDataset writes spec's images in the seed's layout,
