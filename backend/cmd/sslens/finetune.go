@@ -77,16 +77,9 @@ func nnClassifier(ps *vit.Params, opt modelOptions) (classifier, error) {
 
 func runFinetune(ctx context.Context, fs *flag.FlagSet, args []string, e env) error {
 	var o config.Overrides
-	fs.StringVar(&o.Data, "data", "", "dataset `DIR` (replaces input.data path)")
-	fs.StringVar(&o.Indices, "indices", "", "splits `FILE`, indices.pkl or splits.json (replaces input.indices)")
+	resume := runFlags(fs, &o)
 	fs.StringVar(&o.Checkpoint, "checkpoint", "", "pretrained model.safetensors or its folder (replaces finetune.checkpoint)")
-	fs.StringVar(&o.Output, "out", "", "run `DIR` (replaces experiment.output_dir)")
-	resume := fs.String("resume", "", "continue the run in `RUN_DIR` from its checkpoints/last")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	path, err := runConfigPath(fs, pos, *resume)
+	path, err := runConfigPath(fs, args, resume)
 	if err != nil {
 		return err
 	}
@@ -208,15 +201,29 @@ func imageProgress(e env, what string) (ssl.Counter, func()) {
 		}
 }
 
-// runConfigPath returns the config a training command runs: its one
-// positional argument, or the resolved config saved in the run folder that
-// --resume names.
-func runConfigPath(fs *flag.FlagSet, pos []string, resume string) (string, error) {
+// runFlags adds to fs the flags the training commands share: --data,
+// --indices and --out replace o's fields, and --resume, returned, names a
+// run to continue.
+func runFlags(fs *flag.FlagSet, o *config.Overrides) (resume *string) {
+	fs.StringVar(&o.Data, "data", "", "dataset `DIR` (replaces input.data path)")
+	fs.StringVar(&o.Indices, "indices", "", "splits `FILE`, indices.pkl or splits.json (replaces input.indices)")
+	fs.StringVar(&o.Output, "out", "", "run `DIR` (replaces experiment.output_dir)")
+	return fs.String("resume", "", "continue the run in `RUN_DIR` from its checkpoints/last")
+}
+
+// runConfigPath parses args and returns the config a training command
+// runs: its one positional argument, or the resolved config saved in the
+// run folder that --resume names (resume is read once args are parsed).
+func runConfigPath(fs *flag.FlagSet, args []string, resume *string) (string, error) {
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return "", err
+	}
 	switch {
 	case len(pos) == 1:
 		return pos[0], nil
-	case len(pos) == 0 && resume != "":
-		dir, err := ssl.FindRun(resume)
+	case len(pos) == 0 && *resume != "":
+		dir, err := ssl.FindRun(*resume)
 		if err != nil {
 			return "", err
 		}

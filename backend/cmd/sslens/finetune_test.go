@@ -50,15 +50,12 @@ func runCmd(t *testing.T, ctx context.Context, name string, run runFunc, args ..
 // that trains on it into out; it returns the config path and data folder.
 func classifierData(t *testing.T, out string) (string, string) {
 	t.Helper()
-	dataDir := t.TempDir()
-	if _, err := ssltest.WriteDataset(dataDir, ssltest.Spec{
+	dataDir, _ := ssltest.TempDataset(t, ssltest.Spec{
 		Train: ssltest.Split{Lenses: 12, NonLenses: 12, Signal: 1},
 		Val:   ssltest.Split{Lenses: 5, NonLenses: 5, Signal: 1},
 		Test:  ssltest.Split{Lenses: 6, NonLenses: 6, Signal: 1},
 		Size:  40, Seed: 2,
-	}); err != nil {
-		t.Fatal(err)
-	}
+	})
 	cfg := filepath.Join(t.TempDir(), "supervised.yaml")
 	yaml := fmt.Sprintf(`experiment: {seed: 1, ssl_training: supervised, log_freq: 1, output_dir: %q, expt_name: cli}
 input: {data path: %q, image size: [32, 32]}

@@ -51,19 +51,12 @@ type pretrainOverrides struct {
 func runPretrain(ctx context.Context, fs *flag.FlagSet, args []string, e env) error {
 	var o config.Overrides
 	var ov pretrainOverrides
-	fs.StringVar(&o.Data, "data", "", "dataset `DIR` (replaces input.data path)")
-	fs.StringVar(&o.Indices, "indices", "", "splits `FILE`, indices.pkl or splits.json (replaces input.indices)")
-	fs.StringVar(&o.Output, "out", "", "run `DIR` (replaces experiment.output_dir)")
-	resume := fs.String("resume", "", "continue the run in `RUN_DIR` from its checkpoints/last")
+	resume := runFlags(fs, &o)
 	dryRun := fs.Bool("dry-run", false, "check the config, print it resolved, and train nothing")
 	fs.StringVar(&ov.backbone, "backbone", "", "backbone `NAME` (replaces network.backbone: vit_nano, vit_tiny, vit_small, vit_base)")
 	fs.IntVar(&ov.epochs, "epochs", 0, "epochs `N` (replaces train args.num_epochs)")
 	fs.IntVar(&ov.batch, "batch", 0, "images per step `N` (replaces train args.batch_size)")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	path, err := runConfigPath(fs, pos, *resume)
+	path, err := runConfigPath(fs, args, resume)
 	if err != nil {
 		return err
 	}

@@ -28,15 +28,12 @@ func referenceConfig(name string) string {
 // two steps of 4.
 func pretrainData(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
-	if _, err := ssltest.WriteDataset(dir, ssltest.Spec{
+	dir, _ := ssltest.TempDataset(t, ssltest.Spec{
 		Train: ssltest.Split{Lenses: 4, NonLenses: 4, Signal: 1},
 		Val:   ssltest.Split{Lenses: 3, NonLenses: 3, Signal: 1},
 		Test:  ssltest.Split{Lenses: 1, NonLenses: 1, Signal: 1},
 		Size:  32, Seed: 9,
-	}); err != nil {
-		t.Fatal(err)
-	}
+	})
 	return dir
 }
 

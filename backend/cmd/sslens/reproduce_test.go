@@ -20,15 +20,12 @@ import (
 // labels, one seed) with its dino base config; it returns the config.
 func reproduceData(t *testing.T) string {
 	t.Helper()
-	dataDir := t.TempDir()
-	if _, err := ssltest.WriteDataset(dataDir, ssltest.Spec{
+	dataDir, _ := ssltest.TempDataset(t, ssltest.Spec{
 		Train: ssltest.Split{Lenses: 160, NonLenses: 160, Signal: 0.2},
 		Val:   ssltest.Split{Lenses: 6, NonLenses: 6, Signal: 0.2},
 		Test:  ssltest.Split{Lenses: 10, NonLenses: 10, Signal: 0.2},
 		Size:  32, Seed: 5,
-	}); err != nil {
-		t.Fatal(err)
-	}
+	})
 	dir := t.TempDir()
 	files := map[string]string{
 		"dino.yaml": "experiment: {ssl_training: dino}\noptimizer: {scheduler_warmup_epochs: 0}\n" +
