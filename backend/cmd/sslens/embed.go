@@ -82,7 +82,7 @@ func runEmbed(ctx context.Context, fs *flag.FlagSet, args []string, e env) error
 	if err != nil {
 		return err
 	}
-	m, err := e.newModel(ck.Params, modelOptions{Batch: 64})
+	m, err := e.newModel(ck.Params, inferenceOptions)
 	if err != nil {
 		return err
 	}

@@ -52,6 +52,15 @@ type modelOptions struct {
 	FreezeBackbone bool   // train the head only (linear probe)
 }
 
+// inferenceOptions build a classifier for forward passes only (eval, score,
+// embed): the batch bounds memory and does not change the results.
+var inferenceOptions = modelOptions{Batch: 64}
+
+// trainingOptions are the settings cfg trains a classifier with.
+func trainingOptions(cfg *config.Config) modelOptions {
+	return modelOptions{Batch: cfg.Train.BatchSize, Seed: cfg.Experiment.Seed, FreezeBackbone: cfg.Finetune.LinearProbe}
+}
+
 // env is what a command talks to: its output streams, whether stderr is a
 // terminal (progress bars) or a log (plain lines), and how it builds a
 // classifier from parameters, which tests replace with a stand-in.
@@ -96,7 +105,7 @@ func runFinetune(ctx context.Context, fs *flag.FlagSet, args []string, e env) er
 		return err
 	}
 	defer run.Close()
-	m, err := e.newModel(run.Params, modelOptions{Batch: cfg.Train.BatchSize, Seed: cfg.Experiment.Seed, FreezeBackbone: cfg.Finetune.LinearProbe})
+	m, err := e.newModel(run.Params, trainingOptions(cfg))
 	if err != nil {
 		return err
 	}

@@ -83,7 +83,7 @@ func runReproduce(ctx context.Context, fs *flag.FlagSet, args []string, e env) e
 	opt.Reference = ref
 	opt.Command = commandLine(args)
 	opt.NewModel = func(ps *vit.Params, cfg *config.Config) (reproduce.CellModel, error) {
-		return e.newModel(ps, modelOptions{Batch: cfg.Train.BatchSize, Seed: cfg.Experiment.Seed, FreezeBackbone: cfg.Finetune.LinearProbe})
+		return e.newModel(ps, trainingOptions(cfg))
 	}
 	// show draws the classifier cell training now as `sslens finetune`
 	// does; a pretraining cell's records are shown as plain lines.

@@ -96,7 +96,7 @@ func runScore(ctx context.Context, fs *flag.FlagSet, args []string, e env) error
 	}
 	var scores []score
 	if set.Len() > 0 {
-		m, err := e.newModel(ck.Params, modelOptions{Batch: 64})
+		m, err := e.newModel(ck.Params, inferenceOptions)
 		if err != nil {
 			return err
 		}
