@@ -33,6 +33,10 @@ type NewRun struct {
 	// new run's ID; nil leaves it empty. It is set in the transaction that
 	// creates the run, so no reader ever sees the run without it.
 	DirOf func(id int64) string
+	// MaxQueued caps, by the role of CreatedBy, how many queued runs that
+	// user may have: CreateRun refuses one more with a ConflictError. A
+	// role not in it, and a creator who is no user, have no cap.
+	MaxQueued map[shared.Role]int
 }
 
 // CreateRun queues a run. The queued state is the run's first event,
@@ -61,6 +65,9 @@ func (s *Store) CreateRun(ctx context.Context, nr NewRun) (Run, shared.Event, er
 				return notFound(strings.TrimSuffix(ref.table, "s"), ref.id)
 			}
 		}
+		if err := checkQueueCap(ctx, tx, nr); err != nil {
+			return err
+		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO runs (kind, name, state, dataset_id, created_by, after_id, config, params, created)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			nr.Kind, nr.Name, shared.StateQueued, nullID(nr.Dataset), nr.CreatedBy, nullID(nr.After), nr.Config, params, now)
@@ -86,6 +93,36 @@ func (s *Store) CreateRun(ctx context.Context, nr NewRun) (Run, shared.Event, er
 	}
 	j, err := s.Run(ctx, id)
 	return j, ev, err
+}
+
+// checkQueueCap refuses a run its creator may not queue (NewRun.MaxQueued).
+// It runs in CreateRun's transaction, so concurrent submissions cannot
+// both pass it.
+func checkQueueCap(ctx context.Context, tx *sql.Tx, nr NewRun) error {
+	if len(nr.MaxQueued) == 0 {
+		return nil
+	}
+	var role shared.Role
+	err := tx.QueryRowContext(ctx, "SELECT role FROM users WHERE name = ?", nr.CreatedBy).Scan(&role)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	limit, ok := nr.MaxQueued[role]
+	if !ok {
+		return nil
+	}
+	var n int
+	err = tx.QueryRowContext(ctx, "SELECT count(*) FROM runs WHERE created_by = ? AND state = ?", nr.CreatedBy, shared.StateQueued).Scan(&n)
+	if err != nil {
+		return err
+	}
+	if n >= limit {
+		return Conflict("you have %d queued runs, the most the %s role may have queued; wait for one to start or cancel one", n, role)
+	}
+	return nil
 }
 
 const runColumns = `id, kind, name, state, coalesce(dataset_id, 0), created_by, coalesce(after_id, 0), config, params, args, dir,
