@@ -37,6 +37,21 @@
 // websocket hub). Checkpoints named by the metrics stream are recorded in
 // the store as they appear.
 //
+// # Slots and caps
+//
+// Jobs run in two pools of slots. The training kinds (simulate, pretrain,
+// finetune, reproduce) share Options.Slots (default 1); score-batch has
+// Options.ScoreSlots of its own (default 1). Scoring a batch of uploads
+// takes seconds and training takes hours: in one pool a score batch would
+// wait for the training ahead of it, and a queue of score batches would
+// hold an admin's training back. Each pool starts its queued runs oldest
+// first. A running score batch shares the CPU with a running training run.
+//
+// A user may have at most Options.MaxQueued runs queued, by role (by
+// default DefaultMaxQueued, 4, for astronomers and no cap for admins):
+// Submit refuses one more with a conflict that says so. The count and the
+// insert share one store transaction.
+//
 // # States
 //
 // A job is queued until a slot is free and the run it waits for (After),

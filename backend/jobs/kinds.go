@@ -42,6 +42,24 @@ var subcommand = map[shared.RunKind]string{
 	shared.KindScore:     "score",
 }
 
+// pool is a set of slots that jobs of some kinds share (see Options).
+type pool int
+
+const (
+	poolTrain pool = iota // simulate, pretrain, finetune, reproduce: Options.Slots
+	poolScore             // score-batch: Options.ScoreSlots
+)
+
+// poolOf is the pool a kind runs in. Scoring has its own because it takes
+// seconds: behind hours of training it would wait hours, and in a
+// training slot it would hold training back.
+func poolOf(k shared.RunKind) pool {
+	if k == shared.KindScore {
+		return poolScore
+	}
+	return poolTrain
+}
+
 // SimulateTotal is the number of images a simulate job with these presets
 // writes, or an error naming an unknown preset.
 func SimulateTotal(survey, counts string) (int, error) {

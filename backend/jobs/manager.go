@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -24,52 +23,6 @@ import (
 type Notifier interface {
 	Notify(ev shared.Event)
 }
-
-// Options configure a Manager.
-type Options struct {
-	// DataDir is the portal's data folder (absolute); run folders are
-	// DataDir/runs/<id>-<name>.
-	DataDir string
-	// Slots is how many jobs run at once; 0 means 1.
-	Slots int
-	// Grace is how long a job may take to stop after SIGINT before it is
-	// killed; 0 means 30 s.
-	Grace time.Duration
-	// Poll is how often running jobs' folders are read; 0 means 500 ms.
-	Poll time.Duration
-	// Configs are the shipped experiment configs: a reproduce run with a
-	// config of its own gets a copy beside it, since reproduce configs name
-	// base configs by relative path.
-	Configs fs.FS
-	// Available reports whether the sslens binary has a subcommand; jobs
-	// of kinds whose subcommand is missing fail at start. nil: all are.
-	Available func(subcommand string) bool
-	// Log receives the manager's own problems; nil means slog.Default().
-	Log *slog.Logger
-	// OnDecision, when set, is called on the scheduling goroutine with
-	// each decision a scheduling pass makes about a queued run, so that a
-	// caller (a test) can tell "still queued" from "not looked at yet". It
-	// must return quickly.
-	OnDecision func(Decision)
-}
-
-// Decision is what one scheduling pass did with one queued run.
-type Decision struct {
-	Run    int64
-	Action Action
-	// After is the state of the run this one waits for, as the pass read
-	// it; "" when it waits for none (or that run is gone).
-	After shared.RunState
-}
-
-// Action is a scheduling decision.
-type Action string
-
-const (
-	ActionStart Action = "start" // handed to the executor (failing the run if that fails)
-	ActionWait  Action = "wait"  // left queued: the run it waits for has not succeeded
-	ActionFail  Action = "fail"  // failed: the run it waited for failed
-)
 
 // Manager runs the queue. Create it with New, call Recover once, then
 // Run; Submit, Cancel and Resume may be called from any goroutine.
@@ -90,21 +43,14 @@ type Manager struct {
 // active is a running job.
 type active struct {
 	proc      Process
+	pool      pool
 	cancelled bool // stopped on request
 }
 
 // New returns a manager of the jobs in st, started by ex, whose events go
 // to note (which may be nil).
 func New(st *store.Store, ex Executor, note Notifier, opt Options) *Manager {
-	if opt.Slots <= 0 {
-		opt.Slots = 1
-	}
-	if opt.Grace <= 0 {
-		opt.Grace = 30 * time.Second
-	}
-	if opt.Poll <= 0 {
-		opt.Poll = 500 * time.Millisecond
-	}
+	opt = opt.withDefaults()
 	lg := opt.Log
 	if lg == nil {
 		lg = slog.Default()
@@ -170,6 +116,7 @@ func (m *Manager) Submit(ctx context.Context, sub Submission) (store.Run, error)
 		return store.Run{}, fmt.Errorf("jobs: %w", err)
 	}
 	sub.NewRun.Params = b
+	sub.MaxQueued = m.opt.MaxQueued
 	if sub.Name == "" {
 		sub.Name = string(sub.Kind)
 	}
@@ -262,12 +209,17 @@ func (m *Manager) Run(ctx context.Context) error {
 	}
 }
 
-// schedule starts queued runs while slots are free.
+// schedule starts queued runs, oldest first, while their pools have free
+// slots: a full training pool holds back training runs, not score
+// batches, and the other way round.
 func (m *Manager) schedule(ctx context.Context) error {
+	free := map[pool]int{poolTrain: m.opt.Slots, poolScore: m.opt.ScoreSlots}
 	m.mu.Lock()
-	free := m.opt.Slots - len(m.running)
+	for _, a := range m.running {
+		free[a.pool]--
+	}
 	m.mu.Unlock()
-	if free <= 0 {
+	if free[poolTrain] <= 0 && free[poolScore] <= 0 {
 		return nil
 	}
 	queued, err := m.st.Runs(ctx, store.RunFilter{States: []shared.RunState{shared.StateQueued}, Oldest: true})
@@ -275,40 +227,51 @@ func (m *Manager) schedule(ctx context.Context) error {
 		return err
 	}
 	for _, j := range queued {
-		if free == 0 {
-			break
-		}
-		d := Decision{Run: j.ID, Action: ActionStart}
-		if j.After != 0 {
-			dep, err := m.st.Run(ctx, j.After)
-			switch {
-			case errors.Is(err, store.ErrNotFound):
-			case err != nil:
-				return err
-			case dep.State == shared.StateSucceeded:
-				d.After = dep.State
-			case dep.State == shared.StateFailed:
-				d.After, d.Action = dep.State, ActionFail
-				if err := m.setState(ctx, j.ID, store.Transition{To: shared.StateFailed, From: []shared.RunState{shared.StateQueued},
-					Error: fmt.Sprintf("run %d, which this run waited for, %s", dep.ID, dep.State)}); err != nil {
-					return err
-				}
-			default:
-				// Still waiting; cancelled and interrupted runs may be resumed.
-				d.After, d.Action = dep.State, ActionWait
-			}
+		d, err := m.decide(ctx, j, free[poolOf(j.Kind)] > 0)
+		if err != nil {
+			return err
 		}
 		if d.Action == ActionStart {
 			if err := m.start(ctx, j); err != nil {
 				return err
 			}
-			free--
+			free[poolOf(j.Kind)]--
 		}
 		if m.opt.OnDecision != nil {
 			m.opt.OnDecision(d)
 		}
 	}
 	return nil
+}
+
+// decide is what to do with queued run j now that its pool has a free
+// slot or not: wait for the run it follows, fail with it, wait for a
+// slot, or start. A failure by dependency is recorded here.
+func (m *Manager) decide(ctx context.Context, j store.Run, slot bool) (Decision, error) {
+	d := Decision{Run: j.ID, Action: ActionStart}
+	if j.After != 0 {
+		dep, err := m.st.Run(ctx, j.After)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+		case err != nil:
+			return d, err
+		case dep.State == shared.StateSucceeded:
+			d.After = dep.State
+		case dep.State == shared.StateFailed:
+			d.After, d.Action = dep.State, ActionFail
+			err := m.setState(ctx, j.ID, store.Transition{To: shared.StateFailed, From: []shared.RunState{shared.StateQueued},
+				Error: fmt.Sprintf("run %d, which this run waited for, %s", dep.ID, dep.State)})
+			return d, err
+		default:
+			// Still waiting; cancelled and interrupted runs may be resumed.
+			d.After, d.Action = dep.State, ActionWait
+			return d, nil
+		}
+	}
+	if !slot {
+		d.Action = ActionBusy
+	}
+	return d, nil
 }
 
 // start launches one queued job. Failures of the job itself (a missing
@@ -346,7 +309,7 @@ func (m *Manager) start(ctx context.Context, j store.Run) error {
 		}
 		return err
 	}
-	a := &active{proc: proc}
+	a := &active{proc: proc, pool: poolOf(j.Kind)}
 	m.running[j.ID] = a
 	m.wg.Add(1)
 	go m.watch(j, p, a, t)

@@ -411,8 +411,11 @@ func TestShutdownAndRecover(t *testing.T) {
 	}
 }
 
-func TestScoreBatch(t *testing.T) {
-	f := newFixture(t, Options{})
+// scoreable trains a classifier in f and stores three uploads; it returns
+// the classifier's checkpoint, the uploads and the probabilities the
+// stand-in scorer gives them.
+func scoreable(t *testing.T, f *fixture) (ckpt int64, ids []int64, want []float64) {
+	t.Helper()
 	ctx := context.Background()
 	run, err := f.m.Submit(ctx, Submission{NewRun: store.NewRun{Kind: shared.KindFinetune, Dataset: f.dataset(t), Config: "steps: 2"}})
 	if err != nil {
@@ -423,9 +426,6 @@ func TestScoreBatch(t *testing.T) {
 	if err != nil || len(cs) == 0 || cs[0].Name != "best" {
 		t.Fatalf("checkpoints %+v, %v", cs, err)
 	}
-	c := cs[0]
-	var ids []int64
-	var want []float64
 	for _, name := range []string{"a", "b", "c"} {
 		path := "uploads/" + name + ".npy"
 		content := []byte("cutout " + name)
@@ -441,12 +441,19 @@ func TestScoreBatch(t *testing.T) {
 		}
 		ids, want = append(ids, u.ID), append(want, jobstest.Prob(content))
 	}
-	j, err := f.m.Submit(ctx, Submission{NewRun: store.NewRun{Kind: shared.KindScore}, Params: Params{Checkpoint: c.ID, Uploads: ids[:2]}})
+	return cs[0].ID, ids, want
+}
+
+func TestScoreBatch(t *testing.T) {
+	f := newFixture(t, Options{})
+	ctx := context.Background()
+	c, ids, want := scoreable(t, f)
+	j, err := f.m.Submit(ctx, Submission{NewRun: store.NewRun{Kind: shared.KindScore}, Params: Params{Checkpoint: c, Uploads: ids[:2]}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.wait(t, j.ID, shared.StateSucceeded)
-	sc, err := f.st.Scores(ctx, c.ID)
+	sc, err := f.st.Scores(ctx, c)
 	if err != nil || len(sc) != 2 || sc[ids[0]].LensProb != want[0] || sc[ids[1]].LensProb != want[1] {
 		t.Errorf("scores %+v (%v), want %v for uploads %v", sc, err, want[:2], ids[:2])
 	}
