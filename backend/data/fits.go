@@ -218,7 +218,7 @@ func abs(x int) int {
 }
 
 // checkFITSSizes walks the HDU headers and checks that the data each claims
-// fits in the rest of b. fitsio allocates whatever a header claims (axes,
+// fits in the rest of b and that no image is larger than MaxSide a side. fitsio allocates whatever a header claims (axes,
 // NAXIS, TFIELDS) before reading, so a 3 KB file could otherwise ask for
 // terabytes. It reads only the size keywords, as fitsio parses them: the last
 // of duplicate cards wins.
@@ -271,6 +271,21 @@ func checkFITSSizes(b []byte) error {
 		}
 		if tf, err := num("TFIELDS", 0); err != nil || tf > 999 {
 			return fmt.Errorf("%w: FITS header %d: bad TFIELDS (at most 999)", ErrCorrupt, hdu)
+		}
+		// Image HDUs (the primary one and IMAGE extensions) are refused by
+		// their size before fitsio reads them.
+		if ext, ok := keys["XTENSION"]; naxis >= 2 && (hdu == 0 || ok && strings.Contains(ext, "'IMAGE")) {
+			w, err := num("NAXIS1", 0)
+			if err != nil {
+				return err
+			}
+			h, err := num("NAXIS2", 0)
+			if err != nil {
+				return err
+			}
+			if err := checkSide(fmt.Sprintf("FITS header %d", hdu), h, w); err != nil {
+				return err
+			}
 		}
 		bitpix, err := num("BITPIX", 8)
 		if err != nil {

@@ -103,6 +103,10 @@ func decodeNPYRaw(b []byte) (im Image, err error) {
 	default:
 		return Image{}, fmt.Errorf("%w: npy dtype %q (want float32 or float64)", ErrFormat, d.Type)
 	}
+	// Refuse by shape, not by content, before the data is read.
+	if err := checkSide("npy", d.Shape[1], d.Shape[2]); err != nil {
+		return Image{}, err
+	}
 	data := len(b) - start - hlen
 	n := 1
 	for _, v := range d.Shape {
@@ -114,6 +118,9 @@ func decodeNPYRaw(b []byte) (im Image, err error) {
 				ErrCorrupt, d.Shape, d.Type, MaxFileBytes, len(b))
 		}
 		n *= v
+	}
+	if d.Shape[0] != len(Bands) {
+		return Image{}, fmt.Errorf("%w: want %d channels (g, r, i), got %d", ErrShape, len(Bands), d.Shape[0])
 	}
 	if n*size != data {
 		return Image{}, fmt.Errorf("%w: npy shape %v of %s needs %d bytes of data, file has %d",

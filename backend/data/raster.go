@@ -7,6 +7,7 @@ import (
 	"image/color"
 	_ "image/jpeg" // registers JPEG for image.Decode
 	_ "image/png"  // registers PNG for image.Decode
+	"strings"
 )
 
 // decodeRaster reads a PNG or JPEG as (g, r, i) = (B, G, R) / max, the lossy
@@ -17,8 +18,11 @@ func decodeRaster(b []byte) (Image, error) {
 		return Image{}, fmt.Errorf("%w: reading PNG or JPEG: %v", ErrCorrupt, err)
 	}
 	// A small compressed file can claim a huge canvas: check before decoding.
-	if cfg.Width < 1 || cfg.Height < 1 || cfg.Width > MaxFileBytes/4/len(Bands)/cfg.Height {
+	if cfg.Width < 1 || cfg.Height < 1 {
 		return Image{}, fmt.Errorf("%w: %s claims %dx%d pixels", ErrCorrupt, kind, cfg.Width, cfg.Height)
+	}
+	if err := checkSide(strings.ToUpper(kind), cfg.Height, cfg.Width); err != nil {
+		return Image{}, err
 	}
 	src, _, err := image.Decode(bytes.NewReader(b))
 	if err != nil {

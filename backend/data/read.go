@@ -25,7 +25,9 @@
 // error, or replaced by 0 with ReadOptions.ReplaceNonFinite). Inputs are
 // untrusted: sizes claimed by a header are checked against the input length
 // before anything is allocated, inputs larger than MaxFileBytes are refused,
-// and a malformed file yields a *FileError naming it, never a panic.
+// images wider or taller than MaxSide are refused from their header before
+// their pixels are decoded (ErrTooLarge), and a malformed file yields a
+// *FileError naming it, never a panic.
 package data
 
 import (
@@ -40,9 +42,16 @@ import (
 	"strings"
 )
 
-// MaxFileBytes bounds the size of one input file, after gzip decompression,
-// and of the float32 image decoded from it. Cutouts are a few hundred KB.
-const MaxFileBytes = 256 << 20
+// MaxFileBytes bounds the size of one input file, after gzip decompression.
+// Cutouts are a few hundred KB; the largest valid one, a MaxSide x MaxSide
+// float64 cube, is 25 MB.
+const MaxFileBytes = 32 << 20
+
+// MaxSide is the largest height or width, in pixels, of an image the
+// readers decode. A cutout is at most a few hundred pixels a side; the cap
+// bounds a decoded image at 3 x 1024 x 1024 float32 (12 MB), whatever a
+// small compressed file claims.
+const MaxSide = 1024
 
 // Categories of bad input; match them with errors.Is.
 var (
@@ -51,6 +60,7 @@ var (
 	ErrShape     = errors.New("wrong shape")
 	ErrNonFinite = errors.New("non-finite pixels")
 	ErrTooSmall  = errors.New("smaller than the crop")
+	ErrTooLarge  = errors.New("too large")
 )
 
 // FileError is a problem with one input file.
@@ -126,6 +136,16 @@ func readAllLimited(r io.Reader) ([]byte, error) {
 		return nil, fmt.Errorf("%w: larger than %d bytes", ErrFormat, MaxFileBytes)
 	}
 	return b, nil
+}
+
+// checkSide refuses an image of h x w pixels, as its header claims, when
+// either side is above MaxSide; kind names the format in the message.
+func checkSide(kind string, h, w int) error {
+	if h > MaxSide || w > MaxSide {
+		return fmt.Errorf("%w: %s is %dx%d pixels (width x height), more than the %dx%d a cutout may have",
+			ErrTooLarge, kind, w, h, MaxSide, MaxSide)
+	}
+	return nil
 }
 
 // format is a decoder chosen by file extension.
