@@ -113,6 +113,49 @@ var migrations = []string{
 	// The table of a run's events held more than metrics (states, logs,
 	// progress); its name now says so.
 	`ALTER TABLE metrics RENAME TO events;`,
+	// Uploads were deduplicated by SHA-256, verdict and name included, so
+	// bytes refused under one name could never be accepted under another,
+	// nor by another user. Now the bytes (contents) are shared and each
+	// upload keeps its own user, name, format and verdict; a score depends
+	// on the bytes and the checkpoint only, so it belongs to the content.
+	// Existing uploads keep their ids, each over a content of the same id.
+	`CREATE TABLE contents (
+		id      INTEGER PRIMARY KEY,
+		sha256  TEXT NOT NULL UNIQUE,
+		size    INTEGER NOT NULL,
+		path    TEXT NOT NULL DEFAULT '',
+		created INTEGER NOT NULL
+	);
+	INSERT INTO contents (id, sha256, size, path, created) SELECT id, sha256, size, path, created FROM uploads;
+	CREATE TABLE uploads_by_content (
+		id         INTEGER PRIMARY KEY,
+		content_id INTEGER NOT NULL REFERENCES contents(id),
+		user       TEXT NOT NULL,
+		name       TEXT NOT NULL,
+		format     TEXT NOT NULL,
+		created    INTEGER NOT NULL,
+		width      INTEGER NOT NULL DEFAULT 0,
+		height     INTEGER NOT NULL DEFAULT 0,
+		valid      INTEGER NOT NULL,
+		error      TEXT NOT NULL DEFAULT '',
+		UNIQUE (user, content_id, name)
+	);
+	INSERT INTO uploads_by_content (id, content_id, user, name, format, created, width, height, valid, error)
+		SELECT id, id, user, name, format, created, width, height, valid, error FROM uploads;
+	CREATE TABLE content_scores (
+		content_id    INTEGER NOT NULL REFERENCES contents(id) ON DELETE CASCADE,
+		checkpoint_id INTEGER NOT NULL REFERENCES checkpoints(id) ON DELETE CASCADE,
+		prob          REAL NOT NULL,
+		embedding     BLOB,
+		created       INTEGER NOT NULL,
+		PRIMARY KEY (content_id, checkpoint_id)
+	) WITHOUT ROWID;
+	INSERT INTO content_scores SELECT upload_id, checkpoint_id, prob, embedding, created FROM scores;
+	DROP TABLE scores;
+	DROP TABLE uploads;
+	ALTER TABLE uploads_by_content RENAME TO uploads;
+	ALTER TABLE content_scores RENAME TO scores;
+	CREATE INDEX uploads_content ON uploads(content_id);`,
 }
 
 func (s *Store) migrate(ctx context.Context) error {

@@ -76,3 +76,67 @@ func TestOpenMigratesReleaseDatabase(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// sharedContentVersion is the schema version whose uploads hold their own
+// content and verdict (one row per SHA-256), before contents were shared.
+const sharedContentVersion = 2
+
+// A database whose uploads were deduplicated by content migrates with its
+// uploads, their ids, files and scores; then the refused bytes can be
+// accepted under another name.
+func TestOpenMigratesUploadsToSharedContent(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sslens.db")
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range append(migrations[:sharedContentVersion:sharedContentVersion],
+		fmt.Sprintf("PRAGMA user_version = %d", sharedContentVersion),
+		`INSERT INTO runs (id, kind, name, state, created_by, created) VALUES (7, 'finetune', 'ft', 'succeeded', 'ada', 1)`,
+		`INSERT INTO checkpoints (id, run_id, name, path, preset, classifier, epoch, step, sha256, created)
+			VALUES (3, 7, 'best', 'runs/7-ft/checkpoints/best/model.safetensors', 'vit_tiny', 1, 3, 30, 'abc', 1)`,
+		`INSERT INTO uploads (id, sha256, name, format, size, path, user, created, width, height, valid, error) VALUES
+			(4, 'aa', 'a.npy', 'npy', 10, 'uploads/aa/aa.npy', 'ann', 5, 40, 40, 1, ''),
+			(9, 'bb', 'b.txt', '', 2, '', 'ann', 6, 0, 0, 0, 'unsupported file type')`,
+		`INSERT INTO scores (upload_id, checkpoint_id, prob, embedding, created) VALUES (4, 3, 0.5, x'0000803f', 7)`,
+	) {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("building the database: %v\n%s", err, q)
+		}
+	}
+	db.Close()
+
+	s, err := Open(path, Options{BcryptCost: bcrypt.MinCost})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	ups, err := s.Uploads(ctx, UploadFilter{User: "ann"})
+	if err != nil || len(ups) != 1 {
+		t.Fatalf("uploads after migrating: %+v, %v", ups, err)
+	}
+	if u := ups[0]; u.ID != 4 || u.SHA256 != "aa" || u.Name != "a.npy" || u.Path != "uploads/aa/aa.npy" || u.Size != 10 || u.Width != 40 || u.Created.UnixNano() != 5 {
+		t.Errorf("valid upload after migrating: %+v", u)
+	}
+	if u, err := s.Upload(ctx, 9); err != nil || u.Valid || u.Error != "unsupported file type" || u.SHA256 != "bb" {
+		t.Errorf("refused upload after migrating: %+v, %v", u, err)
+	}
+	if sc, err := s.Scores(ctx, 3, 4); err != nil || sc[4].LensProb != 0.5 {
+		t.Errorf("scores after migrating: %+v, %v", sc, err)
+	}
+	if v, err := s.Embedding(ctx, 4, 3); err != nil || len(v) != 1 || v[0] != 1 {
+		t.Errorf("embedding after migrating: %v, %v", v, err)
+	}
+	u, dup, err := s.AddUpload(ctx, Upload{Upload: shared.Upload{SHA256: "bb", Name: "b.npy", Format: "npy", Size: 2, User: "bob"}, Path: "uploads/bb/bb.npy", Valid: true})
+	if err != nil || dup || !u.Valid || u.Path != "uploads/bb/bb.npy" {
+		t.Errorf("refused bytes uploaded again under a good name: %+v dup %v, %v", u, dup, err)
+	}
+	var broken int
+	if err := s.r.QueryRow("SELECT count(*) FROM pragma_foreign_key_check").Scan(&broken); err != nil || broken != 0 {
+		t.Errorf("%d foreign keys broken (%v)", broken, err)
+	}
+	if err := s.IntegrityCheck(ctx); err != nil {
+		t.Error(err)
+	}
+}

@@ -313,8 +313,8 @@ func TestCheckpointsAndScores(t *testing.T) {
 	if err != nil || dup {
 		t.Fatal(err, dup)
 	}
-	again, dup, err := s.AddUpload(ctx, Upload{Upload: shared.Upload{SHA256: "aa", Name: "copy.npy"}, Valid: true})
-	if err != nil || !dup || again.ID != u.ID || again.Name != "a.npy" {
+	again, dup, err := s.AddUpload(ctx, Upload{Upload: shared.Upload{SHA256: "aa", Name: "a.npy", Format: "npy", User: "ada"}, Valid: true})
+	if err != nil || !dup || again.ID != u.ID || again.Path != u.Path {
 		t.Errorf("duplicate upload: %+v dup %v err %v", again, dup, err)
 	}
 	bad, _, err := s.AddUpload(ctx, Upload{Upload: shared.Upload{SHA256: "bb", Name: "b.fits"}, Error: "corrupt"})

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/binary"
@@ -12,42 +13,61 @@ import (
 	"github.com/sslens/sslens/shared"
 )
 
-// Upload is a stored upload: a valid cutout kept at Path, or the record of
-// a file that failed validation (Valid false, Error saying why, no file).
+// Upload is one user's upload of some bytes: its own name, format and
+// verdict (Valid, or Error saying why not), over content shared by every
+// upload of the same bytes (by SHA-256). A valid upload's bytes are kept
+// at Path; a rejected one has no file.
 type Upload struct {
 	shared.Upload
-	Path  string // relative to the data folder
+	Path  string // the content's file, relative to the data folder; "" unless Valid
 	Valid bool
 	Error string
 }
 
-// AddUpload records u unless an upload with the same SHA-256 exists, in
-// which case it returns that one and dup true.
+// AddUpload records u (its Created is set here). Its content is the one
+// of its SHA-256, recorded on first sight and given u.Path when u is the
+// first valid upload of those bytes. An upload of the same bytes under the
+// same name by the same user is the same upload: it is returned, with the
+// verdict of u, and dup true.
 func (s *Store) AddUpload(ctx context.Context, u Upload) (out Upload, dup bool, err error) {
 	u.Created = fromNanos(s.now())
+	path := ""
+	if u.Valid {
+		path = u.Path
+	}
 	err = s.tx(ctx, func(tx *sql.Tx) error {
-		old, err := scanUpload(tx.QueryRowContext(ctx, "SELECT "+uploadColumns+" FROM uploads WHERE sha256 = ?", u.SHA256))
-		if err == nil {
-			out, dup = old, true
-			return nil
-		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return err
-		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO uploads (sha256, name, format, size, path, user, created, width, height, valid, error)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			u.SHA256, u.Name, u.Format, u.Size, u.Path, u.User, u.Created.UnixNano(), u.Width, u.Height, u.Valid, u.Error)
+		var content int64
+		err := tx.QueryRowContext(ctx, `INSERT INTO contents (sha256, size, path, created) VALUES (?, ?, ?, ?)
+			ON CONFLICT (sha256) DO UPDATE SET path = CASE WHEN contents.path = '' THEN excluded.path ELSE contents.path END
+			RETURNING id`, u.SHA256, u.Size, path, u.Created.UnixNano()).Scan(&content)
 		if err != nil {
 			return err
 		}
-		u.ID, err = res.LastInsertId()
-		out = u
+		var id int64
+		err = tx.QueryRowContext(ctx, "SELECT id FROM uploads WHERE user = ? AND content_id = ? AND name = ?", u.User, content, u.Name).Scan(&id)
+		switch {
+		case err == nil:
+			dup = true
+			_, err = tx.ExecContext(ctx, "UPDATE uploads SET format = ?, width = ?, height = ?, valid = ?, error = ? WHERE id = ?",
+				u.Format, u.Width, u.Height, u.Valid, u.Error, id)
+		case errors.Is(err, sql.ErrNoRows):
+			err = tx.QueryRowContext(ctx, `INSERT INTO uploads (content_id, user, name, format, created, width, height, valid, error)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+				content, u.User, u.Name, u.Format, u.Created.UnixNano(), u.Width, u.Height, u.Valid, u.Error).Scan(&id)
+		}
+		if err != nil {
+			return err
+		}
+		out, err = scanUpload(tx.QueryRowContext(ctx, "SELECT "+uploadColumns+" WHERE u.id = ?", id))
 		return err
 	})
 	return out, dup, wrap(err)
 }
 
-const uploadColumns = "id, sha256, name, format, size, path, user, created, width, height, valid, error"
+// uploadColumns selects an upload with its content; a rejected upload
+// shows no path even when another upload stored the same bytes.
+const uploadColumns = `u.id, c.sha256, u.name, u.format, c.size, CASE WHEN u.valid THEN c.path ELSE '' END,
+	u.user, u.created, u.width, u.height, u.valid, u.error FROM uploads u JOIN contents c ON c.id = u.content_id`
 
 func scanUpload(sc interface{ Scan(...any) error }) (Upload, error) {
 	var u Upload
@@ -59,7 +79,7 @@ func scanUpload(sc interface{ Scan(...any) error }) (Upload, error) {
 
 // Upload returns one upload.
 func (s *Store) Upload(ctx context.Context, id int64) (Upload, error) {
-	u, err := scanUpload(s.r.QueryRowContext(ctx, "SELECT "+uploadColumns+" FROM uploads WHERE id = ?", id))
+	u, err := scanUpload(s.r.QueryRowContext(ctx, "SELECT "+uploadColumns+" WHERE u.id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Upload{}, notFound("upload", id)
 	}
@@ -74,18 +94,18 @@ type UploadFilter struct {
 
 // Uploads lists the valid uploads matching f, newest first.
 func (s *Store) Uploads(ctx context.Context, f UploadFilter) ([]Upload, error) {
-	q := "SELECT " + uploadColumns + " FROM uploads WHERE valid = 1"
+	q := "SELECT " + uploadColumns + " WHERE u.valid = 1"
 	var args []any
 	if f.User != "" {
-		q, args = q+" AND user = ?", append(args, f.User)
+		q, args = q+" AND u.user = ?", append(args, f.User)
 	}
 	if len(f.IDs) > 0 {
-		q += " AND id IN (?" + strings.Repeat(", ?", len(f.IDs)-1) + ")"
+		q += " AND u.id IN (?" + strings.Repeat(", ?", len(f.IDs)-1) + ")"
 		for _, id := range f.IDs {
 			args = append(args, id)
 		}
 	}
-	rows, err := s.r.QueryContext(ctx, q+" ORDER BY id DESC", args...)
+	rows, err := s.r.QueryContext(ctx, q+" ORDER BY u.id DESC", args...)
 	if err != nil {
 		return nil, wrap(err)
 	}
@@ -101,6 +121,10 @@ func (s *Store) Uploads(ctx context.Context, f UploadFilter) ([]Upload, error) {
 	return out, wrap(rows.Err())
 }
 
+// Scores belong to an upload's content: every upload of the same bytes
+// shares the score a checkpoint gave them. The functions below take and
+// return upload IDs.
+
 // ScoreRow is one upload's score to store.
 type ScoreRow struct {
 	Upload    int64
@@ -108,12 +132,14 @@ type ScoreRow struct {
 	Embedding []float32 // CLS embedding; nil when not computed
 }
 
-// PutScores stores the scores a checkpoint gave, replacing earlier ones.
+// PutScores stores the scores a checkpoint gave, replacing earlier ones
+// of the same content.
 func (s *Store) PutScores(ctx context.Context, checkpoint int64, rows []ScoreRow) error {
 	now := s.now()
 	return wrap(s.tx(ctx, func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO scores (upload_id, checkpoint_id, prob, embedding, created) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (upload_id, checkpoint_id) DO UPDATE SET prob = excluded.prob,
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO scores (content_id, checkpoint_id, prob, embedding, created)
+			SELECT content_id, ?, ?, ?, ? FROM uploads WHERE id = ?
+			ON CONFLICT (content_id, checkpoint_id) DO UPDATE SET prob = excluded.prob,
 				embedding = coalesce(excluded.embedding, embedding), created = excluded.created`)
 		if err != nil {
 			return err
@@ -123,8 +149,12 @@ func (s *Store) PutScores(ctx context.Context, checkpoint int64, rows []ScoreRow
 			if math.IsNaN(r.LensProb) || r.LensProb < 0 || r.LensProb > 1 {
 				return fmt.Errorf("store: upload %d: probability %v not in [0, 1]", r.Upload, r.LensProb)
 			}
-			if _, err := stmt.ExecContext(ctx, r.Upload, checkpoint, r.LensProb, encodeFloats(r.Embedding), now); err != nil {
+			res, err := stmt.ExecContext(ctx, checkpoint, r.LensProb, encodeFloats(r.Embedding), now, r.Upload)
+			if err != nil {
 				return err
+			}
+			if n, err := res.RowsAffected(); err != nil || n == 0 {
+				return cmp.Or(err, fmt.Errorf("store: scoring upload %d: no such upload", r.Upload))
 			}
 		}
 		return nil
@@ -134,10 +164,10 @@ func (s *Store) PutScores(ctx context.Context, checkpoint int64, rows []ScoreRow
 // Scores returns the scores a checkpoint gave the listed uploads (all
 // when none are listed), by upload ID.
 func (s *Store) Scores(ctx context.Context, checkpoint int64, uploads ...int64) (map[int64]shared.Score, error) {
-	q := "SELECT upload_id, prob, created FROM scores WHERE checkpoint_id = ?"
+	q := "SELECT u.id, s.prob, s.created FROM scores s JOIN uploads u ON u.content_id = s.content_id WHERE s.checkpoint_id = ?"
 	args := []any{checkpoint}
 	if len(uploads) > 0 {
-		q += " AND upload_id IN (?" + strings.Repeat(", ?", len(uploads)-1) + ")"
+		q += " AND u.id IN (?" + strings.Repeat(", ?", len(uploads)-1) + ")"
 		for _, id := range uploads {
 			args = append(args, id)
 		}
@@ -164,7 +194,8 @@ func (s *Store) Scores(ctx context.Context, checkpoint int64, uploads ...int64) 
 // checkpoint, or nil when there is none.
 func (s *Store) Embedding(ctx context.Context, upload, checkpoint int64) ([]float32, error) {
 	var b []byte
-	err := s.r.QueryRowContext(ctx, "SELECT embedding FROM scores WHERE upload_id = ? AND checkpoint_id = ?", upload, checkpoint).Scan(&b)
+	err := s.r.QueryRowContext(ctx, `SELECT s.embedding FROM scores s JOIN uploads u ON u.content_id = s.content_id
+		WHERE u.id = ? AND s.checkpoint_id = ?`, upload, checkpoint).Scan(&b)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
