@@ -6,7 +6,8 @@
 // The server mounts Handler's result for every path outside /api/. The
 // handler's Version is a hash of app.wasm, so a new build replaces the one
 // the browser's service worker cached (go-app's worker serves from its
-// cache first and uses Version as the ETag).
+// cache first and uses Version as the ETag). Every response carries
+// ContentSecurityPolicy.
 package webapp
 
 import (
@@ -21,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/maxence-charriere/go-app/v9/pkg/app"
 
@@ -76,7 +78,7 @@ func Handler(opts Options) (http.Handler, error) {
 	sum := sha256.Sum256(wasm)
 	registerRoutes()
 
-	return &app.Handler{
+	return withPolicy(&app.Handler{
 		Name:        "sslens",
 		ShortName:   "sslens",
 		Title:       "sslens",
@@ -99,8 +101,32 @@ func Handler(opts Options) (http.Handler, error) {
 			wasm:  wasm,
 			gz:    gz.Bytes(),
 		},
-	}, nil
+	}), nil
 }
+
+// ContentSecurityPolicy is the strictest policy the go-app page works
+// under. Scripts come only from this origin, with 'wasm-unsafe-eval' to
+// compile app.wasm (never eval of text); style sheets only from this
+// origin, while style attributes stay allowed because go-app sets
+// component styles (progress widths, chart colours) with setAttribute;
+// images from this origin and data: URLs (previews arrive as base64 PNGs);
+// fetches and the websocket to this origin; the service worker and the
+// manifest from it; no plugins, frames, <base> or foreign form targets.
+const ContentSecurityPolicy = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; " +
+	"style-src-attr 'unsafe-inline'; img-src 'self' data:; font-src 'self'; connect-src 'self'; " +
+	"worker-src 'self'; manifest-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+// withPolicy sets ContentSecurityPolicy on every response of h.
+func withPolicy(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Security-Policy", ContentSecurityPolicy)
+		h.ServeHTTP(w, r)
+	})
+}
+
+// wasmWriteTime is how long app.wasm (a few MB gzipped) may take to send,
+// beyond the server's write timeout: enough at about 20 KB/s.
+const wasmWriteTime = 5 * time.Minute
 
 // resources is the handler's static resource provider: /web/ from the web
 // folder, app.wasm from memory.
@@ -126,6 +152,7 @@ func (r *resources) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			body = r.gz
 		}
 		h.Set("Content-Length", strconv.Itoa(len(body)))
+		http.NewResponseController(w).SetWriteDeadline(time.Now().Add(wasmWriteTime)) // not supported by test recorders
 		if req.Method != http.MethodHead {
 			w.Write(body)
 		}

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -168,5 +169,40 @@ func TestMissingWasm(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "app.wasm"), []byte("<html>not wasm</html>"), 0o644)
 	if _, err := Handler(Options{WebDir: dir}); err == nil || !strings.Contains(err.Error(), "not a WebAssembly module") {
 		t.Errorf("err = %v, want a bad-module error", err)
+	}
+}
+
+// Every response carries the Content-Security-Policy, and the pages keep
+// within it: every script is a file of this origin (no inline code, no
+// eval), and no inline style sheet.
+func TestPagesUnderContentSecurityPolicy(t *testing.T) {
+	dir, _ := fakeWeb(t)
+	h, err := Handler(Options{WebDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"'unsafe-eval'", "script-src 'self' 'unsafe-inline'", "*"} {
+		if strings.Contains(ContentSecurityPolicy, bad) {
+			t.Errorf("the policy allows %s", bad)
+		}
+	}
+	paths := []string{"/web/app.wasm", "/app.js", "/app-worker.js", "/manifest.webmanifest", "/web/sslens.css"}
+	for _, rt := range ui.Routes {
+		paths = append(paths, rt.Example)
+	}
+	tag := regexp.MustCompile(`<(script|style)\b[^>]*>`)
+	for _, p := range paths {
+		r := get(t, h, p)
+		if got := r.Header.Get("Content-Security-Policy"); got != ContentSecurityPolicy {
+			t.Errorf("%s: Content-Security-Policy %q", p, got)
+		}
+		if !strings.HasPrefix(r.Header.Get("Content-Type"), "text/html") {
+			continue
+		}
+		for _, m := range tag.FindAllStringSubmatch(body(t, r), -1) {
+			if m[1] == "style" || !strings.Contains(m[0], ` src="/`) {
+				t.Errorf("%s: inline %s outside the policy", p, m[0])
+			}
+		}
 	}
 }
