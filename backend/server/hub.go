@@ -62,6 +62,7 @@ type client struct {
 	subs   map[int64]bool
 	last   map[int64]int64 // per-run subscriptions: the last seq sent
 	all    bool            // subscribed to every run (writer's copy of subs[0])
+	view   runView         // what its user may see of each event
 }
 
 // outgoing is an item of a client's send queue: an event, or a flush
@@ -158,16 +159,16 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, c *Call) error 
 	if err != nil {
 		return nil // Upgrade has answered the client
 	}
-	s.opt.Hub.run(conn)
+	s.opt.Hub.run(conn, s.viewOf(c))
 	return nil
 }
 
 // run serves one connection: a reader goroutine decodes client messages
 // and this goroutine writes.
-func (h *Hub) run(conn *websocket.Conn) {
+func (h *Hub) run(conn *websocket.Conn, view runView) {
 	c := &client{
 		conn: conn, send: make(chan outgoing, h.opt.Buffer), ctrl: make(chan shared.ClientMessage, 16),
-		kicked: make(chan struct{}), gone: make(chan struct{}), subs: map[int64]bool{}, last: map[int64]int64{},
+		kicked: make(chan struct{}), gone: make(chan struct{}), subs: map[int64]bool{}, last: map[int64]int64{}, view: view,
 	}
 	defer close(c.gone)
 	h.mu.Lock()
@@ -312,5 +313,5 @@ func (h *Hub) catchUp(ctx context.Context, c *client, run, upto int64) error {
 
 func (h *Hub) write(c *client, ev shared.Event) error {
 	c.conn.SetWriteDeadline(time.Now().Add(h.opt.WriteWait))
-	return c.conn.WriteJSON(ev)
+	return c.conn.WriteJSON(c.view.event(ev))
 }

@@ -42,7 +42,7 @@ func (s *Server) Routes() []Route {
 		{Method: http.MethodGet, Pattern: "/api/runs", Role: astronomer, Handle: s.listRuns},
 		{Method: http.MethodPost, Pattern: "/api/runs", Role: admin, Handle: s.createRun},
 		{Method: http.MethodGet, Pattern: "/api/runs/{id}", Role: astronomer, Handle: s.getRun},
-		{Method: http.MethodPost, Pattern: "/api/runs/{id}/cancel", Role: admin, Handle: s.cancelRun},
+		{Method: http.MethodPost, Pattern: "/api/runs/{id}/cancel", Role: astronomer, Handle: s.cancelRun},
 		{Method: http.MethodPost, Pattern: "/api/runs/{id}/resume", Role: admin, Handle: s.resumeRun},
 		{Method: http.MethodGet, Pattern: "/api/runs/{id}/metrics", Role: astronomer, Handle: s.runMetrics},
 		{Method: http.MethodGet, Pattern: "/api/runs/{id}/events", Role: astronomer, Handle: s.runEvents},

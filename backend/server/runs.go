@@ -121,15 +121,6 @@ func (s *Server) validateConfig(w http.ResponseWriter, r *http.Request, c *Call)
 	return nil
 }
 
-// runDTO is a run as the API shows it.
-func runDTO(j store.Run) shared.Run {
-	r := j.Run
-	if r.Args == nil {
-		r.Args = []string{}
-	}
-	return r
-}
-
 func (s *Server) listRuns(w http.ResponseWriter, r *http.Request, c *Call) error {
 	q := r.URL.Query()
 	f := store.RunFilter{Kind: shared.RunKind(q.Get("kind"))}
@@ -146,9 +137,10 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request, c *Call) error
 	if err != nil {
 		return err
 	}
+	v := s.viewOf(c)
 	out := make([]shared.Run, len(js))
 	for i, j := range js {
-		out[i] = runDTO(j)
+		out[i] = v.run(j)
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -168,7 +160,7 @@ func (s *Server) getRun(w http.ResponseWriter, r *http.Request, c *Call) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, runDTO(j))
+	writeJSON(w, http.StatusOK, s.viewOf(c).run(j))
 	return nil
 }
 
@@ -184,7 +176,7 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request, c *Call) erro
 	if err := s.st.Audit(r.Context(), c.User(), "run.create", fmt.Sprintf("run %d", j.ID), fmt.Sprintf("%s %s", j.Kind, j.Name)); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, runDTO(j))
+	writeJSON(w, http.StatusCreated, s.viewOf(c).run(j))
 	return nil
 }
 
@@ -295,10 +287,14 @@ func (s *Server) trainingDataset(ctx context.Context, id int64) (store.Dataset, 
 	return store.Dataset{}, errInvalid("no dataset", shared.FieldError{Key: "dataset", Message: "no dataset is ready; create one first"})
 }
 
+// cancelRun stops a run: any run for admins, their own for others.
 func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request, c *Call) error {
 	j, err := s.pathRun(r)
 	if err != nil {
 		return err
+	}
+	if c.Session.User.Role != shared.RoleAdmin && j.CreatedBy != c.User() {
+		return &apiError{status: http.StatusForbidden, code: shared.CodeForbidden, msg: fmt.Sprintf("run %d is %s's; you may cancel only your own runs", j.ID, j.CreatedBy)}
 	}
 	if j.State.Final() {
 		return errConflict("run %d is already %s", j.ID, j.State)
@@ -309,7 +305,7 @@ func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request, c *Call) erro
 	if err := s.st.Audit(r.Context(), c.User(), "run.cancel", fmt.Sprintf("run %d", j.ID), j.Name); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, runDTO(j))
+	writeJSON(w, http.StatusOK, s.viewOf(c).run(j))
 	return nil
 }
 
@@ -324,7 +320,7 @@ func (s *Server) resumeRun(w http.ResponseWriter, r *http.Request, c *Call) erro
 	if err := s.st.Audit(r.Context(), c.User(), "run.resume", fmt.Sprintf("run %d", j.ID), j.Name); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, runDTO(j))
+	writeJSON(w, http.StatusOK, s.viewOf(c).run(j))
 	return nil
 }
 
@@ -353,9 +349,11 @@ func (s *Server) runMetrics(w http.ResponseWriter, r *http.Request, c *Call) err
 		}
 		stream = append(stream, *ev.Metric)
 	}
+	v := s.viewOf(c)
 	out := []shared.Metric{}
 	for _, m := range stream {
 		if kind == "" || m.Kind == kind {
+			m.Message = v.text(m.Message)
 			out = append(out, m)
 		}
 	}
@@ -380,6 +378,10 @@ func (s *Server) runEvents(w http.ResponseWriter, r *http.Request, c *Call) erro
 	if err != nil {
 		return err
 	}
+	v := s.viewOf(c)
+	for i, ev := range evs {
+		evs[i] = v.event(ev)
+	}
 	writeJSON(w, http.StatusOK, evs)
 	return nil
 }
@@ -397,9 +399,10 @@ func (s *Server) runLogs(w http.ResponseWriter, r *http.Request, c *Call) error 
 	if err != nil {
 		return err
 	}
+	v := s.viewOf(c)
 	out := make([]shared.LogLine, len(evs))
 	for i, ev := range evs {
-		out[i] = *ev.Log
+		out[i] = *v.event(ev).Log
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

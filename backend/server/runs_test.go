@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +19,8 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/sslens/sslens/backend/config"
+	"github.com/sslens/sslens/backend/jobs"
+	"github.com/sslens/sslens/backend/store"
 	"github.com/sslens/sslens/configs"
 	"github.com/sslens/sslens/shared"
 )
@@ -516,5 +519,71 @@ func TestPreview(t *testing.T) {
 		if code != b.code || (b.field != "" && (len(e.Fields) == 0 || e.Fields[0].Key != b.field)) {
 			t.Errorf("%s: %d %+v", b.name, code, e)
 		}
+	}
+}
+
+// An astronomer may queue DefaultMaxQueued runs, not one more, and cancel
+// their own runs but not another user's; admins cancel any.
+func TestRunQueueCapAndCancel(t *testing.T) {
+	f := newFixture(t, HubOptions{})
+	ctx := context.Background()
+	adm, astro := f.login(t, adminUser), f.login(t, astroUser)
+	trained := adm.createRun(shared.CreateRunRequest{Kind: shared.KindFinetune, Config: baseline(t, "# steps: 2\n")})
+	f.waitRun(t, trained.ID, shared.StateSucceeded)
+	cks, err := f.st.Checkpoints(ctx, store.CheckpointFilter{Run: trained.ID, Classifier: true})
+	if err != nil || len(cks) == 0 {
+		t.Fatalf("checkpoints %+v, %v", cks, err)
+	}
+	// Runs that wait for a cancelled run stay queued: the queue cannot
+	// drain while the test counts.
+	blocker, _, err := f.st.CreateRun(ctx, store.NewRun{Kind: shared.KindFinetune, CreatedBy: adminUser})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.st.SetState(ctx, blocker.ID, store.Transition{To: shared.StateCancelled}); err != nil {
+		t.Fatal(err)
+	}
+	queue := func(user string) store.Run {
+		t.Helper()
+		j, err := f.mgr.Submit(ctx, jobs.Submission{NewRun: store.NewRun{Kind: shared.KindScore, CreatedBy: user, After: blocker.ID},
+			Params: jobs.Params{Checkpoint: cks[0].ID}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return j
+	}
+	var mine []store.Run
+	for range jobs.DefaultMaxQueued {
+		mine = append(mine, queue(astroUser))
+	}
+	theirs := queue(adminUser)
+	score := shared.ScoreRequest{Checkpoint: cks[0].ID}
+	code, e := astro.apiErr("POST", "/api/uploads/score", "application/json", []byte(mustJSON(score)))
+	if code != 409 || e.Code != shared.CodeConflict || !strings.Contains(e.Message, "4 queued runs") || !strings.Contains(e.Message, "cancel one") {
+		t.Fatalf("fifth queued run: %d %+v, want 409 naming the cap", code, e)
+	}
+	var extra shared.Run
+	if code := adm.json("POST", "/api/uploads/score", score, &extra); code != 202 {
+		t.Errorf("an admin's queued run refused: %d", code)
+	}
+
+	if code, e := astro.apiErr("POST", fmt.Sprintf("/api/runs/%d/cancel", theirs.ID), "", nil); code != 403 || !strings.Contains(e.Message, "your own") {
+		t.Errorf("cancelling another user's run: %d %+v, want 403", code, e)
+	}
+	if j, _ := f.st.Run(ctx, theirs.ID); j.State != shared.StateQueued {
+		t.Errorf("another user's run is %s after a refused cancel", j.State)
+	}
+	var got shared.Run
+	if code := astro.json("POST", fmt.Sprintf("/api/runs/%d/cancel", mine[0].ID), nil, &got); code != 200 || got.State != shared.StateCancelled {
+		t.Fatalf("cancelling my own run: %d %+v", code, got)
+	}
+	if code := astro.json("POST", "/api/uploads/score", score, &got); code != 202 {
+		t.Errorf("queueing after cancelling one: %d", code)
+	}
+	if code := adm.json("POST", fmt.Sprintf("/api/runs/%d/cancel", mine[1].ID), nil, &got); code != 200 || got.State != shared.StateCancelled {
+		t.Errorf("an admin cancelling an astronomer's run: %d %+v", code, got)
+	}
+	if code, _ := astro.apiErr("POST", fmt.Sprintf("/api/runs/%d/resume", mine[0].ID), "", nil); code != 403 {
+		t.Errorf("an astronomer resuming: %d, want 403", code)
 	}
 }
