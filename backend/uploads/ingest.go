@@ -1,23 +1,17 @@
 package uploads
 
 import (
-	"archive/zip"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"mime"
-	"mime/multipart"
-	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/sslens/sslens/backend/atomicfile"
 	"github.com/sslens/sslens/backend/data"
@@ -29,18 +23,41 @@ import (
 const crop = 32
 
 // Limits bound one upload request; its size in bytes is bounded by the
-// caller (an *http.MaxBytesError from the body is answered TooLarge).
+// caller (an *http.MaxBytesError from the body is answered TooLarge). A
+// request is received to disk and its files are then read one at a time,
+// so it holds at most one file (FileBytes) and its decoded image in
+// memory. Zero fields take their DefaultLimits value.
 type Limits struct {
-	Files    int   // files, zip members included
-	ZipBytes int64 // uncompressed bytes of one zip archive
+	Files     int   // files, zip members included; also bounds a zip's entries
+	FileBytes int64 // one file as read: a part, or a zip member uncompressed
+	ZipBytes  int64 // uncompressed bytes of one zip archive
+	// ExpandBytes bounds the uncompressed bytes of all the zip archives
+	// of one request, UserExpandBytes those of one user's requests in
+	// progress together.
+	ExpandBytes     int64
+	UserExpandBytes int64
+}
+
+// DefaultLimits are the limits of the API reference.
+var DefaultLimits = Limits{Files: 1000, FileBytes: data.MaxFileBytes, ZipBytes: 64 << 20,
+	ExpandBytes: 256 << 20, UserExpandBytes: 512 << 20}
+
+// withDefaults fills the zero fields of l from DefaultLimits.
+func (l Limits) withDefaults() Limits {
+	d := DefaultLimits
+	return Limits{Files: cmp.Or(l.Files, d.Files), FileBytes: cmp.Or(l.FileBytes, d.FileBytes), ZipBytes: cmp.Or(l.ZipBytes, d.ZipBytes),
+		ExpandBytes: cmp.Or(l.ExpandBytes, d.ExpandBytes), UserExpandBytes: cmp.Or(l.UserExpandBytes, d.UserExpandBytes)}
 }
 
 // file is one file of a request on its way to the store.
 type file struct {
 	name string // sanitised; zip members as archive/member
-	body []byte
-	err  error // already rejected (limits, nesting)
+	body []byte // valid until the next file is read
+	err  error  // already rejected (limits, nesting)
 }
+
+// errNotRead answers a file the server failed to read back from disk.
+var errNotRead = errors.New("the server could not read the file")
 
 // Upload reads a multipart/form-data request body (contentType is its
 // Content-Type header): "file" parts, zip archives expanded, and an
@@ -49,16 +66,25 @@ type file struct {
 // default one. A request refused as a whole stores nothing; a file refused
 // on its own is reported in the response with the reason.
 func (s *Service) Upload(ctx context.Context, user, contentType string, body io.Reader) (shared.UploadResponse, error) {
-	files, ckpt, err := s.read(contentType, body)
+	in, err := s.receive(contentType, body)
 	if err != nil {
 		return shared.UploadResponse{}, err
 	}
-	resp := shared.UploadResponse{Files: make([]shared.UploadFile, len(files)), Uploads: []shared.Upload{}}
+	defer func() {
+		if err := in.remove(); err != nil {
+			s.log.Error("uploads: removing a received request", "err", err)
+		}
+	}()
+	x := s.expansion(user)
+	defer x.done()
+	resp := shared.UploadResponse{Files: []shared.UploadFile{}, Uploads: []shared.Upload{}}
 	seen := map[int64]bool{}
 	var good []shared.Upload
-	for i, f := range files {
-		resp.Files[i] = s.keep(ctx, user, f)
-		if u := resp.Files[i].Upload; u != nil {
+	var buf bytes.Buffer // the file being read, reused
+	keep := func(f file) {
+		res := s.keep(ctx, user, f)
+		resp.Files = append(resp.Files, res)
+		if u := res.Upload; u != nil {
 			resp.Accepted++
 			if !seen[u.ID] {
 				seen[u.ID] = true
@@ -68,9 +94,16 @@ func (s *Service) Upload(ctx context.Context, user, contentType string, body io.
 			resp.Rejected++
 		}
 	}
+	for _, r := range in.parts {
+		if formatOf(r.name) == "zip" {
+			x.members(r, &buf, keep)
+		} else {
+			keep(s.readPart(r, &buf))
+		}
+	}
 	resp.Scoring, resp.Message = shared.ScoringNone, "no valid file to score"
 	if len(good) > 0 {
-		if good, err = s.scoreNew(ctx, ckpt, good, &resp); err != nil {
+		if good, err = s.scoreNew(ctx, in.ckpt, good, &resp); err != nil {
 			return shared.UploadResponse{}, err
 		}
 	}
@@ -79,120 +112,27 @@ func (s *Service) Upload(ctx context.Context, user, contentType string, body io.
 	return resp, nil
 }
 
-// read reads the request's files and checkpoint id (0 when not given)
-// within the limits.
-func (s *Service) read(contentType string, body io.Reader) ([]file, int64, error) {
-	mt, params, err := mime.ParseMediaType(contentType)
-	if err != nil || mt != "multipart/form-data" {
-		return nil, 0, errorf(Unsupported, "send the files as multipart/form-data")
+// readPart reads a received file part into buf.
+func (s *Service) readPart(r received, buf *bytes.Buffer) file {
+	if r.size > s.lim.FileBytes {
+		return file{name: r.name, err: fmt.Errorf("larger than %d MB", s.lim.FileBytes>>20)}
 	}
-	if params["boundary"] == "" {
-		return nil, 0, errorf(BadRequest, "multipart: %v", http.ErrMissingBoundary)
+	f, err := os.Open(r.path)
+	if err == nil {
+		buf.Reset()
+		_, err = buf.ReadFrom(f)
+		f.Close()
 	}
-	mr := multipart.NewReader(body, params["boundary"])
-	var files []file
-	var ckpt int64
-	for {
-		part, err := mr.NextPart()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, 0, readErr(err)
-		}
-		switch part.FormName() {
-		case "checkpoint":
-			b, err := io.ReadAll(io.LimitReader(part, 32))
-			if err != nil {
-				return nil, 0, readErr(err)
-			}
-			if ckpt, err = strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err != nil || ckpt <= 0 {
-				return nil, 0, store.Invalid("bad checkpoint", "checkpoint", "%q: want a checkpoint id", b)
-			}
-		case "file":
-			b, err := io.ReadAll(part)
-			if err != nil {
-				return nil, 0, readErr(err)
-			}
-			name := sanitizeName(part.FileName())
-			if formatOf(name) == "zip" {
-				files = append(files, unzip(name, b, s.lim.ZipBytes)...)
-			} else {
-				files = append(files, file{name: name, body: b})
-			}
-			if len(files) > s.lim.Files {
-				return nil, 0, errorf(TooLarge, "more than %d files in one request", s.lim.Files)
-			}
-		default:
-			return nil, 0, errorf(BadRequest, "unexpected form field %q: want file parts and an optional checkpoint", part.FormName())
-		}
-	}
-	if len(files) == 0 {
-		return nil, 0, errorf(BadRequest, "no files: send one or more parts named \"file\"")
-	}
-	return files, ckpt, nil
-}
-
-// readErr says why the body could not be read: over its size limit, or
-// broken.
-func readErr(err error) error {
-	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		return errorf(TooLarge, "upload over the %d MB request limit", mbe.Limit>>20)
-	}
-	return errorf(BadRequest, "reading the upload: %v", err)
-}
-
-// unzip expands an archive into its members, each rejected on its own
-// when it breaks a rule; a broken archive is one rejected file. The
-// uncompressed total is counted as it is read, not trusted from the
-// headers, so a zip bomb stops at the limit (bytes).
-func unzip(name string, b []byte, limit int64) []file {
-	zr, err := zip.NewReader(bytes.NewReader(b), int64(len(b)))
 	if err != nil {
-		return []file{{name: name, err: fmt.Errorf("not a readable zip archive: %v", err)}}
+		s.log.Error("uploads: reading a received file", "err", err)
+		return file{name: r.name, err: errNotRead}
 	}
-	tooBig := fmt.Errorf("the archive expands beyond %d MB", limit>>20)
-	var out []file
-	left := limit
-	for _, f := range zr.File {
-		if f.FileInfo().IsDir() {
-			continue
-		}
-		member := name + "/" + sanitizeName(f.Name)
-		switch {
-		case formatOf(f.Name) == "zip":
-			out = append(out, file{name: member, err: errors.New("nested zip archives are not accepted")})
-			continue
-		case left <= 0 || f.UncompressedSize64 > uint64(left):
-			out = append(out, file{name: member, err: tooBig})
-			continue
-		}
-		rc, err := f.Open()
-		if err != nil {
-			out = append(out, file{name: member, err: fmt.Errorf("zip member: %v", err)})
-			continue
-		}
-		body, err := io.ReadAll(io.LimitReader(rc, left+1))
-		rc.Close()
-		left -= int64(len(body))
-		switch {
-		case left < 0:
-			out = append(out, file{name: member, err: tooBig})
-		case err != nil:
-			out = append(out, file{name: member, err: fmt.Errorf("zip member: %v", err)})
-		default:
-			out = append(out, file{name: member, body: body})
-		}
-	}
-	if len(out) == 0 {
-		return []file{{name: name, err: errors.New("the archive holds no files")}}
-	}
-	return out
+	return file{name: r.name, body: buf.Bytes()}
 }
 
-// keep validates one file and records it for user (deduplicated by
-// SHA-256); a valid file is kept under DATA/uploads, named by its hash.
+// keep validates one file by its own name and content and records it for
+// user; a valid file's bytes are kept once under DATA/uploads, named by
+// their hash, and shared by every upload of them.
 func (s *Service) keep(ctx context.Context, user string, f file) shared.UploadFile {
 	res := shared.UploadFile{Name: f.name}
 	if f.err != nil {
@@ -235,6 +175,9 @@ func validate(u *store.Upload, body []byte) error {
 	if u.Format == "" || u.Format == "zip" {
 		return errors.New("unsupported file type: want .npy, .fits, .fits.gz, .png or .jpg")
 	}
+	if !contentIs(u.Format, body) {
+		return fmt.Errorf("the content is not a %s file, as its name says", u.Format)
+	}
 	im, err := data.DecodeImage(u.Name, body, data.ReadOptions{})
 	if err == nil {
 		u.Width, u.Height = im.W, im.H
@@ -256,50 +199,4 @@ func writeOnce(path string, b []byte) error {
 		return err
 	}
 	return atomicfile.WriteBytes(path, b)
-}
-
-// sanitizeName reduces an uploaded file name to a safe base name: the last
-// element of any path (either slash), without control characters or a
-// leading dot, at most 200 bytes.
-func sanitizeName(name string) string {
-	name = name[strings.LastIndexAny(name, `/\`)+1:]
-	name = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || r == unicode.ReplacementChar {
-			return -1
-		}
-		return r
-	}, name)
-	name = strings.TrimLeft(strings.TrimSpace(name), ".")
-	for len(name) > 200 {
-		_, size := utf8.DecodeLastRuneInString(name)
-		name = name[:len(name)-size]
-	}
-	if name == "" {
-		return "unnamed"
-	}
-	return name
-}
-
-// formatOf names an image file's format by its extension, "" if unknown.
-func formatOf(name string) string {
-	n := strings.ToLower(name)
-	switch {
-	case strings.HasSuffix(n, ".fits.gz"), strings.HasSuffix(n, ".fit.gz"), strings.HasSuffix(n, ".fts.gz"):
-		return "fits.gz"
-	case strings.HasSuffix(n, ".npy.gz"):
-		return "npy.gz"
-	}
-	switch filepath.Ext(n) {
-	case ".npy":
-		return "npy"
-	case ".fits", ".fit", ".fts":
-		return "fits"
-	case ".png":
-		return "png"
-	case ".jpg", ".jpeg":
-		return "jpeg"
-	case ".zip":
-		return "zip"
-	}
-	return ""
 }

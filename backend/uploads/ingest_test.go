@@ -23,7 +23,9 @@ func TestSanitizeName(t *testing.T) {
 		{"..", "unnamed"},
 		{".hidden.npy", "hidden.npy"},
 		{"a\x00b\nc.npy", "abc.npy"},
-		{strings.Repeat("é", 150) + ".npy", strings.Repeat("é", 100)},
+		{strings.Repeat("é", 150) + ".npy", strings.Repeat("é", 98) + ".npy"},
+		{strings.Repeat("x", 199) + "é.fits.gz", strings.Repeat("x", 192) + ".fits.gz"},
+		{"a." + strings.Repeat("é", 150), "a." + strings.Repeat("é", 99)},
 	}
 	for _, tt := range tests {
 		if got := sanitizeName(tt.in); got != tt.want {
@@ -57,8 +59,9 @@ func TestUnzip(t *testing.T) {
 		{"broken", []byte("PK nope"), []string{"z.zip", "not a readable zip"}},
 		{"empty", uploadstest.Zip(t, m{Name: "d/"}), []string{"z.zip", "holds no files"}},
 	}
+	s := newService(t, nil, Limits{Files: 10, ZipBytes: 1 << 20})
 	for _, tt := range tests {
-		got := unzip("z.zip", tt.archive, 1<<20)
+		got := expand(t, s, "z.zip", tt.archive)
 		if len(got) != len(tt.want)/2 {
 			t.Errorf("%s: %d files, want %d", tt.name, len(got), len(tt.want)/2)
 			continue
@@ -72,35 +75,43 @@ func TestUnzip(t *testing.T) {
 	}
 }
 
-// TestUploadKeeps stores valid files once, by content, and reports each
-// rejected one; without a classifier nothing is scored.
+// TestUploadKeeps stores valid files' bytes once, each upload under its
+// own name, and reports each rejected one; without a classifier nothing
+// is scored.
 func TestUploadKeeps(t *testing.T) {
 	s := newService(t, nil, Limits{Files: 10, ZipBytes: 1 << 20})
 	good := cutout(40, 1)
-	ct, body := form(t, part{"a.npy", good}, part{"copy.npy", good}, part{"tiny.npy", cutout(16, 2)}, part{"notes.txt", []byte("hi")})
+	ct, body := form(t, part{"a.npy", good}, part{"copy.npy", good}, part{"a.npy", good}, part{"tiny.npy", cutout(16, 2)}, part{"notes.txt", []byte("hi")})
 	resp, err := s.Upload(ctx, "ann", ct, body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if resp.Accepted != 2 || resp.Rejected != 2 || len(resp.Uploads) != 1 || !resp.Files[1].Duplicate {
+	if resp.Accepted != 3 || resp.Rejected != 2 || len(resp.Uploads) != 2 || resp.Files[1].Duplicate || !resp.Files[2].Duplicate ||
+		resp.Files[2].Upload.ID != resp.Files[0].Upload.ID || resp.Files[1].Upload.Name != "copy.npy" {
 		t.Fatalf("response %+v", resp)
 	}
-	if !strings.Contains(resp.Files[2].Error, "smaller than") || !strings.Contains(resp.Files[3].Error, "unsupported file type") {
-		t.Errorf("rejections %+v", resp.Files[2:])
+	if !strings.Contains(resp.Files[3].Error, "smaller than") || !strings.Contains(resp.Files[4].Error, "unsupported file type") {
+		t.Errorf("rejections %+v", resp.Files[3:])
 	}
 	if resp.Scoring != shared.ScoringNoModel || !strings.Contains(resp.Message, "no model yet") {
 		t.Errorf("scoring %q %q", resp.Scoring, resp.Message)
 	}
-	u, path, err := s.Stored(ctx, resp.Uploads[0].ID)
+	u, path, err := s.Stored(ctx, resp.Files[0].Upload.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if b, err := os.ReadFile(path); err != nil || !bytes.Equal(b, good) || !strings.Contains(path, "uploads/"+u.SHA256[:2]+"/"+u.SHA256+".npy") {
 		t.Errorf("stored at %s: %v", path, err)
 	}
+	if _, copyPath, err := s.Stored(ctx, resp.Files[1].Upload.ID); err != nil || copyPath != path {
+		t.Errorf("the copy's bytes at %s (%v), want shared %s", copyPath, err, path)
+	}
 	var ue *Error // tiny.npy is recorded next, as rejected
-	if _, _, err := s.Stored(ctx, u.ID+1); !errors.As(err, &ue) || ue.Kind != Rejected || !strings.Contains(err.Error(), "smaller than") {
+	if _, _, err := s.Stored(ctx, resp.Files[1].Upload.ID+1); !errors.As(err, &ue) || ue.Kind != Rejected || !strings.Contains(err.Error(), "smaller than") {
 		t.Errorf("the rejected tiny.npy: %v", err)
+	}
+	if left, err := os.ReadDir(s.abs(incomingDir)); err != nil || len(left) != 0 {
+		t.Errorf("left after the request: %v, %v", left, err)
 	}
 }
 

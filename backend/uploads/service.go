@@ -15,6 +15,7 @@ package uploads
 import (
 	"context"
 	"log/slog"
+	"os"
 	"path/filepath"
 
 	"github.com/sslens/sslens/backend/jobs"
@@ -38,7 +39,7 @@ type Options struct {
 	DataDir string // absolute; files are kept under DataDir/uploads
 	Store   *store.Store
 	Model   Model  // nil: nothing is scored or embedded
-	Limits  Limits // both set: a zero bound refuses every file
+	Limits  Limits // zero fields: DefaultLimits
 	// ScoreWorkers bounds concurrent scoring processes; default 1.
 	ScoreWorkers int
 	Log          *slog.Logger // default slog.Default()
@@ -51,6 +52,7 @@ type Service struct {
 	model  Model
 	lim    Limits
 	log    *slog.Logger
+	users  *userBudgets  // expansion of each user's requests in progress
 	scoreQ chan struct{} // a slot per concurrent scoring process
 	embeds *embedCache   // training-set embeddings of recent checkpoints
 }
@@ -62,7 +64,13 @@ func New(opt Options) *Service {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Service{dir: opt.DataDir, st: opt.Store, model: opt.Model, lim: opt.Limits, log: log,
+	if filepath.IsAbs(opt.DataDir) { // what a crash left of requests being received
+		if err := os.RemoveAll(filepath.Join(opt.DataDir, incomingDir)); err != nil {
+			log.Error("uploads: removing requests left by a crash", "err", err)
+		}
+	}
+	lim := opt.Limits.withDefaults()
+	return &Service{dir: opt.DataDir, st: opt.Store, model: opt.Model, lim: lim, log: log, users: newUserBudgets(lim.UserExpandBytes),
 		scoreQ: make(chan struct{}, workers), embeds: newEmbedCache(4)}
 }
 

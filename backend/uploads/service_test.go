@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"mime/multipart"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -22,6 +23,25 @@ func newService(t *testing.T, m Model, lim Limits) *Service {
 	}
 	t.Cleanup(func() { st.Close() })
 	return New(Options{DataDir: dir, Store: st, Model: m, Limits: lim})
+}
+
+// expand lists the files of an archive as an upload request reads them,
+// bodies copied.
+func expand(t *testing.T, s *Service, name string, archive []byte) []file {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, archive, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	x := s.expansion("ann")
+	defer x.done()
+	var out []file
+	var buf bytes.Buffer
+	x.members(received{name: name, path: path, size: int64(len(archive))}, &buf, func(f file) {
+		f.body = bytes.Clone(f.body)
+		out = append(out, f)
+	})
+	return out
 }
 
 // part is a form part: a file, or a field when name has no dot.
