@@ -302,3 +302,19 @@ func TestFormat(t *testing.T) {
 		}
 	}
 }
+
+// The run page offers Cancel to the run's owner and to admins, and to no
+// other astronomer.
+func TestRunPageCancelForOwner(t *testing.T) {
+	run := shared.Run{ID: 3, Kind: shared.KindScore, Name: "score", State: shared.StateQueued, CreatedBy: "vera"}
+	for _, tt := range []struct {
+		user string
+		role shared.Role
+		want bool
+	}{{"vera", shared.RoleAstronomer, true}, {"carl", shared.RoleAstronomer, false}, {"ada", shared.RoleAdmin, true}} {
+		v := &RunView{page: page{sess: &shared.Session{User: shared.User{Name: tt.user, Role: tt.role}}, mounted: true, state: stateReady}, id: 3, m: &runModel{run: run}}
+		if got := strings.Contains(htmlOf(v), `id="cancel-run"`); got != tt.want {
+			t.Errorf("%s (%s): cancel offered %v, want %v", tt.user, tt.role, got, tt.want)
+		}
+	}
+}

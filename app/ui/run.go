@@ -17,8 +17,8 @@ const runPattern = `^/runs/[0-9]+$`
 
 // RunView is a run's page: state and progress, live charts (loss,
 // learning rate, validation or kNN accuracy, images/s) fed by the
-// websocket, the log tail, the final evaluation, checkpoints, and cancel
-// and resume for admins. It survives a server restart: the websocket
+// websocket, the log tail, the final evaluation, checkpoints, cancel for
+// its owner and admins, and resume for admins. It survives a server restart: the websocket
 // reconnects and replays what it missed.
 type RunView struct {
 	app.Compo
@@ -126,6 +126,12 @@ func (v *RunView) act(verb string, call func(app.Context, int64) (shared.Run, er
 	}
 }
 
+// mayCancel reports whether the signed-in user may cancel r: admins any
+// run, others their own (the server checks the same).
+func (v *RunView) mayCancel(r shared.Run) bool {
+	return v.isAdmin() || (v.sess != nil && v.sess.User.Name == r.CreatedBy)
+}
+
 func (v *RunView) cancel(ctx app.Context, id int64) (shared.Run, error) {
 	return v.env.API.CancelRun(ctx, id)
 }
@@ -149,7 +155,7 @@ func (v *RunView) Render() app.UI {
 			app.Nav().Class("crumbs").Aria("label", "Breadcrumb").Body(app.A().Href("/runs").Text("Runs"), app.Text(" › "), app.Span().Textf("#%d", r.ID)),
 			app.H1().Body(app.Textf("#%d %s ", r.ID, runName(r)), app.Span().ID("run-state").DataSet("state", r.State).Body(stateBadge(r.State))),
 			v.live.badge(),
-			app.If(v.isAdmin() && !r.State.Final(),
+			app.If(v.mayCancel(r) && !r.State.Final(),
 				app.Button().ID("cancel-run").Class("button danger").Disabled(v.acting).Text("Cancel run").OnClick(v.on(v.act("cancel", v.cancel)))),
 			app.If(v.isAdmin() && r.Resumable && r.State.Final(),
 				app.Button().ID("resume-run").Class("button primary").Disabled(v.acting).Text("Resume").OnClick(v.on(v.act("resume", v.resume)))),
