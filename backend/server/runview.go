@@ -2,6 +2,7 @@ package server
 
 import (
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/sslens/sslens/backend/store"
@@ -73,11 +74,20 @@ func (v runView) event(ev shared.Event) shared.Event {
 	return ev
 }
 
+// pidRe matches a process id as a run's handle and texts word it.
+var pidRe = regexp.MustCompile(`\bpid [0-9]+`)
+
 // text replaces each path under the data folder in s by the same path
-// relative to it, and the data folder itself by ".". A longer name that
-// merely starts with the folder's ("/data" in "/database") is left alone.
+// relative to it, the data folder itself by ".", and process ids ("the
+// server stopped while it ran (pid 4242)") by "pid hidden". A longer name
+// that merely starts with the folder's ("/data" in "/database") is left
+// alone.
 func (v runView) text(s string) string {
-	if v.full || v.dataDir == "" || !strings.Contains(s, v.dataDir) {
+	if v.full {
+		return s
+	}
+	s = pidRe.ReplaceAllString(s, "pid hidden")
+	if v.dataDir == "" || !strings.Contains(s, v.dataDir) {
 		return s
 	}
 	var b strings.Builder
