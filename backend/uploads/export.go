@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/sslens/sslens/backend/store"
@@ -57,7 +58,9 @@ func exportRow(u shared.Upload) []string {
 		u.Created.Format(time.RFC3339), u.User, prob, ck}
 }
 
-// writeCSV writes a header of the column names, then a row per upload.
+// writeCSV writes a header of the column names, then a row per upload,
+// text cells neutralised. (VOTable needs no such care: it is XML, which
+// the encoder escapes.)
 func writeCSV(w io.Writer, ups []shared.Upload, _ *store.Checkpoint) error {
 	cw := csv.NewWriter(w)
 	header := make([]string, len(exportColumns))
@@ -66,10 +69,26 @@ func writeCSV(w io.Writer, ups []shared.Upload, _ *store.Checkpoint) error {
 	}
 	cw.Write(header)
 	for _, u := range ups {
-		cw.Write(exportRow(u))
+		row := exportRow(u)
+		for i, col := range exportColumns {
+			if col.datatype == "char" {
+				row[i] = neutralise(row[i])
+			}
+		}
+		cw.Write(row)
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// neutralise keeps a text cell from being read as a formula by a
+// spreadsheet: one starting with = + - @, a tab or a carriage return gets
+// a leading single quote (OWASP, CSV injection).
+func neutralise(cell string) string {
+	if cell != "" && strings.ContainsRune("=+-@\t\r", rune(cell[0])) {
+		return "'" + cell
+	}
+	return cell
 }
 
 // VOTable 1.4 (IVOA Recommendation 2019-10-21) keeps the v1.3 namespace.

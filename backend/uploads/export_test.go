@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"encoding/xml"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -67,5 +68,47 @@ func TestExport(t *testing.T) {
 	var ue *Error
 	if _, err := ExportFormat("fits"); !errors.As(err, &ue) || ue.Kind != BadRequest {
 		t.Errorf("fits: %v", err)
+	}
+}
+
+// Names that a spreadsheet would run as formulas are exported as text in
+// CSV (a leading quote, as OWASP advises) and escaped in VOTable.
+func TestExportNeutralisesFormulas(t *testing.T) {
+	names := []string{"=HYPERLINK(\"http://x\")", "+1.npy", "-2+3", "@SUM(A1)", "\tx.npy", "\rx.npy", "ok=1.npy", "<b>&.npy"}
+	var ups []shared.Upload
+	for i, n := range names {
+		ups = append(ups, shared.Upload{ID: int64(i + 1), Name: n, User: "=cmd", Format: "npy"})
+	}
+	csvx, _ := ExportFormat("csv")
+	var buf bytes.Buffer
+	if err := csvx.Write(&buf, ups, nil); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(&buf).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range names {
+		want := "'" + n
+		if i >= 6 {
+			want = n
+		}
+		if r := rows[i+1]; r[1] != want || r[7] != "'=cmd" || r[0] != strconv.Itoa(i+1) {
+			t.Errorf("row %d: %q, want name %q", i+1, r, want)
+		}
+	}
+	vot, _ := ExportFormat("votable")
+	buf.Reset()
+	if err := vot.Write(&buf, ups, nil); err != nil {
+		t.Fatal(err)
+	}
+	var vt votable
+	if err := xml.Unmarshal(buf.Bytes(), &vt); err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range names {
+		if got := vt.Resource.Table.Rows[i].TD[1]; got != n {
+			t.Errorf("votable row %d: %q, want %q", i+1, got, n)
+		}
 	}
 }
