@@ -115,7 +115,7 @@ func TestUploadValidation(t *testing.T) {
 		{"picture.png", true, "", false},
 		{"passwd.npy", true, "", false},
 		{"windows.npy", true, "", false},
-		{"copy-of-good.npy", true, "", true},
+		{"copy-of-good.npy", true, "", false},
 		{"broken.fits", false, "corrupt", false},
 		{"tiny.npy", false, "smaller than", false},
 		{"oneband.npy", false, "channels", false},
@@ -137,10 +137,10 @@ func TestUploadValidation(t *testing.T) {
 			t.Errorf("file %d: %+v, want %+v", i, got, w)
 		}
 	}
-	if resp.Files[6].Upload.ID != resp.Files[0].Upload.ID {
-		t.Error("the duplicate was stored twice")
+	if cp, orig := resp.Files[6].Upload, resp.Files[0].Upload; cp.ID == orig.ID || cp.SHA256 != orig.SHA256 || cp.Name != "copy-of-good.npy" {
+		t.Errorf("the copy under its own name: %+v, the original %+v", cp, orig)
 	}
-	if resp.Accepted != 8 || resp.Rejected != 10 || len(resp.Uploads) != 7 {
+	if resp.Accepted != 8 || resp.Rejected != 10 || len(resp.Uploads) != 8 {
 		t.Errorf("accepted %d rejected %d uploads %d", resp.Accepted, resp.Rejected, len(resp.Uploads))
 	}
 	if resp.Scoring != shared.ScoringNoModel || !strings.Contains(resp.Message, "no model yet") {
@@ -188,6 +188,45 @@ func TestUploadValidation(t *testing.T) {
 	// file is kept (scored later) and the request says why it was not.
 	if strings.Count(after, "uploads/") != strings.Count(before, "uploads/")+1 {
 		t.Errorf("refused uploads changed the files:\n%s\n%s", before, after)
+	}
+}
+
+// Uploads are judged by their own name and content, whoever uploaded the
+// same bytes before: a FITS file named .npy is refused even after it was
+// accepted as .fits, and bytes refused as .txt are accepted as .npy, by
+// their uploader and by another user.
+func TestUploadJudgedByOwnName(t *testing.T) {
+	f := newFixture(t, HubOptions{})
+	vera, ada := f.login(t, astroUser), f.login(t, adminUser)
+	fits := fitsCube(t, testCutout(36, 36, 2))
+	npy := npyOf(testCutout(40, 40, 7))
+	for _, tt := range []struct {
+		c    *browser
+		p    part
+		want string // "" when accepted
+	}{
+		{vera, part{"cube.fits", fits}, ""},
+		{ada, part{"cube.npy", fits}, "the content is not a npy file"},
+		{vera, part{"cube.npy", fits}, "the content is not a npy file"},
+		{vera, part{"x.txt", npy}, "unsupported file type"},
+		{vera, part{"x.npy", npy}, ""},
+		{ada, part{"x.npy", npy}, ""},
+	} {
+		code, resp, e := tt.c.upload([]part{tt.p})
+		if code != 200 {
+			t.Fatalf("%s: %d %+v", tt.p.name, code, e)
+		}
+		got := resp.Files[0]
+		if got.Error != "" && !strings.Contains(got.Error, tt.want) || (got.Upload == nil) != (tt.want != "") {
+			t.Errorf("%s: %+v, want error %q", tt.p.name, got, tt.want)
+		}
+		if got.Upload != nil && got.Upload.Name != tt.p.name {
+			t.Errorf("%s recorded as %q", tt.p.name, got.Upload.Name)
+		}
+	}
+	var mine []shared.Upload
+	if ada.json("GET", "/api/uploads?mine=1", nil, &mine); len(mine) != 1 || mine[0].Name != "x.npy" || mine[0].User != adminUser {
+		t.Errorf("the admin's uploads: %+v", mine)
 	}
 }
 
