@@ -5,6 +5,7 @@ import (
 	"math"
 	"strings"
 
+	"github.com/sslens/sslens/backend/data"
 	"github.com/sslens/sslens/shared"
 )
 
@@ -34,6 +35,19 @@ func ParseMethod(name string) (Method, error) {
 	}
 	return "", fmt.Errorf("unknown augmentation %q (want AugmentationDINOSingleChannel, AugmentationSIMSIAM, dino, ibot, simsiam or none)", name)
 }
+
+// Upper bounds of the settings, so that no config, whoever sends it, makes
+// one image's views cost more than a bounded amount of memory and time.
+const (
+	// MaxLocalCrops bounds num_local_crops; the reference configs use 8 to 16.
+	MaxLocalCrops = 64
+	// MaxBlurSigma bounds gaussian_blur_sigma, in pixels: its kernel is
+	// 8 sigma + 1 taps, and a wider one only turns a cutout into its mean.
+	MaxBlurSigma = 32
+	// MaxJitter bounds brightness_jitter and contrast_jitter (factors up to
+	// 1 + MaxJitter).
+	MaxJitter = 10
+)
 
 // Section names in a config file, for error messages; backend/config reads
 // the files.
@@ -135,8 +149,8 @@ func (c Config) Validate() (Method, error) {
 
 // check checks the keys method m uses.
 func (c Config) check(m Method) error {
-	if c.CenterCrop <= 0 {
-		return shared.FieldErrorf(augSection+".center_crop", "%d is not positive", c.CenterCrop)
+	if c.CenterCrop <= 0 || c.CenterCrop > data.MaxSide {
+		return shared.FieldErrorf(augSection+".center_crop", "%d is not within [1, %d] px, the largest cutout read", c.CenterCrop, data.MaxSide)
 	}
 	crop := func(key string, size int, scale [2]float64, scaleKey string) error {
 		switch {
@@ -159,8 +173,8 @@ func (c Config) check(m Method) error {
 		if err := crop("local_crop_size", c.LocalCropSize, c.LocalCropScaleRange, "local_crop_scale_range"); err != nil {
 			return err
 		}
-		if c.NumLocalCrops < 0 {
-			return shared.FieldErrorf(augSection+".num_local_crops", "%d is negative", c.NumLocalCrops)
+		if c.NumLocalCrops < 0 || c.NumLocalCrops > MaxLocalCrops {
+			return shared.FieldErrorf(augSection+".num_local_crops", "%d is not within [0, %d]", c.NumLocalCrops, MaxLocalCrops)
 		}
 	case MethodSimSiam:
 		if err := crop("crop_size", c.CropSize, c.CropScale, "crop_scale"); err != nil {
@@ -182,15 +196,15 @@ func (c Config) check(m Method) error {
 			return shared.FieldErrorf(augSection+"."+p.key, "%v is not a probability", p.v)
 		}
 	}
-	if !(c.Brightness >= 0 && c.Brightness < math.Inf(1)) {
-		return shared.FieldErrorf(augSection+".brightness_jitter", "%v is not a finite non-negative number", c.Brightness)
+	if !(c.Brightness >= 0 && c.Brightness <= MaxJitter) {
+		return shared.FieldErrorf(augSection+".brightness_jitter", "%v is not within [0, %d]", c.Brightness, MaxJitter)
 	}
-	if !(c.Contrast >= 0 && c.Contrast < math.Inf(1)) {
-		return shared.FieldErrorf(augSection+".contrast_jitter", "%v is not a finite non-negative number", c.Contrast)
+	if !(c.Contrast >= 0 && c.Contrast <= MaxJitter) {
+		return shared.FieldErrorf(augSection+".contrast_jitter", "%v is not within [0, %d]", c.Contrast, MaxJitter)
 	}
 	// A sigma beyond the crop size only turns the view into its mean.
-	if s := c.BlurSigma; !(s[0] >= 0 && s[0] <= s[1] && s[1] <= float64(c.CenterCrop)) {
-		return shared.FieldErrorf(augSection+".gaussian_blur_sigma", "%v is not a range within [0, center_crop %d] px", s, c.CenterCrop)
+	if s, top := c.BlurSigma, min(c.CenterCrop, MaxBlurSigma); !(s[0] >= 0 && s[0] <= s[1] && s[1] <= float64(top)) {
+		return shared.FieldErrorf(augSection+".gaussian_blur_sigma", "%v is not a range within [0, %d] px (center_crop %d, at most %d)", s, top, c.CenterCrop, MaxBlurSigma)
 	}
 	return nil
 }

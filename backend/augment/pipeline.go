@@ -1,6 +1,7 @@
 package augment
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -24,14 +25,19 @@ type Views struct {
 // Pipeline turns an image into the views of one method. Implementations
 // are safe for concurrent use with one rng per goroutine.
 type Pipeline interface {
-	// Apply returns newly allocated views of im.
-	Apply(im data.Image, rng *rand.Rand) (Views, error)
+	// Apply returns newly allocated views of im. It checks ctx between
+	// views and returns its error once ctx is done, so a caller that gave
+	// up stops the work.
+	Apply(ctx context.Context, im data.Image, rng *rand.Rand) (Views, error)
 	// ApplyInto writes the views of im into dst, reusing its images and
 	// masks when their shapes already match, so a caller that keeps dst
 	// allocates nothing per image.
 	ApplyInto(dst *Views, im data.Image, rng *rand.Rand) error
 	// Method is the recipe it applies.
 	Method() Method
+	// ViewPixels is the number of pixels per band of the views of one
+	// image (the sum of S*S over them), a measure of Apply's work.
+	ViewPixels() int
 }
 
 // NewPipeline returns the pipeline of cfg's method: centre crop (cfg.CenterCrop)
@@ -101,15 +107,30 @@ type scratch struct {
 	idx []int
 }
 
-func (p *pipeline) Apply(im data.Image, rng *rand.Rand) (Views, error) {
+func (p *pipeline) Apply(ctx context.Context, im data.Image, rng *rand.Rand) (Views, error) {
 	var v Views
-	err := p.ApplyInto(&v, im, rng)
+	err := p.applyInto(ctx, &v, im, rng)
 	return v, err
 }
 
 func (p *pipeline) Method() Method { return p.method }
 
+func (p *pipeline) ViewPixels() int {
+	n := 0
+	for _, specs := range [][]viewSpec{p.global, p.local} {
+		for _, v := range specs {
+			n += v.size * v.size
+		}
+	}
+	return n
+}
+
 func (p *pipeline) ApplyInto(dst *Views, im data.Image, rng *rand.Rand) error {
+	return p.applyInto(context.Background(), dst, im, rng)
+}
+
+// applyInto is ApplyInto, stopping with ctx's error between views.
+func (p *pipeline) applyInto(ctx context.Context, dst *Views, im data.Image, rng *rand.Rand) error {
 	if err := checkImage(im); err != nil {
 		return err
 	}
@@ -128,12 +149,12 @@ func (p *pipeline) ApplyInto(dst *Views, im data.Image, rng *rand.Rand) error {
 	dst.Global = sizeViews(dst.Global, p.global)
 	dst.Local = sizeViews(dst.Local, p.local)
 	for i, v := range p.global {
-		if err := p.view(dst.Global[i], src, v, s, rng); err != nil {
+		if err := p.view(ctx, dst.Global[i], src, v, s, rng); err != nil {
 			return err
 		}
 	}
 	for i, v := range p.local {
-		if err := p.view(dst.Local[i], src, v, s, rng); err != nil {
+		if err := p.view(ctx, dst.Local[i], src, v, s, rng); err != nil {
 			return err
 		}
 	}
@@ -161,8 +182,11 @@ func (p *pipeline) ApplyInto(dst *Views, im data.Image, rng *rand.Rand) error {
 	return nil
 }
 
-// view draws one view of the centre crop src into out.
-func (p *pipeline) view(out, src data.Image, v viewSpec, s *scratch, rng *rand.Rand) error {
+// view draws one view of the centre crop src into out, unless ctx is done.
+func (p *pipeline) view(ctx context.Context, out, src data.Image, v viewSpec, s *scratch, rng *rand.Rand) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("augment: %w", err)
+	}
 	if !v.augment {
 		copy(out.Pix, src.Pix)
 		return Normalize(out, p.norm)

@@ -1,6 +1,8 @@
 package augment
 
 import (
+	"context"
+	"errors"
 	"math"
 	"slices"
 	"strings"
@@ -62,7 +64,7 @@ func TestPipelineShapes(t *testing.T) {
 				t.Fatal(err)
 			}
 			// A 48 px cutout: the pipeline centre-crops it to 32 first.
-			v, err := p.Apply(randomImage(3, 48, 48, newRNG(10)), SampleRNG(1, 0, 0))
+			v, err := p.Apply(context.Background(), randomImage(3, 48, 48, newRNG(10)), SampleRNG(1, 0, 0))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -124,7 +126,7 @@ func TestPipelineConstantImage(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		v, err := p.Apply(im, SampleRNG(3, 1, 2))
+		v, err := p.Apply(context.Background(), im, SampleRNG(3, 1, 2))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -169,7 +171,7 @@ func TestPipelineDeterminism(t *testing.T) {
 	}
 	im := randomImage(3, 32, 32, newRNG(11))
 	bytesOf := func(seed uint64, epoch, index int) []float32 {
-		v, err := p.Apply(im, SampleRNG(seed, epoch, index))
+		v, err := p.Apply(context.Background(), im, SampleRNG(seed, epoch, index))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -204,7 +206,7 @@ func TestApplyIntoReuses(t *testing.T) {
 		t.Fatal(err)
 	}
 	im := randomImage(3, 32, 32, newRNG(12))
-	want, err := p.Apply(im, SampleRNG(1, 2, 3))
+	want, err := p.Apply(context.Background(), im, SampleRNG(1, 2, 3))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +253,7 @@ func TestPipelineErrors(t *testing.T) {
 		{"short pixels", data.Image{C: 3, H: 32, W: 32, Pix: make([]float32, 10)}, "holds 10 values"},
 	}
 	for _, tt := range tests {
-		if _, err := p.Apply(tt.im, SampleRNG(0, 0, 0)); err == nil || !strings.Contains(err.Error(), tt.want) {
+		if _, err := p.Apply(context.Background(), tt.im, SampleRNG(0, 0, 0)); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: error %v, want one saying %q", tt.name, err, tt.want)
 		}
 	}
@@ -262,6 +264,25 @@ func TestPipelineErrors(t *testing.T) {
 	}
 	if _, err := NewPipeline(DefaultConfig(MethodDINO), MaskConfig{}, Normalization{}); err == nil {
 		t.Error("NewPipeline with zero stds: no error")
+	}
+}
+
+// A caller that gave up stops the views: Apply checks its context between
+// views and returns its error.
+func TestApplyStopsWhenCancelled(t *testing.T) {
+	cfg := DefaultConfig(MethodDINO)
+	cfg.NumLocalCrops = MaxLocalCrops
+	p, err := NewPipeline(cfg, DefaultMaskConfig(MethodDINO), SeedNormalization())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := p.ViewPixels(), 2*32*32+MaxLocalCrops*20*20; got != want {
+		t.Errorf("ViewPixels %d, want %d", got, want)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := p.Apply(ctx, randomImage(3, 32, 32, newRNG(3)), SampleRNG(0, 0, 0)); !errors.Is(err, context.Canceled) {
+		t.Errorf("Apply with a cancelled context: %v, want context.Canceled", err)
 	}
 }
 
@@ -298,7 +319,7 @@ func TestPipelineConcurrent(t *testing.T) {
 	const workers, per = 4, 8
 	im := randomImage(3, 32, 32, newRNG(15))
 	lastLocal := func(i int) []float32 {
-		v, err := p.Apply(im, SampleRNG(5, 0, i))
+		v, err := p.Apply(context.Background(), im, SampleRNG(5, 0, i))
 		if err != nil {
 			t.Error(err)
 			return nil

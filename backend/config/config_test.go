@@ -123,6 +123,9 @@ func TestInvalidValuesNameTheKey(t *testing.T) {
 		{"zero epochs", strings.Replace(base, "num_epochs: 3", "num_epochs: 0", 1), "train args.num_epochs: 0 is not positive"},
 		{"image size", base + "input:\n  image size: [30, 30]\n", "input.image size: 30 is not a multiple of the patch size 8"},
 		{"not yaml", "experiment: [", "yaml"},
+		{"huge batch", base + "  batch_size: 1000000\n", "train args.batch_size: 1000000 is more than 4096"},
+		{"huge image", base + "input:\n  image size: [4096, 4096]\n", "input.image size: 4096 px makes 262144 patches of 8 px"},
+		{"huge bootstrap", base + "finetune:\n  bootstrap: 1000000000\n", "finetune.bootstrap: 1000000000 is more than 100000"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -264,6 +267,8 @@ func TestAugmentationErrorsNameTheKey(t *testing.T) {
 		{"simsiam crop too big", "experiment:\n  ssl_training: simsiam\nssl augmentation kwargs:\n  crop_size: 33\n", "ssl augmentation kwargs.crop_size: 33 is larger than center_crop 32"},
 		{"mask ratio too large", ibot + "  pred_ratio: 0.9\n  pred_ratio_var: 0.2\n", "network.pred_ratio: 0.9 +- pred_ratio_var 0.2 leaves [0, 1]"},
 		{"mask shape", ibot + "  pred_shape: ring\n", `network.pred_shape: "ring" is not block or rand`},
+		{"150,000 local crops", dino + "  num_local_crops: 150000\n", "ssl augmentation kwargs.num_local_crops: 150000 is not within [0, 64]"},
+		{"huge head", "experiment:\n  ssl_training: dino\nnetwork:\n  head_output_dim: 10000000\n", "network.head_output_dim: 10000000 is more than 65536"},
 	}
 	for _, tt := range tests {
 		_, err := Parse([]byte(tt.yaml))

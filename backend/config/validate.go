@@ -8,6 +8,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/sslens/sslens/backend/augment"
+	"github.com/sslens/sslens/backend/data"
 	"github.com/sslens/sslens/backend/nn/vit"
 
 	"github.com/sslens/sslens/shared"
@@ -124,10 +125,58 @@ func (c *Config) Validate() error {
 	case c.Experiment.LogFreq <= 0:
 		return shared.FieldErrorf("experiment.log_freq", "%d is not positive", c.Experiment.LogFreq)
 	}
+	if err := c.validateUpper(p.PatchSize); err != nil {
+		return err
+	}
 	if c.IsSSL() {
 		return c.validateSSL()
 	}
 	return c.validateFinetune()
+}
+
+// Upper bounds of the sizes a config sets, each well above what the
+// reference configs use, so that a config sent to the portal cannot ask for
+// unbounded memory or time.
+const (
+	MaxPatches   = 1024    // (input image size / patch size)^2 tokens per image
+	MaxBatchSize = 4096    // images per step
+	MaxEpochs    = 10000   // num_epochs
+	MaxKNN       = 1000    // knn_neighbours
+	MaxHeadDim   = 65536   // DINO's largest head_output_dim; every head and projector width
+	MaxLayers    = 16      // head_nlayers, projector_head_nlayers
+	MaxBootstrap = 100_000 // finetune.bootstrap resamples
+)
+
+// validateUpper checks the sizes of c against their upper bounds; patch is
+// the backbone's patch size in pixels.
+func (c *Config) validateUpper(patch int) error {
+	if size := c.Input.ImageSize[0]; size > data.MaxSide || (size/patch)*(size/patch) > MaxPatches {
+		return shared.FieldErrorf("input.image size", "%d px makes %d patches of %d px; want at most %d patches and %d px",
+			size, (size/patch)*(size/patch), patch, MaxPatches, data.MaxSide)
+	}
+	n, t := c.Network, c.Train
+	for _, f := range []struct {
+		key    string
+		v, max int
+	}{
+		{"train args.batch_size", t.BatchSize, MaxBatchSize},
+		{"train args.num_epochs", t.Epochs, MaxEpochs},
+		{"train args.knn_neighbours", t.KNNNeighbours, MaxKNN},
+		{"network.head_output_dim", n.HeadOutputDim, MaxHeadDim},
+		{"network.head_hidden_dim", n.HeadHiddenDim, MaxHeadDim},
+		{"network.head_bottleneck_dim", n.HeadBottleneckDim, MaxHeadDim},
+		{"network.patch_out_dim", n.PatchOutDim, MaxHeadDim},
+		{"network.projector_head_hidden_dim", n.ProjectorHiddenDim, MaxHeadDim},
+		{"network.predictor_head_hidden_dim", n.PredictorHiddenDim, MaxHeadDim},
+		{"network.head_nlayers", n.HeadNLayers, MaxLayers},
+		{"network.projector_head_nlayers", n.ProjectorNLayers, MaxLayers},
+		{"finetune.bootstrap", c.Finetune.Bootstrap, MaxBootstrap},
+	} {
+		if f.v > f.max {
+			return shared.FieldErrorf(f.key, "%d is more than %d", f.v, f.max)
+		}
+	}
+	return nil
 }
 
 func (c *Config) validateOptimizer() error {

@@ -183,6 +183,17 @@ func percentile(v []float64, p float64) float64 {
 	return eval.Quantile(v, min(max(p, 0), 100)/100)
 }
 
+// MaxSide is the largest side, in pixels, of a picture served to the portal:
+// 2048 x 2048 RGBA is 16 MB. Upscaling a cutout beyond it shows nothing more.
+const MaxSide = 2048
+
+// FitScale returns the upscale factor closest to scale (at least 1) that
+// keeps an h x w picture within MaxSide a side, or 1 when even that does
+// not fit.
+func FitScale(h, w, scale int) int {
+	return max(1, min(scale, MaxSide/max(h, w, 1)))
+}
+
 // Upscale enlarges img by an integer factor with nearest-neighbour sampling,
 // so each input pixel stays a sharp square (32 px cutouts are too small to
 // look at otherwise). A factor below 1 is taken as 1.

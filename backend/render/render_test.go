@@ -271,3 +271,15 @@ func TestWritePNG(t *testing.T) {
 		t.Error("writing into a missing folder succeeded")
 	}
 }
+
+func TestFitScale(t *testing.T) {
+	for _, tt := range []struct{ h, w, scale, want int }{
+		{32, 32, 8, 8}, {48, 48, 5, 5}, {256, 256, 8, 8}, {300, 200, 8, 6}, {1024, 1024, 8, 2},
+		{4700, 4700, 8, 1}, {32, 32, 0, 1}, {0, 0, 3, 3},
+	} {
+		got := FitScale(tt.h, tt.w, tt.scale)
+		if got != tt.want || (got > 1 && max(tt.h, tt.w)*got > MaxSide) {
+			t.Errorf("FitScale(%d, %d, %d) = %d, want %d", tt.h, tt.w, tt.scale, got, tt.want)
+		}
+	}
+}

@@ -1,15 +1,10 @@
 package server
 
 import (
-	"bytes"
 	"cmp"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"image"
-	"image/png"
 	"io/fs"
 	"math"
 	"net/http"
@@ -20,14 +15,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
-	"github.com/sslens/sslens/backend/atomicfile"
 	"github.com/sslens/sslens/backend/data"
 	"github.com/sslens/sslens/backend/eval"
 	"github.com/sslens/sslens/backend/jobs"
 	"github.com/sslens/sslens/backend/layout"
-	"github.com/sslens/sslens/backend/render"
 	"github.com/sslens/sslens/backend/store"
 	"github.com/sslens/sslens/shared"
 )
@@ -394,14 +386,37 @@ func (s *Server) imageDetail(w http.ResponseWriter, r *http.Request, c *Call) er
 	if err != nil {
 		return err
 	}
-	im, err := data.DecodeImage(sum.ID, b, data.ReadOptions{})
+	det, err := s.detail(r, sum.ID, b)
 	if err != nil {
-		return errConflict("%v", err)
+		return err
 	}
-	det := detailOf(im, r.URL.Query().Get("pixels") == "1")
 	det.ImageSummary, det.Contaminants = sum, ix.contam[sum.ID]
 	writeJSON(w, http.StatusOK, det)
 	return nil
+}
+
+// maxDetailPixels bounds the pixels per band an image detail sends with
+// ?pixels=1: three bands of 256 x 256 are about 2.5 MB of JSON.
+const maxDetailPixels = 256 * 256
+
+// detail decodes the image file b (named name) in a render slot and
+// returns its statistics, with its pixels when the query has ?pixels=1.
+func (s *Server) detail(r *http.Request, name string, b []byte) (shared.ImageDetail, error) {
+	pixels := r.URL.Query().Get("pixels") == "1"
+	release, err := s.renders.acquire(r.Context())
+	if err != nil {
+		return shared.ImageDetail{}, err
+	}
+	defer release()
+	im, err := data.DecodeImage(name, b, data.ReadOptions{})
+	if err != nil {
+		return shared.ImageDetail{}, errConflict("%v", err)
+	}
+	if pixels && im.H*im.W > maxDetailPixels {
+		return shared.ImageDetail{}, errBadRequest("pixels=1: %s is %dx%d pixels; pixel values are sent for at most %d a band (256x256), use its PNG",
+			name, im.W, im.H, maxDetailPixels)
+	}
+	return detailOf(im, pixels), nil
 }
 
 // detailOf computes an image's per-band statistics.
@@ -438,108 +453,4 @@ func (s *Server) imagePNG(w http.ResponseWriter, r *http.Request, c *Call) error
 		return err
 	}
 	return s.servePNG(w, r, sum.ID, b)
-}
-
-// pngParams are the rendering choices of a PNG route.
-type pngParams struct {
-	band    string // rgb, g, r, i
-	stretch render.Stretch
-	scale   int
-	crop    int
-}
-
-func parsePNGParams(r *http.Request) (pngParams, error) {
-	q := r.URL.Query()
-	p := pngParams{band: cmp.Or(q.Get("band"), "rgb")}
-	if !slices.Contains([]string{"rgb", "g", "r", "i"}, p.band) {
-		return p, errBadRequest("band=%q: want rgb, g, r or i", p.band)
-	}
-	st, err := render.ParseStretch(cmp.Or(q.Get("stretch"), "asinh"))
-	if err != nil {
-		return p, errBadRequest("stretch=%q: want one of %s", q.Get("stretch"), strings.Join(shared.Stretches, ", "))
-	}
-	p.stretch = st
-	if p.scale, err = queryInt(r, "scale", 1, 1, 8); err != nil {
-		return p, err
-	}
-	if p.crop, err = queryInt(r, "crop", 0, 0, 4096); err != nil {
-		return p, err
-	}
-	return p, nil
-}
-
-// servePNG renders the image file b (named name) as the query asks,
-// through a cache keyed by a hash of its content and the parameters.
-func (s *Server) servePNG(w http.ResponseWriter, r *http.Request, name string, b []byte) error {
-	p, err := parsePNGParams(r)
-	if err != nil {
-		return err
-	}
-	h := sha256.New()
-	h.Write(b)
-	fmt.Fprintf(h, "|%s|%s|%d|%d", p.band, p.stretch, p.scale, p.crop)
-	key := hex.EncodeToString(h.Sum(nil))[:40]
-	etag := `"` + key + `"`
-	w.Header().Set("ETag", etag)
-	w.Header().Set("Cache-Control", "private, max-age=86400")
-	if r.Header.Get("If-None-Match") == etag {
-		w.WriteHeader(http.StatusNotModified)
-		return nil
-	}
-	path := filepath.Join(s.opt.DataDir, "cache", "png", key[:2], key+".png")
-	out, err := os.ReadFile(path)
-	if err != nil {
-		im, err := data.DecodeImage(name, b, data.ReadOptions{Crop: p.crop, ReplaceNonFinite: true})
-		if err != nil {
-			return errConflict("%v", err)
-		}
-		var buf bytes.Buffer
-		if err := png.Encode(&buf, renderImage(im, p)); err != nil {
-			return err
-		}
-		out = buf.Bytes()
-		s.pngMu.Lock()
-		err = os.MkdirAll(filepath.Dir(path), 0o755)
-		if err == nil {
-			err = atomicfile.WriteBytes(path, out)
-		}
-		s.pngMu.Unlock()
-		if err != nil {
-			s.log.Warn("server: PNG cache", "err", err)
-		}
-	}
-	w.Header().Set("Content-Type", "image/png")
-	w.Header().Set("Last-Modified", time.Now().UTC().Format(http.TimeFormat))
-	w.Write(out)
-	return nil
-}
-
-// renderImage draws one band with a stretch between its 1st and 99.5th
-// percentiles, or the colour composite: Lupton's asinh for stretch asinh,
-// otherwise the three bands stretched each (i red, r green, g blue).
-func renderImage(im data.Image, p pngParams) image.Image {
-	var out image.Image
-	switch {
-	case p.band == "rgb" && p.stretch.String() == "asinh":
-		out = render.Lupton(im, render.DefaultLupton())
-	case p.band == "rgb":
-		rgba := image.NewRGBA(image.Rect(0, 0, im.W, im.H))
-		for c := range min(im.C, 3) {
-			lo, hi := render.Percentiles(im.Plane(c), 1, 99.5)
-			g := render.Band(im.Plane(c), im.H, im.W, p.stretch, lo, hi)
-			for i, v := range g.Pix {
-				rgba.Pix[4*i+2-c] = v // g -> blue, r -> green, i -> red
-				rgba.Pix[4*i+3] = 255
-			}
-		}
-		out = rgba
-	default:
-		c := slices.Index(data.Bands[:], p.band)
-		lo, hi := render.Percentiles(im.Plane(c), 1, 99.5)
-		out = render.Band(im.Plane(c), im.H, im.W, p.stretch, lo, hi)
-	}
-	if p.scale > 1 {
-		out = render.Upscale(out, p.scale)
-	}
-	return out
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"fmt"
 	"image"
 	"image/color"
 	"image/draw"
@@ -16,9 +17,20 @@ import (
 	"github.com/sslens/sslens/shared"
 )
 
+// Bounds of one preview's work, whatever its config: the pixels per band
+// of the views it draws, and the pixels of the PNGs it encodes (original,
+// views and masks, after upscaling). The reference DINO config draws 8,448
+// view pixels and, at scale 4, encodes about 0.2 Mpx.
+const (
+	previewMaxViewPixels = 1 << 18 // 262,144, e.g. 2 views of 256 px and 64 of 32 px
+	previewMaxPNGPixels  = 1 << 22 // 4 Mpx, 16 MB of RGBA
+)
+
 // preview renders the augmented views a method's config makes of one
-// dataset image, with the same pipeline training uses.
+// dataset image, with the same pipeline training uses. It runs in a render
+// slot and stops between views once the client has gone.
 func (s *Server) preview(w http.ResponseWriter, r *http.Request, c *Call) error {
+	ctx := r.Context()
 	var req shared.PreviewRequest
 	if err := decodeJSON(r, &req); err != nil {
 		return err
@@ -33,7 +45,7 @@ func (s *Server) preview(w http.ResponseWriter, r *http.Request, c *Call) error 
 	if err != nil {
 		return err
 	}
-	d, err := s.st.Dataset(r.Context(), req.Dataset)
+	d, err := s.st.Dataset(ctx, req.Dataset)
 	if err != nil {
 		return err
 	}
@@ -44,10 +56,6 @@ func (s *Server) preview(w http.ResponseWriter, r *http.Request, c *Call) error 
 	}
 	if _, ok := ix.byID[req.Image]; !ok {
 		return errInvalid("unknown image", shared.FieldError{Key: "image", Message: "dataset " + d.Name + " has no image " + req.Image})
-	}
-	im, err := data.ReadImage(filepath.Join(dir, filepath.FromSlash(req.Image)), data.ReadOptions{ReplaceNonFinite: true})
-	if err != nil {
-		return errConflict("%v", err)
 	}
 	// Normalise as training on this dataset would; views are shown in
 	// flux units again, so this only matters through colour jitter.
@@ -65,15 +73,36 @@ func (s *Server) preview(w http.ResponseWriter, r *http.Request, c *Call) error 
 	if err != nil {
 		return errInvalid("the augmentation settings are invalid", configFields(err)...)
 	}
-	views, err := pipe.Apply(im, augment.SampleRNG(req.Seed, 0, 0))
+	if err := checkPreviewWork(pipe, cfg.Network.MaskConfig.Enabled, req.Scale); err != nil {
+		return err
+	}
+	release, err := s.renders.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	im, err := data.ReadImage(filepath.Join(dir, filepath.FromSlash(req.Image)), data.ReadOptions{ReplaceNonFinite: true})
 	if err != nil {
 		return errConflict("%v", err)
 	}
+	views, err := pipe.Apply(ctx, im, augment.SampleRNG(req.Seed, 0, 0))
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return errConflict("%v", err)
+	}
 	out := shared.PreviewResponse{Method: string(pipe.Method()), Seed: req.Seed, Warnings: cfg.Warnings}
-	if out.Original, err = encodePNG(render.Upscale(render.Lupton(im, render.DefaultLupton()), req.Scale)); err != nil {
+	// The original is as large as the dataset's images: it is upscaled less
+	// when that keeps it within render.MaxSide.
+	orig := render.Lupton(im, render.DefaultLupton())
+	if out.Original, err = encodePNG(render.Upscale(orig, render.FitScale(im.H, im.W, req.Scale))); err != nil {
 		return err
 	}
 	add := func(kind string, i int, v data.Image, mask []bool) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		if err := augment.Denormalize(v, norm); err != nil {
 			return err
 		}
@@ -108,6 +137,26 @@ func (s *Server) preview(w http.ResponseWriter, r *http.Request, c *Call) error 
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// checkPreviewWork refuses a preview whose views, or their PNGs at scale
+// (masks counted as a second PNG of every view), exceed the preview's
+// bounds, before any of it is drawn. The original picture is bounded apart,
+// by render.MaxSide.
+func checkPreviewWork(pipe augment.Pipeline, masks bool, scale int) error {
+	n := pipe.ViewPixels()
+	if n > previewMaxViewPixels {
+		return errInvalid("the preview is too large", shared.FieldError{Key: "ssl augmentation kwargs",
+			Message: fmt.Sprintf("the views draw %d pixels a band, more than the %d a preview may; use fewer or smaller crops", n, previewMaxViewPixels)})
+	}
+	if masks {
+		n *= 2
+	}
+	if png := n * scale * scale; png > previewMaxPNGPixels {
+		return errInvalid("the preview is too large", shared.FieldError{Key: "scale",
+			Message: fmt.Sprintf("at scale %d the views make %d PNG pixels, more than the %d a preview may; lower the scale", scale, png, previewMaxPNGPixels)})
+	}
 	return nil
 }
 

@@ -27,7 +27,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/sslens/sslens/backend/jobs"
@@ -106,7 +105,8 @@ type Server struct {
 	sets                 *datasetCache
 	up                   *uploads.Service
 
-	pngMu sync.Mutex // serialises writes of the PNG cache
+	pngs    *pngCache   // rendered PNGs on disk, bounded, least recently used evicted
+	renders renderSlots // bounds concurrent decodes and renders
 }
 
 // New returns a server. Options.Store, Jobs and Hub are required.
@@ -147,6 +147,8 @@ func New(opt Options) (*Server, error) {
 		userLimit: newLimiter(opt.LoginFailures, opt.LoginWindow),
 		addrLimit: newLimiter(4*opt.LoginFailures, opt.LoginWindow),
 		sets:      newDatasetCache(),
+		pngs:      newPNGCache(filepath.Join(opt.DataDir, "cache", "png"), defaultPNGCacheBytes, opt.Log),
+		renders:   newRenderSlots(defaultRenderSlots()),
 		up: uploads.New(uploads.Options{DataDir: opt.DataDir, Store: opt.Store, Model: opt.Model,
 			Limits: uploads.Limits{Files: opt.Uploads.Files, ZipBytes: opt.Uploads.ZipBytes}, ScoreWorkers: opt.ScoreWorkers, Log: opt.Log}),
 	}

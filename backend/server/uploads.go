@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/sslens/sslens/backend/data"
 	"github.com/sslens/sslens/backend/jobs"
 	"github.com/sslens/sslens/backend/store"
 	"github.com/sslens/sslens/backend/uploads"
@@ -97,11 +96,14 @@ func (s *Server) uploadDetail(w http.ResponseWriter, r *http.Request, c *Call) e
 	if err != nil {
 		return err
 	}
-	im, err := data.ReadImage(path, data.ReadOptions{})
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
-	det := detailOf(im, r.URL.Query().Get("pixels") == "1")
+	det, err := s.detail(r, u.Name, b)
+	if err != nil {
+		return err
+	}
 	det.ID = strconv.FormatInt(u.ID, 10)
 	writeJSON(w, http.StatusOK, det)
 	return nil

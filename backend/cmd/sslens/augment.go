@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"image"
@@ -71,7 +72,7 @@ func runAugment(fs *flag.FlagSet, args []string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	views, err := p.Apply(im, augment.SampleRNG(*seed, 0, 0))
+	views, err := p.Apply(context.Background(), im, augment.SampleRNG(*seed, 0, 0))
 	if err != nil {
 		return fmt.Errorf("%s: %w", *imagePath, err)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"image"
 	"image/png"
 	"math/rand/v2"
@@ -109,7 +110,7 @@ func TestAugmentCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := p.Apply(im, augment.SampleRNG(7, 0, 0))
+	v, err := p.Apply(context.Background(), im, augment.SampleRNG(7, 0, 0))
 	if err != nil {
 		t.Fatal(err)
 	}

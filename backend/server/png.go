@@ -1,0 +1,126 @@
+package server
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"image"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/sslens/sslens/backend/data"
+	"github.com/sslens/sslens/backend/render"
+	"github.com/sslens/sslens/shared"
+)
+
+// pngParams are the rendering choices of a PNG route.
+type pngParams struct {
+	band    string // rgb, g, r, i
+	stretch render.Stretch
+	scale   int // asked for; the picture stays within render.MaxSide a side
+	crop    int
+}
+
+func parsePNGParams(r *http.Request) (pngParams, error) {
+	q := r.URL.Query()
+	p := pngParams{band: cmp.Or(q.Get("band"), "rgb")}
+	if !slices.Contains([]string{"rgb", "g", "r", "i"}, p.band) {
+		return p, errBadRequest("band=%q: want rgb, g, r or i", p.band)
+	}
+	st, err := render.ParseStretch(cmp.Or(q.Get("stretch"), "asinh"))
+	if err != nil {
+		return p, errBadRequest("stretch=%q: want one of %s", q.Get("stretch"), strings.Join(shared.Stretches, ", "))
+	}
+	p.stretch = st
+	if p.scale, err = queryInt(r, "scale", 1, 1, 8); err != nil {
+		return p, err
+	}
+	if p.crop, err = queryInt(r, "crop", 0, 0, data.MaxSide); err != nil {
+		return p, err
+	}
+	return p, nil
+}
+
+// servePNG renders the image file b (named name) as the query asks,
+// through a cache keyed by a hash of its content and the parameters.
+// Renders run in a render slot.
+func (s *Server) servePNG(w http.ResponseWriter, r *http.Request, name string, b []byte) error {
+	p, err := parsePNGParams(r)
+	if err != nil {
+		return err
+	}
+	h := sha256.New()
+	h.Write(b)
+	fmt.Fprintf(h, "|%s|%s|%d|%d", p.band, p.stretch, p.scale, p.crop)
+	key := hex.EncodeToString(h.Sum(nil))[:40]
+	etag := `"` + key + `"`
+	w.Header().Set("ETag", etag)
+	w.Header().Set("Cache-Control", "private, max-age=86400")
+	if r.Header.Get("If-None-Match") == etag {
+		w.WriteHeader(http.StatusNotModified)
+		return nil
+	}
+	out, ok := s.pngs.get(key)
+	if !ok {
+		release, err := s.renders.acquire(r.Context())
+		if err != nil {
+			return err
+		}
+		out, err = renderPNG(name, b, p)
+		release()
+		if err != nil {
+			return err
+		}
+		if err := s.pngs.put(key, out); err != nil {
+			s.log.Warn("server: PNG cache", "err", err)
+		}
+	}
+	w.Header().Set("Content-Type", "image/png")
+	w.Header().Set("Last-Modified", time.Now().UTC().Format(http.TimeFormat))
+	w.Write(out)
+	return nil
+}
+
+// renderPNG decodes the image file b (named name) and encodes it as PNG
+// as p asks.
+func renderPNG(name string, b []byte, p pngParams) ([]byte, error) {
+	im, err := data.DecodeImage(name, b, data.ReadOptions{Crop: p.crop, ReplaceNonFinite: true})
+	if err != nil {
+		return nil, errConflict("%v", err)
+	}
+	return encodePNG(renderImage(im, p))
+}
+
+// renderImage draws one band with a stretch between its 1st and 99.5th
+// percentiles, or the colour composite: Lupton's asinh for stretch asinh,
+// otherwise the three bands stretched each (i red, r green, g blue). It
+// upscales by p.scale, or less so as to stay within render.MaxSide a side.
+func renderImage(im data.Image, p pngParams) image.Image {
+	var out image.Image
+	switch {
+	case p.band == "rgb" && p.stretch.String() == "asinh":
+		out = render.Lupton(im, render.DefaultLupton())
+	case p.band == "rgb":
+		rgba := image.NewRGBA(image.Rect(0, 0, im.W, im.H))
+		for c := range min(im.C, 3) {
+			lo, hi := render.Percentiles(im.Plane(c), 1, 99.5)
+			g := render.Band(im.Plane(c), im.H, im.W, p.stretch, lo, hi)
+			for i, v := range g.Pix {
+				rgba.Pix[4*i+2-c] = v // g -> blue, r -> green, i -> red
+				rgba.Pix[4*i+3] = 255
+			}
+		}
+		out = rgba
+	default:
+		c := slices.Index(data.Bands[:], p.band)
+		lo, hi := render.Percentiles(im.Plane(c), 1, 99.5)
+		out = render.Band(im.Plane(c), im.H, im.W, p.stretch, lo, hi)
+	}
+	if scale := render.FitScale(im.H, im.W, p.scale); scale > 1 {
+		out = render.Upscale(out, scale)
+	}
+	return out
+}
