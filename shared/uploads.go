@@ -2,8 +2,9 @@ package shared
 
 import "time"
 
-// Upload is a cutout file a user uploaded, stored once per content
-// (deduplicated by SHA-256).
+// Upload is a cutout file a user uploaded, under its own name and judged
+// by it; its bytes are stored once per content (by SHA-256) and shared
+// with every other upload of them, as is their score.
 type Upload struct {
 	ID      int64     `json:"id"`
 	Name    string    `json:"name"`   // sanitised base name, e.g. "J1234+5678.fits"
@@ -29,8 +30,8 @@ type Score struct {
 
 // UploadFile is the outcome for one file of an upload request, in request
 // order (zip members in archive order). Exactly one of Upload and Error is
-// set. Duplicate is true when the same bytes had been uploaded before: the
-// existing Upload is returned.
+// set. Duplicate is true when the user had uploaded the same bytes under
+// the same name before: that Upload is returned.
 type UploadFile struct {
 	Name      string  `json:"name"` // sanitised; "archive.zip/member.npy" for zip members
 	Upload    *Upload `json:"upload,omitempty"`

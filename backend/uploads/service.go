@@ -1,6 +1,8 @@
 // Package uploads is the domain of the cutouts astronomers upload: reading
-// an upload request (multipart parts, zip archives within limits),
-// validating each file and storing it by its SHA-256 under DATA/uploads,
+// an upload request (multipart parts received to disk, then zip archives
+// expanded one member at a time within Limits), validating each file by its
+// own name and content and storing its bytes once, by their SHA-256, under
+// DATA/uploads,
 // scoring uploads with a classifier checkpoint and ranking them, finding
 // the training images nearest to an upload by embedding, and exporting
 // scores as CSV or VOTable.
