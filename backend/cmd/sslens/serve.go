@@ -89,7 +89,8 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Wr
 	addr := fs.String("addr", "127.0.0.1:8080", "listen `ADDRESS` (host:port; port 0 picks a free one)")
 	dataDir := fs.String("data", defaultDataDir(), "data `DIR`")
 	db := fs.String("db", "", "database `FILE` (default DIR/sslens.db)")
-	slots := fs.Int("slots", 1, "jobs running at once")
+	slots := fs.Int("slots", 1, "training jobs running at once (score batches have a slot of their own)")
+	maxQueued := fs.Int("max-queued", jobs.DefaultMaxQueued, "most runs one astronomer may have queued at once, 0 for no cap (admins have none)")
 	grace := fs.Duration("grace", 30*time.Second, "time a cancelled job gets to save its checkpoint before it is killed")
 	tlsCert := fs.String("tls-cert", "", "TLS certificate `FILE` (with --tls-key): serve HTTPS, Secure cookies")
 	tlsKey := fs.String("tls-key", "", "TLS key `FILE`")
@@ -104,7 +105,7 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Wr
 	if err != nil {
 		return err
 	}
-	if len(pos) != 0 || (*tlsCert == "") != (*tlsKey == "") || *slots < 1 || *uploadMB < 1 || *uploadFiles < 1 || *zipMB < 1 {
+	if len(pos) != 0 || (*tlsCert == "") != (*tlsKey == "") || *slots < 1 || *maxQueued < 0 || *uploadMB < 1 || *uploadFiles < 1 || *zipMB < 1 {
 		return errUsage
 	}
 	dir, st, err := openDataStore(*dataDir, *db)
@@ -118,8 +119,12 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Wr
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	hub := server.NewHub(st, server.HubOptions{})
+	caps := map[shared.Role]int{} // --max-queued 0: no cap
+	if *maxQueued > 0 {
+		caps[shared.RoleAstronomer] = *maxQueued
+	}
 	mgr := jobs.New(st, &jobs.Local{Exe: exe}, hub, jobs.Options{
-		DataDir: dir, Slots: *slots, Grace: *grace, Log: log, Configs: configs.FS,
+		DataDir: dir, Slots: *slots, MaxQueued: caps, Grace: *grace, Log: log, Configs: configs.FS,
 		Available: func(sub string) bool { _, ok := lookup(sub); return ok },
 	})
 	if err := mgr.Recover(ctx); err != nil {
