@@ -65,11 +65,8 @@ func TestQueueCap(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	for _, u := range []struct {
-		name string
-		role shared.Role
-	}{{"vera", shared.RoleAstronomer}, {"carl", shared.RoleAstronomer}, {"ada", shared.RoleAdmin}} {
-		if _, err := st.CreateUser(ctx, u.name, u.role, "0123456789"); err != nil {
+	for name, role := range map[string]shared.Role{"vera": shared.RoleAstronomer, "carl": shared.RoleAstronomer, "ada": shared.RoleAdmin} {
+		if _, err := st.CreateUser(ctx, name, role, "0123456789"); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -12,13 +12,9 @@ import (
 // CreateRun refuses a run over its creator's queue cap, counting only
 // that user's queued runs, and leaves uncapped roles and non-users alone.
 func TestCreateRunQueueCap(t *testing.T) {
-	s := openTest(t)
-	ctx := context.Background()
-	for _, u := range []struct {
-		name string
-		role shared.Role
-	}{{"vera", shared.RoleAstronomer}, {"carl", shared.RoleAstronomer}, {"ada", shared.RoleAdmin}} {
-		if _, err := s.CreateUser(ctx, u.name, u.role, "0123456789"); err != nil {
+	ctx, s := context.Background(), openTest(t)
+	for name, role := range map[string]shared.Role{"vera": shared.RoleAstronomer, "carl": shared.RoleAstronomer, "ada": shared.RoleAdmin} {
+		if _, err := s.CreateUser(ctx, name, role, "0123456789"); err != nil {
 			t.Fatal(err)
 		}
 	}
