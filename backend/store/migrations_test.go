@@ -19,13 +19,7 @@ const releaseVersion = 1
 // A database written by the first release opens, migrates and keeps its
 // rows: runs, their events (renamed table), checkpoints and users.
 func TestOpenMigratesReleaseDatabase(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "sslens.db")
-	db, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range append(migrations[:releaseVersion:releaseVersion],
-		fmt.Sprintf("PRAGMA user_version = %d", releaseVersion),
+	s := openAt(t, releaseVersion,
 		`INSERT INTO users (id, name, role, hash, created) VALUES (1, 'ada', 'admin', x'00', 1)`,
 		`INSERT INTO runs (id, kind, name, state, created_by, created, last_seq) VALUES (7, 'pretrain', 'dino', 'succeeded', 'ada', 1, 2)`,
 		`INSERT INTO metrics (run_id, seq, type, time, body) VALUES
@@ -33,18 +27,7 @@ func TestOpenMigratesReleaseDatabase(t *testing.T) {
 			(7, 2, 'log', 2, '{"run":7,"seq":2,"type":"log","time":"2026-01-02T03:04:06Z","log":{"stream":"stderr","text":"epoch 1"}}')`,
 		`INSERT INTO checkpoints (run_id, name, path, preset, classifier, epoch, step, sha256, created)
 			VALUES (7, 'last', 'runs/7-dino/checkpoints/last/model.safetensors', 'vit_tiny', 0, 3, 30, 'abc', 1)`,
-	) {
-		if _, err := db.Exec(q); err != nil {
-			t.Fatalf("building the release database: %v\n%s", err, q)
-		}
-	}
-	db.Close()
-
-	s, err := Open(path, Options{BcryptCost: bcrypt.MinCost})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	)
 	ctx := context.Background()
 	var version int
 	if err := s.r.QueryRow("PRAGMA user_version").Scan(&version); err != nil || version != len(migrations) {
@@ -85,13 +68,7 @@ const sharedContentVersion = 2
 // uploads, their ids, files and scores; then the refused bytes can be
 // accepted under another name.
 func TestOpenMigratesUploadsToSharedContent(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "sslens.db")
-	db, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range append(migrations[:sharedContentVersion:sharedContentVersion],
-		fmt.Sprintf("PRAGMA user_version = %d", sharedContentVersion),
+	s := openAt(t, sharedContentVersion,
 		`INSERT INTO runs (id, kind, name, state, created_by, created) VALUES (7, 'finetune', 'ft', 'succeeded', 'ada', 1)`,
 		`INSERT INTO checkpoints (id, run_id, name, path, preset, classifier, epoch, step, sha256, created)
 			VALUES (3, 7, 'best', 'runs/7-ft/checkpoints/best/model.safetensors', 'vit_tiny', 1, 3, 30, 'abc', 1)`,
@@ -99,18 +76,7 @@ func TestOpenMigratesUploadsToSharedContent(t *testing.T) {
 			(4, 'aa', 'a.npy', 'npy', 10, 'uploads/aa/aa.npy', 'ann', 5, 40, 40, 1, ''),
 			(9, 'bb', 'b.txt', '', 2, '', 'ann', 6, 0, 0, 0, 'unsupported file type')`,
 		`INSERT INTO scores (upload_id, checkpoint_id, prob, embedding, created) VALUES (4, 3, 0.5, x'0000803f', 7)`,
-	) {
-		if _, err := db.Exec(q); err != nil {
-			t.Fatalf("building the database: %v\n%s", err, q)
-		}
-	}
-	db.Close()
-
-	s, err := Open(path, Options{BcryptCost: bcrypt.MinCost})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	)
 	ctx := context.Background()
 	ups, err := s.Uploads(ctx, UploadFilter{User: "ann"})
 	if err != nil || len(ups) != 1 {
@@ -139,4 +105,27 @@ func TestOpenMigratesUploadsToSharedContent(t *testing.T) {
 	if err := s.IntegrityCheck(ctx); err != nil {
 		t.Error(err)
 	}
+}
+
+// openAt builds a database at schema version (its migrations applied by
+// hand, then stmts), and opens it, migrating it to the current version.
+func openAt(t *testing.T, version int, stmts ...string) *Store {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "sslens.db")
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range append(append(migrations[:version:version], fmt.Sprintf("PRAGMA user_version = %d", version)), stmts...) {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("building the version %d database: %v\n%s", version, err, q)
+		}
+	}
+	db.Close()
+	s, err := Open(path, Options{BcryptCost: bcrypt.MinCost})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }

@@ -27,14 +27,7 @@ func TestExport(t *testing.T) {
 	if err != nil || ex.ContentType != "text/csv; charset=utf-8" || ex.Ext != ".csv" {
 		t.Fatalf("csv format %+v, %v", ex, err)
 	}
-	var buf bytes.Buffer
-	if err := ex.Write(&buf, ups, ck); err != nil {
-		t.Fatal(err)
-	}
-	rows, err := csv.NewReader(&buf).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
+	rows := exportCSV(t, ups, ck)
 	want := [][]string{
 		{"id", "name", "sha256", "format", "width", "height", "uploaded", "user", "lens_prob", "checkpoint"},
 		{"2", "a,b.npy", "ab", "npy", "40", "40", "2025-03-01T12:00:00Z", "ann", "0.25", "7"},
@@ -48,14 +41,7 @@ func TestExport(t *testing.T) {
 	if ex, err = ExportFormat("votable"); err != nil || ex.ContentType != "application/x-votable+xml" || ex.Ext != ".vot" {
 		t.Fatalf("votable format %+v, %v", ex, err)
 	}
-	buf.Reset()
-	if err := ex.Write(&buf, ups, ck); err != nil {
-		t.Fatal(err)
-	}
-	var vt votable
-	if err := xml.Unmarshal(buf.Bytes(), &vt); err != nil {
-		t.Fatal(err)
-	}
+	vt := exportVOTable(t, ups, ck)
 	tb := vt.Resource.Table
 	if vt.Version != "1.4" || vt.XMLName.Space != votableNS || len(tb.Fields) != len(exportColumns) || len(tb.Rows) != 2 ||
 		tb.Fields[1].Arraysize != "*" || tb.Fields[8].Datatype != "double" || tb.Rows[0].TD[8] != "0.25" {
@@ -79,15 +65,7 @@ func TestExportNeutralisesFormulas(t *testing.T) {
 	for i, n := range names {
 		ups = append(ups, shared.Upload{ID: int64(i + 1), Name: n, User: "=cmd", Format: "npy"})
 	}
-	csvx, _ := ExportFormat("csv")
-	var buf bytes.Buffer
-	if err := csvx.Write(&buf, ups, nil); err != nil {
-		t.Fatal(err)
-	}
-	rows, err := csv.NewReader(&buf).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
+	rows := exportCSV(t, ups, nil)
 	for i, n := range names {
 		want := "'" + n
 		if i >= 6 {
@@ -97,18 +75,44 @@ func TestExportNeutralisesFormulas(t *testing.T) {
 			t.Errorf("row %d: %q, want name %q", i+1, r, want)
 		}
 	}
-	vot, _ := ExportFormat("votable")
-	buf.Reset()
-	if err := vot.Write(&buf, ups, nil); err != nil {
-		t.Fatal(err)
-	}
-	var vt votable
-	if err := xml.Unmarshal(buf.Bytes(), &vt); err != nil {
-		t.Fatal(err)
-	}
+	vt := exportVOTable(t, ups, nil)
 	for i, n := range names {
 		if got := vt.Resource.Table.Rows[i].TD[1]; got != n {
 			t.Errorf("votable row %d: %q, want %q", i+1, got, n)
 		}
 	}
+}
+
+// exported writes ups in an export format.
+func exported(t *testing.T, format string, ups []shared.Upload, ck *store.Checkpoint) []byte {
+	t.Helper()
+	ex, err := ExportFormat(format)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := ex.Write(&buf, ups, ck); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// exportCSV returns the rows of the CSV export of ups, header first.
+func exportCSV(t *testing.T, ups []shared.Upload, ck *store.Checkpoint) [][]string {
+	t.Helper()
+	rows, err := csv.NewReader(bytes.NewReader(exported(t, "csv", ups, ck))).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}
+
+// exportVOTable returns the VOTable export of ups, decoded.
+func exportVOTable(t *testing.T, ups []shared.Upload, ck *store.Checkpoint) votable {
+	t.Helper()
+	var vt votable
+	if err := xml.Unmarshal(exported(t, "votable", ups, ck), &vt); err != nil {
+		t.Fatal(err)
+	}
+	return vt
 }
