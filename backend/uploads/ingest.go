@@ -120,6 +120,7 @@ func (s *Service) readPart(r received, buf *bytes.Buffer) file {
 	f, err := os.Open(r.path)
 	if err == nil {
 		buf.Reset()
+		buf.Grow(int(r.size) + bytes.MinRead)
 		_, err = buf.ReadFrom(f)
 		f.Close()
 	}

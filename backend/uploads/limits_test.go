@@ -45,8 +45,8 @@ func TestUploadManyZipBombsStayBounded(t *testing.T) {
 	}
 	alloc := after.TotalAlloc - before.TotalAlloc
 	t.Logf("%d archives of 2 x %d MB: %d MB allocated", bombs, member>>20, alloc>>20)
-	if alloc > 4*uint64(DefaultLimits.FileBytes) {
-		t.Errorf("the request allocated %d MB, want at most %d MB", alloc>>20, 4*DefaultLimits.FileBytes>>20)
+	if alloc > 2*uint64(DefaultLimits.FileBytes) {
+		t.Errorf("the request allocated %d MB, want at most %d MB", alloc>>20, 2*DefaultLimits.FileBytes>>20)
 	}
 	read := int(DefaultLimits.ExpandBytes / member) // members expanded before the request's bound
 	if len(resp.Files) != 2*bombs || resp.Accepted != 0 {

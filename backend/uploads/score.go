@@ -166,6 +166,9 @@ func (s *Service) score(ctx context.Context, ck store.Checkpoint, ups []shared.U
 		if err != nil {
 			return err
 		}
+		if _, ok := byPath[p]; ok { // the same bytes: one score for both
+			continue
+		}
 		files, byPath[p] = append(files, p), u.ID
 	}
 	if len(files) == 0 {

@@ -53,10 +53,12 @@ type stubModel struct {
 	embedErr  error
 	calls     []string // "score", "embed train", "embed files"
 	fileLists [][]string
+	scored    [][]string // Score's file lists
 }
 
 func (m *stubModel) Score(ctx context.Context, ck string, files []string) ([]jobs.FileScore, map[string]string, error) {
 	m.calls = append(m.calls, "score")
+	m.scored = append(m.scored, files)
 	var out []jobs.FileScore
 	for _, f := range files {
 		out = append(out, jobs.FileScore{File: f, LensProb: 0.5})

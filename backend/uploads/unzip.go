@@ -184,6 +184,7 @@ func (x *expansion) read(zf *zip.File, zipLeft *int64, buf *bytes.Buffer) ([]byt
 		}
 	}
 	buf.Reset()
+	buf.Grow(int(zf.UncompressedSize64) + bytes.MinRead) // archive/zip reads no more than the header says
 	rc, err := zf.Open()
 	var n int64
 	if err == nil {
