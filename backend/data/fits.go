@@ -89,7 +89,17 @@ func decodeFITSRaw(b []byte) (im Image, err error) {
 		return Image{}, fmt.Errorf("%w: FITS file holds no image data", ErrShape)
 	}
 	return Image{}, fmt.Errorf("%w: want one 3-plane cube or three 2-d images of one size, found %d image HDUs of shape %s",
-		ErrShape, len(planes), strings.Join(shapes, ", "))
+		ErrShape, len(planes), listShapes(shapes))
+}
+
+// listShapes joins shapes for a message, the first few only: a file may
+// hold thousands of HDUs.
+func listShapes(shapes []string) string {
+	const most = 6
+	if len(shapes) <= most {
+		return strings.Join(shapes, ", ")
+	}
+	return fmt.Sprintf("%s, ... (%d more)", strings.Join(shapes[:most], ", "), len(shapes)-most)
 }
 
 // fitsShape writes FITS axes (fastest first) the numpy way, e.g. (3, 64, 64).

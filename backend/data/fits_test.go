@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -223,6 +224,7 @@ func TestDecodeFITSBad(t *testing.T) {
 		{"one band", fitsBytes(t, fitsHDU{bitpix: -32, axes: []int{4, 4}, data: plane()}), ErrShape, "found 1 image HDUs of shape (4, 4)"},
 		{"two bands", fitsBytes(t, fitsHDU{bitpix: 8}, fitsHDU{bitpix: -32, axes: []int{4, 4}, data: plane()}, fitsHDU{bitpix: -32, axes: []int{4, 4}, data: plane()}), ErrShape, "found 2 image HDUs"},
 		{"mismatched bands", fitsBytes(t, fitsHDU{bitpix: 8}, fitsHDU{bitpix: -32, axes: []int{4, 4}, data: plane()}, fitsHDU{bitpix: -32, axes: []int{2, 8}, data: plane()}, fitsHDU{bitpix: -32, axes: []int{4, 4}, data: plane()}), ErrShape, "(4, 4), (8, 2), (4, 4)"},
+		{"2,000 bands", fitsBytes(t, slices.Repeat([]fitsHDU{{bitpix: 8, axes: []int{1, 1}, data: []uint8{1}}}, 2000)...), ErrShape, "found 2000 image HDUs of shape (1, 1), (1, 1), (1, 1), (1, 1), (1, 1), (1, 1), ... (1994 more)"},
 		{"cube of 4", fitsBytes(t, fitsHDU{bitpix: -32, axes: []int{2, 2, 4}, data: plane()}), ErrShape, "NAXIS3 = 4"},
 		{"empty", fitsBytes(t, fitsHDU{bitpix: 8}), ErrShape, "no image data"},
 		{"NaN", fitsBytes(t, fitsHDU{bitpix: -32, axes: []int{4, 4, 3}, data: nan}), ErrNonFinite, "band g at y=1, x=1"},
