@@ -11,55 +11,85 @@ import (
 	"github.com/sslens/sslens/shared"
 )
 
-// limiter counts failed attempts per key in a sliding window.
-type limiter struct {
-	max    int
-	window time.Duration
-	now    func() time.Time
+// backoff slows password guessing per key with exponential delays: the
+// first free failures cost nothing, and each further one doubles the wait
+// before the next attempt may be made, from base up to most. It never
+// locks a key for good, and counts only the key that failed: a user
+// guessed at from one address still signs in from another. A key's
+// failures are forgotten on success or after 2 x most without one.
+type backoff struct {
+	free       int
+	base, most time.Duration
+	now        func() time.Time
 
 	mu    sync.Mutex
-	fails map[string][]time.Time
+	keys  map[string]*strikes
+	swept time.Time // when expired keys were last dropped
 }
 
-func newLimiter(max int, window time.Duration) *limiter {
-	return &limiter{max: max, window: window, now: time.Now, fails: map[string][]time.Time{}}
+// strikes are a key's failures: how many, and when the last was.
+type strikes struct {
+	n    int
+	last time.Time
 }
 
-// blocked returns how long key stays blocked, or 0.
-func (l *limiter) blocked(key string) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	ts := l.prune(key, now)
-	if len(ts) < l.max {
+func newBackoff(free int, base, most time.Duration) *backoff {
+	return &backoff{free: free, base: base, most: most, now: time.Now, keys: map[string]*strikes{}}
+}
+
+// wait returns how long key must wait before its next attempt, or 0.
+func (b *backoff) wait(key string) time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.now()
+	k := b.live(key, now)
+	if k == nil || k.n < b.free {
 		return 0
 	}
-	return ts[0].Add(l.window).Sub(now)
+	d := b.base
+	for i := b.free; i < k.n && d < b.most; i++ {
+		d *= 2
+	}
+	return max(0, k.last.Add(min(d, b.most)).Sub(now))
 }
 
 // fail records a failed attempt.
-func (l *limiter) fail(key string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	l.fails[key] = append(l.prune(key, now), now)
+func (b *backoff) fail(key string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.now()
+	if now.Sub(b.swept) > b.most {
+		for k := range b.keys {
+			b.live(k, now)
+		}
+		b.swept = now
+	}
+	k := b.live(key, now)
+	if k == nil {
+		k = &strikes{}
+		b.keys[key] = k
+	}
+	k.n++
+	k.last = now
 }
 
-// prune drops attempts older than the window (and empty keys, so the map
-// does not grow with every address ever seen).
-func (l *limiter) prune(k string, now time.Time) []time.Time {
-	ts := l.fails[k]
-	i := 0
-	for i < len(ts) && now.Sub(ts[i]) >= l.window {
-		i++
-	}
-	ts = ts[i:]
-	if len(ts) == 0 {
-		delete(l.fails, k)
+// succeed forgets key's failures.
+func (b *backoff) succeed(key string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.keys, key)
+}
+
+// live returns key's strikes, dropping them (and returning nil) once they
+// are old enough to forget, so the map does not keep every address ever
+// seen.
+func (b *backoff) live(key string, now time.Time) *strikes {
+	k := b.keys[key]
+	if k != nil && now.Sub(k.last) >= 2*b.most {
+		delete(b.keys, key)
 		return nil
 	}
-	l.fails[k] = ts
-	return ts
+	return k
 }
 
 func (s *Server) health(w http.ResponseWriter, r *http.Request, c *Call) error {
@@ -72,20 +102,22 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, c *Call) error {
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
-	addr := clientAddr(r)
-	if wait := max(s.userLimit.blocked(req.Username), s.addrLimit.blocked(addr)); wait > 0 {
+	addr := addrKey(s.clientAddr(r))
+	pair := req.Username + "\x00" + addr
+	if wait := max(s.pairLimit.wait(pair), s.addrLimit.wait(addr)); wait > 0 {
 		return &apiError{status: http.StatusTooManyRequests, code: shared.CodeRateLimited,
 			msg: fmt.Sprintf("too many failed sign-ins; try again in %d s", int(wait.Seconds())+1), retry: wait}
 	}
 	u, err := s.st.Authenticate(r.Context(), req.Username, req.Password)
 	if errors.Is(err, store.ErrBadPassword) {
-		s.userLimit.fail(req.Username)
+		s.pairLimit.fail(pair)
 		s.addrLimit.fail(addr)
 		return errUnauthorized(err.Error())
 	}
 	if err != nil {
 		return err
 	}
+	s.pairLimit.succeed(pair)
 	tok, sess, err := s.st.CreateSession(r.Context(), u.Name, s.opt.SessionTTL)
 	if err != nil {
 		return err
@@ -101,6 +133,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request, c *Call) error {
 	if err := s.st.DeleteSession(r.Context(), ck.Value); err != nil {
 		return err
 	}
+	s.opt.Hub.EndSession(ck.Value)
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1,
 		HttpOnly: true, Secure: s.opt.Secure, SameSite: http.SameSiteStrictMode})
 	w.WriteHeader(http.StatusNoContent)
@@ -152,6 +185,7 @@ func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request, c *Call) err
 	if err := s.st.DeleteUser(r.Context(), name); err != nil {
 		return err
 	}
+	s.opt.Hub.EndUser(name)
 	if err := s.st.Audit(r.Context(), c.User(), "user.delete", "user "+name, ""); err != nil {
 		return err
 	}

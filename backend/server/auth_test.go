@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"os"
 	"regexp"
@@ -149,7 +150,8 @@ func TestLoginLogoutAndRateLimit(t *testing.T) {
 		}
 	}
 
-	// Three failures for a user lock that user (LoginFailures is 3 here).
+	// Three failures of a user from one address make that pair wait
+	// (LoginFailures is 3 here).
 	for range 3 {
 		if code := c.json("POST", "/api/login", shared.LoginRequest{Username: astroUser, Password: "wrong"}, nil); code != 401 {
 			t.Fatalf("wrong password: %d", code)
@@ -160,9 +162,9 @@ func TestLoginLogoutAndRateLimit(t *testing.T) {
 	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
 		t.Errorf("after 3 failures: %d, Retry-After %q; want 429 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
-	later := func() time.Time { return time.Now().Add(6 * time.Minute) }
-	f.srv.userLimit.now, f.srv.addrLimit.now = later, later
-	c = f.login(t, astroUser) // the window has passed
+	later := func() time.Time { return time.Now().Add(2 * time.Second) }
+	f.srv.pairLimit.now, f.srv.addrLimit.now = later, later
+	c = f.login(t, astroUser) // the first wait (1 s) has passed
 
 	var me shared.Session
 	if code := c.json("GET", "/api/me", nil, &me); code != 200 || me.User.Name != astroUser || me.CSRFToken != c.csrf {
@@ -312,30 +314,170 @@ func TestUsersAndAudit(t *testing.T) {
 	}
 }
 
-func TestLimiter(t *testing.T) {
+func TestBackoff(t *testing.T) {
 	now := time.Unix(1000, 0)
-	l := newLimiter(2, time.Minute)
-	l.now = func() time.Time { return now }
+	b := newBackoff(2, time.Second, 8*time.Second)
+	b.now = func() time.Time { return now }
 	steps := []struct {
 		advance time.Duration
 		fail    bool
-		blocked bool
+		wait    time.Duration
 	}{
-		{0, true, false},
-		{10 * time.Second, true, true},
-		{40 * time.Second, false, true},
-		{11 * time.Second, false, false}, // the first failure left the window
+		{0, true, 0},
+		{0, true, time.Second}, // two free failures, then 1 s
+		{time.Second, true, 2 * time.Second},
+		{2 * time.Second, true, 4 * time.Second},
+		{4 * time.Second, true, 8 * time.Second},
+		{8 * time.Second, true, 8 * time.Second}, // at most 8 s
+		{3 * time.Second, false, 5 * time.Second},
 	}
 	for i, s := range steps {
 		now = now.Add(s.advance)
 		if s.fail {
-			l.fail("k")
+			b.fail("k")
 		}
-		if got := l.blocked("k") > 0; got != s.blocked {
-			t.Errorf("step %d: blocked %v, want %v", i, got, s.blocked)
+		if got := b.wait("k"); got != s.wait {
+			t.Errorf("step %d: wait %v, want %v", i, got, s.wait)
 		}
 	}
-	if l.blocked("other") > 0 || len(l.fails) != 1 {
-		t.Errorf("the limiter keeps %d keys, want 1 (empty ones pruned)", len(l.fails))
+	if b.wait("other") != 0 {
+		t.Error("a key without failures waits")
+	}
+	now = now.Add(16 * time.Second) // 2 x most without a failure
+	if b.wait("k") != 0 || len(b.keys) != 0 {
+		t.Errorf("old failures kept: %d keys", len(b.keys))
+	}
+	b.fail("k")
+	b.fail("k")
+	b.succeed("k")
+	if b.wait("k") != 0 {
+		t.Error("a success did not clear the failures")
+	}
+}
+
+// loginFrom signs in through the handler as a client at addr would
+// (hdr: extra header pairs), returning the status.
+func (f *fixture) loginFrom(addr, user, password string, hdr ...string) int {
+	body, _ := json.Marshal(shared.LoginRequest{Username: user, Password: password})
+	req := httptest.NewRequest("POST", "/api/login", bytes.NewReader(body))
+	req.RemoteAddr = addr
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	rec := httptest.NewRecorder()
+	f.srv.ServeHTTP(rec, req)
+	return rec.Code
+}
+
+// Failed sign-ins from one address cannot lock the account for its owner
+// elsewhere; behind a trusted proxy the forwarded address counts, and from
+// anyone else the header is ignored.
+func TestLoginBackoffIsPerAddress(t *testing.T) {
+	f := newFixture(t, HubOptions{})
+	frozen := time.Now() // the waits do not run out while the test runs
+	f.srv.pairLimit.now = func() time.Time { return frozen }
+	const attacker, owner = "198.51.100.7:4000", "203.0.113.9:5000"
+	for range 5 {
+		if code := f.loginFrom(attacker, adminUser, "guess"); code != http.StatusUnauthorized && code != http.StatusTooManyRequests {
+			t.Fatalf("a guess: %d", code)
+		}
+	}
+	if code := f.loginFrom(attacker, adminUser, adminUser+"-password"); code != http.StatusTooManyRequests {
+		t.Errorf("the guessing address with the right password: %d, want 429 (it waits)", code)
+	}
+	if code := f.loginFrom(owner, adminUser, adminUser+"-password"); code != http.StatusOK {
+		t.Errorf("the owner from another address after 5 guesses elsewhere: %d, want 200", code)
+	}
+
+	// Without a trusted proxy a forged X-Forwarded-For changes nothing.
+	xff := "X-Forwarded-For"
+	if code := f.loginFrom(attacker, adminUser, adminUser+"-password", xff, "192.0.2.1"); code != http.StatusTooManyRequests {
+		t.Errorf("a forged X-Forwarded-For escaped the wait: %d", code)
+	}
+	// Behind a trusted proxy, each forwarded client has its own count.
+	const proxy = "10.0.0.2:6000"
+	f.srv.opt.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/24")}
+	for range 4 {
+		f.loginFrom(proxy, astroUser, "guess", xff, "192.0.2.66, 10.0.0.3")
+	}
+	if code := f.loginFrom(proxy, astroUser, astroUser+"-password", xff, "192.0.2.66"); code != http.StatusTooManyRequests {
+		t.Errorf("the guessing client behind the proxy: %d, want 429", code)
+	}
+	if code := f.loginFrom(proxy, astroUser, astroUser+"-password", xff, "spoofed, 192.0.2.77"); code != http.StatusOK {
+		t.Errorf("another client behind the proxy: %d, want 200", code)
+	}
+}
+
+func TestClientAddr(t *testing.T) {
+	s := &Server{opt: Options{ProxyHeader: DefaultProxyHeader, TrustedProxies: []netip.Prefix{
+		netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}}}
+	tests := []struct{ peer, xff, want string }{
+		{"192.0.2.1:80", "198.51.100.1", "192.0.2.1"},             // untrusted peer: header ignored
+		{"10.1.2.3:80", "", "10.1.2.3"},                           // trusted peer, no header
+		{"10.1.2.3:80", "198.51.100.1, 10.9.9.9", "198.51.100.1"}, // proxies chained
+		{"10.1.2.3:80", "203.0.113.5, 198.51.100.1", "198.51.100.1"},
+		{"10.1.2.3:80", "junk, 10.2.2.2", "10.2.2.2"},
+		{"[::1]:80", "2001:db8::1", "2001:db8::1"},
+		{"[::ffff:192.0.2.9]:80", "", "192.0.2.9"},
+	}
+	for _, tt := range tests {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = tt.peer
+		if tt.xff != "" {
+			r.Header.Set("X-Forwarded-For", tt.xff)
+		}
+		if got := s.clientAddr(r).String(); got != tt.want {
+			t.Errorf("peer %s, X-Forwarded-For %q: %s, want %s", tt.peer, tt.xff, got, tt.want)
+		}
+	}
+	if k := addrKey(netip.MustParseAddr("2001:db8:1:2:3:4:5:6")); k != "2001:db8:1:2::/64" {
+		t.Errorf("IPv6 key %s, want its /64", k)
+	}
+}
+
+// Origin is compared with the configured origins and the address the
+// connection came in on, never with the request's own Host: a page on a
+// name rebound to this server (DNS rebinding) sends that name in both.
+func TestOriginIsNotTheHost(t *testing.T) {
+	f := newFixture(t, HubOptions{})
+	f.srv.origins["https://portal.example.org"] = true
+	adm := f.login(t, adminUser)
+	host := strings.TrimPrefix(f.ts.URL, "http://")
+	_, port, _ := strings.Cut(host, ":")
+	tests := []struct {
+		host, origin string
+		ok           bool
+	}{
+		{"rebound.example:" + port, "http://rebound.example:" + port, false},
+		{host, "http://rebound.example:" + port, false},
+		{host, "https://" + host, false}, // the scheme counts
+		{host, "http://" + host + ":1", false},
+		{host, "null", false},
+		{host, "http://" + host, true},
+		{host, "http://localhost:" + port, true}, // loopback
+		{host, "https://portal.example.org", true},
+		{host, "https://PORTAL.example.org:443/", true},
+		{host, "", true}, // not a browser
+	}
+	for _, tt := range tests {
+		req, _ := http.NewRequest("POST", f.ts.URL+"/api/users", strings.NewReader(`{"name": "x", "role": "root"}`))
+		req.Host = tt.host
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set(shared.CSRFHeader, adm.csrf)
+		if tt.origin != "" {
+			req.Header.Set("Origin", tt.origin)
+		}
+		resp, err := adm.hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if refused := resp.StatusCode == http.StatusForbidden; refused == tt.ok {
+			t.Errorf("Host %s, Origin %q: status %d, want allowed %v", tt.host, tt.origin, resp.StatusCode, tt.ok)
+		}
+	}
+	if _, err := New(Options{DataDir: f.dir, Store: f.st, Jobs: f.mgr, Hub: f.hub, Origins: []string{"portal.example.org"}}); err == nil {
+		t.Error("an origin without a scheme was accepted")
 	}
 }

@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"sync"
 	"time"
@@ -19,12 +21,21 @@ type HubOptions struct {
 	PingEvery time.Duration // default 20 s
 	PongWait  time.Duration // default 60 s: a client silent this long is dropped
 	WriteWait time.Duration // default 10 s: a write taking longer drops the client
+	// SessionCheck is how often a connection's session is looked up
+	// again: one that ended without the hub being told (expiry, a
+	// password changed from the command line) closes within it. Default
+	// 30 s.
+	SessionCheck time.Duration
+	// MaxSubscriptions caps the runs one connection follows; default 100.
+	MaxSubscriptions int
 }
 
 // Hub fans run events out to websocket clients. It implements
 // jobs.Notifier: Notify never blocks, so a slow client cannot slow a job;
 // a client whose buffer is full is disconnected instead, and catches up
-// from the store when it reconnects.
+// from the store when it reconnects. A connection lives no longer than
+// its session: signing out, deleting the user or the session's end
+// closes it.
 type Hub struct {
 	st  *store.Store
 	opt HubOptions
@@ -48,6 +59,12 @@ func NewHub(st *store.Store, opt HubOptions) *Hub {
 	if opt.WriteWait <= 0 {
 		opt.WriteWait = 10 * time.Second
 	}
+	if opt.SessionCheck <= 0 {
+		opt.SessionCheck = 30 * time.Second
+	}
+	if opt.MaxSubscriptions <= 0 {
+		opt.MaxSubscriptions = 100
+	}
 	return &Hub{st: st, opt: opt, clients: map[*client]struct{}{}}
 }
 
@@ -55,9 +72,12 @@ func NewHub(st *store.Store, opt HubOptions) *Hub {
 // conn and touches last; subs is guarded by the hub's mutex.
 type client struct {
 	conn   *websocket.Conn
+	token  string // the session cookie it was opened with
+	user   string
 	send   chan outgoing
 	ctrl   chan shared.ClientMessage
-	kicked chan struct{} // closed when the client fell behind
+	kicked chan struct{} // closed when the hub drops the client, why says why
+	why    string
 	gone   chan struct{} // closed when the writer has returned
 	subs   map[int64]bool
 	last   map[int64]int64 // per-run subscriptions: the last seq sent
@@ -83,8 +103,41 @@ func (h *Hub) Notify(ev shared.Event) {
 		select {
 		case c.send <- outgoing{ev: ev}:
 		default:
-			delete(h.clients, c)
-			close(c.kicked)
+			h.drop(c, "too slow")
+		}
+	}
+}
+
+// drop disconnects c, telling it why in the close frame its writer sends;
+// the caller holds h.mu.
+func (h *Hub) drop(c *client, why string) {
+	if _, ok := h.clients[c]; !ok {
+		return
+	}
+	delete(h.clients, c)
+	c.why = why
+	close(c.kicked)
+}
+
+// EndSession disconnects the clients of a session (a cookie token) that
+// has ended.
+func (h *Hub) EndSession(token string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for c := range h.clients {
+		if c.token == token {
+			h.drop(c, "session ended")
+		}
+	}
+}
+
+// EndUser disconnects every client of a user.
+func (h *Hub) EndUser(name string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for c := range h.clients {
+		if c.user == name {
+			h.drop(c, "session ended")
 		}
 	}
 }
@@ -155,19 +208,20 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, c *Call) error 
 		ReadBufferSize: 1024, WriteBufferSize: 4096,
 		CheckOrigin: s.sameOrigin,
 	}
+	ck, _ := r.Cookie(SessionCookie) // present: the route needs a session
 	conn, err := up.Upgrade(w, r, nil)
 	if err != nil {
 		return nil // Upgrade has answered the client
 	}
-	s.opt.Hub.run(conn, s.viewOf(c))
+	s.opt.Hub.run(conn, ck.Value, c.User(), s.viewOf(c))
 	return nil
 }
 
-// run serves one connection: a reader goroutine decodes client messages
-// and this goroutine writes.
-func (h *Hub) run(conn *websocket.Conn, view runView) {
+// run serves one connection of a session (its cookie token and user): a
+// reader goroutine decodes client messages and this goroutine writes.
+func (h *Hub) run(conn *websocket.Conn, token, user string, view runView) {
 	c := &client{
-		conn: conn, send: make(chan outgoing, h.opt.Buffer), ctrl: make(chan shared.ClientMessage, 16),
+		conn: conn, token: token, user: user, send: make(chan outgoing, h.opt.Buffer), ctrl: make(chan shared.ClientMessage, 16),
 		kicked: make(chan struct{}), gone: make(chan struct{}), subs: map[int64]bool{}, last: map[int64]int64{}, view: view,
 	}
 	defer close(c.gone)
@@ -181,9 +235,7 @@ func (h *Hub) run(conn *websocket.Conn, view runView) {
 	h.mu.Unlock()
 	defer func() {
 		h.mu.Lock()
-		if _, ok := h.clients[c]; ok {
-			delete(h.clients, c)
-		}
+		delete(h.clients, c)
 		h.mu.Unlock()
 		conn.Close()
 	}()
@@ -213,6 +265,8 @@ func (h *Hub) run(conn *websocket.Conn, view runView) {
 
 	ping := time.NewTicker(h.opt.PingEvery)
 	defer ping.Stop()
+	recheck := time.NewTicker(h.opt.SessionCheck)
+	defer recheck.Stop()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	for {
@@ -228,8 +282,14 @@ func (h *Hub) run(conn *websocket.Conn, view runView) {
 			err = h.control(ctx, c, m)
 		case <-ping.C:
 			err = conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(h.opt.WriteWait))
+		case <-recheck.C:
+			if _, err := h.st.SessionByToken(ctx, token); errors.Is(err, store.ErrNotFound) {
+				h.mu.Lock()
+				h.drop(c, "session ended")
+				h.mu.Unlock()
+			}
 		case <-c.kicked:
-			conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.ClosePolicyViolation, "too slow"), time.Now().Add(time.Second))
+			conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.ClosePolicyViolation, c.why), time.Now().Add(time.Second))
 			return
 		case <-readDone:
 			return
@@ -240,15 +300,26 @@ func (h *Hub) run(conn *websocket.Conn, view runView) {
 	}
 }
 
-// control applies a client message.
+// control applies a client message. A subscription to a run that does
+// not exist, or beyond HubOptions.MaxSubscriptions, is answered with an
+// error event naming the run.
 func (h *Hub) control(ctx context.Context, c *client, m shared.ClientMessage) error {
 	switch m.Type {
 	case shared.MsgSubscribe:
-		h.subscribe(c, m.Run, true)
 		if m.Run == 0 {
+			h.subscribe(c, 0, true)
 			c.all = true
 			return nil
 		}
+		if _, ok := c.last[m.Run]; !ok && len(c.last) >= h.opt.MaxSubscriptions {
+			return h.refuse(c, m.Run, fmt.Sprintf("not subscribed to run %d: a connection follows at most %d runs; unsubscribe from one first", m.Run, h.opt.MaxSubscriptions))
+		}
+		if _, err := h.st.Run(ctx, m.Run); errors.Is(err, store.ErrNotFound) {
+			return h.refuse(c, m.Run, fmt.Sprintf("not subscribed to run %d: there is no such run", m.Run))
+		} else if err != nil {
+			return err
+		}
+		h.subscribe(c, m.Run, true)
 		// Subscribed before reading the store: whatever is stored after
 		// the read arrives live; overlaps are dropped by seq.
 		c.last[m.Run] = max(m.After, 0)
@@ -259,8 +330,12 @@ func (h *Hub) control(ctx context.Context, c *client, m shared.ClientMessage) er
 		c.all = c.all && m.Run != 0
 		return nil
 	}
-	return h.write(c, shared.Event{Type: shared.EventError, Time: time.Now().UTC(),
-		Error: `bad message: want {"type": "subscribe" or "unsubscribe", "run": N, "after": SEQ}`})
+	return h.refuse(c, 0, `bad message: want {"type": "subscribe" or "unsubscribe", "run": N, "after": SEQ}`)
+}
+
+// refuse answers a client message with an error event (seq 0).
+func (h *Hub) refuse(c *client, run int64, msg string) error {
+	return h.write(c, shared.Event{Type: shared.EventError, Run: run, Time: time.Now().UTC(), Error: msg})
 }
 
 // deliver sends a live event, first filling any gap before it from the

@@ -211,3 +211,107 @@ func TestHubDropsSlowClient(t *testing.T) {
 	again.waitFor(t, "catching up", func(ev shared.Event) bool { return ev.Seq == last })
 	checkSeqs(t, "reconnected client", again.events(), run, seen+1, last)
 }
+
+// closedWith reads ws until it ends and returns the close error, failing
+// if that takes over 10 s.
+func closedWith(t *testing.T, ws *websocket.Conn) error {
+	t.Helper()
+	ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		if _, _, err := ws.ReadMessage(); err != nil {
+			if ne, ok := err.(interface{ Timeout() bool }); ok && ne.Timeout() {
+				t.Fatal("the socket is still open after 10 s")
+			}
+			return err
+		}
+	}
+}
+
+// A socket lives no longer than its session: signing out, deleting the
+// user, or a session ended behind the hub's back (a password changed from
+// the command line, found by the periodic check) closes it.
+func TestSocketsCloseWithTheirSession(t *testing.T) {
+	f := newFixture(t, HubOptions{SessionCheck: 100 * time.Millisecond})
+	adm := f.login(t, adminUser)
+	run := f.idleRun(t)
+	dial := func(c *browser) *websocket.Conn {
+		d := websocket.Dialer{Jar: c.hc.Jar, HandshakeTimeout: 10 * time.Second}
+		ws, _, err := d.Dial("ws"+strings.TrimPrefix(f.ts.URL, "http")+"/api/ws", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ws.Close() })
+		ws.WriteJSON(shared.ClientMessage{Type: shared.MsgSubscribe, Run: run})
+		return ws
+	}
+	ends := []struct {
+		name string
+		end  func(c *browser)
+	}{
+		{"logout", func(c *browser) { c.json("POST", "/api/logout", nil, nil) }},
+		{"user deleted", func(c *browser) { adm.json("DELETE", "/api/users/"+astroUser, nil, nil) }},
+		{"password changed", func(c *browser) {
+			if err := f.st.SetPassword(context.Background(), adminUser, "a new long password"); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, e := range ends {
+		user := astroUser
+		if e.name == "password changed" {
+			user = adminUser
+		}
+		c := f.login(t, user)
+		ws, other := dial(c), dial(adm)
+		e.end(c)
+		err := closedWith(t, ws)
+		if ce, ok := err.(*websocket.CloseError); !ok || ce.Code != websocket.ClosePolicyViolation || ce.Text != "session ended" {
+			t.Errorf("%s: socket ended with %v, want 1008 session ended", e.name, err)
+		}
+		if e.name != "password changed" {
+			// The other session's socket is untouched.
+			other.WriteJSON(shared.ClientMessage{Type: "ping?"})
+			other.SetReadDeadline(time.Now().Add(10 * time.Second))
+			for {
+				var ev shared.Event
+				if err := other.ReadJSON(&ev); err != nil {
+					t.Fatalf("%s: the admin's socket closed too: %v", e.name, err)
+				}
+				if ev.Type == shared.EventError {
+					break
+				}
+			}
+		}
+	}
+}
+
+// Subscribing to a run that does not exist is answered with an error,
+// and one connection follows a bounded number of runs.
+func TestHubRefusesUnknownRunsAndCapsSubscriptions(t *testing.T) {
+	f := newFixture(t, HubOptions{MaxSubscriptions: 2})
+	c := f.login(t, astroUser)
+	runs := []int64{f.idleRun(t), f.idleRun(t), f.idleRun(t)}
+	w := f.dial(t, c)
+	w.send(t, shared.ClientMessage{Type: shared.MsgSubscribe, Run: 9999})
+	w.waitFor(t, "an error for run 9999", func(ev shared.Event) bool {
+		return ev.Type == shared.EventError && ev.Run == 9999 && strings.Contains(ev.Error, "no such run")
+	})
+	for _, r := range runs {
+		w.send(t, shared.ClientMessage{Type: shared.MsgSubscribe, Run: r})
+	}
+	w.waitFor(t, "the third subscription refused", func(ev shared.Event) bool {
+		return ev.Type == shared.EventError && ev.Run == runs[2] && strings.Contains(ev.Error, "at most 2 runs")
+	})
+	// Unsubscribing makes room; re-subscribing to a followed run costs none.
+	w.send(t, shared.ClientMessage{Type: shared.MsgUnsubscribe, Run: runs[0]})
+	w.send(t, shared.ClientMessage{Type: shared.MsgSubscribe, Run: runs[1]})
+	w.send(t, shared.ClientMessage{Type: shared.MsgSubscribe, Run: runs[2]})
+	w.waitFor(t, "the third run's replay", func(ev shared.Event) bool { return ev.Run == runs[2] && ev.Seq == 2 })
+	f.settle(t, w)
+	if n := errorsIn(w.events()); n != 3 {
+		t.Errorf("%d errors, want 3 (unknown run, over the cap, settle)", n)
+	}
+	if n := f.hub.subscribers(9999); n != 0 {
+		t.Errorf("%d clients subscribed to a run that does not exist", n)
+	}
+}

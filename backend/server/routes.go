@@ -56,12 +56,12 @@ func (s *Server) Routes() []Route {
 		{Method: http.MethodPost, Pattern: "/api/uploads", Role: astronomer, MaxBody: up, Handle: s.upload},
 		{Method: http.MethodGet, Pattern: "/api/uploads", Role: astronomer, Handle: s.listUploads},
 		{Method: http.MethodPost, Pattern: "/api/uploads/score", Role: astronomer, Handle: s.scoreBatch},
-		{Method: http.MethodGet, Pattern: "/api/uploads/export", Role: astronomer, Handle: s.export},
+		{Method: http.MethodGet, Pattern: "/api/uploads/export", Role: astronomer, Stream: true, Handle: s.export},
 		{Method: http.MethodGet, Pattern: "/api/uploads/{id}", Role: astronomer, Handle: s.getUpload},
 		{Method: http.MethodGet, Pattern: "/api/uploads/{id}/detail", Role: astronomer, Handle: s.uploadDetail},
 		{Method: http.MethodGet, Pattern: "/api/uploads/{id}/png", Role: astronomer, Handle: s.uploadPNG},
 		{Method: http.MethodGet, Pattern: "/api/uploads/{id}/similar", Role: astronomer, Handle: s.similar},
 
-		{Method: http.MethodGet, Pattern: "/api/ws", Role: astronomer, Handle: s.serveWS},
+		{Method: http.MethodGet, Pattern: "/api/ws", Role: astronomer, Stream: true, Handle: s.serveWS},
 	}
 }

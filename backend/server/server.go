@@ -6,12 +6,15 @@
 // Every route is declared once, in the table Routes returns, with the
 // role it needs; the same wrapper applies authentication (a session
 // cookie), the role check, CSRF protection (an X-CSRF-Token header equal
-// to the session's token, and a same-origin Origin when the browser sends
-// one) and a body size limit to every route, so a new route cannot skip
-// them. Handlers return errors; the wrapper writes them as shared.Error.
+// to the session's token, and an allowed Origin when the browser sends
+// one), a body size limit and the connection deadlines to every route, so
+// a new route cannot skip them. Handlers return errors; the wrapper writes
+// them as shared.Error, and every response gets the security headers (see
+// ServeHTTP).
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
@@ -21,13 +24,13 @@ import (
 	"io/fs"
 	"log/slog"
 	"mime"
-	"net"
 	"net/http"
-	"net/url"
+	"net/netip"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sslens/sslens/backend/jobs"
 	"github.com/sslens/sslens/backend/store"
@@ -77,15 +80,27 @@ type Options struct {
 	App http.Handler
 	// Secure marks cookies Secure (set when serving over TLS).
 	Secure bool
-	// Origins lists extra allowed origins ("https://portal.example.org")
-	// besides the server's own host.
-	Origins    []string
-	SessionTTL time.Duration // default 7 days
-	Uploads    UploadLimits  // zero fields take the defaults
-	// LoginFailures failed logins for one user name (four times as many
-	// from one client address) within LoginWindow lock further attempts
-	// until the window passes; defaults 5 and 5 minutes.
+	// Origins lists the public origins browsers may use the portal from
+	// ("https://portal.example.org"), besides the address a connection
+	// came in on (http://IP:port, and localhost on loopback).
+	Origins []string
+	// TrustedProxies are the reverse proxies whose ProxyHeader (default
+	// X-Forwarded-For) names the client; from any other peer the header
+	// is ignored.
+	TrustedProxies []netip.Prefix
+	ProxyHeader    string
+	Timeouts       Timeouts // zero fields take the defaults
+	// ConnsPerAddress caps concurrent connections from one client
+	// address (see Listener); default 100.
+	ConnsPerAddress int
+	SessionTTL      time.Duration // default 7 days
+	Uploads         UploadLimits  // zero fields take the defaults
+	// LoginFailures failed sign-ins of one user from one client address
+	// (four times as many of any users from one address) cost nothing;
+	// each further one doubles the wait before the next attempt, from
+	// LoginBackoff up to LoginWindow. Defaults 5, 1 s and 5 minutes.
 	LoginFailures int
+	LoginBackoff  time.Duration
 	LoginWindow   time.Duration
 	// ScoreWorkers bounds concurrent scoring processes; default 1.
 	ScoreWorkers int
@@ -99,9 +114,10 @@ type Server struct {
 	st  *store.Store
 	log *slog.Logger
 	mux *http.ServeMux
-	// Failed logins are limited per user name and, more loosely (people
-	// share addresses), per client address.
-	userLimit, addrLimit *limiter
+	// Failed sign-ins slow down the (user, address) pair and, more
+	// loosely (people share addresses), the address.
+	pairLimit, addrLimit *backoff
+	origins              map[string]bool // Options.Origins, normalised
 	sets                 *datasetCache
 	up                   *uploads.Service
 
@@ -133,8 +149,25 @@ func New(opt Options) (*Server, error) {
 	if opt.LoginFailures == 0 {
 		opt.LoginFailures = 5
 	}
+	if opt.LoginBackoff == 0 {
+		opt.LoginBackoff = time.Second
+	}
 	if opt.LoginWindow == 0 {
 		opt.LoginWindow = 5 * time.Minute
+	}
+	opt.ProxyHeader = cmp.Or(opt.ProxyHeader, DefaultProxyHeader)
+	opt.Timeouts.ReadHeader = cmp.Or(opt.Timeouts.ReadHeader, defaultTimeouts.ReadHeader)
+	opt.Timeouts.Read = cmp.Or(opt.Timeouts.Read, defaultTimeouts.Read)
+	opt.Timeouts.Write = cmp.Or(opt.Timeouts.Write, defaultTimeouts.Write)
+	opt.Timeouts.Idle = cmp.Or(opt.Timeouts.Idle, defaultTimeouts.Idle)
+	opt.ConnsPerAddress = cmp.Or(opt.ConnsPerAddress, defaultConnsPerAddress)
+	origins := map[string]bool{}
+	for _, o := range opt.Origins {
+		n := normOrigin(o)
+		if n == "" {
+			return nil, fmt.Errorf("server: origin %q: want scheme://host[:port] with scheme http or https", o)
+		}
+		origins[n] = true
 	}
 	if opt.ScoreWorkers == 0 {
 		opt.ScoreWorkers = 1
@@ -144,8 +177,9 @@ func New(opt Options) (*Server, error) {
 	}
 	s := &Server{
 		opt: opt, st: opt.Store, log: opt.Log, mux: http.NewServeMux(),
-		userLimit: newLimiter(opt.LoginFailures, opt.LoginWindow),
-		addrLimit: newLimiter(4*opt.LoginFailures, opt.LoginWindow),
+		pairLimit: newBackoff(opt.LoginFailures, opt.LoginBackoff, opt.LoginWindow),
+		addrLimit: newBackoff(4*opt.LoginFailures, opt.LoginBackoff, opt.LoginWindow),
+		origins:   origins,
 		sets:      newDatasetCache(),
 		pngs:      newPNGCache(filepath.Join(opt.DataDir, "cache", "png"), defaultPNGCacheBytes, opt.Log),
 		renders:   newRenderSlots(defaultRenderSlots()),
@@ -167,15 +201,6 @@ func New(opt Options) (*Server, error) {
 	return s, nil
 }
 
-// ServeHTTP serves the API and the app.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h := w.Header()
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "same-origin")
-	h.Set("X-Frame-Options", "DENY")
-	s.mux.ServeHTTP(w, r)
-}
-
 // Route is one API endpoint.
 type Route struct {
 	Method  string
@@ -183,7 +208,11 @@ type Route struct {
 	Role    shared.Role // "" for public routes
 	// MaxBody bounds the request body; 0 means maxJSONBytes.
 	MaxBody int64
-	Handle  func(w http.ResponseWriter, r *http.Request, c *Call) error
+	// Stream marks a route that holds its connection (the websocket) or
+	// sends a download of unbounded size: the server's read and write
+	// timeouts do not apply to it.
+	Stream bool
+	Handle func(w http.ResponseWriter, r *http.Request, c *Call) error
 }
 
 // Call is what a handler knows about the request besides itself.
@@ -214,14 +243,16 @@ func (s *Server) wrap(rt Route) http.Handler {
 			writeError(w, err)
 			return
 		}
-		limit := rt.MaxBody
-		if limit == 0 {
-			limit = maxJSONBytes
+		limit := cmp.Or(rt.MaxBody, maxJSONBytes)
+		if rt.Stream {
+			liftDeadlines(w)
+		} else {
+			s.extendRead(w, limit)
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		if err := rt.Handle(w, r, c); err != nil {
 			if writeError(w, err) == http.StatusInternalServerError {
-				s.log.Error("server: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+				s.log.Error("server: request failed", "request", w.Header().Get(requestIDHeader), "method", r.Method, "path", r.URL.Path, "err", err)
 			}
 		}
 	})
@@ -262,29 +293,6 @@ func isWebsocket(r *http.Request) bool {
 	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
 }
 
-// sameOrigin accepts requests without an Origin header (not from a
-// browser, or a same-origin GET) and those whose Origin is this server or
-// one of Options.Origins.
-func (s *Server) sameOrigin(r *http.Request) bool {
-	o := r.Header.Get("Origin")
-	if o == "" {
-		return true
-	}
-	u, err := url.Parse(o)
-	if err != nil || u.Host == "" {
-		return false
-	}
-	if strings.EqualFold(u.Host, r.Host) {
-		return true
-	}
-	for _, a := range s.opt.Origins {
-		if strings.EqualFold(strings.TrimSuffix(a, "/"), o) {
-			return true
-		}
-	}
-	return false
-}
-
 // apiError is an error with the status and code to answer with.
 type apiError struct {
 	status int
@@ -320,7 +328,8 @@ func errInvalid(msg string, fields ...shared.FieldError) error {
 // where errors become statuses: the typed errors of the store and the job
 // queue map to 404, 409 and 422 with their own text; a body over its limit
 // to 413; anything else is a 500 whose details stay in the log. It returns
-// the status sent.
+// the status sent. Messages are cut to maxMessageBytes; a 500 names the
+// request id under which the log holds the details.
 func writeError(w http.ResponseWriter, err error) int {
 	var ae *apiError
 	var mbe *http.MaxBytesError
@@ -340,13 +349,35 @@ func writeError(w http.ResponseWriter, err error) int {
 	case errors.Is(err, context.Canceled):
 		ae = &apiError{status: http.StatusServiceUnavailable, code: shared.CodeUnavailable, msg: "request cancelled"}
 	default:
-		ae = &apiError{status: http.StatusInternalServerError, code: shared.CodeInternal, msg: "internal error; see the server log"}
+		ae = &apiError{status: http.StatusInternalServerError, code: shared.CodeInternal,
+			msg: fmt.Sprintf("internal error (request %s); the server log has the details", w.Header().Get(requestIDHeader))}
 	}
 	if ae.retry > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(ae.retry.Seconds())+1))
 	}
-	writeJSON(w, ae.status, shared.Error{Err: shared.ErrorBody{Code: ae.code, Message: ae.msg, Fields: ae.fields}})
+	var fields []shared.FieldError
+	for _, f := range ae.fields {
+		fields = append(fields, shared.FieldError{Key: f.Key, Message: capMessage(f.Message)})
+	}
+	writeJSON(w, ae.status, shared.Error{Err: shared.ErrorBody{Code: ae.code, Message: capMessage(ae.msg), Fields: fields}})
 	return ae.status
+}
+
+// maxMessageBytes bounds an error message sent to a client: a file with
+// thousands of parts must not list them all.
+const maxMessageBytes = 1000
+
+// capMessage cuts msg to maxMessageBytes, at a rune boundary, ending
+// in "…".
+func capMessage(msg string) string {
+	if len(msg) <= maxMessageBytes {
+		return msg
+	}
+	cut := maxMessageBytes - len("…")
+	for cut > 0 && !utf8.RuneStart(msg[cut]) {
+		cut--
+	}
+	return msg[:cut] + "…"
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -414,15 +445,6 @@ func queryInt(r *http.Request, name string, def, lo, hi int) (int, error) {
 	return n, nil
 }
 
-// clientAddr is the request's remote IP (no port).
-func clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
 // abs resolves a data-relative path.
 func (s *Server) abs(p string) string {
 	if filepath.IsAbs(p) {
@@ -441,10 +463,14 @@ func placeholder(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, placeholderHTML)
 }
 
+// placeholderStyle is the placeholder's inline style sheet, allowed by
+// its hash in apiCSP.
+const placeholderStyle = `body{font-family:system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem;line-height:1.5}code{background:#eee;padding:0 .2rem}`
+
 const placeholderHTML = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>sslens</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem;line-height:1.5}code{background:#eee;padding:0 .2rem}</style>
+<style>` + placeholderStyle + `</style>
 </head><body>
 <h1>sslens</h1>
 <p>The portal's API is running. The web app is not part of this build yet.</p>
