@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -40,7 +41,13 @@ datasets) serve creates the admin account and prints its one-time password,
 queues the simulation of the default dataset (DIR/datasets/sim-hsc) and
 then the quick ViT-N/8 supervised baseline, so that uploads can be scored
 once it finishes. SIGINT or SIGTERM stops gracefully: running jobs save a
-checkpoint and are marked interrupted, to be resumed from the portal.`,
+checkpoint and are marked interrupted, to be resumed from the portal.
+
+Browsers may use the portal from the address they connect to (http://IP:PORT,
+and localhost on loopback) and from each --origin; a public name or a
+reverse proxy needs --origin with the URL people open. Behind a proxy, name
+it with --trusted-proxy so that client addresses (for sign-in back-off and
+connection caps) are read from its X-Forwarded-For header.`,
 		run: func(fs *flag.FlagSet, args []string) error {
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -94,7 +101,23 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Wr
 	grace := fs.Duration("grace", 30*time.Second, "time a cancelled job gets to save its checkpoint before it is killed")
 	tlsCert := fs.String("tls-cert", "", "TLS certificate `FILE` (with --tls-key): serve HTTPS, Secure cookies")
 	tlsKey := fs.String("tls-key", "", "TLS key `FILE`")
-	origins := fs.String("origins", "", "extra allowed browser origins, comma-separated (e.g. https://portal.example.org)")
+	var origins []string
+	fs.Func("origin", "a public `URL` browsers open the portal at (e.g. https://portal.example.org); repeatable", func(v string) error {
+		origins = append(origins, v)
+		return nil
+	})
+	fs.Func("origins", "`URLs` as --origin, comma-separated", func(v string) error {
+		origins = append(origins, strings.Split(v, ",")...)
+		return nil
+	})
+	var proxies []netip.Prefix
+	fs.Func("trusted-proxy", "a reverse proxy's address or `CIDR` whose client header is believed; repeatable", func(v string) error {
+		p, err := parsePrefix(v)
+		proxies = append(proxies, p)
+		return err
+	})
+	proxyHeader := fs.String("proxy-header", server.DefaultProxyHeader, "`HEADER` a trusted proxy names the client in")
+	connCap := fs.Int("conns-per-addr", 100, "most concurrent connections from one client address")
 	counts := fs.String("counts", "seed", "size preset of the default dataset simulated on first start (seed: 5050 images, small: 303)")
 	adminName := fs.String("admin", "admin", "name of the admin account created on first start")
 	uploadMB := fs.Int64("upload-mb", 50, "largest upload request, `MB`")
@@ -105,7 +128,7 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Wr
 	if err != nil {
 		return err
 	}
-	if len(pos) != 0 || (*tlsCert == "") != (*tlsKey == "") || *slots < 1 || *maxQueued < 0 || *uploadMB < 1 || *uploadFiles < 1 || *zipMB < 1 {
+	if len(pos) != 0 || (*tlsCert == "") != (*tlsKey == "") || *slots < 1 || *maxQueued < 0 || *uploadMB < 1 || *uploadFiles < 1 || *zipMB < 1 || *connCap < 1 {
 		return errUsage
 	}
 	dir, st, err := openDataStore(*dataDir, *db)
@@ -130,17 +153,23 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Wr
 	if err := mgr.Recover(ctx); err != nil {
 		return err
 	}
-	var extra []string
-	if *origins != "" {
-		extra = strings.Split(*origins, ",")
-	}
 	app, err := portal(*webDir, log)
 	if err != nil {
 		return err
 	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	scheme := "http"
+	if *tlsCert != "" {
+		scheme = "https"
+	}
 	srv, err := server.New(server.Options{
 		DataDir: dir, Store: st, Jobs: mgr, Hub: hub, Model: jobs.Tool{Exe: exe}, Configs: configs.FS, App: app,
-		Secure: *tlsCert != "", Origins: extra, Version: version(), Log: log,
+		Secure: *tlsCert != "", Origins: append(origins, listenOrigins(scheme, *addr, ln.Addr())...), Version: version(), Log: log,
+		TrustedProxies: proxies, ProxyHeader: *proxyHeader, ConnsPerAddress: *connCap,
 		Uploads: server.UploadLimits{RequestBytes: *uploadMB << 20, Files: *uploadFiles, ZipBytes: *zipMB << 20},
 	})
 	if err != nil {
@@ -150,16 +179,8 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Wr
 		return err
 	}
 
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		return err
-	}
-	scheme := "http"
-	if *tlsCert != "" {
-		scheme = "https"
-	}
 	fmt.Fprintf(stdout, "sslens: serving %s://%s (data %s)\n", scheme, ln.Addr(), dir)
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	hs := srv.HTTPServer()
 	runCtx, stopJobs := context.WithCancel(ctx)
 	defer stopJobs()
 	jobsDone := make(chan error, 1)
@@ -167,9 +188,9 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Wr
 	served := make(chan error, 1)
 	go func() {
 		if *tlsCert != "" {
-			served <- hs.ServeTLS(ln, *tlsCert, *tlsKey)
+			served <- hs.ServeTLS(srv.Listener(ln), *tlsCert, *tlsKey)
 		} else {
-			served <- hs.Serve(ln)
+			served <- hs.Serve(srv.Listener(ln))
 		}
 	}()
 	select {
@@ -183,6 +204,37 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Wr
 	hs.Shutdown(shutCtx)
 	stopJobs()
 	return errors.Join(<-jobsDone, ignoreClosed(err))
+}
+
+// listenOrigins are the origins of a listen address given by name
+// (--addr portal.lan:8080), with the port actually bound; an address given
+// as an IP, or none, adds nothing: the server accepts the address each
+// connection came in on by itself.
+func listenOrigins(scheme, addr string, bound net.Addr) []string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		return nil
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return nil
+	}
+	_, port, err := net.SplitHostPort(bound.String())
+	if err != nil {
+		return nil
+	}
+	return []string{scheme + "://" + net.JoinHostPort(host, port)}
+}
+
+// parsePrefix reads a CIDR, or a bare address as a prefix of its own.
+func parsePrefix(v string) (netip.Prefix, error) {
+	if a, err := netip.ParseAddr(v); err == nil {
+		return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(v)
+	if err != nil {
+		return p, fmt.Errorf("want an IP address or CIDR, got %q", v)
+	}
+	return p.Masked(), nil
 }
 
 func ignoreClosed(err error) error {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"os"
@@ -299,5 +300,40 @@ func TestUserCommand(t *testing.T) {
 	log, _ := st.AuditLog(context.Background(), 10)
 	if len(log) != 4 || log[0].Action != "user.delete" || log[0].User != "(command line)" {
 		t.Errorf("audit %+v", log)
+	}
+}
+
+func TestServeOriginsAndProxies(t *testing.T) {
+	bound := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8123}
+	for addr, want := range map[string]string{
+		"portal.lan:0":   "https://portal.lan:8123",
+		"localhost:8123": "https://localhost:8123",
+		"127.0.0.1:0":    "", // an IP: the server accepts the connection's address itself
+		":8123":          "",
+		"[::1]:8123":     "",
+	} {
+		got := strings.Join(listenOrigins("https", addr, bound), " ")
+		if got != want {
+			t.Errorf("--addr %s: origins %q, want %q", addr, got, want)
+		}
+	}
+	for in, want := range map[string]string{
+		"10.0.0.0/8":      "10.0.0.0/8",
+		"10.1.2.3/8":      "10.0.0.0/8",
+		"192.0.2.7":       "192.0.2.7/32",
+		"::ffff:10.0.0.1": "10.0.0.1/32",
+		"2001:db8::/32":   "2001:db8::/32",
+	} {
+		if p, err := parsePrefix(in); err != nil || p.String() != want {
+			t.Errorf("--trusted-proxy %s: %v %v, want %s", in, p, err, want)
+		}
+	}
+	if _, err := parsePrefix("proxy.lan"); err == nil {
+		t.Error("a name was taken for a proxy address")
+	}
+	fs := newFlagSet(commands["serve"], io.Discard)
+	err := runServe(context.Background(), fs, []string{"--data", t.TempDir(), "--trusted-proxy", "nonsense"}, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "nonsense") {
+		t.Errorf("a bad --trusted-proxy: %v", err)
 	}
 }
