@@ -35,9 +35,6 @@ type Pipeline interface {
 	ApplyInto(dst *Views, im data.Image, rng *rand.Rand) error
 	// Method is the recipe it applies.
 	Method() Method
-	// ViewPixels is the number of pixels per band of the views of one
-	// image (the sum of S*S over them), a measure of Apply's work.
-	ViewPixels() int
 }
 
 // NewPipeline returns the pipeline of cfg's method: centre crop (cfg.CenterCrop)
@@ -56,30 +53,52 @@ func NewPipeline(cfg Config, mask MaskConfig, norm Normalization) (Pipeline, err
 	}
 	p := &pipeline{method: m, cfg: cfg, mask: mask, norm: norm}
 	p.pool.New = func() any { return new(scratch) }
-	switch m {
-	case MethodNone:
-		p.global = []viewSpec{{size: cfg.CenterCrop}}
-	case MethodSimSiam:
-		p.global = []viewSpec{
-			{size: cfg.CropSize, scale: cfg.CropScale, blurP: cfg.BlurP1, augment: true},
-			{size: cfg.CropSize, scale: cfg.CropScale, blurP: cfg.BlurP2, augment: true},
+	p.global, p.local = cfg.views(m)
+	if (m == MethodDINO || m == MethodIBOT) && mask.Enabled {
+		if err := mask.Validate(cfg.GlobalCropSize); err != nil {
+			return nil, fmt.Errorf("augment: %w", err)
 		}
-	case MethodDINO, MethodIBOT:
-		g := viewSpec{size: cfg.GlobalCropSize, scale: cfg.GlobalCropScaleRange, augment: true}
-		g1, g2 := g, g
-		g1.blurP, g2.blurP = cfg.BlurP1, cfg.BlurP2
-		p.global = []viewSpec{g1, g2}
-		for range cfg.NumLocalCrops {
-			p.local = append(p.local, viewSpec{size: cfg.LocalCropSize, scale: cfg.LocalCropScaleRange, blurP: cfg.BlurPLocal, augment: true})
-		}
-		if mask.Enabled {
-			if err := mask.Validate(cfg.GlobalCropSize); err != nil {
-				return nil, fmt.Errorf("augment: %w", err)
-			}
-			p.grid = cfg.GlobalCropSize / mask.PatchSize
-		}
+		p.grid = cfg.GlobalCropSize / mask.PatchSize
 	}
 	return p, nil
+}
+
+// views returns the global and local views of method m.
+func (c Config) views(m Method) (global, local []viewSpec) {
+	switch m {
+	case MethodNone:
+		global = []viewSpec{{size: c.CenterCrop}}
+	case MethodSimSiam:
+		global = []viewSpec{
+			{size: c.CropSize, scale: c.CropScale, blurP: c.BlurP1, augment: true},
+			{size: c.CropSize, scale: c.CropScale, blurP: c.BlurP2, augment: true},
+		}
+	case MethodDINO, MethodIBOT:
+		g := viewSpec{size: c.GlobalCropSize, scale: c.GlobalCropScaleRange, augment: true}
+		g1, g2 := g, g
+		g1.blurP, g2.blurP = c.BlurP1, c.BlurP2
+		global = []viewSpec{g1, g2}
+		for range c.NumLocalCrops {
+			local = append(local, viewSpec{size: c.LocalCropSize, scale: c.LocalCropScaleRange, blurP: c.BlurPLocal, augment: true})
+		}
+	}
+	return global, local
+}
+
+// ViewPixels validates c and returns the number of pixels per band of the
+// views a pipeline of c draws of one image (the sum of S*S over them), a
+// measure of its work known before any is done.
+func (c Config) ViewPixels() (int, error) {
+	m, err := c.Validate()
+	if err != nil {
+		return 0, fmt.Errorf("augment: %w", err)
+	}
+	global, local := c.views(m)
+	n := 0
+	for _, v := range append(global, local...) {
+		n += v.size * v.size
+	}
+	return n, nil
 }
 
 // viewSpec describes one view of a pipeline.
@@ -114,16 +133,6 @@ func (p *pipeline) Apply(ctx context.Context, im data.Image, rng *rand.Rand) (Vi
 }
 
 func (p *pipeline) Method() Method { return p.method }
-
-func (p *pipeline) ViewPixels() int {
-	n := 0
-	for _, specs := range [][]viewSpec{p.global, p.local} {
-		for _, v := range specs {
-			n += v.size * v.size
-		}
-	}
-	return n
-}
 
 func (p *pipeline) ApplyInto(dst *Views, im data.Image, rng *rand.Rand) error {
 	return p.applyInto(context.Background(), dst, im, rng)

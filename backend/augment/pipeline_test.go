@@ -276,8 +276,12 @@ func TestApplyStopsWhenCancelled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := p.ViewPixels(), 2*32*32+MaxLocalCrops*20*20; got != want {
-		t.Errorf("ViewPixels %d, want %d", got, want)
+	if got, err := cfg.ViewPixels(); err != nil || got != 2*32*32+MaxLocalCrops*20*20 {
+		t.Errorf("ViewPixels %d, %v, want %d", got, err, 2*32*32+MaxLocalCrops*20*20)
+	}
+	cfg.NumLocalCrops = 1 << 62 // refused, not counted
+	if _, err := cfg.ViewPixels(); err == nil {
+		t.Error("ViewPixels of 2^62 local crops: no error")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()

@@ -57,6 +57,22 @@ func (s *Server) preview(w http.ResponseWriter, r *http.Request, c *Call) error 
 	if _, ok := ix.byID[req.Image]; !ok {
 		return errInvalid("unknown image", shared.FieldError{Key: "image", Message: "dataset " + d.Name + " has no image " + req.Image})
 	}
+	// Supervised configs carry an augmentation section config.Parse does
+	// not check: it is checked here, before anything is counted or drawn.
+	n, err := cfg.Augmentation.ViewPixels()
+	if err != nil {
+		return errInvalid("the augmentation settings are invalid", configFields(err)...)
+	}
+	if err := checkPreviewWork(n, cfg.Network.MaskConfig.Enabled, req.Scale); err != nil {
+		return err
+	}
+	// The slot also covers the dataset's statistics, computed again when a
+	// config asks for a crop they were not computed at.
+	release, err := s.renders.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
 	// Normalise as training on this dataset would; views are shown in
 	// flux units again, so this only matters through colour jitter.
 	norm := augment.SeedNormalization()
@@ -73,14 +89,6 @@ func (s *Server) preview(w http.ResponseWriter, r *http.Request, c *Call) error 
 	if err != nil {
 		return errInvalid("the augmentation settings are invalid", configFields(err)...)
 	}
-	if err := checkPreviewWork(pipe, cfg.Network.MaskConfig.Enabled, req.Scale); err != nil {
-		return err
-	}
-	release, err := s.renders.acquire(ctx)
-	if err != nil {
-		return err
-	}
-	defer release()
 	im, err := data.ReadImage(filepath.Join(dir, filepath.FromSlash(req.Image)), data.ReadOptions{ReplaceNonFinite: true})
 	if err != nil {
 		return errConflict("%v", err)
@@ -140,12 +148,11 @@ func (s *Server) preview(w http.ResponseWriter, r *http.Request, c *Call) error 
 	return nil
 }
 
-// checkPreviewWork refuses a preview whose views, or their PNGs at scale
-// (masks counted as a second PNG of every view), exceed the preview's
-// bounds, before any of it is drawn. The original picture is bounded apart,
-// by render.MaxSide.
-func checkPreviewWork(pipe augment.Pipeline, masks bool, scale int) error {
-	n := pipe.ViewPixels()
+// checkPreviewWork refuses a preview whose views (n pixels a band), or
+// their PNGs at scale (masks counted as a second PNG of every view),
+// exceed the preview's bounds, before any of it is drawn. The original
+// picture is bounded apart, by render.MaxSide.
+func checkPreviewWork(n int, masks bool, scale int) error {
 	if n > previewMaxViewPixels {
 		return errInvalid("the preview is too large", shared.FieldError{Key: "ssl augmentation kwargs",
 			Message: fmt.Sprintf("the views draw %d pixels a band, more than the %d a preview may; use fewer or smaller crops", n, previewMaxViewPixels)})

@@ -39,6 +39,10 @@ func TestPreviewBounds(t *testing.T) {
 		key  string
 	}{
 		{"150,000 local crops", shared.PreviewRequest{Dataset: f.ds, Image: img, Config: huge, Scale: 1}, "ssl augmentation kwargs.num_local_crops"},
+		{"a supervised config's 10^12 local crops", shared.PreviewRequest{Dataset: f.ds, Image: img, Scale: 1,
+			Config: "experiment:\n  ssl_training: supervised\nssl augmentation kwargs:\n  augmentation: dino\n  global_crop_size: 32\n  global_crop_scale_range: [0.14, 1]\n" +
+				"  local_crop_size: 20\n  local_crop_scale_range: [0.01, 0.14]\n  num_local_crops: 1000000000000\n"},
+			"ssl augmentation kwargs.num_local_crops"},
 		{"66 views of 48 px at scale 8", shared.PreviewRequest{Dataset: f.ds, Image: img, Config: bigDINO, Scale: 8}, "scale"},
 	}
 	for _, tt := range bad {
