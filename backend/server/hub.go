@@ -121,22 +121,17 @@ func (h *Hub) drop(c *client, why string) {
 
 // EndSession disconnects the clients of a session (a cookie token) that
 // has ended.
-func (h *Hub) EndSession(token string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for c := range h.clients {
-		if c.token == token {
-			h.drop(c, "session ended")
-		}
-	}
-}
+func (h *Hub) EndSession(token string) { h.end(func(c *client) bool { return c.token == token }) }
 
 // EndUser disconnects every client of a user.
-func (h *Hub) EndUser(name string) {
+func (h *Hub) EndUser(name string) { h.end(func(c *client) bool { return c.user == name }) }
+
+// end disconnects the clients whose session has ended.
+func (h *Hub) end(ended func(*client) bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for c := range h.clients {
-		if c.user == name {
+		if ended(c) {
 			h.drop(c, "session ended")
 		}
 	}
@@ -284,9 +279,7 @@ func (h *Hub) run(conn *websocket.Conn, token, user string, view runView) {
 			err = conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(h.opt.WriteWait))
 		case <-recheck.C:
 			if _, err := h.st.SessionByToken(ctx, token); errors.Is(err, store.ErrNotFound) {
-				h.mu.Lock()
-				h.drop(c, "session ended")
-				h.mu.Unlock()
+				h.end(func(o *client) bool { return o == c })
 			}
 		case <-c.kicked:
 			conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.ClosePolicyViolation, c.why), time.Now().Add(time.Second))
