@@ -111,9 +111,10 @@ func Handler(opts Options) (http.Handler, error) {
 // component styles (progress widths, chart colours) with setAttribute;
 // images from this origin and data: URLs (previews arrive as base64 PNGs);
 // fetches and the websocket to this origin; the service worker and the
-// manifest from it; no plugins, frames, <base> or foreign form targets.
+// manifest from it; no fonts (the style sheet uses the system's), plugins,
+// frames, <base> or foreign form targets.
 const ContentSecurityPolicy = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; " +
-	"style-src-attr 'unsafe-inline'; img-src 'self' data:; font-src 'self'; connect-src 'self'; " +
+	"style-src-attr 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; " +
 	"worker-src 'self'; manifest-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 // withPolicy sets ContentSecurityPolicy on every response of h.
