@@ -10,10 +10,10 @@ type Role string
 
 const (
 	// RoleAstronomer browses datasets and results, previews augmentations,
-	// uploads cutouts, scores and exports them.
+	// uploads cutouts, scores and exports them, and cancels their own runs.
 	RoleAstronomer Role = "astronomer"
-	// RoleAdmin also launches, cancels and resumes runs and manages
-	// datasets and users.
+	// RoleAdmin also launches and resumes runs, cancels anyone's, and
+	// manages datasets and users.
 	RoleAdmin Role = "admin"
 )
 
