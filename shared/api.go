@@ -3,6 +3,7 @@ package shared
 import (
 	"fmt"
 	"time"
+	"unicode/utf8"
 )
 
 // Role is what a user may do. Admins may do everything astronomers may.
@@ -113,6 +114,23 @@ func (e FieldError) Error() string {
 		return e.Message
 	}
 	return e.Key + ": " + e.Message
+}
+
+// MaxMessageBytes bounds an error message the portal sends or stores: a
+// file with thousands of parts must not list them all.
+const MaxMessageBytes = 1000
+
+// CapMessage cuts msg to MaxMessageBytes, at a rune boundary, ending in
+// "…".
+func CapMessage(msg string) string {
+	if len(msg) <= MaxMessageBytes {
+		return msg
+	}
+	cut := MaxMessageBytes - len("…")
+	for cut > 0 && !utf8.RuneStart(msg[cut]) {
+		cut--
+	}
+	return msg[:cut] + "…"
 }
 
 // FieldErrorf returns a FieldError for key with a formatted message.

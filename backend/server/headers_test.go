@@ -67,7 +67,7 @@ func TestPanicsStayInTheLog(t *testing.T) {
 	}
 }
 
-// Error messages are cut to maxMessageBytes at a rune boundary.
+// Error messages are cut to shared.MaxMessageBytes at a rune boundary.
 func TestErrorMessagesAreCapped(t *testing.T) {
 	long := strings.Repeat("HDU 7: shape (3, 64, 64) é; ", 500)
 	rec := httptest.NewRecorder()
@@ -77,11 +77,11 @@ func TestErrorMessagesAreCapped(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, m := range []string{e.Err.Message, e.Err.Fields[0].Message} {
-		if len(m) > maxMessageBytes || !utf8.ValidString(m) || !strings.HasSuffix(m, "…") || !strings.HasPrefix(long, strings.TrimSuffix(m, "…")) {
+		if len(m) > shared.MaxMessageBytes || !utf8.ValidString(m) || !strings.HasSuffix(m, "…") || !strings.HasPrefix(long, strings.TrimSuffix(m, "…")) {
 			t.Errorf("capped message of %d bytes: ...%q", len(m), m[max(0, len(m)-20):])
 		}
 	}
-	if capMessage("short") != "short" {
+	if shared.CapMessage("short") != "short" {
 		t.Error("a short message was changed")
 	}
 }

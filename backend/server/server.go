@@ -30,7 +30,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/sslens/sslens/backend/jobs"
 	"github.com/sslens/sslens/backend/store"
@@ -328,7 +327,7 @@ func errInvalid(msg string, fields ...shared.FieldError) error {
 // where errors become statuses: the typed errors of the store and the job
 // queue map to 404, 409 and 422 with their own text; a body over its limit
 // to 413; anything else is a 500 whose details stay in the log. It returns
-// the status sent. Messages are cut to maxMessageBytes; a 500 names the
+// the status sent. Messages are cut to shared.MaxMessageBytes; a 500 names the
 // request id under which the log holds the details.
 func writeError(w http.ResponseWriter, err error) int {
 	var ae *apiError
@@ -357,27 +356,10 @@ func writeError(w http.ResponseWriter, err error) int {
 	}
 	var fields []shared.FieldError
 	for _, f := range ae.fields {
-		fields = append(fields, shared.FieldError{Key: f.Key, Message: capMessage(f.Message)})
+		fields = append(fields, shared.FieldError{Key: f.Key, Message: shared.CapMessage(f.Message)})
 	}
-	writeJSON(w, ae.status, shared.Error{Err: shared.ErrorBody{Code: ae.code, Message: capMessage(ae.msg), Fields: fields}})
+	writeJSON(w, ae.status, shared.Error{Err: shared.ErrorBody{Code: ae.code, Message: shared.CapMessage(ae.msg), Fields: fields}})
 	return ae.status
-}
-
-// maxMessageBytes bounds an error message sent to a client: a file with
-// thousands of parts must not list them all.
-const maxMessageBytes = 1000
-
-// capMessage cuts msg to maxMessageBytes, at a rune boundary, ending
-// in "…".
-func capMessage(msg string) string {
-	if len(msg) <= maxMessageBytes {
-		return msg
-	}
-	cut := maxMessageBytes - len("…")
-	for cut > 0 && !utf8.RuneStart(msg[cut]) {
-		cut--
-	}
-	return msg[:cut] + "…"
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

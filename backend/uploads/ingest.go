@@ -137,14 +137,14 @@ func (s *Service) readPart(r received, buf *bytes.Buffer) file {
 func (s *Service) keep(ctx context.Context, user string, f file) shared.UploadFile {
 	res := shared.UploadFile{Name: f.name}
 	if f.err != nil {
-		res.Error = f.err.Error()
+		res.Error = shared.CapMessage(f.err.Error())
 		return res
 	}
 	sum := sha256.Sum256(f.body)
 	u := store.Upload{Upload: shared.Upload{Name: f.name[strings.LastIndexByte(f.name, '/')+1:], SHA256: hex.EncodeToString(sum[:]),
 		Format: formatOf(f.name), Size: int64(len(f.body)), User: user}}
 	if err := validate(&u, f.body); err != nil {
-		u.Error = err.Error()
+		u.Error = shared.CapMessage(err.Error())
 	} else {
 		u.Valid = true
 		u.Path = filepath.Join("uploads", u.SHA256[:2], u.SHA256+"."+u.Format)
