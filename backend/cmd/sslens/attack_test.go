@@ -26,7 +26,10 @@ import (
 	"github.com/sslens/sslens/shared"
 )
 
-var attack = flag.Bool("attack", false, "run TestAttackMemory, the hostile-client memory test")
+var (
+	attack        = flag.Bool("attack", false, "run TestAttackMemory, the hostile-client memory test")
+	attackPerAddr = flag.Int("attack-conns", 0, "with -attack: the server's --conns-per-addr (0 keeps its default)")
+)
 
 // attackRSSBound is the most resident memory the server process may reach
 // while it is attacked. Training and scoring run in child processes (the
@@ -40,16 +43,24 @@ const attackRSSBound = 1 << 30
 // for 150,000 local crops that the client abandons, 500 websocket
 // clients that never read, connections that trickle their bodies, and a
 // password-guessing burst. It samples the server's resident memory and
-// fails if the peak passes attackRSSBound. It measures the machine as much
-// as the code, so it runs only when asked:
+// fails if the peak passes attackRSSBound. All the attacks come from one
+// address, so the server's cap on connections per address refuses most of
+// them at connect; -attack-conns raises that cap so that the server does
+// all the work it is sent. It measures the machine as much as the code, so
+// it runs only when asked:
 //
 //	go test -tags openblas -count=1 -run TestAttackMemory -v ./backend/cmd/sslens -attack
+//	go test -tags openblas -count=1 -run TestAttackMemory -v ./backend/cmd/sslens -attack -attack-conns 5000
 func TestAttackMemory(t *testing.T) {
 	if !*attack {
 		t.Skip("the attack test runs with -attack")
 	}
 	exe := buildSSLens(t)
-	s := startServe(t, exe, t.TempDir())
+	var extra []string
+	if *attackPerAddr > 0 {
+		extra = []string{"--conns-per-addr", strconv.Itoa(*attackPerAddr)}
+	}
+	s := startServe(t, exe, t.TempDir(), extra...)
 	m := regexp.MustCompile(`password: (\S+)`).FindStringSubmatch(s.out.String())
 	if m == nil {
 		t.Fatalf("no admin password printed:\n%s", s.out)

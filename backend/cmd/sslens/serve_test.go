@@ -47,9 +47,12 @@ type serving struct {
 	done chan error
 }
 
-func startServe(t *testing.T, exe, dir string) *serving {
+// startServe starts `sslens serve` on a free loopback port with the small
+// dataset, and extra flags after the defaults.
+func startServe(t *testing.T, exe, dir string, extra ...string) *serving {
 	t.Helper()
-	cmd := exec.Command(exe, "serve", "--addr", "127.0.0.1:0", "--data", dir, "--counts", "small", "--grace", "5s")
+	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", dir, "--counts", "small", "--grace", "5s"}, extra...)
+	cmd := exec.Command(exe, args...)
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	if err := cmd.Start(); err != nil {
