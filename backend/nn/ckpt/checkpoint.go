@@ -38,6 +38,10 @@ type Sidecar struct {
 	Normalization Normalization      `json:"normalization"`
 	Created       time.Time          `json:"created"`
 	SHA256        string             `json:"sha256"` // of the weights file
+	// Architecture is set for a backbone outside vit's preset table (see
+	// Backbone), Source for weights imported from another framework.
+	Architecture *Architecture `json:"architecture,omitempty"`
+	Source       *Source       `json:"source,omitempty"`
 }
 
 // SidecarPath is the sidecar of the weights file path: its name with

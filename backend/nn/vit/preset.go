@@ -176,3 +176,36 @@ func (p Preset) FLOPs(imageSize, numClasses int) int64 {
 		2*t*d*hidden*2 // mlp.fc1 and mlp.fc2
 	return patchEmbed + int64(p.Depth)*block + 2*d*int64(numClasses)
 }
+
+// PresetOfShape returns the named preset Dim dim wide and depth blocks
+// deep, as an imported backbone's weights show them; ok is false when no
+// preset has that shape. The weights do not show the number of heads: the
+// preset's is only a default.
+func PresetOfShape(dim, depth int) (p Preset, ok bool) {
+	for _, e := range presetTable {
+		if e.preset.Dim == dim && e.preset.Depth == depth {
+			return e.preset, true
+		}
+	}
+	return Preset{}, false
+}
+
+// CustomPreset is a backbone outside the preset table, such as an imported
+// one: the seed's settings (patch 8, 32 px, MLP ratio 4, qkv bias) with the
+// given width, depth and heads, named after them (vit_d48_depth2_heads3).
+// A shape that is a table preset's gets that preset.
+func CustomPreset(dim, depth, heads int) Preset {
+	if p, ok := PresetOfShape(dim, depth); ok && p.Heads == heads {
+		return p
+	}
+	return seedPreset(fmt.Sprintf("vit_d%d_depth%d_heads%d", dim, depth, heads), dim, depth, heads)
+}
+
+// IsNamed reports whether p is a table preset by name and architecture
+// (its sizes and regularisation aside), so that its name alone rebuilds
+// it.
+func (p Preset) IsNamed() bool {
+	q, err := LookupPreset(p.Name)
+	return err == nil && q.Name == p.Name && q.Dim == p.Dim && q.Depth == p.Depth && q.Heads == p.Heads &&
+		q.MLPRatio == p.MLPRatio && q.PatchSize == p.PatchSize && q.InChans == p.InChans && q.QKVBias == p.QKVBias
+}

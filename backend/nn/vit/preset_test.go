@@ -151,3 +151,31 @@ func TestFLOPs(t *testing.T) {
 		}
 	}
 }
+
+func TestPresetOfShapeAndCustom(t *testing.T) {
+	if p, ok := PresetOfShape(384, 12); !ok || p.Name != "vit_small" || p.Heads != 8 {
+		t.Errorf("PresetOfShape(384, 12) = %+v, %v", p, ok)
+	}
+	if _, ok := PresetOfShape(48, 2); ok {
+		t.Error("PresetOfShape(48, 2) found a preset")
+	}
+	for _, tc := range []struct {
+		dim, depth, heads int
+		name              string
+		named             bool
+	}{
+		{384, 12, 8, "vit_small", true},
+		{384, 12, 6, "vit_d384_depth12_heads6", false}, // DINO's and timm's ViT-S
+		{48, 2, 3, "vit_d48_depth2_heads3", false},
+	} {
+		p := CustomPreset(tc.dim, tc.depth, tc.heads)
+		if p.Name != tc.name || p.IsNamed() != tc.named || p.Validate() != nil || p.PatchSize != 8 || p.ImageSize != 32 {
+			t.Errorf("CustomPreset(%d, %d, %d) = %+v, named %v", tc.dim, tc.depth, tc.heads, p, p.IsNamed())
+		}
+	}
+	small, _ := LookupPreset("vit_small")
+	small.Heads = 6
+	if small.IsNamed() {
+		t.Error("vit_small with 6 heads counts as the named preset")
+	}
+}
