@@ -56,14 +56,19 @@ type Checkpoint struct {
 	// checkpoint), which only Features may then be used with.
 	Params  *vit.Params
 	HasHead bool
-	Norm    augment.Normalization // what inputs must be normalised with
+	// Norm is what inputs must be normalised with; zero (which
+	// augment.Normalize refuses) for imported weights never trained here,
+	// as they carry no normalisation of sslens's bands: fine-tuning gives
+	// them the dataset's.
+	Norm augment.Normalization
 	// Config is the run's config recorded in the sidecar; nil when the
 	// sidecar holds none this package wrote.
 	Config *config.Config
 }
 
 // LoadCheckpoint reads the checkpoint path means (see ResolveCheckpoint).
-// The preset comes from the sidecar and the image size from the position
+// The preset comes from the sidecar (a table preset, or the architecture
+// of an imported or custom backbone) and the image size from the position
 // embedding's shape, so checkpoints of any run load.
 func LoadCheckpoint(path string) (*Checkpoint, error) {
 	file, err := ResolveCheckpoint(path)
@@ -74,9 +79,9 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := vit.LookupPreset(sc.Preset)
+	p, err := sc.Backbone()
 	if err != nil {
-		return nil, fmt.Errorf("ssl: %s: sidecar preset: %w", file, err)
+		return nil, fmt.Errorf("ssl: %s: %w", file, err)
 	}
 	p.DropPath, p.AttnDrop = 0, 0 // inference only
 	for _, t := range ts {
@@ -96,15 +101,38 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ssl: %s: %w", file, err)
 	}
-	norm, err := toAugment(sc.Normalization)
-	if err != nil {
-		return nil, fmt.Errorf("ssl: %s: sidecar normalisation: %w", file, err)
+	ck := &Checkpoint{Path: file, Sidecar: sc, Params: ps, HasHead: head}
+	if !imported(sc) {
+		if ck.Norm, err = toAugment(sc.Normalization); err != nil {
+			return nil, fmt.Errorf("ssl: %s: sidecar normalisation: %w", file, err)
+		}
 	}
-	ck := &Checkpoint{Path: file, Sidecar: sc, Params: ps, HasHead: head, Norm: norm}
 	if len(sc.Config) > 0 {
 		ck.Config, _ = configFromJSON(sc.Config) // another writer's config is not ours to read
 	}
 	return ck, nil
+}
+
+// startPreset is the backbone a run builds when it starts from, or
+// resumes, the checkpoint whose sidecar is sc: the config's preset p, or
+// the architecture the sidecar records (an imported or custom backbone)
+// with p's input size and regularisation.
+func startPreset(p vit.Preset, sc ckpt.Sidecar) (vit.Preset, error) {
+	if sc.Architecture == nil {
+		return p, nil
+	}
+	q, err := sc.Backbone()
+	if err != nil {
+		return vit.Preset{}, fmt.Errorf("ssl: %w", err)
+	}
+	q.ImageSize, q.DropPath, q.AttnDrop = p.ImageSize, p.DropPath, p.AttnDrop
+	return q, nil
+}
+
+// imported reports a checkpoint of imported weights that carries no
+// normalisation.
+func imported(sc ckpt.Sidecar) bool {
+	return sc.Source != nil && sc.Normalization == (ckpt.Normalization{})
 }
 
 // loadWeights copies tensors into ps by name. Every backbone parameter
@@ -144,9 +172,10 @@ func loadWeights(ps *vit.Params, ts []ckpt.Tensor) (head bool, ignored []string,
 // isHead reports the classifier head's parameters.
 func isHead(name string) bool { return name == "head.weight" || name == "head.bias" }
 
-// saveModel writes ps and its sidecar to dir/model.safetensors.
+// saveModel writes ps and its sidecar to dir/model.safetensors, recording
+// the architecture of a backbone outside the preset table.
 func saveModel(dir string, ps *vit.Params, sc ckpt.Sidecar) error {
-	sc.Preset, sc.NumClasses = ps.Preset.Name, ps.NumClasses
+	sc.Preset, sc.NumClasses, sc.Architecture = ps.Preset.Name, ps.NumClasses, ckpt.ArchitectureOf(ps.Preset)
 	return ckpt.Save(filepath.Join(dir, layout.ModelFile), ckpt.ParamTensors(ps), sc)
 }
 

@@ -1,12 +1,14 @@
 package ssl
 
 import (
+	"errors"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/sslens/sslens/backend/augment"
 	"github.com/sslens/sslens/backend/config"
 	"github.com/sslens/sslens/backend/layout"
 	"github.com/sslens/sslens/backend/nn/ckpt"
@@ -172,6 +174,67 @@ func TestLoadCheckpointOfABackbone(t *testing.T) {
 	}
 	if _, err := LoadCheckpoint(t.TempDir()); err == nil || !strings.Contains(err.Error(), "holds neither model.safetensors") {
 		t.Errorf("empty folder: err = %v", err)
+	}
+}
+
+// TestFinetuneFromAnImportedBackbone starts a fine-tune from imported
+// weights of an architecture outside the preset table, without
+// normalisation: the run builds the checkpoint's architecture, takes the
+// train split's statistics, and its own checkpoints record the
+// architecture, so that they load and resume.
+func TestFinetuneFromAnImportedBackbone(t *testing.T) {
+	dataDir, _ := ssltest.TempDataset(t, smallSpec)
+	p := vit.CustomPreset(16, 2, 2)
+	pre, err := vit.New(p, 0, rand.New(rand.NewPCG(3, 0)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	preDir := filepath.Join(t.TempDir(), "imported")
+	sc := ckpt.Sidecar{Preset: p.Name, Architecture: ckpt.ArchitectureOf(p), Source: &ckpt.Source{File: "w.pth", Format: "pytorch"}}
+	if err := ckpt.Save(filepath.Join(preDir, layout.ModelFile), ckpt.ParamTensors(pre), sc); err != nil {
+		t.Fatal(err)
+	}
+	ck, err := LoadCheckpoint(preDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ck.Params.Preset.Name != "vit_d16_depth2_heads2" || ck.Params.Preset.Heads != 2 || ck.HasHead || ck.Norm != (augment.Normalization{}) {
+		t.Errorf("imported checkpoint: preset %+v, head %v, norm %+v", ck.Params.Preset, ck.HasHead, ck.Norm)
+	}
+
+	out := filepath.Join(t.TempDir(), "run")
+	cfg := testConfig(t, dataDir, out, func(c *config.Config) {
+		c.Experiment.Method, c.Finetune.Checkpoint, c.Train.Epochs = config.Finetune, preDir, 1
+	})
+	var logs []string
+	run, err := NewClassifierRun(cfg, Options{Progress: func(r shared.Metric) { logs = append(logs, r.Message) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.Params.Preset.Name != p.Name || !equalBits(run.Params.Get("blocks.1.attn.qkv.weight").Data, pre.Get("blocks.1.attn.qkv.weight").Data) {
+		t.Errorf("run backbone %s does not come from the imported checkpoint", run.Params.Preset.Name)
+	}
+	joined := strings.Join(logs, "\n")
+	for _, want := range []string{"backbone architecture vit_d16_depth2_heads2", "imported weights carry no normalisation"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("setup log lacks %q:\n%s", want, joined)
+		}
+	}
+	run.Close()
+	os.RemoveAll(out)
+	stopped := func(r shared.Metric) bool { return r.Kind == shared.MetricStep && r.Step == 1 }
+	if _, _, err := train(t, cfg, Options{}, stopped); !errors.Is(err, ErrStopped) {
+		t.Fatalf("stopped run: %v", err)
+	}
+	if _, _, err := train(t, cfg, Options{Resume: out}, nil); err != nil {
+		t.Fatalf("resumed run: %v", err)
+	}
+	tuned, err := LoadCheckpoint(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tuned.Params.Preset.Name != p.Name || tuned.Sidecar.Architecture == nil || !tuned.HasHead {
+		t.Errorf("fine-tuned checkpoint: preset %s, architecture %+v, head %v", tuned.Params.Preset.Name, tuned.Sidecar.Architecture, tuned.HasHead)
 	}
 }
 

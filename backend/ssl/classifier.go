@@ -118,18 +118,35 @@ func (r *ClassifierRun) initWeights(splits data.Splits, resumeDir string) error 
 	if err != nil {
 		return fmt.Errorf("ssl: %w", err)
 	}
-	if r.Params, err = vit.New(p, 2, rand.New(rand.NewPCG(cfg.Experiment.Seed, streamInit))); err != nil {
-		return fmt.Errorf("ssl: %w", err)
+	newParams := func(p vit.Preset) (err error) {
+		r.Params, err = vit.New(p, 2, rand.New(rand.NewPCG(cfg.Experiment.Seed, streamInit)))
+		if err != nil {
+			return fmt.Errorf("ssl: %w", err)
+		}
+		return nil
 	}
 	if resumeDir != "" {
-		sc, err := ckpt.LoadInto(layout.Run(resumeDir).Path(layout.ModelFile), r.Params)
+		sc, _, err := readSidecar(resumeDir)
 		if err != nil {
+			return err
+		}
+		if p, err = startPreset(p, sc); err != nil {
+			return err
+		}
+		if err := newParams(p); err != nil {
+			return err
+		}
+		if sc, err = ckpt.LoadInto(layout.Run(resumeDir).Path(layout.ModelFile), r.Params); err != nil {
 			return err
 		}
 		r.Norm, err = toAugment(sc.Normalization)
 		return err
 	}
-	if cfg.Experiment.Method == config.Finetune {
+	if cfg.Experiment.Method != config.Finetune {
+		if err := newParams(p); err != nil {
+			return err
+		}
+	} else {
 		path, err := ResolveCheckpoint(cfg.Finetune.Checkpoint)
 		if err != nil {
 			return err
@@ -138,8 +155,17 @@ func (r *ClassifierRun) initWeights(splits data.Splits, resumeDir string) error 
 		if err != nil {
 			return err
 		}
-		if sc.Preset != "" && sc.Preset != p.Name {
+		if sc.Architecture == nil && sc.Preset != "" && sc.Preset != p.Name {
 			return fmt.Errorf("ssl: %s holds a %s backbone, network.backbone is %s", path, sc.Preset, p.Name)
+		}
+		if p, err = startPreset(p, sc); err != nil {
+			return err
+		}
+		if err := newParams(p); err != nil {
+			return err
+		}
+		if sc.Architecture != nil {
+			r.note(shared.MetricLog, "backbone architecture %s from %s, in place of network.backbone", p.Name, path)
 		}
 		head, ignored, err := loadWeights(r.Params, ts)
 		if err != nil {
@@ -154,11 +180,15 @@ func (r *ClassifierRun) initWeights(splits data.Splits, resumeDir string) error 
 			r.note(shared.MetricLog, "%d tensors of %s are not part of the classifier and were left out: %s",
 				len(ignored), path, strings.Join(ignored[:min(len(ignored), 4)], ", "))
 		}
-		if r.Norm, err = toAugment(sc.Normalization); err == nil {
+		switch r.Norm, err = toAugment(sc.Normalization); {
+		case err == nil:
 			r.note(shared.MetricLog, "normalisation from the pretrained checkpoint")
 			return nil
+		case imported(sc):
+			r.note(shared.MetricLog, "imported weights carry no normalisation; using the train split's statistics")
+		default:
+			r.note(shared.MetricWarning, "%s has no usable normalisation (%v); using the train split's statistics", path, err)
 		}
-		r.note(shared.MetricWarning, "%s has no usable normalisation (%v); using the train split's statistics", path, err)
 	}
 	r.Norm, err = statsNormalization(cfg.Input.DataPath, splits, cfg.Input.ImageSize[0])
 	return err
