@@ -158,7 +158,8 @@ def cls_features(sd, img, resample=resample_pos_embed):
         q, k, v = F.linear(h, p[b + "attn.qkv.weight"], p[b + "attn.qkv.bias"]) \
             .reshape(bsz, t, 3, HEADS, hd).permute(2, 0, 3, 1, 4)
         a = (q @ k.transpose(-2, -1) / math.sqrt(hd)).softmax(dim=-1)
-        x = x + F.linear((a @ v).transpose(1, 2).reshape(bsz, t, DIM), p[b + "attn.proj.weight"], p[b + "attn.proj.bias"])
+        h = (a @ v).transpose(1, 2).reshape(bsz, t, DIM)
+        x = x + F.linear(h, p[b + "attn.proj.weight"], p[b + "attn.proj.bias"])
         h = F.layer_norm(x, (DIM,), p[b + "norm2.weight"], p[b + "norm2.bias"], EPS)
         h = F.gelu(F.linear(h, p[b + "mlp.fc1.weight"], p[b + "mlp.fc1.bias"]))
         x = x + F.linear(h, p[b + "mlp.fc2.weight"], p[b + "mlp.fc2.bias"])
