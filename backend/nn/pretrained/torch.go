@@ -83,7 +83,7 @@ func (inertObject) PySetAttr(_ string, _ any) error { return nil }
 func readTorch(file string) (any, error) {
 	zr, err := zip.OpenReader(file)
 	if err != nil {
-		return nil, fmt.Errorf("%s: not a PyTorch zip checkpoint (torch.save since 1.6): %w", file, err)
+		return nil, fmt.Errorf("not a PyTorch zip checkpoint (torch.save since 1.6): %w", err)
 	}
 	defer zr.Close()
 	var pkl *zip.File
@@ -94,17 +94,17 @@ func readTorch(file string) (any, error) {
 		case base == "data.pkl" && strings.Count(dir, "/") == 1:
 			pkl = f
 		case base == "constants.pkl":
-			return nil, fmt.Errorf("%s is a TorchScript archive; save the model's state_dict() instead", file)
+			return nil, fmt.Errorf("a TorchScript archive; save the model's state_dict() instead")
 		case strings.HasSuffix(dir, "/data/"):
 			records[base] = f
 		}
 	}
 	if pkl == nil {
-		return nil, fmt.Errorf("%s: no data.pkl in the archive", file)
+		return nil, fmt.Errorf("no data.pkl in the archive")
 	}
 	r, err := pkl.Open()
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", file, err)
+		return nil, err
 	}
 	defer r.Close()
 	storages := make(map[string]pytorch.StorageInterface)
@@ -114,11 +114,7 @@ func readTorch(file string) (any, error) {
 	u.GetExtension = func(code int) (any, error) {
 		return nil, fmt.Errorf("refusing extension code %d: a checkpoint may hold only tensors and plain containers", code)
 	}
-	obj, err := load(&u)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", file, err)
-	}
-	return obj, nil
+	return load(&u)
 }
 
 // load runs the unpickler, turning a panic of the library on a malformed
