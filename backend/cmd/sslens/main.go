@@ -157,14 +157,14 @@ func newFlagSet(c command, out io.Writer) *flag.FlagSet {
 func printHelp(w io.Writer) {
 	fmt.Fprintln(w, "sslens: self-supervised learning on strong-lensing cutouts.")
 	fmt.Fprintln(w, "\nusage: sslens COMMAND [flags] [args]\n\ncommands:")
-	names := make([]string, 0, len(commands))
+	names, width := make([]string, 0, len(commands)), 0
 	for n := range commands {
-		names = append(names, n)
+		names, width = append(names, n), max(width, len(n))
 	}
 	sort.Strings(names)
 	for _, n := range names {
 		c := commands[n]
-		fmt.Fprintf(w, "  %-10s %s", n, c.summary)
+		fmt.Fprintf(w, "  %-*s %s", width, n, c.summary)
 		if len(c.aliases) > 0 {
 			fmt.Fprintf(w, " (also %s)", strings.Join(c.aliases, ", "))
 		}
