@@ -60,7 +60,7 @@ func runImportWeights(_ context.Context, fs *flag.FlagSet, args []string, e env)
 	}
 	fmt.Fprintf(e.stdout, "%s: %s state dict at %s, prefix %q\n", s.File, s.Format, where, s.Prefix)
 	kind := "preset"
-	if im.Sidecar.Architecture != nil {
+	if !p.IsNamed() {
 		kind = "custom architecture"
 	}
 	fmt.Fprintf(e.stdout, "backbone: %s %s (width %d, depth %d, %d heads, patch %d)\n", kind, p.Name, p.Dim, p.Depth, p.Heads, p.PatchSize)

@@ -19,12 +19,11 @@ type Architecture struct {
 	QKVBias   bool `json:"qkv_bias"`
 }
 
-// ArchitectureOf is what a sidecar records about p: nothing for a table
-// preset, which its name rebuilds, and its architecture otherwise.
+// ArchitectureOf is p's architecture. A sidecar records it for a backbone
+// outside the preset table, which its name alone cannot rebuild, and for
+// imported weights, whose architecture a fine-tune then builds whatever
+// its config names.
 func ArchitectureOf(p vit.Preset) *Architecture {
-	if p.IsNamed() {
-		return nil
-	}
 	return &Architecture{Dim: p.Dim, Depth: p.Depth, Heads: p.Heads, MLPRatio: p.MLPRatio,
 		PatchSize: p.PatchSize, InChans: p.InChans, QKVBias: p.QKVBias}
 }

@@ -16,7 +16,12 @@ import (
 // and returns the file and the backbone.
 func toySource(t *testing.T, prefix string, extra ...ckpt.Tensor) (string, *vit.Params) {
 	t.Helper()
-	p := vit.CustomPreset(16, 2, 2)
+	return sourceOf(t, vit.CustomPreset(16, 2, 2), prefix, extra...)
+}
+
+// sourceOf writes a safetensors file of preset p trained at 48 px.
+func sourceOf(t *testing.T, p vit.Preset, prefix string, extra ...ckpt.Tensor) (string, *vit.Params) {
+	t.Helper()
 	p.ImageSize = 48
 	ps, err := vit.New(p, 0, rand.New(rand.NewPCG(1, 2)))
 	if err != nil {
@@ -86,6 +91,32 @@ func TestImportSafetensors(t *testing.T) {
 	}
 	if !slices.Equal(kept.Params.Get(patchKey).Data, src0) || kept.Sidecar.Source.Channels != "" || kept.Path != "" {
 		t.Errorf("KeepChannels: weights permuted or channels %q, path %q", kept.Sidecar.Source.Channels, kept.Path)
+	}
+}
+
+// TestImportNamedPreset finds the preset of the weights' width and depth
+// and its heads; the sidecar records the architecture all the same.
+func TestImportNamedPreset(t *testing.T) {
+	nano, _ := vit.LookupPreset("vit_nano")
+	src, _ := sourceOf(t, nano, "module.")
+	for _, tc := range []struct {
+		opt   Options
+		name  string
+		heads int
+	}{
+		{Options{}, "vit_nano", 4},
+		{Options{Preset: "ViT-N/8"}, "vit_nano", 4},
+		{Options{Heads: 8}, "vit_d128_depth6_heads8", 8},
+	} {
+		im, err := Import(src, tc.opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := im.Params.Preset
+		if p.Name != tc.name || p.Heads != tc.heads || im.Sidecar.Architecture == nil || im.Sidecar.Architecture.Heads != tc.heads ||
+			im.Sidecar.Source.Prefix != "module." {
+			t.Errorf("%+v: preset %s with %d heads, sidecar %+v", tc.opt, p.Name, p.Heads, im.Sidecar)
+		}
 	}
 }
 
