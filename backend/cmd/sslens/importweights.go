@@ -25,8 +25,9 @@ unused tensors are left out. DIR receives model.safetensors and model.json,
 whose "source" records the file, its SHA-256, the keys taken and dropped
 and the resampling. Fine-tune it with
        sslens finetune CONFIG.yaml --checkpoint DIR
-Weights do not show their number of heads: DINO's and timm's ViT-S/8 have 6
-(give --heads 6), sslens's vit_small 8. By default the bands g, r, i are
+Weights do not show their number of heads: by default heads are 64 wide,
+as in timm's, DINO's and iBOT's ViTs (ViT-S/8: 6, ViT-B/8: 12); --heads or
+--preset (e.g. sslens's own vit_small, 8 heads) say otherwise. By default the bands g, r, i are
 given reversed (i, r, g) to the R, G, B channels of natural-image weights;
 --keep-channels keeps the stored channel order.`,
 		run: func(fs *flag.FlagSet, args []string) error {
@@ -39,7 +40,7 @@ func runImportWeights(_ context.Context, fs *flag.FlagSet, args []string, e env)
 	var opt pretrained.Options
 	fs.StringVar(&opt.Out, "out", "", "checkpoint `DIR` to write (required)")
 	fs.StringVar(&opt.Preset, "preset", "", "preset `NAME` the weights must fit (default: inferred from their shapes)")
-	fs.IntVar(&opt.Heads, "heads", 0, "attention heads `N` (default: the preset's; 6 for DINO's and timm's ViT-S/8)")
+	fs.IntVar(&opt.Heads, "heads", 0, "attention heads `N` (default: the --preset's, else width/64 as in public ViTs)")
 	fs.StringVar(&opt.From, "from", "", "state dict of a DINO or iBOT checkpoint: teacher (default) or student")
 	fs.BoolVar(&opt.KeepChannels, "keep-channels", false, "give bands g, r, i to the input channels in stored order instead of i, r, g to R, G, B")
 	pos, err := parseFlags(fs, args)
@@ -77,9 +78,6 @@ func runImportWeights(_ context.Context, fs *flag.FlagSet, args []string, e env)
 	}
 	if s.Channels != "" {
 		fmt.Fprintf(e.stdout, "input channels: bands %s on the source's R, G, B\n", s.Channels)
-	}
-	if opt.Heads == 0 && p.Dim == 384 {
-		fmt.Fprintln(e.stderr, "note: the heads come from the preset; DINO's, iBOT's and timm's ViT-S/8 have 6: import their weights with --heads 6")
 	}
 	fmt.Fprintf(e.stdout, "wrote %s\nfine-tune with: sslens finetune CONFIG.yaml --checkpoint %s\n", im.Path, opt.Out)
 	return nil

@@ -44,9 +44,11 @@ type shapeOptions struct {
 // inferPreset reads the architecture from the shapes of the backbone's
 // tensors (keys without prefix): width and input channels from the patch
 // embedding, which must cut 8 px patches; depth from the blocks; MLP ratio
-// and qkv bias from the first block. The heads come from opt, else from the
-// named preset of that width and depth, else 64-wide heads as timm's
-// ViTs; a result outside the preset table is named after its shape.
+// and qkv bias from the first block. The heads come from opt (its heads,
+// else the preset it names), else are 64 wide as in every public ViT (timm,
+// DINO and iBOT: ViT-S/8 has 6, ViT-B/8 12; sslens's own vit_small has 8, so
+// sslens's preset table is not the right guess for public weights); a result
+// outside the preset table is named after its shape.
 func inferPreset(sd stateDict, prefix string, opt shapeOptions) (vit.Preset, error) {
 	pe, _ := sd.get(prefix + patchKey)
 	if len(pe.shape) != 4 || pe.shape[2] != pe.shape[3] {
@@ -92,10 +94,12 @@ func inferPreset(sd stateDict, prefix string, opt shapeOptions) (vit.Preset, err
 	}
 	switch {
 	case heads > 0:
-	case isNamed:
+	case opt.preset != "":
 		heads = named.Heads
 	case dim%64 == 0:
-		heads = dim / 64
+		heads = dim / 64 // public ViTs (timm, DINO, iBOT) have 64-wide heads
+	case isNamed:
+		heads = named.Heads
 	default:
 		return vit.Preset{}, fmt.Errorf("the weights are %d wide and %d blocks deep, which no preset is: give the number of heads", dim, depth)
 	}

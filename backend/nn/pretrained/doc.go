@@ -13,8 +13,8 @@
 // keys lose DINO's "module.backbone." or "backbone." prefix. The
 // architecture follows from the shapes: width and patch size from
 // patch_embed.proj.weight (dim, 3, 8, 8), which must cut 8 px patches as
-// sslens's ViTs do; depth from the blocks; heads from Options, else from
-// the preset of that width and depth. A shape no preset has is kept as a
+// sslens's ViTs do; depth from the blocks; heads from Options, else 64
+// wide as in every public ViT (timm, DINO, iBOT). A shape no preset has is kept as a
 // custom architecture recorded in the sidecar (ckpt.Architecture). The
 // position embedding, learned on a 28x28 grid at 224 px, is resampled to
 // sslens's 4x4 grid at 32 px with vit.PosEmbedMatrix, the rule DINO applies

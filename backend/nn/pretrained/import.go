@@ -24,8 +24,8 @@ type Options struct {
 	// their width and depth.
 	Preset string
 	// Heads is the number of attention heads, which weights do not show;
-	// 0 takes the preset's (DINO's and timm's ViT-S/8 have 6, sslens's
-	// vit_small 8: give 6 for their weights).
+	// 0 takes the Preset's when one is named, else width/64, the public
+	// ViTs' rule (ViT-S/8: 6, ViT-B/8: 12; sslens's vit_small has 8).
 	Heads int
 	// From picks the state dict of a checkpoint holding both a "teacher"
 	// and a "student" (DINO, iBOT); empty takes the teacher, as DINO's
