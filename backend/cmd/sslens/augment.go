@@ -104,18 +104,7 @@ func datasetNormalization(dir string, crop int) (augment.Normalization, error) {
 		}
 		s.Train = ds.Files
 	}
-	st, err := data.LoadStats(dir, s, crop)
-	if err != nil {
-		return augment.Normalization{}, err
-	}
-	var n augment.Normalization
-	for c := range 3 {
-		n.Mean[c], n.Std[c] = float32(st.Mean[c]), float32(st.Std[c])
-	}
-	if err := n.Validate(); err != nil {
-		return augment.Normalization{}, fmt.Errorf("%s: %w", dir, err)
-	}
-	return n, nil
+	return splitsNormalization(dir, s, crop)
 }
 
 // viewSheet draws the input, its centre crop when it is larger, and every

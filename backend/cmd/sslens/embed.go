@@ -15,6 +15,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/sslens/sslens/backend/atomicfile"
+	"github.com/sslens/sslens/backend/augment"
 	"github.com/sslens/sslens/backend/data"
 	"github.com/sslens/sslens/backend/ssl"
 )
@@ -23,7 +24,7 @@ func init() {
 	register(command{
 		name:    "embed",
 		summary: "write the CLS embeddings of a dataset's images, or of listed files, to .npy or .csv, for similarity search",
-		usage: `--checkpoint C --out F.npy|F.csv [--data DIR] [--indices F] [--split all|train|val|test] [FILE|DIR...]
+		usage: `--checkpoint C --out F.npy|F.csv [--data DIR] [--indices F] [--split all|train|val|test] [--norm-from DIR] [FILE|DIR...]
 
 The embedding of an image is the class token after the backbone's final
 norm, for its centre crop normalised as the model was trained. F.npy holds a
@@ -37,7 +38,11 @@ folders; the others need the splits file. With FILE or DIR arguments the
 images are those files (and the image files directly inside each DIR), read
 as score reads them, named as given and labelled -1; --data, --indices and
 --split do not apply then, and a file that cannot be read stops the command
-with an error naming it.`,
+with an error naming it.
+
+A checkpoint without normalisation (imported weights not yet fine-tuned)
+is given the train split statistics of the dataset embedded, or of
+--norm-from DIR; FILE arguments need --norm-from then.`,
 		run: func(fs *flag.FlagSet, args []string) error {
 			return runEmbed(context.Background(), fs, args, processEnv())
 		},
@@ -50,6 +55,7 @@ func runEmbed(ctx context.Context, fs *flag.FlagSet, args []string, e env) error
 	dataDir := fs.String("data", "", "dataset `DIR` (default: the run's input.data path)")
 	indices := fs.String("indices", "", "splits `FILE` for --split train, val or test (default: the run's, else DIR's)")
 	splitFlag := fs.String("split", "all", "images to embed: all, train, val or test")
+	normFrom := fs.String("norm-from", "", "dataset `DIR` whose train split normalises the images when the checkpoint carries no normalisation (imported weights)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -73,11 +79,22 @@ func runEmbed(ctx context.Context, fs *flag.FlagSet, args []string, e env) error
 	if err != nil {
 		return err
 	}
+	if *normFrom != "" {
+		err := fillNorm(ck, *normFrom, e.stderr, func() (augment.Normalization, error) {
+			return datasetNormalization(*normFrom, ck.Params.Preset.ImageSize)
+		})
+		if err != nil {
+			return err
+		}
+	}
 	var set *ssl.Set
-	if len(pos) > 0 {
+	switch {
+	case len(pos) > 0 && !hasNorm(ck):
+		return fmt.Errorf("%s carries no normalisation (imported weights not yet fine-tuned): pass --norm-from DIR, a dataset whose train split gives it, or embed a dataset with --data DIR", ck.Path)
+	case len(pos) > 0:
 		set, err = fileSet(ck, pos)
-	} else {
-		set, err = datasetSet(ck, *dataDir, *indices, split)
+	default:
+		set, err = datasetSet(ck, *dataDir, *indices, split, e.stderr)
 	}
 	if err != nil {
 		return err
@@ -110,10 +127,13 @@ func runEmbed(ctx context.Context, fs *flag.FlagSet, args []string, e env) error
 
 // datasetSet loads the images of a dataset folder (dirFlag, else the
 // run's) to embed: those of split, or every image in its class folders
-// when split is "".
-func datasetSet(ck *ssl.Checkpoint, dirFlag, indices string, split data.SplitName) (*ssl.Set, error) {
+// when split is "". A checkpoint without normalisation gets the folder's
+// train split statistics, said on w.
+func datasetSet(ck *ssl.Checkpoint, dirFlag, indices string, split data.SplitName, w io.Writer) (*ssl.Set, error) {
 	var dir string
 	var files data.ClassFiles
+	size := ck.Params.Preset.ImageSize
+	var stats func() (augment.Normalization, error)
 	if split == "" {
 		dir = dirFlag
 		if dir == "" && ck.Config != nil {
@@ -127,6 +147,7 @@ func datasetSet(ck *ssl.Checkpoint, dirFlag, indices string, split data.SplitNam
 			return nil, err
 		}
 		files = ds.Files
+		stats = func() (augment.Normalization, error) { return datasetNormalization(dir, size) }
 	} else {
 		var splits data.Splits
 		var err error
@@ -134,11 +155,15 @@ func datasetSet(ck *ssl.Checkpoint, dirFlag, indices string, split data.SplitNam
 			return nil, err
 		}
 		files = *splits.Split(split)
+		stats = func() (augment.Normalization, error) { return splitsNormalization(dir, splits, size) }
 	}
 	if files.Len() == 0 {
 		return nil, fmt.Errorf("%s: no images to embed (split %s)", dir, cmp.Or(string(split), "all"))
 	}
-	return ssl.LoadSet(dir, files, ck.Params.Preset.ImageSize, ck.Norm)
+	if err := fillNorm(ck, dir, w, stats); err != nil {
+		return nil, err
+	}
+	return ssl.LoadSet(dir, files, size, ck.Norm)
 }
 
 // fileSet loads the files args name (each DIR's image files) to embed,

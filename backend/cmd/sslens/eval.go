@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/sslens/sslens/backend/augment"
 	"github.com/sslens/sslens/backend/data"
 	"github.com/sslens/sslens/backend/eval"
 	"github.com/sslens/sslens/backend/ssl"
@@ -23,7 +24,9 @@ C is a model.safetensors, its folder, or a run folder (its checkpoints/last).
 The dataset and splits default to those of the run that wrote C. Without a
 classifier head (a pretrained backbone) only --knn applies. --knn also
 classifies the split by DINO's weighted vote of the 20 nearest train
-features (cosine, temperature 0.1).`,
+features (cosine, temperature 0.1). A checkpoint without normalisation
+(imported weights not yet fine-tuned) is given the dataset's train split
+statistics, as finetune gives them.`,
 		run: func(fs *flag.FlagSet, args []string) error {
 			return runEval(context.Background(), fs, args, processEnv())
 		},
@@ -74,7 +77,11 @@ func runEval(ctx context.Context, fs *flag.FlagSet, args []string, e env) error 
 	if err != nil {
 		return err
 	}
-	set, err := ssl.LoadSet(dir, *splits.Split(split), ck.Params.Preset.ImageSize, ck.Norm)
+	size := ck.Params.Preset.ImageSize
+	if err := fillNorm(ck, dir, e.stderr, func() (augment.Normalization, error) { return splitsNormalization(dir, splits, size) }); err != nil {
+		return err
+	}
+	set, err := ssl.LoadSet(dir, *splits.Split(split), size, ck.Norm)
 	if err != nil {
 		return err
 	}
@@ -95,7 +102,7 @@ func runEval(ctx context.Context, fs *flag.FlagSet, args []string, e env) error 
 		out.Classifier = &r
 	}
 	if *knn {
-		train, err := ssl.LoadSet(dir, splits.Train, ck.Params.Preset.ImageSize, ck.Norm)
+		train, err := ssl.LoadSet(dir, splits.Train, size, ck.Norm)
 		if err != nil {
 			return err
 		}
