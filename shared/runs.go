@@ -11,10 +11,11 @@ const (
 	KindFinetune  RunKind = "finetune"    // sslens finetune: supervised or fine-tuned classifier
 	KindReproduce RunKind = "reproduce"   // sslens reproduce: the reference project's tables
 	KindScore     RunKind = "score-batch" // sslens score: score uploads with a checkpoint
+	KindImport    RunKind = "import"      // sslens import-weights: a public pretrained backbone as a checkpoint
 )
 
 // RunKinds lists every kind.
-var RunKinds = []RunKind{KindSimulate, KindPretrain, KindFinetune, KindReproduce, KindScore}
+var RunKinds = []RunKind{KindSimulate, KindPretrain, KindFinetune, KindReproduce, KindScore, KindImport}
 
 // RunState is where a run is in its life:
 //
@@ -83,16 +84,33 @@ type Run struct {
 // and finetune, and the reproduce config for reproduce (optional there); Dataset the data to train on (default: the default
 // dataset); Checkpoint a checkpoint to fine-tune from (kind finetune, when
 // the config is a finetune config); After a run to wait for (this one
-// starts when that one succeeds and fails if it does not). Config errors
-// come back as 422 with one FieldError per key.
+// starts when that one succeeds and fails if it does not); Import the
+// weights to import (kind import, which takes no config or dataset).
+// Config errors come back as 422 with one FieldError per key.
 type CreateRunRequest struct {
-	Kind       RunKind `json:"kind"`
-	Name       string  `json:"name,omitempty"`
-	Template   string  `json:"template,omitempty"`
-	Config     string  `json:"config,omitempty"`
-	Dataset    int64   `json:"dataset,omitempty"`
-	Checkpoint int64   `json:"checkpoint,omitempty"`
-	After      int64   `json:"after,omitempty"`
+	Kind       RunKind        `json:"kind"`
+	Name       string         `json:"name,omitempty"`
+	Template   string         `json:"template,omitempty"`
+	Config     string         `json:"config,omitempty"`
+	Dataset    int64          `json:"dataset,omitempty"`
+	Checkpoint int64          `json:"checkpoint,omitempty"`
+	After      int64          `json:"after,omitempty"`
+	Import     *ImportRequest `json:"import,omitempty"`
+}
+
+// ImportRequest is what a run of kind import reads: a weights file an
+// operator placed under the data folder, and the import's choices (see
+// sslens import-weights). Its errors come back keyed "import.source",
+// "import.heads" and "import.from".
+type ImportRequest struct {
+	// Source is the safetensors or PyTorch file, relative to the data
+	// folder, e.g. "weights/dino_deitsmall8_pretrain.pth".
+	Source string `json:"source"`
+	Heads  int    `json:"heads,omitempty"` // attention heads; 0: the importer's rule (width / 64)
+	From   string `json:"from,omitempty"`  // "teacher" (default) or "student" of a DINO or iBOT checkpoint
+	// KeepChannels gives the bands g, r, i to the input channels in stored
+	// order instead of i, r, g onto R, G, B.
+	KeepChannels bool `json:"keep_channels,omitempty"`
 }
 
 // ConfigTemplate is one of the configs shipped with sslens (configs/).

@@ -4,8 +4,9 @@
 // # One child process per job
 //
 // A job runs a subcommand of the sslens binary itself (os.Executable) as a
-// child process: simulate, pretrain, finetune, reproduce or score
-// (score-batch), with the same flags a user would type, so the portal runs
+// child process: simulate, pretrain, finetune, reproduce, score
+// (score-batch) or import-weights (import), with the same flags a user
+// would type, so the portal runs
 // exactly the code the CLI runs. A child process rather than a goroutine
 // because:
 //
@@ -40,12 +41,19 @@
 // # Slots and caps
 //
 // Jobs run in two pools of slots. The training kinds (simulate, pretrain,
-// finetune, reproduce) share Options.Slots (default 1); score-batch has
-// Options.ScoreSlots of its own (default 1). Scoring a batch of uploads
-// takes seconds and training takes hours: in one pool a score batch would
-// wait for the training ahead of it, and a queue of score batches would
-// hold an admin's training back. Each pool starts its queued runs oldest
-// first. A running score batch shares the CPU with a running training run.
+// finetune, reproduce) share Options.Slots (default 1); score-batch and
+// import have Options.ScoreSlots of their own (default 1). Scoring a batch
+// of uploads or importing weights takes seconds and training takes hours:
+// in one pool a score batch would wait for the training ahead of it, and a
+// queue of score batches would hold an admin's training back. Each pool
+// starts its queued runs oldest first. A running score batch shares the
+// CPU with a running training run.
+//
+// An import run reads a weights file under the data folder (never a path
+// outside it: see ImportSource) and writes its checkpoints/last, which is
+// registered as a pretraining run's is, and its sidecar's source record
+// (file, SHA-256, keys taken and dropped, resampling, channels) is added
+// to the run's log.
 //
 // A user may have at most Options.MaxQueued runs queued, by role (by
 // default DefaultMaxQueued, 4, for astronomers and no cap for admins):

@@ -31,6 +31,8 @@ type Params struct {
 	Checkpoint int64 `json:"checkpoint,omitempty"`
 	// score-batch: the uploads to score; empty means all valid uploads.
 	Uploads []int64 `json:"uploads,omitempty"`
+	// import: the weights file (relative to the data folder) and choices.
+	Import *shared.ImportRequest `json:"import,omitempty"`
 }
 
 // subcommand is the sslens command each kind runs.
@@ -40,6 +42,7 @@ var subcommand = map[shared.RunKind]string{
 	shared.KindFinetune:  "finetune",
 	shared.KindReproduce: "reproduce",
 	shared.KindScore:     "score",
+	shared.KindImport:    "import-weights",
 }
 
 // pool is a set of slots that jobs of some kinds share (see Options).
@@ -47,14 +50,14 @@ type pool int
 
 const (
 	poolTrain pool = iota // simulate, pretrain, finetune, reproduce: Options.Slots
-	poolScore             // score-batch: Options.ScoreSlots
+	poolScore             // score-batch, import: Options.ScoreSlots
 )
 
-// poolOf is the pool a kind runs in. Scoring has its own because it takes
-// seconds: behind hours of training it would wait hours, and in a
-// training slot it would hold training back.
+// poolOf is the pool a kind runs in. Scoring and importing have their own
+// because they take seconds: behind hours of training they would wait
+// hours, and in a training slot they would hold training back.
 func poolOf(k shared.RunKind) pool {
-	if k == shared.KindScore {
+	if k == shared.KindScore || k == shared.KindImport {
 		return poolScore
 	}
 	return poolTrain
@@ -93,6 +96,10 @@ func checkParams(nr store.NewRun, p Params) error {
 	case shared.KindScore:
 		if p.Checkpoint == 0 {
 			return errors.New("score-batch: no checkpoint")
+		}
+	case shared.KindImport:
+		if p.Import == nil || p.Import.Source == "" {
+			return errors.New("import: no source file")
 		}
 	default:
 		return fmt.Errorf("unknown kind %q", nr.Kind)
@@ -185,6 +192,8 @@ func (m *Manager) prepare(ctx context.Context, j store.Run, p Params) ([]string,
 			args = append(args, m.abs(u.Path))
 		}
 		return args, nil
+	case shared.KindImport:
+		return m.importArgs(sub, dir, p.Import)
 	}
 	return nil, fmt.Errorf("unknown kind %q", j.Kind)
 }
@@ -227,7 +236,8 @@ func (m *Manager) datasetDir(ctx context.Context, id int64) (string, error) {
 }
 
 // finish does a kind's work after its process ended, whatever the outcome:
-// a training run's checkpoints are recorded, a score-batch's scores stored.
+// a training run's or an import's checkpoints are recorded, a
+// score-batch's scores stored.
 func (m *Manager) finish(ctx context.Context, j store.Run, p Params) error {
 	switch j.Kind {
 	case shared.KindFinetune, shared.KindPretrain:
@@ -238,6 +248,8 @@ func (m *Manager) finish(ctx context.Context, j store.Run, p Params) error {
 		}
 	case shared.KindScore:
 		return m.storeScores(ctx, j, p)
+	case shared.KindImport:
+		return m.finishImport(ctx, j)
 	}
 	return nil
 }

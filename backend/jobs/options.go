@@ -21,8 +21,8 @@ type Options struct {
 	// Slots is how many jobs of the training kinds (simulate, pretrain,
 	// finetune, reproduce) run at once; 0 means 1.
 	Slots int
-	// ScoreSlots is how many score-batch jobs run at once, beside the
-	// training slots; 0 means 1.
+	// ScoreSlots is how many score-batch and import jobs (seconds each)
+	// run at once, beside the training slots; 0 means 1.
 	ScoreSlots int
 	// MaxQueued caps how many queued runs one user may have, by role:
 	// Submit refuses one more with a *store.ConflictError. A role not in

@@ -5,7 +5,9 @@
 // score write what the real commands write (metrics.jsonl, checkpoint
 // sidecars, state for resuming, score JSON) in a fraction of a second, and
 // stop on SIGINT the way the real ones do, saving checkpoints/last and
-// exiting 130. WaitRun follows a run in the store until it reaches a state.
+// exiting 130; import-weights runs the real importer, which takes
+// milliseconds on backend/nn/pretrained's fixtures. WaitRun follows a run
+// in the store until it reaches a state.
 package jobstest
 
 import (
@@ -28,6 +30,7 @@ import (
 	"github.com/sslens/sslens/backend/eval"
 	"github.com/sslens/sslens/backend/layout"
 	"github.com/sslens/sslens/backend/nn/ckpt"
+	"github.com/sslens/sslens/backend/nn/pretrained"
 	"github.com/sslens/sslens/backend/sim"
 	"github.com/sslens/sslens/shared"
 )
@@ -63,6 +66,8 @@ func Main(args []string) int {
 		err = fakeScore(args[1:])
 	case "embed":
 		err = fakeEmbed(args[1:])
+	case "import-weights":
+		err = importWeights(args[1:])
 	default:
 		err = fmt.Errorf("unknown command %q", args[0])
 	}
@@ -347,6 +352,29 @@ func fakeEmbed(args []string) error {
 	}
 	w.Flush()
 	return w.Error()
+}
+
+// importWeights imports SRC with the real importer and prints where the
+// checkpoint went, for the run log.
+func importWeights(args []string) error {
+	fs := flag.NewFlagSet("import-weights", flag.ContinueOnError)
+	var opt pretrained.Options
+	fs.StringVar(&opt.Out, "out", "", "")
+	fs.IntVar(&opt.Heads, "heads", 0, "")
+	fs.StringVar(&opt.From, "from", "", "")
+	fs.BoolVar(&opt.KeepChannels, "keep-channels", false, "")
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		return errors.New("want SRC first")
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	im, err := pretrained.Import(args[0], opt)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("wrote %s\n", im.Path)
+	return nil
 }
 
 // writeReport writes report.json and report.md as a classifier run ends: the last
