@@ -184,12 +184,14 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request, c *Call) erro
 func (s *Server) SubmitRun(ctx context.Context, user string, req shared.CreateRunRequest) (store.Run, error) {
 	switch req.Kind {
 	case shared.KindPretrain, shared.KindFinetune, shared.KindReproduce:
+	case shared.KindImport:
+		return s.submitImport(ctx, user, req)
 	case shared.KindSimulate:
 		return store.Run{}, errInvalid("use POST /api/datasets", shared.FieldError{Key: "kind", Message: "simulate runs are made by creating a dataset"})
 	case shared.KindScore:
 		return store.Run{}, errInvalid("use POST /api/uploads/score", shared.FieldError{Key: "kind", Message: "score-batch runs are made from uploads"})
 	default:
-		return store.Run{}, errInvalid("unknown kind", shared.FieldError{Key: "kind", Message: fmt.Sprintf("%q: want pretrain, finetune or reproduce", req.Kind)})
+		return store.Run{}, errInvalid("unknown kind", shared.FieldError{Key: "kind", Message: fmt.Sprintf("%q: want pretrain, finetune, reproduce or import", req.Kind)})
 	}
 	ds, err := s.trainingDataset(ctx, req.Dataset)
 	if err != nil {
@@ -257,6 +259,25 @@ func (s *Server) SubmitRun(ctx context.Context, user string, req shared.CreateRu
 	sub.Config = text
 	sub.Name = cmp.Or(sub.Name, cfg.Experiment.Name, string(cfg.Experiment.Method))
 	return s.opt.Jobs.Submit(ctx, sub)
+}
+
+// submitImport queues an import of weights an operator placed under the
+// data folder; a source outside it, or one that is missing, is refused by
+// field (import.source).
+func (s *Server) submitImport(ctx context.Context, user string, req shared.CreateRunRequest) (store.Run, error) {
+	switch {
+	case req.Import == nil:
+		return store.Run{}, errInvalid("nothing to import", shared.FieldError{Key: "import.source", Message: "give the weights file's path in the data folder"})
+	case req.Config != "" || req.Template != "" || req.Dataset != 0 || req.Checkpoint != 0 || req.After != 0:
+		return store.Run{}, errInvalid("an import takes no config, dataset, checkpoint or run to wait for", shared.FieldError{Key: "kind", Message: "import runs read only the weights file"})
+	}
+	if err := jobs.CheckImport(s.opt.DataDir, *req.Import); err != nil {
+		return store.Run{}, errInvalid("the weights cannot be imported", configFields(err)...)
+	}
+	name := cmp.Or(req.Name, "import "+strings.TrimSuffix(path.Base(req.Import.Source), path.Ext(req.Import.Source)))
+	imp := *req.Import
+	return s.opt.Jobs.Submit(ctx, jobs.Submission{NewRun: store.NewRun{Kind: shared.KindImport, Name: name, CreatedBy: user},
+		Params: jobs.Params{Import: &imp}})
 }
 
 // trainingDataset is the dataset a run asks for, or the first ready one.
@@ -446,7 +467,9 @@ func (s *Server) resultRows(r *http.Request, j store.Run, roc bool) ([]shared.Re
 	var p jobs.Params
 	if json.Unmarshal(j.Params, &p) == nil && p.Checkpoint != 0 {
 		if ck, err := s.st.Checkpoint(r.Context(), p.Checkpoint); err == nil {
-			if src, err := s.st.Run(r.Context(), ck.Run); err == nil {
+			if src, err := s.st.Run(r.Context(), ck.Run); err == nil && src.Kind == shared.KindImport {
+				pretrain = "imported"
+			} else if err == nil {
 				if cfg, err := config.Parse([]byte(src.Config)); err == nil {
 					pretrain = string(cfg.Experiment.Method)
 				}
