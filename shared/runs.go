@@ -1,6 +1,12 @@
 package shared
 
-import "time"
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
 
 // RunKind is what a run does; each kind runs one sslens subcommand.
 type RunKind string
@@ -111,6 +117,23 @@ type ImportRequest struct {
 	// KeepChannels gives the bands g, r, i to the input channels in stored
 	// order instead of i, r, g onto R, G, B.
 	KeepChannels bool `json:"keep_channels,omitempty"`
+}
+
+// CheckSource checks the form of Source: a path relative to the data
+// folder that cannot climb out of it (not absolute, no ".." element).
+// Whether the file is there is the server's to say.
+func (r ImportRequest) CheckSource() error {
+	src := r.Source
+	parts := strings.FieldsFunc(src, func(c rune) bool { return c == '/' || c == '\\' })
+	switch {
+	case strings.TrimSpace(src) == "":
+		return errors.New("give the weights file's path in the data folder, e.g. weights/dino_deitsmall8_pretrain.pth")
+	case strings.HasPrefix(src, "/") || strings.HasPrefix(src, `\`) || (len(src) > 1 && src[1] == ':'):
+		return fmt.Errorf("%s is an absolute path: give one relative to the data folder", src)
+	case slices.Contains(parts, ".."):
+		return fmt.Errorf(`%s contains "..": give a path inside the data folder`, src)
+	}
+	return nil
 }
 
 // ConfigTemplate is one of the configs shipped with sslens (configs/).

@@ -41,7 +41,8 @@ func kindOf(method string) shared.RunKind {
 // Launch is the admins' form to start a pretraining or classifier run:
 // a shipped config as the start, the common choices as fields, and the
 // YAML itself. The server validates the config as it is edited, so errors
-// show beside the field they concern before submitting.
+// show beside the field they concern before submitting. A second form
+// imports public pretrained weights as a backbone to fine-tune from.
 type Launch struct {
 	app.Compo
 	page
@@ -59,6 +60,7 @@ type Launch struct {
 	validated   bool // errs and warnings answer the current YAML
 	gen         int
 	busy        bool
+	imp         importForm
 }
 
 // OnMount loads the templates, datasets and pretrained checkpoints.
@@ -94,23 +96,26 @@ func (l *Launch) OnMount(ctx app.Context) {
 	})
 }
 
-// pretrainedCheckpoints lists the checkpoints of the newest succeeded
-// pretraining runs.
+// backboneKinds are the run kinds whose checkpoints are backbones to
+// fine-tune from: pretraining runs' and imports of public weights.
+var backboneKinds = []shared.RunKind{shared.KindPretrain, shared.KindImport}
+
+// pretrainedCheckpoints lists the checkpoints of the newest ten succeeded
+// runs of each backbone kind.
 func pretrainedCheckpoints(ctx app.Context, c *api.Client) ([]shared.Checkpoint, error) {
-	runs, err := c.Runs(ctx, shared.KindPretrain, shared.StateSucceeded)
-	if err != nil {
-		return nil, err
-	}
 	var out []shared.Checkpoint
-	for i, r := range runs {
-		if i == 10 {
-			break
-		}
-		cs, err := c.Checkpoints(ctx, r.ID)
+	for _, k := range backboneKinds {
+		runs, err := c.Runs(ctx, k, shared.StateSucceeded)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, cs...)
+		for _, r := range runs[:min(len(runs), 10)] {
+			cs, err := c.Checkpoints(ctx, r.ID)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, cs...)
+		}
 	}
 	return out, nil
 }
@@ -248,7 +253,7 @@ func (l *Launch) Render() app.UI {
 	}
 	cOpts := []option{{"0", "none chosen"}}
 	for _, c := range l.checkpoints {
-		cOpts = append(cOpts, option{strconv.FormatInt(c.ID, 10), fmt.Sprintf("%s · %s · %s epoch %d", c.RunName, c.Preset, c.Name, c.Epoch)})
+		cOpts = append(cOpts, option{strconv.FormatInt(c.ID, 10), backboneLabel(c)})
 	}
 	method := l.method()
 	submit := "Launch " + string(kindOf(method)) + " run"
@@ -316,6 +321,7 @@ func (l *Launch) Render() app.UI {
 				app.Button().Type("submit").ID("launch").Class("button primary").Disabled(l.busy).Text(submit),
 			),
 		),
+		app.If(l.templates != nil, l.importCard()),
 	)
 }
 

@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -49,15 +48,13 @@ func CheckImport(dataDir string, r shared.ImportRequest) error {
 // folder dataDir, and refuses whatever could reach outside that folder: an
 // absolute path, a ".." element, a link that leads out.
 func ImportSource(dataDir, rel string) (string, error) {
-	parts := strings.FieldsFunc(rel, func(r rune) bool { return r == '/' || r == '\\' })
-	switch {
-	case strings.TrimSpace(rel) == "":
-		return "", errors.New("give the weights file's path in the data folder, e.g. weights/dino_deitsmall8_pretrain.pth")
-	case filepath.IsAbs(rel) || strings.HasPrefix(rel, "/") || strings.HasPrefix(rel, `\`) || filepath.VolumeName(rel) != "":
-		return "", fmt.Errorf("%s is an absolute path: give one relative to the data folder", rel)
-	case slices.Contains(parts, ".."):
-		return "", fmt.Errorf(`%s contains "..": give a path inside the data folder`, rel)
+	if err := (shared.ImportRequest{Source: rel}).CheckSource(); err != nil {
+		return "", err
 	}
+	if filepath.IsAbs(rel) {
+		return "", fmt.Errorf("%s is an absolute path: give one relative to the data folder", rel)
+	}
+	parts := strings.FieldsFunc(rel, func(r rune) bool { return r == '/' || r == '\\' })
 	root, err := filepath.EvalSymlinks(dataDir)
 	if err != nil {
 		return "", fmt.Errorf("data folder: %w", err)
