@@ -217,14 +217,21 @@ func (l *Launch) submit(ctx app.Context, e app.Event) {
 	l.busy = true
 	l.notice = "Launching…"
 	req := l.request()
+	l.createRun(ctx, req, func() { l.busy, l.notice = false, "" }, func(fe []shared.FieldError) {
+		l.errs = fe
+		l.state, l.err = stateError, "The run was not launched: fix the fields marked below."
+	})
+}
+
+// createRun submits req and opens the new run's page. done runs when the
+// answer is in; fields gets the errors the server marks by field.
+func (l *Launch) createRun(ctx app.Context, req shared.CreateRunRequest, done func(), fields func([]shared.FieldError)) {
 	ctx.Async(func() {
 		r, err := l.env.API.CreateRun(ctx, req)
 		ctx.Dispatch(func(ctx app.Context) {
-			l.busy = false
-			l.notice = ""
+			done()
 			if fe := api.FieldErrors(err); len(fe) > 0 {
-				l.errs = fe
-				l.state, l.err = stateError, "The run was not launched: fix the fields marked below."
+				fields(fe)
 				return
 			}
 			if err != nil {

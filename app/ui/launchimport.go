@@ -7,7 +7,6 @@ import (
 
 	"github.com/maxence-charriere/go-app/v9/pkg/app"
 
-	"github.com/sslens/sslens/app/api"
 	"github.com/sslens/sslens/shared"
 )
 
@@ -59,21 +58,7 @@ func (l *Launch) submitImport(ctx app.Context) {
 		return
 	}
 	f.busy = true
-	ctx.Async(func() {
-		r, err := l.env.API.CreateRun(ctx, req)
-		ctx.Dispatch(func(ctx app.Context) {
-			f.busy = false
-			if fe := api.FieldErrors(err); len(fe) > 0 {
-				f.errs = fe
-				return
-			}
-			if err != nil {
-				l.fail(ctx, err)
-				return
-			}
-			ctx.Navigate(fmt.Sprintf("/runs/%d", r.ID))
-		})
-	})
+	l.createRun(ctx, req, func() { f.busy = false }, func(fe []shared.FieldError) { f.errs = fe })
 }
 
 // importCard draws the import form.

@@ -2,7 +2,6 @@ package jobs
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -112,16 +111,9 @@ func (m *Manager) finishImport(ctx context.Context, j store.Run) error {
 		return err
 	}
 	model := layout.Run(m.abs(j.Dir)).Model(importCheckpoint)
-	b, err := os.ReadFile(ckpt.SidecarPath(model))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil // the import failed; its stderr says why
-	}
-	if err != nil {
-		return err
-	}
-	var sc ckpt.Sidecar
-	if err := json.Unmarshal(b, &sc); err != nil {
-		return fmt.Errorf("%s: %w", ckpt.SidecarPath(model), err)
+	sc, err := readSidecar(model)
+	if sc == nil {
+		return err // none: the import failed, and its stderr says why
 	}
 	if sc.Source == nil {
 		return fmt.Errorf("%s: no source record", ckpt.SidecarPath(model))

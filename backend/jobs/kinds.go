@@ -258,16 +258,9 @@ func (m *Manager) finish(ctx context.Context, j store.Run, p Params) error {
 // rel, if its sidecar exists.
 func (m *Manager) registerCheckpoint(ctx context.Context, j store.Run, rel string) error {
 	model := layout.Run(m.abs(j.Dir)).Model(rel)
-	b, err := os.ReadFile(ckpt.SidecarPath(model))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
+	sc, err := readSidecar(model)
+	if sc == nil {
 		return err
-	}
-	var sc ckpt.Sidecar
-	if err := json.Unmarshal(b, &sc); err != nil {
-		return fmt.Errorf("%s: %w", ckpt.SidecarPath(model), err)
 	}
 	relModel, err := filepath.Rel(m.opt.DataDir, model)
 	if err != nil {
@@ -279,6 +272,23 @@ func (m *Manager) registerCheckpoint(ctx context.Context, j store.Run, rel strin
 		Path: relModel,
 	})
 	return err
+}
+
+// readSidecar reads the sidecar of the weights file model; nil without
+// an error when there is none (the run wrote no checkpoint there).
+func readSidecar(model string) (*ckpt.Sidecar, error) {
+	b, err := os.ReadFile(ckpt.SidecarPath(model))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var sc ckpt.Sidecar
+	if err := json.Unmarshal(b, &sc); err != nil {
+		return nil, fmt.Errorf("%s: %w", ckpt.SidecarPath(model), err)
+	}
+	return &sc, nil
 }
 
 // scoreOutput is what `sslens score --json` prints.
