@@ -86,7 +86,7 @@ func (l *Launch) importCard() app.UI {
 				fieldError(f.errs, "name"),
 			),
 			app.Div().Class("field").Body(
-				app.Label().For("i-heads").Text("Attention heads (optional; DINO's ViT-S/8 has 6)"),
+				app.Label().For("i-heads").Text("Attention heads (optional; default width / 64)"),
 				app.Input().ID("i-heads").Type("number").Min(1).Value(f.heads).OnInput(l.ValueTo(&f.heads)),
 				fieldError(f.errs, "import.heads"),
 			),
