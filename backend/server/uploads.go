@@ -82,21 +82,22 @@ func (s *Server) getUpload(w http.ResponseWriter, r *http.Request, c *Call) erro
 	return nil
 }
 
-// storedUpload is the upload the path names and its file's path.
-func (s *Server) storedUpload(r *http.Request) (store.Upload, string, error) {
+// storedUpload is the upload the path names and its file's bytes.
+func (s *Server) storedUpload(r *http.Request) (store.Upload, []byte, error) {
 	id, err := pathID(r, "id")
 	if err != nil {
-		return store.Upload{}, "", err
+		return store.Upload{}, nil, err
 	}
-	return s.up.Stored(r.Context(), id)
+	u, path, err := s.up.Stored(r.Context(), id)
+	if err != nil {
+		return store.Upload{}, nil, err
+	}
+	b, err := os.ReadFile(path)
+	return u, b, err
 }
 
 func (s *Server) uploadDetail(w http.ResponseWriter, r *http.Request, c *Call) error {
-	u, path, err := s.storedUpload(r)
-	if err != nil {
-		return err
-	}
-	b, err := os.ReadFile(path)
+	u, b, err := s.storedUpload(r)
 	if err != nil {
 		return err
 	}
@@ -110,11 +111,7 @@ func (s *Server) uploadDetail(w http.ResponseWriter, r *http.Request, c *Call) e
 }
 
 func (s *Server) uploadPNG(w http.ResponseWriter, r *http.Request, c *Call) error {
-	u, path, err := s.storedUpload(r)
-	if err != nil {
-		return err
-	}
-	b, err := os.ReadFile(path)
+	u, b, err := s.storedUpload(r)
 	if err != nil {
 		return err
 	}
