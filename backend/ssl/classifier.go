@@ -48,7 +48,7 @@ func NewClassifierRun(cfg *config.Config, opt Options) (*ClassifierRun, error) {
 		return nil, fmt.Errorf("ssl: experiment.ssl_training %q is not a classifier run (supervised or finetune)", m)
 	}
 	r := &ClassifierRun{runFolder: runFolder{Config: cfg}}
-	ckptDir, splits, splitsPath, err := r.open(opt.Resume)
+	ckptDir, splits, splitsPath, err := r.open(opt)
 	if err != nil {
 		return nil, err
 	}

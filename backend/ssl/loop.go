@@ -15,6 +15,10 @@ import (
 // state to resume from.
 var ErrStopped = errors.New("stopped")
 
+// ErrStepLimit is wrapped in what Train returns when Options.MaxSteps ended
+// the run: checkpoints/last holds the state to resume from, as after a stop.
+var ErrStepLimit = errors.New("step limit reached")
+
 // stepper is one kind of training, which the loop drives: the classifier
 // and the pretraining methods.
 type stepper interface {
@@ -91,7 +95,9 @@ func (t *epochTotals) add(loss float64, images, correct int) {
 // experiment.log_freq epochs, on the last and when s asks. When ctx ends,
 // runEpochs stops after the current step, saves checkpoints/last with the
 // generator as the interrupted epoch started from it (its steps done are
-// skipped on resuming) and returns an error wrapping ErrStopped.
+// skipped on resuming) and returns an error wrapping ErrStopped; it stops
+// the same way, wrapping ErrStepLimit, once Options.MaxSteps steps are done
+// and steps remain.
 func (f *runFolder) runEpochs(ctx context.Context, s stepper, l *loop) error {
 	cfg := f.Config
 	epochs := cfg.Train.Epochs
@@ -118,7 +124,10 @@ func (f *runFolder) runEpochs(ctx context.Context, s stepper, l *loop) error {
 		}
 		for it := e.first; it < l.iters; it++ {
 			if ctx.Err() != nil {
-				return f.stop(ctx, s, l, epoch, rngAtStart)
+				return f.stop(s, l, epoch, rngAtStart, ErrStopped, context.Cause(ctx))
+			}
+			if f.maxSteps > 0 && l.step >= f.maxSteps {
+				return f.stop(s, l, epoch, rngAtStart, ErrStepLimit, fmt.Errorf("--max-steps %d", f.maxSteps))
 			}
 			idx := perm[it*l.perStep : it*l.perStep+l.size(it)]
 			res, err := s.trainStep(epoch, idx)
@@ -162,15 +171,16 @@ func (f *runFolder) stepDone(e *epochRun, l *loop, k int, res stepResult) error 
 }
 
 // stop saves checkpoints/last in the middle of epoch (0-based), whose
-// shuffle started from rngAtStart, and returns the error runEpochs reports.
-func (f *runFolder) stop(ctx context.Context, s stepper, l *loop, epoch int, rngAtStart []byte) error {
+// shuffle started from rngAtStart, and returns the error runEpochs reports:
+// kind (ErrStopped or ErrStepLimit) with why.
+func (f *runFolder) stop(s stepper, l *loop, epoch int, rngAtStart []byte, kind, why error) error {
 	if err := s.saveCheckpoint(epoch, rngAtStart); err != nil {
 		return err
 	}
 	if err := f.log.write(shared.Metric{Kind: shared.MetricLog, Epoch: epoch, Step: l.step,
-		Message: fmt.Sprintf("stopped (%v) after step %d", context.Cause(ctx), l.step)}); err != nil {
+		Message: fmt.Sprintf("stopped (%v) after step %d", why, l.step)}); err != nil {
 		return err
 	}
 	return fmt.Errorf("ssl: %w at step %d of %d (epoch %d of %d); %s holds the state to resume from: %w",
-		ErrStopped, l.step, l.total, epoch+1, f.Config.Train.Epochs, f.run().Path(layout.LastDir), context.Cause(ctx))
+		kind, l.step, l.total, epoch+1, f.Config.Train.Epochs, f.run().Path(layout.LastDir), why)
 }

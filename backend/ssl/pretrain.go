@@ -81,7 +81,7 @@ func newPretrainRun(cfg *config.Config, opt Options, p vit.Preset) (*PretrainRun
 		return nil, err
 	}
 	r := &PretrainRun{runFolder: runFolder{Config: cfg}}
-	ckptDir, splits, splitsPath, err := r.open(opt.Resume)
+	ckptDir, splits, splitsPath, err := r.open(opt)
 	if err != nil {
 		return nil, err
 	}

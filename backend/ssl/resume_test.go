@@ -47,8 +47,8 @@ func epochAt(n int) func(shared.Metric) bool {
 	return func(r shared.Metric) bool { return r.Kind == shared.MetricEpoch && r.Epoch == n }
 }
 
-// A run stopped and resumed ends bit for bit where the same run without a
-// stop ends, whatever it trains: weights (checkpoints/last and, for a
+// A run stopped (a cancel, or Options.MaxSteps) and resumed ends bit for
+// bit where the same run without a stop ends, whatever it trains: weights (checkpoints/last and, for a
 // classifier, checkpoints/best), optimiser state, heads, centres and
 // running statistics, the result records and the report. The classifier
 // (smallSpec, 3 steps of 16 per epoch, the last one full) trains the
@@ -69,17 +69,22 @@ func TestResumeIsBitwiseExact(t *testing.T) {
 		// crash appends a record from after the checkpoint, as a crash
 		// between checkpoints leaves behind; resuming must drop it.
 		crash bool
+		// maxSteps, when set, ends the first run through Options.MaxSteps
+		// instead of a cancel at stopAt.
+		maxSteps int
 	}{
-		{"supervised after epoch 2", config.Supervised, nil, epochAt(2), "run folder", false},
-		{"supervised mid epoch 2, augmented", config.Supervised, augmented, stepAt(5), "checkpoint folder", true},
-		{"supervised after the first step, augmented", config.Supervised, augmented, stepAt(1), "config restore", false},
+		{"supervised after epoch 2", config.Supervised, nil, epochAt(2), "run folder", false, 0},
+		{"supervised mid epoch 2, augmented", config.Supervised, augmented, stepAt(5), "checkpoint folder", true, 0},
+		{"supervised after the first step, augmented", config.Supervised, augmented, stepAt(1), "config restore", false, 0},
+		{"supervised at --max-steps 4", config.Supervised, nil, nil, "run folder", false, 4},
 		{"dino mid epoch 2, frozen last layer, clipping", config.DINO, func(c *config.Config) {
 			c.Train.FreezeLastLayer, c.Optimizer.ClipGrad = 2, 0.5
-		}, stepAt(6), "run folder", true},
+		}, stepAt(6), "run folder", true, 0},
 		{"ibot after the first step", config.IBOT, func(c *config.Config) { c.Network.MaskConfig.StartEpoch = 1 },
-			stepAt(1), "checkpoint folder", false},
-		{"simsiam after epoch 2", config.SimSiam, nil, epochAt(2), "config restore", false},
-		{"simsiam mid epoch 3", config.SimSiam, nil, stepAt(10), "run folder", true},
+			stepAt(1), "checkpoint folder", false, 0},
+		{"simsiam after epoch 2", config.SimSiam, nil, epochAt(2), "config restore", false, 0},
+		{"simsiam mid epoch 3", config.SimSiam, nil, stepAt(10), "run folder", true, 0},
+		{"dino at --max-steps 4, the end of epoch 1", config.DINO, nil, nil, "checkpoint folder", false, 4},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// run trains cfg to its end or to stop, and returns its report
@@ -111,7 +116,15 @@ func TestResumeIsBitwiseExact(t *testing.T) {
 			}
 			resumed := filepath.Join(t.TempDir(), "resumed")
 			cfg := configFor(resumed)
-			if _, _, err := run(cfg, Options{}, tc.stopAt); !errors.Is(err, ErrStopped) || !errors.Is(err, context.Canceled) {
+			if tc.maxSteps > 0 {
+				_, recs, err := run(cfg, Options{MaxSteps: tc.maxSteps}, nil)
+				if !errors.Is(err, ErrStepLimit) || errors.Is(err, ErrStopped) {
+					t.Fatalf("run limited to %d steps returned %v", tc.maxSteps, err)
+				}
+				if last := lastStep(recs); last != tc.maxSteps {
+					t.Fatalf("run limited to %d steps ran %d", tc.maxSteps, last)
+				}
+			} else if _, _, err := run(cfg, Options{}, tc.stopAt); !errors.Is(err, ErrStopped) || !errors.Is(err, context.Canceled) {
 				t.Fatalf("stopped run returned %v", err)
 			}
 			if tc.crash {
@@ -179,4 +192,15 @@ func TestResumeIsBitwiseExact(t *testing.T) {
 			}
 		})
 	}
+}
+
+// lastStep is the step of a run's last step record.
+func lastStep(recs []shared.Metric) int {
+	n := 0
+	for _, r := range recs {
+		if r.Kind == shared.MetricStep {
+			n = r.Step
+		}
+	}
+	return n
 }

@@ -27,6 +27,11 @@ type Options struct {
 	Resume string
 	// Progress receives every metrics record; nil for none.
 	Progress Progress
+	// MaxSteps ends the run after this many optimiser steps in all
+	// (resumed sessions included), as a stop does: checkpoints/last is
+	// saved and Train returns an error wrapping ErrStepLimit. 0 is no
+	// limit. For smoke runs of long configs.
+	MaxSteps int
 }
 
 // runFolder is what classifier and pretraining runs share: the config,
@@ -37,10 +42,11 @@ type runFolder struct {
 	Dir    string                // the run folder
 	Norm   augment.Normalization // what inputs are normalised with; every checkpoint records it
 
-	cfgJSON json.RawMessage // Config as checkpoint sidecars hold it
-	log     *metricsLog
-	resume  *resumePoint    // nil for a fresh run
-	notes   []shared.Metric // setup records, written once the metrics stream opens
+	cfgJSON  json.RawMessage // Config as checkpoint sidecars hold it
+	log      *metricsLog
+	resume   *resumePoint    // nil for a fresh run
+	notes    []shared.Metric // setup records, written once the metrics stream opens
+	maxSteps int             // Options.MaxSteps
 }
 
 // resumePoint is where a resumed run picks up.
@@ -60,11 +66,15 @@ func (f *runFolder) run() layout.Run { return layout.Run(f.Dir) }
 // open queues the config's warnings as the first setup records, opens the
 // run folder (see openDir) and reads the dataset's splits from splitsPath
 // (see readSplits).
-func (f *runFolder) open(resume string) (ckptDir string, splits data.Splits, splitsPath string, err error) {
+func (f *runFolder) open(opt Options) (ckptDir string, splits data.Splits, splitsPath string, err error) {
+	if opt.MaxSteps < 0 {
+		return "", data.Splits{}, "", fmt.Errorf("ssl: max steps %d is negative", opt.MaxSteps)
+	}
+	f.maxSteps = opt.MaxSteps
 	for _, w := range f.Config.Warnings {
 		f.note(shared.MetricWarning, "config: %s", w)
 	}
-	if ckptDir, err = f.openDir(resume); err != nil {
+	if ckptDir, err = f.openDir(opt.Resume); err != nil {
 		return "", data.Splits{}, "", err
 	}
 	splits, splitsPath, err = readSplits(f.Config)

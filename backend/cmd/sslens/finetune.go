@@ -23,7 +23,7 @@ func init() {
 	register(command{
 		name:    "finetune",
 		summary: "train a lens classifier, from random init (supervised) or a pretrained backbone (finetune)",
-		usage: `CONFIG.yaml [--data DIR] [--indices F] [--checkpoint F] [--out DIR] [--resume RUN_DIR]
+		usage: `CONFIG.yaml [--data DIR] [--indices F] [--checkpoint F] [--out DIR] [--resume RUN_DIR] [--max-steps N]
        sslens finetune --resume RUN_DIR
 
 CONFIG is a supervised or finetune config (configs/supervised-*.yaml,
@@ -32,7 +32,8 @@ finetune.checkpoint and experiment.output_dir. The run folder receives
 config.resolved.yaml, metrics.jsonl (one JSON record per step, epoch and
 evaluation), checkpoints/last and checkpoints/best, report.json and
 report.md. Ctrl-C stops after the current step, saves checkpoints/last and
-exits 130; --resume RUN_DIR continues the run exactly where it stopped.`,
+exits 130; --max-steps N stops the same way after N steps but exits 0 (a
+smoke run); --resume RUN_DIR continues the run exactly where it stopped.`,
 		run: func(fs *flag.FlagSet, args []string) error {
 			return interruptible(func(ctx context.Context) error { return runFinetune(ctx, fs, args, processEnv()) })
 		},
@@ -86,9 +87,10 @@ func nnClassifier(ps *vit.Params, opt modelOptions) (classifier, error) {
 
 func runFinetune(ctx context.Context, fs *flag.FlagSet, args []string, e env) error {
 	var o config.Overrides
-	resume := runFlags(fs, &o)
+	var opt ssl.Options
+	runFlags(fs, &o, &opt)
 	fs.StringVar(&o.Checkpoint, "checkpoint", "", "pretrained model.safetensors or its folder (replaces finetune.checkpoint)")
-	path, err := runConfigPath(fs, args, resume)
+	path, err := runConfigPath(fs, args, &opt.Resume)
 	if err != nil {
 		return err
 	}
@@ -100,7 +102,8 @@ func runFinetune(ctx context.Context, fs *flag.FlagSet, args []string, e env) er
 		return err
 	}
 	show := newRunDisplay(e)
-	run, err := ssl.NewClassifierRun(cfg, ssl.Options{Resume: *resume, Progress: show.record})
+	opt.Progress = show.record
+	run, err := ssl.NewClassifierRun(cfg, opt)
 	if err != nil {
 		return err
 	}
@@ -112,11 +115,8 @@ func runFinetune(ctx context.Context, fs *flag.FlagSet, args []string, e env) er
 	defer m.Close()
 	rep, err := run.Train(ctx, m)
 	show.finish()
-	if errors.Is(err, ssl.ErrStopped) {
-		return fmt.Errorf("%w\nresume with: sslens finetune --resume %s", err, run.Dir)
-	}
 	if err != nil {
-		return err
+		return runEnded(e, err, "finetune", run.Dir)
 	}
 	fmt.Fprintf(e.stdout, "%s\nrun folder: %s\n", rep.Markdown(), run.Dir)
 	return nil
@@ -211,13 +211,29 @@ func imageProgress(e env, what string) (ssl.Counter, func()) {
 }
 
 // runFlags adds to fs the flags the training commands share: --data,
-// --indices and --out replace o's fields, and --resume, returned, names a
-// run to continue.
-func runFlags(fs *flag.FlagSet, o *config.Overrides) (resume *string) {
+// --indices and --out replace o's fields, --resume names a run to continue
+// and --max-steps ends a smoke run early (opt's fields).
+func runFlags(fs *flag.FlagSet, o *config.Overrides, opt *ssl.Options) {
 	fs.StringVar(&o.Data, "data", "", "dataset `DIR` (replaces input.data path)")
 	fs.StringVar(&o.Indices, "indices", "", "splits `FILE`, indices.pkl or splits.json (replaces input.indices)")
 	fs.StringVar(&o.Output, "out", "", "run `DIR` (replaces experiment.output_dir)")
-	return fs.String("resume", "", "continue the run in `RUN_DIR` from its checkpoints/last")
+	fs.StringVar(&opt.Resume, "resume", "", "continue the run in `RUN_DIR` from its checkpoints/last")
+	fs.IntVar(&opt.MaxSteps, "max-steps", 0, "stop after `N` optimiser steps in all, saving checkpoints/last (a smoke run; resumable)")
+}
+
+// runEnded reports how a training command's run ended early: stopped
+// (Ctrl-C, exit status 130) or at --max-steps (a smoke run, success); both
+// say how to resume.
+func runEnded(e env, err error, command, dir string) error {
+	resume := fmt.Sprintf("resume with: sslens %s --resume %s", command, dir)
+	switch {
+	case errors.Is(err, ssl.ErrStepLimit):
+		fmt.Fprintf(e.stdout, "%v\n%s\n", err, resume)
+		return nil
+	case errors.Is(err, ssl.ErrStopped):
+		return fmt.Errorf("%w\n%s", err, resume)
+	}
+	return err
 }
 
 // runConfigPath parses args and returns the config a training command

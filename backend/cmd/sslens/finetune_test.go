@@ -141,6 +141,30 @@ func TestFinetuneStopAndResume(t *testing.T) {
 	}
 }
 
+// --max-steps ends a smoke run with success, a checkpoint and how to
+// resume; --resume without it finishes the run.
+func TestFinetuneMaxSteps(t *testing.T) {
+	run := filepath.Join(t.TempDir(), "run")
+	cfg, _ := classifierData(t, run)
+	stdout, stderr, err := runCmd(t, context.Background(), "finetune", runFinetune, cfg, "--max-steps", "2")
+	if err != nil || !strings.Contains(stdout, "step limit reached at step 2 of 9") || !strings.Contains(stdout, "resume with: sslens finetune --resume "+run) {
+		t.Fatalf("err = %v\nstdout:\n%s\nstderr:\n%s", err, stdout, stderr)
+	}
+	if _, err := os.Stat(layout.Run(run).State(layout.LastDir)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(layout.Run(run).Path(layout.ReportJSON)); err == nil {
+		t.Error("a run ended by --max-steps wrote a final report")
+	}
+	if _, _, err := runCmd(t, context.Background(), "finetune", runFinetune, "--resume", run); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := runCmd(t, context.Background(), "finetune", runFinetune, cfg, "--out", t.TempDir(), "--max-steps", "-1"); err == nil ||
+		!strings.Contains(err.Error(), "max steps -1 is negative") {
+		t.Errorf("negative --max-steps: %v", err)
+	}
+}
+
 func TestFinetuneUsage(t *testing.T) {
 	cfg, _ := classifierData(t, filepath.Join(t.TempDir(), "run"))
 	for _, tc := range []struct {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 
@@ -18,7 +17,7 @@ func init() {
 		name:    "pretrain",
 		aliases: []string{"train"},
 		summary: "pretrain a backbone without labels: DINO, iBOT or SimSiam",
-		usage: `CONFIG.yaml [--data DIR] [--indices F] [--out DIR] [--resume RUN_DIR] [--dry-run] [--backbone NAME] [--epochs N] [--batch N]
+		usage: `CONFIG.yaml [--data DIR] [--indices F] [--out DIR] [--resume RUN_DIR] [--max-steps N] [--dry-run] [--backbone NAME] [--epochs N] [--batch N]
        sslens pretrain --resume RUN_DIR
 
 CONFIG is a dino, ibot or simsiam config (the reference project's six in
@@ -35,7 +34,8 @@ every log_freq epochs), checkpoints/last and pretrain_report.json/.md.
 checkpoints/last/model.safetensors holds the backbone (the teacher's for
 DINO and iBOT) that sslens finetune and sslens eval --knn load. Ctrl-C
 stops after the current step, saves checkpoints/last and exits 130;
---resume RUN_DIR continues the run exactly where it stopped.`,
+--max-steps N stops the same way after N steps but exits 0 (a smoke run of
+a long config); --resume RUN_DIR continues the run exactly where it stopped.`,
 		run: func(fs *flag.FlagSet, args []string) error {
 			return interruptible(func(ctx context.Context) error { return runPretrain(ctx, fs, args, processEnv()) })
 		},
@@ -51,12 +51,13 @@ type pretrainOverrides struct {
 func runPretrain(ctx context.Context, fs *flag.FlagSet, args []string, e env) error {
 	var o config.Overrides
 	var ov pretrainOverrides
-	resume := runFlags(fs, &o)
+	var opt ssl.Options
+	runFlags(fs, &o, &opt)
 	dryRun := fs.Bool("dry-run", false, "check the config, print it resolved, and train nothing")
 	fs.StringVar(&ov.backbone, "backbone", "", "backbone `NAME` (replaces network.backbone: vit_nano, vit_tiny, vit_small, vit_base)")
 	fs.IntVar(&ov.epochs, "epochs", 0, "epochs `N` (replaces train args.num_epochs)")
 	fs.IntVar(&ov.batch, "batch", 0, "images per step `N` (replaces train args.batch_size)")
-	path, err := runConfigPath(fs, args, resume)
+	path, err := runConfigPath(fs, args, &opt.Resume)
 	if err != nil {
 		return err
 	}
@@ -93,18 +94,16 @@ func runPretrain(ctx context.Context, fs *flag.FlagSet, args []string, e env) er
 	}
 
 	show := newRunDisplay(e)
-	run, err := ssl.NewPretrainRun(cfg, ssl.Options{Resume: *resume, Progress: func(r shared.Metric) { pretrainRecord(show, r) }})
+	opt.Progress = func(r shared.Metric) { pretrainRecord(show, r) }
+	run, err := ssl.NewPretrainRun(cfg, opt)
 	if err != nil {
 		return err
 	}
 	defer run.Close()
 	rep, err := run.Train(ctx)
 	show.finish()
-	if errors.Is(err, ssl.ErrStopped) {
-		return fmt.Errorf("%w\nresume with: sslens pretrain --resume %s", err, run.Dir)
-	}
 	if err != nil {
-		return err
+		return runEnded(e, err, "pretrain", run.Dir)
 	}
 	fmt.Fprintf(e.stdout, "%s\nrun folder: %s\nbackbone for fine-tuning: %s\n", rep.Markdown(), run.Dir, run.Checkpoint())
 	return nil
