@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/sslens/sslens/backend/data"
 )
@@ -68,6 +69,33 @@ func Render(cfg Config, index int) (data.Image, Params, error) {
 	return rd.render(index)
 }
 
+// Parts are the components of one rendered image, each per band (g, r, i)
+// and Size x Size row-major, in counts per second.
+type Parts struct {
+	// Scene is the noise-free image: scene after the PSF, with stars and
+	// saturation bleed, before noise and bad columns.
+	Scene [3][]float64
+	// Source is the lensed source alone after the PSF (zero for non-lenses).
+	// Saturation is not applied to it.
+	Source [3][]float64
+	// Sigma is the noise sigma each pixel was drawn with: sky, read and the
+	// shot noise of Scene.
+	Sigma [3][]float64
+}
+
+// RenderParts renders image index as Render does (the same image, bit for
+// bit, and the same Params) and returns its components as well. It draws
+// no extra random numbers; the source's convolution is the only extra work.
+func RenderParts(cfg Config, index int) (data.Image, Params, Parts, error) {
+	rd, err := newRenderer(&cfg, fileNames(cfg))
+	if err != nil {
+		return data.Image{}, Params{}, Parts{}, err
+	}
+	var parts Parts
+	im, p, err := rd.renderParts(index, &parts)
+	return im, p, parts, err
+}
+
 // grow returns buf resized to n, zeroed.
 func grow(buf []float64, n int) []float64 {
 	if cap(buf) < n {
@@ -82,6 +110,11 @@ func grow(buf []float64, n int) []float64 {
 // saturation, noise, artefacts, in that order. The image's random numbers
 // come from a generator seeded with (seed, index) alone.
 func (rd *renderer) render(index int) (data.Image, Params, error) {
+	return rd.renderParts(index, nil)
+}
+
+// renderParts is render that also fills parts, if not nil.
+func (rd *renderer) renderParts(index int, parts *Parts) (data.Image, Params, error) {
 	split, label, err := rd.cfg.Counts.Locate(index)
 	if err != nil {
 		return data.Image{}, Params{}, err
@@ -142,6 +175,16 @@ func (rd *renderer) render(index int) (data.Image, Params, error) {
 		for i := 0; i < S; i++ {
 			copy(out[c][i*S:(i+1)*S], rd.model[c][(i+off)*n+off:])
 		}
+		if parts != nil {
+			parts.Source[c] = make([]float64, S*S)
+			if sc.lens != nil {
+				// rd.src still holds the lensed source lensSource added.
+				conv.convolve(rd.src[c], rd.kernels[c], radii[c])
+				for i := 0; i < S; i++ {
+					copy(parts.Source[c][i*S:(i+1)*S], rd.src[c][(i+off)*n+off:])
+				}
+			}
+		}
 	}
 	for _, st := range sc.stars {
 		rd.addStar(out, st, psfs, radii)
@@ -158,6 +201,13 @@ func (rd *renderer) render(index int) (data.Image, Params, error) {
 		sc.p.Contaminants = append(sc.p.Contaminants, "bleed_trail")
 	}
 	for c := range out {
+		if parts != nil {
+			parts.Scene[c] = slices.Clone(out[c])
+			parts.Sigma[c] = make([]float64, S*S)
+			for k, f := range out[c] {
+				parts.Sigma[c][k] = rd.noise[c].sigma(f)
+			}
+		}
 		for k, f := range out[c] {
 			out[c][k] = f + rd.noise[c].sigma(f)*r.NormFloat64()
 		}
