@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -27,10 +28,6 @@ func init() {
 	})
 }
 
-// Real-data reference for the flux scale check printed at the end: the
-// seed's per-band mean over the train centre crops.
-var realCropMean = [3]float64{0.1995, 0.6668, 1.2940}
-
 // previewPerClass is how many images of each class the preview grid shows.
 const previewPerClass = 8
 
@@ -47,6 +44,11 @@ func runSimulate(fs *flag.FlagSet, args []string, stdout io.Writer) error {
 	workers := fs.Int("workers", 0, "images rendered in parallel (0: one per CPU)")
 	preview := fs.String("preview", "", "also write a `PNG` grid of 8 lenses and 8 non-lenses")
 	force := fs.Bool("force", false, "replace the dataset in a non-empty DIR")
+	report := fs.String("report", "", "also measure the dataset's realism (arc S/N, noise, colours, lens mass, neighbours,\n"+
+		"leakage, crop statistics) and write it as Markdown to `FILE.md` and as JSON beside it (FILE.json)")
+	reportOnly := fs.Bool("report-only", false, "write only the --report, not the dataset: the images depend on --preset, --counts,\n"+
+		"--seed and --size alone, so this measures the dataset those flags write (an existing one included)")
+	reportEvery := fs.Int("report-every", 0, "measure every `K`-th image (0: about "+fmt.Sprint(reportSample)+" images)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -62,26 +64,20 @@ func runSimulate(fs *flag.FlagSet, args []string, stdout io.Writer) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	if *reportOnly {
+		if *report == "" {
+			return fmt.Errorf("--report-only needs --report FILE.md")
+		}
+		return writeReport(*report, cfg, *reportEvery, stdout)
+	}
 	if err := prepareOutDir(*out, *force); err != nil {
 		return err
 	}
 
-	var progress func(done, total int)
-	var bar *progressbar.ProgressBar
-	if isTerminal(os.Stderr) {
-		bar = progressbar.NewOptions(cfg.Counts.Total(),
-			progressbar.OptionSetWriter(os.Stderr),
-			progressbar.OptionSetDescription("simulate"),
-			progressbar.OptionShowCount(),
-			progressbar.OptionThrottle(100*time.Millisecond),
-			progressbar.OptionClearOnFinish())
-		progress = func(done, total int) { bar.Set(done) }
-	}
+	progress, finish := progressBar(cfg.Counts.Total(), "simulate")
 	start := time.Now()
 	sum, err := sim.WriteDataset(*out, cfg, progress)
-	if bar != nil {
-		bar.Finish()
-	}
+	finish()
 	if err != nil {
 		return err
 	}
@@ -90,7 +86,7 @@ func runSimulate(fs *flag.FlagSet, args []string, stdout io.Writer) error {
 		sum.Images, sum.Lenses, sum.NonLenses, *out, elapsed.Seconds())
 	fmt.Fprintf(stdout, "centre %dx%d crops, per band g r i:\n", sim.CropSize, sim.CropSize)
 	fmt.Fprintf(stdout, "  mean       %.4f %.4f %.4f  (real data %.4f %.4f %.4f)\n",
-		sum.CropMean[0], sum.CropMean[1], sum.CropMean[2], realCropMean[0], realCropMean[1], realCropMean[2])
+		sum.CropMean[0], sum.CropMean[1], sum.CropMean[2], sim.RealCropMean[0], sim.RealCropMean[1], sim.RealCropMean[2])
 	fmt.Fprintf(stdout, "  mean std   %.4f %.4f %.4f\n", sum.CropStd[0], sum.CropStd[1], sum.CropStd[2])
 	if *preview != "" {
 		if err := writePreview(*preview, cfg); err != nil {
@@ -98,7 +94,61 @@ func runSimulate(fs *flag.FlagSet, args []string, stdout io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "preview: %s\n", *preview)
 	}
+	if *report != "" {
+		return writeReport(*report, cfg, *reportEvery, stdout)
+	}
 	return nil
+}
+
+// reportSample is about how many images --report measures by default.
+const reportSample = 500
+
+// writeReport measures every every-th image of cfg's dataset (0: about
+// reportSample of them) and writes the report as Markdown to path and as
+// JSON to path with its extension replaced by .json.
+func writeReport(path string, cfg sim.Config, every int, stdout io.Writer) error {
+	if every <= 0 {
+		every = (cfg.Counts.Total() + reportSample - 1) / reportSample
+	}
+	progress, finish := progressBar((cfg.Counts.Total()+every-1)/every, "measure")
+	start := time.Now()
+	rep, err := sim.Measure(cfg, every, progress)
+	finish()
+	if err != nil {
+		return err
+	}
+	rep.Survey = cfg.Survey.Name
+	js, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	jsonPath := strings.TrimSuffix(path, filepath.Ext(path)) + ".json"
+	if jsonPath == path {
+		return fmt.Errorf("report %s: name the Markdown file FILE.md, the JSON goes beside it", path)
+	}
+	if err := os.WriteFile(path, []byte(rep.Markdown()), 0o644); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	if err := os.WriteFile(jsonPath, append(js, '\n'), 0o644); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	fmt.Fprintf(stdout, "report: %s and %s (%d images measured in %.1fs)\n", path, jsonPath, rep.Images, time.Since(start).Seconds())
+	return nil
+}
+
+// progressBar returns a progress callback drawing a bar on stderr when it is
+// a terminal (nil otherwise) and the function that clears it.
+func progressBar(total int, what string) (func(done, total int), func()) {
+	if !isTerminal(os.Stderr) {
+		return nil, func() {}
+	}
+	bar := progressbar.NewOptions(total,
+		progressbar.OptionSetWriter(os.Stderr),
+		progressbar.OptionSetDescription(what),
+		progressbar.OptionShowCount(),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionClearOnFinish())
+	return func(done, total int) { bar.Set(done) }, func() { bar.Finish() }
 }
 
 // prepareOutDir refuses a non-empty dir unless force, and with force removes

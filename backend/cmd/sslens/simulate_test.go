@@ -2,11 +2,14 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"image/png"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sslens/sslens/backend/sim"
 )
 
 // runSimulateCmd runs `sslens simulate ARGS...` and returns stdout and the error.
@@ -91,5 +94,35 @@ func TestSimulateUsage(t *testing.T) {
 		if code != tc.code || !strings.Contains(errOut.String(), tc.msg) {
 			t.Errorf("%v: exit %d, stderr %q; want %d and %q", tc.args, code, errOut.String(), tc.code, tc.msg)
 		}
+	}
+}
+
+func TestSimulateReport(t *testing.T) {
+	dir := t.TempDir()
+	md := filepath.Join(dir, "realism.md")
+	out, err := runSimulateCmd(t, "--report-only", "--report", md, "--counts", "small", "--size", "32", "--report-every", "3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "report: "+md) || !strings.Contains(out, "101 images measured") || strings.Contains(out, "wrote") {
+		t.Errorf("output:\n%s", out)
+	}
+	text, err := os.ReadFile(md)
+	if err != nil || !strings.Contains(string(text), "# Simulator realism report") || !strings.Contains(string(text), "Survey hsc, seed 1, 32 px") {
+		t.Errorf("report.md: %v\n%s", err, text)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "realism.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep sim.Report
+	if err := json.Unmarshal(raw, &rep); err != nil || rep.Images != 101 || rep.Every != 3 {
+		t.Errorf("report.json: %v, %d images every %d", err, rep.Images, rep.Every)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 2 {
+		t.Errorf("--report-only wrote %d entries, want the two report files", len(entries))
+	}
+	if _, err := runSimulateCmd(t, "--report-only", "--counts", "small"); err == nil || !strings.Contains(err.Error(), "--report FILE.md") {
+		t.Errorf("--report-only without --report: %v", err)
 	}
 }
