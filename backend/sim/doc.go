@@ -35,6 +35,17 @@
 // applied last. Params records every drawn value; WriteDataset writes them to
 // metadata.csv.
 //
+// # Measurement
+//
+// RenderParts returns an image with its components: the noise-free scene,
+// the lensed source alone (both after the PSF) and the noise sigma of each
+// pixel, without touching the image's random numbers. Measure renders a
+// sample of a dataset that way and reports its realism (LensPop arc S/N,
+// sky noise and its pixel-to-pixel correlation, lens colours, Einstein radii
+// and shear, neighbour counts, the AUC of single centre-crop features, the
+// centre-crop statistics) beside published figures, as Markdown and JSON;
+// `sslens simulate --report` writes it.
+//
 // # Determinism
 //
 // Image i of a dataset uses a PCG generator seeded with (Seed, i) alone and

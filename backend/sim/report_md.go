@@ -26,8 +26,8 @@ func (r Report) Markdown() string {
 	}
 
 	p("# Simulator realism report\n\n")
-	p("Survey %s, seed %d, %d px stamps; every %d-th image measured: %d images (%d lenses, %d non-lenses).\n",
-		r.Survey, r.Seed, r.Size, r.Every, r.Images, r.Lenses, r.NonLenses)
+	p("Survey %s, seed %d, %d px stamps; images 0, %d, %d, ... measured: %d images (%d lenses, %d non-lenses).\n",
+		r.Survey, r.Seed, r.Size, r.Every, 2*r.Every, r.Images, r.Lenses, r.NonLenses)
 
 	a := &r.ArcSNR
 	head("Arc S/N (LensPop: pixels where the lensed source exceeds the noise sigma)")
@@ -56,7 +56,7 @@ func (r Report) Markdown() string {
 	head("Lens mass")
 	row("theta_E (\"), 5 / 16 / 50 / 84 / 95%", q(r.ThetaE), "peak near 1.27\", up to ~3\" (SL2S sample in LensPop)")
 	row("fraction with theta_E > 2\"", fmt.Sprintf("%.3f", r.ThetaEOver2), "~0.13 (SL2S sample in LensPop)")
-	row("external shear |gamma|, 5 / 16 / 50 / 84 / 95%", q(r.Shear), "median ~0.05-0.06 (SLACS)")
+	row("external shear strength sqrt(g1^2 + g2^2), 5 / 16 / 50 / 84 / 95%", q(r.Shear), "median ~0.05-0.06 (SLACS)")
 
 	n := &r.Neighbours
 	head("Field galaxies inside the stamps")

@@ -89,6 +89,9 @@ func TestMeasureSmall(t *testing.T) {
 	if rep.Neighbours.InsideStamps == 0 || rep.Crop.Std[2] <= 0 || rep.Crop.RefMean != RealCropMean || rep.Leakage.Best < 0.5 {
 		t.Errorf("neighbours %+v, crop %+v, leakage %+v", rep.Neighbours, rep.Crop, rep.Leakage)
 	}
+	if rep.Survey != "hsc" || rep.Seed != 1 || rep.Size != 64 {
+		t.Errorf("report of survey %q, seed %d, size %d", rep.Survey, rep.Seed, rep.Size)
+	}
 	if rep.Colours.VersusRedshift != "n/a" {
 		t.Errorf("colours versus redshift %q without redshifts", rep.Colours.VersusRedshift)
 	}
@@ -110,6 +113,12 @@ func TestMeasureSmall(t *testing.T) {
 	for _, want := range []string{"## Arc S/N", "## Noise", "## Lens colours", "## Lens mass", "## Field galaxies", "## Leakage", "## 32x32 centre crops", "0.1995 / 0.6668 / 1.2940"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("Markdown lacks %q", want)
+		}
+	}
+	// Every table row has its three cells (no stray pipe in a cell).
+	for _, line := range strings.Split(md, "\n") {
+		if strings.HasPrefix(line, "|") && strings.Count(line, "|") != 4 {
+			t.Errorf("table row with %d pipes: %s", strings.Count(line, "|"), line)
 		}
 	}
 	if strings.Contains(md, "NaN") || strings.Contains(md, "Inf") {

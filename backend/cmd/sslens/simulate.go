@@ -117,7 +117,6 @@ func writeReport(path string, cfg sim.Config, every int, stdout io.Writer) error
 	if err != nil {
 		return err
 	}
-	rep.Survey = cfg.Survey.Name
 	js, err := json.MarshalIndent(rep, "", "  ")
 	if err != nil {
 		return fmt.Errorf("report: %w", err)
