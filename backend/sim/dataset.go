@@ -156,17 +156,14 @@ func (rd *renderer) write(dir string, i int) result {
 // CropSize x CropSize centre crop (the whole image if smaller), with the
 // offsets torchvision's CenterCrop uses.
 func cropStats(im data.Image) (mean, std [3]float64) {
-	h, w := min(CropSize, im.H), min(CropSize, im.W)
-	top, left := int(math.RoundToEven(float64(im.H-h)/2)), int(math.RoundToEven(float64(im.W-w)/2))
-	n := float64(h * w)
 	for c := 0; c < min(im.C, 3); c++ {
+		crop, _ := cropPlane(im.Plane(c), im.H, im.W)
 		var s, s2 float64
-		for y := top; y < top+h; y++ {
-			for _, v := range im.Plane(c)[y*im.W+left : y*im.W+left+w] {
-				s += float64(v)
-				s2 += float64(v) * float64(v)
-			}
+		for _, v := range crop {
+			s += v
+			s2 += v * v
 		}
+		n := float64(len(crop))
 		mean[c] = s / n
 		std[c] = math.Sqrt(max(s2/n-mean[c]*mean[c], 0))
 	}

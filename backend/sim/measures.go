@@ -98,8 +98,9 @@ func neighbourPairs(z []float64, S int) (x, y pairSums) {
 	return x, y
 }
 
-// cropPlane returns the CropSize x CropSize centre crop of band c of im (the
-// whole plane if smaller), with cropStats's offsets, and its side.
+// cropPlane returns the CropSize x CropSize centre crop of an H x W plane
+// (less where the plane is smaller), with the offsets torchvision's
+// CenterCrop uses, and the crop's width.
 func cropPlane(plane []float32, H, W int) ([]float64, int) {
 	h, w := min(CropSize, H), min(CropSize, W)
 	top, left := int(math.RoundToEven(float64(H-h)/2)), int(math.RoundToEven(float64(W-w)/2))
