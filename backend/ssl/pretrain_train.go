@@ -41,6 +41,25 @@ type pretrainer struct {
 // report. When ctx ends, Train stops after the current step, saves
 // checkpoints/last and returns an error wrapping ErrStopped.
 func (r *PretrainRun) Train(ctx context.Context) (*PretrainReport, error) {
+	t, err := r.newPretrainer()
+	if err != nil {
+		return nil, err
+	}
+	if rp := r.resume; rp != nil {
+		if err := t.restoreOptimisers(rp.state); err != nil {
+			return nil, fmt.Errorf("ssl: %s: %w", r.run().Path(layout.LastDir), err)
+		}
+		t.history = append(t.history, r.resumedEpochs...)
+	}
+	if err := r.runEpochs(ctx, t, &t.loop); err != nil {
+		return nil, err
+	}
+	return t.report()
+}
+
+// newPretrainer prepares a fresh stepper: the schedules, the optimisers
+// (the last layer's apart) and the view batch.
+func (r *PretrainRun) newPretrainer() (*pretrainer, error) {
 	cfg := r.Config
 	t := &pretrainer{PretrainRun: r, loop: newLoop(r.batches(), cfg.Train.Epochs), vars: r.m.vars()}
 	t.sched = NewSchedules(cfg, t.iters)
@@ -61,17 +80,8 @@ func (r *PretrainRun) Train(ctx context.Context) (*PretrainReport, error) {
 			return nil, err
 		}
 	}
-	if rp := r.resume; rp != nil {
-		if err := t.restoreOptimisers(rp.state); err != nil {
-			return nil, fmt.Errorf("ssl: %s: %w", r.run().Path(layout.LastDir), err)
-		}
-		t.history = append(t.history, r.resumedEpochs...)
-	}
 	t.batch = newViewBatch(cfg, r.m.patchGrid())
-	if err := r.runEpochs(ctx, t, &t.loop); err != nil {
-		return nil, err
-	}
-	return t.report()
+	return t, nil
 }
 
 // stepLoss is one step's loss and, for iBOT, its masked-patch part.

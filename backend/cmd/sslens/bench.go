@@ -2,38 +2,60 @@ package main
 
 import (
 	"flag"
+	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strings"
 
+	"github.com/sslens/sslens/backend/config"
 	"github.com/sslens/sslens/backend/nn/bench"
 	"github.com/sslens/sslens/backend/nn/vit"
+	"github.com/sslens/sslens/backend/ssl"
+	"github.com/sslens/sslens/configs"
 )
+
+// maxMethodBatch caps the default batch of `bench --method`: the reference
+// batches (128, SimSiam 512) of ViT-S/8 with 18 crops need about 25 GB
+// unchunked, more than a 24 GB machine has; --batch runs them anyway.
+const maxMethodBatch = 32
 
 func init() {
 	register(command{
 		name:    "bench",
-		summary: "time ViT training steps: images/s, GFLOP/s, share of sgemm, peak RSS; optionally against PyTorch",
+		summary: "time ViT training or pretraining steps: images/s, GFLOP/s, share of sgemm, peak RSS; optionally against PyTorch",
 		usage:   "[flags]",
 		run:     func(fs *flag.FlagSet, args []string) error { return runBench(fs, args, os.Stdout) },
 	})
 }
 
 func runBench(fs *flag.FlagSet, args []string, stdout io.Writer) error {
-	presetList := fs.String("presets", "vit_tiny,vit_small", "comma-separated ViT preset `names` to time")
-	batch := fs.Int("batch", 64, "images per training step")
-	steps := fs.Int("steps", 10, "timed steps per preset (the median counts), after 2 warm-up steps")
-	vsTorch := fs.Bool("vs-torch", false, "after each preset run the PyTorch peer on the same network and print the ratio")
+	presetList := fs.String("presets", "vit_tiny,vit_small", "comma-separated ViT preset `names` to time supervised steps of")
+	methods := fs.String("method", "", "comma-separated pretraining `methods` (dino, ibot, simsiam) to time a whole step of, with configs/reference/<method>-vit-small.yaml's crops, heads and optimiser, instead of supervised steps")
+	preset := fs.String("preset", "", "with --method: the backbone preset `name` instead of the config's (vit_small)")
+	batch := fs.Int("batch", 0, fmt.Sprintf("images per step (0: 64; with --method the config's, at most %d: the reference batches need about 25 GB for ViT-S/8)", maxMethodBatch))
+	steps := fs.Int("steps", 10, "timed steps per preset or method (the median counts), after 2 warm-up steps")
+	vsTorch := fs.Bool("vs-torch", false, "after each preset or method run the PyTorch peer on the same network and step and print the ratio")
 	python := fs.String("python", "/usr/bin/python3", "Python `interpreter` with torch, for --vs-torch")
-	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of each preset's timed steps to `FILE` (FILE.<preset> with several presets)")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of each preset's or method's timed steps to `FILE` (FILE.<name> with several)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
-	if len(pos) != 0 || *batch <= 0 || *steps <= 0 {
+	if len(pos) != 0 || *batch < 0 || *steps <= 0 || (*preset != "" && *methods == "") {
 		return errUsage
 	}
+	if *methods != "" {
+		py := ""
+		if *vsTorch {
+			py = *python
+		}
+		return benchMethods(stdout, strings.Split(*methods, ","), *preset, *batch, *steps, py, *cpuprofile)
+	}
 	c := bench.Config{Batch: *batch, Steps: *steps, CPUProfile: *cpuprofile}
+	if c.Batch == 0 {
+		c.Batch = 64
+	}
 	for _, name := range strings.Split(*presetList, ",") {
 		p, err := vit.LookupPreset(strings.TrimSpace(name))
 		if err != nil {
@@ -45,4 +67,74 @@ func runBench(fs *flag.FlagSet, args []string, stdout io.Writer) error {
 		c.Python = *python
 	}
 	return bench.Run(stdout, c)
+}
+
+// benchMethods times a pretraining step of each method's reference
+// ViT-S/8 config, with preset as the backbone unless empty, at batch
+// images (0: the config's, at most maxMethodBatch), then the PyTorch
+// peer's same step when python is not empty.
+func benchMethods(w io.Writer, methods []string, preset string, batch, steps int, python, profile string) error {
+	cfgs := make([]*config.Config, len(methods))
+	for i, m := range methods {
+		m = strings.TrimSpace(m)
+		b, err := fs.ReadFile(configs.FS, "reference/"+m+"-vit-small.yaml")
+		if err != nil {
+			return fmt.Errorf("bench: --method %q: want dino, ibot or simsiam", m)
+		}
+		if cfgs[i], err = config.Parse(b); err != nil {
+			return fmt.Errorf("bench: reference/%s-vit-small.yaml: %w", m, err)
+		}
+		if preset != "" {
+			cfgs[i].Network.Backbone = preset
+		}
+		switch {
+		case batch > 0:
+			cfgs[i].Train.BatchSize = batch
+		case cfgs[i].Train.BatchSize > maxMethodBatch:
+			fmt.Fprintf(w, "%s: batch %d instead of the config's %d, which needs about 25 GB for ViT-S/8 (--batch %[3]d runs it)\n",
+				m, maxMethodBatch, cfgs[i].Train.BatchSize)
+			cfgs[i].Train.BatchSize = maxMethodBatch
+		}
+	}
+	var peer *bench.Torch
+	if python != "" {
+		var err error
+		if peer, err = bench.NewTorch(python); err != nil {
+			return err
+		}
+		defer peer.Close()
+	}
+	if _, err := bench.Header(w, fmt.Sprintf("median of %d pretraining steps (augmentation, teacher, student forward and backward, optimiser, EMA) after %d warm-up", steps, bench.Warmup)); err != nil {
+		return err
+	}
+	for i, cfg := range cfgs {
+		file := profile
+		if file != "" && len(cfgs) > 1 {
+			file += "." + string(cfg.Experiment.Method)
+		}
+		if err := benchMethod(w, cfg, steps, peer, file); err != nil {
+			return fmt.Errorf("bench: %s: %w", methods[i], err)
+		}
+	}
+	return nil
+}
+
+// benchMethod times cfg's pretraining step and reports it against peer.
+func benchMethod(w io.Writer, cfg *config.Config, steps int, peer *bench.Torch, profile string) error {
+	pb, err := ssl.NewPretrainBench(cfg)
+	if err != nil {
+		return err
+	}
+	defer pb.Close()
+	r, err := bench.Measure(steps, profile, pb.Step)
+	if err != nil {
+		return err
+	}
+	if err := bench.ReportMethod(w, pb.Peer(), r, peer, steps); err != nil {
+		return err
+	}
+	if profile != "" {
+		fmt.Fprintf(w, "  CPU profile: %s\n", profile)
+	}
+	return nil
 }

@@ -51,13 +51,10 @@ func Run(w io.Writer, c Config) error {
 		defer peer.Close()
 	}
 	threads := runtime.GOMAXPROCS(0)
-	sgemm, err := Sgemm(20)
+	sgemm, err := Header(w, fmt.Sprintf("batch %d, median of %d steps (forward, backward, AdamW) after %d warm-up", c.Batch, c.Steps, Warmup))
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "BLAS %s, %d threads, batch %d, median of %d steps (forward, backward, AdamW) after %d warm-up\n",
-		ops.BLASName(), threads, c.Batch, c.Steps, Warmup)
-	fmt.Fprintf(w, "sgemm %dx%d by %dx%d: %.1f GFLOP/s (best of 20)\n", SgemmM, SgemmK, SgemmK, SgemmN, sgemm)
 	for _, p := range c.Presets {
 		profile := c.CPUProfile
 		if profile != "" && len(c.Presets) > 1 {
@@ -85,6 +82,19 @@ func Run(w io.Writer, c Config) error {
 	return nil
 }
 
+// Header writes the lines every report starts with, the BLAS, the threads,
+// what is measured and the rate of one sgemm, and returns that rate in
+// GFLOP/s.
+func Header(w io.Writer, what string) (float64, error) {
+	sgemm, err := Sgemm(20)
+	if err != nil {
+		return 0, err
+	}
+	fmt.Fprintf(w, "BLAS %s, %d threads, %s\n", ops.BLASName(), runtime.GOMAXPROCS(0), what)
+	fmt.Fprintf(w, "sgemm %dx%d by %dx%d: %.1f GFLOP/s (best of 20)\n", SgemmM, SgemmK, SgemmK, SgemmN, sgemm)
+	return sgemm, nil
+}
+
 // Result is one preset's measurement.
 type Result struct {
 	Step    time.Duration // median step time
@@ -96,16 +106,9 @@ func (r Result) ImagesPerSec(batch int) float64 { return float64(batch) / r.Step
 
 // Preset trains a fresh two-class ViT of preset p on random images for
 // Warmup+steps steps of batch images with the preset's dropout and drop
-// path, and returns the median timed step and the process's peak RSS over
-// the run, profiling the timed steps into profile unless it is empty.
+// path (Measure), profiling the timed steps into profile unless it is
+// empty.
 func Preset(p vit.Preset, batch, steps int, profile string) (Result, error) {
-	// Return the previous preset's memory to the system and restart the
-	// peak (Linux: writing 5 to clear_refs resets VmHWM, which getrusage's
-	// maxrss reads); elsewhere the peak is the process's so far.
-	runtime.GC()
-	debug.FreeOSMemory()
-	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
-
 	rng := rand.New(rand.NewPCG(1, 2))
 	ps, err := vit.New(p, 2, rng)
 	if err != nil {
@@ -128,13 +131,26 @@ func Preset(p vit.Preset, batch, steps int, profile string) (Result, error) {
 	for i := range labels {
 		labels[i] = i % 2
 	}
-	step := func() error {
+	return Measure(steps, profile, func() error {
 		if _, _, err := c.TrainStep(images, labels); err != nil {
 			return err
 		}
 		opt.Step(1e-4, 0.05)
 		return nil
-	}
+	})
+}
+
+// Measure runs step Warmup times, then steps timed times, and returns the
+// median timed step and the process's peak RSS since Measure began (the
+// networks are built before: their parameters count), profiling the timed
+// steps into profile unless it is empty.
+func Measure(steps int, profile string, step func() error) (Result, error) {
+	// Return earlier measurements' memory to the system and restart the
+	// peak (Linux: writing 5 to clear_refs resets VmHWM, which getrusage's
+	// maxrss reads); elsewhere the peak is the process's so far.
+	runtime.GC()
+	debug.FreeOSMemory()
+	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
 	for range Warmup {
 		if err := step(); err != nil {
 			return Result{}, err

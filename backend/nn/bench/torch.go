@@ -61,9 +61,14 @@ var torchRate = regexp.MustCompile(`([0-9.]+) img/s`)
 
 // Run runs the peer for preset p and returns its result line and images/s.
 func (t *Torch) Run(p vit.Preset, batch, steps, threads int) (line string, rate float64, err error) {
-	cmd := exec.Command(t.python, t.script, strconv.Itoa(p.Dim), strconv.Itoa(p.Depth), strconv.Itoa(p.Heads),
+	return t.run(strconv.Itoa(p.Dim), strconv.Itoa(p.Depth), strconv.Itoa(p.Heads),
 		strconv.Itoa(batch), strconv.Itoa(steps), strconv.Itoa(threads))
-	out, err := cmd.CombinedOutput()
+}
+
+// run runs the peer script with args and returns the last line of its
+// output and the images/s in it.
+func (t *Torch) run(args ...string) (line string, rate float64, err error) {
+	out, err := exec.Command(t.python, append([]string{t.script}, args...)...).CombinedOutput()
 	text := strings.TrimSpace(string(out))
 	var exit *exec.ExitError
 	if errors.As(err, &exit) {
