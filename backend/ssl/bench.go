@@ -68,6 +68,12 @@ func (b *PretrainBench) Step() error {
 	return err
 }
 
+// Augment runs the step's augmentation alone (the batch's views and
+// masks), the part of Step a peer with ready-made inputs leaves out.
+func (b *PretrainBench) Augment() error {
+	return b.t.batch.fill(b.t.pipe, b.t.raw, b.idx, b.t.Config.Experiment.Seed, 0)
+}
+
 // Close releases the networks.
 func (b *PretrainBench) Close() { b.t.m.close() }
 

@@ -91,7 +91,7 @@ func benchMethods(w io.Writer, methods []string, preset string, batch, steps int
 		case batch > 0:
 			cfgs[i].Train.BatchSize = batch
 		case cfgs[i].Train.BatchSize > maxMethodBatch:
-			fmt.Fprintf(w, "%s: batch %d instead of the config's %d, which needs about 25 GB for ViT-S/8 (--batch %[3]d runs it)\n",
+			fmt.Fprintf(w, "%s: batch %d instead of the config's %d: unchunked, the reference batches of ViT-S/8 need up to about 25 GB (--batch %[3]d runs it)\n",
 				m, maxMethodBatch, cfgs[i].Train.BatchSize)
 			cfgs[i].Train.BatchSize = maxMethodBatch
 		}
@@ -130,7 +130,11 @@ func benchMethod(w io.Writer, cfg *config.Config, steps int, peer *bench.Torch, 
 	if err != nil {
 		return err
 	}
-	if err := bench.ReportMethod(w, pb.Peer(), r, peer, steps); err != nil {
+	aug, err := bench.Measure(steps, "", pb.Augment)
+	if err != nil {
+		return err
+	}
+	if err := bench.ReportMethod(w, pb.Peer(), r, aug.Step, peer, steps); err != nil {
 		return err
 	}
 	if profile != "" {

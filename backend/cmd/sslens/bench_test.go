@@ -46,10 +46,13 @@ func TestBenchErrors(t *testing.T) {
 		usage bool
 		want  string
 	}{
-		{[]string{"--batch", "0"}, true, ""},
+		{[]string{"--batch", "-1"}, true, ""},
 		{[]string{"--steps", "-1"}, true, ""},
 		{[]string{"extra"}, true, ""},
 		{[]string{"--presets", "vit_huge"}, false, `unknown preset "vit_huge"`},
+		{[]string{"--preset", "vit_nano"}, true, ""},
+		{[]string{"--method", "byol"}, false, `--method "byol": want dino, ibot or simsiam`},
+		{[]string{"--method", "dino", "--preset", "vit_huge"}, false, `unknown preset "vit_huge"`},
 		{[]string{"--presets", "vit_nano", "--vs-torch", "--python", noTorch}, false, "needs PyTorch for " + noTorch + " (on Debian: apt-get install python3-torch): ModuleNotFoundError: No module named 'torch'"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
@@ -61,5 +64,20 @@ func TestBenchErrors(t *testing.T) {
 				t.Errorf("got %v, want an error containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestBenchMethod times SimSiam's reference step on ViT-N/8 for one step:
+// the config's batch of 512 is capped and said so, the backbone replaced.
+func TestBenchMethod(t *testing.T) {
+	out, err := runBenchCmd(t, "--method", "simsiam", "--preset", "vit_nano", "--steps", "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"simsiam: batch 32 instead of the config's 512", "median of 1 pretraining steps",
+		"simsiam vit_nano (D 128, depth 6, 4 heads), batch 32, crops 2x32 px: ", "peak RSS "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
 	}
 }
