@@ -126,11 +126,19 @@ func CapMessage(msg string) string {
 	if len(msg) <= MaxMessageBytes {
 		return msg
 	}
-	cut := MaxMessageBytes - len("…")
-	for cut > 0 && !utf8.RuneStart(msg[cut]) {
-		cut--
+	return CutUTF8(msg, MaxMessageBytes-len("…")) + "…"
+}
+
+// CutUTF8 returns the longest prefix of s of at most n bytes that ends
+// between characters.
+func CutUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
 	}
-	return msg[:cut] + "…"
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // FieldErrorf returns a FieldError for key with a formatted message.

@@ -5,7 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"unicode"
-	"unicode/utf8"
+
+	"github.com/sslens/sslens/shared"
 )
 
 // maxName bounds a sanitised file name, in bytes.
@@ -30,7 +31,7 @@ func sanitizeName(name string) string {
 		if len(ext) > maxName/2 { // not an extension but a long name with a dot
 			ext = ""
 		}
-		name = cutUTF8(name[:len(name)-len(ext)], maxName-len(ext)) + ext
+		name = shared.CutUTF8(name[:len(name)-len(ext)], maxName-len(ext)) + ext
 	}
 	if name == "" {
 		return "unnamed"
@@ -46,18 +47,6 @@ func extension(name string) string {
 		ext = filepath.Ext(strings.TrimSuffix(name, ext)) + ext
 	}
 	return ext
-}
-
-// cutUTF8 returns the longest prefix of s of at most n bytes that ends
-// between characters.
-func cutUTF8(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }
 
 // formatOf names an image file's format by its extension, "" if unknown.
