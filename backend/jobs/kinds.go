@@ -129,7 +129,7 @@ func (m *Manager) prepare(ctx context.Context, j store.Run, p Params) ([]string,
 		return []string{sub, "--out", out, "--preset", p.Survey, "--counts", p.Counts,
 			"--seed", strconv.FormatUint(p.Seed, 10), "--force", "--preview", layout.Dataset(out).Path(layout.PreviewPNG)}, nil
 	case shared.KindFinetune, shared.KindPretrain:
-		if isFile(run.State(layout.LastDir)) && isFile(run.Path(layout.MetricsFile)) {
+		if run.Resumable() {
 			return []string{sub, "--resume", dir}, nil
 		}
 		// Nothing to resume from: clear what an earlier start left, which
@@ -328,9 +328,4 @@ func (m *Manager) storeScores(ctx context.Context, j store.Run, p Params) error 
 		}
 	}
 	return m.st.PutScores(ctx, p.Checkpoint, rows)
-}
-
-func isFile(path string) bool {
-	st, err := os.Stat(path)
-	return err == nil && st.Mode().IsRegular()
 }

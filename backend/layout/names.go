@@ -1,6 +1,7 @@
 package layout
 
 import (
+	"os"
 	"path/filepath"
 
 	"github.com/sslens/sslens/backend/nn/ckpt"
@@ -54,6 +55,16 @@ var DatasetFiles = []string{LensDir, NonLensDir, SplitsPickle, SplitsJSON, Metad
 
 // Run is a run folder's path.
 type Run string
+
+// Resumable says whether the run folder holds what a resume needs: the
+// training state of checkpoints/last and the metrics stream it continues.
+func (r Run) Resumable() bool { return IsFile(r.State(LastDir)) && IsFile(r.Path(MetricsFile)) }
+
+// IsFile says whether path names a regular file.
+func IsFile(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.Mode().IsRegular()
+}
 
 // Path joins a run-relative name (such as LastDir or ReportJSON) to the
 // folder.

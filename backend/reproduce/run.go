@@ -137,7 +137,7 @@ func runCell(ctx context.Context, c *Cell, index, total int, opt Options) error 
 	sopt := ssl.Options{Resume: resume, Progress: opt.Progress}
 	if c.Kind == CellPretrain {
 		err = pretrain(ctx, c.Config, sopt)
-		if model := c.run().Model(layout.LastDir); err == nil && !isFile(model) {
+		if model := c.run().Model(layout.LastDir); err == nil && !layout.IsFile(model) {
 			err = fmt.Errorf("reproduce: %s: the pretraining left no %s", c.Name(), model)
 		}
 	} else {
@@ -164,17 +164,17 @@ func runCell(ctx context.Context, c *Cell, index, total int, opt Options) error 
 func cellDone(c *Cell) (bool, error) {
 	run := c.run()
 	if c.Kind == CellFinetune {
-		return isFile(run.Path(layout.ReportJSON)), nil
+		return layout.IsFile(run.Path(layout.ReportJSON)), nil
 	}
 	rec, err := readCellRecord(c.Dir)
 	if err != nil {
 		return false, err
 	}
 	model := run.Model(layout.LastDir)
-	if rec.Finished && isFile(model) {
+	if rec.Finished && layout.IsFile(model) {
 		return true, nil
 	}
-	if !isFile(run.State(layout.LastDir)) || !isFile(model) {
+	if !layout.IsFile(run.State(layout.LastDir)) || !layout.IsFile(model) {
 		return false, nil
 	}
 	st, err := ckpt.LoadState(run.Path(layout.LastDir))
@@ -209,7 +209,7 @@ func sameConfig(c *Cell) error {
 // not its report.
 func prepareCellDir(c *Cell) (string, error) {
 	run := c.run()
-	if isFile(run.Path(layout.MetricsFile)) && isFile(run.State(layout.LastDir)) {
+	if run.Resumable() {
 		st, err := ckpt.LoadState(run.Path(layout.LastDir))
 		if err == nil && st.Epoch < c.Config.Train.Epochs {
 			return c.Dir, nil
@@ -246,9 +246,4 @@ func trainClassifier(ctx context.Context, c *Cell, sopt ssl.Options, opt Options
 	defer m.Close()
 	_, err = run.Train(ctx, m)
 	return err
-}
-
-func isFile(path string) bool {
-	fi, err := os.Stat(path)
-	return err == nil && fi.Mode().IsRegular()
 }

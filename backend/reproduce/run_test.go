@@ -445,7 +445,7 @@ func TestReproduceResumes(t *testing.T) {
 
 // dinoRunning reports whether the first dino classifier has started.
 func dinoRunning(out string) bool {
-	return isFile(filepath.Join(out, "finetune", "dino_vit_nano_300_seed0", layout.MetricsFile))
+	return layout.IsFile(filepath.Join(out, "finetune", "dino_vit_nano_300_seed0", layout.MetricsFile))
 }
 
 // What earlier runs leave behind: a pretraining stopped mid-way is

@@ -24,7 +24,7 @@ type testScores struct {
 // ensureScores writes a finished classifier's ScoresFile if an earlier
 // run ended before writing it.
 func ensureScores(ctx context.Context, c *Cell, opt Options) error {
-	if isFile(c.run().Path(layout.ScoresFile)) {
+	if layout.IsFile(c.run().Path(layout.ScoresFile)) {
 		return nil
 	}
 	return writeScores(ctx, c, opt)

@@ -35,16 +35,11 @@ func ResolveCheckpoint(path string) (string, error) {
 		return path, nil
 	}
 	for _, p := range []string{filepath.Join(path, layout.ModelFile), layout.Run(path).Model(layout.LastDir)} {
-		if isFile(p) {
+		if layout.IsFile(p) {
 			return p, nil
 		}
 	}
 	return "", fmt.Errorf("ssl: checkpoint: %s holds neither %s nor %s", path, layout.ModelFile, layout.LastDir+"/"+layout.ModelFile)
-}
-
-func isFile(path string) bool {
-	st, err := os.Stat(path)
-	return err == nil && st.Mode().IsRegular()
 }
 
 // Checkpoint is a model checkpoint ready to build a classifier from.

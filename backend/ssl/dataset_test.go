@@ -73,7 +73,7 @@ func TestLabelledSubsetsAreLeakFree(t *testing.T) {
 				t.Errorf("%d lenses, want %d", lenses, len(tc.want.Lenses))
 			}
 			if tc.edit == nil {
-				if isFile(filepath.Join(out, layout.SubsetFile)) {
+				if layout.IsFile(filepath.Join(out, layout.SubsetFile)) {
 					t.Errorf("%s written for all labels", layout.SubsetFile)
 				}
 				return

@@ -120,7 +120,7 @@ func checkPretrainFolder(t *testing.T, out string, method config.Method, rep *Pr
 	t.Helper()
 	for _, f := range []string{layout.ResolvedConfig, layout.MetricsFile, layout.PretrainReportJSON, layout.PretrainReportMD, "checkpoints/last/model.safetensors",
 		"checkpoints/last/model.json", "checkpoints/last/state.safetensors", "checkpoints/last/state.json", "checkpoints/last/history.json"} {
-		if !isFile(filepath.Join(out, f)) {
+		if !layout.IsFile(filepath.Join(out, f)) {
 			t.Errorf("run folder lacks %s", f)
 		}
 	}

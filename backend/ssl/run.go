@@ -203,7 +203,7 @@ func resumePaths(where string) (runDir, ckptDir string, err error) {
 		p = filepath.Dir(p)
 	}
 	for _, c := range [][2]string{{p, layout.Run(p).Path(layout.LastDir)}, {filepath.Dir(filepath.Dir(p)), p}} {
-		if isFile(filepath.Join(c[1], layout.StateFile)) && isFile(layout.Run(c[0]).Path(layout.MetricsFile)) {
+		if layout.IsFile(filepath.Join(c[1], layout.StateFile)) && layout.IsFile(layout.Run(c[0]).Path(layout.MetricsFile)) {
 			return c[0], c[1], nil
 		}
 	}

@@ -33,11 +33,11 @@ func TestTrainWritesTheRunFolder(t *testing.T) {
 	for _, f := range []string{layout.ResolvedConfig, layout.MetricsFile, layout.ReportJSON, layout.ReportMD,
 		"checkpoints/last/model.safetensors", "checkpoints/last/model.json", "checkpoints/last/state.safetensors",
 		"checkpoints/last/state.json", "checkpoints/best/model.safetensors", "checkpoints/best/model.json"} {
-		if !isFile(filepath.Join(out, f)) {
+		if !layout.IsFile(filepath.Join(out, f)) {
 			t.Errorf("run folder lacks %s", f)
 		}
 	}
-	if isFile(filepath.Join(out, layout.SubsetFile)) {
+	if layout.IsFile(filepath.Join(out, layout.SubsetFile)) {
 		t.Errorf("%s written for labels: all", layout.SubsetFile)
 	}
 
@@ -211,7 +211,7 @@ func TestStopSavesACheckpoint(t *testing.T) {
 	if last := seen[len(seen)-1]; last.Kind != shared.MetricLog || !strings.Contains(last.Message, "stopped") {
 		t.Errorf("last record %+v does not say the run stopped", last)
 	}
-	if isFile(filepath.Join(out, layout.ReportJSON)) {
+	if layout.IsFile(filepath.Join(out, layout.ReportJSON)) {
 		t.Error("a stopped run wrote a report")
 	}
 }
