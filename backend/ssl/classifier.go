@@ -190,7 +190,7 @@ func (r *ClassifierRun) initWeights(splits data.Splits, resumeDir string) error 
 			r.note(shared.MetricWarning, "%s has no usable normalisation (%v); using the train split's statistics", path, err)
 		}
 	}
-	r.Norm, err = statsNormalization(cfg.Input.DataPath, splits, cfg.Input.ImageSize[0])
+	r.Norm, err = StatsNormalization(cfg.Input.DataPath, splits, cfg.Input.ImageSize[0])
 	return err
 }
 

@@ -90,10 +90,10 @@ func toCkpt(a augment.Normalization) ckpt.Normalization {
 	return n
 }
 
-// statsNormalization returns the seed's normalisation of a dataset: the
+// StatsNormalization returns the seed's normalisation of a dataset: the
 // per-band mean of the train split's centre crops and the mean of their
-// per-image standard deviations (cached by data.LoadStats).
-func statsNormalization(dir string, s data.Splits, crop int) (augment.Normalization, error) {
+// per-image standard deviations (cached by data.LoadStats), checked.
+func StatsNormalization(dir string, s data.Splits, crop int) (augment.Normalization, error) {
 	st, err := data.LoadStats(dir, s, crop)
 	if err != nil {
 		return augment.Normalization{}, err

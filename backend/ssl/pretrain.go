@@ -106,7 +106,7 @@ func newPretrainRun(cfg *config.Config, opt Options, p vit.Preset) (*PretrainRun
 		if r.Norm, err = toAugment(sc.Normalization); err != nil {
 			return nil, fmt.Errorf("ssl: %s: normalisation: %w", ckptDir, err)
 		}
-	} else if r.Norm, err = statsNormalization(cfg.Input.DataPath, splits, cfg.Input.ImageSize[0]); err != nil {
+	} else if r.Norm, err = StatsNormalization(cfg.Input.DataPath, splits, cfg.Input.ImageSize[0]); err != nil {
 		return nil, err
 	}
 	if err := r.loadData(cfg.Input.DataPath, splits); err != nil {

@@ -148,7 +148,7 @@ func TestTrainWritesTheRunFolder(t *testing.T) {
 // loadRunNorm is the normalisation a supervised run of cfg uses.
 func loadRunNorm(t *testing.T, cfg *config.Config) augment.Normalization {
 	t.Helper()
-	n, err := statsNormalization(cfg.Input.DataPath, mustSplits(t, cfg.Input.DataPath), 32)
+	n, err := StatsNormalization(cfg.Input.DataPath, mustSplits(t, cfg.Input.DataPath), 32)
 	if err != nil {
 		t.Fatal(err)
 	}

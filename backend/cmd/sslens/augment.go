@@ -15,6 +15,7 @@ import (
 	"github.com/sslens/sslens/backend/config"
 	"github.com/sslens/sslens/backend/data"
 	"github.com/sslens/sslens/backend/render"
+	"github.com/sslens/sslens/backend/ssl"
 )
 
 func init() {
@@ -104,7 +105,11 @@ func datasetNormalization(dir string, crop int) (augment.Normalization, error) {
 		}
 		s.Train = ds.Files
 	}
-	return splitsNormalization(dir, s, crop)
+	n, err := ssl.StatsNormalization(dir, s, crop)
+	if err != nil {
+		return augment.Normalization{}, fmt.Errorf("%s: %w", dir, err)
+	}
+	return n, nil
 }
 
 // viewSheet draws the input, its centre crop when it is larger, and every

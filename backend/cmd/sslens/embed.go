@@ -155,7 +155,7 @@ func datasetSet(ck *ssl.Checkpoint, dirFlag, indices string, split data.SplitNam
 			return nil, err
 		}
 		files = *splits.Split(split)
-		stats = func() (augment.Normalization, error) { return splitsNormalization(dir, splits, size) }
+		stats = func() (augment.Normalization, error) { return ssl.StatsNormalization(dir, splits, size) }
 	}
 	if files.Len() == 0 {
 		return nil, fmt.Errorf("%s: no images to embed (split %s)", dir, cmp.Or(string(split), "all"))

@@ -78,7 +78,7 @@ func runEval(ctx context.Context, fs *flag.FlagSet, args []string, e env) error 
 		return err
 	}
 	size := ck.Params.Preset.ImageSize
-	if err := fillNorm(ck, dir, e.stderr, func() (augment.Normalization, error) { return splitsNormalization(dir, splits, size) }); err != nil {
+	if err := fillNorm(ck, dir, e.stderr, func() (augment.Normalization, error) { return ssl.StatsNormalization(dir, splits, size) }); err != nil {
 		return err
 	}
 	set, err := ssl.LoadSet(dir, *splits.Split(split), size, ck.Norm)

@@ -5,26 +5,8 @@ import (
 	"io"
 
 	"github.com/sslens/sslens/backend/augment"
-	"github.com/sslens/sslens/backend/data"
 	"github.com/sslens/sslens/backend/ssl"
 )
-
-// splitsNormalization returns the normalisation of dir's train split s.Train
-// at the centre crop (pixels), through the data package's cached statistics.
-func splitsNormalization(dir string, s data.Splits, crop int) (augment.Normalization, error) {
-	st, err := data.LoadStats(dir, s, crop)
-	if err != nil {
-		return augment.Normalization{}, err
-	}
-	var n augment.Normalization
-	for c := range 3 {
-		n.Mean[c], n.Std[c] = float32(st.Mean[c]), float32(st.Std[c])
-	}
-	if err := n.Validate(); err != nil {
-		return augment.Normalization{}, fmt.Errorf("%s: %w", dir, err)
-	}
-	return n, nil
-}
 
 // hasNorm reports whether a checkpoint says how to normalise its inputs;
 // imported weights never fine-tuned here do not.
