@@ -277,16 +277,12 @@ func (m *Manager) registerCheckpoint(ctx context.Context, j store.Run, rel strin
 // readSidecar reads the sidecar of the weights file model; nil without
 // an error when there is none (the run wrote no checkpoint there).
 func readSidecar(model string) (*ckpt.Sidecar, error) {
-	b, err := os.ReadFile(ckpt.SidecarPath(model))
+	sc, err := ckpt.ReadSidecar(model)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
-	}
-	var sc ckpt.Sidecar
-	if err := json.Unmarshal(b, &sc); err != nil {
-		return nil, fmt.Errorf("%s: %w", ckpt.SidecarPath(model), err)
 	}
 	return &sc, nil
 }

@@ -180,12 +180,9 @@ func saveModel(dir string, ps *vit.Params, sc ckpt.Sidecar) error {
 // readSidecar reads only the sidecar of the model in dir; ok is false when
 // there is none.
 func readSidecar(dir string) (sc ckpt.Sidecar, ok bool, err error) {
-	b, err := os.ReadFile(ckpt.SidecarPath(filepath.Join(dir, layout.ModelFile)))
+	sc, err = ckpt.ReadSidecar(filepath.Join(dir, layout.ModelFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		return sc, false, nil
-	}
-	if err == nil {
-		err = json.Unmarshal(b, &sc)
 	}
 	if err != nil {
 		return sc, false, fmt.Errorf("ssl: %s: %w", dir, err)

@@ -129,6 +129,15 @@ func checkPair(path, sidecar, got, want string) error {
 	return nil
 }
 
+// ReadSidecar reads the sidecar of the weights file path alone, without
+// the weights; a missing sidecar is an error satisfying
+// errors.Is(err, fs.ErrNotExist).
+func ReadSidecar(path string) (Sidecar, error) {
+	var sc Sidecar
+	err := readJSON(SidecarPath(path), &sc)
+	return sc, err
+}
+
 // Load reads a checkpoint: the tensors of path, in file order, and its
 // sidecar.
 func Load(path string) ([]Tensor, Sidecar, error) {
