@@ -3,6 +3,7 @@ package sim
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -186,8 +187,16 @@ func TestSmallDataset(t *testing.T) {
 		if mu := col("magnification"); !(mu >= pop.Source.MinMagnification) {
 			t.Errorf("%s: magnification %.2f below %g", im.File, mu, pop.Source.MinMagnification)
 		}
-		if te := col("theta_e"); !(te >= 0.75 && te <= 2) {
-			t.Errorf("%s: theta_E %.2f outside [0.75, 2]", im.File, te)
+		if te, lim := col("theta_e"), pop.Mass.ThetaERange; !(te >= lim[0] && te <= lim[1]) {
+			t.Errorf("%s: theta_E %.2f outside %v", im.File, te, lim)
+		}
+		// theta_E follows from the velocity dispersion and the redshifts
+		// (metadata.csv keeps about 5 significant digits).
+		if te, want := col("theta_e"), EinsteinRadius(col("lens_sigma_v"), col("lens_z"), col("src_z")); !(math.Abs(te/want-1) < 1e-3) {
+			t.Errorf("%s: theta_E %.4f, the SIS radius of sigma and the redshifts is %.4f", im.File, te, want)
+		}
+		if snr := col("arc_snr"); !(snr >= pop.Source.MinSNR) {
+			t.Errorf("%s: arc S/N %.1f below %g", im.File, snr, pop.Source.MinSNR)
 		}
 		// Jacobs et al. colour cuts for lens galaxies.
 		g, r, i := col("lens_mag_g"), col("lens_mag_r"), col("lens_mag_i")

@@ -127,31 +127,62 @@ func (g *gaussian) add(x, y float64, v *[3]float64) {
 
 // ring is an elliptical ring with a Gaussian radial profile of the given
 // radius and width: a collisional or resonance ring, a hard negative that
-// mimics an Einstein ring.
+// mimics an Einstein ring. Its brightness varies around it as
+// ((1 + cos(t - t0)) / 2)^power (1 + lopsided cos(t - t0)), t the angle in
+// the circularised frame: power 0 and lopsided 0 make a uniform ring, a
+// large power an arc centred on t0 (a tidal tail, a partial ring).
 type ring struct {
 	ellipse
 	radius, inv2w2, rmax float64
-	amp                  [3]float64
+	power, lopsided, t0  float64
+	amp                  [3]float64 // divided by the mean modulation, so flux is kept
 }
 
+// ringSteps samples the azimuthal modulation to normalise it.
+const ringSteps = 256
+
 func newRing(x0, y0, angle, q, radius, width float64, flux [3]float64) *ring {
-	rg := &ring{ellipse: newEllipse(x0, y0, angle, q), radius: radius, inv2w2: 1 / (2 * width * width), rmax: radius + 6*width}
+	return newArc(x0, y0, angle, q, radius, width, 0, 0, 0, flux)
+}
+
+// newArc returns a ring whose brightness is modulated around it (see ring).
+func newArc(x0, y0, angle, q, radius, width, power, lopsided, t0 float64, flux [3]float64) *ring {
+	rg := &ring{ellipse: newEllipse(x0, y0, angle, q), radius: radius, inv2w2: 1 / (2 * width * width), rmax: radius + 6*width,
+		power: power, lopsided: lopsided, t0: t0}
 	// Integral of 2 pi r exp(-(r-R)^2 / 2w^2) over r > 0.
 	unit := 2 * math.Pi * width * (width*math.Exp(-radius*radius*rg.inv2w2) +
 		radius*math.Sqrt(math.Pi/2)*(1+math.Erf(radius/(width*math.Sqrt2))))
+	mean := 0.0
+	for k := range ringSteps {
+		mean += rg.modulation(2*math.Pi*(float64(k)+0.5)/ringSteps+t0) / ringSteps
+	}
 	for c := range flux {
-		rg.amp[c] = flux[c] / unit
+		rg.amp[c] = flux[c] / (unit * mean)
 	}
 	return rg
 }
 
+// modulation is the azimuthal brightness factor at angle t.
+func (rg *ring) modulation(t float64) float64 {
+	c := math.Cos(t - rg.t0)
+	m := 1 + rg.lopsided*c
+	if rg.power > 0 {
+		m *= math.Pow(0.5*(1+c), rg.power)
+	}
+	return m
+}
+
 func (rg *ring) add(x, y float64, v *[3]float64) {
-	r := math.Sqrt(rg.r2(x, y))
+	u, w := rg.frame(x, y)
+	r := math.Sqrt(rg.q*u*u + w*w/rg.q)
 	if r >= rg.rmax {
 		return
 	}
 	d := r - rg.radius
 	p := math.Exp(-d * d * rg.inv2w2)
+	if rg.power > 0 || rg.lopsided != 0 {
+		p *= rg.modulation(math.Atan2(w/math.Sqrt(rg.q), u*math.Sqrt(rg.q)))
+	}
 	v[0] += rg.amp[0] * p
 	v[1] += rg.amp[1] * p
 	v[2] += rg.amp[2] * p
@@ -170,6 +201,9 @@ const (
 type spiral struct {
 	*sersic
 	arms, cotPitch, phase, contrast float64
+	// lopsided is an m = 1 modulation 1 + lopsided cos(theta - lopAngle):
+	// real spirals are rarely symmetric. It averages to 1 on every circle.
+	lopsided, lopAngle float64
 }
 
 func (sp *spiral) add(x, y float64, v *[3]float64) {
@@ -185,7 +219,7 @@ func (sp *spiral) add(x, y float64, v *[3]float64) {
 		phase := sp.arms*(theta-sp.cotPitch*0.5*math.Log(r2)) + sp.phase
 		c := 0.5 * (1 + math.Cos(phase))
 		c *= c
-		p *= 1 - sp.contrast + sp.contrast*c*c/armMean
+		p *= (1 - sp.contrast + sp.contrast*c*c/armMean) * (1 + sp.lopsided*math.Cos(theta-sp.lopAngle))
 	}
 	v[0] += sp.amp[0] * p
 	v[1] += sp.amp[1] * p

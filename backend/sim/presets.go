@@ -119,28 +119,48 @@ type Galaxy struct {
 
 // Population is what the images hold; see presets.yaml for each field.
 type Population struct {
-	LensLight    Galaxy  `yaml:"lens_light"`
-	CentreOffset Dist    `yaml:"centre_offset"`
-	Mass         Mass    `yaml:"mass"`
-	Source       Source  `yaml:"source"`
-	NonLens      NonLens `yaml:"nonlens"`
-	Field        Field   `yaml:"field"`
+	LensGalaxy   RedGalaxy `yaml:"lens_galaxy"`
+	CentreOffset Dist      `yaml:"centre_offset"`
+	Mass         Mass      `yaml:"mass"`
+	Source       Source    `yaml:"source"`
+	NonLens      NonLens   `yaml:"nonlens"`
+	Field        Field     `yaml:"field"`
+}
+
+// RedGalaxy is the population of massive early-type galaxies at the centre
+// of lenses and of most non-lenses: a redshift and a velocity dispersion,
+// from which magnitude, colours and size follow.
+type RedGalaxy struct {
+	Redshift           Dist         `yaml:"redshift"`
+	VelocityDispersion Dist         `yaml:"velocity_dispersion"` // km/s
+	MagIPivot          float64      `yaml:"mag_i_pivot"`         // i at z = 0.5, sigma = 250 km/s
+	FaberJackson       float64      `yaml:"faber_jackson"`       // L ~ sigma^FaberJackson
+	KESlope            float64      `yaml:"ke_slope"`            // K+evolution correction, mag per unit z
+	MagScatter         float64      `yaml:"mag_scatter"`         // Gaussian sd, mag
+	ColourTrack        [][3]float64 `yaml:"colour_track"`        // [z, g-r, r-i], z increasing
+	GRScatter          float64      `yaml:"g_r_scatter"`
+	RIScatter          float64      `yaml:"r_i_scatter"`
+	ReffKpc            Dist         `yaml:"r_eff_kpc"` // half-light radius, kpc
+	N                  Dist         `yaml:"n"`
+	Q                  Dist         `yaml:"q"`
 }
 
 // Mass is the lens mass population: SIE plus external shear.
 type Mass struct {
-	ThetaE       Dist    `yaml:"theta_e"`       // Einstein radius, arcsec
-	Q            Dist    `yaml:"q"`             // mass axis ratio
-	AngleScatter Dist    `yaml:"angle_scatter"` // degrees from the light's major axis
-	Shear        Dist    `yaml:"shear"`         // each shear component
-	Core         float64 `yaml:"core"`          // core radius, arcsec
+	ThetaERange  [2]float64 `yaml:"theta_e_range"` // accepted Einstein radii, arcsec
+	Q            Dist       `yaml:"q"`             // mass axis ratio
+	AngleScatter Dist       `yaml:"angle_scatter"` // degrees from the light's major axis
+	Shear        Dist       `yaml:"shear"`         // each shear component
+	Core         float64    `yaml:"core"`          // core radius, arcsec
 }
 
 // Source is the lensed source population.
 type Source struct {
+	Redshift         Dist    `yaml:"redshift"`
 	Galaxy           Galaxy  `yaml:"galaxy"`
 	Position         float64 `yaml:"position"` // max source offset, in units of theta_E
 	MinMagnification float64 `yaml:"min_magnification"`
+	MinSNR           float64 `yaml:"min_snr"` // best-band LensPop arc S/N a lens must reach
 	Clumps           Dist    `yaml:"clumps"`
 	ClumpFlux        Dist    `yaml:"clump_flux"`
 	ClumpSigma       Dist    `yaml:"clump_sigma"`
@@ -160,37 +180,54 @@ type NonLens struct {
 	PairBlue           float64            `yaml:"pair_blue"`
 	Tidal              float64            `yaml:"tidal"`
 	TidalFlux          Dist               `yaml:"tidal_flux"`
+	TidalRadius        Dist               `yaml:"tidal_radius"` // in units of the pair separation
+	TidalWidth         Dist               `yaml:"tidal_width"`  // arcsec
+	TidalPower         Dist               `yaml:"tidal_power"`
 	Ring               Ring               `yaml:"ring"`
 	SpiralArms         Dist               `yaml:"spiral_arms"`
 	SpiralPitch        Dist               `yaml:"spiral_pitch"`
 	SpiralContrast     Dist               `yaml:"spiral_contrast"`
 	SpiralDiskFraction Dist               `yaml:"spiral_disk_fraction"`
+	SpiralLopsided     Dist               `yaml:"spiral_lopsided"`
+	SpiralKnots        Dist               `yaml:"spiral_knots"`
+	KnotFlux           Dist               `yaml:"knot_flux"` // of the disk's i flux
+	KnotGR             Dist               `yaml:"knot_g_r"`
+	KnotRI             Dist               `yaml:"knot_r_i"`
 }
 
 // Ring is the population of star-forming rings around non-lens ellipticals.
 type Ring struct {
-	MagI   Dist `yaml:"mag_i"`
-	GR     Dist `yaml:"g_r"`
-	RI     Dist `yaml:"r_i"`
-	Radius Dist `yaml:"radius"`
-	Width  Dist `yaml:"width"`
-	Q      Dist `yaml:"q"`
-	Knots  Dist `yaml:"knots"`
+	MagI     Dist `yaml:"mag_i"`
+	GR       Dist `yaml:"g_r"`
+	RI       Dist `yaml:"r_i"`
+	Radius   Dist `yaml:"radius"`
+	Width    Dist `yaml:"width"`
+	Q        Dist `yaml:"q"`
+	Knots    Dist `yaml:"knots"`
+	Offset   Dist `yaml:"offset"` // ring centre from the galaxy's, arcsec
+	Power    Dist `yaml:"power"`
+	Lopsided Dist `yaml:"lopsided"`
 }
 
 // Field is the population of contaminants: neighbours, stars, artefacts.
 type Field struct {
-	Neighbours     float64 `yaml:"neighbours"`
-	RedFraction    float64 `yaml:"red_fraction"`
-	Red            Galaxy  `yaml:"red"`
-	Blue           Galaxy  `yaml:"blue"`
-	Star           float64 `yaml:"star"`
-	StarMagI       Dist    `yaml:"star_mag_i"`
-	StarGR         Dist    `yaml:"star_g_r"`
-	StarRI         Dist    `yaml:"star_r_i"`
-	BrightStar     float64 `yaml:"bright_star"`
-	BrightStarMagI Dist    `yaml:"bright_star_mag_i"`
-	BadColumn      float64 `yaml:"bad_column"`
+	Neighbours      float64 `yaml:"neighbours"`
+	NeighbourMagI   Dist    `yaml:"neighbour_mag_i"`
+	SizeLuminosity  float64 `yaml:"size_luminosity"` // r_eff ~ L^SizeLuminosity about i = 22
+	RedFraction     float64 `yaml:"red_fraction"`
+	Red             Galaxy  `yaml:"red"` // mag_i unused
+	Blue            Galaxy  `yaml:"blue"`
+	Satellites      float64 `yaml:"satellites"`
+	SatelliteRadius Dist    `yaml:"satellite_radius"` // arcsec from the central
+	SatelliteDMag   Dist    `yaml:"satellite_dmag"`   // i magnitudes below the central
+	SatelliteBlue   float64 `yaml:"satellite_blue"`
+	Star            float64 `yaml:"star"`
+	StarMagI        Dist    `yaml:"star_mag_i"`
+	StarGR          Dist    `yaml:"star_g_r"`
+	StarRI          Dist    `yaml:"star_r_i"`
+	BrightStar      float64 `yaml:"bright_star"`
+	BrightStarMagI  Dist    `yaml:"bright_star_mag_i"`
+	BadColumn       float64 `yaml:"bad_column"`
 }
 
 // Non-lens kinds.
@@ -321,6 +358,31 @@ func (v *validator) galaxy(path string, g Galaxy, withMag bool) {
 	v.dist(path+".q", g.Q, 0.05, 1)
 }
 
+func (v *validator) redGalaxy(path string, g RedGalaxy) {
+	v.dist(path+".redshift", g.Redshift, 0.01, 5)
+	v.dist(path+".velocity_dispersion", g.VelocityDispersion, 30, 1000)
+	v.num(path+".mag_i_pivot", g.MagIPivot, 5, 35)
+	v.num(path+".faber_jackson", g.FaberJackson, 0, 10)
+	v.num(path+".ke_slope", g.KESlope, -5, 5)
+	v.num(path+".mag_scatter", g.MagScatter, 0, 2)
+	if len(g.ColourTrack) == 0 {
+		v.failf(path+".colour_track", "missing")
+	}
+	for k, p := range g.ColourTrack {
+		if k > 0 && !(p[0] > g.ColourTrack[k-1][0]) {
+			v.failf(fmt.Sprintf("%s.colour_track[%d]", path, k), "redshift %g not above the previous %g", p[0], g.ColourTrack[k-1][0])
+		}
+	}
+	if lo, hi := g.Redshift.Range(); len(g.ColourTrack) > 0 && !(lo >= g.ColourTrack[0][0] && hi <= g.ColourTrack[len(g.ColourTrack)-1][0]) {
+		v.failf(path+".colour_track", "covers z %g-%g, not the redshifts %v draws", g.ColourTrack[0][0], g.ColourTrack[len(g.ColourTrack)-1][0], g.Redshift)
+	}
+	v.num(path+".g_r_scatter", g.GRScatter, 0, 1)
+	v.num(path+".r_i_scatter", g.RIScatter, 0, 1)
+	v.dist(path+".r_eff_kpc", g.ReffKpc, 0.1, 100)
+	v.dist(path+".n", g.N, 0.3, 8)
+	v.dist(path+".q", g.Q, 0.05, 1)
+}
+
 func (p *Presets) validate() error {
 	var v validator
 	if len(p.Surveys) == 0 {
@@ -364,17 +426,21 @@ func (p *Presets) validate() error {
 		}
 	}
 	pop, pp := p.Population, "population"
-	v.galaxy(pp+".lens_light", pop.LensLight, true)
+	v.redGalaxy(pp+".lens_galaxy", pop.LensGalaxy)
 	v.dist(pp+".centre_offset", pop.CentreOffset, -5, 5)
-	v.dist(pp+".mass.theta_e", pop.Mass.ThetaE, 0.05, 10)
+	te := pop.Mass.ThetaERange
+	v.num(pp+".mass.theta_e_range[0]", te[0], 0.05, 10)
+	v.num(pp+".mass.theta_e_range[1]", te[1], te[0], 10)
 	v.dist(pp+".mass.q", pop.Mass.Q, 0.1, 1)
 	v.dist(pp+".mass.angle_scatter", pop.Mass.AngleScatter, -90, 90)
 	v.dist(pp+".mass.shear", pop.Mass.Shear, -0.5, 0.5)
 	v.num(pp+".mass.core", pop.Mass.Core, 0, 1)
 	src, sp := pop.Source, pp+".source"
+	v.dist(sp+".redshift", src.Redshift, 0.05, 10)
 	v.galaxy(sp+".galaxy", src.Galaxy, true)
 	v.num(sp+".position", src.Position, 0, 5)
 	v.num(sp+".min_magnification", src.MinMagnification, 0, 100)
+	v.num(sp+".min_snr", src.MinSNR, 0, 1e4)
 	v.dist(sp+".clumps", src.Clumps, 0, 50)
 	v.dist(sp+".clump_flux", src.ClumpFlux, 0, 0.2)
 	v.dist(sp+".clump_sigma", src.ClumpSigma, 0.005, 2)
@@ -404,6 +470,9 @@ func (p *Presets) validate() error {
 	v.num(np+".pair_blue", nl.PairBlue, 0, 1)
 	v.num(np+".tidal", nl.Tidal, 0, 1)
 	v.dist(np+".tidal_flux", nl.TidalFlux, 0, 1)
+	v.dist(np+".tidal_radius", nl.TidalRadius, 0.1, 10)
+	v.dist(np+".tidal_width", nl.TidalWidth, 0.01, 5)
+	v.dist(np+".tidal_power", nl.TidalPower, 0, 50)
 	rp := np + ".ring"
 	v.dist(rp+".mag_i", nl.Ring.MagI, 5, 35)
 	v.dist(rp+".g_r", nl.Ring.GR, -3, 5)
@@ -412,15 +481,29 @@ func (p *Presets) validate() error {
 	v.dist(rp+".width", nl.Ring.Width, 0.01, 5)
 	v.dist(rp+".q", nl.Ring.Q, 0.05, 1)
 	v.dist(rp+".knots", nl.Ring.Knots, 0, 50)
+	v.dist(rp+".offset", nl.Ring.Offset, 0, 5)
+	v.dist(rp+".power", nl.Ring.Power, 0, 50)
+	v.dist(rp+".lopsided", nl.Ring.Lopsided, 0, 1)
 	v.dist(np+".spiral_arms", nl.SpiralArms, 1, 8)
 	v.dist(np+".spiral_pitch", nl.SpiralPitch, 1, 80)
 	v.dist(np+".spiral_contrast", nl.SpiralContrast, 0, 1)
 	v.dist(np+".spiral_disk_fraction", nl.SpiralDiskFraction, 0, 1)
+	v.dist(np+".spiral_lopsided", nl.SpiralLopsided, 0, 1)
+	v.dist(np+".spiral_knots", nl.SpiralKnots, 0, 50)
+	v.dist(np+".knot_flux", nl.KnotFlux, 0, 0.2)
+	v.dist(np+".knot_g_r", nl.KnotGR, -3, 5)
+	v.dist(np+".knot_r_i", nl.KnotRI, -3, 5)
 	f, fp := pop.Field, pp+".field"
 	v.num(fp+".neighbours", f.Neighbours, 0, 50)
+	v.dist(fp+".neighbour_mag_i", f.NeighbourMagI, 5, 35)
+	v.num(fp+".size_luminosity", f.SizeLuminosity, 0, 1)
 	v.num(fp+".red_fraction", f.RedFraction, 0, 1)
-	v.galaxy(fp+".red", f.Red, true)
-	v.galaxy(fp+".blue", f.Blue, true)
+	v.galaxy(fp+".red", f.Red, false)
+	v.galaxy(fp+".blue", f.Blue, false)
+	v.num(fp+".satellites", f.Satellites, 0, 20)
+	v.dist(fp+".satellite_radius", f.SatelliteRadius, 0, 30)
+	v.dist(fp+".satellite_dmag", f.SatelliteDMag, 0, 15)
+	v.num(fp+".satellite_blue", f.SatelliteBlue, 0, 1)
 	v.num(fp+".star", f.Star, 0, 1)
 	v.dist(fp+".star_mag_i", f.StarMagI, 5, 35)
 	v.dist(fp+".star_g_r", f.StarGR, -3, 5)
@@ -439,15 +522,19 @@ const (
 	distUniform
 	distLogUniform
 	distNormal
+	distCounts
 )
 
 // Dist is a one-dimensional distribution read from YAML: a number (a
-// constant), [lo, hi] (uniform), {loguniform: [lo, hi]}, or
-// {normal: [mean, sd], clip: [lo, hi]} (normal truncated to [lo, hi]).
+// constant), [lo, hi] (uniform), {loguniform: [lo, hi]},
+// {normal: [mean, sd], clip: [lo, hi]} (normal truncated to [lo, hi]), or
+// {counts: [lo, hi], slope: s}, density proportional to 10^(s x) on
+// [lo, hi]: magnitudes drawn from number counts N(<m) ~ 10^(s m).
 type Dist struct {
 	kind   distKind
-	a, b   float64 // constant a; uniform bounds a, b; normal mean a, sd b
+	a, b   float64 // constant a; uniform and counts bounds a, b; normal mean a, sd b
 	lo, hi float64 // normal truncation
+	slope  float64 // counts: dex per unit x
 }
 
 // Uniform returns the uniform distribution on [lo, hi].
@@ -461,12 +548,54 @@ func (d Dist) Range() (lo, hi float64) {
 	switch d.kind {
 	case distConst:
 		return d.a, d.a
-	case distUniform, distLogUniform:
+	case distUniform, distLogUniform, distCounts:
 		return d.a, d.b
 	case distNormal:
 		return d.lo, d.hi
 	}
 	return math.NaN(), math.NaN()
+}
+
+// CDF returns the probability that a draw is at most x.
+func (d Dist) CDF(x float64) float64 {
+	lo, hi := d.Range()
+	switch {
+	case x < lo:
+		return 0
+	case x >= hi:
+		return 1
+	}
+	switch d.kind {
+	case distUniform:
+		return (x - d.a) / (d.b - d.a)
+	case distLogUniform:
+		return math.Log(x/d.a) / math.Log(d.b/d.a)
+	case distCounts:
+		return math.Expm1(d.slope*math.Ln10*(x-d.a)) / math.Expm1(d.slope*math.Ln10*(d.b-d.a))
+	case distNormal:
+		phi := func(x float64) float64 { return 0.5 * math.Erfc((d.a-x)/(d.b*math.Sqrt2)) }
+		return (phi(x) - phi(d.lo)) / (phi(d.hi) - phi(d.lo))
+	}
+	return 1 // a constant at or below x
+}
+
+// SampleBelow draws from d conditioned on a draw being at most x, which
+// must have CDF(x) > 0.
+func (d Dist) SampleBelow(r *rand.Rand, x float64) float64 {
+	p := d.CDF(x) * r.Float64()
+	switch d.kind {
+	case distUniform:
+		return d.a + p*(d.b-d.a)
+	case distLogUniform:
+		return d.a * math.Exp(p*math.Log(d.b/d.a))
+	case distCounts:
+		return d.a + math.Log1p(p*math.Expm1(d.slope*math.Ln10*(d.b-d.a)))/(d.slope*math.Ln10)
+	case distNormal:
+		phi := func(x float64) float64 { return 0.5 * math.Erfc((d.a-x)/(d.b*math.Sqrt2)) }
+		q := phi(d.lo) + p*(phi(d.hi)-phi(d.lo))
+		return min(max(d.a+d.b*math.Sqrt2*math.Erfinv(2*q-1), d.lo), d.hi)
+	}
+	return d.a
 }
 
 // Sample draws one value.
@@ -478,6 +607,8 @@ func (d Dist) Sample(r *rand.Rand) float64 {
 		return d.a + (d.b-d.a)*r.Float64()
 	case distLogUniform:
 		return d.a * math.Exp(r.Float64()*math.Log(d.b/d.a))
+	case distCounts:
+		return d.SampleBelow(r, d.b)
 	case distNormal:
 		// Rejection keeps the normal's shape inside the clip; the clamp
 		// after many misses only guards against a clip far in the tail.
@@ -501,6 +632,8 @@ func (d Dist) String() string {
 		return fmt.Sprintf("{loguniform: [%g, %g]}", d.a, d.b)
 	case distNormal:
 		return fmt.Sprintf("{normal: [%g, %g], clip: [%g, %g]}", d.a, d.b, d.lo, d.hi)
+	case distCounts:
+		return fmt.Sprintf("{counts: [%g, %g], slope: %g}", d.a, d.b, d.slope)
 	}
 	return "unset"
 }
@@ -539,8 +672,13 @@ func (d *Dist) UnmarshalYAML(n *yaml.Node) error {
 		}
 		clip, hasClip := m["clip"]
 		delete(m, "clip")
+		slope, hasSlope := m["slope"]
+		delete(m, "slope")
 		if len(m) != 1 {
-			return fmt.Errorf("line %d: want exactly one of uniform, loguniform, normal", n.Line)
+			return fmt.Errorf("line %d: want exactly one of uniform, loguniform, normal, counts", n.Line)
+		}
+		if _, counts := m["counts"]; hasSlope != counts {
+			return fmt.Errorf("line %d: slope goes with counts, and counts needs a slope", n.Line)
 		}
 		for key, val := range m { // the only entry
 			a, b, err := pair(&val, key)
@@ -552,6 +690,11 @@ func (d *Dist) UnmarshalYAML(n *yaml.Node) error {
 				*d = Uniform(a, b)
 			case key == "loguniform" && 0 < a && a <= b && !hasClip:
 				*d = Dist{kind: distLogUniform, a: a, b: b}
+			case key == "counts" && a < b && !hasClip:
+				*d = Dist{kind: distCounts, a: a, b: b}
+				if err := slope.Decode(&d.slope); err != nil || !(d.slope > 0) {
+					return fmt.Errorf("line %d: counts slope wants a positive number, got %q", slope.Line, slope.Value)
+				}
 			case key == "normal" && b >= 0:
 				*d = Dist{kind: distNormal, a: a, b: b, lo: math.Inf(-1), hi: math.Inf(1)}
 				if hasClip {
@@ -563,7 +706,7 @@ func (d *Dist) UnmarshalYAML(n *yaml.Node) error {
 					}
 				}
 			default:
-				return fmt.Errorf("line %d: bad distribution %s: [%g, %g] (clip only goes with normal; loguniform needs 0 < lo <= hi)", n.Line, key, a, b)
+				return fmt.Errorf("line %d: bad distribution %s: [%g, %g] (clip only goes with normal; loguniform needs 0 < lo <= hi; counts lo < hi)", n.Line, key, a, b)
 			}
 		}
 		return nil

@@ -127,7 +127,10 @@ func TestParsePresetsRejects(t *testing.T) {
 		{"zero seeing", "seeing: 0.77, gain: 6.5", "seeing: 0, gain: 6.5", "surveys.hsc.bands.g.seeing"},
 		{"bad psf", "psf: {profile: moffat, beta: 3.5}", "psf: {profile: airy}", "surveys.hsc.psf.profile"},
 		{"unknown kind", "ring: 0.14, spiral", "donut: 0.14, spiral", `unknown kind "donut"`},
-		{"negative radius", "r_eff: {loguniform: [0.4, 1.5]}", "r_eff: [-1, 1.5]", "population.lens_light.r_eff"},
+		{"negative radius", "r_eff_kpc: {loguniform: [3, 10]}", "r_eff_kpc: [-1, 10]", "population.lens_galaxy.r_eff_kpc"},
+		{"colour track too short", "      - [0.90, 2.02, 1.40]\n", "", "population.lens_galaxy.colour_track: covers z 0.3-0.8"},
+		{"counts without slope", "{counts: [22.5, 27.0], slope: 0.33}", "{counts: [22.5, 27.0]}", "slope goes with counts"},
+		{"theta_e range reversed", "theta_e_range: [0.5, 3.0]", "theta_e_range: [3.0, 0.5]", "population.mass.theta_e_range[1]"},
 		{"missing", "    clump_sigma: [0.03, 0.08]    # Gaussian sigma, arcsec\n", "", "population.source.clump_sigma: missing"},
 	}
 	for _, tc := range tests {

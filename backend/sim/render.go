@@ -25,6 +25,9 @@ const (
 	coarseMargin = 0.9
 	// seeingClip bounds each image's FWHM to this factor of the median.
 	seeingClip = 1.6
+	// The flux factors snrScale searches between, relative to the source
+	// drawn at its brightest magnitude.
+	minSNRScale, maxSNRScale = 1e-4, 1.0
 )
 
 // renderer renders the images of one Config. It holds one worker's buffers
@@ -154,9 +157,6 @@ func (rd *renderer) renderParts(index int, parts *Parts) (data.Image, Params, er
 	for c := range rd.model {
 		rd.model[c] = grow(rd.model[c], n*n)
 	}
-	if sc.lens != nil {
-		rd.lensSource(r, sc, ras)
-	}
 	ras.integrate(sc.unlensed, false, &rd.model)
 
 	conv, ok := rd.convs[n]
@@ -164,13 +164,18 @@ func (rd *renderer) renderParts(index int, parts *Parts) (data.Image, Params, er
 		conv = newConvolver(n)
 		rd.convs[n] = conv
 	}
-	var out [3][]float64
-	off := (n - S) / 2
-	for c := range out {
+	for c := range rd.model {
 		w := 2*radii[c] + 1
 		rd.kernels[c] = grow(rd.kernels[c], w*w)
 		psfs[c].kernel(rd.kernels[c], radii[c], pix, 0, 0)
 		conv.convolve(rd.model[c], rd.kernels[c], radii[c])
+	}
+	if sc.lens != nil {
+		rd.lensSource(r, sc, ras, conv, radii)
+	}
+	var out [3][]float64
+	off := (n - S) / 2
+	for c := range out {
 		out[c] = make([]float64, S*S)
 		for i := 0; i < S; i++ {
 			copy(out[c][i*S:(i+1)*S], rd.model[c][(i+off)*n+off:])
@@ -178,8 +183,7 @@ func (rd *renderer) renderParts(index int, parts *Parts) (data.Image, Params, er
 		if parts != nil {
 			parts.Source[c] = make([]float64, S*S)
 			if sc.lens != nil {
-				// rd.src still holds the lensed source lensSource added.
-				conv.convolve(rd.src[c], rd.kernels[c], radii[c])
+				// rd.src holds the lensed source after the PSF.
 				for i := 0; i < S; i++ {
 					copy(parts.Source[c][i*S:(i+1)*S], rd.src[c][(i+off)*n+off:])
 				}
@@ -230,42 +234,127 @@ func (rd *renderer) renderParts(index int, parts *Parts) (data.Image, Params, er
 	return im, sc.p, nil
 }
 
-// lensSource places the source behind the lens until its magnification
-// reaches the population's minimum, and adds its lensed image to the model.
-func (rd *renderer) lensSource(r *rand.Rand, sc *scene, ras *raster) {
+// lensSource places the source behind the lens and picks its magnitude, as
+// LensPop selects detectable lenses: a position is kept when the
+// magnification reaches the population's minimum, with the probability that
+// a magnitude drawn from the source counts gives an arc S/N of at least
+// min_snr; the magnitude is then drawn from the counts below that limit.
+// The lensed source after the PSF is left in rd.src and added to rd.model,
+// which holds the unlensed scene after the PSF.
+func (rd *renderer) lensSource(r *rand.Rand, sc *scene, ras *raster, conv *convolver, radii [3]int) {
 	pop := &rd.cfg.Population.Source
+	mags := pop.Galaxy.MagI
+	brightest, _ := mags.Range() // the magnitude the source was drawn at
 	src, m := &sc.source, sc.lens
 	n := ras.n
 	for c := range rd.src {
 		rd.src[c] = grow(rd.src[c], n*n)
 	}
 	ras.setLens(m)
+	// faintest returns the faintest magnitude at which the source, as
+	// rendered into rd.src, still reaches min_snr.
+	faintest := func() float64 {
+		for c := range rd.src {
+			conv.convolve(rd.src[c], rd.kernels[c], radii[c])
+		}
+		return brightest - 2.5*math.Log10(rd.snrScale(n, pop.MinSNR))
+	}
 	var x, y, mu float64
+	mag := brightest
 	for try := range sourceTries {
 		if try > 0 && try%shrinkEvery == 0 {
 			src.shrink *= shrinkFactor
 		}
+		last := try == sourceTries-1
 		// Uniform in a disc of radius position * theta_E around the lens.
 		rad, phi := pop.Position*m.ThetaE*math.Sqrt(r.Float64()), 2*math.Pi*r.Float64()
 		x, y = m.X+rad*math.Cos(phi), m.Y+rad*math.Sin(phi)
 		lights := src.lights(x, y)
-		// A first look on the base samples alone rejects most failures
-		// cheaply; the refined render then decides.
-		if try < sourceTries-1 && rd.magnification(ras, lights, 0, src.totalFlux[2]) < pop.MinMagnification*coarseMargin {
+		// A first look on the base samples alone decides most draws
+		// cheaply; the refined render then confirms.
+		if !last {
+			if rd.magnification(ras, lights, 0, src.totalFlux[2]) < pop.MinMagnification*coarseMargin {
+				continue
+			}
+			if r.Float64() >= mags.CDF(faintest()) {
+				continue
+			}
+		}
+		mu = rd.magnification(ras, lights, defaultMaxDepth, src.totalFlux[2])
+		limit := faintest()
+		if !last && (mu < pop.MinMagnification || mags.CDF(limit) == 0) {
 			continue
 		}
-		if mu = rd.magnification(ras, lights, defaultMaxDepth, src.totalFlux[2]); mu >= pop.MinMagnification {
-			break
+		if mags.CDF(limit) > 0 {
+			mag = mags.SampleBelow(r, limit)
 		}
+		break
 	}
+	k := Flux(mag, 0) / Flux(brightest, 0)
+	sc.p.ArcSNR = rd.bestArcSNR(n, k)
+	src.scale(k)
 	for c := range rd.model {
-		for k, v := range rd.src[c] {
-			rd.model[c][k] += v
+		for i, v := range rd.src[c] {
+			rd.src[c][i] = k * v
+			rd.model[c][i] += k * v
 		}
 	}
+	sc.p.Source.Mag = rd.drawer.totalMags(src.totalFlux)
 	sc.p.Source.X, sc.p.Source.Y = x, y
 	sc.p.Source.Reff *= src.shrink
 	sc.p.Magnification = mu
+}
+
+// stampPixels calls f with the index into the n x n grid of every pixel of
+// the central S x S stamp.
+func (rd *renderer) stampPixels(n int, f func(k int)) {
+	S := rd.cfg.Size
+	off := (n - S) / 2
+	for i := off; i < off+S; i++ {
+		for j := off; j < off+S; j++ {
+			f(i*n + j)
+		}
+	}
+}
+
+// bestArcSNR is the best band's LensPop arc S/N (see arcSNR) over the
+// stamp of the lensed source in rd.src scaled by k, on top of the scene in
+// rd.model (both n x n, after the PSF), with the noise the stamp is drawn with.
+func (rd *renderer) bestArcSNR(n int, k float64) float64 {
+	best := 0.0
+	for c := range rd.src {
+		var s, v float64
+		rd.stampPixels(n, func(i int) {
+			f := k * rd.src[c][i]
+			if sigma := rd.noise[c].sigma(rd.model[c][i] + f); f > sigma {
+				s += f
+				v += sigma * sigma
+			}
+		})
+		if v > 0 {
+			best = max(best, s/math.Sqrt(v))
+		}
+	}
+	return best
+}
+
+// snrScale returns the smallest factor k (to 1%) by which the source in
+// rd.src must be scaled for the best-band arc S/N to reach snr, or
+// maxSNRScale when even that is not enough.
+func (rd *renderer) snrScale(n int, snr float64) float64 {
+	lo, hi := minSNRScale, maxSNRScale
+	if rd.bestArcSNR(n, hi) < snr {
+		return hi
+	}
+	for hi/lo > 1.01 {
+		mid := math.Sqrt(lo * hi)
+		if rd.bestArcSNR(n, mid) >= snr {
+			hi = mid
+		} else {
+			lo = mid
+		}
+	}
+	return hi
 }
 
 // magnification renders lights through the lens into rd.src, refining

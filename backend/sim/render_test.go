@@ -146,7 +146,7 @@ func TestRenderDeterministic(t *testing.T) {
 func TestBackgroundIsSkySubtracted(t *testing.T) {
 	cfg := testConfig(t, "small")
 	pop := &cfg.Population
-	pop.LensLight.MagI, pop.Source.Galaxy.MagI, pop.NonLens.Ring.MagI = Const(40), Const(40), Const(40)
+	pop.LensGalaxy.MagIPivot, pop.Source.Galaxy.MagI, pop.NonLens.Ring.MagI = 40, Const(40), Const(40)
 	pop.Field.Neighbours, pop.Field.Star, pop.Field.BrightStar, pop.Field.BadColumn = 0, 0, 0, 0
 	want := cfg.Survey.SkySigma()
 	var pix [3][]float64

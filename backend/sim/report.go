@@ -70,16 +70,39 @@ type Colours struct {
 	RI Spread `json:"r_i"`
 	// Corr is the correlation of g-r with r-i across lenses.
 	Corr float64 `json:"corr"`
-	// VersusRedshift says how colours follow redshift: "n/a" while Params
-	// carry no redshift.
-	VersusRedshift string `json:"versus_redshift"`
+	// Redshift is the lens redshifts' spread, ByRedshift the median colours
+	// in redshift bins 0.3-0.4, ..., 0.8-0.9.
+	Redshift   Spread              `json:"redshift"`
+	ByRedshift [colourBins]ZColour `json:"by_redshift"`
+	// GRScatter is the standard deviation of g-r about its mean in
+	// redshift bins of 0.05, pooled: the red sequence's width at fixed z.
+	GRScatter float64 `json:"g_r_scatter_fixed_z"`
+	// CMASSPass is the fraction of lenses at z > 0.4 that pass the BOSS
+	// CMASS cut d_perp = (r-i) - (g-r)/8 > 0.55.
+	CMASSPass float64 `json:"cmass_pass_z_above_0_4"`
 }
+
+// ZColour is the median colour of the lenses in one redshift bin.
+type ZColour struct {
+	ZLo float64 `json:"z_lo"`
+	ZHi float64 `json:"z_hi"`
+	N   int     `json:"n"`
+	GR  float64 `json:"g_r"` // 0 when N is 0
+	RI  float64 `json:"r_i"`
+}
+
+// Redshift bins of the colour table, from colourZ0 in steps of colourDZ.
+const (
+	colourBins = 6
+	colourZ0   = 0.3
+	colourDZ   = 0.1
+)
 
 // Neighbours are the field galaxies inside the stamps measured.
 type Neighbours struct {
 	PerArcmin2       float64 `json:"per_arcmin2"`
 	PerArcmin2I245   float64 `json:"per_arcmin2_i_below_24_5"`
-	FracBrighterI22  float64 `json:"frac_brighter_i_22"`
+	FracBrighterI22  float64 `json:"frac_brighter_i_22"` // of those brighter than i = 24.5
 	InsideStamps     int     `json:"inside_stamps"`
 	StampAreaArcmin2 float64 `json:"stamp_area_arcmin2"`
 }
@@ -234,16 +257,62 @@ func (rd *renderer) measure(index int) measured {
 	return m
 }
 
+// redshiftColours measures how the lens colours gr and ri follow the lens
+// redshifts z (see Colours); it leaves the plain spreads to the caller.
+func redshiftColours(z, gr, ri []float64) Colours {
+	var out Colours
+	var bins [colourBins][2][]float64
+	var fine [2 * colourBins]pairSums // g-r in bins of colourDZ/2, pairs (g-r, g-r)
+	var pass, high int
+	for k := range z {
+		if b := int(math.Floor((z[k] - colourZ0) / colourDZ)); b >= 0 && b < colourBins {
+			bins[b][0], bins[b][1] = append(bins[b][0], gr[k]), append(bins[b][1], ri[k])
+		}
+		if b := int(math.Floor((z[k] - colourZ0) / (colourDZ / 2))); b >= 0 && b < len(fine) {
+			fine[b].add(gr[k], gr[k])
+		}
+		if z[k] > 0.4 {
+			high++
+			if ri[k]-gr[k]/8 > 0.55 {
+				pass++
+			}
+		}
+	}
+	for b := range bins {
+		zb := ZColour{ZLo: colourZ0 + float64(b)*colourDZ, ZHi: colourZ0 + float64(b+1)*colourDZ, N: len(bins[b][0])}
+		if zb.N > 0 {
+			zb.GR, zb.RI = spread(bins[b][0]).Median, spread(bins[b][1]).Median
+		}
+		out.ByRedshift[b] = zb
+	}
+	// Pooled within-bin variance: sum of squared deviations over N - bins.
+	var ss, dof float64
+	for _, f := range fine {
+		if f.n > 1 {
+			ss += f.aa - f.a*f.a/f.n
+			dof += f.n - 1
+		}
+	}
+	if dof > 0 {
+		out.GRScatter = math.Sqrt(ss / dof)
+	}
+	if high > 0 {
+		out.CMASSPass = float64(pass) / float64(high)
+	}
+	out.Redshift = spread(z)
+	return out
+}
+
 // aggregate turns the per-image measures into the report.
 func aggregate(cfg *Config, all []measured) (Report, error) {
 	rep := Report{Survey: cfg.Survey.Name, Seed: cfg.Seed, Size: cfg.Size, Images: len(all)}
 	var snr [3][]float64
-	var best, gr, ri, thetaE, shear, colour, asym []float64
+	var best, gr, ri, zl, thetaE, shear, colour, asym []float64
 	var sigmas [3][]float64
 	var x, y [3]pairSums
 	var colours pairSums
 	var labels []int
-	var inside, bright245, bright22 int
+	var inside, bright245, bright22 int // bright22 counts those of bright245 brighter than i = 22
 	half := float64(cfg.Size) / 2 * cfg.Survey.PixelScale
 	for _, m := range all {
 		p := m.p
@@ -261,7 +330,7 @@ func aggregate(cfg *Config, all []measured) (Report, error) {
 				rep.ArcSNR.Above40++
 			}
 			mg := p.Central.Mag
-			gr, ri = append(gr, mg[0]-mg[1]), append(ri, mg[1]-mg[2])
+			gr, ri, zl = append(gr, mg[0]-mg[1]), append(ri, mg[1]-mg[2]), append(zl, p.Redshift)
 			colours.add(mg[0]-mg[1], mg[1]-mg[2])
 			thetaE = append(thetaE, p.ThetaE)
 			if p.ThetaE > 2 {
@@ -314,7 +383,8 @@ func aggregate(cfg *Config, all []measured) (Report, error) {
 			rep.Noise[c].Sigma = spread(sigmas[c]).Median
 		}
 	}
-	rep.Colours = Colours{GR: spread(gr), RI: spread(ri), Corr: colours.corr(), VersusRedshift: "n/a"}
+	rep.Colours = redshiftColours(zl, gr, ri)
+	rep.Colours.GR, rep.Colours.RI, rep.Colours.Corr = spread(gr), spread(ri), colours.corr()
 	if rep.Lenses > 0 {
 		rep.ThetaEOver2 /= float64(rep.Lenses)
 	}
@@ -323,8 +393,8 @@ func aggregate(cfg *Config, all []measured) (Report, error) {
 	area := (2 * half / 60) * (2 * half / 60) * float64(len(all))
 	rep.Neighbours = Neighbours{InsideStamps: inside, StampAreaArcmin2: area,
 		PerArcmin2: float64(inside) / area, PerArcmin2I245: float64(bright245) / area}
-	if inside > 0 {
-		rep.Neighbours.FracBrighterI22 = float64(bright22) / float64(inside)
+	if bright245 > 0 {
+		rep.Neighbours.FracBrighterI22 = float64(bright22) / float64(bright245)
 	}
 
 	var err error

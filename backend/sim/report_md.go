@@ -51,7 +51,14 @@ func (r Report) Markdown() string {
 	row("g - r: median (16-84%)", sp(r.Colours.GR), "red sequence, scatter <= 0.1 at fixed z; 0.6 < g - r < 3 (Jacobs et al.)")
 	row("r - i: median (16-84%)", sp(r.Colours.RI), "")
 	row("correlation of g - r with r - i", fmt.Sprintf("%.2f", r.Colours.Corr), "> 0: both redden with z along the red sequence")
-	row("colours versus redshift", r.Colours.VersusRedshift, "z > 0.4 lenses pass the CMASS d_perp > 0.55 cut (BOSS)")
+	row("lens redshift, 5 / 16 / 50 / 84 / 95%", q(r.Colours.Redshift), "0.3-0.9 (SL2S, SuGOHI)")
+	for _, zb := range r.Colours.ByRedshift {
+		if zb.N > 0 {
+			row(fmt.Sprintf("median g - r / r - i at z %.1f-%.1f", zb.ZLo, zb.ZHi), fmt.Sprintf("%.2f / %.2f (%d lenses)", zb.GR, zb.RI, zb.N), "red-sequence track (Maraston et al. 2009)")
+		}
+	}
+	row("g - r scatter at fixed z (bins of 0.05)", fmt.Sprintf("%.3f", r.Colours.GRScatter), "<= 0.1")
+	row("z > 0.4 lenses passing CMASS d_perp > 0.55", fmt.Sprintf("%.3f", r.Colours.CMASSPass), "all (BOSS CMASS selection, Reid et al. 2016)")
 
 	head("Lens mass")
 	row("theta_E (\"), 5 / 16 / 50 / 84 / 95%", q(r.ThetaE), "peak near 1.27\", up to ~3\" (SL2S sample in LensPop)")
@@ -62,7 +69,7 @@ func (r Report) Markdown() string {
 	head("Field galaxies inside the stamps")
 	row("neighbours per arcmin^2, all", fmt.Sprintf("%.1f (%d in %.2f arcmin^2)", n.PerArcmin2, n.InsideStamps, n.StampAreaArcmin2), "")
 	row("neighbours per arcmin^2, i < 24.5", fmt.Sprintf("%.1f", n.PerArcmin2I245), "~25 (HSC number counts)")
-	row("fraction brighter than i = 22", fmt.Sprintf("%.3f", n.FracBrighterI22), "~0.15 (number counts N(<m) ~ 10^(0.33 m))")
+	row("fraction of the i < 24.5 ones brighter than i = 22", fmt.Sprintf("%.3f", n.FracBrighterI22), "~0.15 (number counts N(<m) ~ 10^(0.33 m))")
 
 	l := &r.Leakage
 	head("Leakage: single features of the noisy 32x32 centre crop (AUC, lens positive)")

@@ -92,8 +92,12 @@ func TestMeasureSmall(t *testing.T) {
 	if rep.Survey != "hsc" || rep.Seed != 1 || rep.Size != 64 {
 		t.Errorf("report of survey %q, seed %d, size %d", rep.Survey, rep.Seed, rep.Size)
 	}
-	if rep.Colours.VersusRedshift != "n/a" {
-		t.Errorf("colours versus redshift %q without redshifts", rep.Colours.VersusRedshift)
+	binned := 0
+	for _, zb := range rep.Colours.ByRedshift {
+		binned += zb.N
+	}
+	if rep.Colours.Redshift.N != rep.Lenses || binned != rep.Lenses {
+		t.Errorf("%d lens redshifts, %d in colour bins, of %d lenses", rep.Colours.Redshift.N, binned, rep.Lenses)
 	}
 	// JSON refuses NaN and infinities, so this checks every number is finite.
 	raw, err := json.Marshal(rep)

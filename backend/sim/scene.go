@@ -23,6 +23,12 @@ type Params struct {
 	Source                   GalaxyParams // the unlensed source; Mag includes its clumps
 	Clumps                   int
 	Magnification            float64 // lensed over intrinsic i flux of the source
+	SourceRedshift           float64
+	ArcSNR                   float64 // LensPop S/N of the lensed source, best band
+
+	// Redshift and velocity dispersion (km/s) of the central early-type
+	// galaxy (of the bulge's population for disks and spirals).
+	Redshift, VelocityDispersion float64
 
 	Central      GalaxyParams // lens light, or the non-lens's main galaxy; Mag is the whole central object's
 	Seeing       [3]float64   // PSF FWHM per band, arcsec
@@ -124,6 +130,59 @@ func newDrawer(cfg *Config) *drawer {
 	return d
 }
 
+// redDraw is one early-type galaxy of the lens_galaxy population.
+type redDraw struct {
+	z, sigma     float64 // redshift, velocity dispersion (km/s)
+	magI, gr, ri float64
+	reff, n, q   float64 // reff in arcsec
+}
+
+// Pivot of the lens galaxies' magnitude relation (presets.yaml mag_i_pivot).
+const (
+	pivotRedshift = 0.5
+	pivotSigma    = 250.0 // km/s
+)
+
+// redGalaxy draws an early-type galaxy: redshift and velocity dispersion,
+// then its i magnitude (Faber-Jackson, distance modulus, K+e correction),
+// red-sequence colours at its redshift, and its size in kpc seen at that
+// redshift.
+func (d *drawer) redGalaxy(r *rand.Rand) redDraw {
+	g := &d.pop.LensGalaxy
+	z, sigma := g.Redshift.Sample(r), g.VelocityDispersion.Sample(r)
+	gr, ri := colourTrack(g.ColourTrack, z)
+	kpc := angularDistance(0, z) * 1000 // kpc per radian
+	return redDraw{
+		z: z, sigma: sigma,
+		magI: g.MagIPivot + 5*math.Log10(luminosityDistance(z)/luminosityDistance(pivotRedshift)) +
+			g.KESlope*(z-pivotRedshift) - 2.5*g.FaberJackson*math.Log10(sigma/pivotSigma) + g.MagScatter*r.NormFloat64(),
+		gr:   gr + g.GRScatter*r.NormFloat64(),
+		ri:   ri + g.RIScatter*r.NormFloat64(),
+		reff: g.ReffKpc.Sample(r) / kpc * arcsecPerRadian,
+		n:    g.N.Sample(r), q: g.Q.Sample(r),
+	}
+}
+
+// galaxy returns the draw as a Galaxy population of one member.
+func (rd redDraw) galaxy() Galaxy {
+	return Galaxy{MagI: Const(rd.magI), GR: Const(rd.gr), RI: Const(rd.ri), Reff: Const(rd.reff), N: Const(rd.n), Q: Const(rd.q)}
+}
+
+// colourTrack interpolates the [z, g-r, r-i] track linearly at z, holding
+// the end values beyond it.
+func colourTrack(track [][3]float64, z float64) (gr, ri float64) {
+	k := 1
+	for k < len(track)-1 && track[k][0] < z {
+		k++
+	}
+	if len(track) == 1 {
+		return track[0][1], track[0][2]
+	}
+	a, b := track[k-1], track[k]
+	t := min(max((z-a[0])/(b[0]-a[0]), 0), 1)
+	return a[1] + t*(b[1]-a[1]), a[2] + t*(b[2]-a[2])
+}
+
 // galaxy draws a Sersic galaxy of total i magnitude magI at (x, y).
 func (d *drawer) galaxy(r *rand.Rand, g Galaxy, magI, x, y float64) (*sersic, GalaxyParams) {
 	mags := colourMags(magI, g.GR.Sample(r), g.RI.Sample(r))
@@ -161,14 +220,38 @@ func (d *drawer) draw(r *rand.Rand, label data.Label) (*scene, error) {
 	return sc, nil
 }
 
+// lensTries bounds the redraws of a lens galaxy whose Einstein radius falls
+// outside mass.theta_e_range; the last draw is clamped into it.
+const lensTries = 1000
+
+// lensGalaxy draws a lens galaxy, a source redshift and their Einstein
+// radius together, redrawing all three until theta_E falls in
+// mass.theta_e_range. Non-lens centrals are drawn the same way, so that both
+// classes hold the same galaxies.
+func (d *drawer) lensGalaxy(r *rand.Rand) (red redDraw, zs, thetaE float64) {
+	pop := d.pop
+	lo, hi := pop.Mass.ThetaERange[0], pop.Mass.ThetaERange[1]
+	for try := 0; try < lensTries; try++ {
+		red, zs = d.redGalaxy(r), pop.Source.Redshift.Sample(r)
+		if zs <= red.z {
+			continue
+		}
+		if thetaE = EinsteinRadius(red.sigma, red.z, zs); thetaE >= lo && thetaE <= hi {
+			break
+		}
+	}
+	return red, zs, min(max(thetaE, lo), hi)
+}
+
 func (d *drawer) drawLens(r *rand.Rand, sc *scene, x0, y0 float64) {
 	pop := d.pop
 	sc.p.Kind = KindLens
-	gal, gp := d.galaxy(r, pop.LensLight, pop.LensLight.MagI.Sample(r), x0, y0)
+	red, zs, thetaE := d.lensGalaxy(r)
+	gal, gp := d.galaxy(r, red.galaxy(), red.magI, x0, y0)
 	sc.unlensed = append(sc.unlensed, gal)
-	sc.p.Central = gp
+	sc.p.Central, sc.p.Redshift, sc.p.VelocityDispersion, sc.p.SourceRedshift = gp, red.z, red.sigma, zs
 	m := Lens{
-		ThetaE: pop.Mass.ThetaE.Sample(r),
+		ThetaE: thetaE,
 		Q:      pop.Mass.Q.Sample(r),
 		Angle:  (gp.Angle + pop.Mass.AngleScatter.Sample(r)) * math.Pi / 180,
 		Core:   pop.Mass.Core,
@@ -181,7 +264,10 @@ func (d *drawer) drawLens(r *rand.Rand, sc *scene, x0, y0 float64) {
 
 	src, g := &sc.source, pop.Source.Galaxy
 	src.zeroPoints, src.shrink = d.zp, 1
-	fluxI := Flux(g.MagI.Sample(r), d.zp[2])
+	// Drawn at the bright end of the magnitude distribution; the renderer
+	// scales the source to its magnitude once its arc S/N is known.
+	brightest, _ := g.MagI.Range()
+	fluxI := Flux(brightest, d.zp[2])
 	gr, ri := g.GR.Sample(r), g.RI.Sample(r)
 	src.re, src.n, src.q, src.angle = g.Reff.Sample(r), g.N.Sample(r), g.Q.Sample(r), math.Pi*r.Float64()
 	nClumps := int(pop.Source.Clumps.Sample(r))
@@ -211,8 +297,22 @@ func (d *drawer) drawLens(r *rand.Rand, sc *scene, x0, y0 float64) {
 	sc.p.Source = GalaxyParams{Mag: d.totalMags(src.totalFlux), Reff: src.re, N: src.n, Q: src.q, Angle: src.angle * 180 / math.Pi}
 }
 
+// scale multiplies every flux of the source by k.
+func (s *sourceDraw) scale(k float64) {
+	dm := -2.5 * math.Log10(k)
+	for c := range s.mags {
+		s.mags[c] += dm
+		s.totalFlux[c] *= k
+	}
+	for i := range s.clumps {
+		for c := range s.clumps[i].flux {
+			s.clumps[i].flux[c] *= k
+		}
+	}
+}
+
 func (d *drawer) drawNonLens(r *rand.Rand, sc *scene, x0, y0 float64) error {
-	pop, nl := d.pop, &d.pop.NonLens
+	nl := &d.pop.NonLens
 	u := r.Float64() * d.cumWeights[len(d.cumWeights)-1]
 	kind := d.kinds[len(d.kinds)-1]
 	for k, w := range d.cumWeights {
@@ -222,10 +322,12 @@ func (d *drawer) drawNonLens(r *rand.Rand, sc *scene, x0, y0 float64) error {
 		}
 	}
 	sc.p.Kind = kind
-	magI := pop.LensLight.MagI.Sample(r)
+	red, _, _ := d.lensGalaxy(r)
+	sc.p.Redshift, sc.p.VelocityDispersion = red.z, red.sigma
+	magI, redSpec := red.magI, red.galaxy()
 	switch kind {
 	case KindElliptical:
-		gal, gp := d.galaxy(r, pop.LensLight, magI, x0, y0)
+		gal, gp := d.galaxy(r, redSpec, magI, x0, y0)
 		sc.unlensed = append(sc.unlensed, gal)
 		sc.p.Central = gp
 	case KindDisk, KindEdgeOn:
@@ -234,7 +336,7 @@ func (d *drawer) drawNonLens(r *rand.Rand, sc *scene, x0, y0 float64) error {
 			spec.Q, fb = nl.EdgeOnQ, fb/2
 		}
 		disk, gp := d.galaxy(r, spec, magI-2.5*math.Log10(1-fb), x0, y0)
-		bulgeSpec := pop.LensLight
+		bulgeSpec := redSpec
 		bulgeSpec.Reff, bulgeSpec.N = Const(0.3*gp.Reff), Const(4)
 		bulge, bp := d.galaxy(r, bulgeSpec, magI-2.5*math.Log10(fb), x0, y0)
 		sc.unlensed = append(sc.unlensed, disk, bulge)
@@ -243,9 +345,9 @@ func (d *drawer) drawNonLens(r *rand.Rand, sc *scene, x0, y0 float64) error {
 	case KindPair:
 		ratio := nl.PairFluxRatio.Sample(r)
 		primaryI := magI + 2.5*math.Log10(1+ratio)
-		gal, gp := d.galaxy(r, pop.LensLight, primaryI, x0, y0)
+		gal, gp := d.galaxy(r, redSpec, primaryI, x0, y0)
 		sep, phi := nl.PairSeparation.Sample(r), 2*math.Pi*r.Float64()
-		spec := pop.LensLight
+		spec := d.redGalaxy(r).galaxy() // a second galaxy, not a copy of the first
 		if r.Float64() < nl.PairBlue {
 			spec = nl.Disk
 		}
@@ -254,32 +356,37 @@ func (d *drawer) drawNonLens(r *rand.Rand, sc *scene, x0, y0 float64) error {
 		sc.unlensed = append(sc.unlensed, gal, second)
 		parts := [][3]float64{fluxes(gp.Mag, d.zp), fluxes(sp.Mag, d.zp)}
 		if r.Float64() < nl.Tidal {
-			// A tidal tail: a long thin smear through the pair, off-centre.
-			tailSpec := nl.Disk
-			tailSpec.Reff, tailSpec.N, tailSpec.Q = Const(sep*(0.6+0.6*r.Float64())), Const(0.5), Const(0.15)
-			off := sep * (r.Float64() - 0.5)
-			xt, yt := (x0+x1)/2-off*math.Sin(phi), (y0+y1)/2+off*math.Cos(phi)
-			tail, tp := d.galaxy(r, tailSpec, magI-2.5*math.Log10(nl.TidalFlux.Sample(r)), xt, yt)
-			tail.ellipse = newEllipse(xt, yt, phi+(r.Float64()-0.5), 0.15) // along the pair's axis, not at random
+			// A tidal tail: a curved arc through the pair, bending away
+			// from one side of it.
+			tailMags := colourMags(magI-2.5*math.Log10(nl.TidalFlux.Sample(r)), nl.Disk.GR.Sample(r), nl.Disk.RI.Sample(r))
+			radius, side := sep*nl.TidalRadius.Sample(r), phi+math.Pi/2
+			if r.Float64() < 0.5 {
+				side += math.Pi
+			}
+			xt, yt := (x0+x1)/2+radius*math.Cos(side), (y0+y1)/2+radius*math.Sin(side)
+			tail := newArc(xt, yt, 0, 1, radius, nl.TidalWidth.Sample(r), nl.TidalPower.Sample(r), 0.5*r.Float64(),
+				side+math.Pi+(r.Float64()-0.5), fluxes(tailMags, d.zp))
 			sc.unlensed = append(sc.unlensed, tail)
-			parts = append(parts, fluxes(tp.Mag, d.zp))
+			parts = append(parts, fluxes(tailMags, d.zp))
 		}
 		gp.Mag = d.totalMags(parts...)
 		sc.p.Central = gp
 	case KindRing:
-		gal, gp := d.galaxy(r, pop.LensLight, magI, x0, y0)
+		gal, gp := d.galaxy(r, redSpec, magI, x0, y0)
 		rs := nl.Ring
 		ringFlux := fluxes(colourMags(rs.MagI.Sample(r), rs.GR.Sample(r), rs.RI.Sample(r)), d.zp)
 		radius, width, q, angle := rs.Radius.Sample(r), rs.Width.Sample(r), rs.Q.Sample(r), math.Pi*r.Float64()
+		off, offAngle := rs.Offset.Sample(r), 2*math.Pi*r.Float64()
+		xr, yr := x0+off*math.Cos(offAngle), y0+off*math.Sin(offAngle)
 		knots := int(rs.Knots.Sample(r))
-		e := newEllipse(x0, y0, angle, q)
+		e := newEllipse(xr, yr, angle, q)
 		smooth := ringFlux
 		for range knots {
 			f := 0.04 + 0.08*r.Float64()
 			t := 2 * math.Pi * r.Float64()
 			// A point at circularised radius `radius` on the ring's ellipse.
 			u, v := radius*math.Cos(t)/math.Sqrt(q), radius*math.Sin(t)*math.Sqrt(q)
-			kx, ky := x0+u*e.cos-v*e.sin, y0+u*e.sin+v*e.cos
+			kx, ky := xr+u*e.cos-v*e.sin, yr+u*e.sin+v*e.cos
 			var kf [3]float64
 			for c := range kf {
 				kf[c] = f * ringFlux[c]
@@ -287,7 +394,8 @@ func (d *drawer) drawNonLens(r *rand.Rand, sc *scene, x0, y0 float64) error {
 			}
 			sc.unlensed = append(sc.unlensed, newGaussian(kx, ky, width*(0.5+0.5*r.Float64()), kf))
 		}
-		sc.unlensed = append(sc.unlensed, gal, newRing(x0, y0, angle, q, radius, width, smooth))
+		arc := newArc(xr, yr, angle, q, radius, width, rs.Power.Sample(r), rs.Lopsided.Sample(r), 2*math.Pi*r.Float64(), smooth)
+		sc.unlensed = append(sc.unlensed, gal, arc)
 		gp.Mag = d.totalMags(fluxes(gp.Mag, d.zp), ringFlux)
 		sc.p.Central = gp
 	case KindSpiral:
@@ -301,17 +409,43 @@ func (d *drawer) drawNonLens(r *rand.Rand, sc *scene, x0, y0 float64) error {
 			cotPitch: 1 / math.Tan(nl.SpiralPitch.Sample(r)*math.Pi/180),
 			phase:    2 * math.Pi * r.Float64(),
 			contrast: nl.SpiralContrast.Sample(r),
+			lopsided: nl.SpiralLopsided.Sample(r), lopAngle: 2 * math.Pi * r.Float64(),
 		}
-		bulgeSpec := pop.LensLight
+		sc.unlensed = append(sc.unlensed, arms)
+		knotsFlux := d.spiralKnots(r, sc, arms, Flux(gp.Mag[2], d.zp[2]))
+		bulgeSpec := redSpec
 		bulgeSpec.Reff = Const(0.3 * gp.Reff)
 		bulge, bp := d.galaxy(r, bulgeSpec, magI-2.5*math.Log10(1-fd), x0, y0)
-		sc.unlensed = append(sc.unlensed, arms, bulge)
-		gp.Mag = d.totalMags(fluxes(gp.Mag, d.zp), fluxes(bp.Mag, d.zp))
+		sc.unlensed = append(sc.unlensed, bulge)
+		gp.Mag = d.totalMags(fluxes(gp.Mag, d.zp), fluxes(bp.Mag, d.zp), knotsFlux)
 		sc.p.Central = gp
 	default:
 		return fmt.Errorf("sim: unknown non-lens kind %q", kind)
 	}
 	return nil
+}
+
+// spiralKnots adds blue star-forming knots on the arms of sp, each a
+// fraction of the disk's i flux diskI, and returns their total flux.
+func (d *drawer) spiralKnots(r *rand.Rand, sc *scene, sp *spiral, diskI float64) [3]float64 {
+	nl := &d.pop.NonLens
+	var total [3]float64
+	re := math.Sqrt(1 / sp.invRe2)
+	for range int(nl.SpiralKnots.Sample(r)) {
+		// On arm j at radius rad the deprojected angle is
+		// theta = (2 pi j - phase) / arms + cot(pitch) ln(rad / re).
+		rad := re * (0.4 + 1.6*r.Float64())
+		j := math.Floor(r.Float64() * sp.arms)
+		theta := (2*math.Pi*j-sp.phase)/sp.arms + sp.cotPitch*math.Log(rad/re)
+		u, v := rad*math.Cos(theta)/math.Sqrt(sp.q), rad*math.Sin(theta)*math.Sqrt(sp.q)
+		x, y := sp.x0+u*sp.cos-v*sp.sin, sp.y0+u*sp.sin+v*sp.cos
+		f := fluxes(colourMags(Mag(nl.KnotFlux.Sample(r)*diskI, d.zp[2]), nl.KnotGR.Sample(r), nl.KnotRI.Sample(r)), d.zp)
+		sc.unlensed = append(sc.unlensed, newGaussian(x, y, 0.05+0.1*r.Float64(), f))
+		for c := range total {
+			total[c] += f[c]
+		}
+	}
+	return total
 }
 
 // fieldMargin is how far beyond the stamp edge neighbours and bright stars
@@ -329,10 +463,24 @@ func (d *drawer) drawField(r *rand.Rand, sc *scene) {
 		if r.Float64() < f.RedFraction {
 			spec, colour = f.Red, "red"
 		}
-		gal, gp := d.galaxy(r, spec, spec.MagI.Sample(r), x, y)
-		sc.unlensed = append(sc.unlensed, gal)
+		gp := d.fieldGalaxy(r, sc, spec, f.NeighbourMagI.Sample(r), x, y)
 		sc.p.Contaminants = append(sc.p.Contaminants,
 			fmt.Sprintf("galaxy(x=%.2f,y=%.2f,i=%.2f,%s)", x, y, gp.Mag[2], colour))
+	}
+	cen := sc.p.Central
+	for range poisson(r, f.Satellites) {
+		rad, phi := f.SatelliteRadius.Sample(r), 2*math.Pi*r.Float64()
+		x, y := cen.X+rad*math.Cos(phi), cen.Y+rad*math.Sin(phi)
+		spec, colour := f.Red, "red"
+		if r.Float64() < f.SatelliteBlue {
+			spec, colour = f.Blue, "blue"
+		} else {
+			// At the central's redshift: its colours, a little scatter.
+			spec.GR, spec.RI = Const(cen.Mag[0]-cen.Mag[1]+0.05*r.NormFloat64()), Const(cen.Mag[1]-cen.Mag[2]+0.05*r.NormFloat64())
+		}
+		gp := d.fieldGalaxy(r, sc, spec, cen.Mag[2]+f.SatelliteDMag.Sample(r), x, y)
+		sc.p.Contaminants = append(sc.p.Contaminants,
+			fmt.Sprintf("satellite(x=%.2f,y=%.2f,i=%.2f,%s)", x, y, gp.Mag[2], colour))
 	}
 	if r.Float64() < f.Star {
 		x, y := uniform(half)
@@ -368,6 +516,15 @@ func (d *drawer) drawField(r *rand.Rand, sc *scene) {
 		sc.p.Contaminants = append(sc.p.Contaminants,
 			fmt.Sprintf("bad_column(band=%s,col=%d,rows=%d-%d,%s)", data.Bands[b.band], b.col, b.y0, b.y1-1, kind))
 	}
+}
+
+// fieldGalaxy adds a field galaxy of i magnitude magI at (x, y): spec's
+// r_eff is its size at i = 22, scaled as L^size_luminosity.
+func (d *drawer) fieldGalaxy(r *rand.Rand, sc *scene, spec Galaxy, magI, x, y float64) GalaxyParams {
+	spec.Reff = Const(spec.Reff.Sample(r) * math.Pow(10, -0.4*d.pop.Field.SizeLuminosity*(magI-22)))
+	gal, gp := d.galaxy(r, spec, magI, x, y)
+	sc.unlensed = append(sc.unlensed, gal)
+	return gp
 }
 
 // poisson draws a Poisson variate of the given (small) mean (Knuth).
