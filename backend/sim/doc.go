@@ -22,10 +22,18 @@
 //
 // Each image draws, from presets.yaml: per-band seeing; a central object (for
 // lenses a red early-type galaxy with a singular isothermal ellipsoid plus
-// external shear, and a blue Sersic source with star-forming clumps, placed
-// until its magnification reaches the minimum; for non-lenses an elliptical,
-// disk, edge-on disk, pair or merger, ring galaxy or spiral); neighbouring
-// galaxies, stars and artefacts. The scene is integrated over pixels with
+// external shear, and a blue Sersic source with star-forming clumps; for
+// non-lenses an elliptical, disk, edge-on disk, pair or merger, ring galaxy
+// or spiral); neighbouring galaxies, satellites of the central galaxy,
+// stars and artefacts. The early-type galaxies of both classes are a
+// redshift and a velocity dispersion: magnitude (Faber-Jackson, distance
+// modulus, K+e correction), red-sequence colours and size in kpc follow, and
+// the Einstein radius is 4 pi (sigma/c)^2 D_ls/D_s for a source redshift, in
+// flat Lambda-CDM (cosmology.go). A lens's source magnitude comes from the
+// faint galaxy number counts and the lens is kept as LensPop counts one
+// detectable: magnification at least 3 and a best-band arc S/N of at least
+// min_snr (the renderer picks the source position, then its magnitude from
+// the counts below the S/N limit). The scene is integrated over pixels with
 // adaptive supersampling (sources by ray shooting through the lens),
 // convolved with the band's PSF (Gaussian or Moffat) by FFT, stars added as
 // shifted PSFs, saturated pixels bled along their columns, Gaussian noise
