@@ -178,7 +178,7 @@ var metadataParams = []string{
 	"src_x", "src_y", "src_mag_g", "src_mag_r", "src_mag_i", "src_n", "src_r_eff", "src_q", "src_clumps", "magnification",
 	"src_z", "arc_snr",
 	"lens_z", "lens_sigma_v", "lens_x", "lens_y", "lens_mag_g", "lens_mag_r", "lens_mag_i", "lens_n", "lens_r_eff", "lens_q", "lens_angle",
-	"seeing_g", "seeing_r", "seeing_i",
+	"seeing_g", "seeing_r", "seeing_i", "sky_sigma_g", "sky_sigma_r", "sky_sigma_i",
 }
 
 // metadata collects every image's true parameters for metadata.csv.
@@ -186,7 +186,8 @@ func metadata(all []result) layout.Metadata {
 	m := layout.Metadata{Params: metadataParams, Images: make([]layout.ImageMeta, len(all))}
 	for i, res := range all {
 		p, c := res.p, res.p.Central
-		values := []float64{p.Redshift, p.VelocityDispersion, c.X, c.Y, c.Mag[0], c.Mag[1], c.Mag[2], c.N, c.Reff, c.Q, c.Angle, p.Seeing[0], p.Seeing[1], p.Seeing[2]}
+		values := []float64{p.Redshift, p.VelocityDispersion, c.X, c.Y, c.Mag[0], c.Mag[1], c.Mag[2], c.N, c.Reff, c.Q, c.Angle,
+			p.Seeing[0], p.Seeing[1], p.Seeing[2], p.SkySigma[0], p.SkySigma[1], p.SkySigma[2]}
 		if p.Kind == KindLens {
 			s := p.Source
 			values = append([]float64{p.ThetaE, p.MassQ, p.MassAngle, p.Shear[0], p.Shear[1],

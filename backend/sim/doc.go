@@ -37,11 +37,17 @@
 // adaptive supersampling (sources by ray shooting through the lens),
 // convolved with the band's PSF (Gaussian or Moffat) by FFT, stars added as
 // shifted PSFs, saturated pixels bled along their columns, Gaussian noise
-// added (sky and source shot noise and read noise, as lenstronomy computes
+// added, and dead or hot columns applied last. Each pixel's noise sigma is
+// that of sky and source shot noise and read noise, as lenstronomy computes
 // them: variance (N RN^2 + gain T (S p^2 + F)) / (gain T)^2 for N exposures of
-// total time T, sky S per arcsec^2 and pixel flux F), and dead or hot columns
-// applied last. Params records every drawn value; WriteDataset writes them to
-// metadata.csv.
+// total time T, sky S per arcsec^2 and pixel flux F. Each image scales it per
+// band by 10^(0.4 dm), its depth offset dm ~ N(0, depth_scatter) mag, as its
+// seeing scatters log-normally by seeing_scatter. The noise is correlated as
+// a coadd's: the mean of N white fields, each resampled with a Lanczos-3
+// kernel at its own random sub-pixel dither and scaled to unit variance per
+// pixel (coadd.go), so neighbouring pixels correlate by ~0.1 while each
+// pixel keeps its sigma. Params records every drawn value, the per-band sky
+// sigma included; WriteDataset writes them to metadata.csv.
 //
 // # Measurement
 //

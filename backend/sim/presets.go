@@ -33,6 +33,7 @@ type Survey struct {
 	ReadNoise     float64 `yaml:"read_noise"`  // electrons per exposure
 	PSF           PSFSpec `yaml:"psf"`
 	SeeingScatter float64 `yaml:"seeing_scatter"` // log-normal sigma of each image's FWHM
+	DepthScatter  float64 `yaml:"depth_scatter"`  // normal sigma, mag, of each image's depth per band
 	Bands         Bands   `yaml:"bands"`
 }
 
@@ -56,7 +57,7 @@ func (b Bands) Array() [3]Band { return [3]Band{b.G, b.R, b.I} }
 type Band struct {
 	ZeroPoint  float64 `yaml:"zero_point"` // magnitude of 1 count per second: the pixel unit
 	Exposure   float64 `yaml:"exposure"`   // seconds per exposure
-	Exposures  int     `yaml:"exposures"`  // exposures in the coadd
+	Exposures  int     `yaml:"exposures"`  // dithered exposures in the coadd (also sets its noise correlation)
 	Sky        float64 `yaml:"sky"`        // sky brightness, mag per arcsec^2
 	Seeing     float64 `yaml:"seeing"`     // median PSF FWHM, arcsec
 	Gain       float64 `yaml:"gain"`       // electrons per count
@@ -393,6 +394,7 @@ func (p *Presets) validate() error {
 		v.num(path+".pixel_scale", s.PixelScale, 0.01, 5)
 		v.num(path+".read_noise", s.ReadNoise, 0, 1000)
 		v.num(path+".seeing_scatter", s.SeeingScatter, 0, 1)
+		v.num(path+".depth_scatter", s.DepthScatter, 0, 1)
 		switch s.PSF.Profile {
 		case "gaussian":
 		case "moffat":

@@ -47,22 +47,97 @@ func TestDefaultPresets(t *testing.T) {
 	}
 }
 
-// The noise model with the HSC preset reproduces the published 5 sigma
-// point-source depths in 2" apertures of the Wide layer (Aihara et al. 2018).
+// meanCoaddCov is the covariance of coadd noise of the given exposures at
+// lags -lanczosA < lx, ly < lanczosA (row-major, side 2*lanczosA-1), averaged
+// over a seeded sample of dithers: the expected covariance of a stamp.
+func meanCoaddCov(exposures int) []float64 {
+	const dithers = 4000
+	w := 2*lanczosA - 1
+	cov := make([]float64, w*w)
+	r := rand.New(rand.NewPCG(11, uint64(exposures)))
+	c := newCoaddNoise(1, exposures)
+	for range dithers {
+		c.dither(r)
+		for i := range w {
+			for j := range w {
+				cov[i*w+j] += c.cov(j-lanczosA+1, i-lanczosA+1) / dithers
+			}
+		}
+	}
+	return cov
+}
+
+// noiseVar is the variance of sum_k a[k] z[k] for weights a on an n x n grid
+// and unit-variance noise z of covariance cov (from meanCoaddCov).
+func noiseVar(a []float64, n int, cov []float64) float64 {
+	w, h := 2*lanczosA-1, lanczosA-1
+	v := 0.0
+	for i := range n {
+		for j := range n {
+			if a[i*n+j] == 0 {
+				continue
+			}
+			for di := -h; di <= h; di++ {
+				for dj := -h; dj <= h; dj++ {
+					if y, x := i+di, j+dj; y >= 0 && y < n && x >= 0 && x < n {
+						v += a[i*n+j] * a[y*n+x] * cov[(di+h)*w+dj+h]
+					}
+				}
+			}
+		}
+	}
+	return v
+}
+
+// The HSC preset's noise, correlated as the renderer draws it, gives
+// point-source depths near the published ones and per-pixel sky sigmas near
+// those of the real cutouts, within the compromise presets.yaml states.
 func TestSurveyDepths(t *testing.T) {
 	p, _ := DefaultPresets()
 	s := p.Surveys["hsc"]
-	published := [3]float64{26.5, 26.1, 25.9}
+	// 5 sigma in 2" apertures: Aihara et al. 2018 (design and PDR1 Wide).
+	aperture := [3]float64{26.5, 26.1, 25.9}
+	const psfDepthI = 26.4 // i, PSF-weighted: Aihara et al. 2018 (PDR1 Wide)
+	// The compromise: depths up to 0.35 mag shallower than published (none
+	// more than 0.1 deeper), per-pixel sigma within 15% of the real robust
+	// sigma (the model sits at its inverse-variance level, 1/1.12 of it).
+	const shallower, deeper = 0.35, 0.1      // mag
+	pixel := [3]float64{0.037, 0.054, 0.069} // robust sigma of the real cutouts, counts/s
+	const tolPixel = 0.15                    // fraction
 	sky := s.SkySigma()
 	const radius = 1.0 // arcsec
 	for c, b := range s.Bands.Array() {
 		ps, _ := newPSF(s.PSF, b.Seeing)
-		// Moffat flux inside the aperture: 1 - (1 + r^2/alpha^2)^(1-beta).
-		frac := 1 - math.Pow(1+radius*radius/(ps.scale*ps.scale), 1-ps.beta)
-		pixels := math.Pi * radius * radius / (s.PixelScale * s.PixelScale)
-		depth := Mag(5*sky[c]*math.Sqrt(pixels)/frac, b.ZeroPoint)
-		if !(math.Abs(depth-published[c]) <= 0.1) {
-			t.Errorf("band %d: 5 sigma depth %.2f, published %.2f", c, depth, published[c])
+		R := int(math.Ceil(ps.radius() / s.PixelScale))
+		n := 2*R + 1
+		k := make([]float64, n*n)
+		ps.kernel(k, R, s.PixelScale, 0, 0)
+		cov := meanCoaddCov(b.Exposures)
+		// Optimal photometry: flux = sum(P d) / sum(P^2).
+		p2 := 0.0
+		for _, v := range k {
+			p2 += v * v
+		}
+		psfDepth := Mag(5*sky[c]*math.Sqrt(noiseVar(k, n, cov))/p2, b.ZeroPoint)
+		ap, frac := make([]float64, n*n), 0.0
+		for i := range n {
+			for j := range n {
+				if math.Hypot(float64(i-R), float64(j-R))*s.PixelScale <= radius {
+					ap[i*n+j] = 1
+					frac += k[i*n+j]
+				}
+			}
+		}
+		apDepth := Mag(5*sky[c]*math.Sqrt(noiseVar(ap, n, cov))/frac, b.ZeroPoint)
+		t.Logf("band %d: sky sigma %.4f, PSF depth %.2f, 2\" aperture depth %.2f (kernel radius %d px, flux %.3f)", c, sky[c], psfDepth, apDepth, R, frac)
+		if !(apDepth >= aperture[c]-shallower && apDepth <= aperture[c]+deeper) {
+			t.Errorf("band %d: 2\" aperture depth %.2f, published %.2f", c, apDepth, aperture[c])
+		}
+		if c == 2 && !(psfDepth >= psfDepthI-shallower && psfDepth <= psfDepthI+deeper) {
+			t.Errorf("i: PSF depth %.2f, published %.2f", psfDepth, psfDepthI)
+		}
+		if !(math.Abs(sky[c]/pixel[c]-1) <= tolPixel) {
+			t.Errorf("band %d: per-pixel sky sigma %.4f, real cutouts %.4f", c, sky[c], pixel[c])
 		}
 	}
 }
@@ -123,8 +198,9 @@ func TestParsePresetsRejects(t *testing.T) {
 	tests := []struct {
 		name, old, new, err string
 	}{
-		{"unknown key", "    seeing_scatter: 0.1\n    bands:\n      g: {zero_point: 27.0", "    seeing_scatter: 0.1\n    sky_flat: 1\n    bands:\n      g: {zero_point: 27.0", "sky_flat"},
-		{"zero seeing", "seeing: 0.77, gain: 6.5", "seeing: 0, gain: 6.5", "surveys.hsc.bands.g.seeing"},
+		{"unknown key", "    depth_scatter: 0.15\n    bands:\n      g: {zero_point: 27.0", "    depth_scatter: 0.15\n    sky_flat: 1\n    bands:\n      g: {zero_point: 27.0", "sky_flat"},
+		{"negative depth scatter", "depth_scatter: 0.15", "depth_scatter: -0.1", "surveys.hsc.depth_scatter"},
+		{"zero seeing", "seeing: 0.77, gain: 4.36", "seeing: 0, gain: 4.36", "surveys.hsc.bands.g.seeing"},
 		{"bad psf", "psf: {profile: moffat, beta: 3.5}", "psf: {profile: airy}", "surveys.hsc.psf.profile"},
 		{"unknown kind", "ring: 0.14, spiral", "donut: 0.14, spiral", `unknown kind "donut"`},
 		{"negative radius", "r_eff_kpc: {loguniform: [3, 10]}", "r_eff_kpc: [-1, 10]", "population.lens_galaxy.r_eff_kpc"},

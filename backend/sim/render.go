@@ -36,6 +36,9 @@ type renderer struct {
 	cfg     *Config
 	drawer  *drawer
 	noise   [3]bandNoise
+	depth   [3]float64 // this image's noise scale per band (depth_scatter)
+	coadd   [3]*coaddNoise
+	z       []float64 // a coadd noise field, Size x Size
 	names   []string
 	rasters map[int]*raster // by grid side
 	convs   map[int]*convolver
@@ -58,7 +61,9 @@ func newRenderer(cfg *Config, names []string) (*renderer, error) {
 	}
 	for c, b := range cfg.Survey.Bands.Array() {
 		rd.noise[c] = newBandNoise(cfg.Survey, b)
+		rd.coadd[c] = newCoaddNoise(cfg.Size, b.Exposures)
 	}
+	rd.z = make([]float64, cfg.Size*cfg.Size)
 	return rd, nil
 }
 
@@ -139,6 +144,9 @@ func (rd *renderer) renderParts(index int, parts *Parts) (data.Image, Params, er
 		}
 		radii[c] = int(math.Ceil(psfs[c].radius() / pix))
 		R = max(R, radii[c])
+		// This stamp's depth is dm ~ N(0, depth_scatter) mag off the band's
+		// median, which scales all its noise by 10^(0.4 dm).
+		rd.depth[c] = math.Pow(10, 0.4*s.DepthScatter*r.NormFloat64())
 	}
 	sc, err := rd.drawer.draw(r, label)
 	if err != nil {
@@ -205,21 +213,26 @@ func (rd *renderer) renderParts(index int, parts *Parts) (data.Image, Params, er
 		sc.p.Contaminants = append(sc.p.Contaminants, "bleed_trail")
 	}
 	for c := range out {
+		// The noise is correlated as a coadd's (coadd.go).
+		scale := rd.depth[c]
+		sc.p.SkySigma[c] = scale * math.Sqrt(rd.noise[c].bkgVar)
+		rd.coadd[c].draw(r, rd.z)
 		if parts != nil {
 			parts.Scene[c] = slices.Clone(out[c])
 			parts.Sigma[c] = make([]float64, S*S)
-			for k, f := range out[c] {
-				parts.Sigma[c][k] = rd.noise[c].sigma(f)
-			}
 		}
 		for k, f := range out[c] {
-			out[c][k] = f + rd.noise[c].sigma(f)*r.NormFloat64()
+			sigma := scale * rd.noise[c].sigma(f)
+			if parts != nil {
+				parts.Sigma[c][k] = sigma
+			}
+			out[c][k] = f + sigma*rd.z[k]
 		}
 	}
 	if b := sc.bad; b != nil {
 		for y := b.y0; y < b.y1; y++ {
 			if b.hot > 0 {
-				out[b.band][y*S+b.col] += b.hot * math.Sqrt(rd.noise[b.band].bkgVar)
+				out[b.band][y*S+b.col] += b.hot * sc.p.SkySigma[b.band]
 			} else {
 				out[b.band][y*S+b.col] = 0
 			}
@@ -326,7 +339,7 @@ func (rd *renderer) bestArcSNR(n int, k float64) float64 {
 		var s, v float64
 		rd.stampPixels(n, func(i int) {
 			f := k * rd.src[c][i]
-			if sigma := rd.noise[c].sigma(rd.model[c][i] + f); f > sigma {
+			if sigma := rd.depth[c] * rd.noise[c].sigma(rd.model[c][i]+f); f > sigma {
 				s += f
 				v += sigma * sigma
 			}

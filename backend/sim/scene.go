@@ -32,6 +32,7 @@ type Params struct {
 
 	Central      GalaxyParams // lens light, or the non-lens's main galaxy; Mag is the whole central object's
 	Seeing       [3]float64   // PSF FWHM per band, arcsec
+	SkySigma     [3]float64   // per-pixel sky noise per band, counts/s: the band's median times the image's depth scatter
 	Contaminants []string     // neighbours, stars and artefacts, one short description each
 }
 
