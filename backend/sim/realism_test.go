@@ -36,6 +36,15 @@ func TestRealismTargets(t *testing.T) {
 	in("best-band arc S/N, minimum", a.Best.Min, 0.9*pop.Source.MinSNR, 1e9)
 	in("N(S/N > 40) / N(S/N > 20)", a.Ratio40To20, 0.4, 0.65)
 
+	// 2. Coadd-like noise: correlated between neighbours, at the real
+	// cutouts' inverse-variance level (presets.yaml explains the choice).
+	for k, want := range [3]float64{0.037, 0.054, 0.069} {
+		name := []string{"g", "r", "i"}[k]
+		in("sky sigma / PDR3 robust sigma, "+name, rep.Noise[k].Sigma/want, 0.8, 1.05)
+		in("neighbour noise correlation x, "+name, rep.Noise[k].CorrX, 0.05, 0.3)
+		in("neighbour noise correlation y, "+name, rep.Noise[k].CorrY, 0.05, 0.3)
+	}
+
 	// 3. A lens population tied to redshift.
 	c := rep.Colours
 	in("g-r scatter at fixed z", c.GRScatter, 0, 0.1)
