@@ -89,6 +89,21 @@ func (s *sersic) profile(r2 float64) float64 {
 	return math.Exp(-s.b * math.Exp(s.inv2n*math.Log(r2)))
 }
 
+// trim lowers the cut to where the profile's brightest band falls below
+// its floor: amp exp(-b (r/re)^(1/n)) < floor, that is
+// (r/re)^2 > (ln(amp/floor) / b)^(2n).
+func (s *sersic) trim(floor [3]float64) {
+	ratio := 0.0
+	for c := range s.amp {
+		ratio = max(ratio, s.amp[c]/floor[c])
+	}
+	if ratio <= 1 {
+		s.r2max = 0
+		return
+	}
+	s.r2max = min(s.r2max, math.Pow(math.Log(ratio)/s.b, 2/s.inv2n))
+}
+
 func (s *sersic) add(x, y float64, v *[3]float64) {
 	p := s.profile(s.r2(x, y) * s.invRe2)
 	if p == 0 {

@@ -154,7 +154,18 @@ func (c *convolver) inverse(img []float64, spec []complex128) {
 // convolve replaces img (n x n) by its convolution with kernel
 // ((2R+1)^2, centred on pixel (R, R), 2R < n).
 func (c *convolver) convolve(img, kernel []float64, R int) {
+	c.kspec = c.spectrum(c.kspec, kernel, R)
+	c.apply(img, c.kspec)
+}
+
+// spectrum writes into dst (resized to the grid's n/2+1 x n spectrum) the
+// spectrum of kernel ((2R+1)^2, centred on pixel (R, R), 2R < n), for
+// apply: a kernel used on several images is transformed once.
+func (c *convolver) spectrum(dst []complex128, kernel []float64, R int) []complex128 {
 	n, w := c.n, 2*R+1
+	if len(dst) != len(c.spec) {
+		dst = make([]complex128, len(c.spec))
+	}
 	clear(c.kgrid)
 	for i := 0; i < w; i++ {
 		for j := 0; j < w; j++ {
@@ -162,10 +173,16 @@ func (c *convolver) convolve(img, kernel []float64, R int) {
 			c.kgrid[((i-R+n)%n)*n+(j-R+n)%n] = kernel[i*w+j]
 		}
 	}
-	c.forward(c.kspec, c.kgrid)
+	c.forward(dst, c.kgrid)
+	return dst
+}
+
+// apply replaces img (n x n) by its convolution with the kernel whose
+// spectrum is kspec.
+func (c *convolver) apply(img []float64, kspec []complex128) {
 	c.forward(c.spec, img)
 	for k := range c.spec {
-		c.spec[k] *= c.kspec[k]
+		c.spec[k] *= kspec[k]
 	}
 	c.inverse(img, c.spec)
 }

@@ -1,5 +1,7 @@
 package sim
 
+import "math"
+
 // raster integrates surface brightness over the pixels of an n x n grid of
 // side pix (arcsec) centred on the origin: pixel (i, j) covers
 // x in [(j - n/2) pix, (j + 1 - n/2) pix], y likewise with i.
@@ -17,6 +19,7 @@ package sim
 type raster struct {
 	n        int
 	pix      float64
+	floor    [3]float64 // surface brightness a profile's wings are dropped below (see trimmer)
 	tolBkg2  [3]float64 // (counts / s / arcsec^2)^2
 	tolFlux  [3]float64 // counts / s / arcsec^2
 	maxDepth int
@@ -44,18 +47,31 @@ const minRefine = 2
 // within 0.3% of its total (TestRenderedFluxMatchesAnalytic).
 const defaultMaxDepth = 4
 
+// trimFrac: a profile's wings are dropped where its surface brightness is
+// below this fraction of the sky noise of a pixel in every band; the flux
+// dropped is far below the noise of the pixels it is spread over.
+const trimFrac = 0.01
+
+// trimmer is a light whose wings can be cut where its surface brightness
+// falls below floor (counts / s / arcsec^2, per band), so that pixels far
+// from a compact profile cost one distance test.
+type trimmer interface {
+	trim(floor [3]float64)
+}
+
 // newRaster returns a raster whose sampling error stays below frac times the
 // pixel noise of noise. With zero noise only the relative test (relTol)
 // stops the refinement.
 func newRaster(n int, pix float64, noise [3]bandNoise, frac float64) *raster {
 	area := pix * pix
-	var bkg2, flux [3]float64
+	var bkg2, flux, floor [3]float64
 	for c, nb := range noise {
 		bkg2[c] = frac * frac * nb.bkgVar / (area * area)
 		flux[c] = frac * frac * nb.perFlux / area
+		floor[c] = trimFrac * math.Sqrt(nb.bkgVar) / area
 	}
 	return &raster{
-		n: n, pix: pix, tolBkg2: bkg2, tolFlux: flux, maxDepth: defaultMaxDepth,
+		n: n, pix: pix, floor: floor, tolBkg2: bkg2, tolFlux: flux, maxDepth: defaultMaxDepth,
 		corner: make([][3]float64, (n+1)*(n+1)),
 		centre: make([][3]float64, n*n),
 	}
@@ -100,6 +116,11 @@ func (r *raster) at(x, y float64) [3]float64 {
 func (r *raster) integrate(lights []light, lensed bool, out *[3][]float64) {
 	n := r.n
 	r.lights, r.evalLens = lights, lensed
+	for _, l := range lights {
+		if t, ok := l.(trimmer); ok {
+			t.trim(r.floor)
+		}
+	}
 	for i := 0; i <= n; i++ {
 		for j := 0; j <= n; j++ {
 			k := i*(n+1) + j

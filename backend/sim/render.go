@@ -45,6 +45,7 @@ type renderer struct {
 	model   [3][]float64 // noise-free scene, n x n
 	src     [3][]float64 // lensed source alone, n x n
 	kernels [3][]float64
+	kspecs  [3][]complex128 // this image's kernel spectra
 	shifted []float64 // a star's kernel
 }
 
@@ -176,10 +177,11 @@ func (rd *renderer) renderParts(index int, parts *Parts) (data.Image, Params, er
 		w := 2*radii[c] + 1
 		rd.kernels[c] = grow(rd.kernels[c], w*w)
 		psfs[c].kernel(rd.kernels[c], radii[c], pix, 0, 0)
-		conv.convolve(rd.model[c], rd.kernels[c], radii[c])
+		rd.kspecs[c] = conv.spectrum(rd.kspecs[c], rd.kernels[c], radii[c])
+		conv.apply(rd.model[c], rd.kspecs[c])
 	}
 	if sc.lens != nil {
-		rd.lensSource(r, sc, ras, conv, radii)
+		rd.lensSource(r, sc, ras, conv)
 	}
 	var out [3][]float64
 	off := (n - S) / 2
@@ -254,7 +256,7 @@ func (rd *renderer) renderParts(index int, parts *Parts) (data.Image, Params, er
 // min_snr; the magnitude is then drawn from the counts below that limit.
 // The lensed source after the PSF is left in rd.src and added to rd.model,
 // which holds the unlensed scene after the PSF.
-func (rd *renderer) lensSource(r *rand.Rand, sc *scene, ras *raster, conv *convolver, radii [3]int) {
+func (rd *renderer) lensSource(r *rand.Rand, sc *scene, ras *raster, conv *convolver) {
 	pop := &rd.cfg.Population.Source
 	mags := pop.Galaxy.MagI
 	brightest, _ := mags.Range() // the magnitude the source was drawn at
@@ -268,7 +270,7 @@ func (rd *renderer) lensSource(r *rand.Rand, sc *scene, ras *raster, conv *convo
 	// rendered into rd.src, still reaches min_snr.
 	faintest := func() float64 {
 		for c := range rd.src {
-			conv.convolve(rd.src[c], rd.kernels[c], radii[c])
+			conv.apply(rd.src[c], rd.kspecs[c])
 		}
 		return brightest - 2.5*math.Log10(rd.snrScale(n, pop.MinSNR))
 	}
