@@ -27,9 +27,12 @@
 // disk, edge-on disk, pair or merger, ring galaxy or spiral); neighbouring
 // galaxies, stars and artefacts. The scene is integrated over pixels with
 // adaptive supersampling (sources by ray shooting through the lens),
-// convolved with the band's PSF (Gaussian or Moffat) by FFT, stars added as
-// shifted PSFs, saturated pixels bled along their columns, Gaussian noise
-// added (sky and source shot noise and read noise, as lenstronomy computes
+// convolved with the band's PSF (Gaussian or Moffat, normalised over the
+// plane, its wings kept until they add less than 0.1 sky sigma to a pixel)
+// by FFT, stars added as the PSF integrated over pixels out to the same
+// threshold, saturated pixels and the bleed trails their charge makes along
+// columns masked alike in every band and interpolated across rows, Gaussian
+// noise added (sky and source shot noise and read noise, as lenstronomy computes
 // them: variance (N RN^2 + gain T (S p^2 + F)) / (gain T)^2 for N exposures of
 // total time T, sky S per arcsec^2 and pixel flux F), and dead or hot columns
 // applied last. Params records every drawn value; WriteDataset writes them to
