@@ -35,10 +35,13 @@
 // min_snr (the renderer picks the source position, then its magnitude from
 // the counts below the S/N limit). The scene is integrated over pixels with
 // adaptive supersampling (sources by ray shooting through the lens),
-// convolved with the band's PSF (Gaussian or Moffat) by FFT, stars added as
-// shifted PSFs, saturated pixels bled along their columns, Gaussian noise
-// added, and dead or hot columns applied last. Each pixel's noise sigma is
-// that of sky and source shot noise and read noise, as lenstronomy computes
+// convolved with the band's PSF (Gaussian or Moffat, normalised over the
+// plane, its wings kept until they add less than 0.1 sky sigma to a pixel)
+// by FFT, stars added as the PSF integrated over pixels out to the same
+// threshold, saturated pixels and the bleed trails their charge makes along
+// columns masked alike in every band and interpolated across rows, Gaussian
+// noise added, and dead or hot columns applied last. Each pixel's noise
+// sigma is that of sky and source shot noise and read noise, as lenstronomy computes
 // them: variance (N RN^2 + gain T (S p^2 + F)) / (gain T)^2 for N exposures of
 // total time T, sky S per arcsec^2 and pixel flux F. Each image scales it per
 // band by 10^(0.4 dm), its depth offset dm ~ N(0, depth_scatter) mag, as its

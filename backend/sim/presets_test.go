@@ -111,7 +111,7 @@ func TestSurveyDepths(t *testing.T) {
 		R := int(math.Ceil(ps.radius() / s.PixelScale))
 		n := 2*R + 1
 		k := make([]float64, n*n)
-		ps.kernel(k, R, s.PixelScale, 0, 0)
+		ps.kernel(k, R, s.PixelScale)
 		cov := meanCoaddCov(b.Exposures)
 		// Optimal photometry: flux = sum(P d) / sum(P^2).
 		p2 := 0.0

@@ -7,33 +7,39 @@ import (
 	"gonum.org/v1/gonum/dsp/fourier"
 )
 
-// psf is a circular point-spread function of a given FWHM (arcsec).
+// psf is a circular point-spread function of a given FWHM (arcsec),
+// normalised to unit flux over the whole plane.
 type psf struct {
 	moffat bool
 	beta   float64 // Moffat index
 	scale  float64 // Gaussian sigma, or Moffat alpha, arcsec
+	norm   float64 // profile at r = 0, arcsec^-2
 }
 
 func newPSF(spec PSFSpec, fwhm float64) (psf, error) {
 	switch spec.Profile {
 	case "gaussian":
-		return psf{scale: fwhm / (2 * math.Sqrt(2*math.Ln2))}, nil
+		s := fwhm / (2 * math.Sqrt(2*math.Ln2))
+		return psf{scale: s, norm: 1 / (2 * math.Pi * s * s)}, nil
 	case "moffat":
-		return psf{moffat: true, beta: spec.Beta, scale: fwhm / (2 * math.Sqrt(math.Pow(2, 1/spec.Beta)-1))}, nil
+		a := fwhm / (2 * math.Sqrt(math.Pow(2, 1/spec.Beta)-1))
+		return psf{moffat: true, beta: spec.Beta, scale: a, norm: (spec.Beta - 1) / (math.Pi * a * a)}, nil
 	}
 	return psf{}, fmt.Errorf("sim: unknown PSF profile %q", spec.Profile)
 }
 
-// at returns the unnormalised profile at squared radius r2 (arcsec^2).
+// at returns the profile at squared radius r2 (arcsec^2), in arcsec^-2:
+// norm (1 + r2/alpha^2)^-beta, or norm exp(-r2 / 2 sigma^2).
 func (p psf) at(r2 float64) float64 {
 	if p.moffat {
-		return math.Exp(-p.beta * math.Log1p(r2/(p.scale*p.scale)))
+		return p.norm * math.Exp(-p.beta*math.Log1p(r2/(p.scale*p.scale)))
 	}
-	return math.Exp(-r2 / (2 * p.scale * p.scale))
+	return p.norm * math.Exp(-r2/(2*p.scale*p.scale))
 }
 
-// psfEnclosed is the flux fraction a kernel keeps; its truncated wings are
-// given back by normalising the kernel to 1.
+// psfEnclosed is the flux fraction inside radius(): the light that reaches
+// the stamp through the PSF's core. The scene is rasterised that far around
+// the stamp; the wings reach further (wingRadius).
 const psfEnclosed = 0.995
 
 // radius returns the radius (arcsec) enclosing psfEnclosed of the flux.
@@ -45,32 +51,82 @@ func (p psf) radius() float64 {
 	return p.scale * math.Sqrt(-2*math.Log(1-psfEnclosed))
 }
 
-// kernelSub is the sub-sampling per pixel axis of a PSF kernel: an odd number,
-// so that an unshifted kernel samples the profile's peak.
-const kernelSub = 3
+// wingTol: a PSF's wings are drawn out to where they add less than this
+// fraction of the band's sky sigma to a pixel; the step left where they end
+// is below that.
+const wingTol = 0.1
 
-// kernel writes into k ((2R+1)^2, row-major) the PSF integrated over pixels of
-// side pix, centred at (dx, dy) pixels from the centre of pixel (R, R), and
-// normalised to sum 1.
-func (p psf) kernel(k []float64, R int, pix, dx, dy float64) {
+// wingRadius returns a radius (arcsec) beyond which flux (counts/s) spread
+// by the PSF gives a pixel of side pix less than tol (counts/s): one pixel
+// beyond r where flux pix^2 at(r^2) = tol. Far from the core a pixel's
+// integral is about its area times the profile at its centre; the extra
+// pixel covers the difference.
+func (p psf) wingRadius(flux, pix, tol float64) float64 {
+	k := flux * pix * pix * p.norm / tol // at(0) / at(r^2) at r
+	if k <= 1 {
+		return 0
+	}
+	if p.moffat {
+		return p.scale*math.Sqrt(math.Pow(k, 1/p.beta)-1) + pix
+	}
+	return p.scale*math.Sqrt(2*math.Log(k)) + pix
+}
+
+// Gauss-Legendre nodes and weights on [-1, 1]: 4 points integrate a pixel
+// near the core to ~1e-6 of its value (the profile is smooth on the scale of
+// alpha or sigma, a few pixels at least); 2 points suffice in the wings.
+var (
+	gl4x = [4]float64{-0.8611363115940526, -0.3399810435848563, 0.3399810435848563, 0.8611363115940526}
+	gl4w = [4]float64{0.3478548451374538, 0.6521451548625461, 0.6521451548625461, 0.3478548451374538}
+	gl2x = [2]float64{-0.5773502691896258, 0.5773502691896258}
+	gl2w = [2]float64{1, 1}
+)
+
+// wingScale: pixels whose centre is beyond this many scales (sigma or
+// alpha) from the PSF's centre are integrated with 2 x 2 points.
+const wingScale = 4
+
+// pixel returns the PSF integrated over a pixel of side pix (arcsec) whose
+// centre is at (x, y) arcsec from the PSF's centre: the fraction of a point
+// source's flux the pixel receives.
+func (p psf) pixel(x, y, pix float64) float64 {
+	xs, ws := gl4x[:], gl4w[:]
+	if x*x+y*y > wingScale*wingScale*p.scale*p.scale {
+		xs, ws = gl2x[:], gl2w[:]
+	}
+	h := pix / 2
+	v := 0.0
+	for a, u := range xs {
+		yy := y + h*u
+		row := 0.0
+		for b, w := range xs {
+			xx := x + h*w
+			row += ws[b] * p.at(xx*xx+yy*yy)
+		}
+		v += ws[a] * row
+	}
+	return v * h * h
+}
+
+// kernel writes into k ((2R+1)^2, row-major) the PSF integrated over pixels
+// of side pix (arcsec), centred on pixel (R, R). It is not renormalised: it
+// holds the profile's flux inside the (2R+1) pixel square, and the wings
+// beyond, fainter than the caller's threshold per pixel, are dropped; the
+// flux lost is (1 + r^2/alpha^2)^(1-beta) (Moffat) or exp(-r^2/2 sigma^2)
+// (Gaussian) at some r between (R + 1/2) pix and sqrt(2) (R + 1/2) pix.
+func (p psf) kernel(k []float64, R int, pix float64) {
 	w := 2*R + 1
-	sum := 0.0
-	for i := 0; i < w; i++ {
-		for j := 0; j < w; j++ {
-			v := 0.0
-			for si := 0; si < kernelSub; si++ {
-				y := (float64(i-R) - dy + (float64(si)+0.5)/kernelSub - 0.5) * pix
-				for sj := 0; sj < kernelSub; sj++ {
-					x := (float64(j-R) - dx + (float64(sj)+0.5)/kernelSub - 0.5) * pix
-					v += p.at(x*x + y*y)
+	// The kernel is symmetric under reflections in both axes and the
+	// diagonal: one octant is integrated.
+	for i := 0; i <= R; i++ {
+		for j := 0; j <= i; j++ {
+			v := p.pixel(float64(j)*pix, float64(i)*pix, pix)
+			for _, o := range [][2]int{{i, j}, {j, i}} {
+				for _, s := range [][2]int{{1, 1}, {1, -1}, {-1, 1}, {-1, -1}} {
+					k[(R+s[0]*o[0])*w+R+s[1]*o[1]] = v
 				}
 			}
-			k[i*w+j] = v
-			sum += v
 		}
-	}
-	for i := range k[:w*w] {
-		k[i] /= sum
 	}
 }
 

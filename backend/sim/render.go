@@ -45,8 +45,11 @@ type renderer struct {
 	model   [3][]float64 // noise-free scene, n x n
 	src     [3][]float64 // lensed source alone, n x n
 	kernels [3][]float64
-	kspecs  [3][]complex128 // this image's kernel spectra
-	shifted []float64 // a star's kernel
+	kspecs  [3][]complex128 // the PSF cores' spectra, for the arc S/N
+	padded  []float64       // one band zero-padded for the convolution, N x N
+	// The lensed source and the unlensed scene after the PSF's core, n x n:
+	// what the arc S/N of a source position is measured on.
+	srcPSF, scenePSF [3][]float64
 }
 
 func newRenderer(cfg *Config, names []string) (*renderer, error) {
@@ -81,8 +84,9 @@ func Render(cfg Config, index int) (data.Image, Params, error) {
 // Parts are the components of one rendered image, each per band (g, r, i)
 // and Size x Size row-major, in counts per second.
 type Parts struct {
-	// Scene is the noise-free image: scene after the PSF, with stars and
-	// saturation bleed, before noise and bad columns.
+	// Scene is the noise-free image: scene after the PSF, with stars, and
+	// saturated pixels and bleed trails interpolated over, before noise and
+	// bad columns.
 	Scene [3][]float64
 	// Source is the lensed source alone after the PSF (zero for non-lenses).
 	// Saturation is not applied to it.
@@ -90,6 +94,9 @@ type Parts struct {
 	// Sigma is the noise sigma each pixel was drawn with: sky, read and the
 	// shot noise of Scene.
 	Sigma [3][]float64
+	// Saturated marks (Size x Size) the saturated pixels and bleed trails of
+	// any band, which every band interpolates over (saturate).
+	Saturated []bool
 }
 
 // RenderParts renders image index as Render does (the same image, bit for
@@ -133,9 +140,9 @@ func (rd *renderer) renderParts(index int, parts *Parts) (data.Image, Params, er
 	pix := s.PixelScale
 
 	var psfs [3]psf
-	var radii [3]int
 	var seeing [3]float64
-	R := 0
+	M := 0          // margin rasterised around the stamp, pixels
+	var core [3]int // radius of each band's PSF core (psf.radius), pixels
 	for c, b := range s.Bands.Array() {
 		fwhm := b.Seeing * math.Exp(s.SeeingScatter*r.NormFloat64())
 		seeing[c] = min(max(fwhm, b.Seeing/seeingClip), b.Seeing*seeingClip)
@@ -143,8 +150,8 @@ func (rd *renderer) renderParts(index int, parts *Parts) (data.Image, Params, er
 		if err != nil {
 			return data.Image{}, Params{}, err
 		}
-		radii[c] = int(math.Ceil(psfs[c].radius() / pix))
-		R = max(R, radii[c])
+		core[c] = int(math.Ceil(psfs[c].radius() / pix))
+		M = max(M, core[c])
 		// This stamp's depth is dm ~ N(0, depth_scatter) mag off the band's
 		// median, which scales all its noise by 10^(0.4 dm).
 		rd.depth[c] = math.Pow(10, 0.4*s.DepthScatter*r.NormFloat64())
@@ -155,9 +162,9 @@ func (rd *renderer) renderParts(index int, parts *Parts) (data.Image, Params, er
 	}
 	sc.p.File, sc.p.Label, sc.p.Split, sc.p.Seeing = rd.names[index], label, split, seeing
 
-	// The scene is rendered on an n x n grid wide enough that the circular
-	// FFT convolution leaves the central S x S stamp exact.
-	n := fftSize(S+2*R, S)
+	// The scene is rendered on an n x n grid: the stamp and the light around
+	// it that reaches the stamp through the PSF's core.
+	n := fftSize(S+2*M, S)
 	ras, ok := rd.rasters[n]
 	if !ok {
 		ras = newRaster(n, pix, rd.noise, rasterTol)
@@ -167,52 +174,72 @@ func (rd *renderer) renderParts(index int, parts *Parts) (data.Image, Params, er
 		rd.model[c] = grow(rd.model[c], n*n)
 	}
 	ras.integrate(sc.unlensed, false, &rd.model)
-
-	conv, ok := rd.convs[n]
-	if !ok {
-		conv = newConvolver(n)
-		rd.convs[n] = conv
+	if sc.lens != nil {
+		rd.lensSource(r, sc, ras, psfs, core)
+		for c := range rd.model {
+			for k, v := range rd.src[c] {
+				rd.model[c][k] += v
+			}
+		}
 	}
-	for c := range rd.model {
+
+	// Each band's kernel reaches until the wings of the scene's whole flux
+	// fall below wingTol of the sky sigma in a pixel, at most S/2 pixels so
+	// that the FFT grid stays within 2S (for hsc a scene needs more only if
+	// its g flux is brighter than 16 mag, 18 at the worst seeing; the seed
+	// dataset's need 13-24 pixels). The grid is zero-padded to N so that
+	// the circular FFT convolution leaves the central S x S stamp exact.
+	var radii [3]int
+	K := 0
+	for c := range radii {
+		flux := 0.0
+		for _, v := range rd.model[c] {
+			flux += v
+		}
+		R := psfs[c].wingRadius(flux, pix, wingTol*math.Sqrt(rd.noise[c].bkgVar)) / pix
+		radii[c] = min(int(math.Ceil(R)), S/2)
+		K = max(K, radii[c])
+	}
+	N := max(n, fftSize(S+2*K, S))
+	conv := rd.convolver(N)
+	var out [3][]float64
+	off := (N - S) / 2
+	for c := range out {
 		w := 2*radii[c] + 1
 		rd.kernels[c] = grow(rd.kernels[c], w*w)
-		psfs[c].kernel(rd.kernels[c], radii[c], pix, 0, 0)
-		rd.kspecs[c] = conv.spectrum(rd.kspecs[c], rd.kernels[c], radii[c])
-		conv.apply(rd.model[c], rd.kspecs[c])
-	}
-	if sc.lens != nil {
-		rd.lensSource(r, sc, ras, conv)
-	}
-	var out [3][]float64
-	off := (n - S) / 2
-	for c := range out {
+		psfs[c].kernel(rd.kernels[c], radii[c], pix)
+		grid := rd.pad(rd.model[c], n, N)
+		conv.convolve(grid, rd.kernels[c], radii[c])
 		out[c] = make([]float64, S*S)
 		for i := 0; i < S; i++ {
-			copy(out[c][i*S:(i+1)*S], rd.model[c][(i+off)*n+off:])
+			copy(out[c][i*S:(i+1)*S], grid[(i+off)*N+off:])
 		}
 		if parts != nil {
 			parts.Source[c] = make([]float64, S*S)
 			if sc.lens != nil {
-				// rd.src holds the lensed source after the PSF.
+				// rd.src still holds the lensed source lensSource added.
+				grid := rd.pad(rd.src[c], n, N)
+				conv.convolve(grid, rd.kernels[c], radii[c])
 				for i := 0; i < S; i++ {
-					copy(parts.Source[c][i*S:(i+1)*S], rd.src[c][(i+off)*n+off:])
+					copy(parts.Source[c][i*S:(i+1)*S], grid[(i+off)*N+off:])
 				}
 			}
 		}
 	}
 	for _, st := range sc.stars {
-		rd.addStar(out, st, psfs, radii)
+		rd.addStar(out, st, psfs)
 	}
-	bled := false
+	var levels [3]float64
 	for c, b := range s.Bands.Array() {
 		// A point source of the saturation magnitude fills its peak pixel.
-		peak := rd.kernels[c][radii[c]*(2*radii[c]+1)+radii[c]]
-		if bleed(out[c], S, Flux(b.Saturation, b.ZeroPoint)*peak) {
-			bled = true
-		}
+		levels[c] = Flux(b.Saturation, b.ZeroPoint) * psfs[c].pixel(0, 0, pix)
 	}
-	if bled {
-		sc.p.Contaminants = append(sc.p.Contaminants, "bleed_trail")
+	mask := make([]bool, S*S)
+	if masked := saturate(out, S, levels, mask); masked > 0 {
+		sc.p.Contaminants = append(sc.p.Contaminants, "bleed_trail", fmt.Sprintf("saturated(pixels=%d)", masked))
+	}
+	if parts != nil {
+		parts.Saturated = mask
 	}
 	for c := range out {
 		// The noise is correlated as a coadd's (coadd.go).
@@ -254,23 +281,33 @@ func (rd *renderer) renderParts(index int, parts *Parts) (data.Image, Params, er
 // magnification reaches the population's minimum, with the probability that
 // a magnitude drawn from the source counts gives an arc S/N of at least
 // min_snr; the magnitude is then drawn from the counts below that limit.
-// The lensed source after the PSF is left in rd.src and added to rd.model,
-// which holds the unlensed scene after the PSF.
-func (rd *renderer) lensSource(r *rand.Rand, sc *scene, ras *raster, conv *convolver) {
+// The S/N is measured with the PSFs' cores (their wings add less than the
+// noise), on top of the unlensed scene in rd.model. The lensed source,
+// before the PSF, is left in rd.src.
+func (rd *renderer) lensSource(r *rand.Rand, sc *scene, ras *raster, psfs [3]psf, core [3]int) {
 	pop := &rd.cfg.Population.Source
 	mags := pop.Galaxy.MagI
 	brightest, _ := mags.Range() // the magnitude the source was drawn at
 	src, m := &sc.source, sc.lens
-	n := ras.n
+	n, pix := ras.n, rd.cfg.Survey.PixelScale
+	conv := rd.convolver(n)
 	for c := range rd.src {
 		rd.src[c] = grow(rd.src[c], n*n)
+		rd.srcPSF[c] = grow(rd.srcPSF[c], n*n)
+		w := 2*core[c] + 1
+		rd.kernels[c] = grow(rd.kernels[c], w*w)
+		psfs[c].kernel(rd.kernels[c], core[c], pix)
+		rd.kspecs[c] = conv.spectrum(rd.kspecs[c], rd.kernels[c], core[c])
+		rd.scenePSF[c] = append(rd.scenePSF[c][:0], rd.model[c]...)
+		conv.apply(rd.scenePSF[c], rd.kspecs[c])
 	}
 	ras.setLens(m)
 	// faintest returns the faintest magnitude at which the source, as
 	// rendered into rd.src, still reaches min_snr.
 	faintest := func() float64 {
 		for c := range rd.src {
-			conv.apply(rd.src[c], rd.kspecs[c])
+			copy(rd.srcPSF[c], rd.src[c])
+			conv.apply(rd.srcPSF[c], rd.kspecs[c])
 		}
 		return brightest - 2.5*math.Log10(rd.snrScale(n, pop.MinSNR))
 	}
@@ -308,10 +345,9 @@ func (rd *renderer) lensSource(r *rand.Rand, sc *scene, ras *raster, conv *convo
 	k := Flux(mag, 0) / Flux(brightest, 0)
 	sc.p.ArcSNR = rd.bestArcSNR(n, k)
 	src.scale(k)
-	for c := range rd.model {
-		for i, v := range rd.src[c] {
-			rd.src[c][i] = k * v
-			rd.model[c][i] += k * v
+	for c := range rd.src {
+		for i := range rd.src[c] {
+			rd.src[c][i] *= k
 		}
 	}
 	sc.p.Source.Mag = rd.drawer.totalMags(src.totalFlux)
@@ -333,15 +369,15 @@ func (rd *renderer) stampPixels(n int, f func(k int)) {
 }
 
 // bestArcSNR is the best band's LensPop arc S/N (see arcSNR) over the
-// stamp of the lensed source in rd.src scaled by k, on top of the scene in
-// rd.model (both n x n, after the PSF), with the noise the stamp is drawn with.
+// stamp of the lensed source in rd.srcPSF scaled by k, on top of the scene
+// in rd.scenePSF, with the noise the stamp is drawn with.
 func (rd *renderer) bestArcSNR(n int, k float64) float64 {
 	best := 0.0
 	for c := range rd.src {
 		var s, v float64
 		rd.stampPixels(n, func(i int) {
-			f := k * rd.src[c][i]
-			if sigma := rd.depth[c] * rd.noise[c].sigma(rd.model[c][i]+f); f > sigma {
+			f := k * rd.srcPSF[c][i]
+			if sigma := rd.depth[c] * rd.noise[c].sigma(rd.scenePSF[c][i]+f); f > sigma {
 				s += f
 				v += sigma * sigma
 			}
@@ -388,63 +424,50 @@ func (rd *renderer) magnification(ras *raster, lights []light, depth int, fluxI 
 	return lensed / fluxI
 }
 
-// addStar adds a point source: the PSF of each band, shifted to the star's
-// sub-pixel position, times its flux.
-func (rd *renderer) addStar(out [3][]float64, st star, psfs [3]psf, radii [3]int) {
+// addStar adds a point source: the PSF of each band integrated over the
+// stamp's pixels around the star's position, times its flux, out to where
+// its wings add less than wingTol of the sky sigma to a pixel.
+func (rd *renderer) addStar(out [3][]float64, st star, psfs [3]psf) {
 	S, pix := rd.cfg.Size, rd.cfg.Survey.PixelScale
 	// Pixel j's centre is at x = (j + 0.5 - S/2) pix.
 	col, row := st.x/pix+float64(S)/2-0.5, st.y/pix+float64(S)/2-0.5
-	jc, ic := math.Round(col), math.Round(row)
 	for c := range out {
-		R, w := radii[c], 2*radii[c]+1
-		rd.shifted = grow(rd.shifted, w*w)
-		psfs[c].kernel(rd.shifted, R, pix, col-jc, row-ic)
-		for i := 0; i < w; i++ {
-			y := int(ic) + i - R
-			if y < 0 || y >= S {
-				continue
-			}
-			for j := 0; j < w; j++ {
-				if x := int(jc) + j - R; x >= 0 && x < S {
-					out[c][y*S+x] += st.flux[c] * rd.shifted[i*w+j]
+		R := psfs[c].wingRadius(st.flux[c], pix, wingTol*math.Sqrt(rd.noise[c].bkgVar)) / pix
+		i0, i1 := max(int(math.Ceil(row-R)), 0), min(int(math.Floor(row+R)), S-1)
+		j0, j1 := max(int(math.Ceil(col-R)), 0), min(int(math.Floor(col+R)), S-1)
+		for i := i0; i <= i1; i++ {
+			dy := float64(i) - row
+			for j := j0; j <= j1; j++ {
+				if dx := float64(j) - col; dx*dx+dy*dy <= R*R {
+					out[c][i*S+j] += st.flux[c] * psfs[c].pixel(dx*pix, dy*pix, pix)
 				}
 			}
 		}
 	}
 }
 
-// bleed clips img (S x S) at level and spills the excess charge of each
-// saturated run half up and half down its column, filling pixels to the
-// level, as a CCD's full wells overflow along the readout direction. It
-// reports whether anything saturated.
-func bleed(img []float64, S int, level float64) bool {
-	saturated := false
-	for x := 0; x < S; x++ {
-		for y := 0; y < S; {
-			if img[y*S+x] <= level {
-				y++
-				continue
-			}
-			saturated = true
-			start, excess := y, 0.0
-			for ; y < S && img[y*S+x] > level; y++ {
-				excess += img[y*S+x] - level
-				img[y*S+x] = level
-			}
-			up, down := excess/2, excess/2
-			for k := start - 1; k >= 0 && up > 0; k-- {
-				add := max(min(level-img[k*S+x], up), 0)
-				img[k*S+x] += add
-				up -= add
-			}
-			for k := y; k < S && down > 0; k++ {
-				add := max(min(level-img[k*S+x], down), 0)
-				img[k*S+x] += add
-				down -= add
-			}
-		}
+// convolver returns the worker's convolver of n x n grids.
+func (rd *renderer) convolver(n int) *convolver {
+	conv, ok := rd.convs[n]
+	if !ok {
+		conv = newConvolver(n)
+		rd.convs[n] = conv
 	}
-	return saturated
+	return conv
+}
+
+// pad returns img (n x n) centred in an N x N grid of zeros (rd.padded),
+// or img itself where N = n.
+func (rd *renderer) pad(img []float64, n, N int) []float64 {
+	if N == n {
+		return img
+	}
+	rd.padded = grow(rd.padded, N*N)
+	d := (N - n) / 2
+	for i := 0; i < n; i++ {
+		copy(rd.padded[(i+d)*N+d:], img[i*n:(i+1)*n])
+	}
+	return rd.padded
 }
 
 // fileNames returns the file name of every image: a permutation of
