@@ -3,6 +3,7 @@ package sim
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"gonum.org/v1/gonum/dsp/fourier"
 )
@@ -175,7 +176,15 @@ func newConvolver(n int) *convolver {
 func (c *convolver) forward(dst []complex128, img []float64) {
 	n, h := c.n, c.n/2+1
 	for r := 0; r < n; r++ {
-		c.rows.Coefficients(c.rowC, img[r*n:(r+1)*n])
+		row := img[r*n : (r+1)*n]
+		if !slices.ContainsFunc(row, func(v float64) bool { return v != 0 }) {
+			// A blank row (a compact source, zero padding) has a blank spectrum.
+			for k := 0; k < h; k++ {
+				dst[k*n+r] = 0
+			}
+			continue
+		}
+		c.rows.Coefficients(c.rowC, row)
 		for k, v := range c.rowC {
 			dst[k*n+r] = v
 		}
@@ -186,16 +195,16 @@ func (c *convolver) forward(dst []complex128, img []float64) {
 	}
 }
 
-// inverse writes the image of spectrum spec (which it overwrites) into img,
-// undoing forward's scaling by n^2.
-func (c *convolver) inverse(img []float64, spec []complex128) {
+// inverse writes the central keep rows of the image of spectrum spec
+// (which it overwrites) into img, undoing forward's scaling by n^2.
+func (c *convolver) inverse(img []float64, spec []complex128, keep int) {
 	n, h := c.n, c.n/2+1
 	for k := 0; k < h; k++ {
 		col := spec[k*n : (k+1)*n]
 		c.cols.Sequence(col, col)
 	}
 	scale := 1 / float64(n*n)
-	for r := 0; r < n; r++ {
+	for r := (n - keep) / 2; r < (n-keep)/2+keep; r++ {
 		for k := range c.rowC {
 			c.rowC[k] = spec[k*n+r]
 		}
@@ -211,7 +220,7 @@ func (c *convolver) inverse(img []float64, spec []complex128) {
 // ((2R+1)^2, centred on pixel (R, R), 2R < n).
 func (c *convolver) convolve(img, kernel []float64, R int) {
 	c.kspec = c.spectrum(c.kspec, kernel, R)
-	c.apply(img, c.kspec)
+	c.apply(img, c.kspec, c.n)
 }
 
 // spectrum writes into dst (resized to the grid's n/2+1 x n spectrum) the
@@ -233,12 +242,13 @@ func (c *convolver) spectrum(dst []complex128, kernel []float64, R int) []comple
 	return dst
 }
 
-// apply replaces img (n x n) by its convolution with the kernel whose
-// spectrum is kspec.
-func (c *convolver) apply(img []float64, kspec []complex128) {
+// apply replaces the central keep rows of img (n x n) by those of its
+// convolution with the kernel whose spectrum is kspec; the other rows are
+// left as they were (a stamp needs only its own rows).
+func (c *convolver) apply(img []float64, kspec []complex128, keep int) {
 	c.forward(c.spec, img)
 	for k := range c.spec {
 		c.spec[k] *= kspec[k]
 	}
-	c.inverse(img, c.spec)
+	c.inverse(img, c.spec, keep)
 }

@@ -208,8 +208,9 @@ func (rd *renderer) renderParts(index int, parts *Parts) (data.Image, Params, er
 		w := 2*radii[c] + 1
 		rd.kernels[c] = grow(rd.kernels[c], w*w)
 		psfs[c].kernel(rd.kernels[c], radii[c], pix)
+		rd.kspecs[c] = conv.spectrum(rd.kspecs[c], rd.kernels[c], radii[c])
 		grid := rd.pad(rd.model[c], n, N)
-		conv.convolve(grid, rd.kernels[c], radii[c])
+		conv.apply(grid, rd.kspecs[c], S)
 		out[c] = make([]float64, S*S)
 		for i := 0; i < S; i++ {
 			copy(out[c][i*S:(i+1)*S], grid[(i+off)*N+off:])
@@ -219,7 +220,7 @@ func (rd *renderer) renderParts(index int, parts *Parts) (data.Image, Params, er
 			if sc.lens != nil {
 				// rd.src still holds the lensed source lensSource added.
 				grid := rd.pad(rd.src[c], n, N)
-				conv.convolve(grid, rd.kernels[c], radii[c])
+				conv.apply(grid, rd.kspecs[c], S)
 				for i := 0; i < S; i++ {
 					copy(parts.Source[c][i*S:(i+1)*S], grid[(i+off)*N+off:])
 				}
@@ -299,20 +300,16 @@ func (rd *renderer) lensSource(r *rand.Rand, sc *scene, ras *raster, psfs [3]psf
 		psfs[c].kernel(rd.kernels[c], core[c], pix)
 		rd.kspecs[c] = conv.spectrum(rd.kspecs[c], rd.kernels[c], core[c])
 		rd.scenePSF[c] = append(rd.scenePSF[c][:0], rd.model[c]...)
-		conv.apply(rd.scenePSF[c], rd.kspecs[c])
+		conv.apply(rd.scenePSF[c], rd.kspecs[c], rd.cfg.Size)
 	}
 	ras.setLens(m)
 	// faintest returns the faintest magnitude at which the source, as
-	// rendered into rd.src, still reaches min_snr.
+	// rendered into rd.src at its brightest, still reaches min_snr.
 	faintest := func() float64 {
-		for c := range rd.src {
-			copy(rd.srcPSF[c], rd.src[c])
-			conv.apply(rd.srcPSF[c], rd.kspecs[c])
-		}
+		rd.convolveSource(conv)
 		return brightest - 2.5*math.Log10(rd.snrScale(n, pop.MinSNR))
 	}
 	var x, y, mu float64
-	mag := brightest
 	for try := range sourceTries {
 		if try > 0 && try%shrinkEvery == 0 {
 			src.shrink *= shrinkFactor
@@ -321,39 +318,46 @@ func (rd *renderer) lensSource(r *rand.Rand, sc *scene, ras *raster, psfs [3]psf
 		// Uniform in a disc of radius position * theta_E around the lens.
 		rad, phi := pop.Position*m.ThetaE*math.Sqrt(r.Float64()), 2*math.Pi*r.Float64()
 		x, y = m.X+rad*math.Cos(phi), m.Y+rad*math.Sin(phi)
-		lights := src.lights(x, y)
-		// A first look on the base samples alone decides most draws
-		// cheaply; the refined render then confirms.
-		if !last {
-			if rd.magnification(ras, lights, 0, src.totalFlux[2]) < pop.MinMagnification*coarseMargin {
-				continue
-			}
-			if r.Float64() >= mags.CDF(faintest()) {
-				continue
-			}
-		}
-		mu = rd.magnification(ras, lights, defaultMaxDepth, src.totalFlux[2])
-		limit := faintest()
-		if !last && (mu < pop.MinMagnification || mags.CDF(limit) == 0) {
+		// A first look on the base samples alone, at the brightest
+		// magnitude, decides the position and the magnitude cheaply.
+		if rd.magnification(ras, src.lights(x, y), 0, src.totalFlux[2]) < pop.MinMagnification*coarseMargin && !last {
 			continue
 		}
-		if mags.CDF(limit) > 0 {
+		limit := faintest()
+		p := mags.CDF(limit)
+		if r.Float64() >= p && !last {
+			continue
+		}
+		mag := brightest
+		if p > 0 {
 			mag = mags.SampleBelow(r, limit)
 		}
-		break
-	}
-	k := Flux(mag, 0) / Flux(brightest, 0)
-	sc.p.ArcSNR = rd.bestArcSNR(n, k)
-	src.scale(k)
-	for c := range rd.src {
-		for i := range rd.src[c] {
-			rd.src[c][i] *= k
+		// The refined render, at the chosen flux (its refinement is set by
+		// the noise, so a faint source costs fewer samples), confirms.
+		k := Flux(mag, 0) / Flux(brightest, 0)
+		src.scale(k)
+		mu = rd.magnification(ras, src.lights(x, y), defaultMaxDepth, src.totalFlux[2])
+		rd.convolveSource(conv)
+		snr := rd.bestArcSNR(n, 1)
+		if !last && (mu < pop.MinMagnification || snr < pop.MinSNR) {
+			src.scale(1 / k)
+			continue
 		}
+		sc.p.ArcSNR = snr
+		break
 	}
 	sc.p.Source.Mag = rd.drawer.totalMags(src.totalFlux)
 	sc.p.Source.X, sc.p.Source.Y = x, y
 	sc.p.Source.Reff *= src.shrink
 	sc.p.Magnification = mu
+}
+
+// convolveSource puts rd.src after the PSF cores into rd.srcPSF.
+func (rd *renderer) convolveSource(conv *convolver) {
+	for c := range rd.src {
+		copy(rd.srcPSF[c], rd.src[c])
+		conv.apply(rd.srcPSF[c], rd.kspecs[c], rd.cfg.Size)
+	}
 }
 
 // stampPixels calls f with the index into the n x n grid of every pixel of
