@@ -131,14 +131,21 @@ func testConfig(t *testing.T, counts string) Config {
 	return cfg
 }
 
-// A star keeps its flux, less the wings dropped below wingTol, and lands
-// where it was put.
-func TestAddStar(t *testing.T) {
+// smallRenderer returns the small preset's configuration and a renderer of it.
+func smallRenderer(t *testing.T) (Config, *renderer) {
+	t.Helper()
 	cfg := testConfig(t, "small")
 	rd, err := newRenderer(&cfg, fileNames(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return cfg, rd
+}
+
+// A star keeps its flux, less the wings dropped below wingTol, and lands
+// where it was put.
+func TestAddStar(t *testing.T) {
+	cfg, rd := smallRenderer(t)
 	S, pix := cfg.Size, cfg.Survey.PixelScale
 	sky := cfg.Survey.SkySigma()
 	var psfs [3]psf
@@ -200,11 +207,7 @@ func brightStar(t *testing.T, p Params) (x, y float64) {
 // does, at hsc's seeing in each band, is its pixel-integrated Moffat to within
 // wingTol of the sky sigma outside the saturation mask.
 func TestBrightStarWings(t *testing.T) {
-	cfg := testConfig(t, "small")
-	rd, err := newRenderer(&cfg, fileNames(cfg))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, rd := smallRenderer(t)
 	S, pix := cfg.Size, cfg.Survey.PixelScale
 	sky := cfg.Survey.SkySigma()
 	bands := cfg.Survey.Bands.Array()
