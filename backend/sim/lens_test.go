@@ -85,3 +85,49 @@ func TestShearDeflection(t *testing.T) {
 		}
 	}
 }
+
+// theta_E follows lenstronomy's NIE convention for q < 1: the product
+// average of the semi-axes of the kappa = 1/2 contour, so that the major-axis
+// normalisation is b = theta_E sqrt(q) (lenstronomy's param_conv:
+// theta_E / sqrt((1 + q^2) / (2q)) * sqrt((1 + q^2) / 2)); the deflection is
+// lenstronomy's closed form, written here from theta_E alone.
+func TestSIEThetaEConvention(t *testing.T) {
+	const h = 1e-6
+	for _, tc := range []struct{ thetaE, q float64 }{{1.2, 0.5}, {0.8, 0.75}, {2.5, 0.9}} {
+		l := Lens{ThetaE: tc.thetaE, Q: tc.q, Core: 1e-6}
+		kappa := func(x, y float64) float64 {
+			axp, _ := l.Deflect(x+h, y)
+			axm, _ := l.Deflect(x-h, y)
+			_, ayp := l.Deflect(x, y+h)
+			_, aym := l.Deflect(x, y-h)
+			return ((axp-axm)/(2*h) + (ayp-aym)/(2*h)) / 2
+		}
+		// kappa falls outwards: bisect for kappa = 1/2 along each axis.
+		halfKappa := func(dx, dy float64) float64 {
+			lo, hi := 0.01, 10.0
+			for hi-lo > 1e-7 {
+				if mid := (lo + hi) / 2; kappa(mid*dx, mid*dy) > 0.5 {
+					lo = mid
+				} else {
+					hi = mid
+				}
+			}
+			return (lo + hi) / 2
+		}
+		major, minor := halfKappa(1, 0), halfKappa(0, 1) // Angle 0: the major axis is x
+		if got := math.Sqrt(major * minor); !(math.Abs(got-tc.thetaE) < 1e-4*tc.thetaE) {
+			t.Errorf("%+v: kappa = 1/2 contour has semi-axes %.5f, %.5f, product average %.5f", tc, major, minor, got)
+		}
+		e := math.Sqrt(1 - tc.q*tc.q)
+		s := l.Core / math.Sqrt(tc.q)
+		b := tc.thetaE / math.Sqrt((1+tc.q*tc.q)/(2*tc.q)) * math.Sqrt((1+tc.q*tc.q)/2)
+		for _, p := range [][2]float64{{0.7, 0.2}, {-1.5, 0.8}, {0.1, -2.2}} {
+			psi := math.Sqrt(tc.q*tc.q*(s*s+p[0]*p[0]) + p[1]*p[1])
+			wx := b / e * math.Atan(e*p[0]/(psi+s))
+			wy := b / e * math.Atanh(e*p[1]/(psi+tc.q*tc.q*s))
+			if ax, ay := l.Deflect(p[0], p[1]); !(math.Abs(ax-wx) < 1e-12 && math.Abs(ay-wy) < 1e-12) {
+				t.Errorf("%+v at %v: deflection (%.9f, %.9f), lenstronomy's NIE (%.9f, %.9f)", tc, p, ax, ay, wx, wy)
+			}
+		}
+	}
+}
