@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -14,7 +15,7 @@ import (
 // accepts), uncropped. NaN, Inf and BLANK pixels are an error; use
 // DecodeImage for cropping, gzip, or replacing them.
 func DecodeFITS(b []byte) (Image, error) {
-	im, err := decodeFITSRaw(b)
+	im, _, err := decodeFITSRaw(b)
 	if err == nil {
 		im, _, err = finish(im, ReadOptions{})
 	}
@@ -27,68 +28,149 @@ func DecodeFITS(b []byte) (Image, error) {
 // fitsBlock is the FITS record size: headers and data are padded to it.
 const fitsBlock = 2880
 
-func decodeFITSRaw(b []byte) (im Image, err error) {
+// decodeFITSRaw reads a FITS file that holds all three bands; a
+// single-band file is an error that says how to give sslens its bands.
+func decodeFITSRaw(b []byte) (Image, Meta, error) {
+	im, band, meta, err := readFITS(b)
+	if err != nil {
+		return Image{}, Meta{}, err
+	}
+	if band != nil {
+		filter := band.Filter
+		if filter == "" {
+			filter = "unnamed"
+		}
+		return Image{}, Meta{}, fmt.Errorf("%w: one band (filter %s) of a cutout; upload the object's g, r and i files together and sslens combines them", ErrShape, filter)
+	}
+	return im, meta, nil
+}
+
+// readFITS reads a FITS cutout: a 3-band image (a cube, or three 2-d image
+// HDUs), or one band (a single 2-d image, with the HSC cutout service's
+// MASK applied and its VARIANCE set aside), with what its headers say.
+func readFITS(b []byte) (im Image, band *Band, meta Meta, err error) {
 	if err := checkFITSSizes(b); err != nil {
-		return Image{}, err
+		return Image{}, nil, Meta{}, err
 	}
 	// fitsio panics on some malformed headers (type assertions on card
 	// values, Read into short buffers); none of that may escape.
 	defer func() {
 		if r := recover(); r != nil {
-			im, err = Image{}, fmt.Errorf("%w: fits reader: %v", ErrCorrupt, r)
+			im, band, meta, err = Image{}, nil, Meta{}, fmt.Errorf("%w: fits reader: %v", ErrCorrupt, r)
 		}
 	}()
 	f, err := fitsio.Open(bytes.NewReader(b))
 	if err != nil {
-		return Image{}, fmt.Errorf("%w: reading FITS: %v", ErrCorrupt, err)
+		return Image{}, nil, Meta{}, fmt.Errorf("%w: reading FITS: %v", ErrCorrupt, err)
 	}
 	defer f.Close()
 
+	var primary *fitsio.Header
 	var planes []fitsio.Image
+	var mask fitsio.Image
 	var shapes []string
-	for _, hdu := range f.HDUs() {
+	for i, hdu := range f.HDUs() {
+		if i == 0 {
+			primary = hdu.Header()
+		}
 		img, ok := hdu.(fitsio.Image)
 		if !ok || len(img.Header().Axes()) == 0 {
 			continue // tables and empty (header-only) HDUs
 		}
 		axes := img.Header().Axes()
-		empty := false
-		for _, a := range axes {
-			empty = empty || a == 0
-		}
-		if empty {
+		if slices.Contains(axes, 0) {
 			continue
+		}
+		switch extName(img) {
+		case "MASK":
+			mask = img
+			continue
+		case "VARIANCE":
+			continue // the noise of an HSC cutout's IMAGE: not a band
 		}
 		planes = append(planes, img)
 		shapes = append(shapes, fitsShape(axes))
 	}
+	if len(planes) == 0 {
+		return Image{}, nil, Meta{}, fmt.Errorf("%w: FITS file holds no image data", ErrShape)
+	}
+	first := planes[0]
+	axes := first.Header().Axes()
+	hdr := headerOf(first.Header(), primary)
+	meta = readMeta(hdr, axes[1], axes[0])
 
 	switch {
-	case len(planes) == 1 && len(planes[0].Header().Axes()) == 3:
-		axes := planes[0].Header().Axes()
+	case len(planes) == 1 && len(axes) == 3:
 		if axes[2] != len(Bands) {
-			return Image{}, fmt.Errorf("%w: FITS cube has NAXIS3 = %d, want %d (g, r, i)", ErrShape, axes[2], len(Bands))
+			return Image{}, nil, Meta{}, fmt.Errorf("%w: FITS cube has NAXIS3 = %d, want %d (g, r, i)", ErrShape, axes[2], len(Bands))
 		}
-		im = NewImage(axes[2], axes[1], axes[0])
-		if err := readFITSPlane(planes[0], im.Pix); err != nil {
-			return Image{}, err
+		cube := NewImage(axes[2], axes[1], axes[0])
+		if err := readFITSPlane(first, cube.Pix); err != nil {
+			return Image{}, nil, Meta{}, err
 		}
-		return im, nil
+		names := cubeBands(hdr, len(Bands))
+		if names == nil {
+			return cube, nil, meta, nil
+		}
+		order, err := bandOrder(names, "BANDS keyword")
+		if err != nil {
+			return Image{}, nil, Meta{}, err
+		}
+		im = NewImage(cube.C, cube.H, cube.W)
+		for c, k := range order {
+			copy(im.Plane(c), cube.Plane(k))
+			meta.Filters[c] = names[k]
+		}
+		if order != [3]int{0, 1, 2} {
+			meta.Notes = append(meta.Notes, fmt.Sprintf("planes reordered from bands %s to g, r, i", strings.Join(names, ", ")))
+		}
+		return im, nil, meta, nil
 
-	case len(planes) == len(Bands) && allEqual(shapes) && len(planes[0].Header().Axes()) == 2:
-		axes := planes[0].Header().Axes()
-		im = NewImage(len(Bands), axes[1], axes[0])
-		for c, img := range orderByBand(planes) {
-			if err := readFITSPlane(img, im.Plane(c)); err != nil {
-				return Image{}, fmt.Errorf("HDU %q: %w", img.Name(), err)
+	case len(planes) == 1 && len(axes) == 2:
+		filter := filterOf(first, primary)
+		band := &Band{Name: bandLetter(filter), Filter: filter, H: axes[1], W: axes[0], Pix: make([]float32, axes[0]*axes[1])}
+		if err := readFITSPlane(first, band.Pix); err != nil {
+			return Image{}, nil, Meta{}, err
+		}
+		if mask != nil {
+			if !slices.Equal(mask.Header().Axes(), axes) {
+				return Image{}, nil, Meta{}, fmt.Errorf("%w: MASK is %s, the image %s", ErrShape, fitsShape(mask.Header().Axes()), fitsShape(axes))
+			}
+			n, err := applyMask(band.Pix, mask)
+			if err != nil {
+				return Image{}, nil, Meta{}, fmt.Errorf("%w: %v", ErrCorrupt, err)
+			}
+			if n > 0 {
+				meta.Notes = append(meta.Notes, fmt.Sprintf("%d pixels flagged %s in MASK set to 0", n, strings.Join(badMaskPlanes, ", ")))
 			}
 		}
-		return im, nil
+		band.Meta = meta
+		return Image{}, band, meta, nil
+
+	case len(planes) == len(Bands) && allEqual(shapes) && len(axes) == 2:
+		var names []string
+		for _, img := range planes {
+			names = append(names, bandLetter(filterOf(img, primary)))
+		}
+		order := [3]int{0, 1, 2} // file order when the planes are not all named
+		if !slices.Contains(names, "") {
+			if order, err = bandOrder(names, "FILTER, BAND or EXTNAME keywords"); err != nil {
+				return Image{}, nil, Meta{}, err
+			}
+			if order != [3]int{0, 1, 2} {
+				meta.Notes = append(meta.Notes, fmt.Sprintf("HDUs reordered from bands %s to g, r, i", strings.Join(names, ", ")))
+			}
+		}
+		im = NewImage(len(Bands), axes[1], axes[0])
+		for c, k := range order {
+			if err := readFITSPlane(planes[k], im.Plane(c)); err != nil {
+				return Image{}, nil, Meta{}, fmt.Errorf("HDU %q: %w", planes[k].Name(), err)
+			}
+			meta.Filters[c] = filterOf(planes[k], primary)
+		}
+		return im, nil, meta, nil
 	}
-	if len(planes) == 0 {
-		return Image{}, fmt.Errorf("%w: FITS file holds no image data", ErrShape)
-	}
-	return Image{}, fmt.Errorf("%w: want one 3-plane cube or three 2-d images of one size, found %d image HDUs of shape %s",
+	return Image{}, nil, Meta{}, fmt.Errorf("%w: want one 3-plane cube, three 2-d images of one size, or one band, found %d image HDUs of shape %s",
 		ErrShape, len(planes), listShapes(shapes))
 }
 
@@ -118,33 +200,6 @@ func allEqual(s []string) bool {
 		}
 	}
 	return true
-}
-
-// orderByBand returns the three single-band HDUs in g, r, i order: by EXTNAME
-// when the names are exactly g, r and i in any case, else in file order.
-func orderByBand(planes []fitsio.Image) []fitsio.Image {
-	out := make([]fitsio.Image, len(Bands))
-	for _, img := range planes {
-		name := ""
-		if c := img.Header().Get("EXTNAME"); c != nil {
-			name, _ = c.Value.(string)
-		}
-		i := bandIndex(strings.TrimSpace(name))
-		if i < 0 || out[i] != nil {
-			return planes
-		}
-		out[i] = img
-	}
-	return out
-}
-
-func bandIndex(name string) int {
-	for i, b := range Bands {
-		if strings.EqualFold(name, b) {
-			return i
-		}
-	}
-	return -1
 }
 
 // readFITSPlane reads the pixels of img into dst (len(dst) = its pixel

@@ -6,9 +6,17 @@
 //   - .npy: a (3, H, W) float32 or float64 array, little or big endian, C or
 //     Fortran order, read through github.com/sbinet/npyio.
 //   - .fits, .fit, .fts: either one cube with NAXIS1 = W, NAXIS2 = H, NAXIS3 = 3
-//     (planes g, r, i), or three 2-d image HDUs of equal size in g, r, i
-//     order (ordered by EXTNAME instead when the three EXTNAMEs are g, r and
-//     i); an empty primary HDU and table HDUs are ignored. BITPIX 8, 16, 32,
+//     (planes g, r, i; reordered when BANDS or BAND0..2 name them, as
+//     Legacy Surveys cutouts do, and refused when they are not g, r and i),
+//     or three 2-d image HDUs of equal size (in g, r, i order, or ordered by
+//     the bands their FILTER, BAND or EXTNAME keywords name: HSC-G, DECam
+//     r, i). A single 2-d image, such as an HSC cutout-service file (IMAGE
+//     with MASK and VARIANCE extensions), is one band: DecodeBand reads it
+//     (blanking pixels its MASK flags NO_DATA, SAT or BAD) and CombineBands
+//     stacks an object's g, r and i files. DecodeCutout also returns the
+//     file's OBJECT, its sky position (the WCS at the centre, else RA/DEC or
+//     OBJRA/OBJDEC keywords; see backend/sky) and band names. An empty
+//     primary HDU and table HDUs are ignored. BITPIX 8, 16, 32,
 //     64, -32 and -64 are read through github.com/astrogo/fitsio, which does
 //     not apply BSCALE and BZERO (v0.3.0), so they are applied here
 //     (value = BZERO + BSCALE * stored), and integer pixels equal to BLANK
@@ -87,11 +95,18 @@ func ReadImage(path string, opt ReadOptions) (Image, error) {
 // DecodeImage decodes the contents b of a file called name, such as an
 // uploaded cutout; the format comes from name's extension.
 func DecodeImage(name string, b []byte, opt ReadOptions) (Image, error) {
-	im, _, err := decodeImage(name, b, opt)
+	im, _, err := DecodeCutout(name, b, opt)
+	return im, err
+}
+
+// DecodeCutout is DecodeImage that also returns what the file says about
+// the cutout (a FITS file's object name, sky position and band names).
+func DecodeCutout(name string, b []byte, opt ReadOptions) (Image, Meta, error) {
+	im, meta, _, err := decodeImage(name, b, opt)
 	if err != nil {
-		return Image{}, &FileError{File: name, Err: err}
+		return Image{}, Meta{}, &FileError{File: name, Err: err}
 	}
-	return im, nil
+	return im, meta, nil
 }
 
 // readImage reads path and reports errors under the name shown to the user;
@@ -101,7 +116,7 @@ func readImage(path, shown string, opt ReadOptions) (Image, int, error) {
 	if err == nil {
 		var im Image
 		var replaced int
-		if im, replaced, err = decodeImage(path, b, opt); err == nil {
+		if im, _, replaced, err = decodeImage(path, b, opt); err == nil {
 			return im, replaced, nil
 		}
 	}
@@ -182,46 +197,57 @@ func IsImageName(name string) bool {
 	return f != formatNone
 }
 
-// decodeImage is DecodeImage without the file name in its errors; it also
+// decodeImage is DecodeCutout without the file name in its errors; it also
 // returns how many non-finite pixels were replaced.
-func decodeImage(name string, b []byte, opt ReadOptions) (Image, int, error) {
+func decodeImage(name string, b []byte, opt ReadOptions) (Image, Meta, int, error) {
 	if opt.Crop < 0 {
-		return Image{}, 0, fmt.Errorf("crop %d is negative", opt.Crop)
+		return Image{}, Meta{}, 0, fmt.Errorf("crop %d is negative", opt.Crop)
 	}
 	if len(b) > MaxFileBytes {
-		return Image{}, 0, fmt.Errorf("%w: larger than %d bytes", ErrFormat, MaxFileBytes)
+		return Image{}, Meta{}, 0, fmt.Errorf("%w: larger than %d bytes", ErrFormat, MaxFileBytes)
 	}
-	f, gz := formatOf(name)
+	f, _ := formatOf(name)
 	if f == formatNone {
-		return Image{}, 0, fmt.Errorf("%w: extension %q (want .npy, .fits, .fit, .fts, .png, .jpg or .jpeg, optionally .gz)",
+		return Image{}, Meta{}, 0, fmt.Errorf("%w: extension %q (want .npy, .fits, .fit, .fts, .png, .jpg or .jpeg, optionally .gz)",
 			ErrFormat, filepath.Ext(name))
 	}
-	if gz {
-		zr, err := gzip.NewReader(bytes.NewReader(b))
-		if err != nil {
-			return Image{}, 0, fmt.Errorf("%w: gzip: %v", ErrCorrupt, err)
-		}
-		if b, err = readAllLimited(zr); err != nil {
-			if errors.Is(err, ErrFormat) {
-				return Image{}, 0, err
-			}
-			return Image{}, 0, fmt.Errorf("%w: gzip: %v", ErrCorrupt, err)
-		}
+	b, err := gunzipIfNamed(name, b)
+	if err != nil {
+		return Image{}, Meta{}, 0, err
 	}
 	var im Image
-	var err error
+	var meta Meta
 	switch f {
 	case formatNPY:
 		im, err = decodeNPYRaw(b)
 	case formatFITS:
-		im, err = decodeFITSRaw(b)
+		im, meta, err = decodeFITSRaw(b)
 	case formatRaster:
 		im, err = decodeRaster(b)
 	}
 	if err != nil {
-		return Image{}, 0, err
+		return Image{}, Meta{}, 0, err
 	}
-	return finish(im, opt)
+	im, replaced, err := finish(im, opt)
+	return im, meta, replaced, err
+}
+
+// gunzipIfNamed decompresses b when name ends in .gz, within MaxFileBytes.
+func gunzipIfNamed(name string, b []byte) ([]byte, error) {
+	if _, gz := formatOf(name); !gz {
+		return b, nil
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("%w: gzip: %v", ErrCorrupt, err)
+	}
+	if b, err = readAllLimited(zr); err != nil {
+		if errors.Is(err, ErrFormat) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: gzip: %v", ErrCorrupt, err)
+	}
+	return b, nil
 }
 
 // finish checks the channel count, crops, and checks (or replaces) the

@@ -134,7 +134,7 @@ func TestReplaceNonFinite(t *testing.T) {
 	if _, err := DecodeImage("a.npy", b, ReadOptions{Crop: 4}); !errors.Is(err, ErrNonFinite) {
 		t.Fatalf("Inf inside the crop: err = %v, want ErrNonFinite", err)
 	}
-	got, n, err := decodeImage("a.npy", b, ReadOptions{ReplaceNonFinite: true})
+	got, _, n, err := decodeImage("a.npy", b, ReadOptions{ReplaceNonFinite: true})
 	if err != nil || n != 2 {
 		t.Fatalf("replace: n = %d, err = %v; want 2 replaced", n, err)
 	}
