@@ -330,7 +330,7 @@ func (s *Score) table() app.UI {
 			app.TBody().Body(app.Range(s.uploads).Slice(func(i int) app.UI {
 				u := s.uploads[i]
 				href := fmt.Sprintf("/score?upload=%d", u.ID)
-				row := app.Tr().DataSet("upload", u.ID).OnClick(func(ctx app.Context, e app.Event) { ctx.Navigate(href) })
+				row := app.Tr().DataSet("upload", u.ID).OnClick(s.onRow)
 				if u.ID == s.selected {
 					row = row.Class("selected").Aria("selected", "true")
 				}
@@ -345,6 +345,17 @@ func (s *Score) table() app.UI {
 			})),
 		)),
 	)
+}
+
+// onRow opens the clicked row's upload. It reads the row's data-upload
+// rather than closing over the upload: go-app keeps a row's first handler
+// when a re-ranked table reuses the row for another upload (it compares
+// handlers by code pointer), so a closure would open a stale candidate.
+func (s *Score) onRow(ctx app.Context, e app.Event) {
+	id := e.Get("currentTarget").Get("dataset").Get("upload").String()
+	if _, err := strconv.ParseInt(id, 10, 64); err == nil {
+		ctx.Navigate("/score?upload=" + id)
+	}
 }
 
 // probCell shows a lens probability as a number and a bar.

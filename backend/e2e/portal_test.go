@@ -597,10 +597,52 @@ func astronomerScores(t *testing.T, b *tab, p *portal) {
 		t.Error("the export links do not download")
 	}
 
+	reRankAndOpen(t, b, dir)
+
 	// Drag and drop: a (3, 32, 32) float32 .npy made in the page, dropped
 	// on the zone as a file manager would.
 	eval[bool](t, b, dropNPY)
-	b.waitJS(t, "the dropped file", `[...document.querySelectorAll("#upload-outcome .file.good")].some(e => e.dataset.name === "dropped.npy") && document.querySelectorAll("#scores tbody tr").length === 4`, 60*time.Second)
+	b.waitJS(t, "the dropped file", `[...document.querySelectorAll("#upload-outcome .file.good")].some(e => e.dataset.name === "dropped.npy") && document.querySelectorAll("#scores tbody tr").length === 5`, 60*time.Second)
+}
+
+// reRankAndOpen uploads a near copy of the top-ranked cutout, which ranks
+// next to it and pushes the rows below down, then clicks rows (and a
+// file-name link) and checks that each opens its own candidate: re-used
+// rows once kept the handler of the upload they first showed.
+func reRankAndOpen(t *testing.T, b *tab, dir string) {
+	rowIDs := `[...document.querySelectorAll("#scores tbody tr")].map(r => r.dataset.upload)`
+	before := eval[[]string](t, b, rowIDs)
+	top := eval[string](t, b, `document.querySelector("#scores tbody tr a").textContent`)
+	var n int // the top file is J000n+000n.fits, made as fitsCube(32, n-1)
+	if _, err := fmt.Sscanf(top, "J000%d+", &n); err != nil {
+		t.Fatalf("top row %q: %v", top, err)
+	}
+	near := filepath.Join(dir, "J0009+0009.fits")
+	if err := os.WriteFile(near, fitsCube(32, float64(n-1)+1e-4), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b.do(t, "uploading a near copy of the top candidate", 10*time.Second, chromedp.SetUploadFiles(chromedp.ID("files"), []string{near}))
+	b.waitJS(t, "the re-ranked table", `document.querySelectorAll("#scores tbody tr").length === 4 && [...document.querySelectorAll("#scores .prob-value")].length === 4`, 60*time.Second)
+	after := eval[[]string](t, b, rowIDs)
+	moved := false
+	for i, id := range before {
+		moved = moved || after[i] != id
+	}
+	if !moved {
+		t.Fatalf("the new upload did not move any row: %v, then %v", before, after)
+	}
+	for _, k := range []int{3, 0, 2, 1} {
+		row := fmt.Sprintf("#scores tbody tr:nth-child(%d)", k+1)
+		id := eval[string](t, b, `document.querySelector("`+row+`").dataset.upload`)
+		name := eval[string](t, b, `document.querySelector("`+row+` a").textContent`)
+		target := row + " td:nth-child(3)" // the row itself, off the link
+		if k%2 == 1 {
+			target = row + " a"
+		}
+		b.click(t, target)
+		b.waitJS(t, fmt.Sprintf("row %d's candidate (%s)", k+1, name),
+			fmt.Sprintf(`new URLSearchParams(location.search).get("upload") === %q && (document.querySelector("#upload-detail h2") || {}).textContent.includes(%q)`, id, name), 30*time.Second)
+	}
 }
 
 // dropNPY builds a .npy cutout in the page and drops it on #dropzone.
