@@ -282,11 +282,15 @@ func UploadPNG(upload int64, p PNG) string {
 }
 
 // ExportURL returns the path that downloads the scored uploads as csv or
-// votable, scored by checkpoint (0: the default model).
-func ExportURL(format string, checkpoint int64) string {
+// votable, scored by checkpoint (0: the default model); mine keeps the
+// caller's own, as Uploads does, so the file holds what the table shows.
+func ExportURL(format string, checkpoint int64, mine bool) string {
 	v := url.Values{"format": {format}}
 	if checkpoint > 0 {
 		v.Set("checkpoint", strconv.FormatInt(checkpoint, 10))
+	}
+	if mine {
+		v.Set("mine", "1")
 	}
 	return "/api/uploads/export?" + v.Encode()
 }

@@ -168,8 +168,8 @@ func TestPaths(t *testing.T) {
 		{ImagePNG(2, "nonlenses/a b#1.npy", PNG{Band: "g", Stretch: "log", Scale: 4}),
 			"/api/datasets/2/images/nonlenses/a%20b%231.npy/png?band=g&scale=4&stretch=log"},
 		{UploadPNG(7, PNG{Scale: 2}), "/api/uploads/7/png?scale=2"},
-		{ExportURL("csv", 0), "/api/uploads/export?format=csv"},
-		{ExportURL("votable", 9), "/api/uploads/export?checkpoint=9&format=votable"},
+		{ExportURL("csv", 0, false), "/api/uploads/export?format=csv"},
+		{ExportURL("votable", 9, true), "/api/uploads/export?checkpoint=9&format=votable&mine=1"},
 		{New("https://h:1/", nil).wsURL(), "wss://h:1/api/ws"},
 		{New("http://127.0.0.1:8080", nil).wsURL(), "ws://127.0.0.1:8080/api/ws"},
 	}

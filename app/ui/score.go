@@ -202,8 +202,8 @@ func (s *Score) Render() app.UI {
 		app.Div().Class("page-head").Body(
 			app.H1().Text("Score cutouts"),
 			app.Div().Class("actions").Body(
-				app.A().Class("button").ID("export-csv").Href(api.ExportURL("csv", s.checkpoint)).Attr("download", "sslens-scores.csv").Text("Export CSV"),
-				app.A().Class("button").ID("export-votable").Href(api.ExportURL("votable", s.checkpoint)).Attr("download", "sslens-scores.vot").Text("Export VOTable"),
+				app.A().Class("button").ID("export-csv").Href(api.ExportURL("csv", s.checkpoint, true)).Attr("download", "sslens-scores.csv").Text("Export CSV"),
+				app.A().Class("button").ID("export-votable").Href(api.ExportURL("votable", s.checkpoint, true)).Attr("download", "sslens-scores.vot").Text("Export VOTable"),
 			),
 		),
 		s.modelLine(),

@@ -590,8 +590,9 @@ func astronomerScores(t *testing.T, b *tab, p *portal) {
 
 	csv := eval[string](t, b, `fetch(document.querySelector("#export-csv").href).then(r => r.text())`)
 	rows := strings.Split(strings.TrimSpace(csv), "\n")
-	if len(rows) != 4 || !strings.Contains(csv, "J0001+0001.fits") || strings.Contains(csv, "broken.fits") {
-		t.Errorf("CSV export has %d lines, want a header and 3 rows:\n%s", len(rows), csv)
+	if len(rows) != 5 || !strings.HasPrefix(rows[0], "# sslens lens probabilities; model: checkpoint ") ||
+		!strings.Contains(csv, "J0001+0001.fits") || strings.Contains(csv, "broken.fits") {
+		t.Errorf("CSV export has %d lines, want the model's line, a header and 3 rows:\n%s", len(rows), csv)
 	}
 	if !eval[bool](t, b, `document.querySelector("#export-csv").hasAttribute("download") && document.querySelector("#export-votable").hasAttribute("download")`) {
 		t.Error("the export links do not download")

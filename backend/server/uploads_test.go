@@ -291,8 +291,10 @@ func TestUploadScoringAndExport(t *testing.T) {
 	}
 
 	// CSV export.
-	res := c.request("GET", "/api/uploads/export?format=csv", nil, "")
-	rows, err := csv.NewReader(res.Body).ReadAll()
+	res := c.request("GET", "/api/uploads/export?format=csv&mine=1", nil, "")
+	cr := csv.NewReader(res.Body)
+	cr.Comment = '#' // the line naming the model
+	rows, err := cr.ReadAll()
 	res.Body.Close()
 	if err != nil || res.Header.Get("Content-Type") != "text/csv; charset=utf-8" || !strings.Contains(res.Header.Get("Content-Disposition"), ".csv") {
 		t.Fatalf("csv: %v %v", err, res.Header)
@@ -305,6 +307,16 @@ func TestUploadScoringAndExport(t *testing.T) {
 		if p != prob[r[1]] || r[9] != strconv.FormatInt(ms.Default, 10) {
 			t.Errorf("csv row %v: want P %v", r, prob[r[1]])
 		}
+	}
+	// The export holds what the caller's table shows: the admin's own
+	// uploads (none), not the astronomer's.
+	res = adm.request("GET", "/api/uploads/export?format=csv&mine=1", nil, "")
+	cr = csv.NewReader(res.Body)
+	cr.Comment = '#'
+	rows, err = cr.ReadAll()
+	res.Body.Close()
+	if err != nil || len(rows) != 1 {
+		t.Errorf("the admin's own export: %d rows (want the header alone), %v", len(rows), err)
 	}
 
 	// VOTable export.

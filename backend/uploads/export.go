@@ -58,10 +58,14 @@ func exportRow(u shared.Upload) []string {
 		u.Created.Format(time.RFC3339), u.User, prob, ck}
 }
 
-// writeCSV writes a header of the column names, then a row per upload,
-// text cells neutralised. (VOTable needs no such care: it is XML, which
-// the encoder escapes.)
-func writeCSV(w io.Writer, ups []shared.Upload, _ *store.Checkpoint) error {
+// writeCSV writes comment lines naming the model ("# " first, as astropy's
+// and pandas' readers skip with comment="#"), a header of the column names,
+// then a row per upload, text cells neutralised. (VOTable needs no such
+// care: it is XML, which the encoder escapes.)
+func writeCSV(w io.Writer, ups []shared.Upload, ck *store.Checkpoint) error {
+	if _, err := fmt.Fprintf(w, "# sslens lens probabilities; model: %s\n", modelLine(ck)); err != nil {
+		return err
+	}
 	cw := csv.NewWriter(w)
 	header := make([]string, len(exportColumns))
 	for i, col := range exportColumns {
@@ -130,6 +134,19 @@ type votRow struct {
 	TD []string `xml:"TD"`
 }
 
+// modelLine names the checkpoint that scored an export, with its
+// validation metrics; strings from runs are neutralised for spreadsheets.
+func modelLine(ck *store.Checkpoint) string {
+	if ck == nil {
+		return "none (no classifier is trained; the files are not scored)"
+	}
+	line := fmt.Sprintf("checkpoint %d, run %d %q (%s), %s weights of epoch %d", ck.ID, ck.Run, neutralise(ck.RunName), ck.Preset, ck.Name, ck.Epoch)
+	if auc, ok := ck.Metrics["val_auc"]; ok {
+		line += fmt.Sprintf(", validation AUC %.4f", auc)
+	}
+	return line
+}
+
 // writeVOTable writes one table of the export columns, the checkpoint
 // described in an INFO element.
 func writeVOTable(w io.Writer, ups []shared.Upload, ck *store.Checkpoint) error {
@@ -137,9 +154,7 @@ func writeVOTable(w io.Writer, ups []shared.Upload, ck *store.Checkpoint) error 
 	v.Version, v.NS = "1.4", votableNS
 	v.Resource.Name = "sslens"
 	v.Resource.Description = "Lens probabilities of uploaded cutouts, scored by an sslens classifier."
-	if ck != nil {
-		v.Resource.Info = []votInfo{{"checkpoint", fmt.Sprintf("%d (run %d %s, %s, epoch %d)", ck.ID, ck.Run, ck.RunName, ck.Name, ck.Epoch)}}
-	}
+	v.Resource.Info = []votInfo{{"model", modelLine(ck)}}
 	v.Resource.Table.Name = "scores"
 	for _, col := range exportColumns {
 		f := votField{Name: col.name, Datatype: col.datatype, UCD: col.ucd, Unit: col.unit, Description: col.desc}

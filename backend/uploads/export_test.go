@@ -21,11 +21,16 @@ func TestExport(t *testing.T) {
 			Score: &shared.Score{Checkpoint: 7, LensProb: 0.25}},
 		{ID: 1, Name: "c.fits", Format: "fits", Created: created, User: "bob"},
 	}
-	ck := &store.Checkpoint{Checkpoint: shared.Checkpoint{ID: 7, Run: 3, RunName: "ft", Name: "best", Epoch: 9}}
+	ck := &store.Checkpoint{Checkpoint: shared.Checkpoint{ID: 7, Run: 3, RunName: "ft", Name: "best", Epoch: 9, Preset: "vit_nano",
+		Metrics: map[string]float64{"val_auc": 0.9123}}}
+	const model = `checkpoint 7, run 3 "ft" (vit_nano), best weights of epoch 9, validation AUC 0.9123`
 
 	ex, err := ExportFormat("csv")
 	if err != nil || ex.ContentType != "text/csv; charset=utf-8" || ex.Ext != ".csv" {
 		t.Fatalf("csv format %+v, %v", ex, err)
+	}
+	if first, _, _ := strings.Cut(string(exported(t, "csv", ups, ck)), "\n"); first != "# sslens lens probabilities; model: "+model {
+		t.Errorf("csv first line %q, want the model", first)
 	}
 	rows := exportCSV(t, ups, ck)
 	want := [][]string{
@@ -47,7 +52,7 @@ func TestExport(t *testing.T) {
 		tb.Fields[1].Arraysize != "*" || tb.Fields[8].Datatype != "double" || tb.Rows[0].TD[8] != "0.25" {
 		t.Errorf("votable %+v", vt)
 	}
-	if len(vt.Resource.Info) != 1 || vt.Resource.Info[0].Value != "7 (run 3 ft, best, epoch 9)" {
+	if len(vt.Resource.Info) != 1 || vt.Resource.Info[0] != (votInfo{"model", model}) {
 		t.Errorf("votable info %+v", vt.Resource.Info)
 	}
 
@@ -100,7 +105,9 @@ func exported(t *testing.T, format string, ups []shared.Upload, ck *store.Checkp
 // exportCSV returns the rows of the CSV export of ups, header first.
 func exportCSV(t *testing.T, ups []shared.Upload, ck *store.Checkpoint) [][]string {
 	t.Helper()
-	rows, err := csv.NewReader(bytes.NewReader(exported(t, "csv", ups, ck))).ReadAll()
+	r := csv.NewReader(bytes.NewReader(exported(t, "csv", ups, ck)))
+	r.Comment = '#' // the model's line, as astropy and pandas skip it
+	rows, err := r.ReadAll()
 	if err != nil {
 		t.Fatal(err)
 	}
