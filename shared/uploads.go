@@ -72,13 +72,22 @@ type ScoreRequest struct {
 }
 
 // ModelStatus answers GET /api/models: the checkpoints that can score
-// (classifiers) and the default one, the best checkpoint of the newest
-// succeeded classifier run, preferring fine-tuned over supervised runs.
+// (classifiers) and the default one, which an admin promoted (the first
+// classifier trained is promoted once, automatically).
 type ModelStatus struct {
-	Ready       bool         `json:"ready"`             // a classifier checkpoint exists
+	Ready       bool         `json:"ready"`             // a default model exists
 	Message     string       `json:"message,omitempty"` // when not ready: why, and what is under way
 	Default     int64        `json:"default,omitempty"`
+	PromotedBy  string       `json:"promoted_by,omitempty"`
+	Promoted    time.Time    `json:"promoted,omitzero"`
 	Checkpoints []Checkpoint `json:"checkpoints"`
+}
+
+// PromoteRequest is the body of POST /api/models/default: make a
+// checkpoint the default model. The server answers with the score-batch
+// run that re-scores every upload with it.
+type PromoteRequest struct {
+	Checkpoint int64 `json:"checkpoint"`
 }
 
 // Neighbour is a training image close to a query in embedding space.

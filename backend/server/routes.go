@@ -52,6 +52,7 @@ func (s *Server) Routes() []Route {
 		{Method: http.MethodGet, Pattern: "/api/results", Role: astronomer, Handle: s.results},
 		{Method: http.MethodGet, Pattern: "/api/results/{run}", Role: astronomer, Handle: s.runResults},
 		{Method: http.MethodGet, Pattern: "/api/models", Role: astronomer, Handle: s.models},
+		{Method: http.MethodPost, Pattern: "/api/models/default", Role: admin, Handle: s.promoteModel},
 
 		{Method: http.MethodPost, Pattern: "/api/uploads", Role: astronomer, MaxBody: up, Handle: s.upload},
 		{Method: http.MethodGet, Pattern: "/api/uploads", Role: astronomer, Handle: s.listUploads},

@@ -35,10 +35,25 @@ func (s *Server) models(w http.ResponseWriter, r *http.Request, c *Call) error {
 	}
 	out := shared.ModelStatus{Ready: m.Default != nil, Checkpoints: checkpointDTOs(m.Checkpoints), Message: m.Message}
 	if m.Default != nil {
-		out.Default = m.Default.ID
+		out.Default, out.PromotedBy, out.Promoted = m.Default.ID, m.Promotion.User, m.Promotion.Time
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// promoteModel makes a checkpoint the default model and starts the
+// score-batch run that re-scores every upload with it, so the table shows
+// its scores; the answer is that run.
+func (s *Server) promoteModel(w http.ResponseWriter, r *http.Request, c *Call) error {
+	var req shared.PromoteRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	ck, err := s.up.Promote(r.Context(), req.Checkpoint, c.User())
+	if err != nil {
+		return err
+	}
+	return s.submitScore(w, r, c, ck, nil)
 }
 
 // listed returns the uploads a listing asks for (?mine=1: the user's
@@ -127,9 +142,15 @@ func (s *Server) scoreBatch(w http.ResponseWriter, r *http.Request, c *Call) err
 	if err != nil {
 		return err
 	}
+	return s.submitScore(w, r, c, ck, req.Uploads)
+}
+
+// submitScore starts a score-batch run of uploads (all when empty) with
+// checkpoint ck and answers with it.
+func (s *Server) submitScore(w http.ResponseWriter, r *http.Request, c *Call, ck store.Checkpoint, uploads []int64) error {
 	j, err := s.opt.Jobs.Submit(r.Context(), jobs.Submission{
 		NewRun: store.NewRun{Kind: shared.KindScore, Name: fmt.Sprintf("score with %s/%s", ck.RunName, ck.Name), CreatedBy: c.User()},
-		Params: jobs.Params{Checkpoint: ck.ID, Uploads: req.Uploads},
+		Params: jobs.Params{Checkpoint: ck.ID, Uploads: uploads},
 	})
 	if err != nil {
 		return err

@@ -414,6 +414,30 @@ func TestUploadScoringAndExport(t *testing.T) {
 			t.Errorf("score-batch %s: %d", req, code)
 		}
 	}
+
+	// The first classifier was promoted automatically; an admin promotes
+	// another, which re-scores every upload as a visible run; astronomers
+	// cannot, and a checkpoint that is no classifier is refused.
+	if ms.PromotedBy == "" || ms.Promoted.IsZero() {
+		t.Errorf("the default model's promotion is not shown: %+v", ms)
+	}
+	if code, _ := c.apiErr("POST", "/api/models/default", "application/json", []byte(fmt.Sprintf(`{"checkpoint": %d}`, last))); code != http.StatusForbidden {
+		t.Errorf("an astronomer promoting: %d", code)
+	}
+	if code, _ := adm.apiErr("POST", "/api/models/default", "application/json", []byte(`{"checkpoint": 99}`)); code != http.StatusUnprocessableEntity {
+		t.Errorf("promoting an unknown checkpoint: %d", code)
+	}
+	var rescore shared.Run
+	if code := adm.json("POST", "/api/models/default", shared.PromoteRequest{Checkpoint: last}, &rescore); code != http.StatusAccepted || rescore.Kind != shared.KindScore {
+		t.Fatalf("promotion: %d %+v", code, rescore)
+	}
+	f.waitRun(t, rescore.ID, shared.StateSucceeded)
+	if now := models(); now.Default != last || now.PromotedBy != adminUser {
+		t.Errorf("after promotion: default %d by %q, want %d by %s", now.Default, now.PromotedBy, last, adminUser)
+	}
+	if c.json("GET", "/api/uploads?mine=1", nil, &list); len(list) != 4 || list[0].Score == nil || list[0].Score.Checkpoint != last {
+		t.Errorf("the default list after promotion: %+v", list)
+	}
 }
 
 // cosine is the cosine similarity of two vectors of the same length.

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -199,4 +200,52 @@ func (s *Store) Datasets(ctx context.Context) ([]Dataset, error) {
 		out = append(out, d)
 	}
 	return out, wrap(rows.Err())
+}
+
+// DefaultModel is the promoted checkpoint that scores uploads by default.
+type DefaultModel struct {
+	Checkpoint int64
+	User       string // who promoted it
+	Time       time.Time
+}
+
+// DefaultModel returns the promoted checkpoint; ok is false when none is
+// (never promoted, or its checkpoint was deleted).
+func (s *Store) DefaultModel(ctx context.Context) (d DefaultModel, ok bool, err error) {
+	var ns int64
+	err = s.r.QueryRowContext(ctx, "SELECT checkpoint_id, user, time FROM default_model WHERE id = 1").Scan(&d.Checkpoint, &d.User, &ns)
+	if errors.Is(err, sql.ErrNoRows) {
+		return DefaultModel{}, false, nil
+	}
+	if err != nil {
+		return DefaultModel{}, false, wrap(err)
+	}
+	d.Time = fromNanos(ns)
+	return d, true, nil
+}
+
+// PromoteModel makes checkpoint id the default model, recording who did it
+// in the audit log; the checkpoint must exist and have a classifier head.
+func (s *Store) PromoteModel(ctx context.Context, id int64, user string) error {
+	return wrap(s.tx(ctx, func(tx *sql.Tx) error {
+		var classifier bool
+		err := tx.QueryRowContext(ctx, "SELECT classifier FROM checkpoints WHERE id = ?", id).Scan(&classifier)
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("checkpoint", id)
+		}
+		if err != nil {
+			return err
+		}
+		if !classifier {
+			return Invalid("not a classifier", "checkpoint", "checkpoint %d has no classifier head", id)
+		}
+		now := s.now()
+		if _, err := tx.ExecContext(ctx, `INSERT INTO default_model (id, checkpoint_id, user, time) VALUES (1, ?, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET checkpoint_id = excluded.checkpoint_id, user = excluded.user, time = excluded.time`, id, user, now); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, "INSERT INTO audit (time, user, action, target, detail) VALUES (?, ?, ?, ?, ?)",
+			now, user, "promote model", fmt.Sprintf("checkpoint %d", id), "")
+		return err
+	}))
 }

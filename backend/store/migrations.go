@@ -156,6 +156,15 @@ var migrations = []string{
 	ALTER TABLE uploads_by_content RENAME TO uploads;
 	ALTER TABLE content_scores RENAME TO scores;
 	CREATE INDEX uploads_content ON uploads(content_id);`,
+	// The model that scores uploads by default was the newest classifier,
+	// so any test run replaced a good baseline silently; now an admin
+	// promotes one (the first classifier is promoted once, automatically).
+	`CREATE TABLE default_model (
+		id            INTEGER PRIMARY KEY CHECK (id = 1),
+		checkpoint_id INTEGER NOT NULL REFERENCES checkpoints(id) ON DELETE CASCADE,
+		user          TEXT NOT NULL,
+		time          INTEGER NOT NULL
+	);`,
 }
 
 func (s *Store) migrate(ctx context.Context) error {

@@ -404,3 +404,48 @@ func TestDatasetsAndAudit(t *testing.T) {
 		t.Errorf("AuditLog = %+v, %v", log, err)
 	}
 }
+
+// The default model is whatever was promoted last, survives newer
+// checkpoints, goes with its checkpoint, and every promotion is audited.
+func TestDefaultModel(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	if _, ok, err := s.DefaultModel(ctx); ok || err != nil {
+		t.Fatalf("a new store has a default model: %v %v", ok, err)
+	}
+	run, _, err := s.CreateRun(ctx, NewRun{Kind: shared.KindFinetune, Name: "base", CreatedBy: "admin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	put := func(name string, classifier bool) Checkpoint {
+		c, err := s.PutCheckpoint(ctx, Checkpoint{Checkpoint: shared.Checkpoint{Run: run.ID, Name: name, Preset: "vit_nano", Classifier: classifier, SHA256: name}, Path: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	best, last, backbone := put("best", true), put("last", true), put("backbone", false)
+	if err := s.PromoteModel(ctx, best.ID, "ann"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PromoteModel(ctx, last.ID, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	d, ok, err := s.DefaultModel(ctx)
+	if err != nil || !ok || d.Checkpoint != last.ID || d.User != "bob" || d.Time.IsZero() {
+		t.Errorf("default %+v %v %v, want checkpoint %d by bob", d, ok, err, last.ID)
+	}
+	if err := s.PromoteModel(ctx, backbone.ID, "ann"); !errors.Is(err, ErrInvalid) {
+		t.Errorf("promoting a backbone: %v", err)
+	}
+	if err := s.PromoteModel(ctx, 999, "ann"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("promoting a missing checkpoint: %v", err)
+	}
+	if d, _, _ := s.DefaultModel(ctx); d.Checkpoint != last.ID {
+		t.Errorf("a refused promotion changed the default to %d", d.Checkpoint)
+	}
+	log, err := s.AuditLog(ctx, 10)
+	if err != nil || len(log) != 2 || log[0].Action != "promote model" || log[0].User != "bob" {
+		t.Errorf("audit %+v %v", log, err)
+	}
+}

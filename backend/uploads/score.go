@@ -33,16 +33,21 @@ func Rank(ups []shared.Upload) {
 
 // Models are the checkpoints that can score and the default one.
 type Models struct {
-	Checkpoints []store.Checkpoint // newest run first, best before last
-	Default     *store.Checkpoint  // nil when none can score
-	Message     string             // without a default: why, and what will change it
+	Checkpoints []store.Checkpoint  // newest run first, best before last
+	Default     *store.Checkpoint   // nil when none can score
+	Promotion   *store.DefaultModel // who made Default the default, and when
+	Message     string              // without a default: why, and what will change it
 }
 
 // Models returns the checkpoints that can score and the default one.
 func (s *Service) Models(ctx context.Context) (Models, error) {
 	cs, def, err := s.classifiers(ctx)
-	if err != nil || def != nil {
-		return Models{Checkpoints: cs, Default: def}, err
+	if err != nil {
+		return Models{}, err
+	}
+	if def != nil {
+		d, _, err := s.st.DefaultModel(ctx)
+		return Models{Checkpoints: cs, Default: def, Promotion: &d}, err
 	}
 	msg, err := s.noModelMessage(ctx)
 	return Models{Checkpoints: cs, Message: msg}, err
@@ -223,34 +228,81 @@ func (s *Service) withScores(ctx context.Context, ckpt int64, ups []shared.Uploa
 	return ups, nil
 }
 
-// classifiers returns the checkpoints that can score and the default
-// one: the best checkpoint of the newest fine-tuned run, else of the
-// newest supervised run (nil when none exists).
+// autoPromoter is who the audit log says promoted the first classifier.
+const autoPromoter = "sslens (first classifier)"
+
+// classifiers returns the checkpoints that can score (finished runs'
+// classifiers, newest run first, best before last) and the default model:
+// the checkpoint an admin promoted. Until one is, the first classifier
+// trained (the oldest fine-tuning's best weights: the first start's
+// baseline) is promoted once, so a newer run, however poor, never
+// replaces it silently. A promoted checkpoint that can no longer score
+// leaves no default.
 func (s *Service) classifiers(ctx context.Context) ([]store.Checkpoint, *store.Checkpoint, error) {
 	cs, err := s.st.Checkpoints(ctx, store.CheckpointFilter{Classifier: true, Succeeded: true})
 	if err != nil {
 		return nil, nil, err
 	}
-	var def *store.Checkpoint
-	defFinetuned := false
-	for i, c := range cs { // newest run first, best before last
-		if c.Name != "best" {
+	d, promoted, err := s.st.DefaultModel(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if promoted {
+		for i := range cs {
+			if cs[i].ID == d.Checkpoint {
+				return cs, &cs[i], nil
+			}
+		}
+		return cs, nil, nil
+	}
+	first, err := s.firstClassifier(ctx, cs)
+	if err != nil || first == nil {
+		return cs, nil, err
+	}
+	if err := s.st.PromoteModel(ctx, first.ID, autoPromoter); err != nil {
+		return nil, nil, err
+	}
+	return cs, first, nil
+}
+
+// firstClassifier returns the best weights of the oldest fine-tuning run
+// among cs (newest run first), else the oldest best, else the oldest.
+func (s *Service) firstClassifier(ctx context.Context, cs []store.Checkpoint) (*store.Checkpoint, error) {
+	var oldestBest *store.Checkpoint
+	for i := len(cs) - 1; i >= 0; i-- {
+		if cs[i].Name != "best" {
 			continue
 		}
-		run, err := s.st.Run(ctx, c.Run)
+		run, err := s.st.Run(ctx, cs[i].Run)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		cfg, err := config.Parse([]byte(run.Config))
-		finetuned := err == nil && cfg.Experiment.Method == config.Finetune
-		if def == nil || (finetuned && !defFinetuned) {
-			def, defFinetuned = &cs[i], finetuned
+		if cfg, err := config.Parse([]byte(run.Config)); err == nil && cfg.Experiment.Method == config.Finetune {
+			return &cs[i], nil
+		}
+		if oldestBest == nil {
+			oldestBest = &cs[i]
 		}
 	}
-	if def == nil && len(cs) > 0 {
-		def = &cs[0]
+	if oldestBest == nil && len(cs) > 0 {
+		oldestBest = &cs[len(cs)-1]
 	}
-	return cs, def, nil
+	return oldestBest, nil
+}
+
+// Promote makes checkpoint id, a finished run's classifier, the default
+// model, on user's authority.
+func (s *Service) Promote(ctx context.Context, id int64, user string) (store.Checkpoint, error) {
+	cs, _, err := s.classifiers(ctx)
+	if err != nil {
+		return store.Checkpoint{}, err
+	}
+	for _, c := range cs {
+		if c.ID == id {
+			return c, s.st.PromoteModel(ctx, id, user)
+		}
+	}
+	return store.Checkpoint{}, store.Invalid("not a finished classifier", "checkpoint", "checkpoint %d is not a finished run's classifier", id)
 }
 
 // checkpoint returns checkpoint id, or the default one when id is 0;
@@ -292,6 +344,9 @@ func (s *Service) requireCheckpoint(ctx context.Context, id int64) (store.Checkp
 
 // noModelMessage says why nothing can score yet and what will change it.
 func (s *Service) noModelMessage(ctx context.Context) (string, error) {
+	if d, promoted, err := s.st.DefaultModel(ctx); err != nil || promoted {
+		return fmt.Sprintf("no model: the promoted checkpoint %d can no longer score (its run is not a finished one); an admin promotes another", d.Checkpoint), err
+	}
 	runs, err := s.st.Runs(ctx, store.RunFilter{Kind: shared.KindFinetune, States: []shared.RunState{shared.StateQueued, shared.StateRunning}, Oldest: true})
 	if err != nil {
 		return "", err

@@ -1,9 +1,11 @@
 package uploads
 
 import (
+	"errors"
 	"slices"
 	"testing"
 
+	"github.com/sslens/sslens/backend/store"
 	"github.com/sslens/sslens/shared"
 )
 
@@ -42,5 +44,45 @@ func TestScoreSharedBytesOnce(t *testing.T) {
 	}
 	if len(m.scored) != 1 {
 		t.Errorf("bytes scored again: %q", m.scored)
+	}
+}
+
+// The default model is the first classifier until an admin promotes
+// another: a newer run's checkpoint, however poor, never replaces it.
+func TestDefaultModelIsPromoted(t *testing.T) {
+	s := newService(t, &stubModel{}, Limits{})
+	if m, err := s.Models(ctx); err != nil || m.Default != nil || m.Message == "" {
+		t.Fatalf("no classifier: default %v, message %q, %v", m.Default, m.Message, err)
+	}
+	first := classifier(t, s)
+	newer, _, err := s.st.CreateRun(ctx, store.NewRun{Kind: shared.KindFinetune, Name: "a 4-epoch test", Dataset: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, to := range []shared.RunState{shared.StateRunning, shared.StateSucceeded} {
+		if _, err := s.st.SetState(ctx, newer.ID, store.Transition{To: to}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	poor, err := s.st.PutCheckpoint(ctx, store.Checkpoint{Checkpoint: shared.Checkpoint{Run: newer.ID, Name: "best", Classifier: true, SHA256: "bad"},
+		Path: "runs/2/checkpoints/best/model.safetensors"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := s.Models(ctx)
+	if err != nil || m.Default == nil || m.Default.ID != first.ID || len(m.Checkpoints) != 2 {
+		t.Fatalf("default %v of %d checkpoints (%v), want the first classifier %d", m.Default, len(m.Checkpoints), err, first.ID)
+	}
+	if d, ok, _ := s.st.DefaultModel(ctx); !ok || d.User != autoPromoter {
+		t.Errorf("the first classifier's promotion is not recorded: %+v", d)
+	}
+	if _, err := s.Promote(ctx, poor.ID, "admin"); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := s.Models(ctx); m.Default == nil || m.Default.ID != poor.ID {
+		t.Errorf("after promotion the default is %v, want %d", m.Default, poor.ID)
+	}
+	if _, err := s.Promote(ctx, 999, "admin"); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("promoting an unknown checkpoint: %v", err)
 	}
 }
