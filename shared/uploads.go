@@ -84,10 +84,17 @@ type ModelStatus struct {
 }
 
 // PromoteRequest is the body of POST /api/models/default: make a
-// checkpoint the default model. The server answers with the score-batch
-// run that re-scores every upload with it.
+// checkpoint the default model.
 type PromoteRequest struct {
 	Checkpoint int64 `json:"checkpoint"`
+}
+
+// PromoteResponse answers a promotion: the new default and the
+// score-batch run that re-scores every upload with it (nil when there are
+// no uploads).
+type PromoteResponse struct {
+	Default int64 `json:"default"`
+	Rescore *Run  `json:"rescore,omitempty"`
 }
 
 // Neighbour is a training image close to a query in embedding space.

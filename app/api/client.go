@@ -387,6 +387,20 @@ func (c *Client) Models(ctx context.Context) (shared.ModelStatus, error) {
 	return m, c.do(ctx, http.MethodGet, "/api/models", nil, &m)
 }
 
+// ScoreUploads starts a score-batch run of uploads (all when empty) with
+// a checkpoint (0: the default model).
+func (c *Client) ScoreUploads(ctx context.Context, req shared.ScoreRequest) (shared.Run, error) {
+	var r shared.Run
+	return r, c.do(ctx, http.MethodPost, "/api/uploads/score", req, &r)
+}
+
+// PromoteModel makes a checkpoint the default model (admins); the answer
+// names the run that re-scores every upload with it.
+func (c *Client) PromoteModel(ctx context.Context, checkpoint int64) (shared.PromoteResponse, error) {
+	var r shared.PromoteResponse
+	return r, c.do(ctx, http.MethodPost, "/api/models/default", shared.PromoteRequest{Checkpoint: checkpoint}, &r)
+}
+
 // Uploads lists uploads with their scores by checkpoint (0: the default
 // model), sorted by lens probability; mine keeps the caller's own.
 func (c *Client) Uploads(ctx context.Context, checkpoint int64, mine bool) ([]shared.Upload, error) {

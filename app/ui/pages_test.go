@@ -302,7 +302,7 @@ func TestScoreShowsPerFileOutcome(t *testing.T) {
 	}
 	html := htmlOf(s)
 	mustContain(t, html, "P(lens) 0.910", "P(lens) 0.120 · uploaded before", "not a FITS file: missing SIMPLE card",
-		"2 files accepted, 1 rejected. Scored.", `href="/api/uploads/export?format=csv"`)
+		"2 files accepted, 1 rejected. Scored.", `href="/api/uploads/export?format=csv&mine=1"`)
 	if n := strings.Count(html, `class="file bad"`); n != 1 {
 		t.Errorf("%d bad files shown, want 1", n)
 	}
@@ -313,6 +313,39 @@ func TestScoreShowsPerFileOutcome(t *testing.T) {
 	disp.Dispatch(app.Dispatch{Source: s, Function: func(ctx app.Context) { s.received(ctx, 413, errBody) }})
 	disp.Consume()
 	mustContain(t, htmlOf(s), "request over 50 MB", `data-state="error"`)
+}
+
+// The model menu names the default once, with its validation AUC; another
+// model offers to score the table's uploads, and to admins to become the
+// default.
+func TestScoreModelMenu(t *testing.T) {
+	ms := &shared.ModelStatus{Ready: true, Default: 4, PromotedBy: "ada", Promoted: time.Now().Add(-time.Hour), Checkpoints: []shared.Checkpoint{
+		{ID: 7, RunName: "test-4ep", Preset: "vit_nano", Name: "best", Epoch: 4, Metrics: map[string]float64{"val_auc": 0.75}},
+		{ID: 4, RunName: "baseline", Preset: "vit_nano", Name: "best", Epoch: 30, Metrics: map[string]float64{"val_auc": 0.96}},
+	}}
+	for _, role := range []shared.Role{shared.RoleAstronomer, shared.RoleAdmin} {
+		f := newFakeAPI(t)
+		render := func(checkpoint int64) string {
+			env := f.signedIn(role)
+			s := &Score{page: page{env: env, sess: env.sess}, models: ms, checkpoint: checkpoint}
+			s.mounted, s.uploads = true, []shared.Upload{{ID: 1, Name: "a.fits"}}
+			return htmlOf(s)
+		}
+		html := render(0)
+		mustContain(t, html, "default model: baseline · vit_nano · best epoch 30 · val AUC 0.960", "test-4ep · vit_nano · best epoch 4 · val AUC 0.750",
+			"Default model promoted by ada, 1 h ago.")
+		if n := strings.Count(html, "baseline · vit_nano"); n != 1 || strings.Contains(html, "(default)") {
+			t.Errorf("%s: the default is listed %d times", role, n)
+		}
+		if strings.Contains(html, `id="score-visible"`) || strings.Contains(html, `id="promote-model"`) {
+			t.Errorf("%s: the default model offers to re-score or promote itself", role)
+		}
+		html = render(7)
+		mustContain(t, html, `id="score-visible"`)
+		if got := strings.Contains(html, `id="promote-model"`); got != (role == shared.RoleAdmin) {
+			t.Errorf("%s: promote offered %v", role, got)
+		}
+	}
 }
 
 // fakeResults is the fake API's /api/results: one classifier run, one

@@ -230,15 +230,79 @@ func (s *Score) modelLine() app.UI {
 	}
 	opts := []option{{"0", "default model"}}
 	for _, c := range m.Checkpoints {
-		label := fmt.Sprintf("%s · %s · %s epoch %d", c.RunName, c.Preset, c.Name, c.Epoch)
 		if c.ID == m.Default {
-			label += " (default)"
+			opts[0].label = "default model: " + checkpointLabel(c)
+			continue
 		}
-		opts = append(opts, option{strconv.FormatInt(c.ID, 10), label})
+		opts = append(opts, option{strconv.FormatInt(c.ID, 10), checkpointLabel(c)})
 	}
+	other := s.checkpoint != 0 && s.checkpoint != m.Default
 	return app.Form().Class("filters").OnSubmit(func(ctx app.Context, e app.Event) { e.PreventDefault() }).Body(
 		selectField("s-model", "Model", strconv.FormatInt(s.checkpoint, 10), opts, s.on(s.onModel)),
+		app.If(other && len(s.uploads) > 0,
+			app.Button().Type("button").Class("button").ID("score-visible").Text("Score these uploads with this model").OnClick(s.on(s.onScoreVisible)),
+		),
+		app.If(other && s.isAdmin(),
+			app.Button().Type("button").Class("button").ID("promote-model").Text("Make this the default model").OnClick(s.on(s.onPromote)),
+		),
+		app.If(m.PromotedBy != "", app.P().Class("muted").ID("model-promoted").Textf("Default model promoted by %s, %s.", m.PromotedBy, ago(m.Promoted, time.Now()))),
 	)
+}
+
+// checkpointLabel names a checkpoint in the model menu, with its
+// validation AUC when its run recorded one.
+func checkpointLabel(c shared.Checkpoint) string {
+	label := fmt.Sprintf("%s · %s · %s epoch %d", c.RunName, c.Preset, c.Name, c.Epoch)
+	if auc, ok := c.Metrics["val_auc"]; ok {
+		label += fmt.Sprintf(" · val AUC %.3f", auc)
+	}
+	return label
+}
+
+// onScoreVisible scores the uploads in the table with the chosen model, as
+// a score-batch run; the table shows its scores once the run has finished.
+func (s *Score) onScoreVisible(ctx app.Context, e app.Event) {
+	ids := make([]int64, len(s.uploads))
+	for i, u := range s.uploads {
+		ids[i] = u.ID
+	}
+	req := shared.ScoreRequest{Checkpoint: s.checkpoint, Uploads: ids}
+	s.act(ctx, func() (string, error) {
+		r, err := s.env.API.ScoreUploads(ctx, req)
+		return fmt.Sprintf("Scoring %s with this model: run %d, on the Runs page.", plural(len(ids), "upload"), r.ID), err
+	})
+}
+
+// onPromote makes the chosen model the default (admins): every upload is
+// re-scored with it by a score-batch run.
+func (s *Score) onPromote(ctx app.Context, e app.Event) {
+	ck := s.checkpoint
+	s.act(ctx, func() (string, error) {
+		r, err := s.env.API.PromoteModel(ctx, ck)
+		if err != nil || r.Rescore == nil {
+			return "This is now the default model.", err
+		}
+		return fmt.Sprintf("This is now the default model; every upload is being re-scored with it: run %d, on the Runs page.", r.Rescore.ID), nil
+	})
+}
+
+// act runs call, shows the notice it returns and reloads the model menu,
+// whose default a promotion has changed.
+func (s *Score) act(ctx app.Context, call func() (string, error)) {
+	ctx.Async(func() {
+		notice, err := call()
+		var ms shared.ModelStatus
+		if err == nil {
+			ms, err = s.env.API.Models(ctx)
+		}
+		ctx.Dispatch(func(ctx app.Context) {
+			if err != nil {
+				s.fail(ctx, err)
+				return
+			}
+			s.models, s.notice = &ms, notice
+		})
+	})
 }
 
 func (s *Score) dropZone() app.UI {

@@ -43,7 +43,7 @@ func (s *Server) models(w http.ResponseWriter, r *http.Request, c *Call) error {
 
 // promoteModel makes a checkpoint the default model and starts the
 // score-batch run that re-scores every upload with it, so the table shows
-// its scores; the answer is that run.
+// its scores.
 func (s *Server) promoteModel(w http.ResponseWriter, r *http.Request, c *Call) error {
 	var req shared.PromoteRequest
 	if err := decodeJSON(r, &req); err != nil {
@@ -53,7 +53,20 @@ func (s *Server) promoteModel(w http.ResponseWriter, r *http.Request, c *Call) e
 	if err != nil {
 		return err
 	}
-	return s.submitScore(w, r, c, ck, nil)
+	out := shared.PromoteResponse{Default: ck.ID}
+	ups, err := s.opt.Store.Uploads(r.Context(), store.UploadFilter{})
+	if err != nil || len(ups) == 0 {
+		writeJSON(w, http.StatusOK, out)
+		return err
+	}
+	j, err := s.submitScore(r, c, ck, nil)
+	if err != nil {
+		return err
+	}
+	run := runDTO(j)
+	out.Rescore = &run
+	writeJSON(w, http.StatusOK, out)
+	return nil
 }
 
 // listed returns the uploads a listing asks for (?mine=1: the user's
@@ -142,21 +155,21 @@ func (s *Server) scoreBatch(w http.ResponseWriter, r *http.Request, c *Call) err
 	if err != nil {
 		return err
 	}
-	return s.submitScore(w, r, c, ck, req.Uploads)
-}
-
-// submitScore starts a score-batch run of uploads (all when empty) with
-// checkpoint ck and answers with it.
-func (s *Server) submitScore(w http.ResponseWriter, r *http.Request, c *Call, ck store.Checkpoint, uploads []int64) error {
-	j, err := s.opt.Jobs.Submit(r.Context(), jobs.Submission{
-		NewRun: store.NewRun{Kind: shared.KindScore, Name: fmt.Sprintf("score with %s/%s", ck.RunName, ck.Name), CreatedBy: c.User()},
-		Params: jobs.Params{Checkpoint: ck.ID, Uploads: uploads},
-	})
+	j, err := s.submitScore(r, c, ck, req.Uploads)
 	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusAccepted, runDTO(j))
 	return nil
+}
+
+// submitScore starts a score-batch run of uploads (all when empty) with
+// checkpoint ck.
+func (s *Server) submitScore(r *http.Request, c *Call, ck store.Checkpoint, uploads []int64) (store.Run, error) {
+	return s.opt.Jobs.Submit(r.Context(), jobs.Submission{
+		NewRun: store.NewRun{Kind: shared.KindScore, Name: fmt.Sprintf("score with %s/%s", ck.RunName, ck.Name), CreatedBy: c.User()},
+		Params: jobs.Params{Checkpoint: ck.ID, Uploads: uploads},
+	})
 }
 
 func (s *Server) export(w http.ResponseWriter, r *http.Request, c *Call) error {

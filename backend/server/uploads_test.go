@@ -427,11 +427,12 @@ func TestUploadScoringAndExport(t *testing.T) {
 	if code, _ := adm.apiErr("POST", "/api/models/default", "application/json", []byte(`{"checkpoint": 99}`)); code != http.StatusUnprocessableEntity {
 		t.Errorf("promoting an unknown checkpoint: %d", code)
 	}
-	var rescore shared.Run
-	if code := adm.json("POST", "/api/models/default", shared.PromoteRequest{Checkpoint: last}, &rescore); code != http.StatusAccepted || rescore.Kind != shared.KindScore {
-		t.Fatalf("promotion: %d %+v", code, rescore)
+	var promoted shared.PromoteResponse
+	if code := adm.json("POST", "/api/models/default", shared.PromoteRequest{Checkpoint: last}, &promoted); code != http.StatusOK ||
+		promoted.Default != last || promoted.Rescore == nil || promoted.Rescore.Kind != shared.KindScore {
+		t.Fatalf("promotion: %d %+v", code, promoted)
 	}
-	f.waitRun(t, rescore.ID, shared.StateSucceeded)
+	f.waitRun(t, promoted.Rescore.ID, shared.StateSucceeded)
 	if now := models(); now.Default != last || now.PromotedBy != adminUser {
 		t.Errorf("after promotion: default %d by %q, want %d by %s", now.Default, now.PromotedBy, last, adminUser)
 	}
@@ -449,4 +450,24 @@ func cosine(a, b []float32) float64 {
 		nb += float64(b[i]) * float64(b[i])
 	}
 	return dot / math.Sqrt(na*nb)
+}
+
+// A promotion with nothing uploaded yet starts no re-score run (it would
+// fail with nothing to score).
+func TestPromoteWithoutUploads(t *testing.T) {
+	f := newFixture(t, HubOptions{})
+	adm := f.login(t, adminUser)
+	var run shared.Run
+	adm.json("POST", "/api/runs", shared.CreateRunRequest{Kind: shared.KindFinetune, Config: baseline(t, "# steps: 3")}, &run)
+	f.waitRun(t, run.ID, shared.StateSucceeded)
+	var ms shared.ModelStatus
+	adm.json("GET", "/api/models", nil, &ms)
+	if len(ms.Checkpoints) != 2 {
+		t.Fatalf("models %+v", ms)
+	}
+	last := ms.Checkpoints[1].ID
+	var out shared.PromoteResponse
+	if code := adm.json("POST", "/api/models/default", shared.PromoteRequest{Checkpoint: last}, &out); code != http.StatusOK || out.Default != last || out.Rescore != nil {
+		t.Errorf("promotion without uploads: %d %+v", code, out)
+	}
 }
