@@ -18,6 +18,22 @@ type Upload struct {
 	// Score is the upload's score by the checkpoint asked for (the default
 	// one unless a request names another); nil when not scored by it.
 	Score *Score `json:"score,omitempty"`
+	// Object is the file's OBJECT keyword and Position its centre on the
+	// sky (a FITS WCS, or RA/DEC keywords); nil when the file gives none.
+	Object   string    `json:"object,omitempty"`
+	Position *Position `json:"position,omitempty"`
+	// SamePosition lists the other uploads within 1 arcsec of Position.
+	SamePosition []int64 `json:"same_position,omitempty"`
+}
+
+// Position is a cutout's centre: ICRS degrees, the same written as
+// astronomers do ("hh:mm:ss.ss +dd:mm:ss.s"), and where it came from (WCS,
+// RA/DEC, OBJRA/OBJDEC).
+type Position struct {
+	RA          float64 `json:"ra"`
+	Dec         float64 `json:"dec"`
+	Sexagesimal string  `json:"sexagesimal"`
+	From        string  `json:"from"`
 }
 
 // Score is the lens probability a checkpoint gives an upload.

@@ -295,6 +295,26 @@ func ExportURL(format string, checkpoint int64, mine bool) string {
 	return "/api/uploads/export?" + v.Encode()
 }
 
+// LegacySurveysURL opens the Legacy Surveys sky viewer at (ra, dec),
+// degrees, zoomed to a cutout's scale.
+func LegacySurveysURL(ra, dec float64) string {
+	return fmt.Sprintf("https://www.legacysurvey.org/viewer?ra=%.6f&dec=%.6f&layer=ls-dr10&zoom=16", ra, dec)
+}
+
+// SimbadURL searches SIMBAD within 5 arcsec of (ra, dec), degrees.
+func SimbadURL(ra, dec float64) string {
+	return "https://simbad.cds.unistra.fr/simbad/sim-coo?" + url.Values{
+		"Coord": {fmt.Sprintf("%.6f %+.6f", ra, dec)}, "Radius": {"5"}, "Radius.unit": {"arcsec"},
+	}.Encode()
+}
+
+// NEDURL searches NED within 5 arcsec of (ra, dec), degrees.
+func NEDURL(ra, dec float64) string {
+	return "https://ned.ipac.caltech.edu/conesearch?" + url.Values{
+		"coordinates": {fmt.Sprintf("%.6fd %+.6fd", ra, dec)}, "radius": {"0.0833"}, "in_csys": {"Equatorial"}, "in_equinox": {"J2000"},
+	}.Encode()
+}
+
 // EscapeID escapes each segment of an image ID ("lenses/12.npy") for a
 // URL path, keeping the slash between class and file.
 func EscapeID(id string) string {

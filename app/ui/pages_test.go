@@ -348,6 +348,23 @@ func TestScoreModelMenu(t *testing.T) {
 	}
 }
 
+// Positions show in the table (sexagesimal), with a badge for uploads of
+// the same position, and in the detail with links to the sky around it.
+func TestScoreShowsPositions(t *testing.T) {
+	f := newFakeAPI(t)
+	p := &shared.Position{RA: 150.1163, Dec: 2.2058, Sexagesimal: "10:00:27.91 +02:12:20.9", From: "WCS"}
+	s := &Score{page: page{env: f.signedIn(shared.RoleAstronomer)}, models: &shared.ModelStatus{Ready: true}}
+	s.mounted = true
+	s.uploads = []shared.Upload{{ID: 1, Name: "a.fits", Object: "SuGOHI-1", Position: p, SamePosition: []int64{2}}, {ID: 2, Name: "b.npy"}}
+	s.selected, s.detail = 1, &shared.ImageDetail{}
+	html := htmlOf(s)
+	mustContain(t, html, "10:00:27.91 +02:12:20.9", "same position as 1 other", `id="upload-sky"`, "SuGOHI-1",
+		"(150.116300°, +2.205800°)", "https://www.legacysurvey.org/viewer?ra=150.116300&dec=2.205800", "simbad.cds.unistra.fr", "uploads #2 lie within 1 arcsec")
+	if n := strings.Count(html, "same position as"); n != 1 {
+		t.Errorf("%d same-position badges, want 1", n)
+	}
+}
+
 // fakeResults is the fake API's /api/results: one classifier run, one
 // reproduction of two backbones, and two published rows.
 var fakeResults = shared.Results{

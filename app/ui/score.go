@@ -3,6 +3,7 @@ package ui
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/maxence-charriere/go-app/v9/pkg/app"
@@ -388,8 +389,8 @@ func (s *Score) table() app.UI {
 	return app.Section().Class("card").Aria("label", "Scored uploads").Body(
 		app.Div().Class("table-wrap").Body(app.Table().Class("data scores").ID("scores").Body(
 			app.THead().Body(app.Tr().Body(
-				app.Th().Text(""), app.Th().Text("file"), app.Th().Text("P(lens)"), app.Th().Class("wide-only").Text("format"),
-				app.Th().Class("wide-only").Text("pixels"), app.Th().Class("wide-only").Text("uploaded"),
+				app.Th().Text(""), app.Th().Text("file"), app.Th().Text("P(lens)"), app.Th().Class("wide-only").Text("position"),
+				app.Th().Class("wide-only").Text("format"), app.Th().Class("wide-only").Text("pixels"), app.Th().Class("wide-only").Text("uploaded"),
 			)),
 			app.TBody().Body(app.Range(s.uploads).Slice(func(i int) app.UI {
 				u := s.uploads[i]
@@ -400,8 +401,11 @@ func (s *Score) table() app.UI {
 				}
 				return row.Body(
 					app.Td().Body(app.Img().Class("thumb-small").Src(api.UploadPNG(u.ID, api.PNG{Scale: 2})).Alt("").Width(48).Height(48).Attr("loading", "lazy")),
-					app.Td().Body(app.A().Href(href).Text(u.Name)),
+					app.Td().Body(
+						app.A().Href(href).Text(u.Name),
+						app.If(len(u.SamePosition) > 0, app.Span().Class("badge same-position").Title("other uploads within 1 arcsec").Textf("same position as %s", plural(len(u.SamePosition), "other")))),
 					app.Td().Body(probCell(u.Score)),
+					app.Td().Class("wide-only mono").Text(positionText(u.Position)),
 					app.Td().Class("wide-only").Text(u.Format),
 					app.Td().Class("wide-only").Textf("%d×%d", u.Width, u.Height),
 					app.Td().Class("wide-only").Text(ago(u.Created, now)),
@@ -420,6 +424,45 @@ func (s *Score) onRow(ctx app.Context, e app.Event) {
 	if _, err := strconv.ParseInt(id, 10, 64); err == nil {
 		ctx.Navigate("/score?upload=" + id)
 	}
+}
+
+// positionText is a position as astronomers write it, or "" without one.
+func positionText(p *shared.Position) string {
+	if p == nil {
+		return ""
+	}
+	return p.Sexagesimal
+}
+
+// skyBlock shows an upload's object and position, in sexagesimal and
+// degrees, with links to the sky around it; nothing when it has neither.
+func skyBlock(u *shared.Upload) app.UI {
+	if u == nil || (u.Position == nil && u.Object == "") {
+		return app.If(false)
+	}
+	rows := []app.UI{}
+	if u.Object != "" {
+		rows = append(rows, app.Tr().Body(app.Th().Text("object"), app.Td().Text(u.Object)))
+	}
+	if p := u.Position; p != nil {
+		rows = append(rows,
+			app.Tr().Body(app.Th().Text("RA, Dec"), app.Td().Class("mono").Textf("%s (%.6f°, %+.6f°)", p.Sexagesimal, p.RA, p.Dec)),
+			app.Tr().Body(app.Th().Text("from"), app.Td().Text(p.From)),
+			app.Tr().Body(app.Th().Text("look around"), app.Td().Body(
+				app.A().Href(api.LegacySurveysURL(p.RA, p.Dec)).Target("_blank").Rel("noopener").Text("Legacy Surveys viewer"), app.Text(" · "),
+				app.A().Href(api.SimbadURL(p.RA, p.Dec)).Target("_blank").Rel("noopener").Text("SIMBAD"), app.Text(" · "),
+				app.A().Href(api.NEDURL(p.RA, p.Dec)).Target("_blank").Rel("noopener").Text("NED"),
+			)),
+		)
+	}
+	if len(u.SamePosition) > 0 {
+		ids := make([]string, len(u.SamePosition))
+		for i, id := range u.SamePosition {
+			ids[i] = "#" + strconv.FormatInt(id, 10)
+		}
+		rows = append(rows, app.Tr().Body(app.Th().Text("same position"), app.Td().Text("uploads "+strings.Join(ids, ", ")+" lie within 1 arcsec")))
+	}
+	return app.Table().Class("data meta").ID("upload-sky").Body(app.TBody().Body(rows...))
 }
 
 // probCell shows a lens probability as a number and a bar.
@@ -464,6 +507,7 @@ func (s *Score) detailPanel() app.UI {
 			}
 			return figure(caption, api.UploadPNG(s.selected, api.PNG{Band: b, Scale: 3}), "upload-band-"+b)
 		})),
+		skyBlock(up),
 		metaTable(s.detail),
 		bandTable(s.detail.Bands),
 		app.H3().Text("Nearest training images"),

@@ -165,6 +165,13 @@ var migrations = []string{
 		user          TEXT NOT NULL,
 		time          INTEGER NOT NULL
 	);`,
+	// What a file says about its object: the OBJECT keyword and its centre
+	// on the sky (NULL when it gives none). The bytes decide it, so it
+	// belongs to the content.
+	`ALTER TABLE contents ADD COLUMN object TEXT NOT NULL DEFAULT '';
+	ALTER TABLE contents ADD COLUMN ra REAL;
+	ALTER TABLE contents ADD COLUMN dec REAL;
+	ALTER TABLE contents ADD COLUMN position_from TEXT NOT NULL DEFAULT '';`,
 }
 
 func (s *Store) migrate(ctx context.Context) error {

@@ -37,9 +37,14 @@ func (s *Store) AddUpload(ctx context.Context, u Upload) (out Upload, dup bool, 
 	}
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		var content int64
-		err := tx.QueryRowContext(ctx, `INSERT INTO contents (sha256, size, path, created) VALUES (?, ?, ?, ?)
+		var ra, dec, from any // NULL and '' without a position
+		from = ""
+		if p := u.Position; p != nil {
+			ra, dec, from = p.RA, p.Dec, p.From
+		}
+		err := tx.QueryRowContext(ctx, `INSERT INTO contents (sha256, size, path, created, object, ra, dec, position_from) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (sha256) DO UPDATE SET path = CASE WHEN contents.path = '' THEN excluded.path ELSE contents.path END
-			RETURNING id`, u.SHA256, u.Size, path, u.Created.UnixNano()).Scan(&content)
+			RETURNING id`, u.SHA256, u.Size, path, u.Created.UnixNano(), u.Object, ra, dec, from).Scan(&content)
 		if err != nil {
 			return err
 		}
@@ -67,13 +72,20 @@ func (s *Store) AddUpload(ctx context.Context, u Upload) (out Upload, dup bool, 
 // uploadColumns selects an upload with its content; a rejected upload
 // shows no path even when another upload stored the same bytes.
 const uploadColumns = `u.id, c.sha256, u.name, u.format, c.size, CASE WHEN u.valid THEN c.path ELSE '' END,
-	u.user, u.created, u.width, u.height, u.valid, u.error FROM uploads u JOIN contents c ON c.id = u.content_id`
+	u.user, u.created, u.width, u.height, u.valid, u.error, c.object, c.ra, c.dec, c.position_from
+	FROM uploads u JOIN contents c ON c.id = u.content_id`
 
 func scanUpload(sc interface{ Scan(...any) error }) (Upload, error) {
 	var u Upload
 	var created int64
-	err := sc.Scan(&u.ID, &u.SHA256, &u.Name, &u.Format, &u.Size, &u.Path, &u.User, &created, &u.Width, &u.Height, &u.Valid, &u.Error)
+	var ra, dec sql.NullFloat64
+	var from string
+	err := sc.Scan(&u.ID, &u.SHA256, &u.Name, &u.Format, &u.Size, &u.Path, &u.User, &created, &u.Width, &u.Height, &u.Valid, &u.Error,
+		&u.Object, &ra, &dec, &from)
 	u.Created = fromNanos(created)
+	if ra.Valid && dec.Valid {
+		u.Position = &shared.Position{RA: ra.Float64, Dec: dec.Float64, From: from}
+	}
 	return u, err
 }
 

@@ -47,6 +47,11 @@ var exportColumns = []struct {
 	{"user", "char", "meta.id", "", "who uploaded it"},
 	{"lens_prob", "double", "stat.probability", "", "P(lens) by the checkpoint; empty when not scored"},
 	{"checkpoint", "long", "meta.id", "", "checkpoint id that scored it"},
+	{"object", "char", "meta.id", "", "the file's OBJECT keyword"},
+	{"ra", "double", "pos.eq.ra;meta.main", "deg", "right ascension of the cutout's centre (ICRS); empty when the file gives none"},
+	{"dec", "double", "pos.eq.dec;meta.main", "deg", "declination of the cutout's centre (ICRS)"},
+	{"position", "char", "pos.eq", "", "the centre as hh:mm:ss.ss +dd:mm:ss.s"},
+	{"position_from", "char", "meta.note", "", "where the position came from: WCS, RA/DEC or OBJRA/OBJDEC keywords"},
 }
 
 func exportRow(u shared.Upload) []string {
@@ -54,8 +59,12 @@ func exportRow(u shared.Upload) []string {
 	if u.Score != nil {
 		prob, ck = strconv.FormatFloat(u.Score.LensProb, 'g', -1, 64), strconv.FormatInt(u.Score.Checkpoint, 10)
 	}
+	ra, dec, pos, from := "", "", "", ""
+	if p := u.Position; p != nil {
+		ra, dec, pos, from = strconv.FormatFloat(p.RA, 'f', 7, 64), strconv.FormatFloat(p.Dec, 'f', 7, 64), p.Sexagesimal, p.From
+	}
 	return []string{strconv.FormatInt(u.ID, 10), u.Name, u.SHA256, u.Format, strconv.Itoa(u.Width), strconv.Itoa(u.Height),
-		u.Created.Format(time.RFC3339), u.User, prob, ck}
+		u.Created.Format(time.RFC3339), u.User, prob, ck, u.Object, ra, dec, pos, from}
 }
 
 // writeCSV writes comment lines naming the model ("# " first, as astropy's

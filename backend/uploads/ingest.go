@@ -179,9 +179,13 @@ func validate(u *store.Upload, body []byte) error {
 	if !contentIs(u.Format, body) {
 		return fmt.Errorf("the content is not a %s file, as its name says", u.Format)
 	}
-	im, err := data.DecodeImage(u.Name, body, data.ReadOptions{})
+	im, meta, err := data.DecodeCutout(u.Name, body, data.ReadOptions{})
 	if err == nil {
 		u.Width, u.Height = im.W, im.H
+		u.Object = meta.Object
+		if p := meta.Position; p != nil {
+			u.Position = &shared.Position{RA: p.RA, Dec: p.Dec, From: string(meta.PositionFrom)}
+		}
 		_, err = data.CenterCrop(im, crop, crop)
 	}
 	var fe *data.FileError

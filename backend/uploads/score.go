@@ -57,13 +57,12 @@ func (s *Service) Models(ctx context.Context) (Models, error) {
 // their scores by checkpoint ckpt (0: the default), ranked, and that
 // checkpoint (nil when none can score).
 func (s *Service) List(ctx context.Context, user string, ckpt int64) ([]shared.Upload, *store.Checkpoint, error) {
-	sus, err := s.st.Uploads(ctx, store.UploadFilter{User: user})
+	ups, err := s.uploads(ctx, store.UploadFilter{User: user})
 	if err != nil {
 		return nil, nil, err
 	}
-	ups := make([]shared.Upload, len(sus))
-	for i, u := range sus {
-		ups[i] = u.Upload
+	if err := s.describePositions(ctx, ups, user == ""); err != nil {
+		return nil, nil, err
 	}
 	ck, _, err := s.checkpoint(ctx, ckpt)
 	if err != nil {
@@ -85,6 +84,11 @@ func (s *Service) Get(ctx context.Context, id, ckpt int64) (shared.Upload, error
 	if err != nil {
 		return shared.Upload{}, err
 	}
+	one := []shared.Upload{u.Upload}
+	if err := s.describePositions(ctx, one, false); err != nil {
+		return shared.Upload{}, err
+	}
+	u.Upload = one[0]
 	ck, _, err := s.checkpoint(ctx, ckpt)
 	if err != nil || ck == nil {
 		return u.Upload, err
