@@ -53,6 +53,9 @@ type UploadFile struct {
 	Upload    *Upload `json:"upload,omitempty"`
 	Error     string  `json:"error,omitempty"`
 	Duplicate bool    `json:"duplicate,omitempty"`
+	// Note says what became of a file that is not an upload of its own:
+	// a single band combined with the object's other bands into Upload.
+	Note string `json:"note,omitempty"`
 }
 
 // ScoringState says whether an upload request's good files were scored.

@@ -370,6 +370,9 @@ func (s *Score) outcome() app.UI {
 			if f.Duplicate {
 				note += " · uploaded before"
 			}
+			if f.Note != "" {
+				note += " · " + f.Note
+			}
 			return app.Li().Class("file good").DataSet("name", f.Name).Body(
 				app.Span().Class("mark").Aria("hidden", "true").Text("✓"),
 				app.Strong().Text(f.Name), app.Span().Class("muted").Text(note),

@@ -40,7 +40,7 @@ func decodeFITSRaw(b []byte) (Image, Meta, error) {
 		if filter == "" {
 			filter = "unnamed"
 		}
-		return Image{}, Meta{}, fmt.Errorf("%w: one band (filter %s) of a cutout; upload the object's g, r and i files together and sslens combines them", ErrShape, filter)
+		return Image{}, Meta{}, fmt.Errorf("%w: %w (filter %s); upload the object's g, r and i files together and sslens combines them", ErrShape, ErrSingleBand, filter)
 	}
 	return im, meta, nil
 }

@@ -221,7 +221,7 @@ func TestDecodeFITSBad(t *testing.T) {
 		{"truncated header", cube[:1000], ErrCorrupt, "less than one 2880-byte header"},
 		{"partial trailing block", append(append([]byte{}, cube...), 1, 2, 3), ErrCorrupt, "reading FITS"},
 		{"no END", bytes.Repeat([]byte(fmt.Sprintf("%-80s", "SIMPLE  =                    T")), 36), ErrCorrupt, "no END"},
-		{"one band", fitsBytes(t, fitsHDU{bitpix: -32, axes: []int{4, 4}, data: plane()}), ErrShape, "one band (filter unnamed) of a cutout; upload the object's g, r and i files together"},
+		{"one band", fitsBytes(t, fitsHDU{bitpix: -32, axes: []int{4, 4}, data: plane()}), ErrShape, "one band of a cutout (filter unnamed); upload the object's g, r and i files together"},
 		{"two bands", fitsBytes(t, fitsHDU{bitpix: 8}, fitsHDU{bitpix: -32, axes: []int{4, 4}, data: plane()}, fitsHDU{bitpix: -32, axes: []int{4, 4}, data: plane()}), ErrShape, "found 2 image HDUs"},
 		{"mismatched bands", fitsBytes(t, fitsHDU{bitpix: 8}, fitsHDU{bitpix: -32, axes: []int{4, 4}, data: plane()}, fitsHDU{bitpix: -32, axes: []int{2, 8}, data: plane()}, fitsHDU{bitpix: -32, axes: []int{4, 4}, data: plane()}), ErrShape, "(4, 4), (8, 2), (4, 4)"},
 		{"2,000 bands", fitsBytes(t, slices.Repeat([]fitsHDU{{bitpix: 8, axes: []int{1, 1}, data: []uint8{1}}}, 2000)...), ErrShape, "found 2000 image HDUs of shape (1, 1), (1, 1), (1, 1), (1, 1), (1, 1), (1, 1), ... (1994 more)"},

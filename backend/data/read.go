@@ -69,6 +69,9 @@ var (
 	ErrNonFinite = errors.New("non-finite pixels")
 	ErrTooSmall  = errors.New("smaller than the crop")
 	ErrTooLarge  = errors.New("too large")
+	// ErrSingleBand (with ErrShape): the file holds one band of a cutout,
+	// to be read with DecodeBand and stacked with CombineBands.
+	ErrSingleBand = errors.New("one band of a cutout")
 )
 
 // FileError is a problem with one input file.

@@ -61,8 +61,8 @@ func surveyFile(t *testing.T, name string) []byte {
 // bits blanked; its three bands combined in g, r, i order.
 func TestHSCCutoutBands(t *testing.T) {
 	want, _ := readSurveyFixtures(t)
-	if _, err := DecodeImage("hsc-g.fits", surveyFile(t, "hsc-g.fits"), ReadOptions{}); !errors.Is(err, ErrShape) ||
-		!strings.Contains(err.Error(), "one band (filter HSC-G)") {
+	if _, err := DecodeImage("hsc-g.fits", surveyFile(t, "hsc-g.fits"), ReadOptions{}); !errors.Is(err, ErrShape) || !errors.Is(err, ErrSingleBand) ||
+		!strings.Contains(err.Error(), "one band of a cutout (filter HSC-G)") {
 		t.Errorf("one HSC band read as a 3-band image: %v", err)
 	}
 	var bands []Band

@@ -54,6 +54,9 @@ type file struct {
 	name string // sanitised; zip members as archive/member
 	body []byte // valid until the next file is read
 	err  error  // already rejected (limits, nesting)
+	// meta, when set, says what the file's own header cannot: the object
+	// and position of a cutout combined from single-band files.
+	meta *data.Meta
 }
 
 // errNotRead answers a file the server failed to read back from disk.
@@ -81,8 +84,7 @@ func (s *Service) Upload(ctx context.Context, user, contentType string, body io.
 	seen := map[int64]bool{}
 	var good []shared.Upload
 	var buf bytes.Buffer // the file being read, reused
-	keep := func(f file) {
-		res := s.keep(ctx, user, f)
+	record := func(res shared.UploadFile) {
 		resp.Files = append(resp.Files, res)
 		if u := res.Upload; u != nil {
 			resp.Accepted++
@@ -94,11 +96,25 @@ func (s *Service) Upload(ctx context.Context, user, contentType string, body io.
 			resp.Rejected++
 		}
 	}
+	var bands bandSet
+	keep := func(f file) {
+		res, band := s.keep(ctx, user, f)
+		if band == nil {
+			record(res)
+		} else if err := bands.add(f.name, *band); err != nil {
+			record(shared.UploadFile{Name: f.name, Error: err.Error()})
+		}
+	}
 	for _, r := range in.parts {
 		if formatOf(r.name) == "zip" {
 			x.members(r, &buf, keep)
 		} else {
 			keep(s.readPart(r, &buf))
+		}
+	}
+	for _, g := range bands.objects() {
+		for _, res := range s.keepCombined(ctx, user, g) {
+			record(res)
 		}
 	}
 	resp.Scoring, resp.Message = shared.ScoringNone, "no valid file to score"
@@ -133,17 +149,38 @@ func (s *Service) readPart(r received, buf *bytes.Buffer) file {
 
 // keep validates one file by its own name and content and records it for
 // user; a valid file's bytes are kept once under DATA/uploads, named by
-// their hash, and shared by every upload of them.
-func (s *Service) keep(ctx context.Context, user string, f file) shared.UploadFile {
+// their hash, and shared by every upload of them. A single band of a
+// cutout is not recorded: it is returned, to be combined with its object's
+// other bands.
+func (s *Service) keep(ctx context.Context, user string, f file) (shared.UploadFile, *data.Band) {
 	res := shared.UploadFile{Name: f.name}
 	if f.err != nil {
 		res.Error = shared.CapMessage(f.err.Error())
-		return res
+		return res, nil
 	}
 	sum := sha256.Sum256(f.body)
 	u := store.Upload{Upload: shared.Upload{Name: f.name[strings.LastIndexByte(f.name, '/')+1:], SHA256: hex.EncodeToString(sum[:]),
 		Format: formatOf(f.name), Size: int64(len(f.body)), User: user}}
-	if err := validate(&u, f.body); err != nil {
+	err := validate(&u, f.body)
+	if errors.Is(err, data.ErrSingleBand) {
+		band, err := data.DecodeBand(f.name, f.body)
+		if err == nil {
+			return res, &band
+		}
+		var fe *data.FileError
+		if errors.As(err, &fe) {
+			err = fe.Err
+		}
+		res.Error = shared.CapMessage(err.Error())
+		return res, nil
+	}
+	if m := f.meta; m != nil && err == nil {
+		u.Object = m.Object
+		if p := m.Position; p != nil {
+			u.Position = &shared.Position{RA: p.RA, Dec: p.Dec, From: string(m.PositionFrom)}
+		}
+	}
+	if err != nil {
 		u.Error = shared.CapMessage(err.Error())
 	} else {
 		u.Valid = true
@@ -151,22 +188,22 @@ func (s *Service) keep(ctx context.Context, user string, f file) shared.UploadFi
 		if err := writeOnce(s.abs(u.Path), f.body); err != nil {
 			s.log.Error("uploads: storing a file", "err", err)
 			res.Error = "the server could not store the file"
-			return res
+			return res, nil
 		}
 	}
 	stored, dup, err := s.st.AddUpload(ctx, u)
 	if err != nil {
 		s.log.Error("uploads: recording a file", "err", err)
 		res.Error = "the server could not record the file"
-		return res
+		return res, nil
 	}
 	res.Duplicate = dup
 	if !stored.Valid {
 		res.Error = stored.Error
-		return res
+		return res, nil
 	}
 	res.Upload = &stored.Upload
-	return res
+	return res, nil
 }
 
 // validate decodes an upload of a known format, records its size in px,
