@@ -120,6 +120,9 @@ func decodeNPYRaw(b []byte) (im Image, err error) {
 		n *= v
 	}
 	if d.Shape[0] != len(Bands) {
+		if d.Shape[2] == len(Bands) {
+			return Image{}, fmt.Errorf("%w: shape %v looks channels-last (H, W, 3); transpose it to (3, H, W), e.g. numpy.moveaxis(a, -1, 0)", ErrShape, d.Shape)
+		}
 		return Image{}, fmt.Errorf("%w: want %d channels (g, r, i), got %d", ErrShape, len(Bands), d.Shape[0])
 	}
 	if n*size != data {

@@ -90,6 +90,7 @@ func TestDecodeImageBadInput(t *testing.T) {
 		{"2 dims", "lenses/1.npy", hdr("{'descr': '<f4', 'fortran_order': False, 'shape': (12, 16), }"), ReadOptions{}, ErrShape, "want 3 dimensions"},
 		{"4 dims", "lenses/1.npy", hdr("{'descr': '<f4', 'fortran_order': False, 'shape': (1, 3, 4, 4), }"), ReadOptions{}, ErrShape, "want 3 dimensions"},
 		{"1 channel", "lenses/6753.npy", EncodeNPY(testImage(1, 4, 4)), ReadOptions{}, ErrShape, "want 3 channels (g, r, i), got 1"},
+		{"channels last", "cutout.npy", EncodeNPY(testImage(32, 32, 3)), ReadOptions{}, ErrShape, "looks channels-last (H, W, 3); transpose it to (3, H, W)"},
 		{"negative axis", "lenses/1.npy", hdr("{'descr': '<f4', 'fortran_order': False, 'shape': (3, -4, -4), }"), ReadOptions{}, ErrShape, "empty or negative"},
 		{"empty axis", "lenses/1.npy", hdr("{'descr': '<f4', 'fortran_order': False, 'shape': (3, 0, 4), }"), ReadOptions{}, ErrShape, "empty or negative"},
 		{"int dtype", "lenses/1.npy", hdr("{'descr': '<i4', 'fortran_order': False, 'shape': (3, 4, 4), }"), ReadOptions{}, ErrFormat, "float32 or float64"},

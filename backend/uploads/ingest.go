@@ -213,6 +213,9 @@ func validate(u *store.Upload, body []byte) error {
 	if u.Format == "" || u.Format == "zip" {
 		return errors.New("unsupported file type: want .npy, .fits, .fits.gz, .png or .jpg")
 	}
+	if len(body) == 0 {
+		return errors.New("the file is empty (0 bytes)")
+	}
 	if !contentIs(u.Format, body) {
 		return fmt.Errorf("the content is not a %s file, as its name says", u.Format)
 	}

@@ -178,6 +178,7 @@ func TestUploadJudgedByOwnName(t *testing.T) {
 		{"bob", part{"y.fits", npy}, "the content is not a fits file"},
 		{"ann", part{"p.png", pngb.Bytes()}, "accepted"},
 		{"bob", part{"p.jpg", pngb.Bytes()}, "the content is not a jpeg file"},
+		{"bob", part{"empty.fits", nil}, "the file is empty (0 bytes)"},
 	} {
 		if got := outcome(tt.user, tt.p); !strings.Contains(got, tt.want) {
 			t.Errorf("%s uploads %s: %q, want %q", tt.user, tt.p.name, got, tt.want)
