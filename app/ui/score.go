@@ -16,7 +16,7 @@ import (
 const similarK = 8
 
 // acceptFiles are the cutout formats the server scores.
-const acceptFiles = ".fits,.fit,.fts,.fits.gz,.gz,.npy,.png,.jpg,.jpeg,.zip"
+const acceptFiles = ".fits,.fit,.fts,.fits.gz,.gz,.npy,.png,.jpg,.jpeg,.zip,.csv"
 
 // Score is where astronomers upload cutouts (drag-and-drop or a file
 // picker) and see them ranked by lens probability, with each file's

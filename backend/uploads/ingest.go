@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 
@@ -96,8 +97,41 @@ func (s *Service) Upload(ctx context.Context, user, contentType string, body io.
 			resp.Rejected++
 		}
 	}
+	// Catalogues first: they give positions to the files beside them.
+	positions := map[string]data.Meta{}
+	for _, r := range in.parts {
+		if !isCatalogue(r.name) {
+			continue
+		}
+		f := s.readPart(r, &buf)
+		cat, err := catalogue{}, f.err
+		if err == nil {
+			cat, err = parseCatalogue(f.name, f.body)
+		}
+		res := shared.UploadFile{Name: f.name}
+		switch {
+		case err != nil:
+			res.Error = shared.CapMessage("catalogue: " + err.Error())
+		case len(cat.problems) > 0:
+			res.Error = shared.CapMessage(cat.summary())
+		default:
+			res.Note = cat.summary()
+		}
+		resp.Files = append(resp.Files, res)
+		if res.Error != "" {
+			resp.Rejected++
+		}
+		for name, m := range cat.rows {
+			if _, taken := positions[name]; !taken {
+				positions[name] = m
+			}
+		}
+	}
 	var bands bandSet
 	keep := func(f file) {
+		if m, ok := positions[path.Base(f.name)]; ok && f.meta == nil {
+			f.meta = &m
+		}
 		res, band := s.keep(ctx, user, f)
 		if band == nil {
 			record(res)
@@ -106,9 +140,11 @@ func (s *Service) Upload(ctx context.Context, user, contentType string, body io.
 		}
 	}
 	for _, r := range in.parts {
-		if formatOf(r.name) == "zip" {
+		switch {
+		case isCatalogue(r.name):
+		case formatOf(r.name) == "zip":
 			x.members(r, &buf, keep)
-		} else {
+		default:
 			keep(s.readPart(r, &buf))
 		}
 	}
@@ -175,8 +211,9 @@ func (s *Service) keep(ctx context.Context, user string, f file) (shared.UploadF
 		return res, nil
 	}
 	if m := f.meta; m != nil && err == nil {
-		u.Object = m.Object
-		if p := m.Position; p != nil {
+		// What the file says of itself wins.
+		u.Object = cmp.Or(u.Object, m.Object)
+		if p := m.Position; p != nil && u.Position == nil {
 			u.Position = &shared.Position{RA: p.RA, Dec: p.Dec, From: string(m.PositionFrom)}
 		}
 	}

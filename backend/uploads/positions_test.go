@@ -3,7 +3,11 @@ package uploads
 import (
 	"math"
 	"os"
+	"strings"
 	"testing"
+
+	"github.com/sslens/sslens/backend/sky"
+	"github.com/sslens/sslens/shared"
 )
 
 // A FITS cutout's WCS gives the upload its position, shown sexagesimal;
@@ -50,5 +54,59 @@ func TestUploadPositions(t *testing.T) {
 	}
 	if bob, _, _ := s.List(ctx, "bob", 0); len(bob) != 1 || len(bob[0].SamePosition) != 2 {
 		t.Errorf("bob's upload: %+v", bob)
+	}
+}
+
+// A catalogue CSV beside npy cutouts gives them positions (degrees or
+// sexagesimal); its bad rows are reported one by one and the good ones
+// used; a FITS file's own WCS wins over its row; a catalogue without the
+// columns is refused whole.
+func TestCatalogue(t *testing.T) {
+	s := newService(t, &stubModel{}, Limits{})
+	fits, err := os.ReadFile("../data/testdata/surveys/legacy-rig.fits")
+	if err != nil {
+		t.Fatal(err)
+	}
+	csv := "Name,RA,Dec,object\n" +
+		"a.npy,150.1163,2.2058,lens A\n" +
+		"b.npy,10:00:27.91,+02:12:20.9,\n" +
+		"c.npy,abc,1.0,\n" +
+		"d.npy,10.0,95.0,\n" +
+		"w.fits,1.0,1.0,\n"
+	ct, body := form(t, part{"cands.csv", []byte(csv)}, part{"a.npy", cutout(40, 1)}, part{"b.npy", cutout(40, 2)},
+		part{"c.npy", cutout(40, 3)}, part{"w.fits", fits})
+	resp, err := s.Upload(ctx, "ann", ct, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var catErr string
+	got := map[string]*shared.Upload{}
+	for _, f := range resp.Files {
+		if f.Name == "cands.csv" {
+			catErr = f.Error
+		}
+		got[f.Name] = f.Upload
+	}
+	for _, want := range []string{"catalogue of 3 positions", "2 rows refused", `row 4 (c.npy): ra "abc"`, "row 5 (d.npy): ra 10, dec 95 is not a sky position"} {
+		if !strings.Contains(catErr, want) {
+			t.Errorf("catalogue answer %q lacks %q", catErr, want)
+		}
+	}
+	a, b, c, w := got["a.npy"], got["b.npy"], got["c.npy"], got["w.fits"]
+	if a == nil || a.Position == nil || a.Object != "lens A" || a.Position.From != "catalogue cands.csv" {
+		t.Fatalf("a.npy: %+v", a)
+	}
+	if b == nil || b.Position == nil || sky.Separation(sky.Position{RA: a.Position.RA, Dec: a.Position.Dec}, sky.Position{RA: b.Position.RA, Dec: b.Position.Dec}) > 0.2 {
+		t.Errorf("b.npy (sexagesimal row): %+v", b.Position)
+	}
+	if c == nil || c.Position != nil {
+		t.Errorf("c.npy (refused row) has a position: %+v", c)
+	}
+	if w == nil || w.Position == nil || w.Position.From != "WCS" {
+		t.Errorf("w.fits: its own WCS should win: %+v", w.Position)
+	}
+	ct, body = form(t, part{"bad.csv", []byte("file,x,y\na.npy,1,2\n")})
+	if resp, err = s.Upload(ctx, "ann", ct, body); err != nil || resp.Rejected != 1 || !strings.Contains(resp.Files[0].Error, `no "name" column`) {
+		t.Errorf("catalogue without columns: %+v, %v", resp.Files, err)
 	}
 }
