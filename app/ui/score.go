@@ -328,7 +328,7 @@ func (s *Score) dropZone() app.UI {
 	} else {
 		inner = app.Div().Body(
 			app.P().Class("dropzone-title").Text("Drop cutouts here, or choose files"),
-			app.P().Class("muted small").Text("FITS (.fits, .fits.gz), NumPy .npy (3, H, W), PNG or JPEG, or a .zip of them; up to 1,000 files and 50 MB a request."),
+			app.P().Class("muted small").Text("FITS (.fits, .fits.gz; one file per band is combined per object), NumPy .npy (3, H, W), PNG or JPEG, or a .zip of them; up to 1,000 files and 50 MB a request. Add a .csv with name, ra, dec columns to give npy and PNG cutouts their positions."),
 		)
 	}
 	return app.Div().Class(cls).ID("dropzone").
