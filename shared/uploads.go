@@ -131,3 +131,83 @@ type Similar struct {
 	Checkpoint int64       `json:"checkpoint"`
 	Neighbours []Neighbour `json:"neighbours"`
 }
+
+// Grades a lens search gives candidates (SuGOHI, Euclid Q1): A a definite
+// lens, B a probable one, C a possible one, 0 not a lens.
+const (
+	GradeA    = "A"
+	GradeB    = "B"
+	GradeC    = "C"
+	GradeNone = "0"
+)
+
+// Grades lists the grades, best first.
+var Grades = []string{GradeA, GradeB, GradeC, GradeNone}
+
+// Grade is one user's grade of a candidate. Grades belong to the bytes:
+// every upload of the same file shares them.
+type Grade struct {
+	Upload int64     `json:"upload"`
+	User   string    `json:"user"`
+	Grade  string    `json:"grade"` // A, B, C or 0
+	Note   string    `json:"note,omitempty"`
+	Flags  []string  `json:"flags,omitempty"` // e.g. artefact, ring galaxy, needs spectroscopy
+	Time   time.Time `json:"time"`
+	// LensProb is the default model's P(lens) when the grade was given
+	// (nil when unscored), and Checkpoint that model.
+	LensProb   *float64 `json:"lens_prob,omitempty"`
+	Checkpoint int64    `json:"checkpoint,omitempty"`
+}
+
+// GradeRequest is the body of PUT /api/uploads/{id}/grade.
+type GradeRequest struct {
+	Grade string   `json:"grade"`
+	Note  string   `json:"note,omitempty"`
+	Flags []string `json:"flags,omitempty"`
+}
+
+// Consensus sums up a candidate's grades: how many graders, the mean grade
+// on A = 3, B = 2, C = 1, 0 = 0, its spread (standard deviation), and the
+// final class from the mean, as SuGOHI does (A for a mean of at least 2.5,
+// B 1.5, C 0.5, else 0).
+type Consensus struct {
+	Graders int     `json:"graders"`
+	Mean    float64 `json:"mean"`
+	Spread  float64 `json:"spread"`
+	Class   string  `json:"class"`
+}
+
+// GradesView answers GET /api/uploads/{id}/grades: the caller's grade, and
+// the others' with their consensus once the caller has graded (grading is
+// blind unless the server is run with open grading; Hidden says so).
+type GradesView struct {
+	Mine      *Grade     `json:"mine,omitempty"`
+	Others    []Grade    `json:"others,omitempty"`
+	Consensus *Consensus `json:"consensus,omitempty"`
+	Hidden    bool       `json:"hidden,omitempty"`
+}
+
+// GradingSummary answers GET /api/grading: how far grading has gone, how
+// well graders agree, and how good the default model's ranking is by the
+// graders' consensus.
+type GradingSummary struct {
+	Candidates int `json:"candidates"` // valid uploads
+	Graded     int `json:"graded"`     // with at least one grade
+	// Kappa is Fleiss' kappa over the candidates with two or more graders
+	// (KappaCandidates of them); absent with fewer than two such.
+	Kappa           *float64 `json:"kappa,omitempty"`
+	KappaCandidates int      `json:"kappa_candidates"`
+	// Purity at N: of the top N candidates by the default model, how many
+	// are graded and how many of those have a consensus of A or B; Missed
+	// counts the A and B candidates ranked below N.
+	Purity []PurityAtN `json:"purity"`
+}
+
+// PurityAtN is the ranking's quality at one depth N.
+type PurityAtN struct {
+	N      int     `json:"n"`
+	Graded int     `json:"graded"`
+	Lenses int     `json:"lenses"` // consensus A or B
+	Purity float64 `json:"purity"` // Lenses / Graded; 0 when none graded
+	Missed int     `json:"missed"`
+}

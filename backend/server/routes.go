@@ -62,6 +62,10 @@ func (s *Server) Routes() []Route {
 		{Method: http.MethodGet, Pattern: "/api/uploads/{id}/detail", Role: astronomer, Handle: s.uploadDetail},
 		{Method: http.MethodGet, Pattern: "/api/uploads/{id}/png", Role: astronomer, Handle: s.uploadPNG},
 		{Method: http.MethodGet, Pattern: "/api/uploads/{id}/similar", Role: astronomer, Handle: s.similar},
+		{Method: http.MethodPut, Pattern: "/api/uploads/{id}/grade", Role: astronomer, Handle: s.grade},
+		{Method: http.MethodGet, Pattern: "/api/uploads/{id}/grades", Role: astronomer, Handle: s.grades},
+		{Method: http.MethodGet, Pattern: "/api/grading", Role: astronomer, Handle: s.gradingSummary},
+		{Method: http.MethodGet, Pattern: "/api/grading/next", Role: astronomer, Handle: s.nextToGrade},
 
 		{Method: http.MethodGet, Pattern: "/api/ws", Role: astronomer, Stream: true, Handle: s.serveWS},
 	}

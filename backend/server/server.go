@@ -103,8 +103,11 @@ type Options struct {
 	LoginWindow   time.Duration
 	// ScoreWorkers bounds concurrent scoring processes; default 1.
 	ScoreWorkers int
-	Version      string
-	Log          *slog.Logger
+	// OpenGrading shows candidates' grades to users who have not graded
+	// them yet (uploads.Options.OpenGrading).
+	OpenGrading bool
+	Version     string
+	Log         *slog.Logger
 }
 
 // Server is the portal's HTTP handler.
@@ -183,7 +186,8 @@ func New(opt Options) (*Server, error) {
 		pngs:      newPNGCache(filepath.Join(opt.DataDir, "cache", "png"), defaultPNGCacheBytes, opt.Log),
 		renders:   newRenderSlots(defaultRenderSlots()),
 		up: uploads.New(uploads.Options{DataDir: opt.DataDir, Store: opt.Store, Model: opt.Model,
-			Limits: uploads.Limits{Files: opt.Uploads.Files, ZipBytes: opt.Uploads.ZipBytes}, ScoreWorkers: opt.ScoreWorkers, Log: opt.Log}),
+			Limits: uploads.Limits{Files: opt.Uploads.Files, ZipBytes: opt.Uploads.ZipBytes}, ScoreWorkers: opt.ScoreWorkers, Log: opt.Log,
+			OpenGrading: opt.OpenGrading}),
 	}
 	for _, rt := range s.Routes() {
 		s.mux.Handle(rt.Method+" "+rt.Pattern, s.wrap(rt))

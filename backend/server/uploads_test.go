@@ -471,3 +471,50 @@ func TestPromoteWithoutUploads(t *testing.T) {
 		t.Errorf("promotion without uploads: %d %+v", code, out)
 	}
 }
+
+// Grading through the API: blind until graded, the queue moves on, the
+// summary counts, bad grades are 422, a missing upload 404.
+func TestGradingAPI(t *testing.T) {
+	f := newFixture(t, HubOptions{})
+	vera := f.login(t, astroUser)
+	ada := f.login(t, adminUser)
+	code, resp, _ := vera.upload([]part{{"a.npy", npyOf(testCutout(40, 40, 1))}, {"b.npy", npyOf(testCutout(40, 40, 2))}})
+	if code != http.StatusOK || len(resp.Uploads) != 2 {
+		t.Fatalf("upload: %d %+v", code, resp)
+	}
+	var next shared.Upload
+	if code := ada.json("GET", "/api/grading/next", nil, &next); code != http.StatusOK || next.ID == 0 {
+		t.Fatalf("next: %d %+v", code, next)
+	}
+	var g shared.Grade
+	if code := vera.json("PUT", fmt.Sprintf("/api/uploads/%d/grade", next.ID), shared.GradeRequest{Grade: "B", Note: "arc?"}, &g); code != http.StatusOK || g.Grade != "B" || g.User != astroUser {
+		t.Fatalf("grade: %d %+v", code, g)
+	}
+	var v shared.GradesView
+	if ada.json("GET", fmt.Sprintf("/api/uploads/%d/grades", next.ID), nil, &v); !v.Hidden || v.Others != nil {
+		t.Errorf("ada sees vera's grade before grading: %+v", v)
+	}
+	ada.json("PUT", fmt.Sprintf("/api/uploads/%d/grade", next.ID), shared.GradeRequest{Grade: "A"}, &g)
+	v = shared.GradesView{}
+	if ada.json("GET", fmt.Sprintf("/api/uploads/%d/grades", next.ID), nil, &v); v.Hidden || len(v.Others) != 1 || v.Consensus == nil || v.Consensus.Graders != 2 {
+		t.Errorf("ada's view after grading: %+v", v)
+	}
+	var again shared.Upload
+	if code := ada.json("GET", "/api/grading/next", nil, &again); code != http.StatusOK || again.ID == next.ID {
+		t.Errorf("next after grading: %d %+v", code, again)
+	}
+	ada.json("PUT", fmt.Sprintf("/api/uploads/%d/grade", again.ID), shared.GradeRequest{Grade: "0"}, &g)
+	if code := ada.json("GET", "/api/grading/next", nil, nil); code != http.StatusNoContent {
+		t.Errorf("next when all are graded: %d", code)
+	}
+	var sum shared.GradingSummary
+	if ada.json("GET", "/api/grading", nil, &sum); sum.Candidates != 2 || sum.Graded != 2 {
+		t.Errorf("summary %+v", sum)
+	}
+	if code, _ := ada.apiErr("PUT", fmt.Sprintf("/api/uploads/%d/grade", next.ID), "application/json", []byte(`{"grade": "E"}`)); code != http.StatusUnprocessableEntity {
+		t.Errorf("grade E: %d", code)
+	}
+	if code, _ := ada.apiErr("PUT", "/api/uploads/999/grade", "application/json", []byte(`{"grade": "A"}`)); code != http.StatusNotFound {
+		t.Errorf("grading a missing upload: %d", code)
+	}
+}

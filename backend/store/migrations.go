@@ -172,6 +172,20 @@ var migrations = []string{
 	ALTER TABLE contents ADD COLUMN ra REAL;
 	ALTER TABLE contents ADD COLUMN dec REAL;
 	ALTER TABLE contents ADD COLUMN position_from TEXT NOT NULL DEFAULT '';`,
+	// Candidates' grades, one per user and content (the bytes: every upload
+	// of the same file shares them), with the default model's score when
+	// given. No cascade: grades outlive their uploads, as the audit does.
+	`CREATE TABLE grades (
+		content_id    INTEGER NOT NULL,
+		user          TEXT NOT NULL,
+		grade         TEXT NOT NULL CHECK (grade IN ('A', 'B', 'C', '0')),
+		note          TEXT NOT NULL DEFAULT '',
+		flags         TEXT NOT NULL DEFAULT '',
+		prob          REAL,
+		checkpoint_id INTEGER,
+		time          INTEGER NOT NULL,
+		PRIMARY KEY (content_id, user)
+	) WITHOUT ROWID;`,
 }
 
 func (s *Store) migrate(ctx context.Context) error {

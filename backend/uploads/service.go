@@ -45,6 +45,9 @@ type Options struct {
 	// ScoreWorkers bounds concurrent scoring processes; default 1.
 	ScoreWorkers int
 	Log          *slog.Logger // default slog.Default()
+	// OpenGrading shows a candidate's other grades to users who have not
+	// graded it yet; by default grading is blind, as expert grading is.
+	OpenGrading bool
 }
 
 // Service keeps, scores, ranks, compares and exports uploads.
@@ -57,6 +60,7 @@ type Service struct {
 	users  *userBudgets  // expansion of each user's requests in progress
 	scoreQ chan struct{} // a slot per concurrent scoring process
 	embeds *embedCache   // training-set embeddings of recent checkpoints
+	open   bool          // Options.OpenGrading
 }
 
 // New returns a service over opt.Store.
@@ -73,7 +77,7 @@ func New(opt Options) *Service {
 	}
 	lim := opt.Limits.withDefaults()
 	return &Service{dir: opt.DataDir, st: opt.Store, model: opt.Model, lim: lim, log: log, users: newUserBudgets(lim.UserExpandBytes),
-		scoreQ: make(chan struct{}, workers), embeds: newEmbedCache(4)}
+		scoreQ: make(chan struct{}, workers), embeds: newEmbedCache(4), open: opt.OpenGrading}
 }
 
 // abs resolves a data-relative path.

@@ -123,6 +123,7 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Wr
 	uploadMB := fs.Int64("upload-mb", 50, "largest upload request, `MB`")
 	uploadFiles := fs.Int("upload-files", 1000, "most files in one upload request, zip members included")
 	zipMB := fs.Int64("zip-mb", 64, "largest uncompressed size of one uploaded zip archive, `MB`")
+	openGrading := fs.Bool("open-grading", false, "show a candidate's grades to users who have not graded it yet (default: blind grading)")
 	webDir := fs.String("web", "web", "`DIR` holding the portal's app.wasm and assets (`make wasm` builds them)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
@@ -170,7 +171,8 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Wr
 		DataDir: dir, Store: st, Jobs: mgr, Hub: hub, Model: jobs.Tool{Exe: exe}, Configs: configs.FS, App: app,
 		Secure: *tlsCert != "", Origins: append(origins, listenOrigins(scheme, *addr, ln.Addr())...), Version: version(), Log: log,
 		TrustedProxies: proxies, ProxyHeader: *proxyHeader, ConnsPerAddress: *connCap,
-		Uploads: server.UploadLimits{RequestBytes: *uploadMB << 20, Files: *uploadFiles, ZipBytes: *zipMB << 20},
+		Uploads:     server.UploadLimits{RequestBytes: *uploadMB << 20, Files: *uploadFiles, ZipBytes: *zipMB << 20},
+		OpenGrading: *openGrading,
 	})
 	if err != nil {
 		return err
