@@ -421,6 +421,25 @@ func (c *Client) PromoteModel(ctx context.Context, checkpoint int64) (shared.Pro
 	return r, c.do(ctx, http.MethodPost, "/api/models/default", shared.PromoteRequest{Checkpoint: checkpoint}, &r)
 }
 
+// Grade records the caller's grade of an upload.
+func (c *Client) Grade(ctx context.Context, upload int64, req shared.GradeRequest) (shared.Grade, error) {
+	var g shared.Grade
+	return g, c.do(ctx, http.MethodPut, fmt.Sprintf("/api/uploads/%d/grade", upload), req, &g)
+}
+
+// Grades returns what the caller may see of an upload's grades.
+func (c *Client) Grades(ctx context.Context, upload int64) (shared.GradesView, error) {
+	var v shared.GradesView
+	return v, c.do(ctx, http.MethodGet, fmt.Sprintf("/api/uploads/%d/grades", upload), nil, &v)
+}
+
+// NextToGrade returns the top-ranked candidate the caller has not graded;
+// ok is false when none is left.
+func (c *Client) NextToGrade(ctx context.Context) (u shared.Upload, ok bool, err error) {
+	err = c.do(ctx, http.MethodGet, "/api/grading/next", nil, &u)
+	return u, err == nil && u.ID != 0, err
+}
+
 // Uploads lists uploads with their scores by checkpoint (0: the default
 // model), sorted by lens probability; mine keeps the caller's own.
 func (c *Client) Uploads(ctx context.Context, checkpoint int64, mine bool) ([]shared.Upload, error) {

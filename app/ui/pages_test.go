@@ -365,6 +365,28 @@ func TestScoreShowsPositions(t *testing.T) {
 	}
 }
 
+// The open candidate shows grade buttons (one pressed for the caller's
+// grade), the keys, and the others' grades only once graded.
+func TestScoreGradingBlock(t *testing.T) {
+	f := newFakeAPI(t)
+	render := func(v shared.GradesView) string {
+		s := &Score{page: page{env: f.signedIn(shared.RoleAstronomer)}, models: &shared.ModelStatus{Ready: true}}
+		s.mounted = true
+		s.uploads = []shared.Upload{{ID: 1, Name: "a.fits"}}
+		s.selected, s.detail, s.grades = 1, &shared.ImageDetail{}, &v
+		return htmlOf(s)
+	}
+	html := render(shared.GradesView{Hidden: true})
+	mustContain(t, html, `id="grade-A"`, `data-grade="0"`, "0: not a lens", `id="grades-hidden"`, "3 or a grades A", `id="grade-next"`)
+	if strings.Contains(html, `aria-pressed="true"`) {
+		t.Error("a grade is pressed before grading")
+	}
+	html = render(shared.GradesView{Mine: &shared.Grade{Grade: "B"}, Others: []shared.Grade{{User: "ann", Grade: "A"}},
+		Consensus: &shared.Consensus{Graders: 2, Mean: 2.5, Spread: 0.5, Class: "A"}})
+	mustContain(t, html, "Consensus A: mean 2.50 over 2 graders (spread 0.50). Others: ann: A.")
+	mustContain(t, html, `id="grade-B" data-grade="B" aria-pressed="true"`, `id="grade-A" data-grade="A" aria-pressed="false"`)
+}
+
 // fakeResults is the fake API's /api/results: one classifier run, one
 // reproduction of two backbones, and two published rows.
 var fakeResults = shared.Results{

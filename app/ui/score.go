@@ -2,6 +2,7 @@ package ui
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -39,6 +40,13 @@ type Score struct {
 	detail     *shared.ImageDetail
 	similar    *shared.Similar
 	similarErr string
+
+	// Grading the selected candidate: what the caller may see of its
+	// grades, the note and flags of the grade being given.
+	grades     *shared.GradesView
+	gradeNote  string
+	gradeFlags []string
+	keys       func() // removes the grading keys' listener
 }
 
 // OnNav reads ?upload= (the selected row) and loads the models and the
@@ -85,12 +93,17 @@ func (s *Score) selectUpload(ctx app.Context, id int64) {
 		return
 	}
 	s.selected, s.detail, s.similar, s.similarErr = id, nil, nil, ""
+	s.grades, s.gradeNote, s.gradeFlags = nil, "", nil
 	if id == 0 {
 		return
 	}
 	ready := s.models != nil && s.models.Ready
 	ctx.Async(func() {
 		d, err := s.env.API.UploadDetail(ctx, id)
+		var gv shared.GradesView
+		if err == nil {
+			gv, err = s.env.API.Grades(ctx, id)
+		}
 		var sim shared.Similar
 		var simErr error
 		if err == nil && ready {
@@ -104,7 +117,10 @@ func (s *Score) selectUpload(ctx app.Context, id int64) {
 				s.fail(ctx, err)
 				return
 			}
-			s.detail = &d
+			s.detail, s.grades = &d, &gv
+			if m := gv.Mine; m != nil {
+				s.gradeNote, s.gradeFlags = m.Note, m.Flags
+			}
 			switch {
 			case !ready:
 				s.similarErr = "Nearest training images need a trained model."
@@ -429,6 +445,170 @@ func (s *Score) onRow(ctx app.Context, e app.Event) {
 	}
 }
 
+// gradeFlags are the flags a grade can carry, as lens searches use them.
+var gradeFlags = []string{"artefact", "ring galaxy", "merger", "spiral arms", "needs spectroscopy"}
+
+// gradeLabels name the grades on their buttons.
+var gradeLabels = map[string]string{shared.GradeA: "A: definite lens", shared.GradeB: "B: probable", shared.GradeC: "C: possible", shared.GradeNone: "0: not a lens"}
+
+// gradeKeys are the keyboard's grades: 3/a, 2/b, 1/c, 0/x.
+var gradeKeys = map[string]string{"3": "A", "a": "A", "2": "B", "b": "B", "1": "C", "c": "C", "0": "0", "x": "0"}
+
+// OnMount listens for the grading keys while the page is shown.
+func (s *Score) OnMount(ctx app.Context) {
+	s.keys = app.Window().AddEventListener("keydown", s.onKey)
+}
+
+// OnDismount stops listening for the grading keys.
+func (s *Score) OnDismount() {
+	if s.keys != nil {
+		s.keys()
+		s.keys = nil
+	}
+}
+
+// onKey grades the open candidate (3/a A, 2/b B, 1/c C, 0/x not a lens),
+// opens the next one to grade (n) or closes it (Escape); keys typed into a
+// field are the field's.
+func (s *Score) onKey(ctx app.Context, e app.Event) {
+	if s.selected == 0 || e.Get("ctrlKey").Bool() || e.Get("metaKey").Bool() || e.Get("altKey").Bool() {
+		return
+	}
+	switch e.Get("target").Get("tagName").String() {
+	case "INPUT", "TEXTAREA", "SELECT":
+		return
+	}
+	key := e.Get("key").String()
+	switch {
+	case gradeKeys[strings.ToLower(key)] != "":
+		e.PreventDefault()
+		s.submitGrade(s.ctxOr(ctx), gradeKeys[strings.ToLower(key)])
+	case key == "n":
+		s.gradeNext(s.ctxOr(ctx))
+	case key == "Escape":
+		ctx.Navigate("/score")
+	}
+}
+
+// ctxOr is the page's own context, else ctx.
+func (s *Score) ctxOr(ctx app.Context) app.Context {
+	if s.ctx != nil {
+		return s.ctx
+	}
+	return ctx
+}
+
+// onGradeButton grades with the clicked button's data-grade.
+func (s *Score) onGradeButton(ctx app.Context, e app.Event) {
+	s.submitGrade(ctx, e.Get("currentTarget").Get("dataset").Get("grade").String())
+}
+
+// onFlag adds or removes the toggled checkbox's flag.
+func (s *Score) onFlag(ctx app.Context, e app.Event) {
+	flag := e.Get("target").Get("value").String()
+	on := e.Get("target").Get("checked").Bool()
+	s.gradeFlags = slices.DeleteFunc(s.gradeFlags, func(f string) bool { return f == flag })
+	if on {
+		s.gradeFlags = append(s.gradeFlags, flag)
+	}
+}
+
+// submitGrade records the caller's grade of the open candidate, then
+// shows what they may now see of the others'.
+func (s *Score) submitGrade(ctx app.Context, grade string) {
+	id := s.selected
+	req := shared.GradeRequest{Grade: grade, Note: s.gradeNote, Flags: slices.Clone(s.gradeFlags)}
+	ctx.Async(func() {
+		_, err := s.env.API.Grade(ctx, id, req)
+		var gv shared.GradesView
+		if err == nil {
+			gv, err = s.env.API.Grades(ctx, id)
+		}
+		ctx.Dispatch(func(ctx app.Context) {
+			if err != nil {
+				s.fail(ctx, err)
+				return
+			}
+			if id == s.selected {
+				s.grades = &gv
+			}
+			s.notice = fmt.Sprintf("Graded %s. Press n for the next candidate to grade.", grade)
+		})
+	})
+}
+
+// gradeNext opens the top-ranked candidate the caller has not graded.
+func (s *Score) gradeNext(ctx app.Context) {
+	ctx.Async(func() {
+		u, ok, err := s.env.API.NextToGrade(ctx)
+		ctx.Dispatch(func(ctx app.Context) {
+			switch {
+			case err != nil:
+				s.fail(ctx, err)
+			case !ok:
+				s.notice = "You have graded every candidate."
+			default:
+				ctx.Navigate(fmt.Sprintf("/score?upload=%d", u.ID))
+			}
+		})
+	})
+}
+
+// gradingBlock grades the open candidate: buttons (and keys), a note,
+// flags, and the others' grades with their consensus once graded.
+func (s *Score) gradingBlock() app.UI {
+	v := s.grades
+	if v == nil {
+		return app.If(false)
+	}
+	mine := ""
+	if v.Mine != nil {
+		mine = v.Mine.Grade
+	}
+	var others app.UI = app.If(false)
+	switch {
+	case v.Hidden:
+		others = app.P().Class("muted").ID("grades-hidden").Text("Other graders' grades are hidden until you grade this candidate.")
+	case v.Consensus != nil:
+		names := make([]string, len(v.Others))
+		for i, g := range v.Others {
+			names[i] = g.User + ": " + g.Grade
+		}
+		text := fmt.Sprintf("Consensus %s: mean %.2f over %s (spread %.2f).", v.Consensus.Class, v.Consensus.Mean, plural(v.Consensus.Graders, "grader"), v.Consensus.Spread)
+		if len(names) > 0 {
+			text += " Others: " + strings.Join(names, ", ") + "."
+		}
+		others = app.P().ID("grades-consensus").Text(text)
+	}
+	return app.Div().Class("grading").ID("grading").Body(
+		app.H3().Text("Your grade"),
+		app.Div().Class("actions").Body(app.Range(shared.Grades).Slice(func(i int) app.UI {
+			g := shared.Grades[i]
+			cls := "button"
+			if g == mine {
+				cls += " primary"
+			}
+			return app.Button().Type("button").Class(cls).ID("grade-"+g).DataSet("grade", g).Aria("pressed", strconv.FormatBool(g == mine)).
+				Text(gradeLabels[g]).OnClick(s.on(s.onGradeButton))
+		})),
+		app.Div().Class("field").Body(
+			app.Label().For("grade-note").Text("Note"),
+			app.Input().Type("text").ID("grade-note").MaxLength(2000).Value(s.gradeNote).
+				OnChange(s.on(func(ctx app.Context, e app.Event) { s.gradeNote = value(e) })),
+		),
+		app.Div().Class("flags").Body(app.Range(gradeFlags).Slice(func(i int) app.UI {
+			f := gradeFlags[i]
+			return app.Label().Class("check").Body(
+				app.Input().Type("checkbox").Value(f).Checked(slices.Contains(s.gradeFlags, f)).OnChange(s.on(s.onFlag)),
+				app.Text(" "+f),
+			)
+		})),
+		others,
+		app.P().Class("muted small").Text("Keys: 3 or a grades A, 2 or b B, 1 or c C, 0 or x not a lens; n opens the next candidate to grade; Escape closes."),
+		app.Button().Type("button").Class("button").ID("grade-next").Text("Next to grade").OnClick(s.on(func(ctx app.Context, e app.Event) { s.gradeNext(ctx) })),
+	)
+}
+
 // positionText is a position as astronomers write it, or "" without one.
 func positionText(p *shared.Position) string {
 	if p == nil {
@@ -502,6 +682,7 @@ func (s *Score) detailPanel() app.UI {
 	return app.Section().Class("card detail").ID("upload-detail").Aria("label", "Upload detail").Body(
 		head,
 		app.If(up != nil && up.Score != nil, app.P().Class("big-number").Textf("P(lens) = %.3f", scoreOf(up))),
+		s.gradingBlock(),
 		app.Div().Class("bands small-bands").Body(app.Range(bands).Slice(func(i int) app.UI {
 			b := bands[i]
 			caption := b + " band"
