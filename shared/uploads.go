@@ -24,6 +24,11 @@ type Upload struct {
 	Position *Position `json:"position,omitempty"`
 	// SamePosition lists the other uploads within 1 arcsec of Position.
 	SamePosition []int64 `json:"same_position,omitempty"`
+	// MyGrade is the caller's grade; Grades and Consensus every grader's,
+	// once the caller has graded it (always with open grading).
+	MyGrade   string     `json:"my_grade,omitempty"`
+	Grades    []Grade    `json:"grades,omitempty"`
+	Consensus *Consensus `json:"consensus,omitempty"`
 }
 
 // Position is a cutout's centre: ICRS degrees, the same written as

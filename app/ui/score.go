@@ -408,7 +408,7 @@ func (s *Score) table() app.UI {
 	return app.Section().Class("card").Aria("label", "Scored uploads").Body(
 		app.Div().Class("table-wrap").Body(app.Table().Class("data scores").ID("scores").Body(
 			app.THead().Body(app.Tr().Body(
-				app.Th().Text(""), app.Th().Text("file"), app.Th().Text("P(lens)"), app.Th().Class("wide-only").Text("position"),
+				app.Th().Text(""), app.Th().Text("file"), app.Th().Text("P(lens)"), app.Th().Text("grade"), app.Th().Class("wide-only").Text("position"),
 				app.Th().Class("wide-only").Text("format"), app.Th().Class("wide-only").Text("pixels"), app.Th().Class("wide-only").Text("uploaded"),
 			)),
 			app.TBody().Body(app.Range(s.uploads).Slice(func(i int) app.UI {
@@ -424,6 +424,7 @@ func (s *Score) table() app.UI {
 						app.A().Href(href).Text(u.Name),
 						app.If(len(u.SamePosition) > 0, app.Span().Class("badge same-position").Title("other uploads within 1 arcsec").Textf("same position as %s", plural(len(u.SamePosition), "other")))),
 					app.Td().Body(probCell(u.Score)),
+					app.Td().Class("grade-cell").Text(gradeText(u)),
 					app.Td().Class("wide-only mono").Text(positionText(u.Position)),
 					app.Td().Class("wide-only").Text(u.Format),
 					app.Td().Class("wide-only").Textf("%d×%d", u.Width, u.Height),
@@ -607,6 +608,16 @@ func (s *Score) gradingBlock() app.UI {
 		app.P().Class("muted small").Text("Keys: 3 or a grades A, 2 or b B, 1 or c C, 0 or x not a lens; n opens the next candidate to grade; Escape closes."),
 		app.Button().Type("button").Class("button").ID("grade-next").Text("Next to grade").OnClick(s.on(func(ctx app.Context, e app.Event) { s.gradeNext(ctx) })),
 	)
+}
+
+// gradeText is the caller's grade of an upload and, once they may see it,
+// the consensus: "B · consensus A of 3".
+func gradeText(u shared.Upload) string {
+	text := u.MyGrade
+	if c := u.Consensus; c != nil && c.Graders > 1 {
+		text += fmt.Sprintf(" · consensus %s of %d", c.Class, c.Graders)
+	}
+	return text
 }
 
 // positionText is a position as astronomers write it, or "" without one.

@@ -89,6 +89,9 @@ func (s *Server) listUploads(w http.ResponseWriter, r *http.Request, c *Call) er
 	if err != nil {
 		return err
 	}
+	if err := s.up.WithGrades(r.Context(), c.User(), ups); err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusOK, ups)
 	return nil
 }
@@ -179,6 +182,9 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request, c *Call) error {
 	}
 	ups, ck, err := s.listed(r, c)
 	if err != nil {
+		return err
+	}
+	if err := s.up.WithGrades(r.Context(), c.User(), ups); err != nil {
 		return err
 	}
 	stamp := time.Now().UTC().Format("20060102-150405")

@@ -490,6 +490,17 @@ func TestGradingAPI(t *testing.T) {
 	if code := vera.json("PUT", fmt.Sprintf("/api/uploads/%d/grade", next.ID), shared.GradeRequest{Grade: "B", Note: "arc?"}, &g); code != http.StatusOK || g.Grade != "B" || g.User != astroUser {
 		t.Fatalf("grade: %d %+v", code, g)
 	}
+	var list []shared.Upload
+	vera.json("GET", "/api/uploads?mine=1", nil, &list)
+	for _, u := range list {
+		if graded := u.ID == next.ID; graded != (u.MyGrade == "B") || graded != (u.Consensus != nil) {
+			t.Errorf("vera's list: %+v", u)
+		}
+	}
+	list = nil
+	if ada.json("GET", "/api/uploads", nil, &list); len(list) != 2 || list[0].Consensus != nil || list[1].Consensus != nil {
+		t.Errorf("ada sees a consensus before grading: %+v", list)
+	}
 	var v shared.GradesView
 	if ada.json("GET", fmt.Sprintf("/api/uploads/%d/grades", next.ID), nil, &v); !v.Hidden || v.Others != nil {
 		t.Errorf("ada sees vera's grade before grading: %+v", v)

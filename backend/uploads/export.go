@@ -52,6 +52,11 @@ var exportColumns = []struct {
 	{"dec", "double", "pos.eq.dec;meta.main", "deg", "declination of the cutout's centre (ICRS)"},
 	{"position", "char", "pos.eq", "", "the centre as hh:mm:ss.ss +dd:mm:ss.s"},
 	{"position_from", "char", "meta.note", "", "where the position came from: WCS, RA/DEC or OBJRA/OBJDEC keywords"},
+	{"my_grade", "char", "meta.code.class", "", "the exporter's grade: A, B, C or 0"},
+	{"consensus", "char", "meta.code.class", "", "the graders' consensus class (from the mean grade, A = 3 ... 0 = 0); shown once the exporter has graded"},
+	{"grade_mean", "double", "stat.mean", "", "mean grade on A = 3, B = 2, C = 1, 0 = 0"},
+	{"graders", "int", "meta.number", "", "how many graded it"},
+	{"grades", "char", "meta.note", "", "every grade: user:grade[:flags][: note], separated by ' | '"},
 }
 
 func exportRow(u shared.Upload) []string {
@@ -63,8 +68,23 @@ func exportRow(u shared.Upload) []string {
 	if p := u.Position; p != nil {
 		ra, dec, pos, from = strconv.FormatFloat(p.RA, 'f', 7, 64), strconv.FormatFloat(p.Dec, 'f', 7, 64), p.Sexagesimal, p.From
 	}
+	class, mean, graders := "", "", ""
+	if c := u.Consensus; c != nil {
+		class, mean, graders = c.Class, strconv.FormatFloat(c.Mean, 'f', 3, 64), strconv.Itoa(c.Graders)
+	}
+	grades := make([]string, len(u.Grades))
+	for i, g := range u.Grades {
+		grades[i] = g.User + ":" + g.Grade
+		if len(g.Flags) > 0 {
+			grades[i] += ":" + strings.Join(g.Flags, ",")
+		}
+		if g.Note != "" {
+			grades[i] += ": " + g.Note
+		}
+	}
 	return []string{strconv.FormatInt(u.ID, 10), u.Name, u.SHA256, u.Format, strconv.Itoa(u.Width), strconv.Itoa(u.Height),
-		u.Created.Format(time.RFC3339), u.User, prob, ck, u.Object, ra, dec, pos, from}
+		u.Created.Format(time.RFC3339), u.User, prob, ck, u.Object, ra, dec, pos, from, u.MyGrade, class, mean, graders,
+		strings.Join(grades, " | ")}
 }
 
 // writeCSV writes comment lines naming the model ("# " first, as astropy's

@@ -20,7 +20,9 @@ func TestExport(t *testing.T) {
 		{ID: 2, Name: "a,b.npy", SHA256: "ab", Format: "npy", Width: 40, Height: 40, Created: created, User: "ann",
 			Score: &shared.Score{Checkpoint: 7, LensProb: 0.25}},
 		{ID: 1, Name: "c.fits", Format: "fits", Created: created, User: "bob", Object: "SuGOHI J1000+0212",
-			Position: &shared.Position{RA: 150.1163, Dec: 2.2058, Sexagesimal: "10:00:27.91 +02:12:20.9", From: "WCS"}},
+			Position: &shared.Position{RA: 150.1163, Dec: 2.2058, Sexagesimal: "10:00:27.91 +02:12:20.9", From: "WCS"},
+			MyGrade: "B", Consensus: &shared.Consensus{Graders: 2, Mean: 2.5, Class: "A"},
+			Grades: []shared.Grade{{User: "ann", Grade: "A", Flags: []string{"ring galaxy"}, Note: "=clear arc"}, {User: "bob", Grade: "B"}}},
 	}
 	ck := &store.Checkpoint{Checkpoint: shared.Checkpoint{ID: 7, Run: 3, RunName: "ft", Name: "best", Epoch: 9, Preset: "vit_nano",
 		Metrics: map[string]float64{"val_auc": 0.9123}}}
@@ -35,9 +37,11 @@ func TestExport(t *testing.T) {
 	}
 	rows := exportCSV(t, ups, ck)
 	want := [][]string{
-		{"id", "name", "sha256", "format", "width", "height", "uploaded", "user", "lens_prob", "checkpoint", "object", "ra", "dec", "position", "position_from"},
-		{"2", "a,b.npy", "ab", "npy", "40", "40", "2025-03-01T12:00:00Z", "ann", "0.25", "7", "", "", "", "", ""},
-		{"1", "c.fits", "", "fits", "0", "0", "2025-03-01T12:00:00Z", "bob", "", "", "SuGOHI J1000+0212", "150.1163000", "2.2058000", "10:00:27.91 +02:12:20.9", "WCS"},
+		{"id", "name", "sha256", "format", "width", "height", "uploaded", "user", "lens_prob", "checkpoint", "object", "ra", "dec", "position", "position_from",
+			"my_grade", "consensus", "grade_mean", "graders", "grades"},
+		{"2", "a,b.npy", "ab", "npy", "40", "40", "2025-03-01T12:00:00Z", "ann", "0.25", "7", "", "", "", "", "", "", "", "", "", ""},
+		{"1", "c.fits", "", "fits", "0", "0", "2025-03-01T12:00:00Z", "bob", "", "", "SuGOHI J1000+0212", "150.1163000", "2.2058000", "10:00:27.91 +02:12:20.9", "WCS",
+			"B", "A", "2.500", "2", "ann:A:ring galaxy: =clear arc | bob:B"},
 	}
 	if len(rows) != len(want) || strings.Join(rows[1], "|") != strings.Join(want[1], "|") ||
 		strings.Join(rows[0], "|") != strings.Join(want[0], "|") || strings.Join(rows[2], "|") != strings.Join(want[2], "|") {

@@ -208,6 +208,27 @@ func (s *Service) GradingSummary(ctx context.Context) (shared.GradingSummary, er
 	return sum, nil
 }
 
+// WithGrades fills each upload's MyGrade for viewer, and its Grades and
+// Consensus where viewer may see them (see Grades).
+func (s *Service) WithGrades(ctx context.Context, viewer string, ups []shared.Upload) error {
+	all, err := s.st.Grades(ctx, ids(ups))
+	if err != nil {
+		return err
+	}
+	for i := range ups {
+		gs := all[ups[i].ID]
+		for _, g := range gs {
+			if g.User == viewer {
+				ups[i].MyGrade = g.Grade
+			}
+		}
+		if ups[i].MyGrade != "" || s.open {
+			ups[i].Grades, ups[i].Consensus = gs, ConsensusOf(gs)
+		}
+	}
+	return nil
+}
+
 // ids returns the uploads' ids.
 func ids(ups []shared.Upload) []int64 {
 	out := make([]int64, len(ups))
