@@ -21,7 +21,7 @@ func TestExport(t *testing.T) {
 			Score: &shared.Score{Checkpoint: 7, LensProb: 0.25}},
 		{ID: 1, Name: "c.fits", Format: "fits", Created: created, User: "bob", Object: "SuGOHI J1000+0212",
 			Position: &shared.Position{RA: 150.1163, Dec: 2.2058, Sexagesimal: "10:00:27.91 +02:12:20.9", From: "WCS"},
-			MyGrade: "B", Consensus: &shared.Consensus{Graders: 2, Mean: 2.5, Class: "A"},
+			MyGrade:  "B", Consensus: &shared.Consensus{Graders: 2, Mean: 2.5, Class: "A"},
 			Grades: []shared.Grade{{User: "ann", Grade: "A", Flags: []string{"ring galaxy"}, Note: "=clear arc"}, {User: "bob", Grade: "B"}}},
 	}
 	ck := &store.Checkpoint{Checkpoint: shared.Checkpoint{ID: 7, Run: 3, RunName: "ft", Name: "best", Epoch: 9, Preset: "vit_nano",
