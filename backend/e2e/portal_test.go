@@ -589,10 +589,17 @@ func astronomerScores(t *testing.T, b *tab, p *portal) {
 	b.shot(t, p, "13-score-detail")
 
 	csv := eval[string](t, b, `fetch(document.querySelector("#export-csv").href).then(r => r.text())`)
-	rows := strings.Split(strings.TrimSpace(csv), "\n")
-	if len(rows) != 5 || !strings.HasPrefix(rows[0], "# sslens lens probabilities; model: checkpoint ") ||
-		!strings.Contains(csv, "J0001+0001.fits") || strings.Contains(csv, "broken.fits") {
-		t.Errorf("CSV export has %d lines, want the model's line, a header and 3 rows:\n%s", len(rows), csv)
+	var rows, comments []string
+	for _, line := range strings.Split(strings.TrimSpace(csv), "\n") {
+		if strings.HasPrefix(line, "#") {
+			comments = append(comments, line)
+		} else {
+			rows = append(rows, line)
+		}
+	}
+	if len(rows) != 4 || len(comments) != 2 || !strings.HasPrefix(comments[0], "# sslens lens probabilities; model: checkpoint ") ||
+		!strings.HasPrefix(comments[1], "# grading: 0 of 3 candidates graded") || !strings.Contains(csv, "J0001+0001.fits") || strings.Contains(csv, "broken.fits") {
+		t.Errorf("CSV export: %d comment lines and %d rows, want the model's and the grading's lines, a header and 3 rows:\n%s", len(comments), len(rows), csv)
 	}
 	if !eval[bool](t, b, `document.querySelector("#export-csv").hasAttribute("download") && document.querySelector("#export-votable").hasAttribute("download")`) {
 		t.Error("the export links do not download")

@@ -187,10 +187,14 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request, c *Call) error {
 	if err := s.up.WithGrades(r.Context(), c.User(), ups); err != nil {
 		return err
 	}
+	grading, err := s.up.GradingSummary(r.Context())
+	if err != nil {
+		return err
+	}
 	stamp := time.Now().UTC().Format("20060102-150405")
 	w.Header().Set("Content-Type", ex.ContentType)
 	w.Header().Set("Content-Disposition", `attachment; filename="sslens-scores-`+stamp+ex.Ext+`"`)
-	return ex.Write(w, ups, ck)
+	return ex.Write(w, ups, uploads.ExportMeta{Checkpoint: ck, Grading: &grading})
 }
 
 func (s *Server) similar(w http.ResponseWriter, r *http.Request, c *Call) error {

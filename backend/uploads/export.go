@@ -17,9 +17,14 @@ import (
 type Export struct {
 	ContentType string
 	Ext         string // file name extension, with the dot
-	// Write writes the uploads' rows; ck is the checkpoint that scored
-	// them (nil when none did).
-	Write func(w io.Writer, ups []shared.Upload, ck *store.Checkpoint) error
+	// Write writes the uploads' rows, and meta in the file's header.
+	Write func(w io.Writer, ups []shared.Upload, meta ExportMeta) error
+}
+
+// ExportMeta is what an export's header says of its rows.
+type ExportMeta struct {
+	Checkpoint *store.Checkpoint      // that scored them; nil when none did
+	Grading    *shared.GradingSummary // the ranking against the grades; nil to leave out
 }
 
 // ExportFormat returns the export format called name: csv or votable.
@@ -91,9 +96,14 @@ func exportRow(u shared.Upload) []string {
 // and pandas' readers skip with comment="#"), a header of the column names,
 // then a row per upload, text cells neutralised. (VOTable needs no such
 // care: it is XML, which the encoder escapes.)
-func writeCSV(w io.Writer, ups []shared.Upload, ck *store.Checkpoint) error {
-	if _, err := fmt.Fprintf(w, "# sslens lens probabilities; model: %s\n", modelLine(ck)); err != nil {
+func writeCSV(w io.Writer, ups []shared.Upload, meta ExportMeta) error {
+	if _, err := fmt.Fprintf(w, "# sslens lens probabilities; model: %s\n", modelLine(meta.Checkpoint)); err != nil {
 		return err
+	}
+	if g := meta.Grading; g != nil {
+		if _, err := fmt.Fprintf(w, "# grading: %s\n", GradingLine(*g)); err != nil {
+			return err
+		}
 	}
 	cw := csv.NewWriter(w)
 	header := make([]string, len(exportColumns))
@@ -178,12 +188,15 @@ func modelLine(ck *store.Checkpoint) string {
 
 // writeVOTable writes one table of the export columns, the checkpoint
 // described in an INFO element.
-func writeVOTable(w io.Writer, ups []shared.Upload, ck *store.Checkpoint) error {
+func writeVOTable(w io.Writer, ups []shared.Upload, meta ExportMeta) error {
 	var v votable
 	v.Version, v.NS = "1.4", votableNS
 	v.Resource.Name = "sslens"
 	v.Resource.Description = "Lens probabilities of uploaded cutouts, scored by an sslens classifier."
-	v.Resource.Info = []votInfo{{"model", modelLine(ck)}}
+	v.Resource.Info = []votInfo{{"model", modelLine(meta.Checkpoint)}}
+	if g := meta.Grading; g != nil {
+		v.Resource.Info = append(v.Resource.Info, votInfo{"grading", GradingLine(*g)})
+	}
 	v.Resource.Table.Name = "scores"
 	for _, col := range exportColumns {
 		f := votField{Name: col.name, Datatype: col.datatype, UCD: col.ucd, Unit: col.unit, Description: col.desc}

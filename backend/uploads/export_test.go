@@ -101,7 +101,7 @@ func exported(t *testing.T, format string, ups []shared.Upload, ck *store.Checkp
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	if err := ex.Write(&buf, ups, ck); err != nil {
+	if err := ex.Write(&buf, ups, ExportMeta{Checkpoint: ck}); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes()

@@ -2,6 +2,7 @@ package uploads
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"slices"
 
@@ -227,6 +228,20 @@ func (s *Service) WithGrades(ctx context.Context, viewer string, ups []shared.Up
 		}
 	}
 	return nil
+}
+
+// GradingLine sums the grading up in one line: "12 of 40 candidates
+// graded; Fleiss' kappa 0.62 over 9; purity at 10: 6 of 8 graded are A or
+// B (2 A or B ranked below)".
+func GradingLine(g shared.GradingSummary) string {
+	line := fmt.Sprintf("%d of %d candidates graded", g.Graded, g.Candidates)
+	if g.Kappa != nil {
+		line += fmt.Sprintf("; Fleiss' kappa %.2f over %d", *g.Kappa, g.KappaCandidates)
+	}
+	for _, p := range g.Purity {
+		line += fmt.Sprintf("; purity at %d: %d of %d graded are A or B (%d A or B ranked below)", p.N, p.Lenses, p.Graded, p.Missed)
+	}
+	return line
 }
 
 // ids returns the uploads' ids.

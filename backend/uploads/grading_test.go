@@ -2,6 +2,7 @@ package uploads
 
 import (
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/sslens/sslens/shared"
@@ -92,6 +93,15 @@ func TestGradingFlow(t *testing.T) {
 	}
 	if p := sum.Purity[0]; p.N != 10 || p.Graded != 1 || p.Lenses != 1 || p.Purity != 1 || p.Missed != 0 {
 		t.Errorf("purity %+v", p)
+	}
+	line := GradingLine(sum)
+	for _, want := range []string{"1 of 3 candidates graded", "purity at 10: 1 of 1 graded are A or B (0 A or B ranked below)"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("grading line %q lacks %q", line, want)
+		}
+	}
+	if strings.Contains(line, "kappa") {
+		t.Errorf("kappa with one candidate graded twice: %q", line)
 	}
 	if _, err := s.Grade(ctx, "ann", 999, shared.GradeRequest{Grade: "A"}); err == nil {
 		t.Error("grading a missing upload")
