@@ -433,6 +433,13 @@ func (c *Client) Grades(ctx context.Context, upload int64) (shared.GradesView, e
 	return v, c.do(ctx, http.MethodGet, fmt.Sprintf("/api/uploads/%d/grades", upload), nil, &v)
 }
 
+// GradingSummary returns how far grading has gone and how the default
+// model's ranking fares against the grades.
+func (c *Client) GradingSummary(ctx context.Context) (shared.GradingSummary, error) {
+	var g shared.GradingSummary
+	return g, c.do(ctx, http.MethodGet, "/api/grading", nil, &g)
+}
+
 // NextToGrade returns the top-ranked candidate the caller has not graded;
 // ok is false when none is left.
 func (c *Client) NextToGrade(ctx context.Context) (u shared.Upload, ok bool, err error) {

@@ -375,10 +375,14 @@ func TestScoreGradingBlock(t *testing.T) {
 		s.mounted = true
 		s.uploads = []shared.Upload{{ID: 1, Name: "a.fits"}}
 		s.selected, s.detail, s.grades = 1, &shared.ImageDetail{}, &v
+		k := 0.62
+		s.grading = &shared.GradingSummary{Candidates: 40, Graded: 12, Kappa: &k, KappaCandidates: 9,
+			Purity: []shared.PurityAtN{{N: 10, Graded: 8, Lenses: 6, Purity: 0.75, Missed: 2}}}
 		return htmlOf(s)
 	}
 	html := render(shared.GradesView{Hidden: true})
-	mustContain(t, html, `id="grade-A"`, `data-grade="0"`, "0: not a lens", `id="grades-hidden"`, "3 or a grades A", `id="grade-next"`)
+	mustContain(t, html, `id="grade-A"`, `data-grade="0"`, "0: not a lens", `id="grades-hidden"`, "3 or a grades A", `id="grade-next"`,
+		"Graded 12 of 40 candidates. Graders agree with Fleiss&#39; kappa 0.62 (9 candidates graded by several). In the default model&#39;s top 10, 6 of 8 graded are A or B; 2 A or B rank below.")
 	if strings.Contains(html, "button primary") {
 		t.Error("a grade is pressed before grading")
 	}

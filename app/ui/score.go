@@ -44,6 +44,7 @@ type Score struct {
 	// Grading the selected candidate: what the caller may see of its
 	// grades, the note and flags of the grade being given.
 	grades     *shared.GradesView
+	grading    *shared.GradingSummary
 	gradeNote  string
 	gradeFlags []string
 	keys       func() // removes the grading keys' listener
@@ -77,12 +78,16 @@ func (s *Score) loadUploads(ctx app.Context) {
 	cp := s.checkpoint
 	ctx.Async(func() {
 		us, err := s.env.API.Uploads(ctx, cp, true)
+		var g shared.GradingSummary
+		if err == nil {
+			g, err = s.env.API.GradingSummary(ctx)
+		}
 		ctx.Dispatch(func(ctx app.Context) {
 			if err != nil {
 				s.fail(ctx, err)
 				return
 			}
-			s.uploads = us // ranked by the server; shown as given
+			s.uploads, s.grading = us, &g // ranked by the server; shown as given
 			s.ready()
 		})
 	})
@@ -224,6 +229,7 @@ func (s *Score) Render() app.UI {
 			),
 		),
 		s.modelLine(),
+		s.gradingLine(),
 		s.dropZone(),
 		s.outcome(),
 		app.Div().Class("score-layout").Body(
@@ -534,6 +540,7 @@ func (s *Score) submitGrade(ctx app.Context, grade string) {
 				s.grades = &gv
 			}
 			s.notice = fmt.Sprintf("Graded %s. Press n for the next candidate to grade.", grade)
+			s.loadUploads(ctx) // the table's grade column and the summary
 		})
 	})
 }
@@ -608,6 +615,24 @@ func (s *Score) gradingBlock() app.UI {
 		app.P().Class("muted small").Text("Keys: 3 or a grades A, 2 or b B, 1 or c C, 0 or x not a lens; n opens the next candidate to grade; Escape closes."),
 		app.Button().Type("button").Class("button").ID("grade-next").Text("Next to grade").OnClick(s.on(func(ctx app.Context, e app.Event) { s.gradeNext(ctx) })),
 	)
+}
+
+// gradingLine says how far grading has gone and how good the default
+// model's ranking is by the graders' consensus.
+func (s *Score) gradingLine() app.UI {
+	g := s.grading
+	if g == nil || g.Graded == 0 {
+		return app.If(false)
+	}
+	text := fmt.Sprintf("Graded %d of %d candidates.", g.Graded, g.Candidates)
+	if g.Kappa != nil {
+		text += fmt.Sprintf(" Graders agree with Fleiss' kappa %.2f (%d candidates graded by several).", *g.Kappa, g.KappaCandidates)
+	}
+	if len(g.Purity) > 0 {
+		p := g.Purity[0]
+		text += fmt.Sprintf(" In the default model's top %d, %d of %d graded are A or B; %d A or B rank below.", p.N, p.Lenses, p.Graded, p.Missed)
+	}
+	return app.P().Class("muted").ID("grading-summary").Text(text)
 }
 
 // gradeText is the caller's grade of an upload and, once they may see it,
