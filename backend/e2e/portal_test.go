@@ -66,6 +66,7 @@ func TestPortalEndToEnd(t *testing.T) {
 	astro := newBrowser(ctx, t, browser, 1280, 800)
 	t.Run("astronomer cannot launch", func(t *testing.T) { astronomerCannotLaunch(t, astro, p) })
 	t.Run("astronomer scores uploads", func(t *testing.T) { astronomerScores(t, astro, p) })
+	t.Run("two users grade by keyboard", func(t *testing.T) { gradeByKeyboard(t, astro, admin, p) })
 	t.Run("narrow window", func(t *testing.T) { narrowWindow(t, astro, p) })
 	astro.noConsoleErrors(t, "/api/runs") // the refused launch, on purpose
 }
@@ -651,6 +652,41 @@ func reRankAndOpen(t *testing.T, b *tab, dir string) {
 		b.waitJS(t, fmt.Sprintf("row %d's candidate (%s)", k+1, name),
 			fmt.Sprintf(`new URLSearchParams(location.search).get("upload") === %q && (document.querySelector("#upload-detail h2") || {}).textContent.includes(%q)`, id, name), 30*time.Second)
 	}
+}
+
+// gradeByKeyboard has the astronomer grade three candidates with the
+// keyboard alone (3, n, b, n, x), then the admin grade the first one blind
+// (the astronomer's grade hidden until then) and see the consensus.
+func gradeByKeyboard(t *testing.T, astro, admin *tab, p *portal) {
+	top := eval[string](t, astro, `document.querySelector("#scores tbody tr").dataset.upload`)
+	astro.do(t, "opening the top candidate", 30*time.Second, chromedp.Navigate(p.url+"/score?upload="+top))
+	astro.page(t, "score")
+	astro.waitJS(t, "the grading block", `!!document.querySelector("#grade-A")`, 30*time.Second)
+	for i, key := range []string{"3", "b", "x"} {
+		if i > 0 {
+			before := eval[string](t, astro, `location.search`)
+			astro.do(t, "pressing n", 10*time.Second, chromedp.KeyEvent("n"))
+			astro.waitJS(t, "the next candidate", fmt.Sprintf(`location.search !== %q && !!document.querySelector("#grade-A")`, before), 30*time.Second)
+		}
+		astro.do(t, "grading with "+key, 10*time.Second, chromedp.KeyEvent(key))
+		want := map[string]string{"3": "A", "b": "B", "x": "0"}[key]
+		astro.waitJS(t, "grade "+want+" recorded", fmt.Sprintf(`!!document.querySelector('#grade-%s.primary') && !!document.querySelector("#grades-consensus")`, want), 30*time.Second)
+	}
+	astro.shot(t, p, "17-graded")
+	if n := eval[int](t, astro, `[...document.querySelectorAll("#scores .grade-cell")].filter(td => td.textContent !== "").length`); n != 3 {
+		t.Errorf("%d candidates show a grade in the table, want 3", n)
+	}
+
+	admin.do(t, "opening the same candidate", 30*time.Second, chromedp.Navigate(p.url+"/score?upload="+top))
+	admin.page(t, "score")
+	admin.waitJS(t, "the hidden grades", `!!document.querySelector("#grades-hidden")`, 30*time.Second)
+	admin.do(t, "grading with 2", 10*time.Second, chromedp.KeyEvent("2"))
+	admin.waitJS(t, "the consensus", `(document.querySelector("#grades-consensus") || {}).textContent.includes("over 2 graders")`, 30*time.Second)
+	if text := eval[string](t, admin, `document.querySelector("#grades-consensus").textContent`); !strings.Contains(text, "Consensus A: mean 2.50") ||
+		!strings.Contains(text, astronomer+": A") {
+		t.Errorf("the admin's consensus: %q", text)
+	}
+	admin.shot(t, p, "18-consensus")
 }
 
 // dropNPY builds a .npy cutout in the page and drops it on #dropzone.
