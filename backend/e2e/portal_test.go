@@ -650,7 +650,7 @@ func reRankAndOpen(t *testing.T, b *tab, dir string) {
 		}
 		b.click(t, target)
 		b.waitJS(t, fmt.Sprintf("row %d's candidate (%s)", k+1, name),
-			fmt.Sprintf(`new URLSearchParams(location.search).get("upload") === %q && (document.querySelector("#upload-detail h2") || {}).textContent.includes(%q)`, id, name), 30*time.Second)
+			fmt.Sprintf(`new URLSearchParams(location.search).get("upload") === %q && ((document.querySelector("#upload-detail h2") || {}).textContent || "").includes(%q)`, id, name), 30*time.Second)
 	}
 }
 
@@ -681,7 +681,7 @@ func gradeByKeyboard(t *testing.T, astro, admin *tab, p *portal) {
 	admin.page(t, "score")
 	admin.waitJS(t, "the hidden grades", `!!document.querySelector("#grades-hidden")`, 30*time.Second)
 	admin.do(t, "grading with 2", 10*time.Second, chromedp.KeyEvent("2"))
-	admin.waitJS(t, "the consensus", `(document.querySelector("#grades-consensus") || {}).textContent.includes("over 2 graders")`, 30*time.Second)
+	admin.waitJS(t, "the consensus", `((document.querySelector("#grades-consensus") || {}).textContent || "").includes("over 2 graders")`, 30*time.Second)
 	if text := eval[string](t, admin, `document.querySelector("#grades-consensus").textContent`); !strings.Contains(text, "Consensus A: mean 2.50") ||
 		!strings.Contains(text, astronomer+": A") {
 		t.Errorf("the admin's consensus: %q", text)
