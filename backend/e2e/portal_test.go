@@ -67,6 +67,8 @@ func TestPortalEndToEnd(t *testing.T) {
 	t.Run("astronomer cannot launch", func(t *testing.T) { astronomerCannotLaunch(t, astro, p) })
 	t.Run("astronomer scores uploads", func(t *testing.T) { astronomerScores(t, astro, p) })
 	t.Run("two users grade by keyboard", func(t *testing.T) { gradeByKeyboard(t, astro, admin, p) })
+	t.Run("astronomer uploads with positions", func(t *testing.T) { uploadWithPositions(t, astro, p) })
+	t.Run("admin promotes a model", func(t *testing.T) { promoteModel(t, admin, p) })
 	t.Run("narrow window", func(t *testing.T) { narrowWindow(t, astro, p) })
 	astro.noConsoleErrors(t, "/api/runs") // the refused launch, on purpose
 }
@@ -687,6 +689,75 @@ func gradeByKeyboard(t *testing.T, astro, admin *tab, p *portal) {
 		t.Errorf("the admin's consensus: %q", text)
 	}
 	admin.shot(t, p, "18-consensus")
+}
+
+// uploadWithPositions uploads a FITS cutout with a WCS (written by astropy)
+// and an npy with a catalogue CSV, sees both positions in the table and
+// the detail, and exports them with the grades given before.
+func uploadWithPositions(t *testing.T, b *tab, p *portal) {
+	dir := t.TempDir()
+	fits, err := os.ReadFile(filepath.Join(moduleRoot(t), "backend/data/testdata/surveys/legacy-rig.fits"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{"wcs.fits": fits, "cand.npy": npyCutout(32), "cands.csv": []byte("name,ra,dec\ncand.npy,10:00:27.91,+02:12:20.9\n")}
+	var paths []string
+	for name, body := range files {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, body, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, path)
+	}
+	b.do(t, "opening the score page", 30*time.Second, chromedp.Navigate(p.url+"/score"))
+	b.page(t, "score")
+	b.do(t, "choosing files with a catalogue", 10*time.Second, chromedp.SetUploadFiles(chromedp.ID("files"), paths))
+	b.waitJS(t, "the positions in the table", `[...document.querySelectorAll("#scores tbody tr")].some(r => r.textContent.includes("wcs.fits") && r.textContent.includes("13:22:00")) &&
+		[...document.querySelectorAll("#scores tbody tr")].some(r => r.textContent.includes("cand.npy") && r.textContent.includes("10:00:27.91 +02:12:20.9"))`, 60*time.Second)
+	if note := eval[string](t, b, `[...document.querySelectorAll("#upload-outcome .file")].map(e => e.textContent).join(" / ")`); !strings.Contains(note, "catalogue of 1 positions") {
+		t.Errorf("the outcome does not report the catalogue: %q", note)
+	}
+	id := eval[string](t, b, `[...document.querySelectorAll("#scores tbody tr")].find(r => r.textContent.includes("cand.npy")).dataset.upload`)
+	b.do(t, "opening the npy", 30*time.Second, chromedp.Navigate(p.url+"/score?upload="+id))
+	b.waitJS(t, "its sky block", `((document.querySelector("#upload-sky") || {}).textContent || "").includes("catalogue cands.csv")`, 30*time.Second)
+	if !eval[bool](t, b, `[...document.querySelectorAll("#upload-sky a")].some(a => a.href.startsWith("https://www.legacysurvey.org/viewer?ra=150.11"))`) {
+		t.Error("no Legacy Surveys link at the npy's position")
+	}
+	b.shot(t, p, "19-positions")
+	csv := eval[string](t, b, `fetch(document.querySelector("#export-csv").href).then(r => r.text())`)
+	if !strings.Contains(csv, ",ra,dec,position,") || !strings.Contains(csv, "10:00:27.91 +02:12:20.9") || !strings.Contains(csv, astronomer+":A") {
+		t.Errorf("the export lacks positions or grades:\n%s", csv)
+	}
+}
+
+// promoteModel has the admin make the tiny run's last weights the default
+// model, which re-scores every upload in a run of its own.
+func promoteModel(t *testing.T, b *tab, p *portal) {
+	b.do(t, "opening the score page", 30*time.Second, chromedp.Navigate(p.url+"/score"))
+	b.page(t, "score")
+	other := eval[string](t, b, `document.querySelector("#s-model option:not([value='0'])").value`)
+	b.choose(t, "#s-model", other)
+	b.click(t, "#promote-model")
+	b.waitJS(t, "the re-score run", `[...document.querySelectorAll(".alert.notice")].some(e => e.textContent.includes("re-scored with it: run"))`, 30*time.Second)
+	b.waitJS(t, "the new default", `document.querySelector("#s-model option[value='0']").textContent.includes("· last epoch") && document.querySelector("#model-promoted").textContent.includes("admin")`, 30*time.Second)
+	b.shot(t, p, "20-promoted")
+}
+
+// npyCutout returns a (3, n, n) float32 .npy of a Gaussian galaxy.
+func npyCutout(n int) []byte {
+	header := fmt.Sprintf("{'descr': '<f4', 'fortran_order': False, 'shape': (3, %d, %d), }", n, n)
+	for (10+len(header)+1)%64 != 0 {
+		header += " "
+	}
+	header += "\n"
+	var b bytes.Buffer
+	b.Write([]byte{0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, byte(len(header)), byte(len(header) >> 8)})
+	b.WriteString(header)
+	for i := 0; i < 3*n*n; i++ {
+		x, y := float64(i%n-n/2), float64(i/n%n-n/2)
+		binary.Write(&b, binary.LittleEndian, float32(math.Exp(-(x*x+y*y)/10)))
+	}
+	return b.Bytes()
 }
 
 // dropNPY builds a .npy cutout in the page and drops it on #dropzone.

@@ -26,7 +26,8 @@ type Upload struct {
 
 // AddUpload records u (its Created is set here). Its content is the one
 // of its SHA-256, recorded on first sight and given u.Path when u is the
-// first valid upload of those bytes. An upload of the same bytes under the
+// first valid upload of those bytes, and u's object and position when it
+// has none yet (a catalogue may give bytes uploaded before a position). An upload of the same bytes under the
 // same name by the same user is the same upload: it is returned, with the
 // verdict of u, and dup true.
 func (s *Store) AddUpload(ctx context.Context, u Upload) (out Upload, dup bool, err error) {
@@ -43,7 +44,10 @@ func (s *Store) AddUpload(ctx context.Context, u Upload) (out Upload, dup bool, 
 			ra, dec, from = p.RA, p.Dec, p.From
 		}
 		err := tx.QueryRowContext(ctx, `INSERT INTO contents (sha256, size, path, created, object, ra, dec, position_from) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (sha256) DO UPDATE SET path = CASE WHEN contents.path = '' THEN excluded.path ELSE contents.path END
+			ON CONFLICT (sha256) DO UPDATE SET path = CASE WHEN contents.path = '' THEN excluded.path ELSE contents.path END,
+				object = CASE WHEN contents.object = '' THEN excluded.object ELSE contents.object END,
+				ra = COALESCE(contents.ra, excluded.ra), dec = COALESCE(contents.dec, excluded.dec),
+				position_from = CASE WHEN contents.ra IS NULL THEN excluded.position_from ELSE contents.position_from END
 			RETURNING id`, u.SHA256, u.Size, path, u.Created.UnixNano(), u.Object, ra, dec, from).Scan(&content)
 		if err != nil {
 			return err

@@ -67,3 +67,27 @@ func TestUploadsShareContentNotVerdicts(t *testing.T) {
 		t.Error("scored an upload that does not exist")
 	}
 }
+
+// Bytes uploaded first without a position take the one a later upload of
+// them brings (a catalogue's), and keep the first one they had.
+func TestUploadPositionFillsIn(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	add := func(name string, p *shared.Position) Upload {
+		u, _, err := s.AddUpload(ctx, Upload{Upload: shared.Upload{SHA256: "feed", Name: name, Format: "npy", User: "ann", Position: p}, Path: "uploads/feed.npy", Valid: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	if u := add("a.npy", nil); u.Position != nil {
+		t.Fatalf("a position from nowhere: %+v", u.Position)
+	}
+	first := &shared.Position{RA: 150, Dec: 2, From: "catalogue c.csv"}
+	if u := add("b.npy", first); u.Position == nil || *u.Position != *first {
+		t.Errorf("the catalogue's position was not taken: %+v", u.Position)
+	}
+	if u := add("c.npy", &shared.Position{RA: 10, Dec: 10, From: "catalogue d.csv"}); u.Position == nil || *u.Position != *first {
+		t.Errorf("a later position replaced the first: %+v", u.Position)
+	}
+}

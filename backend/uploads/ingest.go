@@ -160,6 +160,9 @@ func (s *Service) Upload(ctx context.Context, user, contentType string, body io.
 		}
 	}
 	resp.Uploads = append(resp.Uploads, good...)
+	if err := s.describePositions(ctx, resp.Uploads, false); err != nil {
+		return shared.UploadResponse{}, err
+	}
 	Rank(resp.Uploads)
 	return resp, nil
 }

@@ -23,8 +23,14 @@ func TestUploadPositions(t *testing.T) {
 	other := append([]byte(nil), fits...)
 	other[len(other)-5000] ^= 0x01
 	ct, body := form(t, part{"a.fits", fits}, part{"b.fits", other}, part{"c.npy", cutout(40, 1)})
-	if _, err := s.Upload(ctx, "ann", ct, body); err != nil {
+	resp, err := s.Upload(ctx, "ann", ct, body)
+	if err != nil {
 		t.Fatal(err)
+	}
+	for _, u := range resp.Uploads { // the answer shows what the list will
+		if u.Position != nil && (u.Position.Sexagesimal == "" || len(u.SamePosition) != 1) {
+			t.Errorf("the upload's answer: %+v", u)
+		}
 	}
 	ups, _, err := s.List(ctx, "ann", 0)
 	if err != nil || len(ups) != 3 {
