@@ -29,6 +29,7 @@ type Score struct {
 
 	models     *shared.ModelStatus
 	checkpoint int64 // the model scores are shown for; 0: the default
+	everyone   bool  // the table shows every user's uploads, not only the caller's
 	uploads    []shared.Upload
 
 	sending  []pendingFile
@@ -75,9 +76,9 @@ func (s *Score) OnNav(ctx app.Context) {
 }
 
 func (s *Score) loadUploads(ctx app.Context) {
-	cp := s.checkpoint
+	cp, mine := s.checkpoint, !s.everyone
 	ctx.Async(func() {
-		us, err := s.env.API.Uploads(ctx, cp, true)
+		us, err := s.env.API.Uploads(ctx, cp, mine)
 		var g shared.GradingSummary
 		if err == nil {
 			g, err = s.env.API.GradingSummary(ctx)
@@ -217,6 +218,13 @@ func (s *Score) onModel(ctx app.Context, e app.Event) {
 	s.loadUploads(ctx)
 }
 
+// onWhose shows the caller's uploads or everyone's.
+func (s *Score) onWhose(ctx app.Context, e app.Event) {
+	s.everyone = value(e) == "everyone"
+	s.uploads = nil
+	s.loadUploads(ctx)
+}
+
 // Render draws the drop zone, the upload outcome, the ranked table and
 // the detail of the selected upload.
 func (s *Score) Render() app.UI {
@@ -224,8 +232,8 @@ func (s *Score) Render() app.UI {
 		app.Div().Class("page-head").Body(
 			app.H1().Text("Score cutouts"),
 			app.Div().Class("actions").Body(
-				app.A().Class("button").ID("export-csv").Href(api.ExportURL("csv", s.checkpoint, true)).Attr("download", "sslens-scores.csv").Text("Export CSV"),
-				app.A().Class("button").ID("export-votable").Href(api.ExportURL("votable", s.checkpoint, true)).Attr("download", "sslens-scores.vot").Text("Export VOTable"),
+				app.A().Class("button").ID("export-csv").Href(api.ExportURL("csv", s.checkpoint, !s.everyone)).Attr("download", "sslens-scores.csv").Text("Export CSV"),
+				app.A().Class("button").ID("export-votable").Href(api.ExportURL("votable", s.checkpoint, !s.everyone)).Attr("download", "sslens-scores.vot").Text("Export VOTable"),
 			),
 		),
 		s.modelLine(),
@@ -260,8 +268,13 @@ func (s *Score) modelLine() app.UI {
 		opts = append(opts, option{strconv.FormatInt(c.ID, 10), checkpointLabel(c)})
 	}
 	other := s.checkpoint != 0 && s.checkpoint != m.Default
+	whose := "mine"
+	if s.everyone {
+		whose = "everyone"
+	}
 	return app.Form().Class("filters").OnSubmit(func(ctx app.Context, e app.Event) { e.PreventDefault() }).Body(
 		selectField("s-model", "Model", strconv.FormatInt(s.checkpoint, 10), opts, s.on(s.onModel)),
+		selectField("s-whose", "Uploads", whose, []option{{"mine", "my uploads"}, {"everyone", "everyone's (to grade together)"}}, s.on(s.onWhose)),
 		app.If(other && len(s.uploads) > 0,
 			app.Button().Type("button").Class("button").ID("score-visible").Text("Score these uploads with this model").OnClick(s.on(s.onScoreVisible)),
 		),

@@ -679,8 +679,11 @@ func gradeByKeyboard(t *testing.T, astro, admin *tab, p *portal) {
 		t.Errorf("%d candidates show a grade in the table, want 3", n)
 	}
 
-	admin.do(t, "opening the same candidate", 30*time.Second, chromedp.Navigate(p.url+"/score?upload="+top))
+	admin.do(t, "opening the score page", 30*time.Second, chromedp.Navigate(p.url+"/score"))
 	admin.page(t, "score")
+	admin.choose(t, "#s-whose", "everyone")
+	admin.waitJS(t, "everyone's uploads", fmt.Sprintf(`!!document.querySelector('#scores tr[data-upload="%s"]')`, top), 30*time.Second)
+	admin.click(t, fmt.Sprintf(`#scores tr[data-upload="%s"] td:nth-child(3)`, top))
 	admin.waitJS(t, "the hidden grades", `!!document.querySelector("#grades-hidden")`, 30*time.Second)
 	admin.do(t, "grading with 2", 10*time.Second, chromedp.KeyEvent("2"))
 	admin.waitJS(t, "the consensus", `((document.querySelector("#grades-consensus") || {}).textContent || "").includes("over 2 graders")`, 30*time.Second)
