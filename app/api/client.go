@@ -252,6 +252,9 @@ type PNG struct {
 	Band    string
 	Stretch string
 	Scale   int
+	// Q and Soft set the colour composite's Lupton asinh (Q and stretch);
+	// 0 keeps the server's defaults.
+	Q, Soft float64
 }
 
 func (p PNG) query() string {
@@ -264,6 +267,12 @@ func (p PNG) query() string {
 	}
 	if p.Scale > 0 {
 		v.Set("scale", strconv.Itoa(p.Scale))
+	}
+	if p.Q > 0 {
+		v.Set("q", strconv.FormatFloat(p.Q, 'g', 4, 64))
+	}
+	if p.Soft > 0 {
+		v.Set("soft", strconv.FormatFloat(p.Soft, 'g', 4, 64))
 	}
 	if len(v) == 0 {
 		return ""

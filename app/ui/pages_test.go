@@ -359,7 +359,8 @@ func TestScoreShowsPositions(t *testing.T) {
 	s.uploads = []shared.Upload{{ID: 1, Name: "a.fits", Object: "SuGOHI-1", Position: p, SamePosition: []int64{2}}, {ID: 2, Name: "b.npy"}}
 	s.selected, s.detail = 1, &shared.ImageDetail{}
 	html := htmlOf(s)
-	mustContain(t, html, "10:00:27.91 +02:12:20.9", "same position as 1 other", `id="upload-sky"`, "SuGOHI-1",
+	mustContain(t, html, `id="candidate-image"`, "/api/uploads/1/png?band=rgb&q=10&scale=10&soft=0.6", `id="lup-q"`, `id="view-g"`, `width="96"`,
+		"10:00:27.91 +02:12:20.9", "same position as 1 other", `id="upload-sky"`, "SuGOHI-1",
 		"(150.116300°, +2.205800°)", "https://www.legacysurvey.org/viewer?ra=150.116300&dec=2.205800", "simbad.cds.unistra.fr", "uploads #2 lie within 1 arcsec")
 	if n := strings.Count(html, "same position as"); n != 1 {
 		t.Errorf("%d same-position badges, want 1", n)

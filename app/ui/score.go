@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strconv"
@@ -49,6 +50,12 @@ type Score struct {
 	gradeNote  string
 	gradeFlags []string
 	keys       func() // removes the grading keys' listener
+
+	// The large view of the open candidate: its band (rgb or g, r, i),
+	// the composite's Lupton Q and stretch, and whether it fills the window.
+	viewBand      string
+	lupQ, lupSoft float64
+	zoomed        bool
 }
 
 // OnNav reads ?upload= (the selected row) and loads the models and the
@@ -438,7 +445,7 @@ func (s *Score) table() app.UI {
 					row = row.Class("selected").Aria("selected", "true")
 				}
 				return row.Body(
-					app.Td().Body(app.Img().Class("thumb-small").Src(api.UploadPNG(u.ID, api.PNG{Scale: 2})).Alt("").Width(48).Height(48).Attr("loading", "lazy")),
+					app.Td().Body(app.Img().Class("thumb-small").Src(api.UploadPNG(u.ID, api.PNG{Scale: 3})).Alt("").Width(96).Height(96).Attr("loading", "lazy")),
 					app.Td().Body(
 						app.A().Href(href).Text(u.Name),
 						app.If(len(u.SamePosition) > 0, app.Span().Class("badge same-position").Title("other uploads within 1 arcsec").Textf("same position as %s", plural(len(u.SamePosition), "other")))),
@@ -505,6 +512,8 @@ func (s *Score) onKey(ctx app.Context, e app.Event) {
 		s.submitGrade(s.ctxOr(ctx), gradeKeys[strings.ToLower(key)])
 	case key == "n":
 		s.gradeNext(s.ctxOr(ctx))
+	case key == "Escape" && s.zoomed:
+		s.ctxOr(ctx).Dispatch(func(app.Context) { s.zoomed = false })
 	case key == "Escape":
 		ctx.Navigate("/score")
 	}
@@ -573,6 +582,54 @@ func (s *Score) gradeNext(ctx app.Context) {
 			}
 		})
 	})
+}
+
+// Defaults of the large view's Lupton composite (render.DefaultLupton).
+const (
+	defaultLupQ    = 10
+	defaultLupSoft = 0.6
+	largeViewPx    = 320 // the large view's least side, px
+)
+
+// largeView shows the open candidate at least largeViewPx wide, pixels
+// upscaled as they are, in colour or one band, with the composite's
+// Lupton Q and stretch adjustable; a click fills the window with it.
+func (s *Score) largeView(up *shared.Upload) app.UI {
+	side := 32
+	if up != nil && up.Width > 0 {
+		side = up.Width
+	}
+	band := cmp.Or(s.viewBand, "rgb")
+	q, soft := cmp.Or(s.lupQ, defaultLupQ), cmp.Or(s.lupSoft, defaultLupSoft)
+	src := api.UploadPNG(s.selected, api.PNG{Band: band, Scale: min((largeViewPx+side-1)/side, 16), Q: q, Soft: soft})
+	cls := "large-view"
+	if s.zoomed {
+		cls += " zoomed"
+	}
+	bands := []string{"rgb", "g", "r", "i"}
+	return app.Div().Class("large").Body(
+		app.Img().Class(cls).ID("candidate-image").Src(src).Alt(band+" image of the candidate").Title("click to fill the window; Escape to return").
+			OnClick(s.on(func(ctx app.Context, e app.Event) { s.zoomed = !s.zoomed })),
+		app.Div().Class("actions view-bands").Body(app.Range(bands).Slice(func(i int) app.UI {
+			b := bands[i]
+			bcls := "button small"
+			if b == band {
+				bcls += " primary"
+			}
+			return app.Button().Type("button").Class(bcls).ID("view-"+b).DataSet("band", b).Text(b).OnClick(s.on(s.onViewBand))
+		})),
+		app.If(band == "rgb", app.Div().Class("lupton").Body(
+			app.Label().For("lup-q").Textf("Q %g", q),
+			app.Input().Type("range").ID("lup-q").Min(1).Max(30).Step(1).Value(q).OnInput(s.on(func(ctx app.Context, e app.Event) { s.lupQ, _ = strconv.ParseFloat(value(e), 64) })),
+			app.Label().For("lup-soft").Textf("stretch %g", soft),
+			app.Input().Type("range").ID("lup-soft").Min(0.05).Max(5).Step(0.05).Value(soft).OnInput(s.on(func(ctx app.Context, e app.Event) { s.lupSoft, _ = strconv.ParseFloat(value(e), 64) })),
+		)),
+	)
+}
+
+// onViewBand shows the clicked button's band in the large view.
+func (s *Score) onViewBand(ctx app.Context, e app.Event) {
+	s.viewBand = e.Get("currentTarget").Get("dataset").Get("band").String()
 }
 
 // gradingBlock grades the open candidate: buttons (and keys), a note,
@@ -731,6 +788,7 @@ func (s *Score) detailPanel() app.UI {
 	return app.Section().Class("card detail").ID("upload-detail").Aria("label", "Upload detail").Body(
 		head,
 		app.If(up != nil && up.Score != nil, app.P().Class("big-number").Textf("P(lens) = %.3f", scoreOf(up))),
+		s.largeView(up),
 		s.gradingBlock(),
 		app.Div().Class("bands small-bands").Body(app.Range(bands).Slice(func(i int) app.UI {
 			b := bands[i]

@@ -157,12 +157,27 @@ func TestImageDetailAndPNG(t *testing.T) {
 		{"/api/datasets/1/images/..%2F..%2F/sslens.db/png", 404},
 		{"/api/datasets/1/images/" + id + "/png?band=x", 400},
 		{"/api/datasets/1/images/" + id + "/png?stretch=gamma", 400},
-		{"/api/datasets/1/images/" + id + "/png?scale=9", 400},
+		{"/api/datasets/1/images/" + id + "/png?scale=17", 400},
+		{"/api/datasets/1/images/" + id + "/png?q=0", 400},
+		{"/api/datasets/1/images/" + id + "/png?soft=NaN", 400},
+		{"/api/datasets/1/images/" + id + "/png?q=1e9", 400},
 	}
 	for _, b := range bad {
 		if code, _ := c.apiErr("GET", b.path, "", nil); code != b.code {
 			t.Errorf("%s: %d, want %d", b.path, code, b.code)
 		}
+	}
+	// The composite's Lupton Q and stretch change the picture and its ETag.
+	png := func(q string) (string, []byte) {
+		res := c.request("GET", "/api/datasets/1/images/"+id+"/png"+q, nil, "")
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.Header.Get("ETag"), b
+	}
+	e1, b1 := png("")
+	e2, b2 := png("?q=2&soft=0.05")
+	if e1 == e2 || bytes.Equal(b1, b2) || len(b2) == 0 {
+		t.Errorf("q and soft change nothing: %s %s", e1, e2)
 	}
 }
 

@@ -20,9 +20,13 @@ import (
 type pngParams struct {
 	band    string // rgb, g, r, i
 	stretch render.Stretch
-	scale   int // asked for; the picture stays within render.MaxSide a side
+	lupton  render.LuptonParams // the asinh composite's Q and stretch (q, soft)
+	scale   int                 // asked for; the picture stays within render.MaxSide a side
 	crop    int
 }
+
+// maxPNGScale bounds the upscaling asked for: a 32 px crop to 512 px.
+const maxPNGScale = 16
 
 func parsePNGParams(r *http.Request) (pngParams, error) {
 	q := r.URL.Query()
@@ -35,7 +39,14 @@ func parsePNGParams(r *http.Request) (pngParams, error) {
 		return p, errBadRequest("stretch=%q: want one of %s", q.Get("stretch"), strings.Join(shared.Stretches, ", "))
 	}
 	p.stretch = st
-	if p.scale, err = queryInt(r, "scale", 1, 1, 8); err != nil {
+	p.lupton = render.DefaultLupton()
+	if p.lupton.Q, err = queryFloat(r, "q", p.lupton.Q, 0.1, 100); err != nil {
+		return p, err
+	}
+	if p.lupton.Stretch, err = queryFloat(r, "soft", p.lupton.Stretch, 0.001, 1000); err != nil {
+		return p, err
+	}
+	if p.scale, err = queryInt(r, "scale", 1, 1, maxPNGScale); err != nil {
 		return p, err
 	}
 	if p.crop, err = queryInt(r, "crop", 0, 0, data.MaxSide); err != nil {
@@ -54,7 +65,7 @@ func (s *Server) servePNG(w http.ResponseWriter, r *http.Request, name string, b
 	}
 	h := sha256.New()
 	h.Write(b)
-	fmt.Fprintf(h, "|%s|%s|%d|%d", p.band, p.stretch, p.scale, p.crop)
+	fmt.Fprintf(h, "|%s|%s|%d|%d|%g|%g", p.band, p.stretch, p.scale, p.crop, p.lupton.Q, p.lupton.Stretch)
 	key := hex.EncodeToString(h.Sum(nil))[:40]
 	etag := `"` + key + `"`
 	w.Header().Set("ETag", etag)
@@ -95,14 +106,15 @@ func renderPNG(name string, b []byte, p pngParams) ([]byte, error) {
 }
 
 // renderImage draws one band with a stretch between its 1st and 99.5th
-// percentiles, or the colour composite: Lupton's asinh for stretch asinh,
+// percentiles, or the colour composite: Lupton's asinh (with p.lupton's Q
+// and stretch) for stretch asinh,
 // otherwise the three bands stretched each (i red, r green, g blue). It
 // upscales by p.scale, or less so as to stay within render.MaxSide a side.
 func renderImage(im data.Image, p pngParams) image.Image {
 	var out image.Image
 	switch {
 	case p.band == "rgb" && p.stretch.String() == "asinh":
-		out = render.Lupton(im, render.DefaultLupton())
+		out = render.Lupton(im, p.lupton)
 	case p.band == "rgb":
 		rgba := image.NewRGBA(image.Rect(0, 0, im.W, im.H))
 		for c := range min(im.C, 3) {

@@ -431,6 +431,20 @@ func queryInt(r *http.Request, name string, def, lo, hi int) (int, error) {
 	return n, nil
 }
 
+// queryFloat reads a finite number query parameter in [lo, hi], def when
+// absent.
+func queryFloat(r *http.Request, name string, def, lo, hi float64) (float64, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return def, nil
+	}
+	x, err := strconv.ParseFloat(v, 64)
+	if err != nil || !(x >= lo && x <= hi) {
+		return 0, errBadRequest("%s=%q: want a number from %g to %g", name, v, lo, hi)
+	}
+	return x, nil
+}
+
 // abs resolves a data-relative path.
 func (s *Server) abs(p string) string {
 	if filepath.IsAbs(p) {
