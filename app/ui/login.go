@@ -99,8 +99,9 @@ func (l *Login) Render() app.UI {
 			app.P().Class("muted").Text("Self-supervised lens finding: browse, train, compare and score."),
 			app.If(l.err != "", app.Div().Class("alert error").Role("alert").ID("login-error").Text(l.err)),
 			app.Label().For("username").Text("User name"),
+			// Value keeps the typed name when a failed sign-in re-renders the form.
 			app.Input().ID("username").Name("username").Attr("autocomplete", "username").Required(true).AutoFocus(true).
-				OnInput(l.ValueTo(&l.username)),
+				Value(l.username).OnInput(l.ValueTo(&l.username)),
 			app.Label().For("password").Text("Password"),
 			app.Input().ID("password").Name("password").Type("password").Attr("autocomplete", "current-password").Required(true).
 				OnInput(l.ValueTo(&l.password)),

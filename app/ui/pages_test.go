@@ -455,3 +455,12 @@ func TestResultsPage(t *testing.T) {
 		t.Errorf("results not asked with ROC points: %v", f.seen)
 	}
 }
+
+// A failed sign-in keeps the user name typed (the form is drawn again with
+// the error above it).
+func TestLoginKeepsUserName(t *testing.T) {
+	f := newFakeAPI(t)
+	l := &Login{page: page{env: f.signedIn(shared.RoleAstronomer)}}
+	l.mounted, l.username, l.state, l.err = true, "vera", stateError, "Wrong user name or password."
+	mustContain(t, htmlOf(l), `value="vera"`, "Wrong user name or password.")
+}
