@@ -512,10 +512,29 @@ func (s *Score) onKey(ctx app.Context, e app.Event) {
 		s.submitGrade(s.ctxOr(ctx), gradeKeys[strings.ToLower(key)])
 	case key == "n":
 		s.gradeNext(s.ctxOr(ctx))
+	case key == "j" || key == "ArrowDown" || key == "k" || key == "ArrowUp":
+		e.PreventDefault()
+		step := 1
+		if key == "k" || key == "ArrowUp" {
+			step = -1
+		}
+		s.step(ctx, step)
 	case key == "Escape" && s.zoomed:
 		s.ctxOr(ctx).Dispatch(func(app.Context) { s.zoomed = false })
 	case key == "Escape":
 		ctx.Navigate("/score")
+	}
+}
+
+// step opens the candidate step rows below (or above) the open one in the
+// ranked table, staying at its ends.
+func (s *Score) step(ctx app.Context, step int) {
+	i := slices.IndexFunc(s.uploads, func(u shared.Upload) bool { return u.ID == s.selected })
+	if i < 0 {
+		return
+	}
+	if j := min(max(i+step, 0), len(s.uploads)-1); j != i {
+		ctx.Navigate(fmt.Sprintf("/score?upload=%d", s.uploads[j].ID))
 	}
 }
 
@@ -682,7 +701,7 @@ func (s *Score) gradingBlock() app.UI {
 			)
 		})),
 		others,
-		app.P().Class("muted small").Text("Keys: 3 or a grades A, 2 or b B, 1 or c C, 0 or x not a lens; n opens the next candidate to grade; Escape closes."),
+		app.P().Class("muted small").Text("Keys: 3 or a grades A, 2 or b B, 1 or c C, 0 or x not a lens; n opens the next candidate to grade; j and k (or the arrows) the next and previous in the ranking; Escape closes."),
 		app.Button().Type("button").Class("button").ID("grade-next").Text("Next to grade").OnClick(s.on(func(ctx app.Context, e app.Event) { s.gradeNext(ctx) })),
 	)
 }
