@@ -797,6 +797,19 @@ func narrowWindow(t *testing.T, b *tab, p *portal) {
 		}
 		b.shot(t, p, pg.shot)
 	}
+	// The open candidate: its score, image and grade buttons on the first
+	// screen, not far below the list.
+	b.do(t, "opening a candidate", 30*time.Second, chromedp.Navigate(p.url+"/score?upload=1"))
+	b.page(t, "score")
+	b.waitJS(t, "the candidate", `!!document.querySelector("#grade-0") && !!document.querySelector("#upload-detail .big-number")`, 30*time.Second)
+	for _, sel := range []string{"#upload-detail .big-number", "#candidate-image", "#grade-A", "#grade-0"} {
+		if bottom := eval[float64](t, b, `document.querySelector("`+sel+`").getBoundingClientRect().bottom`); bottom > 844 {
+			t.Errorf("%s ends %.0f px down a 844 px phone screen", sel, bottom)
+		}
+	}
+	b.shot(t, p, "21-narrow-candidate")
+	b.click(t, `#upload-detail a[aria-label="Close the detail"]`) // it covers the page, top bar included
+	b.waitJS(t, "the list again", `!document.querySelector("#upload-detail")`, 30*time.Second)
 	b.click(t, "#sign-out")
 	b.page(t, "login")
 	b.do(t, "opening the runs", 30*time.Second, chromedp.Navigate(p.url+"/runs"))
