@@ -9,6 +9,7 @@ import (
 	"image/png"
 	"net/http"
 	"path/filepath"
+	"strings"
 
 	"github.com/sslens/sslens/backend/augment"
 	"github.com/sslens/sslens/backend/config"
@@ -100,7 +101,7 @@ func (s *Server) preview(w http.ResponseWriter, r *http.Request, c *Call) error 
 		}
 		return errConflict("%v", err)
 	}
-	out := shared.PreviewResponse{Method: string(pipe.Method()), Seed: req.Seed, Warnings: cfg.Warnings}
+	out := shared.PreviewResponse{Method: string(pipe.Method()), Seed: req.Seed, Warnings: previewWarnings(cfg.Warnings)}
 	// The original is as large as the dataset's images: it is upscaled less
 	// when that keeps it within render.MaxSide.
 	orig := render.Lupton(im, render.DefaultLupton())
@@ -227,4 +228,17 @@ func (s *Server) requestConfig(template, text string) (*config.Config, string, e
 		return nil, "", errInvalid("the config is invalid", configFields(err)...)
 	}
 	return cfg, text, nil
+}
+
+// previewWarnings keeps the config warnings about what a preview shows,
+// the augmentation and iBOT's masks: an astronomer previewing crops has no
+// use for training settings such as the device.
+func previewWarnings(all []string) []string {
+	var out []string
+	for _, w := range all {
+		if strings.HasPrefix(w, "ssl augmentation kwargs") || strings.HasPrefix(w, "network.") {
+			out = append(out, w)
+		}
+	}
+	return out
 }

@@ -490,6 +490,13 @@ func TestPreview(t *testing.T) {
 		if resp.Method != tt.method || g != tt.global || (tt.local >= 0 && l != tt.local) || (tt.local < 0 && l == 0) || len(resp.Original) == 0 {
 			t.Errorf("%s: method %q, %d global, %d local views", tt.template, resp.Method, g, l)
 		}
+		// The reference configs ask for a GPU and mixed precision: training
+		// matters, not what a preview of crops shows.
+		for _, w := range resp.Warnings {
+			if strings.HasPrefix(w, "experiment.") {
+				t.Errorf("%s: the preview warns %q", tt.template, w)
+			}
+		}
 	}
 	// The same seed gives the same views; another seed others.
 	var r1, r2, r3 shared.PreviewResponse
