@@ -16,6 +16,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"html"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -78,7 +79,7 @@ func Handler(opts Options) (http.Handler, error) {
 	sum := sha256.Sum256(wasm)
 	registerRoutes()
 
-	return withPolicy(&app.Handler{
+	return withPolicy(withNotFoundPage(&app.Handler{
 		Name:        "sslens",
 		ShortName:   "sslens",
 		Title:       "sslens",
@@ -101,7 +102,7 @@ func Handler(opts Options) (http.Handler, error) {
 			wasm:  wasm,
 			gz:    gz.Bytes(),
 		},
-	}), nil
+	})), nil
 }
 
 // ContentSecurityPolicy is the strictest policy the go-app page works
@@ -116,6 +117,59 @@ func Handler(opts Options) (http.Handler, error) {
 const ContentSecurityPolicy = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; " +
 	"style-src-attr 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; " +
 	"worker-src 'self'; manifest-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+// withNotFoundPage answers a browser's request for a path that is no page
+// of the portal with a page in its style and a way back to the dashboard,
+// instead of go-app's bare text; the status stays 404. Static files under
+// /web/ and non-HTML requests keep h's answer.
+func withNotFoundPage(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/web/") || !strings.Contains(r.Header.Get("Accept"), "text/html") {
+			h.ServeHTTP(w, r)
+			return
+		}
+		nw := &notFoundWriter{ResponseWriter: w}
+		h.ServeHTTP(nw, r)
+		if !nw.notFound {
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Del("Content-Length")
+		w.WriteHeader(http.StatusNotFound)
+		fmt.Fprintf(w, notFoundHTML, html.EscapeString(r.URL.Path))
+	})
+}
+
+// notFoundHTML is the page of an unknown path (%s, escaped).
+const notFoundHTML = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Page not found · sslens</title><link rel="stylesheet" href="/web/sslens.css"></head>
+<body><main id="main" class="content" data-page="not-found"><section class="card">
+<h1>Page not found</h1><p>sslens has no page at <code>%s</code>.</p>
+<p><a class="button" href="/">Go to the dashboard</a></p></section></main></body></html>
+`
+
+// notFoundWriter passes a response through unless its status is 404, which
+// it swallows, body included, for withNotFoundPage to answer.
+type notFoundWriter struct {
+	http.ResponseWriter
+	notFound bool
+}
+
+func (n *notFoundWriter) WriteHeader(code int) {
+	if code == http.StatusNotFound {
+		n.notFound = true
+		return
+	}
+	n.ResponseWriter.WriteHeader(code)
+}
+
+func (n *notFoundWriter) Write(b []byte) (int, error) {
+	if n.notFound {
+		return len(b), nil
+	}
+	return n.ResponseWriter.Write(b)
+}
 
 // withPolicy sets ContentSecurityPolicy on every response of h.
 func withPolicy(h http.Handler) http.Handler {

@@ -206,3 +206,25 @@ func TestPagesUnderContentSecurityPolicy(t *testing.T) {
 		}
 	}
 }
+
+// A browser asking for a path that is no page gets a page saying so, with
+// the path escaped and a way back, and the status 404.
+func TestNotFoundPage(t *testing.T) {
+	dir, _ := fakeWeb(t)
+	h, err := Handler(Options{WebDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/no-such-page", "/runs/abc", "/x%3Cb%3E"} {
+		r := get(t, h, path, "Accept", "text/html,application/xhtml+xml")
+		b := body(t, r)
+		if r.StatusCode != 404 || !strings.Contains(b, "Page not found") || !strings.Contains(b, `href="/"`) ||
+			!strings.HasPrefix(r.Header.Get("Content-Type"), "text/html") || strings.Contains(b, "<b>") {
+			t.Errorf("%s: %d %q\n%s", path, r.StatusCode, r.Header.Get("Content-Type"), b)
+		}
+	}
+	// Known pages are untouched.
+	if r := get(t, h, "/runs", "Accept", "text/html"); r.StatusCode != 200 || strings.Contains(body(t, r), "Page not found") {
+		t.Errorf("/runs: %d", r.StatusCode)
+	}
+}
