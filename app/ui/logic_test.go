@@ -76,6 +76,48 @@ func TestRunModelApply(t *testing.T) {
 	}
 }
 
+// A log record and the line the CLI printed for it show once, whichever
+// arrives first; a process's own repeated lines all stay.
+func TestLogTailOnceEach(t *testing.T) {
+	m := &runModel{run: shared.Run{ID: 1}}
+	line := func(seq int, text string) shared.Event {
+		return shared.Event{Type: shared.EventLog, Run: 1, Seq: int64(seq), Log: &shared.LogLine{Stream: "stdout", Text: text}}
+	}
+	record := func(seq int, kind shared.MetricKind, text string) shared.Event {
+		return shared.Event{Type: shared.EventMetric, Run: 1, Seq: int64(seq), Metric: &shared.Metric{Seq: seq, Kind: kind, Message: text}}
+	}
+	m.apply([]shared.Event{
+		record(1, shared.MetricLog, "saved checkpoints/last after epoch 1"), line(2, "saved checkpoints/last after epoch 1"),
+		line(3, "warning: config: x ignored"), record(4, shared.MetricWarning, "config: x ignored"),
+		line(5, "tick"), line(6, "tick"),
+	})
+	want := []logEntry{{"metric", "log: saved checkpoints/last after epoch 1"}, {"stdout", "warning: config: x ignored"}, {"stdout", "tick"}, {"stdout", "tick"}}
+	if !reflect.DeepEqual(m.logs, want) {
+		t.Errorf("logs %q, want %q", m.logs, want)
+	}
+}
+
+// Without progress events the bar follows the latest step record, and the
+// checkpoints the log records say were saved are listed before the run
+// registers them.
+func TestRunProgressAndSavedCheckpoints(t *testing.T) {
+	m := &runModel{run: shared.Run{ID: 1}}
+	m.apply([]shared.Event{
+		{Type: shared.EventMetric, Run: 1, Seq: 1, Metric: &shared.Metric{Seq: 1, Kind: shared.MetricStep, Epoch: 1, TotalEpochs: 3, Step: 4, TotalSteps: 12}},
+		{Type: shared.EventMetric, Run: 1, Seq: 2, Metric: &shared.Metric{Seq: 2, Kind: shared.MetricLog, Epoch: 1, Checkpoint: "checkpoints/last", Message: "saved"}},
+		{Type: shared.EventMetric, Run: 1, Seq: 3, Metric: &shared.Metric{Seq: 3, Kind: shared.MetricLog, Epoch: 2, Checkpoint: "checkpoints/last", Message: "saved"}},
+	})
+	if p := m.progress(); p == nil || p.Done != 4 || p.Total != 12 || p.TotalEpochs != 3 {
+		t.Errorf("progress %+v", p)
+	}
+	if s := m.savedCheckpoints(); len(s) != 1 || s[0].Epoch != 2 {
+		t.Errorf("saved %+v", s)
+	}
+	if x := m.charts().X; x.Min != 0 || x.Max != 12 {
+		t.Errorf("the charts' step axis %+v, want 0 to the run's 12 steps", x)
+	}
+}
+
 func TestLogTailBounded(t *testing.T) {
 	m := &runModel{run: shared.Run{ID: 1}}
 	for i := 0; i < maxLogLines+50; i++ {

@@ -2,6 +2,7 @@ package ui
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -56,6 +57,15 @@ func (v *RunView) OnNav(ctx app.Context) {
 
 func (v *RunView) onEvents(ctx app.Context, evs []shared.Event) {
 	before := v.m.run.State
+	// The log follows its newest line unless the reader has scrolled up.
+	if log := app.Window().GetElementByID("log"); log.Truthy() &&
+		log.Get("scrollHeight").Float()-log.Get("scrollTop").Float()-log.Get("clientHeight").Float() < 40 {
+		ctx.Defer(func(app.Context) {
+			if log := app.Window().GetElementByID("log"); log.Truthy() {
+				log.Set("scrollTop", log.Get("scrollHeight"))
+			}
+		})
+	}
 	v.m.apply(evs)
 	if after := v.m.run.State; after != before && after.Final() {
 		v.refreshRun(ctx)
@@ -162,12 +172,12 @@ func (v *RunView) Render() app.UI {
 		),
 		app.P().Class("muted").Text(runFacts(r, now)),
 		app.If(r.Error != "", app.Div().Class("alert error").Role("alert").Text(r.Error)),
-		progressBar(r.Progress),
+		progressBar(v.m.progress()),
 		app.If(trains(r.Kind), app.Div().Class("charts").ID("charts").Body(
-			&chart.Line{Title: "Loss", XLabel: "step", Series: c.Loss, Empty: "no loss yet"},
-			&chart.Line{Title: "Learning rate", XLabel: "step", Series: c.LR, Empty: "no steps yet"},
-			&chart.Line{Title: accuracyTitle(r), XLabel: "step", Series: c.Accuracy, Y: chart.Range{Min: 0, Max: 1}, Empty: "no evaluation yet"},
-			&chart.Line{Title: "Throughput", XLabel: "step", YLabel: "images/s", Series: c.Speed, Empty: "no steps yet"},
+			&chart.Line{Title: "Loss", XLabel: "step", Series: c.Loss, X: c.X, Empty: "no loss yet"},
+			&chart.Line{Title: "Learning rate", XLabel: "step", Series: c.LR, X: c.X, Empty: "no steps yet"},
+			&chart.Line{Title: accuracyTitle(r), XLabel: "step", Series: c.Accuracy, X: c.X, Y: chart.Range{Min: 0, Max: 1}, Empty: "no evaluation yet"},
+			&chart.Line{Title: "Throughput", XLabel: "step", YLabel: "images/s", Series: c.Speed, X: c.X, Empty: "no steps yet"},
 		)),
 		v.finalTable(),
 		app.Div().Class("grid-2").Body(
@@ -227,17 +237,20 @@ func (v *RunView) finalTable() app.UI {
 		}
 		return f(*p)
 	}
+	// The loss column only when an evaluation recorded one.
+	hasLoss := slices.ContainsFunc(evs, func(e shared.Metric) bool { return e.Loss != nil })
 	return app.Section().Class("card").Aria("labelledby", "h-final").Body(
 		app.H2().ID("h-final").Text("Final evaluation"),
 		app.Div().Class("table-wrap").Body(app.Table().Class("data").ID("final-eval").Body(
-			app.THead().Body(app.Tr().Body(app.Th().Text("model"), app.Th().Text("split"), app.Th().Text("accuracy"), app.Th().Text("AUC"), app.Th().Text("loss"))),
+			app.THead().Body(app.Tr().Body(app.Th().Text("model"), app.Th().Text("split"), app.Th().Text("accuracy"), app.Th().Text("AUC"),
+				app.If(hasLoss, app.Th().Text("loss")))),
 			app.TBody().Body(app.Range(evs).Slice(func(i int) app.UI {
 				e := evs[i]
 				return app.Tr().Body(
 					app.Td().Text(e.Model), app.Td().Text(e.Split),
 					app.Td().Text(opt(e.Accuracy, percent)),
 					app.Td().Text(opt(e.AUC, func(f float64) string { return strconv.FormatFloat(f, 'f', 4, 64) })),
-					app.Td().Text(opt(e.Loss, chart.Value)),
+					app.If(hasLoss, app.Td().Text(opt(e.Loss, chart.Value))),
 				)
 			})),
 		)),
@@ -256,7 +269,16 @@ func (v *RunView) logTail() app.UI {
 
 func (v *RunView) checkpointList() app.UI {
 	if len(v.checkpoints) == 0 {
-		return app.P().Class("muted").Text("No checkpoint yet.")
+		saved := v.m.savedCheckpoints()
+		if len(saved) == 0 {
+			return app.P().Class("muted").Text("No checkpoint yet.")
+		}
+		names := make([]string, len(saved))
+		for i, c := range saved {
+			names[i] = fmt.Sprintf("%s (epoch %d)", c.Checkpoint, c.Epoch)
+		}
+		return app.P().ID("saved-checkpoints").Text("Saved so far: " + strings.Join(names, ", ") +
+			". They can be used to score and fine-tune once the run has finished.")
 	}
 	return app.Ul().Class("plain").Body(app.Range(v.checkpoints).Slice(func(i int) app.UI {
 		c := v.checkpoints[i]

@@ -1,6 +1,9 @@
 package ui
 
 import (
+	"slices"
+	"strings"
+
 	"github.com/sslens/sslens/app/chart"
 	"github.com/sslens/sslens/shared"
 )
@@ -70,16 +73,38 @@ func (m *runModel) addMetric(r shared.Metric) {
 	}
 }
 
+// logDedupe is how many of the latest log lines a new one is compared
+// with: the CLI prints each log and warning record it writes, so both the
+// record and the printed line arrive, close together.
+const logDedupe = 20
+
+// logText is a log line without the prefix that says where it came from.
+func logText(e logEntry) string {
+	return strings.TrimPrefix(strings.TrimPrefix(e.Text, "log: "), "warning: ")
+}
+
+// addLog appends a line to the tail, unless it is a log record whose
+// printed line is among the latest, or the printed line of such a record
+// (a process's own repeated lines all stay).
 func (m *runModel) addLog(e logEntry) {
+	text := logText(e)
+	for _, prev := range m.logs[max(len(m.logs)-logDedupe, 0):] {
+		if (prev.Stream == "metric") != (e.Stream == "metric") && logText(prev) == text {
+			return
+		}
+	}
 	m.logs = append(m.logs, e)
 	if over := len(m.logs) - maxLogLines; over > 0 {
 		m.logs = append(m.logs[:0], m.logs[over:]...)
 	}
 }
 
-// charts are the run page's four live charts' series, x = optimiser steps.
+// charts are the run page's four live charts' series, x = optimiser steps,
+// and the step axis they share (0 to the run's total steps when known,
+// else to the latest step), so that the same step lines up in every chart.
 type charts struct {
 	Loss, LR, Accuracy, Speed []chart.Series
+	X                         chart.Range
 }
 
 // charts derives the curves from the metrics: per-step loss and learning
@@ -116,6 +141,9 @@ func (m *runModel) charts() charts {
 		}
 	}
 	var c charts
+	for _, r := range m.metrics {
+		c.X.Max = max(c.X.Max, float64(r.TotalSteps), float64(r.Step))
+	}
 	series := func(dst *[]chart.Series, name string, ps []chart.Point) {
 		if len(ps) > 0 {
 			*dst = append(*dst, chart.Series{Name: name, Points: ps})
@@ -136,6 +164,40 @@ func (m *runModel) charts() charts {
 	series(&c.Accuracy, "AUC", auc)
 	series(&c.Speed, "images/s", perStep(stepIPS, epochIPS))
 	return c
+}
+
+// progress is the run's reported progress, else what its latest step
+// record says (runs that report none, or before the first report), else nil.
+func (m *runModel) progress() *shared.Progress {
+	if p := m.run.Progress; p != nil && p.Total > 0 {
+		return p
+	}
+	for i := len(m.metrics) - 1; i >= 0; i-- {
+		r := m.metrics[i]
+		if (r.Kind == shared.MetricStep || r.Kind == shared.MetricEpoch) && r.TotalSteps > 0 {
+			return &shared.Progress{Done: int64(r.Step), Total: int64(r.TotalSteps), Unit: "steps", Fraction: float64(r.Step) / float64(r.TotalSteps),
+				Epoch: r.Epoch, TotalEpochs: r.TotalEpochs}
+		}
+	}
+	return nil
+}
+
+// savedCheckpoints lists the checkpoints the run's log records say it has
+// written (run-relative folders, newest epoch each), in the order first
+// written: they are registered for use when the run finishes.
+func (m *runModel) savedCheckpoints() []shared.Metric {
+	var out []shared.Metric
+	for _, r := range m.metrics {
+		if r.Kind != shared.MetricLog || r.Checkpoint == "" {
+			continue
+		}
+		if i := slices.IndexFunc(out, func(o shared.Metric) bool { return o.Checkpoint == r.Checkpoint }); i >= 0 {
+			out[i] = r
+		} else {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // finalEvals returns the end-of-run evaluations (records naming a model).
