@@ -43,6 +43,9 @@ type Frame struct {
 	W, H                     float64 // viewBox size
 	Left, Right, Top, Bottom float64 // plot area edges in viewBox units
 	X, Y                     Axis
+	// LogX: X holds log10 of the data's x (see LogXFrom), clamped below to
+	// 10^X.Min.
+	LogX bool
 }
 
 // Axis is one axis's domain and the values its ticks sit at.
@@ -125,9 +128,32 @@ func clean(v, step float64) float64 {
 	return math.Round(v*q) / q
 }
 
+// LogXFrom makes f's x axis logarithmic from floor to its maximum (a
+// decade tick each): a ROC's false-positive rate, where lens searches work
+// at 1e-3 to 1e-2. Values below floor are drawn at floor.
+func (f Frame) LogXFrom(floor float64) Frame {
+	lo, hi := math.Floor(math.Log10(floor)), math.Ceil(math.Log10(math.Max(f.X.Max, floor*10)))
+	f.LogX, f.X = true, Axis{Min: lo, Max: hi}
+	for v := lo; v <= hi; v++ {
+		f.X.Ticks = append(f.X.Ticks, v)
+	}
+	return f
+}
+
 // PX maps a data x to viewBox units.
 func (f Frame) PX(x float64) float64 {
+	if f.LogX {
+		x = math.Log10(math.Max(x, math.Pow(10, f.X.Min)))
+	}
 	return f.Left + (x-f.X.Min)/(f.X.Max-f.X.Min)*(f.Right-f.Left)
+}
+
+// tickX labels an x tick: a decade of a log axis as its value (0.001).
+func (f Frame) tickX(v float64) string {
+	if f.LogX {
+		return strconv.FormatFloat(math.Pow(10, v), 'g', -1, 64)
+	}
+	return Tick(v, f.X)
 }
 
 // PY maps a data y to viewBox units (up is smaller).
@@ -223,10 +249,11 @@ type Line struct {
 	Title          string
 	XLabel, YLabel string
 	Series         []Series
-	X, Y           Range  // fixed axes; zero: fit the data
-	Diagonal       bool   // draw y = x (a ROC's chance line)
-	Empty          string // shown when no series has a point
-	Width, Height  int    // viewBox; zero: 480 x 240
+	X, Y           Range   // fixed axes; zero: fit the data
+	Diagonal       bool    // draw y = x (a ROC's chance line)
+	LogX           float64 // > 0: a log x axis from this floor (see Frame.LogXFrom)
+	Empty          string  // shown when no series has a point
+	Width, Height  int     // viewBox; zero: 480 x 240
 	// PlainLegend shows series names only, for curves whose last value
 	// means nothing (a ROC ends at 1).
 	PlainLegend bool
@@ -239,6 +266,9 @@ func (c *Line) Render() app.UI {
 		w, h = 480, 240
 	}
 	f := Layout(c.Series, w, h, c.X, c.Y)
+	if c.LogX > 0 {
+		f = f.LogXFrom(c.LogX)
+	}
 	n := 0
 	for _, s := range c.Series {
 		n += len(s.Points)
@@ -256,7 +286,7 @@ func (c *Line) Render() app.UI {
 		x := num(f.PX(v))
 		body = append(body,
 			role("line", "grid").Attr("x1", x).Attr("x2", x).Attr("y1", num(f.Top)).Attr("y2", num(f.Bottom)),
-			role("text", "tick-x").Attr("x", x).Attr("y", num(f.Bottom+14)).Text(Tick(v, f.X)))
+			role("text", "tick-x").Attr("x", x).Attr("y", num(f.Bottom+14)).Text(f.tickX(v)))
 	}
 	body = append(body,
 		role("rect", "frame").Attr("x", num(f.Left)).Attr("y", num(f.Top)).
@@ -265,9 +295,16 @@ func (c *Line) Render() app.UI {
 		role("text", "label-y").Attr("transform", fmt.Sprintf("translate(12 %s) rotate(-90)", num((f.Top+f.Bottom)/2))).Text(c.YLabel),
 	)
 	if c.Diagonal {
-		body = append(body, role("line", "chance").
-			Attr("x1", num(f.PX(f.X.Min))).Attr("y1", num(f.PY(f.Y.Min))).
-			Attr("x2", num(f.PX(f.X.Max))).Attr("y2", num(f.PY(f.Y.Max))))
+		// y = x: a straight line, or a curve on a log x axis.
+		var chance []Point
+		for k := 0; k <= 64; k++ {
+			x := f.X.Min + (f.X.Max-f.X.Min)*float64(k)/64
+			if f.LogX {
+				x = math.Pow(10, x)
+			}
+			chance = append(chance, Point{x, x})
+		}
+		body = append(body, role("path", "chance").Attr("d", f.Path(chance)))
 	}
 	for i, s := range c.Series {
 		body = append(body, role("path", "series").Attr("stroke", colour(i)).Attr("d", f.Path(s.Points)).

@@ -173,3 +173,29 @@ func TestLineEmpty(t *testing.T) {
 		t.Errorf("empty chart x ticks %v", got.X.Ticks)
 	}
 }
+
+// A log x axis spans decades from its floor: 1e-3 at the left edge, 1 at
+// the right, 1e-2 a third of the way; values below the floor sit on it;
+// ticks read 0.001 to 1; the chance line y = x is a curve.
+func TestLogX(t *testing.T) {
+	f := Layout(nil, 480, 240, Range{Min: 0, Max: 1}, Range{Min: 0, Max: 1}).LogXFrom(1e-3)
+	w := f.Right - f.Left
+	for _, tc := range []struct{ x, want float64 }{{1e-3, f.Left}, {1, f.Right}, {1e-2, f.Left + w/3}, {0, f.Left}, {1e-6, f.Left}} {
+		if got := f.PX(tc.x); math.Abs(got-tc.want) > 1e-9 {
+			t.Errorf("PX(%g) = %g, want %g", tc.x, got, tc.want)
+		}
+	}
+	var ticks []string
+	for _, v := range f.X.Ticks {
+		ticks = append(ticks, f.tickX(v))
+	}
+	if strings.Join(ticks, " ") != "0.001 0.01 0.1 1" {
+		t.Errorf("ticks %v", ticks)
+	}
+	c := &Line{Series: []Series{{Name: "roc", Points: []Point{{0, 0}, {0.01, 0.5}, {1, 1}}}}, X: Range{Max: 1}, Y: Range{Max: 1}, Diagonal: true, LogX: 1e-3}
+	var b strings.Builder
+	app.PrintHTML(&b, c)
+	if html := b.String(); !strings.Contains(html, `data-role="chance" d="M`) || !strings.Contains(html, ">0.001<") {
+		t.Errorf("log ROC chart:\n%s", html)
+	}
+}

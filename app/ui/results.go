@@ -15,6 +15,10 @@ import (
 // maxROC is the most ROC curves drawn at once.
 const maxROC = 8
 
+// rocFloor is where the ROC charts' logarithmic false-positive axis starts:
+// lens searches work at false-positive rates of 1e-3 to 1e-2.
+const rocFloor = 1e-3
+
 // resultFilter is the results page's state (?backbone=vit_small&labels=300).
 type resultFilter struct {
 	Backbone string
@@ -280,8 +284,8 @@ func reproduceROC(rows []shared.ReproduceRow) app.UI {
 		series = append(series, chart.Series{Name: fmt.Sprintf("%s, %s, %s labels (AUC %.3f)", x.Method, x.Backbone, x.Labels, x.AUC.Mean), Points: rocPoints(x.ROC)})
 	}
 	return &chart.Line{
-		Title: "ROC, lens positive (first seed)", XLabel: "false-positive rate", YLabel: "true-positive rate",
-		Series: series, X: chart.Range{Min: 0, Max: 1}, Y: chart.Range{Min: 0, Max: 1}, Diagonal: true,
+		Title: "ROC, lens positive (first seed)", XLabel: "false-positive rate (log)", YLabel: "true-positive rate",
+		Series: series, X: chart.Range{Min: 0, Max: 1}, Y: chart.Range{Min: 0, Max: 1}, Diagonal: true, LogX: rocFloor,
 		Empty: "no ROC points", Width: 360, Height: 320, PlainLegend: true,
 	}
 }
@@ -343,8 +347,8 @@ func rocChart(rows []shared.ResultRow) app.UI {
 		series = append(series, chart.Series{Name: fmt.Sprintf("%s, %s (AUC %.3f)", x.RunName, x.Model, x.AUC), Points: rocPoints(x.ROC)})
 	}
 	return &chart.Line{
-		Title: "ROC, lens positive", XLabel: "false-positive rate", YLabel: "true-positive rate",
-		Series: series, X: chart.Range{Min: 0, Max: 1}, Y: chart.Range{Min: 0, Max: 1}, Diagonal: true,
+		Title: "ROC, lens positive", XLabel: "false-positive rate (log)", YLabel: "true-positive rate",
+		Series: series, X: chart.Range{Min: 0, Max: 1}, Y: chart.Range{Min: 0, Max: 1}, Diagonal: true, LogX: rocFloor,
 		Empty: "no ROC points", Width: 360, Height: 320, PlainLegend: true,
 	}
 }
