@@ -37,9 +37,15 @@ const (
 	ROCHeight  = plotTop + plotSide + plotBottom
 )
 
-// ROC draws ROC curves (false positive rate across, true positive rate
-// up, both 0 to 1) with a grid, the chance diagonal and a legend, on a
-// white ROCWidth x ROCHeight picture.
+// rocFloor is where the false-positive axis starts: it is logarithmic,
+// 1e-3 to 1, since lens searches work at false-positive rates of 1e-3 to
+// 1e-2; rates below it are drawn at it.
+const rocFloor = 1e-3
+
+// ROC draws ROC curves (false positive rate across on a log axis from
+// rocFloor to 1, true positive rate up from 0 to 1) with a grid, the
+// chance line (a curve on this axis) and a legend, on a white ROCWidth x
+// ROCHeight picture.
 func ROC(title string, curves []ROCCurve) (*image.RGBA, error) {
 	f, err := opentype.Parse(goregular.TTF)
 	if err != nil {
@@ -53,8 +59,10 @@ func ROC(title string, curves []ROCCurve) (*image.RGBA, error) {
 	img := image.NewRGBA(image.Rect(0, 0, ROCWidth, ROCHeight))
 	draw.Draw(img, img.Bounds(), image.White, image.Point{}, draw.Src)
 	// px maps a rate pair to pixel coordinates.
+	decades := -math.Log10(rocFloor)
 	px := func(fpr, tpr float64) (float32, float32) {
-		return float32(plotLeft + fpr*plotSide), float32(plotTop + (1-tpr)*plotSide)
+		x := (math.Log10(math.Max(fpr, rocFloor)) + decades) / decades
+		return float32(plotLeft + x*plotSide), float32(plotTop + (1-tpr)*plotSide)
 	}
 	grey, light, black := color.RGBA{140, 140, 140, 255}, color.RGBA{225, 225, 225, 255}, color.RGBA{0, 0, 0, 255}
 	// line is the segment between two rate pairs.
@@ -64,17 +72,20 @@ func ROC(title string, curves []ROCCurve) (*image.RGBA, error) {
 		return [][2]float32{{x0, y0}, {x1, y1}}
 	}
 	var grid, diagonal [][][2]float32
-	for i := 0; i <= 5; i++ {
+	for i := 0; i <= 5; i++ { // true-positive rate: every 0.2
 		v := float64(i) / 5
-		grid = append(grid, line(v, 0, v, 1), line(0, v, 1, v))
-		label := strconv.FormatFloat(v, 'f', 1, 64)
-		tx, ty := px(v, 0)
-		drawText(img, face, label, int(tx), int(ty)+18, 0.5, black)
-		tx, ty = px(0, v)
-		drawText(img, face, label, int(tx)-8, int(ty)+5, 1, black)
+		grid = append(grid, line(rocFloor, v, 1, v))
+		tx, ty := px(rocFloor, v)
+		drawText(img, face, strconv.FormatFloat(v, 'f', 1, 64), int(tx)-8, int(ty)+5, 1, black)
 	}
-	for i := 0; i < 40; i += 2 { // the chance diagonal, dashed
-		diagonal = append(diagonal, line(float64(i)/40, float64(i)/40, float64(i+1)/40, float64(i+1)/40))
+	for d := rocFloor; d <= 1; d *= 10 { // false-positive rate: every decade
+		grid = append(grid, line(d, 0, d, 1))
+		tx, ty := px(d, 0)
+		drawText(img, face, strconv.FormatFloat(d, 'g', -1, 64), int(tx), int(ty)+18, 0.5, black)
+	}
+	for i := 0; i < 60; i += 2 { // the chance line y = x, dashed
+		a, b := rocFloor*math.Pow(10, decades*float64(i)/60), rocFloor*math.Pow(10, decades*float64(i+1)/60)
+		diagonal = append(diagonal, line(a, a, b, b))
 	}
 	stroke(img, grid, 1, light)
 	stroke(img, diagonal, 1, grey)
@@ -86,12 +97,12 @@ func ROC(title string, curves []ROCCurve) (*image.RGBA, error) {
 		}
 		stroke(img, [][][2]float32{pts}, 2, c.Colour)
 	}
-	x0, y0 := px(0, 1)
+	x0, y0 := px(rocFloor, 1)
 	x1, y1 := px(1, 0)
 	stroke(img, [][][2]float32{{{x0, y0}, {x1, y0}, {x1, y1}, {x0, y1}, {x0, y0}}}, 1, black)
 
 	drawText(img, face, title, ROCWidth/2, 26, 0.5, black)
-	drawText(img, face, "false positive rate (non-lenses called lenses)", plotLeft+plotSide/2, plotTop+plotSide+44, 0.5, black)
+	drawText(img, face, "false positive rate (non-lenses called lenses), log scale", plotLeft+plotSide/2, plotTop+plotSide+44, 0.5, black)
 	drawVerticalText(img, face, "true positive rate (lenses found)", 22, plotTop+plotSide/2, black)
 
 	// The legend, in the lower right corner of the plotting area.

@@ -44,8 +44,10 @@ func TestROC(t *testing.T) {
 			t.Errorf("%s: %d pixels of its colour, want at least %d", tc.name, n, tc.want)
 		}
 	}
-	// The first dino curve passes through (0.5, 0.5^0.2).
-	x, y := plotLeft+plotSide/2, plotTop+int((1-math.Pow(0.5, 0.2))*plotSide)
+	// The first dino curve passes through (0.04, 0.04^0.2), on the log
+	// false-positive axis from 1e-3 to 1.
+	x := plotLeft + int((math.Log10(0.04)+3)/3*plotSide)
+	y := plotTop + int((1-math.Pow(0.04, 0.2))*plotSide)
 	found := false
 	for dy := -2; dy <= 2; dy++ {
 		found = found || sameRGB(img.At(x, y+dy), blue)
