@@ -278,6 +278,16 @@ func (c *browser) upload(files []part, fields ...string) (int, shared.UploadResp
 }
 
 // waitRun polls until a run is in state want, failing on another final state.
+// trainedBaseline has adm fine-tune a classifier of steps (fake) steps and
+// waits for it to succeed.
+func (f *fixture) trainedBaseline(t testing.TB, adm *browser, steps int) shared.Run {
+	t.Helper()
+	var run shared.Run
+	adm.json("POST", "/api/runs", shared.CreateRunRequest{Kind: shared.KindFinetune, Config: baseline(t, fmt.Sprintf("# steps: %d", steps))}, &run)
+	f.waitRun(t, run.ID, shared.StateSucceeded)
+	return run
+}
+
 func (f *fixture) waitRun(t testing.TB, id int64, want shared.RunState) store.Run {
 	t.Helper()
 	return jobstest.WaitRun(t, f.st, id, want)

@@ -34,10 +34,7 @@ func TestLoad(t *testing.T) {
 	const clients, uploads = 200 / loadScale, 50 / loadScale
 	f := newFixture(t, HubOptions{})
 	adm := f.login(t, adminUser)
-	// A model first, so uploads are scored.
-	var base shared.Run
-	adm.json("POST", "/api/runs", shared.CreateRunRequest{Kind: shared.KindFinetune, Config: baseline(t, "# steps: 2")}, &base)
-	f.waitRun(t, base.ID, shared.StateSucceeded)
+	f.trainedBaseline(t, adm, 2) // a model first, so uploads are scored
 
 	var run shared.Run
 	adm.json("POST", "/api/runs", shared.CreateRunRequest{Kind: shared.KindFinetune, Config: baseline(t, "# steps: 600\n# step_ms: 5\n# ckpt_every: 50")}, &run)

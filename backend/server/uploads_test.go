@@ -457,9 +457,7 @@ func cosine(a, b []float32) float64 {
 func TestPromoteWithoutUploads(t *testing.T) {
 	f := newFixture(t, HubOptions{})
 	adm := f.login(t, adminUser)
-	var run shared.Run
-	adm.json("POST", "/api/runs", shared.CreateRunRequest{Kind: shared.KindFinetune, Config: baseline(t, "# steps: 3")}, &run)
-	f.waitRun(t, run.ID, shared.StateSucceeded)
+	f.trainedBaseline(t, adm, 3)
 	var ms shared.ModelStatus
 	adm.json("GET", "/api/models", nil, &ms)
 	if len(ms.Checkpoints) != 2 {

@@ -55,20 +55,7 @@ func TestDefaultModelIsPromoted(t *testing.T) {
 		t.Fatalf("no classifier: default %v, message %q, %v", m.Default, m.Message, err)
 	}
 	first := classifier(t, s)
-	newer, _, err := s.st.CreateRun(ctx, store.NewRun{Kind: shared.KindFinetune, Name: "a 4-epoch test", Dataset: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, to := range []shared.RunState{shared.StateRunning, shared.StateSucceeded} {
-		if _, err := s.st.SetState(ctx, newer.ID, store.Transition{To: to}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	poor, err := s.st.PutCheckpoint(ctx, store.Checkpoint{Checkpoint: shared.Checkpoint{Run: newer.ID, Name: "best", Classifier: true, SHA256: "bad"},
-		Path: "runs/2/checkpoints/best/model.safetensors"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	poor := finishedClassifier(t, s, 1, "a 4-epoch test", "bad")
 	m, err := s.Models(ctx)
 	if err != nil || m.Default == nil || m.Default.ID != first.ID || len(m.Checkpoints) != 2 {
 		t.Fatalf("default %v of %d checkpoints (%v), want the first classifier %d", m.Default, len(m.Checkpoints), err, first.ID)

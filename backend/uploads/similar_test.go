@@ -3,6 +3,7 @@ package uploads
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -92,7 +93,14 @@ func classifier(t *testing.T, s *Service) store.Checkpoint {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run, _, err := s.st.CreateRun(ctx, store.NewRun{Kind: shared.KindFinetune, Name: "ft", Dataset: ds.ID})
+	return finishedClassifier(t, s, ds.ID, "ft", "c0ffee")
+}
+
+// finishedClassifier records a succeeded fine-tuning run called name on
+// dataset, with a best classifier checkpoint of weights sha.
+func finishedClassifier(t *testing.T, s *Service, dataset int64, name, sha string) store.Checkpoint {
+	t.Helper()
+	run, _, err := s.st.CreateRun(ctx, store.NewRun{Kind: shared.KindFinetune, Name: name, Dataset: dataset})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,8 +109,8 @@ func classifier(t *testing.T, s *Service) store.Checkpoint {
 			t.Fatal(err)
 		}
 	}
-	ck, err := s.st.PutCheckpoint(ctx, store.Checkpoint{Checkpoint: shared.Checkpoint{Run: run.ID, Name: "best", Classifier: true, SHA256: "c0ffee"},
-		Path: "runs/1/checkpoints/best/model.safetensors"})
+	ck, err := s.st.PutCheckpoint(ctx, store.Checkpoint{Checkpoint: shared.Checkpoint{Run: run.ID, Name: "best", Classifier: true, SHA256: sha},
+		Path: fmt.Sprintf("runs/%d/checkpoints/best/model.safetensors", run.ID)})
 	if err != nil {
 		t.Fatal(err)
 	}
