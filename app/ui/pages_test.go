@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -463,4 +464,31 @@ func TestLoginKeepsUserName(t *testing.T) {
 	l := &Login{page: page{env: f.signedIn(shared.RoleAstronomer)}}
 	l.mounted, l.username, l.state, l.err = true, "vera", stateError, "Wrong user name or password."
 	mustContain(t, htmlOf(l), `value="vera"`, "Wrong user name or password.")
+}
+
+// The table shows what the filter keeps (ungraded, graded, consensus A or
+// B), and no P(lens) while scores are hidden for grading.
+func TestScoreFilterAndHiddenScores(t *testing.T) {
+	f := newFakeAPI(t)
+	render := func(show string, hide bool) string {
+		s := &Score{page: page{env: f.signedIn(shared.RoleAstronomer)}, models: &shared.ModelStatus{Ready: true}, show: show, hideScores: hide}
+		s.mounted = true
+		s.uploads = []shared.Upload{
+			{ID: 1, Name: "lens.fits", MyGrade: "A", Consensus: &shared.Consensus{Graders: 2, Class: "A"}, Score: &shared.Score{LensProb: 0.9}},
+			{ID: 2, Name: "no.fits", MyGrade: "0", Consensus: &shared.Consensus{Graders: 1, Class: "0"}, Score: &shared.Score{LensProb: 0.4}},
+			{ID: 3, Name: "new.fits", Score: &shared.Score{LensProb: 0.2}},
+		}
+		return htmlOf(s)
+	}
+	for show, want := range map[string][]string{"": {"lens.fits", "no.fits", "new.fits"}, "ungraded": {"new.fits"}, "graded": {"lens.fits", "no.fits"}, "lenses": {"lens.fits"}} {
+		html := render(show, false)
+		for _, name := range []string{"lens.fits", "no.fits", "new.fits"} {
+			if got := strings.Contains(html, ">"+name+"<"); got != slices.Contains(want, name) {
+				t.Errorf("show %q: %s shown %v", show, name, got)
+			}
+		}
+	}
+	if html := render("", true); strings.Contains(html, "prob-value") || !strings.Contains(html, "hidden while grading") {
+		t.Error("scores shown while hidden")
+	}
 }

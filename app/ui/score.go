@@ -32,6 +32,8 @@ type Score struct {
 	checkpoint int64 // the model scores are shown for; 0: the default
 	everyone   bool  // the table shows every user's uploads, not only the caller's
 	uploads    []shared.Upload
+	show       string // which rows: "" all, ungraded, graded, lenses (consensus A or B)
+	hideScores bool   // P(lens) hidden, so that grades are not anchored on it
 
 	sending  []pendingFile
 	progress float64
@@ -282,6 +284,12 @@ func (s *Score) modelLine() app.UI {
 	return app.Form().Class("filters").OnSubmit(func(ctx app.Context, e app.Event) { e.PreventDefault() }).Body(
 		selectField("s-model", "Model", strconv.FormatInt(s.checkpoint, 10), opts, s.on(s.onModel)),
 		selectField("s-whose", "Uploads", whose, []option{{"mine", "my uploads"}, {"everyone", "everyone's (to grade together)"}}, s.on(s.onWhose)),
+		selectField("s-show", "Show", s.show, []option{{"", "all"}, {"ungraded", "not graded by me"}, {"graded", "graded by me"}, {"lenses", "consensus A or B"}},
+			s.on(func(ctx app.Context, e app.Event) { s.show = value(e) })),
+		app.Label().Class("check").Body(
+			app.Input().Type("checkbox").ID("hide-scores").Checked(s.hideScores).OnChange(s.on(func(ctx app.Context, e app.Event) { s.hideScores = e.Get("target").Get("checked").Bool() })),
+			app.Text(" hide P(lens) while grading"),
+		),
 		app.If(other && len(s.uploads) > 0,
 			app.Button().Type("button").Class("button").ID("score-visible").Text("Score these uploads with this model").OnClick(s.on(s.onScoreVisible)),
 		),
@@ -305,8 +313,9 @@ func checkpointLabel(c shared.Checkpoint) string {
 // onScoreVisible scores the uploads in the table with the chosen model, as
 // a score-batch run; the table shows its scores once the run has finished.
 func (s *Score) onScoreVisible(ctx app.Context, e app.Event) {
-	ids := make([]int64, len(s.uploads))
-	for i, u := range s.uploads {
+	rows := s.visible()
+	ids := make([]int64, len(rows))
+	for i, u := range rows {
 		ids[i] = u.ID
 	}
 	req := shared.ScoreRequest{Checkpoint: s.checkpoint, Uploads: ids}
@@ -431,14 +440,18 @@ func (s *Score) table() app.UI {
 		return app.Section().Class("card").Body(emptyState("No uploads yet: drop some cutouts above."))
 	}
 	now := time.Now()
+	rows := s.visible()
+	if len(rows) == 0 {
+		return app.Section().Class("card").Body(emptyState("No upload matches the filter."))
+	}
 	return app.Section().Class("card").Aria("label", "Scored uploads").Body(
 		app.Div().Class("table-wrap").Body(app.Table().Class("data scores").ID("scores").Body(
 			app.THead().Body(app.Tr().Body(
 				app.Th().Text(""), app.Th().Text("file"), app.Th().Text("P(lens)"), app.Th().Text("grade"), app.Th().Class("wide-only").Text("position"),
 				app.Th().Class("wide-only").Text("format"), app.Th().Class("wide-only").Text("pixels"), app.Th().Class("wide-only").Text("uploaded"),
 			)),
-			app.TBody().Body(app.Range(s.uploads).Slice(func(i int) app.UI {
-				u := s.uploads[i]
+			app.TBody().Body(app.Range(rows).Slice(func(i int) app.UI {
+				u := rows[i]
 				href := fmt.Sprintf("/score?upload=%d", u.ID)
 				row := app.Tr().DataSet("upload", u.ID).OnClick(s.onRow)
 				if u.ID == s.selected {
@@ -449,7 +462,7 @@ func (s *Score) table() app.UI {
 					app.Td().Body(
 						app.A().Href(href).Text(u.Name),
 						app.If(len(u.SamePosition) > 0, app.Span().Class("badge same-position").Title("other uploads within 1 arcsec").Textf("same position as %s", plural(len(u.SamePosition), "other")))),
-					app.Td().Body(probCell(u.Score)),
+					app.Td().Body(s.probCell(u.Score)),
 					app.Td().Class("grade-cell").Text(gradeText(u)),
 					app.Td().Class("wide-only mono").Text(positionText(u.Position)),
 					app.Td().Class("wide-only").Text(u.Format),
@@ -529,12 +542,13 @@ func (s *Score) onKey(ctx app.Context, e app.Event) {
 // step opens the candidate step rows below (or above) the open one in the
 // ranked table, staying at its ends.
 func (s *Score) step(ctx app.Context, step int) {
-	i := slices.IndexFunc(s.uploads, func(u shared.Upload) bool { return u.ID == s.selected })
+	rows := s.visible()
+	i := slices.IndexFunc(rows, func(u shared.Upload) bool { return u.ID == s.selected })
 	if i < 0 {
 		return
 	}
-	if j := min(max(i+step, 0), len(s.uploads)-1); j != i {
-		ctx.Navigate(fmt.Sprintf("/score?upload=%d", s.uploads[j].ID))
+	if j := min(max(i+step, 0), len(rows)-1); j != i {
+		ctx.Navigate(fmt.Sprintf("/score?upload=%d", rows[j].ID))
 	}
 }
 
@@ -773,6 +787,30 @@ func skyBlock(u *shared.Upload) app.UI {
 	return app.Table().Class("data meta").ID("upload-sky").Body(app.TBody().Body(rows...))
 }
 
+// visible returns the table's rows: the uploads the show filter keeps, in
+// the server's ranking.
+func (s *Score) visible() []shared.Upload {
+	if s.show == "" {
+		return s.uploads
+	}
+	var out []shared.Upload
+	for _, u := range s.uploads {
+		lens := u.Consensus != nil && (u.Consensus.Class == shared.GradeA || u.Consensus.Class == shared.GradeB)
+		if s.show == "ungraded" && u.MyGrade == "" || s.show == "graded" && u.MyGrade != "" || s.show == "lenses" && lens {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// probCell is the package's probCell, or a dash while scores are hidden.
+func (s *Score) probCell(sc *shared.Score) app.UI {
+	if s.hideScores {
+		return app.Span().Class("muted").Title("hidden while grading").Text("–")
+	}
+	return probCell(sc)
+}
+
 // probCell shows a lens probability as a number and a bar.
 func probCell(sc *shared.Score) app.UI {
 	if sc == nil {
@@ -806,7 +844,7 @@ func (s *Score) detailPanel() app.UI {
 	bands := []string{"rgb", "g", "r", "i"}
 	return app.Section().Class("card detail").ID("upload-detail").Aria("label", "Upload detail").Body(
 		head,
-		app.If(up != nil && up.Score != nil, app.P().Class("big-number").Textf("P(lens) = %.3f", scoreOf(up))),
+		app.If(up != nil && up.Score != nil && !s.hideScores, app.P().Class("big-number").Textf("P(lens) = %.3f", scoreOf(up))),
 		s.largeView(up),
 		s.gradingBlock(),
 		app.Div().Class("bands small-bands").Body(app.Range(bands).Slice(func(i int) app.UI {
