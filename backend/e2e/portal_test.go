@@ -32,7 +32,7 @@ import (
 )
 
 // e2eTimeout bounds the whole end-to-end test.
-const e2eTimeout = 4 * time.Minute
+const e2eTimeout = 6 * time.Minute
 
 // portal is a running `sslens serve` and what the tests need of it.
 type portal struct {
@@ -497,7 +497,7 @@ func launchTinyRun(t *testing.T, b *tab, p *portal) {
 	b.waitJS(t, "the first loss points", `+document.querySelector("#charts svg").dataset.points > 0`, 90*time.Second)
 	first := eval[int](t, b, `+document.querySelector("#charts svg").dataset.points`)
 	b.waitJS(t, "more loss points", fmt.Sprintf(`+document.querySelector("#charts svg").dataset.points > %d || document.querySelector("#run-state").dataset.state === "succeeded"`, first), 90*time.Second)
-	b.waitJS(t, "the run to succeed", `["succeeded", "failed", "cancelled"].includes(document.querySelector("#run-state").dataset.state)`, 120*time.Second)
+	b.waitJS(t, "the run to succeed", `["succeeded", "failed", "cancelled"].includes(document.querySelector("#run-state").dataset.state)`, 180*time.Second)
 	if st := eval[string](t, b, `document.querySelector("#run-state").dataset.state`); st != "succeeded" {
 		t.Fatalf("the tiny run ended %s: %s", st, eval[string](t, b, `document.querySelector("main").textContent`))
 	}
