@@ -157,11 +157,7 @@ func (s *Service) score(ctx context.Context, ck store.Checkpoint, ups []shared.U
 	if s.model == nil {
 		return errors.New("scoring is not available in this server")
 	}
-	ids := make([]int64, len(ups))
-	for i, u := range ups {
-		ids[i] = u.ID
-	}
-	have, err := s.st.Scores(ctx, ck.ID, ids...)
+	have, err := s.st.Scores(ctx, ck.ID, ids(ups)...)
 	if err != nil {
 		return err
 	}
@@ -215,11 +211,7 @@ func (s *Service) score(ctx context.Context, ck store.Checkpoint, ups []shared.U
 
 // withScores attaches the checkpoint's scores to uploads.
 func (s *Service) withScores(ctx context.Context, ckpt int64, ups []shared.Upload) ([]shared.Upload, error) {
-	ids := make([]int64, len(ups))
-	for i, u := range ups {
-		ids[i] = u.ID
-	}
-	sc, err := s.st.Scores(ctx, ckpt, ids...)
+	sc, err := s.st.Scores(ctx, ckpt, ids(ups)...)
 	if err != nil {
 		return nil, err
 	}
