@@ -244,8 +244,6 @@ func (s *Store) PromoteModel(ctx context.Context, id int64, user string) error {
 			ON CONFLICT (id) DO UPDATE SET checkpoint_id = excluded.checkpoint_id, user = excluded.user, time = excluded.time`, id, user, now); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, "INSERT INTO audit (time, user, action, target, detail) VALUES (?, ?, ?, ?, ?)",
-			now, user, "promote model", fmt.Sprintf("checkpoint %d", id), "")
-		return err
+		return audit(ctx, tx, now, user, "promote model", fmt.Sprintf("checkpoint %d", id), "")
 	}))
 }

@@ -68,9 +68,7 @@ func (s *Store) SetGrade(ctx context.Context, g shared.Grade) (shared.Grade, err
 		if before != "" {
 			detail += " (was " + before + ")"
 		}
-		_, err = tx.ExecContext(ctx, "INSERT INTO audit (time, user, action, target, detail) VALUES (?, ?, ?, ?, ?)",
-			g.Time.UnixNano(), g.User, "grade", fmt.Sprintf("upload %d", g.Upload), detail)
-		return err
+		return audit(ctx, tx, g.Time.UnixNano(), g.User, "grade", fmt.Sprintf("upload %d", g.Upload), detail)
 	})
 	return g, wrap(err)
 }

@@ -275,9 +275,17 @@ func scanUser(sc interface{ Scan(...any) error }) (shared.User, error) {
 
 // Audit records an admin action.
 func (s *Store) Audit(ctx context.Context, user, action, target, detail string) error {
-	_, err := s.w.ExecContext(ctx, "INSERT INTO audit (time, user, action, target, detail) VALUES (?, ?, ?, ?, ?)",
-		s.now(), user, action, target, detail)
-	return wrap(err)
+	return wrap(audit(ctx, s.w, s.now(), user, action, target, detail))
+}
+
+// audit writes one audit entry at time (Unix nanoseconds) through db, the
+// store or a transaction whose change it records.
+func audit(ctx context.Context, db interface {
+	ExecContext(context.Context, string, ...any) (sql.Result, error)
+}, time int64, user, action, target, detail string) error {
+	_, err := db.ExecContext(ctx, "INSERT INTO audit (time, user, action, target, detail) VALUES (?, ?, ?, ?, ?)",
+		time, user, action, target, detail)
+	return err
 }
 
 // AuditLog returns the newest limit entries, newest first.
