@@ -77,21 +77,11 @@ func headerOf(hs ...*fitsio.Header) sky.Header {
 	}
 }
 
-// keyword returns a string keyword from h, trimmed, or "".
-func keyword(h sky.Header, key string) string {
-	v, ok := h(key)
-	if !ok {
-		return ""
-	}
-	s, _ := v.(string)
-	return strings.TrimSpace(s)
-}
-
 // readMeta fills the object name and position of an image of h x w pixels.
 // A position that cannot be read is a note, not an error: the pixels are
 // still good.
 func readMeta(h sky.Header, height, width int) Meta {
-	m := Meta{Object: keyword(h, "OBJECT")}
+	m := Meta{Object: h.Text("OBJECT")}
 	p, src, err := sky.HeaderPosition(h, width, height)
 	switch {
 	case err == nil:
@@ -112,17 +102,17 @@ func extName(img fitsio.Image) string {
 func filterOf(img fitsio.Image, primary *fitsio.Header) string {
 	h := headerOf(img.Header(), primary)
 	for _, key := range []string{"FILTER", "BAND"} {
-		if f := keyword(h, key); f != "" {
+		if f := h.Text(key); f != "" {
 			return f
 		}
 	}
-	return keyword(headerOf(img.Header()), "EXTNAME")
+	return headerOf(img.Header()).Text("EXTNAME")
 }
 
 // cubeBands returns the band names a cube's header gives its planes: BANDS
 // ("grz") or BAND0..BAND2; nil when it gives none.
 func cubeBands(h sky.Header, n int) []string {
-	if s := keyword(h, "BANDS"); len(s) == n {
+	if s := h.Text("BANDS"); len(s) == n {
 		out := make([]string, n)
 		for i, r := range s {
 			out[i] = bandLetter(string(r))
@@ -131,7 +121,7 @@ func cubeBands(h sky.Header, n int) []string {
 	}
 	var out []string
 	for i := range n {
-		f := keyword(h, fmt.Sprintf("BAND%d", i))
+		f := h.Text(fmt.Sprintf("BAND%d", i))
 		if f == "" {
 			return nil
 		}

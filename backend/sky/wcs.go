@@ -34,7 +34,7 @@ var zenithal = map[string]bool{"TAN": true, "SIN": true, "ARC": true, "STG": tru
 // without one gives ErrNoWCS; one sslens cannot evaluate (another
 // projection, PV distortion parameters, FK4) an error naming the keyword.
 func ParseWCS(h Header) (*WCS, error) {
-	c1, c2 := str(h, "CTYPE1"), str(h, "CTYPE2")
+	c1, c2 := h.Text("CTYPE1"), h.Text("CTYPE2")
 	lon1, lat2 := strings.HasPrefix(c1, "RA--") || strings.HasPrefix(c1, "GLON"), strings.HasPrefix(c2, "DEC-") || strings.HasPrefix(c2, "GLAT")
 	switch {
 	case c1 == "" && c2 == "":
@@ -69,7 +69,7 @@ func ParseWCS(h Header) (*WCS, error) {
 			return nil, err
 		}
 	}
-	for i, unit := range []string{str(h, "CUNIT1"), str(h, "CUNIT2")} {
+	for i, unit := range []string{h.Text("CUNIT1"), h.Text("CUNIT2")} {
 		if u := strings.ToLower(unit); u != "" && u != "deg" {
 			return nil, fmt.Errorf("CUNIT%d %q: want deg", i+1, unit)
 		}
@@ -117,9 +117,9 @@ func projection(ctype string) (string, bool) {
 
 // equatorial refuses equatorial frames other than ICRS and FK5 J2000.
 func equatorial(h Header) error {
-	sys := strings.ToUpper(str(h, "RADESYS"))
+	sys := strings.ToUpper(h.Text("RADESYS"))
 	if sys == "" {
-		sys = strings.ToUpper(str(h, "RADECSYS"))
+		sys = strings.ToUpper(h.Text("RADECSYS"))
 	}
 	eq, hasEq := num(h, "EQUINOX", 2000)
 	if !hasEq {
@@ -309,8 +309,9 @@ func galacticToICRS(l, b float64) Position {
 	return Position{RA: ra, Dec: math.Asin(max(-1, min(1, e[2]))) / deg}
 }
 
-// str returns a string keyword's value, trimmed, or "".
-func str(h Header, key string) string {
+// Text returns a string keyword's value, trimmed, or "" when it is absent
+// or not a string.
+func (h Header) Text(key string) string {
 	v, ok := h(key)
 	if !ok {
 		return ""
