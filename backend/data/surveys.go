@@ -184,44 +184,29 @@ func applyMask(plane []float32, mask fitsio.Image) (int, error) {
 // maskWords reads an integer MASK image as 64-bit words (its bits exactly:
 // a float32 plane would drop low bits under high ones).
 func maskWords(mask fitsio.Image, n int) ([]int64, error) {
-	out := make([]int64, n)
-	read := func(v any) error {
-		if err := mask.Read(v); err != nil {
-			return fmt.Errorf("%w: %v", ErrCorrupt, err)
-		}
-		return nil
-	}
 	switch bitpix := mask.Header().Bitpix(); bitpix {
 	case 8:
-		v := make([]uint8, n)
-		if err := read(&v); err != nil {
-			return nil, err
-		}
-		for i, x := range v {
-			out[i] = int64(x)
-		}
+		return readWords[uint8](mask, n)
 	case 16:
-		v := make([]int16, n)
-		if err := read(&v); err != nil {
-			return nil, err
-		}
-		for i, x := range v {
-			out[i] = int64(x)
-		}
+		return readWords[int16](mask, n)
 	case 32:
-		v := make([]int32, n)
-		if err := read(&v); err != nil {
-			return nil, err
-		}
-		for i, x := range v {
-			out[i] = int64(x)
-		}
+		return readWords[int32](mask, n)
 	case 64:
-		if err := read(&out); err != nil {
-			return nil, err
-		}
+		return readWords[int64](mask, n)
 	default:
 		return nil, fmt.Errorf("%w: BITPIX = %d, want an integer mask", ErrFormat, bitpix)
+	}
+}
+
+// readWords reads n integers of type T from img, widened to int64.
+func readWords[T uint8 | int16 | int32 | int64](img fitsio.Image, n int) ([]int64, error) {
+	v := make([]T, n)
+	if err := img.Read(&v); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	out := make([]int64, n)
+	for i, x := range v {
+		out[i] = int64(x)
 	}
 	return out, nil
 }
