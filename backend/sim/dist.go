@@ -67,10 +67,14 @@ func (d Dist) CDF(x float64) float64 {
 	case distCounts:
 		return math.Expm1(d.slope*math.Ln10*(x-d.a)) / math.Expm1(d.slope*math.Ln10*(d.b-d.a))
 	case distNormal:
-		phi := func(x float64) float64 { return 0.5 * math.Erfc((d.a-x)/(d.b*math.Sqrt2)) }
-		return (phi(x) - phi(d.lo)) / (phi(d.hi) - phi(d.lo))
+		return (d.normalCDF(x) - d.normalCDF(d.lo)) / (d.normalCDF(d.hi) - d.normalCDF(d.lo))
 	}
 	return 1 // a constant at or below x
+}
+
+// normalCDF is the untruncated normal's CDF at x (mean d.a, sd d.b).
+func (d Dist) normalCDF(x float64) float64 {
+	return 0.5 * math.Erfc((d.a-x)/(d.b*math.Sqrt2))
 }
 
 // SampleBelow draws from d conditioned on a draw being at most x, which
@@ -85,8 +89,7 @@ func (d Dist) SampleBelow(r *rand.Rand, x float64) float64 {
 	case distCounts:
 		return d.a + math.Log1p(p*math.Expm1(d.slope*math.Ln10*(d.b-d.a)))/(d.slope*math.Ln10)
 	case distNormal:
-		phi := func(x float64) float64 { return 0.5 * math.Erfc((d.a-x)/(d.b*math.Sqrt2)) }
-		q := phi(d.lo) + p*(phi(d.hi)-phi(d.lo))
+		q := d.normalCDF(d.lo) + p*(d.normalCDF(d.hi)-d.normalCDF(d.lo))
 		return min(max(d.a+d.b*math.Sqrt2*math.Erfinv(2*q-1), d.lo), d.hi)
 	}
 	return d.a
