@@ -16,8 +16,9 @@ import (
 	"github.com/sslens/sslens/app/ui"
 )
 
-// fakeWeb writes a web folder with a small stand-in app.wasm.
-func fakeWeb(t *testing.T) (string, []byte) {
+// fakeWeb serves a web folder with a small stand-in app.wasm and returns
+// the handler and the wasm bytes.
+func fakeWeb(t *testing.T) (http.Handler, []byte) {
 	t.Helper()
 	dir := t.TempDir()
 	wasm := append([]byte("\x00asm\x01\x00\x00\x00"), bytes.Repeat([]byte("sslens "), 4000)...)
@@ -30,7 +31,11 @@ func fakeWeb(t *testing.T) (string, []byte) {
 			t.Fatal(err)
 		}
 	}
-	return dir, wasm
+	h, err := Handler(Options{WebDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h, wasm
 }
 
 func get(t *testing.T, h http.Handler, path string, header ...string) *http.Response {
@@ -54,11 +59,7 @@ func body(t *testing.T, r *http.Response) string {
 }
 
 func TestWasmServedGzipped(t *testing.T) {
-	dir, wasm := fakeWeb(t)
-	h, err := Handler(Options{WebDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h, wasm := fakeWeb(t)
 	tests := []struct {
 		name, accept string
 		gzipped      bool
@@ -99,11 +100,7 @@ func TestWasmServedGzipped(t *testing.T) {
 // Every page of the app prerenders on the server, with the local icon,
 // the style sheet, the loading screen, and the wasm hash as version.
 func TestPagesPrerender(t *testing.T) {
-	dir, _ := fakeWeb(t)
-	h, err := Handler(Options{WebDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h, _ := fakeWeb(t)
 	for _, rt := range ui.Routes {
 		r := get(t, h, rt.Example)
 		html := body(t, r)
@@ -132,11 +129,7 @@ func TestPagesPrerender(t *testing.T) {
 }
 
 func TestNotFoundAndStatic(t *testing.T) {
-	dir, _ := fakeWeb(t)
-	h, err := Handler(Options{WebDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h, _ := fakeWeb(t)
 	tests := []struct {
 		path   string
 		status int
@@ -176,11 +169,7 @@ func TestMissingWasm(t *testing.T) {
 // within it: every script is a file of this origin (no inline code, no
 // eval), and no inline style sheet.
 func TestPagesUnderContentSecurityPolicy(t *testing.T) {
-	dir, _ := fakeWeb(t)
-	h, err := Handler(Options{WebDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h, _ := fakeWeb(t)
 	for _, bad := range []string{"'unsafe-eval'", "script-src 'self' 'unsafe-inline'", "*"} {
 		if strings.Contains(ContentSecurityPolicy, bad) {
 			t.Errorf("the policy allows %s", bad)
@@ -210,11 +199,7 @@ func TestPagesUnderContentSecurityPolicy(t *testing.T) {
 // A browser asking for a path that is no page gets a page saying so, with
 // the path escaped and a way back, and the status 404.
 func TestNotFoundPage(t *testing.T) {
-	dir, _ := fakeWeb(t)
-	h, err := Handler(Options{WebDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h, _ := fakeWeb(t)
 	for _, path := range []string{"/no-such-page", "/runs/abc", "/x%3Cb%3E"} {
 		r := get(t, h, path, "Accept", "text/html,application/xhtml+xml")
 		b := body(t, r)
