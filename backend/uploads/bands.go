@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/sslens/sslens/backend/data"
@@ -122,6 +123,5 @@ func combinedName(first string, meta data.Meta) string {
 
 // others returns names without its i-th.
 func others(names []string, i int) []string {
-	out := append([]string(nil), names[:i]...)
-	return append(out, names[i+1:]...)
+	return slices.Concat(names[:i], names[i+1:])
 }
