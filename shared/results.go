@@ -137,8 +137,9 @@ const (
 )
 
 // Comparison sets an SSL method against supervised training at one
-// backbone and label count: paired bootstrap differences, method minus
-// supervised, on the same test images.
+// backbone and label count: seed-paired bootstrap differences, method
+// minus supervised, on the same test images, at the Bonferroni level of
+// the table's comparisons.
 type Comparison struct {
 	Backbone     string  `json:"backbone"`
 	Labels       string  `json:"labels"`
@@ -150,8 +151,9 @@ type Comparison struct {
 	Verdict      Verdict `json:"verdict"`
 }
 
-// Diff is a paired difference with its 95% interval.
+// Diff is a paired difference with its interval at Level (0.95: 95%).
 type Diff struct {
-	Diff float64  `json:"diff"`
-	CI   Interval `json:"ci"`
+	Diff  float64  `json:"diff"`
+	CI    Interval `json:"ci"`
+	Level float64  `json:"level"`
 }

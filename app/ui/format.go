@@ -31,6 +31,15 @@ func interval(ci *shared.Interval, asPercent bool) string {
 	return fmt.Sprintf("%.3f–%.3f", ci.Lo, ci.Hi)
 }
 
+// levelText names an interval's level when it is not 95% (results made
+// before levels were recorded have none): " at 99.58%".
+func levelText(level float64) string {
+	if level == 0 || level == 0.95 {
+		return ""
+	}
+	return fmt.Sprintf(" at %.2f%%", 100*level)
+}
+
 // plural counts things: "1 file", "3 files".
 func plural(n int, thing string) string {
 	if n == 1 {

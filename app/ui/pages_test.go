@@ -414,11 +414,11 @@ var fakeResults = shared.Results{
 			{Method: "dino", Backbone: "vit_tiny", Labels: "all", AUC: shared.Spread{Mean: 0.5555}, ROC: []shared.ROCPoint{{FPR: 0, TPR: 0}, {FPR: 1, TPR: 1}}},
 		},
 		Comparisons: []shared.Comparison{{Backbone: "vit_nano", Labels: "300", Method: "dino", Verdict: shared.VerdictBetter,
-			AUCDiff: shared.Diff{Diff: 0.025, CI: shared.Interval{Lo: 0.01, Hi: 0.04}}}},
+			AUCDiff: shared.Diff{Diff: 0.025, CI: shared.Interval{Lo: 0.01, Hi: 0.04}, Level: 0.9958333}}},
 	}},
 	Reference: &shared.Reference{Source: "published README", Caveat: "subsets overlap the test split",
 		Rows: []shared.ReferenceRow{{Method: "dino", Backbone: "vit_small", Labels: 300, Accuracy: 0.911609, AUC: 0.9689},
-			{Method: "ibot", Backbone: "vit_base", Labels: 3256, Accuracy: 0.944591, AUC: 0.9885}}},
+			{Method: "ibot", Backbone: "vit_base", Labels: 3863, Accuracy: 0.944591, AUC: 0.9885}}},
 }
 
 // The results page shows the classifier runs, the reproduction's table
@@ -433,9 +433,9 @@ func TestResultsPage(t *testing.T) {
 	html := htmlOf(r)
 	mustContain(t, html, `id="results-table"`, "sup-nano",
 		`id="reproduction-8-table"`, "Reproduction CPU preset", `href="/runs/8"`, "2 seeds", "100 bootstrap resamples",
-		"81.2%", "70.0–90.0", "0.8765", "0.800–0.950", `data-verdict="better"`, "vs supervised: better (ΔAUC +0.025, 0.010–0.040)",
+		"81.2%", "70.0–90.0", "0.8765", "0.800–0.950", `data-verdict="better"`, "vs supervised: better (ΔAUC +0.025, 0.010–0.040 at 99.58%)",
 		"300 labels: accuracy, AUC", "all labels: accuracy, AUC", "0.5555",
-		`id="ref-caveat"`, "subsets overlap the test split", "published README", "91.2%", "3256 (all)", "300 *",
+		`id="ref-caveat"`, "subsets overlap the test split", "published README", "91.2%", "3863 (all)", "300 *",
 		`<option value="vit_small"`, `<option value="vit_tiny"`,
 	)
 	mustContain(t, html, "sup-nano, last (AUC 0.800)", "supervised, vit_nano, 300 labels (AUC 0.87",
@@ -446,7 +446,7 @@ func TestResultsPage(t *testing.T) {
 	disp.Consume()
 	html = htmlOf(r)
 	mustContain(t, html, "0.9012", `data-verdict="better"`, "The reference project published no row for these filters.")
-	for _, gone := range []string{"0.5555", "all labels: accuracy, AUC", "vit_tiny, all labels", "3256 (all)"} {
+	for _, gone := range []string{"0.5555", "all labels: accuracy, AUC", "vit_tiny, all labels", "3863 (all)"} {
 		if strings.Contains(html, gone) {
 			t.Errorf("filtered page still shows %q", gone)
 		}

@@ -253,8 +253,8 @@ func (r *Results) reproductionCard(i int) app.UI {
 						app.Div().Body(app.Textf("%.4f", row.AUC.Mean), app.Span().Class("ci").Text(" "+interval(&row.AUC.CI, false))),
 					}
 					if c, ok := verdicts[[3]string{ln.method, ln.backbone, l}]; ok {
-						td = append(td, app.Div().Class("verdict").DataSet("verdict", string(c.Verdict)).Textf("vs supervised: %s (ΔAUC %+.3f, %s)",
-							c.Verdict, c.AUCDiff.Diff, interval(&c.AUCDiff.CI, false)))
+						td = append(td, app.Div().Class("verdict").DataSet("verdict", string(c.Verdict)).Textf("vs supervised: %s (ΔAUC %+.3f, %s%s)",
+							c.Verdict, c.AUCDiff.Diff, interval(&c.AUCDiff.CI, false), levelText(c.AUCDiff.Level)))
 					}
 					tds = append(tds, app.Td().Body(td...))
 				}

@@ -101,19 +101,23 @@ type Config struct {
 }
 
 // DefaultConfig returns the settings a config gets for the keys it leaves
-// out: the seed configs' crops for 32 px cutouts, the seed's flips and blur
-// probabilities (1.0 / 0.3 / 0.5 for DINO, 0.5 for both SimSiam views), and
-// DINO's colour jitter (0.4, 0.4, p 0.8) and blur sigma range (0.1, 2.0) px.
+// out: the seed configs' crops for 32 px cutouts and the seed's
+// augmentation classes (AugmentationDINOSingleChannel, AugmentationSIMSIAM):
+// flips, blur probabilities (1.0 / 0.3 / 0.5 for DINO, 0.5 for both SimSiam
+// views), colour jitter (0.8, 0.8, p 0.1) and blur sigma range (0.01, 4.0)
+// px. The seed passed that range to torchvision's gaussian_blur as
+// (sigma_x, sigma_y), blurring along y only with a 7-tap kernel; sslens
+// draws one isotropic sigma from it per view, as the range means.
 func DefaultConfig(m Method) Config {
 	c := Config{
 		Augmentation: string(m),
 		CenterCrop:   32,
 		HFlipP:       0.5,
 		VFlipP:       0.5,
-		Brightness:   0.4,
-		Contrast:     0.4,
-		JitterP:      0.8,
-		BlurSigma:    [2]float64{0.1, 2.0},
+		Brightness:   0.8,
+		Contrast:     0.8,
+		JitterP:      0.1,
+		BlurSigma:    [2]float64{0.01, 4.0},
 	}
 	switch m {
 	case MethodDINO, MethodIBOT:

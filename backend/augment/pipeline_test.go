@@ -152,8 +152,8 @@ func TestPipelineConstantImage(t *testing.T) {
 			if !jitter && math.Abs(f-1) > 1e-5 {
 				t.Errorf("view %d scaled by %v, want 1", i, f)
 			}
-			if jitter && (f < 0.6-1e-5 || f > 1.4+1e-5) {
-				t.Errorf("jittered view %d scaled by %v, want [0.6, 1.4]", i, f)
+			if lo, hi := 1-cfg.Brightness, 1+cfg.Brightness; jitter && (f < lo-1e-5 || f > hi+1e-5) {
+				t.Errorf("jittered view %d scaled by %v, want [%g, %g]", i, f, lo, hi)
 			}
 			brighter = brighter || f > 1.01
 		}

@@ -121,6 +121,10 @@ type Optimizer struct {
 	Lambda2                 float64 `yaml:"lambda2"`
 	// DecayAll restores the reference project's weight decay on biases and norms.
 	DecayAll bool `yaml:"decay_all"`
+	// ScaleLRByBatch multiplies init_lr by batch_size/256, DINO's linear
+	// scaling rule; the reference project (and sslens by default) uses
+	// init_lr as the peak rate.
+	ScaleLRByBatch bool `yaml:"scale_lr_by_batch"`
 }
 
 type Restore struct {
@@ -183,11 +187,10 @@ func Default(m Method) Config {
 	}
 	switch m {
 	case Supervised, Finetune:
-		// The reference project's fine-tuning protocol.
+		// The reference project's fine-tuning protocol, on its backbone
+		// (attention dropout 0.2, drop path 0.1 in every model it built).
 		c.Optimizer = Optimizer{Name: "Adam", InitLR: 1e-4, FinalLR: 1e-8}
 		c.Train.BatchSize = 64
-		c.Network.AttnDrop = 0
-		c.Network.DropPath = 0
 	case SimSiam:
 		c.Optimizer.Name, c.Optimizer.InitLR, c.Optimizer.FinalLR = "SGD", 0.005, 5e-6
 		c.Network.HeadOutputDim = 2048

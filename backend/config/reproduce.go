@@ -29,8 +29,11 @@ type ReproduceConfig struct {
 	Methods    []Method // supervised, dino, ibot, simsiam
 	Labels     []string // 300, 600, 1200, all
 	Seeds      []uint64 // one cell per seed: pretraining and fine-tuning
-	SubsetSeed uint64   // seed of the leak-free labelled subsets, the same for every cell
+	SubsetSeed uint64   // seed of the leak-free labelled subsets: a cell of seed s draws them with SubsetSeed+s
 	Bootstrap  int      // resamples behind every 95% interval
+	// Deviations list where the cells differ from the reference project's
+	// protocol, and why; results.md prints them at the top.
+	Deviations []string
 	Pretrain   PretrainSection
 	Finetune   FinetuneSection
 	Text       []byte // the YAML as read
@@ -130,6 +133,7 @@ func ParseReproduce(b []byte, read func(name string) ([]byte, error)) (*Reproduc
 		"seeds":       list(&rc.Seeds),
 		"subset_seed": value(&rc.SubsetSeed),
 		"bootstrap":   value(&rc.Bootstrap),
+		"deviations":  list(&rc.Deviations),
 		"pretrain":    rc.Pretrain.decode(d, read),
 		"finetune":    rc.Finetune.decode(d, read),
 	})

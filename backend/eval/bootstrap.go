@@ -28,14 +28,30 @@ type Stat func(prob []float64, label []int) (float64, error)
 // on seed and the class counts. stat must not keep the slices it is given:
 // they are reused between resamples.
 func Bootstrap(prob []float64, label []int, n int, seed uint64, stat Stat) (Interval, error) {
+	vals, err := bootstrapValues(prob, label, n, seed, stat)
+	if err != nil {
+		return Interval{}, err
+	}
+	return percentileInterval(vals, 0.95), nil
+}
+
+// percentileInterval is the central interval of sorted values holding
+// level (0.95: the 2.5% and 97.5% quantiles).
+func percentileInterval(sorted []float64, level float64) Interval {
+	tail := (1 - level) / 2
+	return Interval{Lo: Quantile(sorted, tail), Hi: Quantile(sorted, 1-tail)}
+}
+
+// bootstrapValues returns stat over Bootstrap's n resamples, sorted.
+func bootstrapValues(prob []float64, label []int, n int, seed uint64, stat Stat) ([]float64, error) {
 	if n < 1 {
-		return Interval{}, fmt.Errorf("eval: bootstrap needs at least 1 resample, got %d", n)
+		return nil, fmt.Errorf("eval: bootstrap needs at least 1 resample, got %d", n)
 	}
 	if stat == nil {
-		return Interval{}, errors.New("eval: bootstrap statistic is nil")
+		return nil, errors.New("eval: bootstrap statistic is nil")
 	}
 	if _, _, err := check(prob, label); err != nil {
-		return Interval{}, err
+		return nil, err
 	}
 	var class [2][]int // indices of non-lenses, lenses
 	for i, l := range label {
@@ -55,15 +71,15 @@ func Bootstrap(prob []float64, label []int, n int, seed uint64, stat Stat) (Inte
 		}
 		v, err := stat(rp, rl)
 		if err != nil {
-			return Interval{}, fmt.Errorf("%w (bootstrap resample %d)", err, r)
+			return nil, fmt.Errorf("%w (bootstrap resample %d)", err, r)
 		}
 		if math.IsNaN(v) {
-			return Interval{}, fmt.Errorf("eval: bootstrap resample %d: statistic is NaN", r)
+			return nil, fmt.Errorf("eval: bootstrap resample %d: statistic is NaN", r)
 		}
 		vals[r] = v
 	}
 	slices.Sort(vals)
-	return Interval{Lo: Quantile(vals, 0.025), Hi: Quantile(vals, 0.975)}, nil
+	return vals, nil
 }
 
 // Quantile is the q-quantile (q in [0, 1]) of sorted, which must not be

@@ -3,6 +3,7 @@ package eval
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 )
 
 // Seeds and pairs: a classifier trained with several seeds gives several
@@ -16,11 +17,12 @@ import (
 // narrower than the intervals of the two sides taken apart.
 
 // Diff is a paired comparison of two classifiers on the same images: the
-// observed difference of a statistic, side A minus side B, and its 95%
-// bootstrap interval.
+// observed difference of a statistic, side A minus side B, and its
+// bootstrap interval at Level (0.95 for a 95% interval).
 type Diff struct {
 	Diff      float64  `json:"diff"`
 	CI        Interval `json:"ci"`
+	Level     float64  `json:"level"`
 	Resamples int      `json:"resamples"`
 }
 
@@ -50,18 +52,27 @@ func MeanInterval(scores [][]float64, label []int, n int, seed uint64, stat Stat
 	if err := checkVectors("scores", scores, len(label)); err != nil {
 		return Interval{}, err
 	}
-	return resampleRows(label, n, seed, func(rows []int, rl []int, buf []float64) (float64, error) {
+	vals, err := resampleRows(label, n, seed, func(rows []int, rl []int, buf []float64) (float64, error) {
 		return meanOnRows(scores, rows, rl, buf, stat)
 	})
+	if err != nil {
+		return Interval{}, err
+	}
+	return percentileInterval(vals, 0.95), nil
 }
 
-// PairedBootstrap compares classifier A (score vectors a, one per seed)
-// with classifier B (b) on the same images: Diff is MeanStat(a) minus
-// MeanStat(b), and its interval the percentile 95% interval of that
-// difference over n stratified resamples of the images drawn with seed,
-// both sides scored on the same resampled images. A and B may have
-// different numbers of seeds.
-func PairedBootstrap(a, b [][]float64, label []int, n int, seed uint64, stat Stat) (Diff, error) {
+// SeedPairedBootstrap compares classifier A with classifier B, each
+// trained with the same seeds: a[i] and b[i] are the test scores of seed
+// i's two classifiers (same labelled subset, same initialisation stream).
+// Diff is MeanStat(a) minus MeanStat(b). Each of n resamples draws the
+// seeds with replacement and the images as Bootstrap does (stratified,
+// seeded by seed), and takes the mean over the drawn seeds of stat(a[i])
+// minus stat(b[i]) on the drawn images, both sides on the same images. So
+// the interval, the central level of those values, covers the spread
+// between seeds as well as the sampling of the test images: with seeds
+// that disagree it widens however many images there are. With one seed
+// it is a paired bootstrap over the images alone.
+func SeedPairedBootstrap(a, b [][]float64, label []int, n int, seed uint64, level float64, stat Stat) (Diff, error) {
 	for _, side := range []struct {
 		name   string
 		scores [][]float64
@@ -69,6 +80,12 @@ func PairedBootstrap(a, b [][]float64, label []int, n int, seed uint64, stat Sta
 		if err := checkVectors(side.name, side.scores, len(label)); err != nil {
 			return Diff{}, err
 		}
+	}
+	if len(a) != len(b) {
+		return Diff{}, fmt.Errorf("eval: side A has %d seeds, side B %d: a seed-paired comparison needs the same seeds", len(a), len(b))
+	}
+	if !(level > 0 && level < 1) {
+		return Diff{}, fmt.Errorf("eval: interval level %v is not in (0, 1)", level)
 	}
 	ma, err := MeanStat(a, label, stat)
 	if err != nil {
@@ -78,18 +95,24 @@ func PairedBootstrap(a, b [][]float64, label []int, n int, seed uint64, stat Sta
 	if err != nil {
 		return Diff{}, err
 	}
-	iv, err := resampleRows(label, n, seed, func(rows []int, rl []int, buf []float64) (float64, error) {
-		va, err := meanOnRows(a, rows, rl, buf, stat)
+	seeds := rand.New(rand.NewPCG(seed, 0x7365656473)) // "seeds"
+	drawnA, drawnB := make([][]float64, len(a)), make([][]float64, len(b))
+	vals, err := resampleRows(label, n, seed, func(rows []int, rl []int, buf []float64) (float64, error) {
+		for k := range drawnA {
+			j := seeds.IntN(len(a))
+			drawnA[k], drawnB[k] = a[j], b[j]
+		}
+		va, err := meanOnRows(drawnA, rows, rl, buf, stat)
 		if err != nil {
 			return 0, err
 		}
-		vb, err := meanOnRows(b, rows, rl, buf, stat)
+		vb, err := meanOnRows(drawnB, rows, rl, buf, stat)
 		return va - vb, err
 	})
 	if err != nil {
 		return Diff{}, err
 	}
-	return Diff{Diff: ma - mb, CI: iv, Resamples: n}, nil
+	return Diff{Diff: ma - mb, CI: percentileInterval(vals, level), Level: level, Resamples: n}, nil
 }
 
 // checkVectors checks that there is at least one score vector and that
@@ -106,20 +129,20 @@ func checkVectors(what string, scores [][]float64, images int) error {
 	return nil
 }
 
-// resampleRows runs Bootstrap over the row numbers of the images, so that
-// fn sees each resample as the rows drawn (and their labels) and can apply
-// them to any number of score vectors. buf is scratch space of one score
-// per image for fn.
-func resampleRows(label []int, n int, seed uint64, fn func(rows, rl []int, buf []float64) (float64, error)) (Interval, error) {
+// resampleRows runs Bootstrap's resampling over the row numbers of the
+// images, so that fn sees each resample as the rows drawn (and their
+// labels) and can apply them to any number of score vectors; it returns
+// fn's values, sorted. buf is scratch space of one score per image for fn.
+func resampleRows(label []int, n int, seed uint64, fn func(rows, rl []int, buf []float64) (float64, error)) ([]float64, error) {
 	if fn == nil {
-		return Interval{}, errors.New("eval: resample function is nil")
+		return nil, errors.New("eval: resample function is nil")
 	}
 	index := make([]float64, len(label))
 	for i := range index {
 		index[i] = float64(i)
 	}
 	rows, buf := make([]int, len(label)), make([]float64, len(label))
-	return Bootstrap(index, label, n, seed, func(drawn []float64, rl []int) (float64, error) {
+	return bootstrapValues(index, label, n, seed, func(drawn []float64, rl []int) (float64, error) {
 		for i, x := range drawn {
 			rows[i] = int(x)
 		}

@@ -73,8 +73,8 @@ func TestMeanStat(t *testing.T) {
 	}
 }
 
-func TestPairedBootstrap(t *testing.T) {
-	scores, label := correlated(5, 300, 1.0, 1.3, 1.0)
+func TestSeedPairedBootstrap(t *testing.T) {
+	scores, label := correlated(5, 300, 1.0, 1.3, 1.0, 1.3)
 	weak, strong, twin := scores[0:1], scores[1:2], scores[0:1]
 	for _, tc := range []struct {
 		name          string
@@ -84,16 +84,16 @@ func TestPairedBootstrap(t *testing.T) {
 		{"stronger minus weaker", strong, weak, true, false},
 		{"weaker minus stronger", weak, strong, false, true},
 		{"a classifier against itself", weak, twin, false, false},
-		{"two seeds, one stronger, against one", scores[1:3], weak, true, false},
+		{"two stronger seeds against two weaker", [][]float64{scores[1], scores[3]}, [][]float64{scores[0], scores[2]}, true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			d, err := PairedBootstrap(tc.a, tc.b, label, 400, 2, AUC)
+			d, err := SeedPairedBootstrap(tc.a, tc.b, label, 400, 2, 0.95, AUC)
 			if err != nil {
 				t.Fatal(err)
 			}
 			ma, _ := MeanStat(tc.a, label, AUC)
 			mb, _ := MeanStat(tc.b, label, AUC)
-			if d.Diff != ma-mb || d.Resamples != 400 {
+			if d.Diff != ma-mb || d.Resamples != 400 || d.Level != 0.95 {
 				t.Errorf("diff %v (%d resamples), want %v", d.Diff, d.Resamples, ma-mb)
 			}
 			if !(d.CI.Lo <= d.Diff && d.Diff <= d.CI.Hi) {
@@ -104,13 +104,13 @@ func TestPairedBootstrap(t *testing.T) {
 			}
 		})
 	}
-	same, err := PairedBootstrap(weak, twin, label, 100, 2, AUC)
+	same, err := SeedPairedBootstrap(weak, twin, label, 100, 2, 0.95, AUC)
 	if err != nil || same.Diff != 0 || same.CI != (Interval{}) {
 		t.Errorf("a classifier against itself: %+v, %v; want exactly 0", same, err)
 	}
 	// Swapping the sides mirrors the interval: the draws are the same.
-	ab, _ := PairedBootstrap(strong, weak, label, 400, 2, AUC)
-	ba, _ := PairedBootstrap(weak, strong, label, 400, 2, AUC)
+	ab, _ := SeedPairedBootstrap(strong, weak, label, 400, 2, 0.95, AUC)
+	ba, _ := SeedPairedBootstrap(weak, strong, label, 400, 2, 0.95, AUC)
 	if math.Abs(ab.CI.Lo+ba.CI.Hi) > 1e-12 || math.Abs(ab.CI.Hi+ba.CI.Lo) > 1e-12 {
 		t.Errorf("A-B %+v and B-A %+v are not mirrored", ab.CI, ba.CI)
 	}
@@ -120,7 +120,7 @@ func TestPairedBootstrap(t *testing.T) {
 // difference is much narrower than what the two separate intervals allow.
 func TestPairingNarrowsTheInterval(t *testing.T) {
 	scores, label := correlated(6, 400, 1.0, 1.15)
-	d, err := PairedBootstrap(scores[1:], scores[:1], label, 400, 3, AUC)
+	d, err := SeedPairedBootstrap(scores[1:], scores[:1], label, 400, 3, 0.95, AUC)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,6 +141,63 @@ func TestPairingNarrowsTheInterval(t *testing.T) {
 	}
 }
 
+// Seeds that disagree: three seed pairs whose AUC differences are about
+// +0.08, -0.02 and +0.03 on 2000 shared images. Test-image resampling
+// alone resolves the mean difference (the images are many); resampling
+// the seeds too does not, as it must not. When the three seeds agree, the
+// same difference is resolved.
+func TestSeedSpreadWidensTheInterval(t *testing.T) {
+	const n = 2000
+	scores, label := correlated(8, n, 1.0, 1.35, 1.0, 0.9, 1.0, 1.15, 1.0, 1.2, 1.0, 1.2, 1.0, 1.2)
+	perSeed := func(k int) float64 {
+		a, _ := AUC(scores[2*k+1], label)
+		b, _ := AUC(scores[2*k], label)
+		return a - b
+	}
+	disagree := [2][][]float64{{scores[1], scores[3], scores[5]}, {scores[0], scores[2], scores[4]}}
+	agree := [2][][]float64{{scores[7], scores[9], scores[11]}, {scores[6], scores[8], scores[10]}}
+	if d0, d1 := perSeed(0), perSeed(1); !(d0 > 0.03 && d1 < 0) {
+		t.Fatalf("fixture: seed differences %.3f and %.3f do not disagree", d0, d1)
+	}
+	imagesOnly := [][]float64{{}}
+	for i := range n { // one score vector per side, the seeds' mean: no seed spread left
+		imagesOnly[0] = append(imagesOnly[0], (disagree[0][0][i]+disagree[0][1][i]+disagree[0][2][i])/3)
+	}
+	ref := [][]float64{{}}
+	for i := range n {
+		ref[0] = append(ref[0], (disagree[1][0][i]+disagree[1][1][i]+disagree[1][2][i])/3)
+	}
+	img, err := SeedPairedBootstrap(imagesOnly, ref, label, 1000, 4, 0.95, AUC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img.CI.Lo <= 0 {
+		t.Fatalf("fixture: the images alone do not resolve the difference: %+v", img)
+	}
+	seeds, err := SeedPairedBootstrap(disagree[0], disagree[1], label, 1000, 4, 0.95, AUC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seeds.CI.Lo > 0 {
+		t.Errorf("seeds that disagree: interval %+v excludes 0", seeds.CI)
+	}
+	same, err := SeedPairedBootstrap(agree[0], agree[1], label, 1000, 4, 0.95, AUC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if same.CI.Lo <= 0 {
+		t.Errorf("seeds that agree: interval %+v holds 0", same.CI)
+	}
+	// A stricter level widens the interval around the same draws.
+	strict, err := SeedPairedBootstrap(agree[0], agree[1], label, 1000, 4, 0.99, AUC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !(strict.CI.Lo < same.CI.Lo && strict.CI.Hi > same.CI.Hi) {
+		t.Errorf("99%% interval %+v is not wider than the 95%% one %+v", strict.CI, same.CI)
+	}
+}
+
 func TestPairedErrors(t *testing.T) {
 	scores, label := correlated(7, 20, 1, 1)
 	short := [][]float64{scores[0][:19]}
@@ -151,11 +208,13 @@ func TestPairedErrors(t *testing.T) {
 	}{
 		{"no vectors", func() error { _, err := MeanStat(nil, label, AUC); return err }, "scores: no score vectors"},
 		{"short vector", func() error { _, err := MeanInterval(short, label, 10, 1, AUC); return err }, "score vector 0 has 19 scores for 20 labels"},
-		{"short side B", func() error { _, err := PairedBootstrap(scores, short, label, 10, 1, AUC); return err }, "side B: score vector 0 has 19"},
-		{"empty side A", func() error { _, err := PairedBootstrap(nil, scores, label, 10, 1, AUC); return err }, "side A: no score vectors"},
-		{"nil statistic", func() error { _, err := PairedBootstrap(scores, scores, label, 10, 1, nil); return err }, "statistic is nil"},
+		{"short side B", func() error { _, err := SeedPairedBootstrap(scores[:1], short, label, 10, 1, 0.95, AUC); return err }, "side B: score vector 0 has 19"},
+		{"empty side A", func() error { _, err := SeedPairedBootstrap(nil, scores, label, 10, 1, 0.95, AUC); return err }, "side A: no score vectors"},
+		{"unpaired seeds", func() error { _, err := SeedPairedBootstrap(scores, scores[:1], label, 10, 1, 0.95, AUC); return err }, "side A has 2 seeds, side B 1"},
+		{"level 1", func() error { _, err := SeedPairedBootstrap(scores, scores, label, 10, 1, 1, AUC); return err }, "level 1 is not in (0, 1)"},
+		{"nil statistic", func() error { _, err := SeedPairedBootstrap(scores, scores, label, 10, 1, 0.95, nil); return err }, "statistic is nil"},
 		{"nil statistic in an interval", func() error { _, err := MeanInterval(scores, label, 10, 1, nil); return err }, "statistic is nil"},
-		{"no resamples", func() error { _, err := PairedBootstrap(scores, scores, label, 0, 1, AUC); return err }, "at least 1 resample"},
+		{"no resamples", func() error { _, err := SeedPairedBootstrap(scores, scores, label, 0, 1, 0.95, AUC); return err }, "at least 1 resample"},
 		{"bad label", func() error { _, err := MeanInterval(scores, append(label[:19:19], 2), 10, 1, AUC); return err }, "label 19 is 2"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -20,7 +20,8 @@ const (
 	LastDir            = "checkpoints/last" // the newest checkpoint, which resumes the run
 	BestDir            = "checkpoints/best" // the epoch with the best validation AUC
 	ModelFile          = "model.safetensors"
-	StateFile          = ckpt.StateFile // the optimiser state beside a checkpoint's model
+	StudentFile        = "student.safetensors" // a DINO/iBOT checkpoint's student backbone, beside the teacher's model file
+	StateFile          = ckpt.StateFile        // the optimiser state beside a checkpoint's model
 	ReportJSON         = "report.json"
 	ReportMD           = "report.md"
 	PretrainReportJSON = "pretrain_report.json" // a finished pretraining run
@@ -72,6 +73,9 @@ func (r Run) Path(name string) string { return filepath.Join(string(r), filepath
 
 // Model is the model file of a checkpoint folder (LastDir, BestDir).
 func (r Run) Model(checkpoint string) string { return filepath.Join(r.Path(checkpoint), ModelFile) }
+
+// Student is the student backbone file of a DINO or iBOT checkpoint folder.
+func (r Run) Student(checkpoint string) string { return filepath.Join(r.Path(checkpoint), StudentFile) }
 
 // State is the optimiser state file of a checkpoint folder.
 func (r Run) State(checkpoint string) string { return filepath.Join(r.Path(checkpoint), StateFile) }

@@ -29,24 +29,27 @@ const (
 // The model tested is each classifier's last epoch, the reference
 // protocol's choice. Methods are supervised, dino, ibot or simsiam.
 type ReproduceResults struct {
-	Name          string            `json:"name"`
-	Command       string            `json:"command,omitempty"`
-	Created       time.Time         `json:"created"`
-	Config        string            `json:"config"` // the reproduce config's YAML
-	Data          string            `json:"data"`
-	Test          shared.TestSplit  `json:"test"`
-	Bootstrap     int               `json:"bootstrap"`
-	BootstrapSeed uint64            `json:"bootstrap_seed"`
-	Backbones     []string          `json:"backbones"`
-	Methods       []string          `json:"methods"`
-	Labels        []string          `json:"labels"`
-	Seeds         []uint64          `json:"seeds"`
-	Rows          []ResultRow       `json:"rows"`
-	Comparisons   []Comparison      `json:"comparisons"`
-	Pretraining   []PretrainResult  `json:"pretraining"`
-	Plots         []ROCPlot         `json:"roc_plots"`
-	WallSeconds   float64           `json:"wall_seconds"` // every cell's, summed
-	Reference     *ReferenceResults `json:"reference,omitempty"`
+	Name          string           `json:"name"`
+	Command       string           `json:"command,omitempty"`
+	Created       time.Time        `json:"created"`
+	Config        string           `json:"config"` // the reproduce config's YAML
+	Data          string           `json:"data"`
+	Test          shared.TestSplit `json:"test"`
+	Bootstrap     int              `json:"bootstrap"`
+	BootstrapSeed uint64           `json:"bootstrap_seed"`
+	Backbones     []string         `json:"backbones"`
+	Methods       []string         `json:"methods"`
+	Labels        []string         `json:"labels"`
+	Seeds         []uint64         `json:"seeds"`
+	Rows          []ResultRow      `json:"rows"`
+	Comparisons   []Comparison     `json:"comparisons"`
+	// Deviations are the reproduce config's list of where its cells
+	// differ from the reference project's protocol, and why.
+	Deviations  []string          `json:"deviations,omitempty"`
+	Pretraining []PretrainResult  `json:"pretraining"`
+	Plots       []ROCPlot         `json:"roc_plots"`
+	WallSeconds float64           `json:"wall_seconds"` // every cell's, summed
+	Reference   *ReferenceResults `json:"reference,omitempty"`
 }
 
 // ResultRow is one method, backbone and label count over its seeds.
@@ -84,17 +87,26 @@ type SeedResult struct {
 // backbone and label count, on the same test images: the paired bootstrap
 // of the difference, method minus supervised.
 type Comparison struct {
-	Backbone string    `json:"backbone"`
-	Labels   string    `json:"labels"`
-	Method   string    `json:"method"`
+	Backbone string `json:"backbone"`
+	Labels   string `json:"labels"`
+	Method   string `json:"method"`
+	// AUC and Accuracy are seed-paired bootstrap differences (eval.
+	// SeedPairedBootstrap: seeds and test images resampled) at the
+	// family-wise level of Family comparisons (Bonferroni: each at
+	// 1 - 0.05/Family), so that all of a table's verdicts hold together
+	// with 95% confidence.
 	AUC      eval.Diff `json:"auc_diff"`
 	Accuracy eval.Diff `json:"accuracy_diff"`
+	Family   int       `json:"family"`
+	// SeedAUCDiffs is each seed's test AUC difference, in the order of
+	// the results' seeds.
+	SeedAUCDiffs []float64 `json:"seed_auc_diffs"`
 	// Overlap says whether the two rows' AUC intervals overlap: the
 	// cruder test, which ignores that both saw the same images.
 	Overlap bool `json:"auc_intervals_overlap"`
 	// Best marks the SSL method with the highest mean test AUC here.
 	Best    bool           `json:"best"`
-	Verdict shared.Verdict `json:"verdict"` // read off the paired AUC interval
+	Verdict shared.Verdict `json:"verdict"` // read off the AUC interval
 }
 
 // PretrainResult is one pretraining cell.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io/fs"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -36,7 +37,7 @@ func TestResultsRoundTrip(t *testing.T) {
 	res := &ReproduceResults{Name: "m", Test: shared.TestSplit{Images: 4, Lenses: 2, NonLenses: 2}, Methods: []string{"supervised", "dino"},
 		Rows: []ResultRow{{Method: "dino", Backbone: "vit_nano", Labels: "300", AUC: shared.Spread{Mean: 0.8, CI: shared.Interval(*ci)},
 			Seeds: []SeedResult{{Seed: 1, AUC: 0.8, AUCCI: ci, Config: []byte(`{"a":1}`)}}}},
-		Comparisons: []Comparison{{Method: "dino", Verdict: shared.VerdictNotDistinguished, AUC: eval.Diff{Diff: 0.1}}},
+		Comparisons: []Comparison{{Method: "dino", Verdict: shared.VerdictNotDistinguished, AUC: eval.Diff{Diff: 0.1, Level: 0.99}, Family: 5, SeedAUCDiffs: []float64{0.1, -0.02}}},
 		Reference:   &ReferenceResults{Rows: []ReferenceRow{{Method: "dino", Backbone: "vit_small", Labels: 300, AUC: 0.9}}}}
 	if err := WriteResults(dir, res); err != nil {
 		t.Fatal(err)
@@ -51,7 +52,7 @@ func TestResultsRoundTrip(t *testing.T) {
 	}
 	seed := back.Rows[0].Seeds[0]
 	if !slices.Equal(back.Methods, res.Methods) || back.Test != res.Test || back.Rows[0].AUC != res.Rows[0].AUC ||
-		seed.AUCCI == nil || *seed.AUCCI != *ci || cfg.String() != `{"a":1}` || back.Comparisons[0] != res.Comparisons[0] ||
+		seed.AUCCI == nil || *seed.AUCCI != *ci || cfg.String() != `{"a":1}` || !reflect.DeepEqual(back.Comparisons[0], res.Comparisons[0]) ||
 		back.Reference == nil || back.Reference.Rows[0] != res.Reference.Rows[0] {
 		t.Errorf("read back %+v\nwrote %+v", back, res)
 	}

@@ -29,6 +29,13 @@ func Markdown(r *layout.ReproduceResults) string {
 		"over the test images (%d stratified resamples). Total wall time of the cells: %s.\n\n",
 		r.Data, r.Test.Images, r.Test.Lenses, r.Test.NonLenses, strings.Join(r.Backbones, ", "), seeds,
 		r.Bootstrap, duration(r.WallSeconds))
+	if len(r.Deviations) > 0 {
+		b.WriteString("## Deviations from the reference protocol\n\nWhere these cells differ from the reference project's configs and code, and why:\n\n")
+		for _, d := range r.Deviations {
+			fmt.Fprintf(&b, "- %s\n", d)
+		}
+		b.WriteString("\n")
+	}
 	cell := "value [95% interval]"
 	if len(r.Seeds) > 1 {
 		cell = "mean ± standard deviation over seeds [95% interval of the mean]"
@@ -81,7 +88,9 @@ func Markdown(r *layout.ReproduceResults) string {
 	if r.Reference != nil {
 		fmt.Fprintf(&b, "† %s. **Caveat:** %s These numbers come from real survey images with larger backbones; "+
 			"sslens's rows come from simulated images, so compare the trends across label counts and methods, not the values. "+
-			"sslens draws its labelled subsets from the train split only, so its rows have no such leak.\n\n", r.Reference.Source, r.Reference.Caveat)
+			"sslens draws its labelled subsets from the train split only, so its rows have no such leak. The reference scored "+
+			"its AUC from one output logit; sslens scores it from the softmax probability of a lens, which ranks the images "+
+			"by the difference of the two logits.\n\n", r.Reference.Source, r.Reference.Caveat)
 	}
 	comparisonMarkdown(&b, r)
 	b.WriteString("## ROC curves\n\n")
@@ -103,29 +112,38 @@ func comparisonMarkdown(b *strings.Builder, r *layout.ReproduceResults) {
 	if len(r.Comparisons) == 0 {
 		return
 	}
+	first := r.Comparisons[0]
+	level := fmt.Sprintf("%.2f%%", 100*first.AUC.Level)
 	fmt.Fprintf(b, "## Does self-supervised pretraining beat supervised training?\n\n"+
 		"Each SSL method against supervised training at the same backbone and label count: the difference of test AUC "+
-		"(method minus supervised) with its paired bootstrap interval (%d resamples of the test images, both classifiers "+
-		"scored on the same resampled images each time), and whether the two rows' own AUC intervals overlap "+
-		"(the cruder test). A difference is beyond the intervals when its paired interval excludes 0. ", r.Bootstrap)
-	if len(r.Seeds) == 1 {
-		b.WriteString("With one seed, the intervals cover the sampling of the test images only, not the spread between " +
-			"training runs (initial weights, shuffling, augmentation draws), which can be as large; list several seeds to measure it.\n\n")
-	} else {
-		fmt.Fprintf(b, "Each side is the mean over its %d seeds: the intervals cover the sampling of the test images, "+
-			"the ± in the tables above the spread between seeds.\n\n", len(r.Seeds))
+		"(method minus supervised), each seed's difference (the two cells of a seed share its labelled subset), and an "+
+		"interval from a hierarchical bootstrap (%d resamples): each resample draws the seeds with replacement and the "+
+		"test images (stratified), and scores both sides' models of the drawn seeds on the same drawn images, so the "+
+		"interval covers the spread between training runs as well as the sampling of the test images. The table makes "+
+		"%d comparisons; each interval is at the %s level (Bonferroni), so that all its verdicts hold together with "+
+		"%.0f%% confidence. A verdict of better or worse needs the whole interval on one side of 0. ",
+		first.AUC.Resamples, first.Family, level, 100*familyConfidence)
+	if len(r.Seeds) < 3 {
+		fmt.Fprintf(b, "With %d seed(s) the resampled seeds can say little about the spread between training runs, "+
+			"which can be as large as the differences; list at least three seeds.", len(r.Seeds))
 	}
-	b.WriteString("| backbone | labels | method | test AUC | supervised | AUC difference [95% interval] | accuracy difference [95% interval] | AUC intervals overlap | verdict |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("\n\n| backbone | labels | method | test AUC | supervised | AUC difference | per seed | " +
+		"[" + level + " interval] | accuracy difference [" + level + " interval] | AUC intervals overlap | verdict |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, c := range r.Comparisons {
 		name := c.Method
 		if c.Best {
 			name = "**" + name + "**"
 		}
-		fmt.Fprintf(b, "| %s | %s | %s | %.4f | %.4f | %s | %s | %s | %s |\n", c.Backbone, c.Labels, name,
+		seeds := make([]string, len(c.SeedAUCDiffs))
+		for i, d := range c.SeedAUCDiffs {
+			seeds[i] = fmt.Sprintf("%+.4f", d)
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %.4f | %.4f | %+.4f | %s | [%+.4f, %+.4f] | %s | %s | %s |\n", c.Backbone, c.Labels, name,
 			rowOf(r, c.Method, c.Backbone, c.Labels).AUC.Mean, rowOf(r, string(config.Supervised), c.Backbone, c.Labels).AUC.Mean,
-			diffText(c.AUC, 1, "%+.4f"), diffText(c.Accuracy, 100, "%+.2f"), yesNo(c.Overlap), c.Verdict)
+			c.AUC.Diff, strings.Join(seeds, ", "), c.AUC.CI.Lo, c.AUC.CI.Hi, diffText(c.Accuracy, 100, "%+.2f"), yesNo(c.Overlap), c.Verdict)
 	}
+	b.WriteString("\nThe AUC intervals overlap column is the cruder test (the two rows' own 95% intervals over the test images).\n")
 	b.WriteString("\nThe best SSL method (bold: the highest mean test AUC) against supervised training:\n\n")
 	for _, c := range r.Comparisons {
 		if !c.Best {
@@ -134,11 +152,11 @@ func comparisonMarkdown(b *strings.Builder, r *layout.ReproduceResults) {
 		var verdict string
 		switch c.Verdict {
 		case shared.VerdictBetter:
-			verdict = "beats supervised training beyond the intervals"
+			verdict = "beats supervised training beyond the seeds' spread and the test sampling"
 		case shared.VerdictWorse:
-			verdict = "is worse than supervised training beyond the intervals"
+			verdict = "is worse than supervised training beyond the seeds' spread and the test sampling"
 		default:
-			verdict = "does not beat supervised training beyond the intervals (the paired interval holds 0)"
+			verdict = "is not distinguished from supervised training (the interval holds 0)"
 		}
 		fmt.Fprintf(b, "- %s, %s labels: %s %s: AUC difference %s.\n", c.Backbone, c.Labels, c.Method, verdict, diffText(c.AUC, 1, "%+.4f"))
 	}

@@ -42,6 +42,17 @@ func (c *Cell) Name() string {
 	return fmt.Sprintf("finetune %s %s %s labels seed %d", c.Method, c.Backbone, c.Labels, c.Seed)
 }
 
+// finetuneFrom is the backbone file fine-tune cells load from pretraining
+// cell c: DINO's and iBOT's student, as the reference project's notebooks
+// fine-tune it (the teacher, in model.safetensors, is what the kNN monitor
+// and embeddings use); SimSiam's single encoder.
+func (c *Cell) finetuneFrom() string {
+	if c.Method == config.DINO || c.Method == config.IBOT {
+		return c.run().Student(layout.LastDir)
+	}
+	return c.run().Model(layout.LastDir)
+}
+
 // run is the cell's run folder.
 func (c *Cell) run() layout.Run { return layout.Run(c.Dir) }
 
@@ -72,7 +83,7 @@ func Plan(rc *config.ReproduceConfig, data, indices, out string) ([]*Cell, []str
 		}
 		ov := config.Overrides{Data: data, Indices: indices, Output: c.Dir}
 		if c.Pretrain != nil {
-			ov.Checkpoint = c.Pretrain.run().Model(layout.LastDir)
+			ov.Checkpoint = c.Pretrain.finetuneFrom()
 		}
 		if err := cfg.Resolve(ov); err != nil {
 			return fmt.Errorf("reproduce: %s: %s for %s: %w", where, what, c.Name(), err)
@@ -115,7 +126,9 @@ func Plan(rc *config.ReproduceConfig, data, indices, out string) ([]*Cell, []str
 						method = config.Finetune
 					}
 					gen := generated(method, seed, name, b, rc.Finetune.Epochs)
-					gen["finetune"] = map[string]any{"labels": l, "subset_seed": rc.SubsetSeed, "bootstrap": rc.Bootstrap}
+					// Each seed its own labelled subset, so that the spread
+					// over seeds includes the choice of labels.
+					gen["finetune"] = map[string]any{"labels": l, "subset_seed": rc.SubsetSeed + seed, "bootstrap": rc.Bootstrap}
 					if err := add(c, "finetune", rc.Finetune.Base, []*yaml.Node{rc.Finetune.Overrides}, gen); err != nil {
 						return nil, nil, err
 					}

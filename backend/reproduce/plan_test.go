@@ -26,6 +26,7 @@ func TestReproducePlan(t *testing.T) {
 	}
 	dino, simsiam := byName["pretrain dino vit_nano seed 1"], byName["pretrain simsiam vit_nano seed 1"]
 	ft := byName["finetune dino vit_nano 300 labels seed 1"]
+	ftSimSiam := byName["finetune simsiam vit_nano 300 labels seed 1"]
 	sup := byName["finetune supervised vit_nano all labels seed 0"]
 	for _, tc := range []struct {
 		what      string
@@ -43,9 +44,11 @@ func TestReproducePlan(t *testing.T) {
 		{"data", dino.Config.Input.DataPath, "/data"},
 		{"indices (option over config)", dino.Config.Input.Indices, "/other-splits.json"},
 		{"fine-tune method", ft.Config.Experiment.Method, config.Finetune},
-		{"fine-tune checkpoint", ft.Config.Finetune.Checkpoint, "/out/pretrain/dino_vit_nano_seed1/checkpoints/last/model.safetensors"},
+		{"fine-tune checkpoint (the student)", ft.Config.Finetune.Checkpoint, "/out/pretrain/dino_vit_nano_seed1/checkpoints/last/student.safetensors"},
+		{"simsiam fine-tune checkpoint", ftSimSiam.Config.Finetune.Checkpoint, "/out/pretrain/simsiam_vit_nano_seed1/checkpoints/last/model.safetensors"},
 		{"fine-tune labels", ft.Config.Finetune.Labels, "300"},
-		{"fine-tune subset seed", ft.Config.Finetune.SubsetSeed, uint64(4)},
+		{"fine-tune subset seed (subset_seed + seed)", ft.Config.Finetune.SubsetSeed, uint64(5)},
+		{"seed 0's subset seed", sup.Config.Finetune.SubsetSeed, uint64(4)},
 		{"fine-tune bootstrap", ft.Config.Finetune.Bootstrap, 200},
 		{"fine-tune lr (overrides)", ft.Config.Optimizer.InitLR, 0.05},
 		{"fine-tune optimizer (reference protocol)", ft.Config.Optimizer.Name, "Adam"},
@@ -106,7 +109,7 @@ func TestShippedReproduceConfigs(t *testing.T) {
 		cells     int
 		backbones []string
 	}{
-		{"reproduce-cpu.yaml", 38, []string{"vit_nano"}},
+		{"reproduce-cpu.yaml", 57, []string{"vit_nano"}},
 		{"reproduce-full.yaml", 38, []string{"vit_small", "vit_base"}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
@@ -126,10 +129,33 @@ func TestShippedReproduceConfigs(t *testing.T) {
 				if c.Kind == CellFinetune {
 					// The reference protocol: Adam 1e-4 to 1e-8, batch 64, no
 					// augmentation, all weights trained.
-					o := cfg.Optimizer
-					if o.Name != "Adam" || o.InitLR != 1e-4 || o.FinalLR != 1e-8 || cfg.Train.BatchSize != 64 || cfg.Finetune.Augment || cfg.Finetune.LinearProbe {
-						t.Errorf("%s: optimizer %+v, batch %d, augment %v, linear probe %v", c.Name(), o, cfg.Train.BatchSize, cfg.Finetune.Augment, cfg.Finetune.LinearProbe)
+					// The reference backbone's attention dropout 0.2 and drop
+					// path 0.1.
+					o, n := cfg.Optimizer, cfg.Network
+					if o.Name != "Adam" || o.InitLR != 1e-4 || o.FinalLR != 1e-8 || cfg.Train.BatchSize != 64 || cfg.Finetune.Augment || cfg.Finetune.LinearProbe ||
+						n.AttnDrop != 0.2 || n.DropPath != 0.1 {
+						t.Errorf("%s: optimizer %+v, batch %d, augment %v, linear probe %v, dropout %v/%v", c.Name(), o, cfg.Train.BatchSize,
+							cfg.Finetune.Augment, cfg.Finetune.LinearProbe, n.AttnDrop, n.DropPath)
 					}
+					continue
+				}
+				// Pretraining: the reference's peak learning rate, unscaled,
+				// and its warm-up (or a proportional one).
+				backbone := c.Backbone
+				if tc.file == "reproduce-cpu.yaml" {
+					backbone = "vit_small" // ViT-N/8 with the ViT-S/8 configs
+				}
+				base, err := config.Load(filepath.Join("../../configs/reference", string(c.Method)+"-"+strings.ReplaceAll(backbone, "_", "-")+".yaml"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				o := cfg.Optimizer
+				if o.InitLR != base.Optimizer.InitLR || o.ScaleLRByBatch {
+					t.Errorf("%s: init_lr %g (scaled %v), reference %g", c.Name(), o.InitLR, o.ScaleLRByBatch, base.Optimizer.InitLR)
+				}
+				if want := base.Optimizer.WarmupEpochs * cfg.Train.Epochs / base.Train.Epochs; o.WarmupEpochs != want {
+					t.Errorf("%s: warm-up %d epochs of %d, want %d (the reference's %d of %d)", c.Name(), o.WarmupEpochs, cfg.Train.Epochs, want,
+						base.Optimizer.WarmupEpochs, base.Train.Epochs)
 				}
 			}
 		})

@@ -47,7 +47,7 @@ func collect(rc *config.ReproduceConfig, cells []*Cell, opt Options) (*collected
 	res := &layout.ReproduceResults{
 		Name: rc.Name, Command: opt.Command, Created: time.Now().UTC(), Config: string(rc.Text),
 		Data: cells[0].Config.Input.DataPath, Bootstrap: rc.Bootstrap, BootstrapSeed: bootstrapSeed,
-		Backbones: rc.Backbones, Labels: rc.Labels, Seeds: rc.Seeds, Reference: opt.Reference,
+		Backbones: rc.Backbones, Labels: rc.Labels, Seeds: rc.Seeds, Reference: opt.Reference, Deviations: rc.Deviations,
 	}
 	for _, m := range config.ReproduceMethods {
 		if slices.Contains(rc.Methods, m) {
@@ -104,6 +104,10 @@ func collect(rc *config.ReproduceConfig, cells []*Cell, opt Options) (*collected
 		r.roc = append(r.roc, t.ROC)
 	}
 	acc := func(p []float64, l []int) (float64, error) { return eval.Accuracy(p, l, 0.5) }
+	family := 0 // the comparisons with supervised the verdicts share their confidence among
+	if slices.Contains(res.Methods, string(config.Supervised)) {
+		family = len(res.Backbones) * len(res.Labels) * (len(res.Methods) - 1)
+	}
 	for _, b := range res.Backbones {
 		for _, l := range res.Labels {
 			for _, m := range res.Methods {
@@ -120,7 +124,7 @@ func collect(rc *config.ReproduceConfig, cells []*Cell, opt Options) (*collected
 				}
 				res.Rows = append(res.Rows, r.ResultRow)
 			}
-			cmps, err := compare(rows, b, l, res.Methods, labels, rc.Bootstrap, acc)
+			cmps, err := compare(rows, b, l, res.Methods, labels, family, rc.Bootstrap, acc)
 			if err != nil {
 				return nil, err
 			}
@@ -154,13 +158,33 @@ func spread(r *row, labels []int, resamples int, stat eval.Stat, metric func(lay
 	return s, nil
 }
 
-// compare sets each SSL method against supervised at backbone b and
-// label count l; nothing when supervised is not in the matrix.
-func compare(rows map[string]*row, b, l string, methods []string, labels []int, resamples int, acc eval.Stat) ([]layout.Comparison, error) {
+// familyConfidence is the confidence all of a table's verdicts hold with
+// together: each comparison's interval is at 1 - (1 - familyConfidence)/
+// family (Bonferroni).
+const familyConfidence = 0.95
+
+// minTailResamples is the number of resamples each tail of a comparison's
+// interval rests on at least: the stricter the level, the more resamples.
+const minTailResamples = 20
+
+// verdictResamples is the number of resamples behind an interval at
+// level: the config's bootstrap, or more when its tails would rest on
+// fewer than minTailResamples values.
+func verdictResamples(level float64, bootstrap int) int {
+	return max(bootstrap, int(math.Ceil(minTailResamples/((1-level)/2))))
+}
+
+// compare sets each SSL method against supervised at backbone b and label
+// count l, seed by seed (the cells of a seed share its labelled subset),
+// at the Bonferroni level of a family of comparisons; nothing when
+// supervised is not in the matrix.
+func compare(rows map[string]*row, b, l string, methods []string, labels []int, family, bootstrap int, acc eval.Stat) ([]layout.Comparison, error) {
 	sup := rows[rowKey(string(config.Supervised), b, l)]
 	if sup == nil {
 		return nil, nil
 	}
+	level := 1 - (1-familyConfidence)/float64(family)
+	resamples := verdictResamples(level, bootstrap)
 	var out []layout.Comparison
 	best := -1
 	for _, m := range methods {
@@ -168,13 +192,19 @@ func compare(rows map[string]*row, b, l string, methods []string, labels []int, 
 		if m == string(config.Supervised) {
 			continue
 		}
-		c := layout.Comparison{Backbone: b, Labels: l, Method: m,
+		c := layout.Comparison{Backbone: b, Labels: l, Method: m, Family: family,
 			Overlap: r.AUC.CI.Lo <= sup.AUC.CI.Hi && sup.AUC.CI.Lo <= r.AUC.CI.Hi}
+		for i, s := range r.Seeds {
+			if i >= len(sup.Seeds) || sup.Seeds[i].Seed != s.Seed {
+				return nil, fmt.Errorf("reproduce: %s and supervised, %s %s labels, do not have the same seeds", m, b, l)
+			}
+			c.SeedAUCDiffs = append(c.SeedAUCDiffs, s.AUC-sup.Seeds[i].AUC)
+		}
 		var err error
-		if c.AUC, err = eval.PairedBootstrap(r.scores, sup.scores, labels, resamples, bootstrapSeed, eval.AUC); err != nil {
+		if c.AUC, err = eval.SeedPairedBootstrap(r.scores, sup.scores, labels, resamples, bootstrapSeed, level, eval.AUC); err != nil {
 			return nil, fmt.Errorf("reproduce: %s against supervised, %s %s labels: %w", m, b, l, err)
 		}
-		if c.Accuracy, err = eval.PairedBootstrap(r.scores, sup.scores, labels, resamples, bootstrapSeed, acc); err != nil {
+		if c.Accuracy, err = eval.SeedPairedBootstrap(r.scores, sup.scores, labels, resamples, bootstrapSeed, level, acc); err != nil {
 			return nil, fmt.Errorf("reproduce: %s against supervised, %s %s labels: %w", m, b, l, err)
 		}
 		switch {

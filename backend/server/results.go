@@ -82,8 +82,8 @@ func (s *Server) reproduction(j store.Run, roc bool) (*shared.Reproduction, erro
 	}
 	for i, c := range res.Comparisons {
 		out.Comparisons[i] = shared.Comparison{Backbone: c.Backbone, Labels: c.Labels, Method: c.Method,
-			AUCDiff:      shared.Diff{Diff: c.AUC.Diff, CI: shared.Interval{Lo: c.AUC.CI.Lo, Hi: c.AUC.CI.Hi}},
-			AccuracyDiff: shared.Diff{Diff: c.Accuracy.Diff, CI: shared.Interval{Lo: c.Accuracy.CI.Lo, Hi: c.Accuracy.CI.Hi}},
+			AUCDiff:      shared.Diff{Diff: c.AUC.Diff, CI: shared.Interval{Lo: c.AUC.CI.Lo, Hi: c.AUC.CI.Hi}, Level: c.AUC.Level},
+			AccuracyDiff: shared.Diff{Diff: c.Accuracy.Diff, CI: shared.Interval{Lo: c.Accuracy.CI.Lo, Hi: c.Accuracy.CI.Hi}, Level: c.Accuracy.Level},
 			Overlap:      c.Overlap, Best: c.Best, Verdict: c.Verdict}
 	}
 	return out, nil

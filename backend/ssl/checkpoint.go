@@ -170,11 +170,16 @@ func isHead(name string) bool { return name == "head.weight" || name == "head.bi
 // saveModel writes ps and its sidecar to dir/model.safetensors, recording
 // the architecture of a backbone outside the preset table.
 func saveModel(dir string, ps *vit.Params, sc ckpt.Sidecar) error {
+	return saveWeights(filepath.Join(dir, layout.ModelFile), ps, sc)
+}
+
+// saveWeights writes ps and its sidecar to path (a .safetensors file).
+func saveWeights(path string, ps *vit.Params, sc ckpt.Sidecar) error {
 	sc.Preset, sc.NumClasses, sc.Architecture = ps.Preset.Name, ps.NumClasses, nil
 	if !ps.Preset.IsNamed() {
 		sc.Architecture = ckpt.ArchitectureOf(ps.Preset)
 	}
-	return ckpt.Save(filepath.Join(dir, layout.ModelFile), ckpt.ParamTensors(ps), sc)
+	return ckpt.Save(path, ckpt.ParamTensors(ps), sc)
 }
 
 // readSidecar reads only the sidecar of the model in dir; ok is false when

@@ -195,8 +195,9 @@ func (d *dino) health() Health {
 	return teacherHealth(d.targets, d.head.Out, d.centre, d.patchTargets, d.patchOut(), d.patchCentre)
 }
 
-func (d *dino) evalParams() *vit.Params { return d.teacher }
-func (d *dino) network() string         { return "teacher" }
+func (d *dino) evalParams() *vit.Params    { return d.teacher }
+func (d *dino) network() string            { return "teacher" }
+func (d *dino) studentParams() *vit.Params { return d.student }
 
 func (d *dino) notes() []string {
 	n := d.cfg.Network

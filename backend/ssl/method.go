@@ -33,6 +33,10 @@ type pretrainMethod interface {
 	// checkpoint's model file holds; network says whose it is.
 	evalParams() *vit.Params
 	network() string
+	// studentParams is the backbone the optimiser trains when it is not
+	// evalParams (DINO's and iBOT's student), else nil. Checkpoints keep
+	// it as layout.StudentFile: the reference project fine-tunes it.
+	studentParams() *vit.Params
 	// notes describe the networks for the run's log.
 	notes() []string
 	// state adds what a resumed run needs beyond evalParams to extra;

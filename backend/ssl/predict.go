@@ -84,7 +84,7 @@ func EvaluateSet(ctx context.Context, m Predictor, s *Set, opts eval.Options, pr
 
 // EvaluateKNN classifies query by DINO's weighted kNN vote over the
 // features of train (k neighbours, temperature T; eval.KNNK and
-// eval.KNNTemperature are DINO's) and reports the metrics of the lens share
+// eval.KNNTemperature are the reference project's) and reports the metrics of the lens share
 // of the vote.
 func EvaluateKNN(ctx context.Context, m Featurer, train, query *Set, k int, T float64, opts eval.Options, progress Counter) (eval.Report, error) {
 	var tp Counter

@@ -22,8 +22,9 @@ import (
 // does, so BatchNorm never sees a tiny batch), augments each with its own
 // generator (augment.SampleRNG(seed, epoch, image)) into the method's views,
 // trains the student with the optimizer of the config on the per-step
-// schedules (Schedules; the learning rate is scaled by batch_size/256 as the
-// reference project and DINO do), clips the gradients by their global norm
+// schedules (Schedules; init_lr is the peak learning rate, as in the
+// reference project, or scaled by batch_size/256 as DINO does with
+// optimizer.scale_lr_by_batch), clips the gradients by their global norm
 // when optimizer.clip_grad_magnitude > 0 (the reference clipped each tensor
 // by its own norm, as DINO's clip_gradients), and then moves the teacher.
 // train args.freeze_last_layer keeps DINO's and iBOT's last layer fixed

@@ -216,15 +216,34 @@ func TestTeacherStartsAsStudentAndFollowsEMA(t *testing.T) {
 			if !equalBits(saved["blocks.0.mlp.fc1.weight"], d.teacher.Get("blocks.0.mlp.fc1.weight").Data) {
 				t.Error("model.safetensors does not hold the teacher")
 			}
+			// The student, which the reference project fine-tunes, is kept
+			// beside it and loads as a checkpoint of its own.
+			student := layout.Run(cfg.Experiment.OutputDir).Student(layout.LastDir)
+			ck, err := LoadCheckpoint(student)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if w := "blocks.0.mlp.fc1.weight"; !equalBits(ck.Params.Get(w).Data, d.student.Get(w).Data) || equalBits(d.student.Get(w).Data, d.teacher.Get(w).Data) {
+				t.Errorf("%s does not hold the student (or the student equals the teacher)", student)
+			}
 		})
 	}
 }
 
 func TestSchedulesClosedForms(t *testing.T) {
+	// The reference project takes init_lr as the peak rate; DINO's linear
+	// scaling by batch_size/256 is an explicit key.
+	for _, scaled := range []bool{false, true} {
+		t.Run(fmt.Sprintf("scale_lr_by_batch %t", scaled), func(t *testing.T) { testSchedules(t, scaled) })
+	}
+}
+
+func testSchedules(t *testing.T, scaled bool) {
 	cfg := pretrainConfig(t, config.IBOT, t.TempDir(), t.TempDir(), func(c *config.Config) {
 		c.Train.Epochs, c.Train.BatchSize = 10, 512
 		o := &c.Optimizer
 		o.InitLR, o.FinalLR, o.WarmupEpochs = 0.1, 0.001, 2
+		o.ScaleLRByBatch = scaled
 		o.InitWD, o.FinalWD = 0.04, 0.4
 		o.MomentumTeacher = 0.996
 		o.WarmupTeacherTemp, o.TeacherTemp, o.WarmupTeacherTempEpochs = 0.02, 0.04, 3
@@ -232,7 +251,10 @@ func TestSchedulesClosedForms(t *testing.T) {
 	})
 	const iters = 5
 	s := NewSchedules(cfg, iters)
-	base := 0.1 * 512 / 256.0 // the learning rate scaled by batch_size/256
+	base := 0.1
+	if scaled {
+		base *= 512 / 256.0
+	}
 	cos := func(from, to float64, i, n int) float64 {
 		return to + (from-to)/2*(1+math.Cos(math.Pi*float64(i)/float64(n)))
 	}

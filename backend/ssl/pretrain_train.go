@@ -217,6 +217,11 @@ func (t *pretrainer) saveCheckpoint(epochs int, rng []byte) error {
 	if err := saveModel(dir, t.m.evalParams(), sc); err != nil {
 		return err
 	}
+	if s := t.m.studentParams(); s != nil {
+		if err := saveWeights(t.run().Student(layout.LastDir), s, sc); err != nil {
+			return err
+		}
+	}
 	if err := writeJSON(layout.Run(dir).Path(historyFile), t.history); err != nil {
 		return err
 	}

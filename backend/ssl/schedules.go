@@ -5,8 +5,8 @@ import (
 	"github.com/sslens/sslens/backend/nn/optim"
 )
 
-// lrBatchBase is the batch size learning rates are quoted for: DINO, and
-// the reference project after it, scale init_lr by batch_size/256.
+// lrBatchBase is the batch size DINO quotes learning rates for: with
+// optimizer.scale_lr_by_batch, init_lr is multiplied by batch_size/256.
 const lrBatchBase = 256
 
 // Schedules are a pretraining run's hyperparameters over time, precomputed
@@ -14,7 +14,8 @@ const lrBatchBase = 256
 // decay and the teacher's EMA momentum, per epoch for the teacher
 // temperatures.
 type Schedules struct {
-	// LR: linear warm-up from 0 to init_lr·batch_size/256 over
+	// LR: linear warm-up from 0 to init_lr (the reference project's peak;
+	// init_lr·batch_size/256 with scale_lr_by_batch, DINO's) over
 	// scheduler_warmup_epochs, then cosine to final_lr (optim.Cosine).
 	LR []float64
 	// WD: cosine from init_wd to final_wd, no warm-up.
@@ -31,7 +32,10 @@ type Schedules struct {
 // NewSchedules returns the schedules of cfg for iters steps per epoch.
 func NewSchedules(cfg *config.Config, iters int) Schedules {
 	o, epochs := cfg.Optimizer, cfg.Train.Epochs
-	base := o.InitLR * float64(cfg.Train.BatchSize) / lrBatchBase
+	base := o.InitLR
+	if o.ScaleLRByBatch {
+		base *= float64(cfg.Train.BatchSize) / lrBatchBase
+	}
 	return Schedules{
 		LR:          optim.Cosine(base, o.FinalLR, epochs, iters, o.WarmupEpochs, 0),
 		WD:          optim.Cosine(o.InitWD, o.FinalWD, epochs, iters, 0, 0),

@@ -53,10 +53,11 @@ func (s *simsiam) step(b *viewBatch, _ int) (stepLoss, error) {
 	return stepLoss{total: l}, nil
 }
 
-func (s *simsiam) update(float64)          {}
-func (s *simsiam) health() Health          { return projectionHealth(s.z, s.head.Out) }
-func (s *simsiam) evalParams() *vit.Params { return s.student }
-func (s *simsiam) network() string         { return "student" }
+func (s *simsiam) update(float64)             {}
+func (s *simsiam) health() Health             { return projectionHealth(s.z, s.head.Out) }
+func (s *simsiam) evalParams() *vit.Params    { return s.student }
+func (s *simsiam) studentParams() *vit.Params { return nil }
+func (s *simsiam) network() string            { return "student" }
 
 func (s *simsiam) notes() []string {
 	pred := fmt.Sprintf("a Linear(%d, %d)", s.head.Out, s.head.Out)
