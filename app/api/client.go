@@ -290,8 +290,8 @@ func UploadPNG(upload int64, p PNG) string {
 	return fmt.Sprintf("/api/uploads/%d/png", upload) + p.query()
 }
 
-// ExportURL returns the path that downloads the scored uploads as csv or
-// votable, scored by checkpoint (0: the default model); mine keeps the
+// ExportURL returns the path that downloads the scored uploads as csv,
+// votable or fits (a binary table), scored by checkpoint (0: the default model); mine keeps the
 // caller's own, as Uploads does, so the file holds what the table shows.
 func ExportURL(format string, checkpoint int64, mine bool) string {
 	v := url.Values{"format": {format}}

@@ -23,7 +23,7 @@ const acceptFiles = ".fits,.fit,.fts,.fits.gz,.gz,.npy,.png,.jpg,.jpeg,.zip,.csv
 // Score is where astronomers upload cutouts (drag-and-drop or a file
 // picker) and see them ranked by lens probability, with each file's
 // problems shown inline, a detail view with the nearest training images,
-// and CSV or VOTable export.
+// and CSV, VOTable or FITS export.
 type Score struct {
 	app.Compo
 	page
@@ -243,6 +243,7 @@ func (s *Score) Render() app.UI {
 			app.Div().Class("actions").Body(
 				app.A().Class("button").ID("export-csv").Href(api.ExportURL("csv", s.checkpoint, !s.everyone)).Attr("download", "sslens-scores.csv").Text("Export CSV"),
 				app.A().Class("button").ID("export-votable").Href(api.ExportURL("votable", s.checkpoint, !s.everyone)).Attr("download", "sslens-scores.vot").Text("Export VOTable"),
+				app.A().Class("button").ID("export-fits").Href(api.ExportURL("fits", s.checkpoint, !s.everyone)).Attr("download", "sslens-scores.fits").Text("Export FITS"),
 			),
 		),
 		s.modelLine(),

@@ -10,6 +10,7 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"io"
 	"math"
 	"net/http"
 	"slices"
@@ -343,12 +344,22 @@ func TestUploadScoringAndExport(t *testing.T) {
 	if vt.Version != "1.4" || vt.XMLName.Space != "http://www.ivoa.net/xml/VOTable/v1.3" || len(tb.Fields) != len(rows[0]) || len(tb.Rows) != 4 || tb.Fields[8].Datatype != "double" {
 		t.Errorf("votable: version %q ns %q, %d fields, %d rows", vt.Version, vt.XMLName.Space, len(tb.Fields), len(tb.Rows))
 	}
+
+	// FITS binary-table export: the table extension holds every upload.
+	res = c.request("GET", "/api/uploads/export?format=fits", nil, "")
+	fb, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	if err != nil || res.Header.Get("Content-Type") != "application/fits" || !strings.Contains(res.Header.Get("Content-Disposition"), ".fits") ||
+		!bytes.HasPrefix(fb, []byte("SIMPLE  =                    T")) || len(fb)%2880 != 0 ||
+		!bytes.Contains(fb, []byte("XTENSION= 'BINTABLE'")) || !bytes.Contains(fb, []byte("NAXIS2  =                    4")) {
+		t.Errorf("fits: %v, %d bytes, %v", err, len(fb), res.Header)
+	}
 	for _, r := range tb.Rows {
 		if len(r.TD) != len(tb.Fields) {
 			t.Errorf("row with %d cells", len(r.TD))
 		}
 	}
-	if code, _ := c.apiErr("GET", "/api/uploads/export?format=fits", "", nil); code != 400 {
+	if code, _ := c.apiErr("GET", "/api/uploads/export?format=xlsx", "", nil); code != 400 {
 		t.Errorf("bad format: %d", code)
 	}
 

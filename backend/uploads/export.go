@@ -27,18 +27,21 @@ type ExportMeta struct {
 	Grading    *shared.GradingSummary // the ranking against the grades; nil to leave out
 }
 
-// ExportFormat returns the export format called name: csv or votable.
+// ExportFormat returns the export format called name: csv, votable or
+// fits (a binary table).
 func ExportFormat(name string) (Export, error) {
 	switch name {
 	case "csv":
 		return Export{ContentType: "text/csv; charset=utf-8", Ext: ".csv", Write: writeCSV}, nil
 	case "votable":
 		return Export{ContentType: "application/x-votable+xml", Ext: ".vot", Write: writeVOTable}, nil
+	case "fits":
+		return Export{ContentType: "application/fits", Ext: ".fits", Write: writeFITSTable}, nil
 	}
-	return Export{}, errorf(BadRequest, "format=%q: want csv or votable", name)
+	return Export{}, errorf(BadRequest, "format=%q: want csv, votable or fits", name)
 }
 
-// exportColumns are the columns of both export formats.
+// exportColumns are the columns of every export format.
 var exportColumns = []struct {
 	name, datatype, ucd, unit, desc string
 }{

@@ -62,8 +62,8 @@ func TestExport(t *testing.T) {
 	}
 
 	var ue *Error
-	if _, err := ExportFormat("fits"); !errors.As(err, &ue) || ue.Kind != BadRequest {
-		t.Errorf("fits: %v", err)
+	if _, err := ExportFormat("xlsx"); !errors.As(err, &ue) || ue.Kind != BadRequest || !strings.Contains(err.Error(), "want csv, votable or fits") {
+		t.Errorf("xlsx: %v", err)
 	}
 }
 
