@@ -3,6 +3,7 @@ package ui
 import (
 	"net/url"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -358,5 +359,45 @@ func TestRunPageCancelForOwner(t *testing.T) {
 		if got := strings.Contains(htmlOf(v), `id="cancel-run"`); got != tt.want {
 			t.Errorf("%s (%s): cancel offered %v, want %v", tt.user, tt.role, got, tt.want)
 		}
+	}
+}
+
+// The score table's rows: the show filter, then the order.
+func TestScoreVisible(t *testing.T) {
+	cons := func(mean float64, graders int, class string) *shared.Consensus {
+		return &shared.Consensus{Mean: mean, Graders: graders, Class: class}
+	}
+	s := &Score{uploads: []shared.Upload{ // the model's ranking
+		{ID: 1},
+		{ID: 2, MyGrade: "C", Consensus: cons(1, 2, "C")},
+		{ID: 3, MyGrade: "A", Consensus: cons(2.5, 2, "A")},
+		{ID: 4, MyGrade: "B", Consensus: cons(2.5, 3, "A")},
+		{ID: 5, MyGrade: "B", Consensus: cons(2, 1, "B")},
+	}}
+	ids := func() []int64 {
+		var out []int64
+		for _, u := range s.visible() {
+			out = append(out, u.ID)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		show, order string
+		want        []int64
+	}{
+		{"", "", []int64{1, 2, 3, 4, 5}},
+		{"ungraded", "", []int64{1}},
+		{"graded", "", []int64{2, 3, 4, 5}},
+		{"lenses", "", []int64{3, 4, 5}},
+		{"", "consensus", []int64{4, 3, 5, 2, 1}}, // mean grade, then graders; none last
+		{"lenses", "consensus", []int64{4, 3, 5}},
+	} {
+		s.show, s.order = tc.show, tc.order
+		if got := ids(); !slices.Equal(got, tc.want) {
+			t.Errorf("show %q order %q: %v, want %v", tc.show, tc.order, got, tc.want)
+		}
+	}
+	if s.uploads[0].ID != 1 || s.uploads[3].ID != 4 {
+		t.Error("ordering changed the ranking it was given")
 	}
 }

@@ -33,6 +33,7 @@ type Score struct {
 	everyone   bool  // the table shows every user's uploads, not only the caller's
 	uploads    []shared.Upload
 	show       string // which rows: "" all, ungraded, graded, lenses (consensus A or B)
+	order      string // "" the model's ranking, consensus: the graders' mean grade first
 	hideScores bool   // P(lens) hidden, so that grades are not anchored on it
 
 	sending  []pendingFile
@@ -287,6 +288,8 @@ func (s *Score) modelLine() app.UI {
 		selectField("s-whose", "Uploads", whose, []option{{"mine", "my uploads"}, {"everyone", "everyone's (to grade together)"}}, s.on(s.onWhose)),
 		selectField("s-show", "Show", s.show, []option{{"", "all"}, {"ungraded", "not graded by me"}, {"graded", "graded by me"}, {"lenses", "consensus A or B"}},
 			s.on(func(ctx app.Context, e app.Event) { s.show = value(e) })),
+		selectField("s-order", "Order", s.order, []option{{"", "model ranking"}, {"consensus", "consensus (mean grade)"}},
+			s.on(func(ctx app.Context, e app.Event) { s.order = value(e) })),
 		app.Label().Class("check").Body(
 			app.Input().Type("checkbox").ID("hide-scores").Checked(s.hideScores).OnChange(s.on(func(ctx app.Context, e app.Event) { s.hideScores = e.Get("target").Get("checked").Bool() })),
 			app.Text(" hide P(lens) while grading"),
@@ -789,17 +792,35 @@ func skyBlock(u *shared.Upload) app.UI {
 }
 
 // visible returns the table's rows: the uploads the show filter keeps, in
-// the server's ranking.
+// the server's ranking or, ordered by consensus, by mean grade (then
+// number of graders, then ranking), those without a visible consensus
+// last.
 func (s *Score) visible() []shared.Upload {
-	if s.show == "" {
-		return s.uploads
-	}
-	var out []shared.Upload
-	for _, u := range s.uploads {
-		lens := u.Consensus != nil && (u.Consensus.Class == shared.GradeA || u.Consensus.Class == shared.GradeB)
-		if s.show == "ungraded" && u.MyGrade == "" || s.show == "graded" && u.MyGrade != "" || s.show == "lenses" && lens {
-			out = append(out, u)
+	out := s.uploads
+	if s.show != "" {
+		out = nil
+		for _, u := range s.uploads {
+			lens := u.Consensus != nil && (u.Consensus.Class == shared.GradeA || u.Consensus.Class == shared.GradeB)
+			if s.show == "ungraded" && u.MyGrade == "" || s.show == "graded" && u.MyGrade != "" || s.show == "lenses" && lens {
+				out = append(out, u)
+			}
 		}
+	}
+	if s.order == "consensus" {
+		out = slices.Clone(out)
+		slices.SortStableFunc(out, func(a, b shared.Upload) int {
+			switch {
+			case a.Consensus == nil && b.Consensus == nil:
+				return 0
+			case a.Consensus == nil:
+				return 1
+			case b.Consensus == nil:
+				return -1
+			case a.Consensus.Mean != b.Consensus.Mean:
+				return cmp.Compare(b.Consensus.Mean, a.Consensus.Mean)
+			}
+			return cmp.Compare(b.Consensus.Graders, a.Consensus.Graders)
+		})
 	}
 	return out
 }
