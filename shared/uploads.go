@@ -39,6 +39,17 @@ type Position struct {
 	Dec         float64 `json:"dec"`
 	Sexagesimal string  `json:"sexagesimal"`
 	From        string  `json:"from"`
+	// Orientation is the WCS's at the centre; nil without a WCS.
+	Orientation *Orientation `json:"orientation,omitempty"`
+}
+
+// Orientation is how the sky lies on a cutout as the portal shows it
+// (x along a row, y from one row to the next, downwards on the screen):
+// the pixel scale and unit vectors pointing north and east.
+type Orientation struct {
+	Scale float64    `json:"scale"` // arcseconds per pixel
+	North [2]float64 `json:"north"`
+	East  [2]float64 `json:"east"`
 }
 
 // Score is the lens probability a checkpoint gives an upload.

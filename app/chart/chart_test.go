@@ -4,6 +4,7 @@ import (
 	"math"
 	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -200,5 +201,42 @@ func TestLogX(t *testing.T) {
 	html := b.String()
 	if chance := regexp.MustCompile(`<path[^>]*data-role="chance"[^>]*>`).FindString(html); !strings.Contains(chance, ` d="M`) || !strings.Contains(html, ">0.001<") {
 		t.Errorf("log ROC chart:\n%s", html)
+	}
+}
+
+// The scale bar is the longest round length within a third of the image;
+// the compass's arrows point along north and east.
+func TestSkyOverlay(t *testing.T) {
+	for _, tc := range []struct {
+		width       int
+		scale, want float64
+	}{{64, 0.168, 2}, {32, 0.168, 1}, {101, 0.262, 5}, {10, 0.01, 0}, {400, 1, 120}} {
+		got, px := ScaleBar(tc.width, tc.scale)
+		if got != tc.want || (got > 0 && math.Abs(px-got/tc.scale) > 1e-12) || float64(tc.width)*tc.scale/3 < got {
+			t.Errorf("ScaleBar(%d px, %g\"/px) = %g\", %g px; want %g\"", tc.width, tc.scale, got, px, tc.want)
+		}
+	}
+	var b strings.Builder
+	app.PrintHTML(&b, SkyOverlay(64, 64, 0.168, [2]float64{0, 1}, [2]float64{-1, 0}))
+	html := b.String()
+	el := func(re string) string { return regexp.MustCompile(re).FindString(html) }
+	bar := el(`<line[^>]*data-role="scale-bar"[^>]*>`)
+	x1, _ := strconv.ParseFloat(regexp.MustCompile(`x1="([0-9.]+)"`).FindStringSubmatch(bar)[1], 64)
+	x2, _ := strconv.ParseFloat(regexp.MustCompile(`x2="([0-9.]+)"`).FindStringSubmatch(bar)[1], 64)
+	if math.Abs(x2-x1-2/0.168) > 0.1 || !strings.Contains(html, ">2″<") || !strings.Contains(html, `viewBox="0 0 64 64"`) {
+		t.Errorf("scale bar %q (%.1f px) in\n%s", bar, x2-x1, html)
+	}
+	// North (0, 1) points down the image from the compass's centre, east left.
+	north := el(`<line[^>]*data-dir="N"[^>]*>`)
+	east := el(`<line[^>]*data-dir="E"[^>]*>`)
+	for _, c := range []struct{ line, attr, want string }{
+		{north, "x2", "51.2"}, {north, "y2", "19.8"}, {east, "x2", "44.2"}, {east, "y2", "12.8"},
+	} {
+		if !strings.Contains(c.line, c.attr+`="`+c.want+`"`) {
+			t.Errorf("compass line %q: want %s=%s", c.line, c.attr, c.want)
+		}
+	}
+	if arcsecText(120) != "2′" || arcsecText(0.5) != "0.5″" {
+		t.Errorf("labels %q %q", arcsecText(120), arcsecText(0.5))
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/maxence-charriere/go-app/v9/pkg/app"
 
 	"github.com/sslens/sslens/app/api"
+	"github.com/sslens/sslens/app/chart"
 	"github.com/sslens/sslens/shared"
 )
 
@@ -55,11 +56,16 @@ type Score struct {
 	keys       func() // removes the grading keys' listener
 
 	// The large view of the open candidate: its band (rgb or g, r, i),
-	// the composite's Lupton Q and stretch, and whether it fills the window.
+	// the composite's Lupton Q and stretch, whether it fills the window,
+	// and whether it blinks through g, r and i.
 	viewBand      string
 	lupQ, lupSoft float64
 	zoomed        bool
+	blinking      bool
 }
+
+// blinkEvery is how long each band shows while the large view blinks.
+const blinkEvery = 700 * time.Millisecond
 
 // OnNav reads ?upload= (the selected row) and loads the models and the
 // user's uploads on the first visit.
@@ -639,22 +645,34 @@ func (s *Score) largeView(up *shared.Upload) app.UI {
 	band := cmp.Or(s.viewBand, "rgb")
 	q, soft := cmp.Or(s.lupQ, defaultLupQ), cmp.Or(s.lupSoft, defaultLupSoft)
 	src := api.UploadPNG(s.selected, api.PNG{Band: band, Scale: min((largeViewPx+side-1)/side, 16), Q: q, Soft: soft})
-	cls := "large-view"
+	cls := "large-frame"
 	if s.zoomed {
 		cls += " zoomed"
 	}
+	var overlay app.UI = app.If(false)
+	if up != nil && up.Position != nil && up.Position.Orientation != nil {
+		o := up.Position.Orientation
+		overlay = chart.SkyOverlay(up.Width, up.Height, o.Scale, o.North, o.East)
+	}
 	bands := []string{"rgb", "g", "r", "i"}
+	blink := "button small"
+	if s.blinking {
+		blink += " primary"
+	}
 	return app.Div().Class("large").Body(
-		app.Img().Class(cls).ID("candidate-image").Src(src).Alt(band+" image of the candidate").Title("click to fill the window; Escape to return").
-			OnClick(s.on(func(ctx app.Context, e app.Event) { s.zoomed = !s.zoomed })),
+		app.Div().Class(cls).Body(
+			app.Img().Class("large-view").ID("candidate-image").Src(src).Alt(band+" image of the candidate").Title("click to fill the window; Escape to return").
+				OnClick(s.on(func(ctx app.Context, e app.Event) { s.zoomed = !s.zoomed })),
+			overlay,
+		),
 		app.Div().Class("actions view-bands").Body(app.Range(bands).Slice(func(i int) app.UI {
 			b := bands[i]
 			bcls := "button small"
-			if b == band {
+			if b == band && !s.blinking {
 				bcls += " primary"
 			}
 			return app.Button().Type("button").Class(bcls).ID("view-"+b).DataSet("band", b).Text(b).OnClick(s.on(s.onViewBand))
-		})),
+		}), app.Button().Type("button").Class(blink).ID("view-blink").Title("show g, r and i in turn").Text("blink").OnClick(s.on(s.onBlink))),
 		app.If(band == "rgb", app.Div().Class("lupton").Body(
 			app.Label().For("lup-q").Textf("Q %g", q),
 			app.Input().Type("range").ID("lup-q").Min(1).Max(30).Step(1).Value(q).OnInput(s.on(func(ctx app.Context, e app.Event) { s.lupQ, _ = strconv.ParseFloat(value(e), 64) })),
@@ -666,7 +684,36 @@ func (s *Score) largeView(up *shared.Upload) app.UI {
 
 // onViewBand shows the clicked button's band in the large view.
 func (s *Score) onViewBand(ctx app.Context, e app.Event) {
-	s.viewBand = e.Get("currentTarget").Get("dataset").Get("band").String()
+	s.viewBand, s.blinking = e.Get("currentTarget").Get("dataset").Get("band").String(), false
+}
+
+// onBlink starts or stops showing g, r and i in turn.
+func (s *Score) onBlink(ctx app.Context, e app.Event) {
+	s.blinking = !s.blinking
+	if s.blinking {
+		s.blinkStep(ctx)
+	}
+}
+
+// blinkStep shows the band after the one shown (g after anything else)
+// and comes back after blinkEvery, until blinking stops.
+func (s *Score) blinkStep(ctx app.Context) {
+	if !s.blinking || !s.Mounted() {
+		return
+	}
+	s.viewBand = nextBlinkBand(s.viewBand)
+	ctx.After(blinkEvery, func(ctx app.Context) { s.blinkStep(ctx) })
+}
+
+// nextBlinkBand is the band blinking shows after band: g, r, i, g, ...
+func nextBlinkBand(band string) string {
+	switch band {
+	case "g":
+		return "r"
+	case "r":
+		return "i"
+	}
+	return "g"
 }
 
 // gradingBlock grades the open candidate: buttons (and keys), a note,

@@ -21,6 +21,9 @@ type Meta struct {
 	// WCS at the centre, or position keywords); nil when the file gives none.
 	Position     *sky.Position
 	PositionFrom sky.Source
+	// Orientation is the WCS's pixel scale and north and east at the
+	// centre; nil without a WCS.
+	Orientation *sky.Orientation
 	// Filters are the file's own names of the g, r and i planes (e.g.
 	// HSC-G, or g from a BANDS keyword), "" where it names none.
 	Filters [3]string
@@ -88,6 +91,18 @@ func readMeta(h sky.Header, height, width int) Meta {
 		m.Position, m.PositionFrom = &p, src
 	case !errors.Is(err, sky.ErrNoPosition):
 		m.Notes = append(m.Notes, "no position: "+err.Error())
+	}
+	if src == sky.FromWCS {
+		w, err := sky.ParseWCS(h) // it read once already, for the position
+		var o sky.Orientation
+		if err == nil {
+			o, err = w.Orientation(float64(width+1)/2, float64(height+1)/2)
+		}
+		if err != nil {
+			m.Notes = append(m.Notes, "no orientation: "+err.Error())
+		} else {
+			m.Orientation = &o
+		}
 	}
 	return m
 }
@@ -287,7 +302,7 @@ func CombineBands(bands []Band) (Image, Meta, error) {
 		switch p := b.Meta.Position; {
 		case p == nil:
 		case meta.Position == nil:
-			meta.Position, meta.PositionFrom = p, b.Meta.PositionFrom
+			meta.Position, meta.PositionFrom, meta.Orientation = p, b.Meta.PositionFrom, b.Meta.Orientation
 		default:
 			if d := sky.Separation(*p, *meta.Position); d > maxBandOffset {
 				return Image{}, Meta{}, fmt.Errorf("%w: band %s is centred %.2f arcsec from the others (at most %g)", ErrShape, b.Filter, d, maxBandOffset)

@@ -3,6 +3,7 @@ package data
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -107,6 +108,10 @@ func TestHSCCutoutBands(t *testing.T) {
 	if meta.Object != want.HSC.Object || meta.Position == nil || meta.PositionFrom != sky.FromWCS || sky.Separation(*meta.Position, wantPos) > 0.001 {
 		t.Errorf("combined meta: object %q, position %v from %s; want %q at %v", meta.Object, meta.Position, meta.PositionFrom, want.HSC.Object, wantPos)
 	}
+	// The fixture's CD matrix: 0.168"/px, north up (+y), east left (-x).
+	if o := meta.Orientation; o == nil || math.Abs(o.Scale-0.168) > 1e-6 || math.Abs(o.North[1]-1) > 1e-6 || math.Abs(o.East[0]+1) > 1e-6 {
+		t.Errorf("combined orientation %+v, want 0.168\"/px, north (0, 1), east (-1, 0)", o)
+	}
 
 	// Not one object, or not g, r and i once each.
 	moved := bands[2]
@@ -155,6 +160,9 @@ func TestLegacySurveysCube(t *testing.T) {
 	}
 	if p := (sky.Position{RA: rig.RADec[0], Dec: rig.RADec[1]}); meta.Position == nil || sky.Separation(*meta.Position, p) > 0.001 {
 		t.Errorf("position %v, astropy %v", meta.Position, p)
+	}
+	if o := meta.Orientation; o == nil || math.Abs(o.Scale-0.262) > 1e-6 {
+		t.Errorf("orientation %+v, want 0.262\"/px", o)
 	}
 	_, err = DecodeImage("legacy-grz.fits", surveyFile(t, "legacy-grz.fits"), ReadOptions{})
 	if !errors.Is(err, ErrShape) || !strings.Contains(err.Error(), "bands g, r, z (BANDS keyword)") {

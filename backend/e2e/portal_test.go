@@ -727,6 +727,26 @@ func uploadWithPositions(t *testing.T, b *tab, p *portal) {
 		t.Error("no Legacy Surveys link at the npy's position")
 	}
 	b.shot(t, p, "19-positions")
+
+	// The FITS file's WCS gives a scale bar and a compass over its large
+	// view (Legacy Surveys pixels are 0.262"); blinking shows g, r, i in turn.
+	id = eval[string](t, b, `[...document.querySelectorAll("#scores tbody tr")].find(r => r.textContent.includes("wcs.fits")).dataset.upload`)
+	b.do(t, "opening the FITS file", 30*time.Second, chromedp.Navigate(p.url+"/score?upload="+id))
+	b.waitJS(t, "its scale bar and compass", `!!document.querySelector("[data-role=sky-overlay] [data-role=scale-bar]") &&
+		document.querySelectorAll("[data-role=sky-overlay] [data-role=compass]").length == 2`, 30*time.Second)
+	if arcsec := eval[string](t, b, `document.querySelector("[data-role=sky-overlay] [data-role=scale-bar]").dataset.arcsec`); arcsec == "" {
+		t.Error("the scale bar has no length")
+	}
+	b.click(t, "#view-blink")
+	b.waitJS(t, "the g band", `document.querySelector("#candidate-image").src.includes("band=g")`, 10*time.Second)
+	b.waitJS(t, "then the r band", `document.querySelector("#candidate-image").src.includes("band=r")`, 10*time.Second)
+	b.shot(t, p, "22-compass")
+	b.click(t, "#view-rgb")
+	b.click(t, "#candidate-image")
+	b.waitJS(t, "the full-window view, overlay included", `(() => { const r = document.querySelector("[data-role=sky-overlay]").getBoundingClientRect();
+		return document.querySelector(".large-frame").classList.contains("zoomed") && r.width == window.innerWidth && r.height == window.innerHeight })()`, 10*time.Second)
+	b.click(t, "#candidate-image")
+
 	csv := eval[string](t, b, `fetch(document.querySelector("#export-csv").href).then(r => r.text())`)
 	if !strings.Contains(csv, ",ra,dec,position,") || !strings.Contains(csv, "10:00:27.91 +02:12:20.9") || !strings.Contains(csv, astronomer+":A") {
 		t.Errorf("the export lacks positions or grades:\n%s", csv)

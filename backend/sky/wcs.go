@@ -339,3 +339,38 @@ func num(h Header, key string, def float64) (float64, bool) {
 	}
 	return def, false
 }
+
+// Orientation is how the sky lies on an image near one pixel: the pixel
+// scale and the directions of north and east as unit vectors in pixel
+// coordinates (x along a row, y from row to row: the FITS axes).
+type Orientation struct {
+	Scale       float64    // arcseconds per pixel (the root of the pixel's area)
+	North, East [2]float64 // unit vectors (x, y)
+}
+
+// Orientation returns the orientation at the 1-based pixel (x, y), from
+// the sky positions of it and its neighbours along x and y: the local
+// Jacobian of (east, north) offsets, inverted to pixel directions.
+func (w *WCS) Orientation(x, y float64) (Orientation, error) {
+	p := w.PixelToSky(x, y)
+	var j [2][2]float64 // j[k] = (east, north) arcsec for a step of one pixel along axis k
+	for k, q := range []Position{w.PixelToSky(x+1, y), w.PixelToSky(x, y+1)} {
+		dra := math.Remainder(q.RA-p.RA, 360)
+		j[k] = [2]float64{dra * math.Cos(p.Dec*deg) * 3600, (q.Dec - p.Dec) * 3600}
+	}
+	det := j[0][0]*j[1][1] - j[1][0]*j[0][1]
+	if !(math.Abs(det) > 0) || math.IsInf(det, 0) {
+		return Orientation{}, fmt.Errorf("the WCS maps the pixels near (%g, %g) to no area of sky", x, y)
+	}
+	// Pixel steps (dx, dy) giving (east, north) = dx·j[0] + dy·j[1]: the
+	// columns of the inverse Jacobian.
+	unit := func(dx, dy float64) [2]float64 {
+		n := math.Hypot(dx, dy)
+		return [2]float64{dx / n, dy / n}
+	}
+	return Orientation{
+		Scale: math.Sqrt(math.Abs(det)),
+		North: unit(-j[1][0]/det, j[0][0]/det),
+		East:  unit(j[1][1]/det, -j[0][1]/det),
+	}, nil
+}

@@ -3,6 +3,7 @@ package sky
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"os"
 	"strings"
 	"testing"
@@ -90,6 +91,65 @@ func TestParseWCSRejects(t *testing.T) {
 		}
 		if tc.want == "no celestial WCS" && !errors.Is(err, ErrNoWCS) {
 			t.Errorf("%s: err %v is not ErrNoWCS", tc.name, err)
+		}
+	}
+}
+
+// Orientation against the closed form at the reference pixel of a TAN
+// header, where the projection is locally its CD matrix: (east, north) =
+// CD (dx, dy) in degrees, so north and east are the columns of CD's
+// inverse, and the scale the root of |det CD|. Flipped parity (east to
+// the right) and a rotation are both there.
+func TestOrientation(t *testing.T) {
+	for _, tc := range []struct {
+		name           string
+		scale, rot     float64 // arcsec per pixel, degrees
+		flip           bool    // east along +x, as an image seen from behind
+		north, east    [2]float64
+		crval1, crval2 float64
+	}{
+		{"north up, east left", 0.168, 0, false, [2]float64{0, 1}, [2]float64{-1, 0}, 150, 2},
+		{"east right", 0.262, 0, true, [2]float64{0, 1}, [2]float64{1, 0}, 30, -20},
+		{"rotated 30 degrees, at Dec 60", 0.2, 30, false, [2]float64{-math.Sin(30 * deg), math.Cos(30 * deg)}, [2]float64{-math.Cos(30 * deg), -math.Sin(30 * deg)}, 210, 60},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, c := math.Sincos(tc.rot * deg)
+			sx := -1.0
+			if tc.flip {
+				sx = 1
+			}
+			d := tc.scale / 3600
+			// CD = scale · R(rot) · diag(sx, 1): pixel x then rotated.
+			h := map[string]any{"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "CRPIX1": 32.5, "CRPIX2": 32.5,
+				"CRVAL1": tc.crval1, "CRVAL2": tc.crval2,
+				"CD1_1": d * sx * c, "CD1_2": -d * s, "CD2_1": d * sx * s, "CD2_2": d * c}
+			w, err := ParseWCS(mapHeader(h))
+			if err != nil {
+				t.Fatal(err)
+			}
+			o, err := w.Orientation(32.5, 32.5)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if math.Abs(o.Scale-tc.scale) > 1e-6 {
+				t.Errorf("scale %v, want %v", o.Scale, tc.scale)
+			}
+			for _, v := range []struct {
+				what      string
+				got, want [2]float64
+			}{{"north", o.North, tc.north}, {"east", o.East, tc.east}} {
+				if math.Hypot(v.got[0]-v.want[0], v.got[1]-v.want[1]) > 1e-5 {
+					t.Errorf("%s %v, want %v", v.what, v.got, v.want)
+				}
+			}
+		})
+	}
+	// A degenerate matrix maps pixels to no area: an error, not NaNs.
+	w, err := ParseWCS(mapHeader(map[string]any{"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "CRPIX1": 1.0, "CRPIX2": 1.0,
+		"CRVAL1": 10.0, "CRVAL2": 10.0, "CD1_1": 1e-4, "CD1_2": 1e-4, "CD2_1": 1e-4, "CD2_2": 1e-4}))
+	if err == nil {
+		if _, err = w.Orientation(1, 1); err == nil {
+			t.Error("a singular CD matrix has an orientation")
 		}
 	}
 }

@@ -186,6 +186,9 @@ var migrations = []string{
 		time          INTEGER NOT NULL,
 		PRIMARY KEY (content_id, user)
 	) WITHOUT ROWID;`,
+	// How the sky lies on a cutout with a WCS: shared.Orientation as JSON
+	// ('' without one), for the scale bar and compass.
+	`ALTER TABLE contents ADD COLUMN orientation TEXT NOT NULL DEFAULT '';`,
 }
 
 func (s *Store) migrate(ctx context.Context) error {

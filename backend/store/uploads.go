@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -38,17 +39,25 @@ func (s *Store) AddUpload(ctx context.Context, u Upload) (out Upload, dup bool, 
 	}
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		var content int64
-		var ra, dec, from any // NULL and '' without a position
-		from = ""
+		var ra, dec, from, orient any // NULL and '' without a position
+		from, orient = "", ""
 		if p := u.Position; p != nil {
 			ra, dec, from = p.RA, p.Dec, p.From
+			if o := p.Orientation; o != nil {
+				b, err := json.Marshal(o)
+				if err != nil {
+					return err
+				}
+				orient = string(b)
+			}
 		}
-		err := tx.QueryRowContext(ctx, `INSERT INTO contents (sha256, size, path, created, object, ra, dec, position_from) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		err := tx.QueryRowContext(ctx, `INSERT INTO contents (sha256, size, path, created, object, ra, dec, position_from, orientation) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (sha256) DO UPDATE SET path = CASE WHEN contents.path = '' THEN excluded.path ELSE contents.path END,
 				object = CASE WHEN contents.object = '' THEN excluded.object ELSE contents.object END,
 				ra = COALESCE(contents.ra, excluded.ra), dec = COALESCE(contents.dec, excluded.dec),
-				position_from = CASE WHEN contents.ra IS NULL THEN excluded.position_from ELSE contents.position_from END
-			RETURNING id`, u.SHA256, u.Size, path, u.Created.UnixNano(), u.Object, ra, dec, from).Scan(&content)
+				position_from = CASE WHEN contents.ra IS NULL THEN excluded.position_from ELSE contents.position_from END,
+				orientation = CASE WHEN contents.ra IS NULL THEN excluded.orientation ELSE contents.orientation END
+			RETURNING id`, u.SHA256, u.Size, path, u.Created.UnixNano(), u.Object, ra, dec, from, orient).Scan(&content)
 		if err != nil {
 			return err
 		}
@@ -76,19 +85,25 @@ func (s *Store) AddUpload(ctx context.Context, u Upload) (out Upload, dup bool, 
 // uploadColumns selects an upload with its content; a rejected upload
 // shows no path even when another upload stored the same bytes.
 const uploadColumns = `u.id, c.sha256, u.name, u.format, c.size, CASE WHEN u.valid THEN c.path ELSE '' END,
-	u.user, u.created, u.width, u.height, u.valid, u.error, c.object, c.ra, c.dec, c.position_from
+	u.user, u.created, u.width, u.height, u.valid, u.error, c.object, c.ra, c.dec, c.position_from, c.orientation
 	FROM uploads u JOIN contents c ON c.id = u.content_id`
 
 func scanUpload(sc interface{ Scan(...any) error }) (Upload, error) {
 	var u Upload
 	var created int64
 	var ra, dec sql.NullFloat64
-	var from string
+	var from, orient string
 	err := sc.Scan(&u.ID, &u.SHA256, &u.Name, &u.Format, &u.Size, &u.Path, &u.User, &created, &u.Width, &u.Height, &u.Valid, &u.Error,
-		&u.Object, &ra, &dec, &from)
+		&u.Object, &ra, &dec, &from, &orient)
 	u.Created = fromNanos(created)
-	if ra.Valid && dec.Valid {
+	if err == nil && ra.Valid && dec.Valid {
 		u.Position = &shared.Position{RA: ra.Float64, Dec: dec.Float64, From: from}
+		if orient != "" {
+			u.Position.Orientation = new(shared.Orientation)
+			if err = json.Unmarshal([]byte(orient), u.Position.Orientation); err != nil {
+				err = fmt.Errorf("upload %d: orientation %q: %w", u.ID, orient, err)
+			}
+		}
 	}
 	return u, err
 }

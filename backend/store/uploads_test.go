@@ -90,4 +90,14 @@ func TestUploadPositionFillsIn(t *testing.T) {
 	if u := add("c.npy", &shared.Position{RA: 10, Dec: 10, From: "catalogue d.csv"}); u.Position == nil || *u.Position != *first {
 		t.Errorf("a later position replaced the first: %+v", u.Position)
 	}
+	// A WCS's orientation is kept with its position.
+	o := &shared.Orientation{Scale: 0.168, North: [2]float64{0, 1}, East: [2]float64{-1, 0}}
+	u, _, err := s.AddUpload(ctx, Upload{Upload: shared.Upload{SHA256: "beef", Name: "w.fits", Format: "fits", User: "ann",
+		Position: &shared.Position{RA: 1, Dec: 2, From: "WCS", Orientation: o}}, Path: "uploads/beef.fits", Valid: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back, err := s.Upload(ctx, u.ID); err != nil || back.Position == nil || back.Position.Orientation == nil || *back.Position.Orientation != *o {
+		t.Errorf("orientation read back %+v, %v; want %+v", back.Position, err, o)
+	}
 }

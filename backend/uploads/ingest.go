@@ -216,8 +216,8 @@ func (s *Service) keep(ctx context.Context, user string, f file) (shared.UploadF
 	if m := f.meta; m != nil && err == nil {
 		// What the file says of itself wins.
 		u.Object = cmp.Or(u.Object, m.Object)
-		if p := m.Position; p != nil && u.Position == nil {
-			u.Position = &shared.Position{RA: p.RA, Dec: p.Dec, From: string(m.PositionFrom)}
+		if u.Position == nil {
+			u.Position = position(m)
 		}
 	}
 	if err != nil {
@@ -263,9 +263,7 @@ func validate(u *store.Upload, body []byte) error {
 	if err == nil {
 		u.Width, u.Height = im.W, im.H
 		u.Object = meta.Object
-		if p := meta.Position; p != nil {
-			u.Position = &shared.Position{RA: p.RA, Dec: p.Dec, From: string(meta.PositionFrom)}
-		}
+		u.Position = position(&meta)
 		_, err = data.CenterCrop(im, crop, crop)
 	}
 	var fe *data.FileError
@@ -284,4 +282,19 @@ func writeOnce(path string, b []byte) error {
 		return err
 	}
 	return atomicfile.WriteBytes(path, b)
+}
+
+// position is the upload position m gives, with the orientation on the
+// screen (rows run down it, as FITS y runs up the sky image: the same
+// vectors); nil when m has none.
+func position(m *data.Meta) *shared.Position {
+	p := m.Position
+	if p == nil {
+		return nil
+	}
+	out := &shared.Position{RA: p.RA, Dec: p.Dec, From: string(m.PositionFrom)}
+	if o := m.Orientation; o != nil {
+		out.Orientation = &shared.Orientation{Scale: o.Scale, North: o.North, East: o.East}
+	}
+	return out
 }

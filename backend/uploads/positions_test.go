@@ -47,6 +47,10 @@ func TestUploadPositions(t *testing.T) {
 		p.Sexagesimal[:8] != "13:22:00" {
 		t.Errorf("a.fits position %+v", a.Position)
 	}
+	// Its WCS's orientation: 0.262"/px, north along +y, east along -x.
+	if o := a.Position.Orientation; o == nil || math.Abs(o.Scale-0.262) > 1e-6 || math.Abs(o.North[1]-1) > 1e-6 || math.Abs(o.East[0]+1) > 1e-6 {
+		t.Errorf("a.fits orientation %+v", o)
+	}
 	if len(a.SamePosition) != 1 || a.SamePosition[0] != b.ID || len(b.SamePosition) != 1 || b.SamePosition[0] != a.ID {
 		t.Errorf("same position: a %v, b %v (ids %d, %d)", a.SamePosition, b.SamePosition, a.ID, b.ID)
 	}
