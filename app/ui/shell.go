@@ -2,6 +2,7 @@ package ui
 
 import (
 	"net/url"
+	"strconv"
 
 	"github.com/maxence-charriere/go-app/v9/pkg/app"
 
@@ -30,6 +31,7 @@ type page struct {
 	notice  string // the outcome of the last action, e.g. "run 12 cancelled"
 	mounted bool
 	updated bool // a new build of the app is installed and waits for a reload
+	menu    bool // the navigation menu is open (narrow windows, where it folds away)
 }
 
 // OnAppUpdate offers a reload when the service worker has installed a
@@ -160,6 +162,7 @@ func (p *page) frame(name, active string, content ...app.UI) app.UI {
 
 func (p *page) topBar(active string) app.UI {
 	links := make([]app.UI, 0, len(navLinks))
+	here := "Menu"
 	for _, l := range navLinks {
 		if l.admin && !p.isAdmin() {
 			continue
@@ -167,8 +170,13 @@ func (p *page) topBar(active string) app.UI {
 		a := app.A().Href(l.href).Text(l.label)
 		if l.href == active {
 			a = a.Class("active").Aria("current", "page")
+			here = l.label
 		}
 		links = append(links, a)
+	}
+	nav := "nav"
+	if p.menu {
+		nav += " open"
 	}
 	var user app.UI = app.A().Class("button small").Href("/login").Text("Sign in")
 	if p.sess != nil {
@@ -183,7 +191,12 @@ func (p *page) topBar(active string) app.UI {
 			app.Img().Src("/web/icon.svg").Alt(""),
 			app.Span().Text("sslens"),
 		),
-		app.Nav().Class("nav").Aria("label", "Main").Body(links...),
+		// On a narrow window the links fold into a menu under this button,
+		// which names the page shown.
+		app.Button().Type("button").Class("button small ghost nav-toggle").ID("nav-toggle").
+			Aria("controls", "main-nav").Aria("expanded", strconv.FormatBool(p.menu)).Aria("label", "Menu: "+here).
+			Text("☰ "+here).OnClick(p.on(func(ctx app.Context, e app.Event) { p.menu = !p.menu })),
+		app.Nav().Class(nav).ID("main-nav").Aria("label", "Main").Body(links...),
 		user,
 	)
 }

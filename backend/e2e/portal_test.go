@@ -817,6 +817,17 @@ func narrowWindow(t *testing.T, b *tab, p *portal) {
 		}
 		b.shot(t, p, pg.shot)
 	}
+	// The navigation folds into a menu: closed, no link shows; open, every
+	// link fits the screen, and a link opens its page.
+	if eval[bool](t, b, `getComputedStyle(document.querySelector("#main-nav")).display != "none"`) {
+		t.Error("the navigation shows before the menu is opened")
+	}
+	b.click(t, "#nav-toggle")
+	b.waitJS(t, "the open menu", `[...document.querySelectorAll("#main-nav a")].every(a => { const r = a.getBoundingClientRect(); return r.width > 0 && r.right <= 390 }) &&
+		document.querySelector("#nav-toggle").getAttribute("aria-expanded") == "true"`, 10*time.Second)
+	b.shot(t, p, "23-narrow-menu")
+	b.click(t, `#main-nav a[href="/score"]`)
+	b.page(t, "score")
 	// The open candidate: its score, image and grade buttons on the first
 	// screen, not far below the list.
 	b.do(t, "opening a candidate", 30*time.Second, chromedp.Navigate(p.url+"/score?upload=1"))
