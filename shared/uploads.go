@@ -22,6 +22,10 @@ type Upload struct {
 	// sky (a FITS WCS, or RA/DEC keywords); nil when the file gives none.
 	Object   string    `json:"object,omitempty"`
 	Position *Position `json:"position,omitempty"`
+	// BandWarning names a band read in place of another at the uploader's
+	// request ("z as i"): the model was not trained on it, so every score
+	// of the upload carries the warning. "" for g, r, i.
+	BandWarning string `json:"band_warning,omitempty"`
 	// SamePosition lists the other uploads within 1 arcsec of Position.
 	SamePosition []int64 `json:"same_position,omitempty"`
 	// MyGrade is the caller's grade; Grades and Consensus every grader's,

@@ -35,6 +35,7 @@ type Score struct {
 	uploads    []shared.Upload
 	show       string // which rows: "" all, ungraded, graded, lenses (consensus A or B)
 	order      string // "" the model's ranking, consensus: the graders' mean grade first
+	zAsI       bool   // the next upload reads a z band as i (Legacy Surveys g, r, z)
 	hideScores bool   // P(lens) hidden, so that grades are not anchored on it
 
 	sending  []pendingFile
@@ -163,7 +164,7 @@ func (s *Score) send(ctx app.Context, list app.Value) {
 	}
 	s.sending, s.progress, s.last = files, 0, nil
 	s.notice = ""
-	uploadFiles(list, s.checkpoint, s.env.API.CSRF(),
+	uploadFiles(list, s.checkpoint, s.zAsI, s.env.API.CSRF(),
 		func(f float64) {
 			ctx.Dispatch(func(ctx app.Context) { s.progress = f })
 		},
@@ -256,6 +257,10 @@ func (s *Score) Render() app.UI {
 		s.modelLine(),
 		s.gradingLine(),
 		s.dropZone(),
+		app.Label().Class("check z-as-i").Body(
+			app.Input().Type("checkbox").ID("z-as-i").Checked(s.zAsI).OnChange(s.on(func(ctx app.Context, e app.Event) { s.zAsI = e.Get("target").Get("checked").Bool() })),
+			app.Text(" read a z band as i (g, r, z cutouts such as the Legacy Surveys'; the model was trained on g, r, i, so their scores are marked)"),
+		),
 		s.outcome(),
 		app.Div().Class("score-layout").Body(
 			s.table(),
@@ -471,7 +476,8 @@ func (s *Score) table() app.UI {
 					app.Td().Body(app.Img().Class("thumb-small").Src(api.UploadPNG(u.ID, api.PNG{Scale: 3})).Alt("").Width(96).Height(96).Attr("loading", "lazy")),
 					app.Td().Body(
 						app.A().Href(href).Text(u.Name),
-						app.If(len(u.SamePosition) > 0, app.Span().Class("badge same-position").Title("other uploads within 1 arcsec").Textf("same position as %s", plural(len(u.SamePosition), "other")))),
+						app.If(len(u.SamePosition) > 0, app.Span().Class("badge same-position").Title("other uploads within 1 arcsec").Textf("same position as %s", plural(len(u.SamePosition), "other"))),
+						app.If(u.BandWarning != "", app.Span().Class("badge band-warning").Title(bandWarningText(u.BandWarning)).Text(u.BandWarning))),
 					app.Td().Body(s.probCell(u.Score)),
 					app.Td().Class("grade-cell").Text(gradeText(u)),
 					app.Td().Class("wide-only mono").Text(positionText(u.Position)),
@@ -914,6 +920,7 @@ func (s *Score) detailPanel() app.UI {
 	return app.Section().Class("card detail").ID("upload-detail").Aria("label", "Upload detail").Body(
 		head,
 		app.If(up != nil && up.Score != nil && !s.hideScores, app.P().Class("big-number").Textf("P(lens) = %.3f", scoreOf(up))),
+		app.If(up != nil && up.BandWarning != "", app.Div().Class("alert warning").ID("band-warning").Role("note").Text(bandWarningText(bandWarningOf(up)))),
 		s.largeView(up),
 		s.gradingBlock(),
 		app.Div().Class("bands small-bands").Body(app.Range(bands).Slice(func(i int) app.UI {
@@ -966,4 +973,18 @@ func (s *Score) neighbours() app.UI {
 			),
 		))
 	}))
+}
+
+// bandWarningText says what a band read in place of another means for a
+// score.
+func bandWarningText(w string) string {
+	return fmt.Sprintf("Read with %s, as the uploader asked: the model was trained on g, r, i, so this score is less reliable.", w)
+}
+
+// bandWarningOf is up's band warning; "" for nil.
+func bandWarningOf(up *shared.Upload) string {
+	if up == nil {
+		return ""
+	}
+	return up.BandWarning
 }

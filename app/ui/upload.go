@@ -33,7 +33,7 @@ func filesOf(list app.Value) []pendingFile {
 //
 // Callbacks run on the browser's event loop: callers hand results to the
 // UI goroutine with ctx.Dispatch.
-func uploadFiles(list app.Value, checkpoint int64, csrf string, progress func(float64), done func(status int, body string)) {
+func uploadFiles(list app.Value, checkpoint int64, zAsI bool, csrf string, progress func(float64), done func(status int, body string)) {
 	form := app.Window().Get("FormData").New()
 	for i := 0; i < list.Length(); i++ {
 		f := list.Index(i)
@@ -41,6 +41,9 @@ func uploadFiles(list app.Value, checkpoint int64, csrf string, progress func(fl
 	}
 	if checkpoint > 0 {
 		form.Call("append", "checkpoint", strconv.FormatInt(checkpoint, 10))
+	}
+	if zAsI {
+		form.Call("append", "z_as_i", "true")
 	}
 	xhr := app.Window().Get("XMLHttpRequest").New()
 	xhr.Call("open", "POST", "/api/uploads")

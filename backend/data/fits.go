@@ -15,7 +15,7 @@ import (
 // accepts), uncropped. NaN, Inf and BLANK pixels are an error; use
 // DecodeImage for cropping, gzip, or replacing them.
 func DecodeFITS(b []byte) (Image, error) {
-	im, _, err := decodeFITSRaw(b)
+	im, _, err := decodeFITSRaw(b, false)
 	if err == nil {
 		im, _, err = finish(im, ReadOptions{})
 	}
@@ -28,10 +28,11 @@ func DecodeFITS(b []byte) (Image, error) {
 // fitsBlock is the FITS record size: headers and data are padded to it.
 const fitsBlock = 2880
 
-// decodeFITSRaw reads a FITS file that holds all three bands; a
-// single-band file is an error that says how to give sslens its bands.
-func decodeFITSRaw(b []byte) (Image, Meta, error) {
-	im, band, meta, err := readFITS(b)
+// decodeFITSRaw reads a FITS file that holds all three bands (z read as
+// i with zAsI); a single-band file is an error that says how to give
+// sslens its bands.
+func decodeFITSRaw(b []byte, zAsI bool) (Image, Meta, error) {
+	im, band, meta, err := readFITS(b, zAsI)
 	if err != nil {
 		return Image{}, Meta{}, err
 	}
@@ -47,8 +48,9 @@ func decodeFITSRaw(b []byte) (Image, Meta, error) {
 
 // readFITS reads a FITS cutout: a 3-band image (a cube, or three 2-d image
 // HDUs), or one band (a single 2-d image, with the HSC cutout service's
-// MASK applied and its VARIANCE set aside), with what its headers say.
-func readFITS(b []byte) (im Image, band *Band, meta Meta, err error) {
+// MASK applied and its VARIANCE set aside), with what its headers say;
+// zAsI reads a 3-band file's z band as i (see bandOrder).
+func readFITS(b []byte, zAsI bool) (im Image, band *Band, meta Meta, err error) {
 	if err := checkFITSSizes(b); err != nil {
 		return Image{}, nil, Meta{}, err
 	}
@@ -112,7 +114,7 @@ func readFITS(b []byte) (im Image, band *Band, meta Meta, err error) {
 		if names == nil {
 			return cube, nil, meta, nil
 		}
-		order, err := bandOrder(names, "BANDS keyword")
+		order, err := bandOrder(names, "BANDS keyword", zAsI, &meta)
 		if err != nil {
 			return Image{}, nil, Meta{}, err
 		}
@@ -154,7 +156,7 @@ func readFITS(b []byte) (im Image, band *Band, meta Meta, err error) {
 		}
 		order := [3]int{0, 1, 2} // file order when the planes are not all named
 		if !slices.Contains(names, "") {
-			if order, err = bandOrder(names, "FILTER, BAND or EXTNAME keywords"); err != nil {
+			if order, err = bandOrder(names, "FILTER, BAND or EXTNAME keywords", zAsI, &meta); err != nil {
 				return Image{}, nil, Meta{}, err
 			}
 			if order != [3]int{0, 1, 2} {

@@ -87,6 +87,10 @@ func (e *FileError) Unwrap() error { return e.Err }
 type ReadOptions struct {
 	Crop             int  // centre crop size in px, 0 = none
 	ReplaceNonFinite bool // replace NaN and Inf pixels by 0 instead of failing
+	// ZAsI reads a z band as i when a file's named bands are g, r and z
+	// (a Legacy Surveys cutout), instead of refusing it; Meta.Substituted
+	// says so.
+	ZAsI bool
 }
 
 // ReadImage reads the image file at path (see the package doc for formats).
@@ -224,7 +228,7 @@ func decodeImage(name string, b []byte, opt ReadOptions) (Image, Meta, int, erro
 	case formatNPY:
 		im, err = decodeNPYRaw(b)
 	case formatFITS:
-		im, meta, err = decodeFITSRaw(b)
+		im, meta, err = decodeFITSRaw(b, opt.ZAsI)
 	case formatRaster:
 		im, err = decodeRaster(b)
 	}

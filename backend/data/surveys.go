@@ -27,10 +27,17 @@ type Meta struct {
 	// Filters are the file's own names of the g, r and i planes (e.g.
 	// HSC-G, or g from a BANDS keyword), "" where it names none.
 	Filters [3]string
+	// Substituted is SubstitutedZAsI when a z band was read as i
+	// (ReadOptions.ZAsI), else "".
+	Substituted string
 	// Notes say what reading the file involved that a user should know: bands
-	// reordered, masked pixels blanked, a WCS that could not be read.
+	// reordered or substituted, masked pixels blanked, a WCS that could not
+	// be read.
 	Notes []string
 }
+
+// SubstitutedZAsI is Meta.Substituted for a z band read as i.
+const SubstitutedZAsI = "z as i"
 
 // Band is one band of a cutout read from a single-band file, such as the
 // HSC cutout service's (IMAGE, MASK and VARIANCE extensions of one filter).
@@ -147,12 +154,24 @@ func cubeBands(h sky.Header, n int) []string {
 
 // bandOrder returns, for g, r and i, the index of the plane named so among
 // names; an error names the bands the planes have when they are not g, r
-// and i once each.
-func bandOrder(names []string, source string) ([3]int, error) {
+// and i once each. With zAsI a z band stands in for a missing i, and meta
+// records it (Substituted, and a note).
+func bandOrder(names []string, source string, zAsI bool, meta *Meta) ([3]int, error) {
+	find := func(b string) int { return slices.Index(names, b) }
+	if zAsI && find("i") < 0 && find("z") >= 0 {
+		find = func(b string) int {
+			if b == "i" {
+				b = "z"
+			}
+			return slices.Index(names, b)
+		}
+		meta.Substituted = SubstitutedZAsI
+		meta.Notes = append(meta.Notes, "the z band is read as i, as asked: the model was trained on g, r, i, so its score is less reliable")
+	}
 	var order [3]int
 	for c, b := range Bands {
-		order[c] = slices.Index(names, b)
-		if order[c] < 0 || slices.Index(names[order[c]+1:], b) >= 0 {
+		order[c] = find(b)
+		if order[c] < 0 || slices.Index(names[order[c]+1:], names[order[c]]) >= 0 {
 			shown := make([]string, len(names))
 			for i, n := range names {
 				shown[i] = n
@@ -160,8 +179,12 @@ func bandOrder(names []string, source string) ([3]int, error) {
 					shown[i] = "?"
 				}
 			}
-			return order, fmt.Errorf("%w: the planes are bands %s (%s); want g, r and i once each (the model was trained on g, r, i)",
-				ErrShape, strings.Join(shown, ", "), source)
+			hint := ""
+			if !zAsI && slices.Contains(names, "z") && !slices.Contains(names, "i") {
+				hint = "; to score it anyway with z read as i, upload it with that choice"
+			}
+			return order, fmt.Errorf("%w: the planes are bands %s (%s); want g, r and i once each (the model was trained on g, r, i)%s",
+				ErrShape, strings.Join(shown, ", "), source, hint)
 		}
 	}
 	return order, nil
@@ -247,7 +270,7 @@ func decodeBand(name string, b []byte) (Band, error) {
 	if err != nil {
 		return Band{}, err
 	}
-	_, band, _, err := readFITS(b)
+	_, band, _, err := readFITS(b, false)
 	if err != nil {
 		return Band{}, err
 	}
@@ -269,13 +292,14 @@ const maxBandOffset = 1.0
 // CombineBands stacks the g, r and i bands of one object, read from
 // single-band files, into an image. The bands must be g, r and i once each,
 // of one size, and of one object: equal OBJECT names and positions within
-// 1 arcsec where the files give them.
-func CombineBands(bands []Band) (Image, Meta, error) {
+// 1 arcsec where the files give them. zAsI lets a z band stand in for i.
+func CombineBands(bands []Band, zAsI bool) (Image, Meta, error) {
 	names := make([]string, len(bands))
 	for i, b := range bands {
 		names[i] = b.Name
 	}
-	order, err := bandOrder(names, "FILTER keywords")
+	meta := Meta{}
+	order, err := bandOrder(names, "FILTER keywords", zAsI, &meta)
 	if err != nil || len(bands) != len(Bands) {
 		if err == nil {
 			err = fmt.Errorf("%w: %d single-band files, want g, r and i", ErrShape, len(bands))
@@ -284,7 +308,6 @@ func CombineBands(bands []Band) (Image, Meta, error) {
 	}
 	first := bands[order[0]]
 	im := NewImage(len(Bands), first.H, first.W)
-	meta := Meta{}
 	for c, k := range order {
 		b := bands[k]
 		if b.H != first.H || b.W != first.W {

@@ -92,7 +92,7 @@ func TestHSCCutoutBands(t *testing.T) {
 		}
 		bands = append(bands, band)
 	}
-	im, meta, err := CombineBands(bands)
+	im, meta, err := CombineBands(bands, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +129,7 @@ func TestHSCCutoutBands(t *testing.T) {
 		{"offset", []Band{bands[0], bands[1], moved}, "2.00 arcsec from the others"},
 		{"objects", []Band{bands[0], other, bands[2]}, `"another"`},
 	} {
-		if _, _, err := CombineBands(tc.bands); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, _, err := CombineBands(tc.bands, false); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err %v, want one naming %q", tc.name, err, tc.want)
 		}
 	}
@@ -165,8 +165,31 @@ func TestLegacySurveysCube(t *testing.T) {
 		t.Errorf("orientation %+v, want 0.262\"/px", o)
 	}
 	_, err = DecodeImage("legacy-grz.fits", surveyFile(t, "legacy-grz.fits"), ReadOptions{})
-	if !errors.Is(err, ErrShape) || !strings.Contains(err.Error(), "bands g, r, z (BANDS keyword)") {
+	if !errors.Is(err, ErrShape) || !strings.Contains(err.Error(), "bands g, r, z (BANDS keyword)") || !strings.Contains(err.Error(), "z read as i, upload it with that choice") {
 		t.Errorf("g, r, z cube: err %v", err)
+	}
+	// Asked for, the z plane is read as i, and the meta says so.
+	var grz struct {
+		PlaneValue map[string]float64 `json:"plane_value"`
+	}
+	if err := json.Unmarshal(raw["legacy-grz"], &grz); err != nil {
+		t.Fatal(err)
+	}
+	im, meta, err = DecodeCutout("legacy-grz.fits", surveyFile(t, "legacy-grz.fits"), ReadOptions{ZAsI: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for c, b := range []string{"g", "r", "z"} {
+		if got := im.At(c, 0, 0); float64(got) != grz.PlaneValue[b] {
+			t.Errorf("plane %d = %g, want the file's %s plane, %g", c, got, b, grz.PlaneValue[b])
+		}
+	}
+	if meta.Substituted != SubstitutedZAsI || meta.Filters != [3]string{"g", "r", "z"} || !strings.Contains(strings.Join(meta.Notes, ";"), "z band is read as i") {
+		t.Errorf("substituted %q, filters %v, notes %q", meta.Substituted, meta.Filters, meta.Notes)
+	}
+	// A file with an i band keeps it: the choice changes nothing there.
+	if _, meta, err = DecodeCutout("legacy-rig.fits", surveyFile(t, "legacy-rig.fits"), ReadOptions{ZAsI: true}); err != nil || meta.Substituted != "" {
+		t.Errorf("r, i, g cube with z_as_i: substituted %q, %v", meta.Substituted, err)
 	}
 }
 

@@ -751,6 +751,23 @@ func uploadWithPositions(t *testing.T, b *tab, p *portal) {
 	if !strings.Contains(csv, ",ra,dec,position,") || !strings.Contains(csv, "10:00:27.91 +02:12:20.9") || !strings.Contains(csv, astronomer+":A") {
 		t.Errorf("the export lacks positions or grades:\n%s", csv)
 	}
+
+	// A g, r, z cube uploaded with "read a z band as i" is kept and scored,
+	// marked in the table and on the candidate.
+	grz, err := os.ReadFile(filepath.Join(moduleRoot(t), "backend/data/testdata/surveys/legacy-grz.fits"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "grz.fits")
+	if err := os.WriteFile(path, grz, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b.click(t, "#z-as-i")
+	b.do(t, "uploading a g, r, z cube", 10*time.Second, chromedp.SetUploadFiles(chromedp.ID("files"), []string{path}))
+	b.waitJS(t, "its marked row", `[...document.querySelectorAll("#scores tbody tr")].some(r => r.textContent.includes("grz-z_as_i.npy") && !!r.querySelector(".badge.band-warning"))`, 60*time.Second)
+	id = eval[string](t, b, `[...document.querySelectorAll("#scores tbody tr")].find(r => r.textContent.includes("grz-z_as_i.npy")).dataset.upload`)
+	b.do(t, "opening it", 30*time.Second, chromedp.Navigate(p.url+"/score?upload="+id))
+	b.waitJS(t, "its warning", `((document.querySelector("#band-warning") || {}).textContent || "").includes("z as i")`, 30*time.Second)
 }
 
 // promoteModel has the admin make the tiny run's last weights the default

@@ -189,6 +189,10 @@ var migrations = []string{
 	// How the sky lies on a cutout with a WCS: shared.Orientation as JSON
 	// ('' without one), for the scale bar and compass.
 	`ALTER TABLE contents ADD COLUMN orientation TEXT NOT NULL DEFAULT '';`,
+	// A band read in place of another at the uploader's request ("z as i"),
+	// which every score of the upload must show. The choice is the
+	// uploader's, so it belongs to the upload, not the content.
+	`ALTER TABLE uploads ADD COLUMN band_warning TEXT NOT NULL DEFAULT '';`,
 }
 
 func (s *Store) migrate(ctx context.Context) error {

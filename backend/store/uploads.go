@@ -66,12 +66,12 @@ func (s *Store) AddUpload(ctx context.Context, u Upload) (out Upload, dup bool, 
 		switch {
 		case err == nil:
 			dup = true
-			_, err = tx.ExecContext(ctx, "UPDATE uploads SET format = ?, width = ?, height = ?, valid = ?, error = ? WHERE id = ?",
-				u.Format, u.Width, u.Height, u.Valid, u.Error, id)
+			_, err = tx.ExecContext(ctx, "UPDATE uploads SET format = ?, width = ?, height = ?, valid = ?, error = ?, band_warning = ? WHERE id = ?",
+				u.Format, u.Width, u.Height, u.Valid, u.Error, u.BandWarning, id)
 		case errors.Is(err, sql.ErrNoRows):
-			err = tx.QueryRowContext(ctx, `INSERT INTO uploads (content_id, user, name, format, created, width, height, valid, error)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-				content, u.User, u.Name, u.Format, u.Created.UnixNano(), u.Width, u.Height, u.Valid, u.Error).Scan(&id)
+			err = tx.QueryRowContext(ctx, `INSERT INTO uploads (content_id, user, name, format, created, width, height, valid, error, band_warning)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+				content, u.User, u.Name, u.Format, u.Created.UnixNano(), u.Width, u.Height, u.Valid, u.Error, u.BandWarning).Scan(&id)
 		}
 		if err != nil {
 			return err
@@ -85,7 +85,7 @@ func (s *Store) AddUpload(ctx context.Context, u Upload) (out Upload, dup bool, 
 // uploadColumns selects an upload with its content; a rejected upload
 // shows no path even when another upload stored the same bytes.
 const uploadColumns = `u.id, c.sha256, u.name, u.format, c.size, CASE WHEN u.valid THEN c.path ELSE '' END,
-	u.user, u.created, u.width, u.height, u.valid, u.error, c.object, c.ra, c.dec, c.position_from, c.orientation
+	u.user, u.created, u.width, u.height, u.valid, u.error, c.object, c.ra, c.dec, c.position_from, c.orientation, u.band_warning
 	FROM uploads u JOIN contents c ON c.id = u.content_id`
 
 func scanUpload(sc interface{ Scan(...any) error }) (Upload, error) {
@@ -94,7 +94,7 @@ func scanUpload(sc interface{ Scan(...any) error }) (Upload, error) {
 	var ra, dec sql.NullFloat64
 	var from, orient string
 	err := sc.Scan(&u.ID, &u.SHA256, &u.Name, &u.Format, &u.Size, &u.Path, &u.User, &created, &u.Width, &u.Height, &u.Valid, &u.Error,
-		&u.Object, &ra, &dec, &from, &orient)
+		&u.Object, &ra, &dec, &from, &orient, &u.BandWarning)
 	u.Created = fromNanos(created)
 	if err == nil && ra.Valid && dec.Valid {
 		u.Position = &shared.Position{RA: ra.Float64, Dec: dec.Float64, From: from}

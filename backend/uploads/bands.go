@@ -80,14 +80,14 @@ func sameObject(a, b data.Meta) bool {
 // keepCombined combines one object's bands into a cutout and keeps it; every
 // band file is answered with the combined upload and a note, or with why
 // they could not be combined.
-func (s *Service) keepCombined(ctx context.Context, user string, g []pendingBand) []shared.UploadFile {
+func (s *Service) keepCombined(ctx context.Context, user string, g []pendingBand, zAsI bool) []shared.UploadFile {
 	names := make([]string, len(g))
 	bands := make([]data.Band, len(g))
 	for i, p := range g {
 		names[i], bands[i] = p.name, p.band
 	}
 	out := make([]shared.UploadFile, len(g))
-	im, meta, err := data.CombineBands(bands)
+	im, meta, err := data.CombineBands(bands, zAsI)
 	if err != nil {
 		for i, p := range g {
 			with := ""

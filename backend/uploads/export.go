@@ -55,6 +55,7 @@ var exportColumns = []struct {
 	{"user", "char", "meta.id", "", "who uploaded it"},
 	{"lens_prob", "double", "stat.probability", "", "P(lens) by the checkpoint; empty when not scored"},
 	{"checkpoint", "long", "meta.id", "", "checkpoint id that scored it"},
+	{"band_warning", "char", "meta.note", "", "a band read in place of another as the uploader asked (z as i); empty for g, r, i"},
 	{"object", "char", "meta.id", "", "the file's OBJECT keyword"},
 	{"ra", "double", "pos.eq.ra;meta.main", "deg", "right ascension of the cutout's centre (ICRS); empty when the file gives none"},
 	{"dec", "double", "pos.eq.dec;meta.main", "deg", "declination of the cutout's centre (ICRS)"},
@@ -91,7 +92,7 @@ func exportRow(u shared.Upload) []string {
 		}
 	}
 	return []string{strconv.FormatInt(u.ID, 10), u.Name, u.SHA256, u.Format, strconv.Itoa(u.Width), strconv.Itoa(u.Height),
-		u.Created.Format(time.RFC3339), u.User, prob, ck, u.Object, ra, dec, pos, from, u.MyGrade, class, mean, graders,
+		u.Created.Format(time.RFC3339), u.User, prob, ck, u.BandWarning, u.Object, ra, dec, pos, from, u.MyGrade, class, mean, graders,
 		strings.Join(grades, " | ")}
 }
 

@@ -18,7 +18,7 @@ func TestExport(t *testing.T) {
 	created := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	ups := []shared.Upload{
 		{ID: 2, Name: "a,b.npy", SHA256: "ab", Format: "npy", Width: 40, Height: 40, Created: created, User: "ann",
-			Score: &shared.Score{Checkpoint: 7, LensProb: 0.25}},
+			Score: &shared.Score{Checkpoint: 7, LensProb: 0.25}, BandWarning: "z as i"},
 		{ID: 1, Name: "c.fits", Format: "fits", Created: created, User: "bob", Object: "SuGOHI J1000+0212",
 			Position: &shared.Position{RA: 150.1163, Dec: 2.2058, Sexagesimal: "10:00:27.91 +02:12:20.9", From: "WCS"},
 			MyGrade:  "B", Consensus: &shared.Consensus{Graders: 2, Mean: 2.5, Class: "A"},
@@ -37,10 +37,10 @@ func TestExport(t *testing.T) {
 	}
 	rows := exportCSV(t, ups, ck)
 	want := [][]string{
-		{"id", "name", "sha256", "format", "width", "height", "uploaded", "user", "lens_prob", "checkpoint", "object", "ra", "dec", "position", "position_from",
+		{"id", "name", "sha256", "format", "width", "height", "uploaded", "user", "lens_prob", "checkpoint", "band_warning", "object", "ra", "dec", "position", "position_from",
 			"my_grade", "consensus", "grade_mean", "graders", "grades"},
-		{"2", "a,b.npy", "ab", "npy", "40", "40", "2025-03-01T12:00:00Z", "ann", "0.25", "7", "", "", "", "", "", "", "", "", "", ""},
-		{"1", "c.fits", "", "fits", "0", "0", "2025-03-01T12:00:00Z", "bob", "", "", "SuGOHI J1000+0212", "150.1163000", "2.2058000", "10:00:27.91 +02:12:20.9", "WCS",
+		{"2", "a,b.npy", "ab", "npy", "40", "40", "2025-03-01T12:00:00Z", "ann", "0.25", "7", "z as i", "", "", "", "", "", "", "", "", "", ""},
+		{"1", "c.fits", "", "fits", "0", "0", "2025-03-01T12:00:00Z", "bob", "", "", "", "SuGOHI J1000+0212", "150.1163000", "2.2058000", "10:00:27.91 +02:12:20.9", "WCS",
 			"B", "A", "2.500", "2", "ann:A:ring galaxy: =clear arc | bob:B"},
 	}
 	if len(rows) != len(want) || strings.Join(rows[1], "|") != strings.Join(want[1], "|") ||

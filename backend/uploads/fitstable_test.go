@@ -31,7 +31,7 @@ func fitsExportUploads() ([]shared.Upload, ExportMeta) {
 			MyGrade:  "B", Consensus: &shared.Consensus{Graders: 2, Mean: 2.5, Class: "A"},
 			Grades: []shared.Grade{{User: "ann", Grade: "A", Flags: []string{"ring galaxy"}, Note: "clear arc"}, {User: "bob", Grade: "B"}}},
 		{ID: 3, Name: "lentille-ébauche.png", Format: "png", Width: 32, Height: 32, Created: created, User: "chloé",
-			Score: &shared.Score{Checkpoint: 7, LensProb: 1e-6}},
+			Score: &shared.Score{Checkpoint: 7, LensProb: 1e-6}, BandWarning: "z as i"},
 	}
 	ck := &store.Checkpoint{Checkpoint: shared.Checkpoint{ID: 7, Run: 3, RunName: "ft", Name: "best", Epoch: 9, Preset: "vit_nano",
 		Metrics: map[string]float64{"val_auc": 0.9123}}}

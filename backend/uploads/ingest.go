@@ -56,8 +56,10 @@ type file struct {
 	body []byte // valid until the next file is read
 	err  error  // already rejected (limits, nesting)
 	// meta, when set, says what the file's own header cannot: the object
-	// and position of a cutout combined from single-band files.
+	// and position of a cutout combined from single-band files, and a band
+	// read in place of another.
 	meta *data.Meta
+	zAsI bool // read a z band as i, as the request asked
 }
 
 // errNotRead answers a file the server failed to read back from disk.
@@ -132,6 +134,7 @@ func (s *Service) Upload(ctx context.Context, user, contentType string, body io.
 		if m, ok := positions[path.Base(f.name)]; ok && f.meta == nil {
 			f.meta = &m
 		}
+		f.zAsI = in.zAsI
 		res, band := s.keep(ctx, user, f)
 		if band == nil {
 			record(res)
@@ -149,7 +152,7 @@ func (s *Service) Upload(ctx context.Context, user, contentType string, body io.
 		}
 	}
 	for _, g := range bands.objects() {
-		for _, res := range s.keepCombined(ctx, user, g) {
+		for _, res := range s.keepCombined(ctx, user, g, in.zAsI) {
 			record(res)
 		}
 	}
@@ -200,7 +203,20 @@ func (s *Service) keep(ctx context.Context, user string, f file) (shared.UploadF
 	sum := sha256.Sum256(f.body)
 	u := store.Upload{Upload: shared.Upload{Name: f.name[strings.LastIndexByte(f.name, '/')+1:], SHA256: hex.EncodeToString(sum[:]),
 		Format: formatOf(f.name), Size: int64(len(f.body)), User: user}}
-	err := validate(&u, f.body)
+	im, meta, err := validate(&u, f.body, f.zAsI)
+	if err == nil && meta.Substituted != "" {
+		// Kept as the image read, under a name that says so: scoring and
+		// rendering then read it as it is, bands in place.
+		if m := f.meta; m != nil && meta.Position == nil {
+			meta.Position, meta.PositionFrom = m.Position, m.PositionFrom // from a catalogue
+		}
+		res, _ := s.keep(ctx, user, file{name: substitutedName(f.name), body: data.EncodeNPY(im), meta: &meta})
+		res.Name = f.name
+		if res.Upload != nil {
+			res.Note = fmt.Sprintf("%s: kept as %s", meta.Notes[len(meta.Notes)-1], res.Upload.Name)
+		}
+		return res, nil
+	}
 	if errors.Is(err, data.ErrSingleBand) {
 		band, err := data.DecodeBand(f.name, f.body)
 		if err == nil {
@@ -219,6 +235,7 @@ func (s *Service) keep(ctx context.Context, user string, f file) (shared.UploadF
 		if u.Position == nil {
 			u.Position = position(m)
 		}
+		u.BandWarning = m.Substituted
 	}
 	if err != nil {
 		u.Error = shared.CapMessage(err.Error())
@@ -246,20 +263,21 @@ func (s *Service) keep(ctx context.Context, user string, f file) (shared.UploadF
 	return res, nil
 }
 
-// validate decodes an upload of a known format, records its size in px,
-// and checks that it holds the models' centre crop; the reason it is
-// refused does not repeat the file's name.
-func validate(u *store.Upload, body []byte) error {
+// validate decodes an upload of a known format (a z band read as i with
+// zAsI), records its size in px, and checks that it holds the models'
+// centre crop; the reason it is refused does not repeat the file's name.
+// It returns the image and what the file said of itself.
+func validate(u *store.Upload, body []byte, zAsI bool) (data.Image, data.Meta, error) {
 	if u.Format == "" || u.Format == "zip" {
-		return errors.New("unsupported file type: want .npy, .fits, .fits.gz, .png or .jpg")
+		return data.Image{}, data.Meta{}, errors.New("unsupported file type: want .npy, .fits, .fits.gz, .png or .jpg")
 	}
 	if len(body) == 0 {
-		return errors.New("the file is empty (0 bytes)")
+		return data.Image{}, data.Meta{}, errors.New("the file is empty (0 bytes)")
 	}
 	if !contentIs(u.Format, body) {
-		return fmt.Errorf("the content is not a %s file, as its name says", u.Format)
+		return data.Image{}, data.Meta{}, fmt.Errorf("the content is not a %s file, as its name says", u.Format)
 	}
-	im, meta, err := data.DecodeCutout(u.Name, body, data.ReadOptions{})
+	im, meta, err := data.DecodeCutout(u.Name, body, data.ReadOptions{ZAsI: zAsI})
 	if err == nil {
 		u.Width, u.Height = im.W, im.H
 		u.Object = meta.Object
@@ -268,9 +286,18 @@ func validate(u *store.Upload, body []byte) error {
 	}
 	var fe *data.FileError
 	if errors.As(err, &fe) {
-		return fe.Err
+		err = fe.Err
 	}
-	return err
+	return im, meta, err
+}
+
+// substitutedName names the cutout kept for a file read with its z band
+// as i: "<stem>-z_as_i.npy".
+func substitutedName(name string) string {
+	stem := path.Base(name)
+	stem = strings.TrimSuffix(stem, ".gz")
+	stem = strings.TrimSuffix(stem, path.Ext(stem))
+	return sanitizeName(stem + "-z_as_i.npy")
 }
 
 // writeOnce writes a content-addressed file unless it exists.

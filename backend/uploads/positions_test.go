@@ -1,12 +1,15 @@
 package uploads
 
 import (
+	"errors"
 	"math"
 	"os"
 	"strings"
 	"testing"
 
+	"github.com/sslens/sslens/backend/data"
 	"github.com/sslens/sslens/backend/sky"
+	"github.com/sslens/sslens/backend/store"
 	"github.com/sslens/sslens/shared"
 )
 
@@ -118,5 +121,54 @@ func TestCatalogue(t *testing.T) {
 	ct, body = form(t, part{"bad.csv", []byte("file,x,y\na.npy,1,2\n")})
 	if resp, err = s.Upload(ctx, "ann", ct, body); err != nil || resp.Rejected != 1 || !strings.Contains(resp.Files[0].Error, `no "name" column`) {
 		t.Errorf("catalogue without columns: %+v, %v", resp.Files, err)
+	}
+}
+
+// A Legacy Surveys g, r, z cube is refused with a hint; uploaded with
+// z_as_i it is kept as the image read (z in the i plane), named so, with
+// its WCS position and a warning every listing carries.
+func TestZAsI(t *testing.T) {
+	s := newService(t, &stubModel{}, Limits{})
+	grz, err := os.ReadFile("../data/testdata/surveys/legacy-grz.fits")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct, body := form(t, part{"grz.fits", grz})
+	resp, err := s.Upload(ctx, "ann", ct, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := resp.Files[0]; f.Upload != nil || !strings.Contains(f.Error, "bands g, r, z") || !strings.Contains(f.Error, "upload it with that choice") {
+		t.Errorf("without the choice: %+v", f)
+	}
+	ct, body = form(t, part{"grz.fits", grz}, part{"z_as_i", []byte("true")})
+	if resp, err = s.Upload(ctx, "ann", ct, body); err != nil {
+		t.Fatal(err)
+	}
+	f := resp.Files[0]
+	if f.Name != "grz.fits" || f.Upload == nil || f.Upload.Name != "grz-z_as_i.npy" || f.Upload.BandWarning != "z as i" ||
+		!strings.Contains(f.Note, "z band is read as i") {
+		t.Fatalf("with the choice: %+v", f)
+	}
+	if f.Upload.Position == nil || f.Upload.Position.From != "WCS" || math.Abs(f.Upload.Position.RA-35.2) > 0.01 ||
+		len(resp.Uploads) != 1 || resp.Uploads[0].BandWarning != "z as i" {
+		t.Errorf("the kept cutout: position %+v, uploads %+v", f.Upload.Position, resp.Uploads)
+	}
+	ups, _, err := s.List(ctx, "ann", 0)
+	if err != nil || len(ups) != 1 || ups[0].BandWarning != "z as i" {
+		t.Errorf("listing: %+v, %v", ups, err)
+	}
+	// The stored cutout holds z in the i plane.
+	_, p, err := s.Stored(ctx, ups[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, err := data.ReadImage(p, data.ReadOptions{})
+	if err != nil || im.At(2, 0, 0) != 30 || im.At(0, 0, 0) != 10 {
+		t.Errorf("stored planes g %v, i %v (%v); want 10 and the z plane's 30", im.At(0, 0, 0), im.At(2, 0, 0), err)
+	}
+	ct, body = form(t, part{"grz.fits", grz}, part{"z_as_i", []byte("maybe")})
+	if _, err := s.Upload(ctx, "ann", ct, body); !errors.Is(err, store.ErrInvalid) || !strings.Contains(err.Error(), "z_as_i") {
+		t.Errorf("z_as_i=maybe: %v", err)
 	}
 }

@@ -26,6 +26,7 @@ type incoming struct {
 	dir   string
 	parts []received
 	ckpt  int64
+	zAsI  bool // read a z band as i (the "z_as_i" field)
 }
 
 // received is one file part, kept at path.
@@ -87,6 +88,14 @@ func (s *Service) receiveParts(in *incoming, mr *multipart.Reader) error {
 			if in.ckpt, err = strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err != nil || in.ckpt <= 0 {
 				return store.Invalid("bad checkpoint", "checkpoint", "%q: want a checkpoint id", b)
 			}
+		case "z_as_i":
+			b, err := io.ReadAll(io.LimitReader(part, 8))
+			if err != nil {
+				return readErr(err)
+			}
+			if in.zAsI, err = strconv.ParseBool(strings.TrimSpace(string(b))); err != nil {
+				return store.Invalid("bad z_as_i", "z_as_i", "%q: want true or false", b)
+			}
 		case "file":
 			r := received{name: sanitizeName(part.FileName()), path: filepath.Join(in.dir, strconv.Itoa(len(in.parts)))}
 			if r.size, err = copyTo(r.path, part); err != nil {
@@ -101,7 +110,7 @@ func (s *Service) receiveParts(in *incoming, mr *multipart.Reader) error {
 				return errorf(TooLarge, "more than %d files in one request", s.lim.Files)
 			}
 		default:
-			return errorf(BadRequest, "unexpected form field %q: want file parts and an optional checkpoint", part.FormName())
+			return errorf(BadRequest, "unexpected form field %q: want file parts, an optional checkpoint and z_as_i", part.FormName())
 		}
 	}
 	if len(in.parts) == 0 {
