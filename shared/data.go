@@ -99,6 +99,10 @@ type ImageDetail struct {
 	// Pixels holds the bands (g, r, i) row-major, H*W values each, when the
 	// request asked for them with ?pixels=1.
 	Pixels [][]float32 `json:"pixels,omitempty"`
+	// Layers are an upload's display layers beside its bands (mask: what
+	// the survey's MASK blanked; sigma: the noise from its VARIANCE), for
+	// its PNG's layer parameter.
+	Layers []string `json:"layers,omitempty"`
 }
 
 // Stretches are the values of the stretch query parameter of PNG routes:

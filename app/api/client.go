@@ -255,12 +255,18 @@ type PNG struct {
 	// Q and Soft set the colour composite's Lupton asinh (Q and stretch);
 	// 0 keeps the server's defaults.
 	Q, Soft float64
+	// Layer draws an upload's display layer: mask (the survey's MASK
+	// painted over the image) or sigma (its noise); "" the image.
+	Layer string
 }
 
 func (p PNG) query() string {
 	v := url.Values{}
 	if p.Band != "" {
 		v.Set("band", p.Band)
+	}
+	if p.Layer != "" {
+		v.Set("layer", p.Layer)
 	}
 	if p.Stretch != "" {
 		v.Set("stretch", p.Stretch)

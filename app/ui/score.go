@@ -63,6 +63,7 @@ type Score struct {
 	lupQ, lupSoft float64
 	zoomed        bool
 	blinking      bool
+	layer         string // "" the image, or a display layer of the upload: mask, sigma
 }
 
 // blinkEvery is how long each band shows while the large view blinks.
@@ -650,7 +651,15 @@ func (s *Score) largeView(up *shared.Upload) app.UI {
 	}
 	band := cmp.Or(s.viewBand, "rgb")
 	q, soft := cmp.Or(s.lupQ, defaultLupQ), cmp.Or(s.lupSoft, defaultLupSoft)
-	src := api.UploadPNG(s.selected, api.PNG{Band: band, Scale: min((largeViewPx+side-1)/side, 16), Q: q, Soft: soft})
+	var layers []string
+	if s.detail != nil {
+		layers = s.detail.Layers
+	}
+	layer := s.layer
+	if !slices.Contains(layers, layer) {
+		layer = ""
+	}
+	src := api.UploadPNG(s.selected, api.PNG{Band: band, Scale: min((largeViewPx+side-1)/side, 16), Q: q, Soft: soft, Layer: layer})
 	cls := "large-frame"
 	if s.zoomed {
 		cls += " zoomed"
@@ -678,7 +687,15 @@ func (s *Score) largeView(up *shared.Upload) app.UI {
 				bcls += " primary"
 			}
 			return app.Button().Type("button").Class(bcls).ID("view-"+b).DataSet("band", b).Text(b).OnClick(s.on(s.onViewBand))
-		}), app.Button().Type("button").Class(blink).ID("view-blink").Title("show g, r and i in turn").Text("blink").OnClick(s.on(s.onBlink))),
+		}), app.Button().Type("button").Class(blink).ID("view-blink").Title("show g, r and i in turn").Text("blink").OnClick(s.on(s.onBlink)),
+			app.Range(layers).Slice(func(i int) app.UI {
+				l := layers[i]
+				lcls := "button small"
+				if l == layer {
+					lcls += " primary"
+				}
+				return app.Button().Type("button").Class(lcls).ID("layer-"+l).DataSet("layer", l).Title(layerTitles[l]).Text(l).OnClick(s.on(s.onLayer))
+			})),
 		app.If(band == "rgb", app.Div().Class("lupton").Body(
 			app.Label().For("lup-q").Textf("Q %g", q),
 			app.Input().Type("range").ID("lup-q").Min(1).Max(30).Step(1).Value(q).OnInput(s.on(func(ctx app.Context, e app.Event) { s.lupQ, _ = strconv.ParseFloat(value(e), 64) })),
@@ -686,6 +703,22 @@ func (s *Score) largeView(up *shared.Upload) app.UI {
 			app.Input().Type("range").ID("lup-soft").Min(0.05).Max(5).Step(0.05).Value(soft).OnInput(s.on(func(ctx app.Context, e app.Event) { s.lupSoft, _ = strconv.ParseFloat(value(e), 64) })),
 		)),
 	)
+}
+
+// layerTitles say what each display layer shows.
+var layerTitles = map[string]string{
+	"mask":  "paint the pixels the survey's MASK blanked (NO_DATA, SAT, BAD) magenta",
+	"sigma": "show each pixel's noise, the square root of the survey's VARIANCE",
+}
+
+// onLayer shows the clicked button's layer, or the image again when it
+// was shown.
+func (s *Score) onLayer(ctx app.Context, e app.Event) {
+	l := e.Get("currentTarget").Get("dataset").Get("layer").String()
+	if s.layer == l {
+		l = ""
+	}
+	s.layer = l
 }
 
 // onViewBand shows the clicked button's band in the large view.

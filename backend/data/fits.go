@@ -69,7 +69,7 @@ func readFITS(b []byte, zAsI bool) (im Image, band *Band, meta Meta, err error) 
 
 	var primary *fitsio.Header
 	var planes []fitsio.Image
-	var mask fitsio.Image
+	var mask, variance fitsio.Image
 	var shapes []string
 	for i, hdu := range f.HDUs() {
 		if i == 0 {
@@ -88,7 +88,8 @@ func readFITS(b []byte, zAsI bool) (im Image, band *Band, meta Meta, err error) 
 			mask = img
 			continue
 		case "VARIANCE":
-			continue // the noise of an HSC cutout's IMAGE: not a band
+			variance = img // the noise of an HSC cutout's IMAGE: not a band
+			continue
 		}
 		planes = append(planes, img)
 		shapes = append(shapes, fitsShape(axes))
@@ -138,12 +139,21 @@ func readFITS(b []byte, zAsI bool) (im Image, band *Band, meta Meta, err error) 
 			if !slices.Equal(mask.Header().Axes(), axes) {
 				return Image{}, nil, Meta{}, fmt.Errorf("%w: MASK is %s, the image %s", ErrShape, fitsShape(mask.Header().Axes()), fitsShape(axes))
 			}
-			n, err := applyMask(band.Pix, mask)
+			n, err := applyMask(band, mask)
 			if err != nil {
 				return Image{}, nil, Meta{}, fmt.Errorf("%w: %v", ErrCorrupt, err)
 			}
 			if n > 0 {
 				meta.Notes = append(meta.Notes, fmt.Sprintf("%d pixels flagged %s in MASK set to 0", n, strings.Join(badMaskPlanes, ", ")))
+			}
+		}
+		if variance != nil {
+			if !slices.Equal(variance.Header().Axes(), axes) {
+				return Image{}, nil, Meta{}, fmt.Errorf("%w: VARIANCE is %s, the image %s", ErrShape, fitsShape(variance.Header().Axes()), fitsShape(axes))
+			}
+			band.Variance = make([]float32, len(band.Pix))
+			if err := readFITSPlane(variance, band.Variance); err != nil {
+				return Image{}, nil, Meta{}, fmt.Errorf("VARIANCE: %w", err)
 			}
 		}
 		band.Meta = meta

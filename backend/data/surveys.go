@@ -30,6 +30,10 @@ type Meta struct {
 	// Substituted is SubstitutedZAsI when a z band was read as i
 	// (ReadOptions.ZAsI), else "".
 	Substituted string
+	// Masked and Variance are a combined cutout's MASK flags (1 where its
+	// bands' masks set a pixel to 0) and VARIANCE, (3, H, W) in g, r, i
+	// order, for display; C is 0 when a band's file had none.
+	Masked, Variance Image
 	// Notes say what reading the file involved that a user should know: bands
 	// reordered or substituted, masked pixels blanked, a WCS that could not
 	// be read.
@@ -46,7 +50,11 @@ type Band struct {
 	Filter string // the file's filter name, e.g. HSC-R2
 	H, W   int
 	Pix    []float32 // row-major, masked pixels set to 0
-	Meta   Meta
+	// Masked flags the pixels MASK set to 0; Variance is the VARIANCE
+	// extension (flux units squared). Each is nil when the file has none.
+	Masked   []bool
+	Variance []float32
+	Meta     Meta
 }
 
 // HSC cutout-service MASK bit planes whose pixels hold no usable flux
@@ -190,10 +198,11 @@ func bandOrder(names []string, source string, zAsI bool, meta *Meta) ([3]int, er
 	return order, nil
 }
 
-// applyMask sets the pixels of plane whose MASK bits flag them as holding
+// applyMask sets the pixels of band whose MASK bits flag them as holding
 // no usable flux (badMaskPlanes, bit numbers from the mask's MP_* keywords)
-// to 0, and returns how many it set.
-func applyMask(plane []float32, mask fitsio.Image) (int, error) {
+// to 0, flags them in band.Masked, and returns how many it set.
+func applyMask(band *Band, mask fitsio.Image) (int, error) {
+	plane := band.Pix
 	h := headerOf(mask.Header())
 	var bits int64
 	for _, name := range badMaskPlanes {
@@ -210,9 +219,11 @@ func applyMask(plane []float32, mask fitsio.Image) (int, error) {
 		return 0, fmt.Errorf("MASK: %w", err)
 	}
 	n := 0
+	band.Masked = make([]bool, len(plane))
 	for i, v := range m {
 		if v&bits != 0 {
 			plane[i] = 0
+			band.Masked[i] = true
 			n++
 		}
 	}
@@ -308,12 +319,32 @@ func CombineBands(bands []Band, zAsI bool) (Image, Meta, error) {
 	}
 	first := bands[order[0]]
 	im := NewImage(len(Bands), first.H, first.W)
+	masked, variance := true, true // every band has them
+	for _, k := range order {
+		masked, variance = masked && bands[k].Masked != nil, variance && bands[k].Variance != nil
+	}
+	if masked {
+		meta.Masked = NewImage(len(Bands), first.H, first.W)
+	}
+	if variance {
+		meta.Variance = NewImage(len(Bands), first.H, first.W)
+	}
 	for c, k := range order {
 		b := bands[k]
 		if b.H != first.H || b.W != first.W {
 			return Image{}, Meta{}, fmt.Errorf("%w: band %s is %dx%d, band %s %dx%d", ErrShape, b.Filter, b.H, b.W, first.Filter, first.H, first.W)
 		}
 		copy(im.Plane(c), b.Pix)
+		if masked {
+			for i, m := range b.Masked {
+				if m {
+					meta.Masked.Plane(c)[i] = 1
+				}
+			}
+		}
+		if variance {
+			copy(meta.Variance.Plane(c), b.Variance)
+		}
 		meta.Filters[c] = b.Filter
 		meta.Notes = append(meta.Notes, b.Meta.Notes...)
 		switch {

@@ -23,6 +23,7 @@ type surveyFixtures struct {
 			Masked    [][2]int `json:"masked"`
 			Kept      [2]int   `json:"kept"`
 			KeptValue float64  `json:"kept_value"`
+			Variance  float64  `json:"variance"`
 		} `json:"bands"`
 		Filters map[string]string `json:"filters"`
 	} `json:"hsc"`
@@ -97,8 +98,22 @@ func TestHSCCutoutBands(t *testing.T) {
 		t.Fatal(err)
 	}
 	for c, b := range Bands {
-		if got := im.At(c, 5, 6); float64(got) != want.HSC.Bands[b].Pixel56 {
-			t.Errorf("combined plane %d (%s) pixel (5, 6) = %g, want band %s's %g", c, b, got, b, want.HSC.Bands[b].Pixel56)
+		w := want.HSC.Bands[b]
+		if got := im.At(c, 5, 6); float64(got) != w.Pixel56 {
+			t.Errorf("combined plane %d (%s) pixel (5, 6) = %g, want band %s's %g", c, b, got, b, w.Pixel56)
+		}
+		// The masks and variances follow their bands, for display.
+		if got := meta.Variance.At(c, 7, 7); meta.Variance.C != 3 || float64(got) != w.Variance {
+			t.Errorf("combined variance plane %d (%s) = %g, want band %s's %g", c, b, got, b, w.Variance)
+		}
+		flagged := 0
+		for _, v := range meta.Masked.Plane(c) {
+			if v != 0 {
+				flagged++
+			}
+		}
+		if m := w.Masked[1]; meta.Masked.C != 3 || meta.Masked.At(c, m[0], m[1]) != 1 || meta.Masked.At(c, w.Kept[0], w.Kept[1]) != 0 || flagged != len(w.Masked) {
+			t.Errorf("combined mask plane %d (%s): %d flagged", c, b, flagged)
 		}
 		if meta.Filters[c] != want.HSC.Filters[b] {
 			t.Errorf("combined filters %v", meta.Filters)

@@ -768,6 +768,32 @@ func uploadWithPositions(t *testing.T, b *tab, p *portal) {
 	id = eval[string](t, b, `[...document.querySelectorAll("#scores tbody tr")].find(r => r.textContent.includes("grz-z_as_i.npy")).dataset.upload`)
 	b.do(t, "opening it", 30*time.Second, chromedp.Navigate(p.url+"/score?upload="+id))
 	b.waitJS(t, "its warning", `((document.querySelector("#band-warning") || {}).textContent || "").includes("z as i")`, 30*time.Second)
+
+	// An HSC object's three cutout-service files are combined; its MASK
+	// and VARIANCE are kept for display as the mask and sigma layers.
+	var hsc []string
+	for _, band := range []string{"g", "r", "i"} {
+		body, err := os.ReadFile(filepath.Join(moduleRoot(t), "backend/data/testdata/surveys/hsc-"+band+".fits"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, "hsc-"+band+".fits")
+		if err := os.WriteFile(path, body, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		hsc = append(hsc, path)
+	}
+	b.do(t, "opening the score page", 30*time.Second, chromedp.Navigate(p.url+"/score"))
+	b.page(t, "score")
+	b.do(t, "uploading an HSC object's bands", 10*time.Second, chromedp.SetUploadFiles(chromedp.ID("files"), hsc))
+	b.waitJS(t, "the combined cutout", `[...document.querySelectorAll("#scores tbody tr")].some(r => r.textContent.includes("SuGOHI-test-gri.npy"))`, 60*time.Second)
+	id = eval[string](t, b, `[...document.querySelectorAll("#scores tbody tr")].find(r => r.textContent.includes("SuGOHI-test-gri.npy")).dataset.upload`)
+	b.do(t, "opening it", 30*time.Second, chromedp.Navigate(p.url+"/score?upload="+id))
+	b.waitJS(t, "its layer buttons", `!!document.querySelector("#layer-mask") && !!document.querySelector("#layer-sigma")`, 30*time.Second)
+	b.click(t, "#layer-mask")
+	b.waitJS(t, "the mask drawn", `document.querySelector("#candidate-image").src.includes("layer=mask") && document.querySelector("#candidate-image").complete &&
+		document.querySelector("#candidate-image").naturalWidth > 0`, 10*time.Second)
+	b.shot(t, p, "24-mask")
 }
 
 // promoteModel has the admin make the tiny run's last weights the default

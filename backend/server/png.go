@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"image"
+	"image/draw"
 	"net/http"
 	"slices"
 	"strings"
@@ -59,12 +60,21 @@ func parsePNGParams(r *http.Request) (pngParams, error) {
 // through a cache keyed by a hash of its content and the parameters.
 // Renders run in a render slot.
 func (s *Server) servePNG(w http.ResponseWriter, r *http.Request, name string, b []byte) error {
+	return s.servePNGOf(w, r, [][]byte{b}, func(p pngParams) ([]byte, error) { return renderPNG(name, b, p) })
+}
+
+// servePNGOf serves what render draws from the files contents as the
+// query asks, through the cache (keyed by the contents and the query).
+func (s *Server) servePNGOf(w http.ResponseWriter, r *http.Request, contents [][]byte, render func(pngParams) ([]byte, error)) error {
 	p, err := parsePNGParams(r)
 	if err != nil {
 		return err
 	}
 	h := sha256.New()
-	h.Write(b)
+	for _, b := range contents {
+		fmt.Fprintf(h, "%d|", len(b))
+		h.Write(b)
+	}
 	fmt.Fprintf(h, "|%s|%s|%d|%d|%g|%g", p.band, p.stretch, p.scale, p.crop, p.lupton.Q, p.lupton.Stretch)
 	key := hex.EncodeToString(h.Sum(nil))[:40]
 	etag := `"` + key + `"`
@@ -80,7 +90,7 @@ func (s *Server) servePNG(w http.ResponseWriter, r *http.Request, name string, b
 		if err != nil {
 			return err
 		}
-		out, err = renderPNG(name, b, p)
+		out, err = render(p)
 		release()
 		if err != nil {
 			return err
@@ -105,12 +115,56 @@ func renderPNG(name string, b []byte, p pngParams) ([]byte, error) {
 	return encodePNG(renderImage(im, p))
 }
 
-// renderImage draws one band with a stretch between its 1st and 99.5th
-// percentiles, or the colour composite: Lupton's asinh (with p.lupton's Q
-// and stretch) for stretch asinh,
-// otherwise the three bands stretched each (i red, r green, g blue). It
-// upscales by p.scale, or less so as to stay within render.MaxSide a side.
+// renderMaskedPNG draws the cutout b (named name) as p asks with the
+// pixels mask flags painted magenta: in a band's view that band's, in the
+// composite any band's. mask is a (3, H, W) .npy of 0 and 1 (uploads.
+// LayerMask).
+func renderMaskedPNG(name string, b, mask []byte, p pngParams) ([]byte, error) {
+	im, err := data.DecodeImage(name, b, data.ReadOptions{Crop: p.crop, ReplaceNonFinite: true})
+	if err != nil {
+		return nil, errConflict("%v", err)
+	}
+	m, err := data.DecodeImage("mask.npy", mask, data.ReadOptions{Crop: p.crop})
+	if err != nil || m.C != im.C || m.H != im.H || m.W != im.W {
+		return nil, errConflict("the cutout's mask does not fit it (%v)", err)
+	}
+	drawn := drawImage(im, p)
+	rgba := image.NewRGBA(drawn.Bounds())
+	draw.Draw(rgba, rgba.Rect, drawn, image.Point{}, draw.Src)
+	planes := []int{0, 1, 2}
+	if c := slices.Index(data.Bands[:], p.band); c >= 0 {
+		planes = []int{c}
+	}
+	for i := range im.H * im.W {
+		for _, c := range planes {
+			if m.Plane(c)[i] != 0 {
+				copy(rgba.Pix[4*i:], []uint8{255, 0, 255, 255})
+				break
+			}
+		}
+	}
+	return encodePNG(upscaled(rgba, im, p))
+}
+
+// renderImage draws im as drawImage does, upscaled (upscaled).
 func renderImage(im data.Image, p pngParams) image.Image {
+	return upscaled(drawImage(im, p), im, p)
+}
+
+// upscaled upscales a drawing of im by p.scale, or less so as to stay
+// within render.MaxSide a side.
+func upscaled(out image.Image, im data.Image, p pngParams) image.Image {
+	if scale := render.FitScale(im.H, im.W, p.scale); scale > 1 {
+		return render.Upscale(out, scale)
+	}
+	return out
+}
+
+// drawImage draws one band with a stretch between its 1st and 99.5th
+// percentiles, or the colour composite: Lupton's asinh (with p.lupton's Q
+// and stretch) for stretch asinh, otherwise the three bands stretched each
+// (i red, r green, g blue), a pixel a pixel.
+func drawImage(im data.Image, p pngParams) image.Image {
 	var out image.Image
 	switch {
 	case p.band == "rgb" && p.stretch.String() == "asinh":
@@ -130,9 +184,6 @@ func renderImage(im data.Image, p pngParams) image.Image {
 		c := slices.Index(data.Bands[:], p.band)
 		lo, hi := render.Percentiles(im.Plane(c), 1, 99.5)
 		out = render.Band(im.Plane(c), im.H, im.W, p.stretch, lo, hi)
-	}
-	if scale := render.FitScale(im.H, im.W, p.scale); scale > 1 {
-		out = render.Upscale(out, scale)
 	}
 	return out
 }

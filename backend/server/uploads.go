@@ -4,10 +4,13 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/sslens/sslens/backend/jobs"
@@ -113,22 +116,23 @@ func (s *Server) getUpload(w http.ResponseWriter, r *http.Request, c *Call) erro
 	return nil
 }
 
-// storedUpload is the upload the path names and its file's bytes.
-func (s *Server) storedUpload(r *http.Request) (store.Upload, []byte, error) {
+// storedUpload is the upload the path names, its file's bytes, and the
+// file's path.
+func (s *Server) storedUpload(r *http.Request) (store.Upload, []byte, string, error) {
 	id, err := pathID(r, "id")
 	if err != nil {
-		return store.Upload{}, nil, err
+		return store.Upload{}, nil, "", err
 	}
 	u, path, err := s.up.Stored(r.Context(), id)
 	if err != nil {
-		return store.Upload{}, nil, err
+		return store.Upload{}, nil, "", err
 	}
 	b, err := os.ReadFile(path)
-	return u, b, err
+	return u, b, path, err
 }
 
 func (s *Server) uploadDetail(w http.ResponseWriter, r *http.Request, c *Call) error {
-	u, b, err := s.storedUpload(r)
+	u, b, path, err := s.storedUpload(r)
 	if err != nil {
 		return err
 	}
@@ -137,16 +141,34 @@ func (s *Server) uploadDetail(w http.ResponseWriter, r *http.Request, c *Call) e
 		return err
 	}
 	det.ID = strconv.FormatInt(u.ID, 10)
+	det.Layers = uploads.LayersOf(path)
 	writeJSON(w, http.StatusOK, det)
 	return nil
 }
 
 func (s *Server) uploadPNG(w http.ResponseWriter, r *http.Request, c *Call) error {
-	u, b, err := s.storedUpload(r)
+	u, b, path, err := s.storedUpload(r)
 	if err != nil {
 		return err
 	}
-	return s.servePNG(w, r, u.Name, b)
+	layer := r.URL.Query().Get("layer")
+	if layer == "" {
+		return s.servePNG(w, r, u.Name, b)
+	}
+	if !slices.Contains(uploads.Layers, layer) {
+		return errBadRequest("layer=%q: want %s", layer, strings.Join(uploads.Layers, " or "))
+	}
+	lb, err := os.ReadFile(uploads.LayerPath(path, layer))
+	if errors.Is(err, fs.ErrNotExist) {
+		return errNotFound("upload %d has no %s layer: only cutouts combined from survey files with MASK and VARIANCE do", u.ID, layer)
+	}
+	if err != nil {
+		return err
+	}
+	if layer == uploads.LayerSigma {
+		return s.servePNG(w, r, "sigma.npy", lb)
+	}
+	return s.servePNGOf(w, r, [][]byte{b, lb}, func(p pngParams) ([]byte, error) { return renderMaskedPNG(u.Name, b, lb, p) })
 }
 
 func (s *Server) scoreBatch(w http.ResponseWriter, r *http.Request, c *Call) error {

@@ -13,6 +13,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -536,5 +537,74 @@ func TestGradingAPI(t *testing.T) {
 	}
 	if code, _ := ada.apiErr("PUT", "/api/uploads/999/grade", "application/json", []byte(`{"grade": "A"}`)); code != http.StatusNotFound {
 		t.Errorf("grading a missing upload: %d", code)
+	}
+}
+
+// An HSC object uploaded as three single-band files keeps its MASK and
+// VARIANCE for display: the detail lists the layers, the mask layer paints
+// the flagged pixels, the sigma layer renders the noise, and a cutout
+// without them answers 404.
+func TestUploadLayers(t *testing.T) {
+	f := newFixture(t, HubOptions{})
+	c := f.login(t, astroUser)
+	var files []part
+	for _, b := range []string{"g", "r", "i"} {
+		body, err := os.ReadFile("../data/testdata/surveys/hsc-" + b + ".fits")
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, part{"hsc-" + b + ".fits", body})
+	}
+	files = append(files, part{"plain.npy", npyOf(testCutout(40, 40, 9))})
+	code, resp, e := c.upload(files)
+	if code != 200 || len(resp.Uploads) != 2 {
+		t.Fatalf("upload: %d %+v %+v", code, resp, e)
+	}
+	var hsc, plain int64
+	for _, u := range resp.Uploads {
+		if u.Name == "plain.npy" {
+			plain = u.ID
+		} else {
+			hsc = u.ID
+		}
+	}
+	var det shared.ImageDetail
+	if c.json("GET", fmt.Sprintf("/api/uploads/%d/detail", hsc), nil, &det); !slices.Equal(det.Layers, []string{"mask", "sigma"}) {
+		t.Errorf("layers %v, want mask and sigma", det.Layers)
+	}
+	png := func(id int64, q string) (int, image.Image) {
+		res := c.request("GET", fmt.Sprintf("/api/uploads/%d/png?%s", id, q), nil, "")
+		defer res.Body.Close()
+		if res.StatusCode != 200 {
+			return res.StatusCode, nil
+		}
+		im, err := png.Decode(res.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.StatusCode, im
+	}
+	// make_surveys.py flags rows 3, 10, 30 (columns 4, 11, 31) in every
+	// band; (20, 21) is flagged DETECTED only, which is kept.
+	_, im := png(hsc, "layer=mask&band=i")
+	magenta := func(x, y int) bool {
+		r, g, b, _ := im.At(x, y).RGBA()
+		return r == 0xffff && g == 0 && b == 0xffff
+	}
+	if im == nil || !magenta(4, 3) || !magenta(11, 10) || !magenta(31, 30) || magenta(21, 20) || magenta(0, 0) {
+		t.Errorf("mask layer: magenta at (4, 3) %v, (21, 20) %v", im != nil && magenta(4, 3), im != nil && magenta(21, 20))
+	}
+	if code, im := png(hsc, "layer=sigma&band=r&stretch=linear"); code != 200 || im.Bounds().Dx() != 40 {
+		t.Errorf("sigma layer: %d", code)
+	}
+	if code, _ := png(hsc, "layer=weights"); code != 400 {
+		t.Errorf("layer=weights: %d, want 400", code)
+	}
+	if code, _ := png(plain, "layer=mask"); code != 404 {
+		t.Errorf("a plain npy's mask: %d, want 404", code)
+	}
+	var plainDet shared.ImageDetail
+	if c.json("GET", fmt.Sprintf("/api/uploads/%d/detail", plain), nil, &plainDet); plainDet.Layers != nil || plainDet.Size[0] != 3 {
+		t.Errorf("a plain npy's detail: layers %v, size %v", plainDet.Layers, plainDet.Size)
 	}
 }

@@ -99,6 +99,15 @@ func (s *Service) keepCombined(ctx context.Context, user string, g []pendingBand
 		return out
 	}
 	res, _ := s.keep(ctx, user, file{name: combinedName(g[0].name, meta), body: data.EncodeNPY(im), meta: &meta})
+	if res.Upload != nil {
+		_, content, err := s.Stored(ctx, res.Upload.ID)
+		if err == nil {
+			err = writeLayers(content, meta)
+		}
+		if err != nil { // the cutout is kept and scored; only its display layers are lost
+			s.log.Error("uploads: keeping a cutout's mask and noise", "err", err)
+		}
+	}
 	for i, p := range g {
 		out[i] = res
 		out[i].Name = p.name

@@ -55,7 +55,7 @@ for k, (band, filt) in enumerate([("g", "HSC-G"), ("r", "HSC-R2"), ("i", "HSC-I2
     mask[10, 11] = 1 << 1  # SAT
     mask[20, 21] = 1 << 5  # DETECTED: not a bad pixel
     mask[30, 31] = 1 << 0  # BAD
-    variance = np.full((N, N), 0.0025, dtype=np.float32)
+    variance = np.full((N, N), 0.0025 * (k + 1), dtype=np.float32)  # per band, so a mix-up shows
     primary = fits.PrimaryHDU()
     primary.header["FILTER"] = filt
     primary.header["OBJECT"] = "SuGOHI-test"
@@ -70,7 +70,7 @@ for k, (band, filt) in enumerate([("g", "HSC-G"), ("r", "HSC-R2"), ("i", "HSC-I2
                          fits.ImageHDU(variance, name="VARIANCE")])
     hdus.writeto(os.path.join(HERE, f"hsc-{band}.fits"), overwrite=True)
     hsc_pixels[band] = {"pixel_5_6": float(image[5, 6]), "masked": [[3, 4], [10, 11], [30, 31]], "kept": [20, 21],
-                        "kept_value": float(image[20, 21])}
+                        "kept_value": float(image[20, 21]), "variance": float(variance[0, 0])}
 expected["hsc"] = {"object": "SuGOHI-test", "radec": centre(wcs_header(ra, dec)), "bands": hsc_pixels,
                    "filters": {"g": "HSC-G", "r": "HSC-R2", "i": "HSC-I2"}}
 
