@@ -134,7 +134,7 @@ func (s *Service) Grades(ctx context.Context, viewer string, id int64) (shared.G
 // NextToGrade returns the top-ranked candidate (by checkpoint ckpt, 0: the
 // default model) that viewer has not graded; ok is false when none is left.
 func (s *Service) NextToGrade(ctx context.Context, viewer string, ckpt int64) (u shared.Upload, ok bool, err error) {
-	ups, _, err := s.List(ctx, "", ckpt)
+	ups, _, err := s.ranked(ctx, "", ckpt)
 	if err != nil {
 		return shared.Upload{}, false, err
 	}
@@ -144,7 +144,9 @@ func (s *Service) NextToGrade(ctx context.Context, viewer string, ckpt int64) (u
 	}
 	for _, u := range ups {
 		if !slices.ContainsFunc(grades[u.ID], func(g shared.Grade) bool { return g.User == viewer }) {
-			return u, true, nil
+			one := []shared.Upload{u} // described as Get describes it
+			err := s.describePositions(ctx, one, false)
+			return one[0], err == nil, err
 		}
 	}
 	return shared.Upload{}, false, nil
@@ -153,7 +155,7 @@ func (s *Service) NextToGrade(ctx context.Context, viewer string, ckpt int64) (u
 // GradingSummary sums up the grading of every candidate against the
 // default model's ranking.
 func (s *Service) GradingSummary(ctx context.Context) (shared.GradingSummary, error) {
-	ups, _, err := s.List(ctx, "", 0)
+	ups, _, err := s.ranked(ctx, "", 0)
 	if err != nil {
 		return shared.GradingSummary{}, err
 	}

@@ -57,11 +57,21 @@ func (s *Service) Models(ctx context.Context) (Models, error) {
 // their scores by checkpoint ckpt (0: the default), ranked, and that
 // checkpoint (nil when none can score).
 func (s *Service) List(ctx context.Context, user string, ckpt int64) ([]shared.Upload, *store.Checkpoint, error) {
-	ups, err := s.uploads(ctx, store.UploadFilter{User: user})
+	ups, ck, err := s.ranked(ctx, user, ckpt)
 	if err != nil {
 		return nil, nil, err
 	}
 	if err := s.describePositions(ctx, ups, user == ""); err != nil {
+		return nil, nil, err
+	}
+	return ups, ck, nil
+}
+
+// ranked is List without the positions' descriptions, for callers that
+// need the ranking alone.
+func (s *Service) ranked(ctx context.Context, user string, ckpt int64) ([]shared.Upload, *store.Checkpoint, error) {
+	ups, err := s.uploads(ctx, store.UploadFilter{User: user})
+	if err != nil {
 		return nil, nil, err
 	}
 	ck, _, err := s.checkpoint(ctx, ckpt)
