@@ -16,11 +16,13 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -699,19 +701,8 @@ func gradeByKeyboard(t *testing.T, astro, admin *tab, p *portal) {
 // the detail, and exports them with the grades given before.
 func uploadWithPositions(t *testing.T, b *tab, p *portal) {
 	dir := t.TempDir()
-	fits, err := os.ReadFile(filepath.Join(moduleRoot(t), "backend/data/testdata/surveys/legacy-rig.fits"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	files := map[string][]byte{"wcs.fits": fits, "cand.npy": npyCutout(32), "cands.csv": []byte("name,ra,dec\ncand.npy,10:00:27.91,+02:12:20.9\n")}
-	var paths []string
-	for name, body := range files {
-		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, body, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		paths = append(paths, path)
-	}
+	paths := tempFiles(t, dir, map[string][]byte{"wcs.fits": surveyFixture(t, "legacy-rig.fits"), "cand.npy": npyCutout(32),
+		"cands.csv": []byte("name,ra,dec\ncand.npy,10:00:27.91,+02:12:20.9\n")})
 	b.do(t, "opening the score page", 30*time.Second, chromedp.Navigate(p.url+"/score"))
 	b.page(t, "score")
 	b.do(t, "choosing files with a catalogue", 10*time.Second, chromedp.SetUploadFiles(chromedp.ID("files"), paths))
@@ -754,16 +745,9 @@ func uploadWithPositions(t *testing.T, b *tab, p *portal) {
 
 	// A g, r, z cube uploaded with "read a z band as i" is kept and scored,
 	// marked in the table and on the candidate.
-	grz, err := os.ReadFile(filepath.Join(moduleRoot(t), "backend/data/testdata/surveys/legacy-grz.fits"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, "grz.fits")
-	if err := os.WriteFile(path, grz, 0o644); err != nil {
-		t.Fatal(err)
-	}
 	b.click(t, "#z-as-i")
-	b.do(t, "uploading a g, r, z cube", 10*time.Second, chromedp.SetUploadFiles(chromedp.ID("files"), []string{path}))
+	b.do(t, "uploading a g, r, z cube", 10*time.Second, chromedp.SetUploadFiles(chromedp.ID("files"),
+		tempFiles(t, dir, map[string][]byte{"grz.fits": surveyFixture(t, "legacy-grz.fits")})))
 	b.waitJS(t, "its marked row", `[...document.querySelectorAll("#scores tbody tr")].some(r => r.textContent.includes("grz-z_as_i.npy") && !!r.querySelector(".badge.band-warning"))`, 60*time.Second)
 	id = eval[string](t, b, `[...document.querySelectorAll("#scores tbody tr")].find(r => r.textContent.includes("grz-z_as_i.npy")).dataset.upload`)
 	b.do(t, "opening it", 30*time.Second, chromedp.Navigate(p.url+"/score?upload="+id))
@@ -771,21 +755,13 @@ func uploadWithPositions(t *testing.T, b *tab, p *portal) {
 
 	// An HSC object's three cutout-service files are combined; its MASK
 	// and VARIANCE are kept for display as the mask and sigma layers.
-	var hsc []string
+	hsc := map[string][]byte{}
 	for _, band := range []string{"g", "r", "i"} {
-		body, err := os.ReadFile(filepath.Join(moduleRoot(t), "backend/data/testdata/surveys/hsc-"+band+".fits"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		path := filepath.Join(dir, "hsc-"+band+".fits")
-		if err := os.WriteFile(path, body, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		hsc = append(hsc, path)
+		hsc["hsc-"+band+".fits"] = surveyFixture(t, "hsc-"+band+".fits")
 	}
 	b.do(t, "opening the score page", 30*time.Second, chromedp.Navigate(p.url+"/score"))
 	b.page(t, "score")
-	b.do(t, "uploading an HSC object's bands", 10*time.Second, chromedp.SetUploadFiles(chromedp.ID("files"), hsc))
+	b.do(t, "uploading an HSC object's bands", 10*time.Second, chromedp.SetUploadFiles(chromedp.ID("files"), tempFiles(t, dir, hsc)))
 	b.waitJS(t, "the combined cutout", `[...document.querySelectorAll("#scores tbody tr")].some(r => r.textContent.includes("SuGOHI-test-gri.npy"))`, 60*time.Second)
 	id = eval[string](t, b, `[...document.querySelectorAll("#scores tbody tr")].find(r => r.textContent.includes("SuGOHI-test-gri.npy")).dataset.upload`)
 	b.do(t, "opening it", 30*time.Second, chromedp.Navigate(p.url+"/score?upload="+id))
@@ -807,6 +783,31 @@ func promoteModel(t *testing.T, b *tab, p *portal) {
 	b.waitJS(t, "the re-score run", `[...document.querySelectorAll(".alert.notice")].some(e => e.textContent.includes("re-scored with it: run"))`, 30*time.Second)
 	b.waitJS(t, "the new default", `document.querySelector("#s-model option[value='0']").textContent.includes("· last epoch") && document.querySelector("#model-promoted").textContent.includes("admin")`, 30*time.Second)
 	b.shot(t, p, "20-promoted")
+}
+
+// tempFiles writes files into dir and returns their paths, in name order.
+func tempFiles(t *testing.T, dir string, files map[string][]byte) []string {
+	t.Helper()
+	var paths []string
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, files[name], 0o644); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, path)
+	}
+	return paths
+}
+
+// surveyFixture reads a survey cutout astropy wrote for the data package's
+// tests (backend/data/testdata/surveys).
+func surveyFixture(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(moduleRoot(t), "backend/data/testdata/surveys", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // npyCutout returns a (3, n, n) float32 .npy of a Gaussian galaxy.
