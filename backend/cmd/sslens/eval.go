@@ -24,7 +24,7 @@ C is a model.safetensors, its folder, or a run folder (its checkpoints/last).
 The dataset and splits default to those of the run that wrote C. Without a
 classifier head (a pretrained backbone) only --knn applies. --knn also
 classifies the split by DINO's weighted vote of the 20 nearest train
-features (cosine, temperature 0.1). A checkpoint without normalisation
+features (cosine, temperature 0.1, the reference project's). A checkpoint without normalisation
 (imported weights not yet fine-tuned) is given the dataset's train split
 statistics, as finetune gives them.`,
 		run: func(fs *flag.FlagSet, args []string) error {
