@@ -3,7 +3,6 @@ package uploads
 import (
 	"context"
 	"fmt"
-	"path"
 	"slices"
 	"strings"
 
@@ -123,9 +122,7 @@ func (s *Service) keepCombined(ctx context.Context, user string, g []pendingBand
 func combinedName(first string, meta data.Meta) string {
 	stem := meta.Object
 	if stem == "" {
-		stem = path.Base(first)
-		stem = strings.TrimSuffix(stem, ".gz")
-		stem = strings.TrimSuffix(stem, path.Ext(stem))
+		stem = fileStem(first)
 	}
 	return sanitizeName(strings.NewReplacer("/", "_", `\`, "_").Replace(stem) + "-gri.npy")
 }

@@ -213,7 +213,7 @@ func (s *Service) keep(ctx context.Context, user string, f file) (shared.UploadF
 		res, _ := s.keep(ctx, user, file{name: substitutedName(f.name), body: data.EncodeNPY(im), meta: &meta})
 		res.Name = f.name
 		if res.Upload != nil {
-			res.Note = fmt.Sprintf("%s: kept as %s", meta.Notes[len(meta.Notes)-1], res.Upload.Name)
+			res.Note = fmt.Sprintf("its z band read as i, as asked (the model was trained on g, r, i): kept as %s", res.Upload.Name)
 		}
 		return res, nil
 	}
@@ -294,10 +294,14 @@ func validate(u *store.Upload, body []byte, zAsI bool) (data.Image, data.Meta, e
 // substitutedName names the cutout kept for a file read with its z band
 // as i: "<stem>-z_as_i.npy".
 func substitutedName(name string) string {
-	stem := path.Base(name)
-	stem = strings.TrimSuffix(stem, ".gz")
-	stem = strings.TrimSuffix(stem, path.Ext(stem))
-	return sanitizeName(stem + "-z_as_i.npy")
+	return sanitizeName(fileStem(name) + "-z_as_i.npy")
+}
+
+// fileStem is a file name without its folder and extensions:
+// "a/J1000.fits.gz" -> "J1000".
+func fileStem(name string) string {
+	stem := strings.TrimSuffix(path.Base(name), ".gz")
+	return strings.TrimSuffix(stem, path.Ext(stem))
 }
 
 // writeOnce writes a content-addressed file unless it exists.

@@ -147,7 +147,7 @@ func TestZAsI(t *testing.T) {
 	}
 	f := resp.Files[0]
 	if f.Name != "grz.fits" || f.Upload == nil || f.Upload.Name != "grz-z_as_i.npy" || f.Upload.BandWarning != "z as i" ||
-		!strings.Contains(f.Note, "z band is read as i") {
+		!strings.Contains(f.Note, "z band read as i, as asked") {
 		t.Fatalf("with the choice: %+v", f)
 	}
 	if f.Upload.Position == nil || f.Upload.Position.From != "WCS" || math.Abs(f.Upload.Position.RA-35.2) > 0.01 ||
