@@ -146,7 +146,7 @@ func renderMaskedPNG(name string, b, mask []byte, p pngParams) ([]byte, error) {
 	return encodePNG(upscaled(rgba, im, p))
 }
 
-// renderImage draws im as drawImage does, upscaled (upscaled).
+// renderImage is drawImage upscaled (see upscaled).
 func renderImage(im data.Image, p pngParams) image.Image {
 	return upscaled(drawImage(im, p), im, p)
 }
