@@ -63,6 +63,7 @@ type Score struct {
 	lupQ, lupSoft float64
 	zoomed        bool
 	blinking      bool
+	blinks        int    // counts blink starts, so that a stopped blink's timer ends its chain
 	layer         string // "" the image, or a display layer of the upload: mask, sigma
 }
 
@@ -730,18 +731,20 @@ func (s *Score) onViewBand(ctx app.Context, e app.Event) {
 func (s *Score) onBlink(ctx app.Context, e app.Event) {
 	s.blinking = !s.blinking
 	if s.blinking {
-		s.blinkStep(ctx)
+		s.blinks++
+		s.blinkStep(ctx, s.blinks)
 	}
 }
 
 // blinkStep shows the band after the one shown (g after anything else)
-// and comes back after blinkEvery, until blinking stops.
-func (s *Score) blinkStep(ctx app.Context) {
-	if !s.blinking || !s.Mounted() {
+// and comes back after blinkEvery, until blinking stops or blink start
+// number run is not the latest (stopped and started again in between).
+func (s *Score) blinkStep(ctx app.Context, run int) {
+	if !s.blinking || run != s.blinks || !s.Mounted() {
 		return
 	}
 	s.viewBand = nextBlinkBand(s.viewBand)
-	ctx.After(blinkEvery, func(ctx app.Context) { s.blinkStep(ctx) })
+	ctx.After(blinkEvery, func(ctx app.Context) { s.blinkStep(ctx, run) })
 }
 
 // nextBlinkBand is the band blinking shows after band: g, r, i, g, ...
