@@ -155,5 +155,5 @@ type Comparison struct {
 type Diff struct {
 	Diff  float64  `json:"diff"`
 	CI    Interval `json:"ci"`
-	Level float64  `json:"level"`
+	Level float64  `json:"level,omitempty"` // absent from results made before levels were recorded
 }

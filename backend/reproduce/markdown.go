@@ -123,9 +123,13 @@ func comparisonMarkdown(b *strings.Builder, r *layout.ReproduceResults) {
 		"%d comparisons; each interval is at the %s level (Bonferroni), so that all its verdicts hold together with "+
 		"%.0f%% confidence. A verdict of better or worse needs the whole interval on one side of 0. ",
 		first.AUC.Resamples, first.Family, level, 100*familyConfidence)
-	if len(r.Seeds) < 3 {
-		fmt.Fprintf(b, "With %d seed(s) the resampled seeds can say little about the spread between training runs, "+
-			"which can be as large as the differences; list at least three seeds.", len(r.Seeds))
+	switch n := len(r.Seeds); {
+	case n == 1:
+		b.WriteString("With one seed the interval covers the test images only, not the spread between training runs, " +
+			"which can be as large as the differences; list at least three seeds.")
+	case n < 3:
+		fmt.Fprintf(b, "With %d seeds the resampled seeds say little about the spread between training runs, "+
+			"which can be as large as the differences; list at least three seeds.", n)
 	}
 	b.WriteString("\n\n| backbone | labels | method | test AUC | supervised | AUC difference | per seed | " +
 		"[" + level + " interval] | accuracy difference [" + level + " interval] | AUC intervals overlap | verdict |\n")

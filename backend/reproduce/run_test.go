@@ -322,7 +322,7 @@ func checkResultsFiles(t *testing.T, dir string, res *layout.ReproduceResults) {
 		"## Deviations from the reference protocol\n\nWhere these cells differ from the reference project's configs and code, and why:\n\n- One pretraining epoch: a test.\n",
 		"## Does self-supervised pretraining beat supervised training?",
 		"The table makes 4 comparisons; each interval is at the 98.75% level (Bonferroni)",
-		"With 2 seed(s) the resampled seeds can say little",
+		"With 2 seeds the resampled seeds say little",
 		"- vit_nano, 300 labels: ",
 		"![vit_nano, all labels](roc-vit_nano-all.png)",
 		"| pretraining | backbone | seed | epochs | wall time | run |",

@@ -74,14 +74,14 @@ func TestReproduceCommand(t *testing.T) {
 		"[1/5] finetune supervised vit_nano 300 labels seed 0: started in " + filepath.Join(cells, "finetune", "supervised_vit_nano_300_seed0"),
 		"[3/5] pretrain dino vit_nano seed 0: started in ",
 		"[5/5] finetune dino vit_nano all labels seed 0: finished in ",
-		"epoch 2/2  step 16/16  loss ", // the classifiers' log lines, as sslens finetune writes them
-		"backbone from " + layout.Run(filepath.Join(cells, "pretrain", "dino_vit_nano_seed0")).Model(layout.LastDir),
+		"epoch 2/2  step 16/16  loss ",                                                                                 // the classifiers' log lines, as sslens finetune writes them
+		"backbone from " + layout.Run(filepath.Join(cells, "pretrain", "dino_vit_nano_seed0")).Student(layout.LastDir), // the student, as the reference
 	} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, stderr)
 		}
 	}
-	for _, want := range []string{"# cli matrix", "| dino | vit_nano |", "| supervised † | vit_small | 89.71% |", "With one seed, the intervals cover",
+	for _, want := range []string{"# cli matrix", "| dino | vit_nano |", "| supervised † | vit_small | 89.71% |", "With one seed the interval covers the test images only",
 		"results: results.md, results.json and 2 ROC plots in " + results} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("stdout lacks %q:\n%s", want, stdout)
@@ -130,7 +130,7 @@ func TestReproduceDryRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(stdout), "\n")
-	if len(lines) != 38 || !strings.Contains(lines[0], "finetune supervised vit_nano 300 labels seed 0") ||
+	if len(lines) != 57 || !strings.Contains(lines[0], "finetune supervised vit_nano 300 labels seed 0") ||
 		!strings.Contains(lines[4], "pretrain dino vit_nano seed 0") || !strings.HasSuffix(lines[4], "/cells/pretrain/dino_vit_nano_seed0") {
 		t.Errorf("dry run of the CPU preset:\n%s", stdout)
 	}
