@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"math/rand/v2"
 
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -106,7 +105,8 @@ func (c *Classifier) imageLen() int {
 // (non-lens) or 1 (lens). It leaves the gradient of the mean cross-entropy
 // in the Vars' Grad buffers and returns the loss and each image's P(lens).
 // A batch larger than Options.Batch runs in chunks whose gradients are
-// combined, weighted by chunk size.
+// combined, weighted by chunk size: the same step as one pass over the
+// batch (each image keeps its dropout and drop-path masks) in less memory.
 func (c *Classifier) TrainStep(images []float32, labels []int) (loss float64, lensProb []float64, err error) {
 	if c.closed {
 		return 0, nil, errClosed
@@ -117,13 +117,14 @@ func (c *Classifier) TrainStep(images []float32, labels []int) (loss float64, le
 	}
 	lensProb = make([]float64, 0, n)
 	defer func() { c.step++ }()
-	for chunk, lo := uint64(0), 0; lo < n; chunk, lo = chunk+1, lo+c.opt.Batch {
+	for lo := 0; lo < n; lo += c.opt.Batch {
 		hi := min(lo+c.opt.Batch, n)
 		m, err := c.trainMachine(hi - lo)
 		if err != nil {
 			return 0, nil, err
 		}
-		ops.Reseed(m.g, c.step<<16|chunk)
+		ops.Reseed(m.g, c.step)
+		ops.FirstSample(m.g, lo)
 		if err := m.ce.SetLabels(labels[lo:hi]); err != nil {
 			return 0, nil, fmt.Errorf("nn: train step: %w", err)
 		}
@@ -257,10 +258,10 @@ func (c *Classifier) build(n int, train bool) (*machine, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Each batch size's machine draws its own masks.
-	seed := rand.NewPCG(c.opt.Seed, uint64(n)).Uint64()
+	// Every machine draws the same masks for an image at the same place in
+	// a step's batch, so the chunking changes nothing but memory.
 	m := &machine{g: g}
-	if m.fwd, err = bb.Forward(n, c.ps.Preset.ImageSize, seed); err != nil {
+	if m.fwd, err = bb.Forward(n, c.ps.Preset.ImageSize, forwardSeed(c.opt.Seed, 0)); err != nil {
 		return nil, err
 	}
 	b := &builder{}

@@ -34,7 +34,14 @@ type DINOOptions struct {
 	IBOT        bool
 	StudentTemp float64 // 0.1 in DINO and iBOT
 	Seed        uint64  // the student's dropout and drop path
+	// Chunk, between 1 and Batch-1, micro-batches the backbone: it runs
+	// over the crops of Chunk images at a time (see chunkedCrops); 0 runs
+	// the whole batch at once.
+	Chunk int
 }
+
+// chunked reports whether the backbone runs in chunks.
+func (o DINOOptions) chunked() bool { return o.Chunk > 0 && o.Chunk < o.Batch }
 
 func (o DINOOptions) validate(p vit.Preset) error {
 	if err := o.Head.Validate(); err != nil {
@@ -50,6 +57,8 @@ func (o DINOOptions) validate(p vit.Preset) error {
 		return fmt.Errorf("nn: crops of %d and %d px hold no %d px patch", o.GlobalSize, o.LocalSize, p.PatchSize)
 	case !(o.StudentTemp > 0):
 		return fmt.Errorf("nn: student temperature %g, want > 0", o.StudentTemp)
+	case o.Chunk < 0:
+		return fmt.Errorf("nn: micro-batch of %d images, want > 0 (or 0: the whole batch)", o.Chunk)
 	}
 	return nil
 }
@@ -65,6 +74,7 @@ type DINOTeacher struct {
 	g          *gorgonia.ExprGraph
 	vm         gorgonia.VM
 	fwd        *Forward
+	crops      *chunkedCrops // micro-batched, the backbone's chunks feeding fwd
 	cls, patch *gorgonia.Node // head outputs, see Forward
 	outCLS     []float32
 	outPatch   []float32
@@ -84,14 +94,22 @@ func NewDINOTeacher(backbone, head *vit.Params, bufs Buffers, opt DINOOptions) (
 		return nil, err
 	}
 	t := &DINOTeacher{opt: opt, g: gorgonia.NewGraph()}
-	bb, err := NewBackbone(t.g, backbone, tensor.Float32)
-	if err != nil {
-		return nil, err
+	var err error
+	if opt.chunked() {
+		if t.crops, err = newChunkedCrops(t.g, backbone, nil, Globals*opt.Batch, opt.GlobalSize, Globals*opt.Chunk, 0, false); err != nil {
+			return nil, err
+		}
+		t.fwd = t.crops.in
+	} else {
+		bb, err := NewBackbone(t.g, backbone, tensor.Float32)
+		if err != nil {
+			return nil, err
+		}
+		if t.fwd, err = bb.Forward(Globals*opt.Batch, opt.GlobalSize, 0); err != nil {
+			return nil, err
+		}
 	}
 	hg := newHeadGraph(t.g, head, bufs)
-	if t.fwd, err = bb.Forward(Globals*opt.Batch, opt.GlobalSize, 0); err != nil {
-		return nil, err
-	}
 	in := t.fwd.CLS
 	if opt.IBOT {
 		in = t.fwd.Tokens
@@ -130,7 +148,7 @@ func (t *DINOTeacher) Forward(globals []float32) (cls, patch []float32, err erro
 	if t.closed {
 		return nil, nil, errNetClosed
 	}
-	if err := t.fwd.SetImages(globals); err != nil {
+	if err := t.setImages(globals); err != nil {
 		return nil, nil, fmt.Errorf("nn: teacher: %w", err)
 	}
 	t.vm.Reset()
@@ -157,10 +175,25 @@ func (t *DINOTeacher) Forward(globals []float32) (cls, patch []float32, err erro
 	return t.outCLS, t.outPatch, nil
 }
 
-// Close releases the machine.
+// setImages loads the global crops: into the graph, or through the
+// backbone's chunks into the head's input.
+func (t *DINOTeacher) setImages(globals []float32) error {
+	if t.crops == nil {
+		return t.fwd.SetImages(globals)
+	}
+	if err := t.crops.SetImages(globals, nil); err != nil {
+		return err
+	}
+	return t.crops.features()
+}
+
+// Close releases the machines.
 func (t *DINOTeacher) Close() {
 	if !t.closed {
 		t.vm.Close()
+		if t.crops != nil {
+			t.crops.close()
+		}
 		t.closed = true
 	}
 }
@@ -203,7 +236,9 @@ type DINOStudent struct {
 	p                    vit.Preset
 	tg                   *trainGraph
 	global, local        *Forward
-	mask                 *ops.MaskedTokens // iBOT
+	globalCrops          *chunkedCrops     // micro-batched: the backbone's chunks feeding global
+	localCrops           *chunkedCrops     // and local
+	mask                 *ops.MaskedTokens // iBOT, in one pass
 	ceGlobal, ceLocal    *ops.SoftCE       // iBOT: class tokens in the global and local outputs
 	ceCLS                *ops.SoftCE       // DINO: all class tokens
 	cePatch              *ops.SoftCE       // iBOT
@@ -228,11 +263,14 @@ func NewDINOStudent(backbone, head *vit.Params, bufs Buffers, opt DINOOptions) (
 	}
 	s := &DINOStudent{opt: opt, p: p}
 	g := gorgonia.NewGraph()
+	hg := newHeadGraph(g, head, bufs)
+	if opt.chunked() {
+		return s, s.buildChunked(g, backbone, head, hg)
+	}
 	bb, err := NewBackbone(g, backbone, tensor.Float32)
 	if err != nil {
 		return nil, err
 	}
-	hg := newHeadGraph(g, head, bufs)
 	var embed func(*gorgonia.Node) (*gorgonia.Node, error) // iBOT's mask tokens
 	if opt.IBOT {
 		embed = func(x *gorgonia.Node) (y *gorgonia.Node, err error) {
@@ -256,6 +294,35 @@ func NewDINOStudent(backbone, head *vit.Params, bufs Buffers, opt DINOOptions) (
 		return nil, err
 	}
 	return s, nil
+}
+
+// buildChunked builds the micro-batched student: the crop groups' chunks
+// feeding the heads and loss of graph g.
+func (s *DINOStudent) buildChunked(g *gorgonia.ExprGraph, backbone, head *vit.Params, hg *headGraph) error {
+	o := s.opt
+	var token *vit.Param
+	if o.IBOT {
+		token = head.Get(MaskTokenName)
+	}
+	var err error
+	if s.globalCrops, err = newChunkedCrops(g, backbone, token, Globals*o.Batch, o.GlobalSize, Globals*o.Chunk, forwardSeed(o.Seed, 0), true); err != nil {
+		return err
+	}
+	s.global = s.globalCrops.in
+	crops := []*chunkedCrops{s.globalCrops}
+	if o.LocalCrops > 0 {
+		if s.localCrops, err = newChunkedCrops(g, backbone, nil, o.LocalCrops*o.Batch, o.LocalSize, o.LocalCrops*o.Chunk, forwardSeed(o.Seed, 1), true); err != nil {
+			return err
+		}
+		s.local = s.localCrops.in
+		crops = append(crops, s.localCrops)
+	}
+	loss, err := s.buildLoss(hg)
+	if err != nil {
+		return err
+	}
+	s.tg, err = newTrainGraph(g, loss, nil, backbone, head, hg, o.Head.Frozen, crops...)
+	return err
 }
 
 // buildLoss adds the head, the loss terms' ops and their sum.
@@ -297,20 +364,18 @@ func (s *DINOStudent) Vars() []optim.Var { return append([]optim.Var(nil), s.tg.
 
 // Reseed makes the next TrainStep draw the dropout and drop-path masks of
 // training step number step (see Classifier.Reseed).
-func (s *DINOStudent) Reseed(step uint64) { ops.Reseed(s.tg.g, step) }
+func (s *DINOStudent) Reseed(step uint64) { s.tg.reseed(step) }
 
 // TrainStep runs forward and backward on one batch against the teacher's
 // targets, leaves the gradients in the Vars and returns the loss.
 func (s *DINOStudent) TrainStep(b DINOBatch, t DINOTargets) (DINOLoss, error) {
 	o := s.opt
 	B, P := o.Batch, o.patches(s.p)
-	if err := s.global.SetImages(b.Globals); err != nil {
-		return DINOLoss{}, fmt.Errorf("nn: student globals: %w", err)
+	if o.IBOT && len(b.Masks) != Globals*B*P {
+		return DINOLoss{}, fmt.Errorf("nn: student: %d mask flags, want %d crops x %d patches", len(b.Masks), Globals*B, P)
 	}
-	if s.local != nil {
-		if err := s.local.SetImages(b.Locals); err != nil {
-			return DINOLoss{}, fmt.Errorf("nn: student locals: %w", err)
-		}
+	if err := s.load(b); err != nil {
+		return DINOLoss{}, err
 	}
 	if err := checkBatch("teacher class-token targets", t.CLS, Globals*B*o.Head.Out); err != nil {
 		return DINOLoss{}, err
@@ -342,13 +407,7 @@ func (s *DINOStudent) TrainStep(b DINOBatch, t DINOTargets) (DINOLoss, error) {
 	if o.Head.PatchOut > 0 {
 		kp = o.Head.PatchOut
 	}
-	if len(b.Masks) != Globals*B*P {
-		return DINOLoss{}, fmt.Errorf("nn: student: %d mask flags, want %d crops x %d patches", len(b.Masks), Globals*B, P)
-	}
 	if err := checkBatch("teacher patch targets", t.Patch, Globals*B*P*kp); err != nil {
-		return DINOLoss{}, err
-	}
-	if err := s.mask.SetMask(b.Masks); err != nil {
 		return DINOLoss{}, err
 	}
 	tokens, localTokens := s.global.T, 0
@@ -406,5 +465,33 @@ func (s *DINOStudent) TrainStep(b DINOBatch, t DINOTargets) (DINOLoss, error) {
 	return l, nil
 }
 
-// Close releases the machine.
+// load sets the batch's crops and iBOT's masks: into the graph, or into the
+// crop groups that run the backbone in chunks.
+func (s *DINOStudent) load(b DINOBatch) error {
+	if s.globalCrops != nil {
+		if err := s.globalCrops.SetImages(b.Globals, b.Masks); err != nil {
+			return fmt.Errorf("nn: student globals: %w", err)
+		}
+		if s.localCrops != nil {
+			if err := s.localCrops.SetImages(b.Locals, nil); err != nil {
+				return fmt.Errorf("nn: student locals: %w", err)
+			}
+		}
+		return nil
+	}
+	if err := s.global.SetImages(b.Globals); err != nil {
+		return fmt.Errorf("nn: student globals: %w", err)
+	}
+	if s.local != nil {
+		if err := s.local.SetImages(b.Locals); err != nil {
+			return fmt.Errorf("nn: student locals: %w", err)
+		}
+	}
+	if s.mask != nil {
+		return s.mask.SetMask(b.Masks)
+	}
+	return nil
+}
+
+// Close releases the machines.
 func (s *DINOStudent) Close() { s.tg.close() }

@@ -8,6 +8,7 @@ import (
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
+	"github.com/sslens/sslens/backend/nn/ops"
 	"github.com/sslens/sslens/backend/nn/optim"
 	"github.com/sslens/sslens/backend/nn/vit"
 )
@@ -28,64 +29,118 @@ var errNetClosed = errors.New("nn: network is closed")
 
 // trainGraph is a compiled training graph: a scalar loss and the
 // gradients of the trainable parameters, copied after each run into the
-// Vars' own buffers.
+// Vars' own buffers. Micro-batched, the graph holds the heads and the loss
+// on the tokens of chunked crop groups, whose backward passes give the
+// backbone's gradients (see chunkedCrops).
 type trainGraph struct {
-	g      *gorgonia.ExprGraph
-	vm     gorgonia.VM
-	loss   *gorgonia.Node
-	vars   []optim.Var
-	grads  gorgonia.Nodes
-	closed bool
+	g        *gorgonia.ExprGraph
+	vm       gorgonia.VM
+	loss     *gorgonia.Node
+	vars     []optim.Var
+	grads    gorgonia.Nodes  // of vars[inGraph[i]]
+	inGraph  []int           // the vars the graph differentiates
+	crops    []*chunkedCrops // micro-batched: the groups feeding the graph
+	chunkRun [][]float32     // micro-batched: the backbone's gradients, then the mask token's
+	closed   bool
 }
 
-// newTrainGraph differentiates loss w.r.t. the parameter nodes of the
-// backbone and head (in the order of their vit.Params, the backbone's
-// first), leaving out those frozen reports, and compiles the graph.
-func newTrainGraph(g *gorgonia.ExprGraph, loss *gorgonia.Node, bb *Backbone, backbone, head *vit.Params, hg *headGraph, frozen func(string) bool) (*trainGraph, error) {
-	t := &trainGraph{g: g, loss: loss}
+// newTrainGraph differentiates loss w.r.t. the parameters of the backbone
+// and head (in the order of their vit.Params, the backbone's first),
+// leaving out those frozen reports, and compiles the graph. bb is the
+// backbone in the graph, or nil when crops, micro-batched, feed it.
+func newTrainGraph(g *gorgonia.ExprGraph, loss *gorgonia.Node, bb *Backbone, backbone, head *vit.Params, hg *headGraph, frozen func(string) bool, crops ...*chunkedCrops) (*trainGraph, error) {
+	t := &trainGraph{g: g, loss: loss, crops: crops}
 	var wrt gorgonia.Nodes
-	for _, set := range []struct {
-		ps   *vit.Params
-		node func(string) *gorgonia.Node
-	}{{backbone, bb.Node}, {head, func(n string) *gorgonia.Node { return hg.nodes[n] }}} {
-		for _, p := range set.ps.List() {
-			if frozen != nil && frozen(p.Name) {
-				continue
-			}
-			t.vars = append(t.vars, optim.Var{Name: p.Name, Data: p.Data, Grad: make([]float32, len(p.Data)), NoDecay: p.NoDecay})
-			wrt = append(wrt, set.node(p.Name))
+	add := func(p *vit.Param, node *gorgonia.Node) {
+		v := optim.Var{Name: p.Name, Data: p.Data, Grad: make([]float32, len(p.Data)), NoDecay: p.NoDecay}
+		if node != nil {
+			t.inGraph = append(t.inGraph, len(t.vars))
+			wrt = append(wrt, node)
+		} else {
+			t.chunkRun = append(t.chunkRun, v.Grad)
+		}
+		t.vars = append(t.vars, v)
+	}
+	for _, p := range backbone.List() {
+		if bb == nil {
+			add(p, nil)
+		} else {
+			add(p, bb.Node(p.Name))
 		}
 	}
-	var err error
-	if t.grads, err = gorgonia.Grad(loss, wrt...); err != nil {
+	for _, p := range head.List() {
+		switch {
+		case frozen != nil && frozen(p.Name):
+		case bb == nil && p.Name == MaskTokenName:
+			add(p, nil)
+		default:
+			add(p, hg.nodes[p.Name])
+		}
+	}
+	for _, c := range crops {
+		wrt = append(wrt, c.in.Tokens)
+	}
+	grads, err := gorgonia.Grad(loss, wrt...)
+	if err != nil {
 		return nil, fmt.Errorf("nn: gradients: %w", err)
+	}
+	t.grads = grads[:len(t.inGraph)]
+	for i, c := range crops {
+		c.tokenGrad = grads[len(t.inGraph)+i]
 	}
 	t.vm = gorgonia.NewTapeMachine(g)
 	return t, nil
 }
 
-// run runs the machine once and copies the gradients into the Vars.
+// run runs one step: the crop groups' features when micro-batched, the
+// machine, the gradients into the Vars, then the groups' backward passes.
 func (t *trainGraph) run() error {
 	if t.closed {
 		return errNetClosed
+	}
+	for _, c := range t.crops {
+		if err := c.features(); err != nil {
+			return err
+		}
 	}
 	t.vm.Reset()
 	if err := t.vm.RunAll(); err != nil {
 		return err
 	}
-	for i, v := range t.vars {
+	for i, vi := range t.inGraph {
+		v := t.vars[vi]
 		d, ok := t.grads[i].Value().(*tensor.Dense)
 		if !ok || d.Dtype() != tensor.Float32 || d.Shape().TotalSize() != len(v.Grad) {
 			return fmt.Errorf("nn: gradient of %s is %v, want %d float32 values", v.Name, t.grads[i].Value(), len(v.Grad))
 		}
 		copy(v.Grad, d.Float32s())
 	}
+	for _, g := range t.chunkRun {
+		clear(g)
+	}
+	for _, c := range t.crops {
+		if err := c.backward(t.chunkRun); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// reseed numbers the step whose dropout and drop-path masks the next run
+// draws.
+func (t *trainGraph) reseed(step uint64) {
+	ops.Reseed(t.g, step)
+	for _, c := range t.crops {
+		c.reseed(step)
+	}
 }
 
 func (t *trainGraph) close() {
 	if !t.closed {
 		t.vm.Close()
+		for _, c := range t.crops {
+			c.close()
+		}
 		t.closed = true
 	}
 }

@@ -18,6 +18,10 @@ type SimSiamOptions struct {
 	Batch int
 	Size  int
 	Seed  uint64 // dropout and drop path
+	// Chunk, between 1 and Batch-1, micro-batches the backbone over the
+	// views of Chunk images at a time (see chunkedCrops); 0 runs the whole
+	// batch at once.
+	Chunk int
 }
 
 // SimSiam is SimSiam's network and loss: both views pass through the
@@ -26,10 +30,11 @@ type SimSiamOptions struct {
 // the PyTorch modules would, and the loss is NegCosine(p, z): the
 // stop-gradient sits on the target projections, so the predictor learns.
 type SimSiam struct {
-	opt SimSiamOptions
-	tg  *trainGraph
-	fwd *Forward
-	z   *gorgonia.Node
+	opt   SimSiamOptions
+	tg    *trainGraph
+	fwd   *Forward
+	crops *chunkedCrops // micro-batched: the backbone's chunks feeding fwd
+	z     *gorgonia.Node
 	out []float32
 }
 
@@ -48,20 +53,30 @@ func NewSimSiam(backbone, head *vit.Params, bufs Buffers, opt SimSiamOptions) (*
 		return nil, fmt.Errorf("nn: SimSiam batch %d: BatchNorm needs at least 2 images", opt.Batch)
 	case p.Grid(opt.Size) <= 0:
 		return nil, fmt.Errorf("nn: views of %d px hold no %d px patch", opt.Size, p.PatchSize)
+	case opt.Chunk < 0:
+		return nil, fmt.Errorf("nn: micro-batch of %d images, want > 0 (or 0: the whole batch)", opt.Chunk)
 	}
 	if err := checkHead(head, append(opt.Head.projector(), opt.Head.predictor()...)); err != nil {
 		return nil, err
 	}
 	s := &SimSiam{opt: opt}
 	g := gorgonia.NewGraph()
-	bb, err := NewBackbone(g, backbone, tensor.Float32)
-	if err != nil {
-		return nil, err
+	var bb *Backbone
+	var err error
+	if opt.Chunk > 0 && opt.Chunk < opt.Batch {
+		if s.crops, err = newChunkedCrops(g, backbone, nil, 2*opt.Batch, opt.Size, 2*opt.Chunk, forwardSeed(opt.Seed, 0), true); err != nil {
+			return nil, err
+		}
+		s.fwd = s.crops.in
+	} else {
+		if bb, err = NewBackbone(g, backbone, tensor.Float32); err != nil {
+			return nil, err
+		}
+		if s.fwd, err = bb.Forward(2*opt.Batch, opt.Size, forwardSeed(opt.Seed, 0)); err != nil {
+			return nil, err
+		}
 	}
 	hg := newHeadGraph(g, head, bufs)
-	if s.fwd, err = bb.Forward(2*opt.Batch, opt.Size, forwardSeed(opt.Seed, 0)); err != nil {
-		return nil, err
-	}
 	b := &builder{}
 	s.z = hg.apply(b, s.fwd.CLS, opt.Head.projector(), 2)
 	pred := hg.apply(b, s.z, opt.Head.predictor(), 2)
@@ -69,7 +84,11 @@ func NewSimSiam(backbone, head *vit.Params, bufs Buffers, opt SimSiamOptions) (*
 	if b.err != nil {
 		return nil, b.err
 	}
-	if s.tg, err = newTrainGraph(g, loss, bb, backbone, head, hg, nil); err != nil {
+	var crops []*chunkedCrops
+	if s.crops != nil {
+		crops = append(crops, s.crops)
+	}
+	if s.tg, err = newTrainGraph(g, loss, bb, backbone, head, hg, nil, crops...); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -81,13 +100,17 @@ func (s *SimSiam) Vars() []optim.Var { return append([]optim.Var(nil), s.tg.vars
 
 // Reseed makes the next TrainStep draw the dropout and drop-path masks of
 // training step number step.
-func (s *SimSiam) Reseed(step uint64) { ops.Reseed(s.tg.g, step) }
+func (s *SimSiam) Reseed(step uint64) { s.tg.reseed(step) }
 
 // TrainStep runs forward and backward on views [2·Batch, 3, Size, Size],
 // the first view of every image then the second, leaves the gradients in
 // the Vars and returns the loss.
 func (s *SimSiam) TrainStep(views []float32) (float64, error) {
-	if err := s.fwd.SetImages(views); err != nil {
+	load := s.fwd.SetImages
+	if s.crops != nil {
+		load = func(v []float32) error { return s.crops.SetImages(v, nil) }
+	}
+	if err := load(views); err != nil {
 		return 0, fmt.Errorf("nn: simsiam: %w", err)
 	}
 	if err := s.tg.run(); err != nil {

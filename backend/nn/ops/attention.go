@@ -34,13 +34,15 @@ func qkvOf[T Float](buf []T, at, d int) (q, k, v []T) {
 	return buf[at:], buf[at+d:], buf[at+2*d:]
 }
 
-// attnDrop is attention-probability dropout for one step: rate p, and the
-// seed of this step's masks. Each (sequence, head) draws from its own PCG
-// stream (seed, task), so the masks do not depend on how tasks are split
-// across cores.
+// attnDrop is attention-probability dropout for one forward: rate p, the
+// seed of this step's masks and the batch index of the forward's first
+// sequence. Sequence n's head h draws from its own PCG stream
+// (seed, (first+n)·H+h), so the masks depend neither on how tasks are split
+// across cores nor on how the batch is split into forwards.
 type attnDrop struct {
-	p    float64
-	seed uint64
+	p     float64
+	seed  uint64
+	first int
 }
 
 func (a attnDrop) active() bool { return a.p > 0 }
@@ -66,7 +68,7 @@ func attentionForward[T Float](out, probs, mask, dropped, qkv []T, s attnShape, 
 		if drop.active() {
 			m, pd := mask[task*tt:(task+1)*tt], dropped[task*tt:(task+1)*tt]
 			var src rand.PCG
-			src.Seed(drop.seed, uint64(task))
+			src.Seed(drop.seed, uint64(drop.first*s.h+task))
 			keepMask(m, drop.p, &src)
 			for i, w := range p {
 				pd[i] = w * m[i]

@@ -75,7 +75,7 @@ func attentionDo[T Float](op *attentionOp, c *call[T]) error {
 	}
 	op.last = attnDrop{}
 	if op.drop.active() {
-		op.last = attnDrop{p: op.drop.rate, seed: op.drop.rng.Uint64()}
+		op.last = attnDrop{p: op.drop.rate, seed: op.drop.stepSeed, first: op.drop.first}
 	}
 	op.lastShape = s
 	size := s.tasks() * s.t * s.t

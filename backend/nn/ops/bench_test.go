@@ -110,10 +110,9 @@ func BenchmarkResidual(b *testing.B) {
 	x, f, dy := randF32(benchR*benchD), randF32(benchR*benchD), randF32(benchR*benchD)
 	y, df := make([]float32, len(x)), make([]float32, len(x))
 	keep := make([]float32, benchN)
-	src := rand.NewPCG(1, 2)
 	b.ReportAllocs()
 	for b.Loop() {
-		keepMask(keep, 0.1, src)
+		samplesKeepMask(keep, 0.1, 1, 0)
 		residualForward(y, x, f, keep, benchT*benchD)
 		dropPathBackward(df, dy, keep, benchT*benchD)
 	}

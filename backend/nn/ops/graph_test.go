@@ -69,15 +69,10 @@ func newGraphRun(dt tensor.Dtype, specs []input, vals []*tensor.Dense, build bui
 	return gr, gr.run()
 }
 
-// run re-runs the machine. It first rewinds the ops' random generators to
-// their seeds, so every run draws the same dropout masks: the loss is then a
-// deterministic function of the inputs, as finite differences need.
+// run re-runs the machine. Without a Reseed every run draws the same
+// dropout masks: the loss is a deterministic function of the inputs, as
+// finite differences need.
 func (gr *graphRun) run() error {
-	for _, n := range gr.g.AllNodes() {
-		if d, ok := n.Op().(interface{ dropper() *dropout }); ok {
-			d.dropper().rng.Seed(d.dropper().seed, 0)
-		}
-	}
 	gr.machine.Reset()
 	return gr.machine.RunAll()
 }

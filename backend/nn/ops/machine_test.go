@@ -123,7 +123,8 @@ func TestTrainEvalMode(t *testing.T) {
 }
 
 // TestDropoutDeterminism builds the same block with dropout twice: the same
-// seeds draw the same masks step by step, and successive steps draw new ones.
+// seeds draw the same masks step by step, successive steps (Reseed) draw new
+// ones, and a forward whose first sample is another draws other masks.
 func TestDropoutDeterminism(t *testing.T) {
 	cfg := testBlock
 	cfg.attnDrop, cfg.dropPath = 0.3, 0.3
@@ -138,11 +139,20 @@ func TestDropoutDeterminism(t *testing.T) {
 		out := gorgonia.Must(fusedBlock(cfg)(in))
 		m := gorgonia.NewTapeMachine(g)
 		for step := 0; step < 3; step++ {
+			Reseed(g, uint64(step))
 			m.Reset()
 			if err := m.RunAll(); err != nil {
 				t.Fatal(err)
 			}
 			runs[i] = append(runs[i], toFloat64s(out.Value()))
+		}
+		FirstSample(g, 1)
+		m.Reset()
+		if err := m.RunAll(); err != nil {
+			t.Fatal(err)
+		}
+		if relErr(toFloat64s(out.Value()), runs[i][2], 1e-6) < 1e-3 {
+			t.Error("a forward starting at sample 1 drew the masks of one starting at 0")
 		}
 	}
 	for step := range runs[0] {

@@ -49,6 +49,16 @@ func dropPathBackward[T Float](df, dy, keep []T, per int) {
 	})
 }
 
+// samplesKeepMask is keepMask for drop path: m[i] is sample first+i of the
+// batch, which draws from its own PCG stream (seed, first+i).
+func samplesKeepMask[T Float](m []T, p float64, seed uint64, first int) {
+	var src rand.PCG
+	for i := range m {
+		src.Seed(seed, uint64(first+i))
+		keepMask(m[i:i+1], p, &src)
+	}
+}
+
 // keepMask sets each m[i] to 0 with chance p and to 1/(1-p) otherwise (the
 // inverted-dropout scale, as PyTorch's dropout and timm's drop_path), drawing
 // one value of src per entry. p must lie in [0, 1).

@@ -60,7 +60,7 @@ func residualDo[T Float](op *residualOp, c *call[T]) error {
 			return fmt.Errorf("x %v is not samples of %d rows", c.shape[0], op.tokens)
 		}
 		keep = scratch[T](&op.keep, rows/op.tokens)
-		keepMask(keep, op.drop.rate, op.drop.rng)
+		samplesKeepMask(keep, op.drop.rate, op.drop.stepSeed, op.drop.first)
 	}
 	residualForward(c.out, c.in[0], c.in[1], keep, op.tokens*d)
 	return nil
