@@ -74,7 +74,7 @@ type DINOTeacher struct {
 	g          *gorgonia.ExprGraph
 	vm         gorgonia.VM
 	fwd        *Forward
-	crops      *chunkedCrops // micro-batched, the backbone's chunks feeding fwd
+	crops      *chunkedCrops  // micro-batched, the backbone's chunks feeding fwd
 	cls, patch *gorgonia.Node // head outputs, see Forward
 	outCLS     []float32
 	outPatch   []float32

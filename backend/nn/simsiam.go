@@ -35,7 +35,7 @@ type SimSiam struct {
 	fwd   *Forward
 	crops *chunkedCrops // micro-batched: the backbone's chunks feeding fwd
 	z     *gorgonia.Node
-	out []float32
+	out   []float32
 }
 
 // NewSimSiam builds the training graph from the backbone's and head's
