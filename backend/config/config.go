@@ -138,6 +138,13 @@ type Train struct {
 	Epochs          int        `yaml:"num_epochs"`
 	FreezeLastLayer int        `yaml:"freeze_last_layer"`
 	TrainValSplit   [2]float64 `yaml:"train_val_split"` // accepted; splits come from the indices file
+	// MicroBatch runs the backbone over this many images at a time within a
+	// step (gradient accumulation; the heads and loss still see the whole
+	// batch); 0 lets max_memory choose, or runs the batch at once.
+	MicroBatch int `yaml:"micro_batch,omitempty"`
+	// MaxMemory is the memory a step may take, e.g. "6GiB": the largest
+	// micro-batch that fits is chosen. Empty: no budget.
+	MaxMemory string `yaml:"max_memory,omitempty"`
 }
 
 // FinetuneArgs is sslens's section for classifiers (supervised and finetune).

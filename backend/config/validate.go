@@ -5,6 +5,7 @@ import (
 	"math"
 	"strings"
 
+	"github.com/dustin/go-humanize"
 	"gopkg.in/yaml.v3"
 
 	"github.com/sslens/sslens/backend/augment"
@@ -122,10 +123,15 @@ func (c *Config) Validate() error {
 		return shared.FieldErrorf("train args.knn_neighbours", "%d is not positive", t.KNNNeighbours)
 	case t.FreezeLastLayer < 0:
 		return shared.FieldErrorf("train args.freeze_last_layer", "%d is negative", t.FreezeLastLayer)
+	case t.MicroBatch < 0:
+		return shared.FieldErrorf("train args.micro_batch", "%d is negative (0: chosen from max_memory, or the whole batch)", t.MicroBatch)
 	case c.Experiment.LogFreq <= 0:
 		return shared.FieldErrorf("experiment.log_freq", "%d is not positive", c.Experiment.LogFreq)
 	}
 	if err := c.validateUpper(p.PatchSize); err != nil {
+		return err
+	}
+	if _, err := t.MemoryBudget(); err != nil {
 		return err
 	}
 	if c.IsSSL() {
@@ -271,6 +277,8 @@ func (c *Config) validateFinetune() error {
 // Overrides are command-line values that replace config fields when set.
 type Overrides struct {
 	Data, Indices, Checkpoint, Output string
+	MicroBatch                        int    // replaces train args.micro_batch when > 0
+	MaxMemory                         string // replaces train args.max_memory when not empty
 }
 
 // Resolve applies o and checks the inputs a run cannot start without; call
@@ -285,6 +293,13 @@ func (c *Config) Resolve(o Overrides) error {
 	set(&c.Input.Indices, o.Indices)
 	set(&c.Finetune.Checkpoint, o.Checkpoint)
 	set(&c.Experiment.OutputDir, o.Output)
+	set(&c.Train.MaxMemory, o.MaxMemory)
+	if o.MicroBatch > 0 {
+		c.Train.MicroBatch = o.MicroBatch
+	}
+	if _, err := c.Train.MemoryBudget(); err != nil {
+		return err
+	}
 	switch {
 	case c.Input.DataPath == "":
 		return shared.FieldErrorf("input.data path", "empty; set it in the config or pass --data DIR")
@@ -294,4 +309,17 @@ func (c *Config) Resolve(o Overrides) error {
 		return shared.FieldErrorf("finetune.checkpoint", "%q given, but ssl_training is supervised (random init); use finetune", c.Finetune.Checkpoint)
 	}
 	return nil
+}
+
+// MemoryBudget parses max_memory ("6GiB", "6 GB", "6000MB"): bytes, 0 when
+// empty.
+func (t Train) MemoryBudget() (int64, error) {
+	if t.MaxMemory == "" {
+		return 0, nil
+	}
+	b, err := humanize.ParseBytes(t.MaxMemory)
+	if err != nil || b == 0 || b > math.MaxInt64 {
+		return 0, shared.FieldErrorf("train args.max_memory", "%q is not a memory size such as 6GiB or 512MB", t.MaxMemory)
+	}
+	return int64(b), nil
 }

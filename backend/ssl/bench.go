@@ -44,7 +44,11 @@ func NewPretrainBench(cfg *config.Config) (*PretrainBench, error) {
 	if r.pipe, err = augment.NewPipeline(cfg.Augmentation, cfg.Network.MaskConfig, r.Norm); err != nil {
 		return nil, err
 	}
-	if r.m, err = newMethod(cfg, p); err != nil {
+	plan, err := PretrainMemory(cfg, p)
+	if err != nil {
+		return nil, err
+	}
+	if r.m, err = newMethod(cfg, p, plan.Chunk); err != nil {
 		return nil, err
 	}
 	t, err := r.newPretrainer()

@@ -38,7 +38,7 @@ type dino struct {
 	noMasks                []bool    // iBOT before pred_start_epoch, or without masking
 }
 
-func newDINO(cfg *config.Config, student *vit.Params, rng *rand.Rand) (*dino, error) {
+func newDINO(cfg *config.Config, student *vit.Params, rng *rand.Rand, chunk int) (*dino, error) {
 	n := cfg.Network
 	d := &dino{cfg: cfg, ibot: cfg.Experiment.Method == config.IBOT, student: student}
 	d.head = nn.DINOHead{In: student.Preset.Dim, Hidden: n.HeadHiddenDim, Bottleneck: n.HeadBottleneckDim, Out: n.HeadOutputDim,
@@ -68,7 +68,7 @@ func newDINO(cfg *config.Config, student *vit.Params, rng *rand.Rand) (*dino, er
 	}
 	a := cfg.Augmentation
 	opt := nn.DINOOptions{Head: d.head, Batch: cfg.Train.BatchSize, GlobalSize: a.GlobalCropSize, LocalCrops: a.NumLocalCrops,
-		LocalSize: a.LocalCropSize, IBOT: d.ibot, StudentTemp: studentTemp, Seed: cfg.Experiment.Seed}
+		LocalSize: a.LocalCropSize, IBOT: d.ibot, StudentTemp: studentTemp, Seed: cfg.Experiment.Seed, Chunk: chunk}
 	var err error
 	if d.snet, err = nn.NewDINOStudent(d.student, d.studentHead, d.studentBufs, opt); err != nil {
 		return nil, err

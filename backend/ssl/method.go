@@ -47,9 +47,9 @@ type pretrainMethod interface {
 }
 
 // newMethod builds the networks of cfg's method on a fresh backbone of
-// preset p: weights from experiment.seed's init stream, heads from its
-// head stream.
-func newMethod(cfg *config.Config, p vit.Preset) (pretrainMethod, error) {
+// preset p, run chunk images per backbone pass: weights from
+// experiment.seed's init stream, heads from its head stream.
+func newMethod(cfg *config.Config, p vit.Preset, chunk int) (pretrainMethod, error) {
 	seed := cfg.Experiment.Seed
 	student, err := vit.New(p, 0, rand.New(rand.NewPCG(seed, streamInit)))
 	if err != nil {
@@ -57,9 +57,9 @@ func newMethod(cfg *config.Config, p vit.Preset) (pretrainMethod, error) {
 	}
 	headRNG := rand.New(rand.NewPCG(seed, streamHead))
 	if cfg.Experiment.Method == config.SimSiam {
-		return newSimSiam(cfg, student, headRNG)
+		return newSimSiam(cfg, student, headRNG, chunk)
 	}
-	return newDINO(cfg, student, headRNG)
+	return newDINO(cfg, student, headRNG, chunk)
 }
 
 // Extra-state prefixes of a pretraining checkpoint.

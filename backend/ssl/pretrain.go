@@ -118,7 +118,17 @@ func newPretrainRun(cfg *config.Config, opt Options, p vit.Preset) (*PretrainRun
 	if r.pipe, err = augment.NewPipeline(cfg.Augmentation, cfg.Network.MaskConfig, r.Norm); err != nil {
 		return nil, err
 	}
-	if r.m, err = newMethod(cfg, p); err != nil {
+	var held int64 // bytes of the images in memory
+	for _, im := range r.raw {
+		held += 4 * int64(len(im.Pix))
+	}
+	held += 4 * int64((r.TrainSet.Len()+r.ValSet.Len())*r.TrainSet.stride())
+	plan, err := planMemory(cfg, pretrainMemory(cfg, p, held))
+	if err != nil {
+		return nil, err
+	}
+	r.note(shared.MetricLog, "%s", plan.note(cfg.Train.BatchSize))
+	if r.m, err = newMethod(cfg, p, plan.Chunk); err != nil {
 		return nil, err
 	}
 	for _, n := range r.m.notes() {

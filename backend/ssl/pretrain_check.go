@@ -12,7 +12,8 @@ import (
 // CheckPretrain checks what a pretraining run of cfg on a backbone of
 // preset p needs beyond config.Validate, naming the key path: a method
 // that pretrains, heads with at least one layer, iBOT's mask patches the
-// backbone's, crops that hold a patch, and batches BatchNorm can use.
+// backbone's, crops that hold a patch, batches BatchNorm can use, and a
+// step that fits train args.max_memory.
 func CheckPretrain(cfg *config.Config, p vit.Preset) error {
 	if !cfg.IsSSL() {
 		return fmt.Errorf("ssl: experiment.ssl_training: %q is not a pretraining method (dino, ibot or simsiam); train classifiers with sslens finetune", cfg.Experiment.Method)
@@ -59,5 +60,6 @@ func CheckPretrain(cfg *config.Config, p vit.Preset) error {
 			return errors.New("ssl: " + c.msg)
 		}
 	}
-	return nil
+	_, err := PretrainMemory(cfg, p)
+	return err
 }

@@ -24,7 +24,7 @@ type simsiam struct {
 	z       []float32 // the latest step's projections
 }
 
-func newSimSiam(cfg *config.Config, student *vit.Params, rng *rand.Rand) (*simsiam, error) {
+func newSimSiam(cfg *config.Config, student *vit.Params, rng *rand.Rand, chunk int) (*simsiam, error) {
 	n := cfg.Network
 	s := &simsiam{cfg: cfg, student: student, params: &vit.Params{}}
 	s.head = nn.SimSiamHead{In: student.Preset.Dim, Hidden: n.ProjectorHiddenDim, Out: n.HeadOutputDim,
@@ -35,7 +35,7 @@ func newSimSiam(cfg *config.Config, student *vit.Params, rng *rand.Rand) (*simsi
 	s.bufs = s.head.Buffers()
 	var err error
 	s.net, err = nn.NewSimSiam(student, s.params, s.bufs, nn.SimSiamOptions{Head: s.head, Batch: cfg.Train.BatchSize,
-		Size: cfg.Augmentation.CropSize, Seed: cfg.Experiment.Seed})
+		Size: cfg.Augmentation.CropSize, Seed: cfg.Experiment.Seed, Chunk: chunk})
 	return s, err
 }
 

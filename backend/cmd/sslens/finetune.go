@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -57,9 +58,31 @@ type modelOptions struct {
 // embed): the batch bounds memory and does not change the results.
 var inferenceOptions = modelOptions{Batch: 64}
 
-// trainingOptions are the settings cfg trains a classifier with.
-func trainingOptions(cfg *config.Config) modelOptions {
-	return modelOptions{Batch: cfg.Train.BatchSize, Seed: cfg.Experiment.Seed, FreezeBackbone: cfg.Finetune.LinearProbe}
+// trainingOptions are the settings cfg trains a classifier with: its
+// machines run the micro-batch train args.micro_batch or max_memory picks.
+func trainingOptions(cfg *config.Config) (modelOptions, error) {
+	plan, err := ssl.ClassifierMemory(cfg)
+	if err != nil {
+		return modelOptions{}, err
+	}
+	return modelOptions{Batch: plan.Chunk, Seed: cfg.Experiment.Seed, FreezeBackbone: cfg.Finetune.LinearProbe}, nil
+}
+
+// limitMemory makes the Go runtime collect garbage harder near train
+// args.max_memory, so that the step's estimate is also its peak.
+func limitMemory(cfg *config.Config) {
+	if b, err := cfg.Train.MemoryBudget(); err == nil && b > 0 {
+		debug.SetMemoryLimit(b)
+	}
+}
+
+// newTrainingModel builds the classifier cfg trains.
+func (e env) newTrainingModel(ps *vit.Params, cfg *config.Config) (classifier, error) {
+	opt, err := trainingOptions(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return e.newModel(ps, opt)
 }
 
 // env is what a command talks to: its output streams, whether stderr is a
@@ -101,6 +124,7 @@ func runFinetune(ctx context.Context, fs *flag.FlagSet, args []string, e env) er
 	if err := cfg.Resolve(o); err != nil {
 		return err
 	}
+	limitMemory(cfg)
 	show := newRunDisplay(e)
 	opt.Progress = show.record
 	run, err := ssl.NewClassifierRun(cfg, opt)
@@ -108,7 +132,7 @@ func runFinetune(ctx context.Context, fs *flag.FlagSet, args []string, e env) er
 		return err
 	}
 	defer run.Close()
-	m, err := e.newModel(run.Params, trainingOptions(cfg))
+	m, err := e.newTrainingModel(run.Params, cfg)
 	if err != nil {
 		return err
 	}
@@ -219,6 +243,8 @@ func runFlags(fs *flag.FlagSet, o *config.Overrides, opt *ssl.Options) {
 	fs.StringVar(&o.Output, "out", "", "run `DIR` (replaces experiment.output_dir)")
 	fs.StringVar(&opt.Resume, "resume", "", "continue the run in `RUN_DIR` from its checkpoints/last")
 	fs.IntVar(&opt.MaxSteps, "max-steps", 0, "stop after `N` optimiser steps in all, saving checkpoints/last (a smoke run; resumable)")
+	fs.IntVar(&o.MicroBatch, "micro-batch", 0, "run the backbone over `N` images at a time within a step (replaces train args.micro_batch)")
+	fs.StringVar(&o.MaxMemory, "max-memory", "", "memory a step may take, e.g. 6GiB: picks the largest micro-batch that fits (replaces train args.max_memory)")
 }
 
 // runEnded reports how a training command's run ended early: stopped

@@ -93,6 +93,7 @@ func runPretrain(ctx context.Context, fs *flag.FlagSet, args []string, e env) er
 		return printDryRun(e, path, cfg, noData)
 	}
 
+	limitMemory(cfg)
 	show := newRunDisplay(e)
 	opt.Progress = func(r shared.Metric) { pretrainRecord(show, r) }
 	run, err := ssl.NewPretrainRun(cfg, opt)

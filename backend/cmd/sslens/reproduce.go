@@ -83,7 +83,7 @@ func runReproduce(ctx context.Context, fs *flag.FlagSet, args []string, e env) e
 	opt.Reference = ref
 	opt.Command = commandLine(args)
 	opt.NewModel = func(ps *vit.Params, cfg *config.Config) (reproduce.CellModel, error) {
-		return e.newModel(ps, trainingOptions(cfg))
+		return e.newTrainingModel(ps, cfg)
 	}
 	// show draws the classifier cell training now as `sslens finetune`
 	// does; a pretraining cell's records are shown as plain lines.

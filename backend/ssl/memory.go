@@ -1,0 +1,105 @@
+package ssl
+
+import (
+	"fmt"
+
+	"github.com/dustin/go-humanize"
+
+	"github.com/sslens/sslens/backend/config"
+	"github.com/sslens/sslens/backend/nn"
+	"github.com/sslens/sslens/backend/nn/vit"
+)
+
+// runtimeAllowance is what a memory plan adds for what it does not count:
+// the Go runtime and binary, BLAS, the data pipeline's buffers.
+const runtimeAllowance = 256 << 20
+
+// pretrainMemory describes cfg's pretraining step on preset p for memory
+// planning; data is the bytes of the images the run holds.
+func pretrainMemory(cfg *config.Config, p vit.Preset, data int64) nn.StepMemory {
+	a := cfg.Augmentation
+	s := nn.StepMemory{Preset: p, Batch: cfg.Train.BatchSize}
+	// Student, gradients, AdamW's two moments; DINO's and iBOT's teacher.
+	copies := int64(4)
+	if cfg.Experiment.Method == config.SimSiam {
+		s.Groups = []nn.CropGroup{{PerImage: 2, Size: a.CropSize}}
+	} else {
+		copies++
+		s.Groups = []nn.CropGroup{{PerImage: nn.Globals, Size: a.GlobalCropSize, Teacher: true}}
+		if a.NumLocalCrops > 0 {
+			s.Groups = append(s.Groups, nn.CropGroup{PerImage: a.NumLocalCrops, Size: a.LocalCropSize})
+		}
+	}
+	s.Fixed = copies*4*nn.BackboneValues(p) + data + runtimeAllowance
+	return s
+}
+
+// classifierMemory describes a fine-tuning step of cfg on preset p:
+// parameters and AdamW's two moments besides the machines.
+func classifierMemory(cfg *config.Config, p vit.Preset, data int64) nn.StepMemory {
+	return nn.StepMemory{Preset: p, Batch: cfg.Train.BatchSize, Groups: []nn.CropGroup{{PerImage: 1, Size: p.ImageSize}},
+		Fixed: 3*4*nn.BackboneValues(p) + data + runtimeAllowance}
+}
+
+// MemoryPlan is how a step runs: its backbone Chunk images at a time and
+// the Estimate of its peak memory, in bytes.
+type MemoryPlan struct {
+	Chunk    int
+	Estimate int64
+	Budget   int64 // train args.max_memory, 0 for none
+}
+
+// String says the plan in a log line's words.
+func (m MemoryPlan) String() string {
+	s := fmt.Sprintf("estimated peak memory %s", humanize.IBytes(uint64(m.Estimate)))
+	if m.Budget > 0 {
+		s += fmt.Sprintf(" of the %s allowed", humanize.IBytes(uint64(m.Budget)))
+	}
+	return s
+}
+
+// planMemory picks the micro-batch of a step: train args.micro_batch when
+// set, else the largest that fits train args.max_memory, else the whole
+// batch. A budget too small for one image per pass is refused, naming the
+// least the step needs.
+func planMemory(cfg *config.Config, s nn.StepMemory) (MemoryPlan, error) {
+	budget, err := cfg.Train.MemoryBudget()
+	if err != nil {
+		return MemoryPlan{}, err
+	}
+	m := MemoryPlan{Chunk: cfg.Train.BatchSize, Budget: budget}
+	switch {
+	case cfg.Train.MicroBatch > 0:
+		m.Chunk = min(cfg.Train.MicroBatch, cfg.Train.BatchSize)
+	case budget > 0:
+		if m.Chunk, err = s.Fit(budget); err != nil {
+			return MemoryPlan{}, fmt.Errorf("ssl: train args.max_memory: %w", err)
+		}
+	}
+	m.Estimate = s.Bytes(m.Chunk)
+	return m, nil
+}
+
+// PretrainMemory plans the memory of a pretraining run of cfg on preset p,
+// before its data is loaded (the plan then adds the data's bytes).
+func PretrainMemory(cfg *config.Config, p vit.Preset) (MemoryPlan, error) {
+	return planMemory(cfg, pretrainMemory(cfg, p, 0))
+}
+
+// ClassifierMemory plans the memory of a supervised or fine-tuning run of
+// cfg (its data not counted): Chunk is the classifier's Options.Batch.
+func ClassifierMemory(cfg *config.Config) (MemoryPlan, error) {
+	p, err := cfg.Preset()
+	if err != nil {
+		return MemoryPlan{}, err
+	}
+	return planMemory(cfg, classifierMemory(cfg, p, 0))
+}
+
+// note says the plan for the run's log.
+func (m MemoryPlan) note(batch int) string {
+	if m.Chunk >= batch {
+		return fmt.Sprintf("memory: the whole batch of %d per backbone pass, %s", batch, m)
+	}
+	return fmt.Sprintf("memory: micro-batches of %d images per backbone pass (gradients accumulated; the heads and loss see the batch of %d), %s", m.Chunk, batch, m)
+}
