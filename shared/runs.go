@@ -154,11 +154,22 @@ type ValidateConfigRequest struct {
 // key (a config stops at its first invalid key, so at most one today).
 // Warnings name keys that are unknown or ignored.
 type ValidateConfigResponse struct {
-	OK       bool         `json:"ok"`
-	Method   string       `json:"method,omitempty"`
-	Kind     RunKind      `json:"kind,omitempty"`
-	Errors   []FieldError `json:"errors,omitempty"`
-	Warnings []string     `json:"warnings,omitempty"`
+	OK       bool            `json:"ok"`
+	Method   string          `json:"method,omitempty"`
+	Kind     RunKind         `json:"kind,omitempty"`
+	Errors   []FieldError    `json:"errors,omitempty"`
+	Warnings []string        `json:"warnings,omitempty"`
+	Memory   *MemoryEstimate `json:"memory,omitempty"` // pretraining and classifier configs
+}
+
+// MemoryEstimate is a training step's planned memory: its backbone runs
+// over Chunk of the Batch images at a time, and its peak is about Bytes.
+// Budget is what the server lets a job take (0: no limit).
+type MemoryEstimate struct {
+	Bytes  int64 `json:"bytes"`
+	Chunk  int   `json:"chunk"`
+	Batch  int   `json:"batch"`
+	Budget int64 `json:"budget,omitempty"`
 }
 
 // Checkpoint is a saved model of a run (checkpoints/last or best).

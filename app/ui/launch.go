@@ -57,7 +57,8 @@ type Launch struct {
 	yaml        string
 	errs        []shared.FieldError
 	warnings    []string
-	validated   bool // errs and warnings answer the current YAML
+	memory      *shared.MemoryEstimate
+	validated   bool // errs, warnings and memory answer the current YAML
 	gen         int
 	busy        bool
 	imp         importForm
@@ -160,7 +161,7 @@ func (l *Launch) validate(ctx app.Context) {
 				l.fail(ctx, err)
 				return
 			}
-			l.errs, l.warnings, l.validated = r.Errors, r.Warnings, true
+			l.errs, l.warnings, l.memory, l.validated = r.Errors, r.Warnings, r.Memory, true
 		})
 	})
 }
@@ -323,6 +324,7 @@ func (l *Launch) Render() app.UI {
 				app.Range(l.warnings).Slice(func(i int) app.UI {
 					return app.P().Class("field-warning").Text(l.warnings[i])
 				}),
+				l.memoryLine(),
 			),
 			app.Div().Class("actions").Body(
 				app.Button().Type("submit").ID("launch").Class("button primary").Disabled(l.busy).Text(submit),
@@ -374,4 +376,32 @@ func removeKey(errs []shared.FieldError, key string) []shared.FieldError {
 		}
 	}
 	return out
+}
+
+// memoryLine shows the validated config's planned memory.
+func (l *Launch) memoryLine() app.UI {
+	if !l.validated || l.memory == nil {
+		return app.If(false)
+	}
+	return app.P().ID("l-memory").Class("muted small").Text(memoryNote(*l.memory))
+}
+
+// memoryNote says a config's planned step memory.
+func memoryNote(m shared.MemoryEstimate) string {
+	s := "Estimated peak memory " + binarySize(m.Bytes)
+	if m.Chunk < m.Batch {
+		s += fmt.Sprintf(", the backbone running over %d of the batch's %d images at a time", m.Chunk, m.Batch)
+	}
+	if m.Budget > 0 {
+		s += "; a job may take " + binarySize(m.Budget) + " on this server"
+	}
+	return s + "."
+}
+
+// binarySize writes bytes in GiB, or MiB below one GiB.
+func binarySize(b int64) string {
+	if b < 1<<30 {
+		return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20))
+	}
+	return fmt.Sprintf("%.1f GiB", float64(b)/(1<<30))
 }

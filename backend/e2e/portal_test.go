@@ -481,6 +481,7 @@ func launchTinyRun(t *testing.T, b *tab, p *portal) {
 	b.click(t, `nav a[href="/launch"]`)
 	b.page(t, "launch")
 	b.waitJS(t, "the validated template", `document.querySelector("#validity").textContent === "config valid"`, 20*time.Second)
+	b.waitJS(t, "the planned memory", `/^Estimated peak memory \d+ MiB/.test(document.querySelector("#l-memory")?.textContent ?? "")`, 20*time.Second)
 
 	// A bad value is flagged beside its field before submitting.
 	b.do(t, "typing 0 epochs", 10*time.Second, chromedp.SetValue(chromedp.ID("l-epochs"), "0"))

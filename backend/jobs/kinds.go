@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"github.com/sslens/sslens/backend/config"
 	"github.com/sslens/sslens/backend/layout"
 	"github.com/sslens/sslens/backend/nn/ckpt"
 	"github.com/sslens/sslens/backend/sim"
@@ -148,6 +149,13 @@ func (m *Manager) prepare(ctx context.Context, j store.Run, p Params) ([]string,
 			return nil, err
 		}
 		args := []string{sub, cfgPath, "--data", ds, "--out", dir}
+		if b := m.opt.JobMemory; b > 0 {
+			if cfg, err := config.Parse([]byte(j.Config)); err == nil {
+				if own, err := cfg.Train.MemoryBudget(); err == nil && (own == 0 || own > b) {
+					args = append(args, "--max-memory", strconv.FormatInt(b, 10))
+				}
+			}
+		}
 		if p.Checkpoint != 0 {
 			c, err := m.st.Checkpoint(ctx, p.Checkpoint)
 			if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/sslens/sslens/backend/jobs/jobstest"
+	"github.com/sslens/sslens/configs"
 	"github.com/sslens/sslens/backend/store"
 	"github.com/sslens/sslens/shared"
 )
@@ -574,5 +576,39 @@ func TestTool(t *testing.T) {
 	}
 	if _, err := tool.EmbedFiles(ctx, "ckpt", []string{filepath.Join(dir, "missing.npy")}); err == nil || !strings.Contains(err.Error(), "missing.npy") {
 		t.Errorf("embedding a missing file: %v", err)
+	}
+}
+
+// TestJobMemoryFlag: with a per-job budget, a training job runs with
+// --max-memory unless its config sets a smaller budget of its own.
+func TestJobMemoryFlag(t *testing.T) {
+	f := newFixture(t, Options{JobMemory: 6 << 30})
+	ctx := context.Background()
+	ds := f.dataset(t)
+	base, err := fs.ReadFile(configs.FS, "supervised-vit-nano.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, extra string
+		want        []string
+	}{
+		{"no budget of its own", "", []string{"--max-memory", "6442450944"}},
+		{"a larger one", "\n  max_memory: 8GiB", []string{"--max-memory", "6442450944"}},
+		{"a smaller one", "\n  max_memory: 2GiB", nil},
+	} {
+		cfg := strings.Replace(string(base), "batch_size: 64", "batch_size: 64"+tc.extra, 1)
+		j := store.Run{Run: shared.Run{ID: 1, Kind: shared.KindFinetune, Dataset: ds, Config: cfg, Dir: "runs/1-mem"}}
+		args, err := f.m.prepare(ctx, j, Params{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		at := slices.Index(args, "--max-memory")
+		switch {
+		case tc.want == nil && at >= 0:
+			t.Errorf("%s: args %v pass the server's budget", tc.name, args)
+		case tc.want != nil && (at < 0 || !slices.Equal(args[at:at+2], tc.want)):
+			t.Errorf("%s: args %v, want %v", tc.name, args, tc.want)
+		}
 	}
 }

@@ -21,6 +21,11 @@ type Options struct {
 	// Slots is how many jobs of the training kinds (simulate, pretrain,
 	// finetune, reproduce) run at once; 0 means 1.
 	Slots int
+	// JobMemory is the memory, in bytes, one pretrain or finetune job may
+	// take: such a job whose config sets no smaller train args.max_memory
+	// runs with --max-memory JobMemory, which picks its micro-batch. 0: no
+	// limit.
+	JobMemory int64
 	// ScoreSlots is how many score-batch and import jobs (seconds each)
 	// run at once, beside the training slots; 0 means 1.
 	ScoreSlots int

@@ -10,12 +10,16 @@ import (
 	"net/http"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
+
+	"github.com/dustin/go-humanize"
 
 	"github.com/sslens/sslens/backend/config"
 	"github.com/sslens/sslens/backend/eval"
 	"github.com/sslens/sslens/backend/jobs"
 	"github.com/sslens/sslens/backend/layout"
+	"github.com/sslens/sslens/backend/ssl"
 	"github.com/sslens/sslens/backend/store"
 	"github.com/sslens/sslens/shared"
 )
@@ -116,9 +120,38 @@ func (s *Server) validateConfig(w http.ResponseWriter, r *http.Request, c *Call)
 		resp.Errors = configFields(err)
 	} else {
 		resp.Method, resp.Kind, resp.Warnings = string(cfg.Experiment.Method), kindOf(cfg.Experiment.Method), cfg.Warnings
+		if resp.Memory, err = s.jobMemory(cfg); err != nil {
+			resp.OK, resp.Errors = false, configFields(err)
+		}
 	}
 	writeJSON(w, http.StatusOK, resp)
 	return nil
+}
+
+// jobMemory plans the memory of a step of cfg within what a job may take:
+// a config without a smaller train args.max_memory of its own is planned
+// with the server's, as the job will run (see jobs.Options.JobMemory).
+func (s *Server) jobMemory(cfg *config.Config) (*shared.MemoryEstimate, error) {
+	c := *cfg
+	own, err := c.Train.MemoryBudget()
+	if err != nil {
+		return nil, err
+	}
+	budget := s.opt.JobMemory
+	if budget > 0 && (own == 0 || own > budget) {
+		c.Train.MaxMemory = strconv.FormatInt(budget, 10)
+	}
+	plan, err := ssl.ConfigMemory(&c)
+	if err != nil {
+		return nil, err
+	}
+	est := &shared.MemoryEstimate{Bytes: plan.Estimate, Chunk: plan.Chunk, Batch: c.Train.BatchSize, Budget: budget}
+	if budget > 0 && plan.Estimate > budget {
+		// Only an explicit micro-batch gets here: a chosen one fits.
+		return est, shared.FieldErrorf("train args.micro_batch", "%d images per backbone pass take an estimated %s, more than the %s a job may take on this server; lower it, or remove it to let the budget choose",
+			plan.Chunk, humanize.IBytes(uint64(plan.Estimate)), humanize.IBytes(uint64(budget)))
+	}
+	return est, nil
 }
 
 func (s *Server) listRuns(w http.ResponseWriter, r *http.Request, c *Call) error {
@@ -255,6 +288,9 @@ func (s *Server) SubmitRun(ctx context.Context, user string, req shared.CreateRu
 	}
 	if err := cfg.Resolve(ov); err != nil {
 		return store.Run{}, errInvalid("the config cannot run", configFields(err)...)
+	}
+	if _, err := s.jobMemory(cfg); err != nil {
+		return store.Run{}, errInvalid("the config does not fit in a job's memory", configFields(err)...)
 	}
 	sub.Config = text
 	sub.Name = cmp.Or(sub.Name, cfg.Experiment.Name, string(cfg.Experiment.Method))

@@ -594,3 +594,56 @@ func TestRunQueueCapAndCancel(t *testing.T) {
 		t.Errorf("an astronomer resuming: %d, want 403", code)
 	}
 }
+
+// TestJobMemory: a config's planned step memory comes with its validation;
+// within the server's per-job budget a large step gets micro-batches, a
+// step that cannot fit and an explicit micro-batch above the budget are
+// refused by key, at validation and at launch, and nothing is queued.
+func TestJobMemory(t *testing.T) {
+	f := newFixture(t, HubOptions{})
+	adm := f.login(t, adminUser)
+	tmpl, err := fs.ReadFile(configs.FS, "reference/dino-vit-small.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	validate := func(config string) shared.ValidateConfigResponse {
+		t.Helper()
+		var resp shared.ValidateConfigResponse
+		if code := adm.json("POST", "/api/configs/validate", shared.ValidateConfigRequest{Config: config}, &resp); code != 200 {
+			t.Fatalf("validate: %d", code)
+		}
+		return resp
+	}
+	whole := validate(string(tmpl))
+	if !whole.OK || whole.Memory == nil || whole.Memory.Chunk != 128 || whole.Memory.Batch != 128 || whole.Memory.Budget != 0 {
+		t.Fatalf("no budget: %+v %+v", whole, whole.Memory)
+	}
+	f.srv.opt.JobMemory = 6 << 30
+	fits := validate(string(tmpl))
+	if m := fits.Memory; !fits.OK || m == nil || m.Chunk >= 128 || 128%m.Chunk != 0 || m.Bytes > 6<<30 || m.Bytes >= whole.Memory.Bytes || m.Budget != 6<<30 {
+		t.Errorf("6 GiB budget: %+v %+v", fits, fits.Memory)
+	}
+	before := f.fingerprint(t)
+	for _, tc := range []struct {
+		name, config string
+		budget       int64
+		key, says    string
+	}{
+		{"too small for one image", string(tmpl), 256 << 20, "train args.max_memory", "needs at least"},
+		{"explicit micro-batch", strings.Replace(string(tmpl), "batch_size: 128", "batch_size: 128\n  micro_batch: 128", 1), 6 << 30,
+			"train args.micro_batch", "more than the 6.0 GiB a job may take"},
+	} {
+		f.srv.opt.JobMemory = tc.budget
+		r := validate(tc.config)
+		if r.OK || len(r.Errors) != 1 || r.Errors[0].Key != tc.key || !strings.Contains(r.Errors[0].Message, tc.says) {
+			t.Errorf("%s: validation %+v", tc.name, r)
+		}
+		code, e := adm.apiErr("POST", "/api/runs", "application/json", []byte(mustJSON(shared.CreateRunRequest{Kind: shared.KindPretrain, Config: tc.config})))
+		if code != 422 || len(e.Fields) != 1 || e.Fields[0].Key != tc.key {
+			t.Errorf("%s: launch answered %d %+v", tc.name, code, e)
+		}
+	}
+	if f.fingerprint(t) != before {
+		t.Error("a refused launch changed the store")
+	}
+}

@@ -101,6 +101,11 @@ type Options struct {
 	LoginFailures int
 	LoginBackoff  time.Duration
 	LoginWindow   time.Duration
+	// JobMemory is the memory, in bytes, one training job may take: a
+	// config whose step cannot fit is refused, the others run with the
+	// largest micro-batch that fits (see jobs.Options.JobMemory). 0: no
+	// limit.
+	JobMemory int64
 	// ScoreWorkers bounds concurrent scoring processes; default 1.
 	ScoreWorkers int
 	// OpenGrading shows candidates' grades to users who have not graded

@@ -8,6 +8,7 @@ import (
 	"github.com/sslens/sslens/backend/config"
 	"github.com/sslens/sslens/backend/nn"
 	"github.com/sslens/sslens/backend/nn/vit"
+	"github.com/sslens/sslens/shared"
 )
 
 // runtimeAllowance is what a memory plan adds for what it does not count:
@@ -73,7 +74,7 @@ func planMemory(cfg *config.Config, s nn.StepMemory) (MemoryPlan, error) {
 		m.Chunk = min(cfg.Train.MicroBatch, cfg.Train.BatchSize)
 	case budget > 0:
 		if m.Chunk, err = s.Fit(budget); err != nil {
-			return MemoryPlan{}, fmt.Errorf("ssl: train args.max_memory: %w", err)
+			return MemoryPlan{}, shared.FieldErrorf("train args.max_memory", "%v", err)
 		}
 	}
 	m.Estimate = s.Bytes(m.Chunk)
@@ -94,6 +95,19 @@ func ClassifierMemory(cfg *config.Config) (MemoryPlan, error) {
 		return MemoryPlan{}, err
 	}
 	return planMemory(cfg, classifierMemory(cfg, p, 0))
+}
+
+// ConfigMemory plans the memory of a run of cfg, pretraining or
+// classifier, its data not counted.
+func ConfigMemory(cfg *config.Config) (MemoryPlan, error) {
+	if !cfg.IsSSL() {
+		return ClassifierMemory(cfg)
+	}
+	p, err := cfg.Preset()
+	if err != nil {
+		return MemoryPlan{}, err
+	}
+	return PretrainMemory(cfg, p)
 }
 
 // note says the plan for the run's log.

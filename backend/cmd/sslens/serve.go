@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/netip"
@@ -19,6 +20,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/dustin/go-humanize"
 
 	"github.com/sslens/sslens/backend/data"
 	"github.com/sslens/sslens/backend/jobs"
@@ -124,6 +127,7 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Wr
 	uploadFiles := fs.Int("upload-files", 1000, "most files in one upload request, zip members included")
 	zipMB := fs.Int64("zip-mb", 64, "largest uncompressed size of one uploaded zip archive, `MB`")
 	openGrading := fs.Bool("open-grading", false, "show a candidate's grades to users who have not graded it yet (default: blind grading)")
+	jobMemory := fs.String("job-memory", "", "memory one training job may take, e.g. 12GiB: larger steps run in micro-batches, steps that cannot fit are refused (default: three quarters of the machine's memory divided by --slots; \"none\" for no limit)")
 	webDir := fs.String("web", "web", "`DIR` holding the portal's app.wasm and assets (`make wasm` builds them)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
@@ -131,6 +135,10 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Wr
 	}
 	if len(pos) != 0 || (*tlsCert == "") != (*tlsKey == "") || *slots < 1 || *maxQueued < 0 || *uploadMB < 1 || *uploadFiles < 1 || *zipMB < 1 || *connCap < 1 {
 		return errUsage
+	}
+	jobBytes, err := jobMemoryBytes(*jobMemory, *slots)
+	if err != nil {
+		return usage(fs, "%v", err)
 	}
 	dir, st, err := openDataStore(*dataDir, *db)
 	if err != nil {
@@ -148,7 +156,7 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Wr
 		caps[shared.RoleAstronomer] = *maxQueued
 	}
 	mgr := jobs.New(st, &jobs.Local{Exe: exe}, hub, jobs.Options{
-		DataDir: dir, Slots: *slots, MaxQueued: caps, Grace: *grace, Log: log, Configs: configs.FS,
+		DataDir: dir, Slots: *slots, MaxQueued: caps, Grace: *grace, Log: log, Configs: configs.FS, JobMemory: jobBytes,
 		Available: func(sub string) bool { _, ok := lookup(sub); return ok },
 	})
 	if err := mgr.Recover(ctx); err != nil {
@@ -172,7 +180,7 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Wr
 		Secure: *tlsCert != "", Origins: append(origins, listenOrigins(scheme, *addr, ln.Addr())...), Version: version(), Log: log,
 		TrustedProxies: proxies, ProxyHeader: *proxyHeader, ConnsPerAddress: *connCap,
 		Uploads:     server.UploadLimits{RequestBytes: *uploadMB << 20, Files: *uploadFiles, ZipBytes: *zipMB << 20},
-		OpenGrading: *openGrading,
+		OpenGrading: *openGrading, JobMemory: jobBytes,
 	})
 	if err != nil {
 		return err
@@ -316,4 +324,39 @@ func bootstrap(ctx context.Context, st *store.Store, srv *server.Server, dir, ad
 	}
 	fmt.Fprintf(stdout, "first start: run %d trains the baseline classifier (%s) after it; uploads are scored once it succeeds\n", j.ID, configs.Baseline)
 	return nil
+}
+
+// jobMemoryBytes is --job-memory in bytes: the value given, none, or by
+// default three quarters of the machine's memory shared by the training
+// slots (no limit where the machine's memory is unknown).
+func jobMemoryBytes(flag string, slots int) (int64, error) {
+	switch flag {
+	case "none":
+		return 0, nil
+	case "":
+		return physicalMemory() / 4 * 3 / int64(slots), nil
+	}
+	b, err := humanize.ParseBytes(flag)
+	if err != nil || b == 0 || b > math.MaxInt64 {
+		return 0, fmt.Errorf("--job-memory %q is not a memory size such as 12GiB, nor none", flag)
+	}
+	return int64(b), nil
+}
+
+// physicalMemory is the machine's memory in bytes from /proc/meminfo, 0
+// where it cannot be read.
+func physicalMemory() int64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(b)) {
+		if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+			var kb int64
+			if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%d kB", &kb); err == nil {
+				return kb << 10
+			}
+		}
+	}
+	return 0
 }

@@ -340,3 +340,25 @@ func TestServeOriginsAndProxies(t *testing.T) {
 		t.Errorf("a bad --trusted-proxy: %v", err)
 	}
 }
+
+// TestJobMemoryBytes: --job-memory takes sizes and none, defaults to three
+// quarters of the machine's memory per slot, and refuses the rest.
+func TestJobMemoryBytes(t *testing.T) {
+	for _, tc := range []struct {
+		flag  string
+		slots int
+		want  int64
+	}{{"12GiB", 1, 12 << 30}, {"500MB", 2, 500e6}, {"none", 1, 0}, {"", 2, physicalMemory() / 4 * 3 / 2}} {
+		if got, err := jobMemoryBytes(tc.flag, tc.slots); err != nil || got != tc.want {
+			t.Errorf("--job-memory %q with %d slots: %d, %v; want %d", tc.flag, tc.slots, got, err, tc.want)
+		}
+	}
+	if physicalMemory() <= 0 {
+		t.Error("the machine's memory is unknown")
+	}
+	for _, bad := range []string{"lots", "0", "-1GB"} {
+		if _, err := jobMemoryBytes(bad, 1); err == nil || !strings.Contains(err.Error(), bad) {
+			t.Errorf("--job-memory %q: %v", bad, err)
+		}
+	}
+}
