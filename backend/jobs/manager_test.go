@@ -18,8 +18,8 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/sslens/sslens/backend/jobs/jobstest"
-	"github.com/sslens/sslens/configs"
 	"github.com/sslens/sslens/backend/store"
+	"github.com/sslens/sslens/configs"
 	"github.com/sslens/sslens/shared"
 )
 
