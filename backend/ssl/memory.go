@@ -110,8 +110,8 @@ func ConfigMemory(cfg *config.Config) (MemoryPlan, error) {
 	return PretrainMemory(cfg, p)
 }
 
-// note says the plan for the run's log.
-func (m MemoryPlan) note(batch int) string {
+// Note says the plan for a run's log.
+func (m MemoryPlan) Note(batch int) string {
 	if m.Chunk >= batch {
 		return fmt.Sprintf("memory: the whole batch of %d per backbone pass, %s", batch, m)
 	}

@@ -127,7 +127,7 @@ func newPretrainRun(cfg *config.Config, opt Options, p vit.Preset) (*PretrainRun
 	if err != nil {
 		return nil, err
 	}
-	r.note(shared.MetricLog, "%s", plan.note(cfg.Train.BatchSize))
+	r.note(shared.MetricLog, "%s", plan.Note(cfg.Train.BatchSize))
 	if r.m, err = newMethod(cfg, p, plan.Chunk); err != nil {
 		return nil, err
 	}

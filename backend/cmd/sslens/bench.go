@@ -34,7 +34,8 @@ func runBench(fs *flag.FlagSet, args []string, stdout io.Writer) error {
 	presetList := fs.String("presets", "vit_tiny,vit_small", "comma-separated ViT preset `names` to time supervised steps of")
 	methods := fs.String("method", "", "comma-separated pretraining `methods` (dino, ibot, simsiam) to time a whole step of, with configs/reference/<method>-vit-small.yaml's crops, heads and optimiser, instead of supervised steps")
 	preset := fs.String("preset", "", "with --method: the backbone preset `name` instead of the config's (vit_small)")
-	batch := fs.Int("batch", 0, fmt.Sprintf("images per step (0: 64; with --method the config's, at most %d: unchunked, the reference batches take minutes a step and many GB)", maxMethodBatch))
+	batch := fs.Int("batch", 0, fmt.Sprintf("images per step (0: 64; with --method the config's, at most %d without --max-memory: unchunked, the reference batches take minutes a step and many GB)", maxMethodBatch))
+	maxMemory := fs.String("max-memory", "", "with --method: memory a step may take, e.g. 6GiB; the config's batch then runs in the largest micro-batches that fit (train args.max_memory)")
 	steps := fs.Int("steps", 10, "timed steps per preset or method (the median counts), after 2 warm-up steps")
 	vsTorch := fs.Bool("vs-torch", false, "after each preset or method run the PyTorch peer on the same network and step and print the ratio")
 	python := fs.String("python", "/usr/bin/python3", "Python `interpreter` with torch, for --vs-torch")
@@ -43,7 +44,7 @@ func runBench(fs *flag.FlagSet, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if len(pos) != 0 || *batch < 0 || *steps <= 0 || (*preset != "" && *methods == "") {
+	if len(pos) != 0 || *batch < 0 || *steps <= 0 || ((*preset != "" || *maxMemory != "") && *methods == "") {
 		return errUsage
 	}
 	if *methods != "" {
@@ -51,7 +52,7 @@ func runBench(fs *flag.FlagSet, args []string, stdout io.Writer) error {
 		if *vsTorch {
 			py = *python
 		}
-		return benchMethods(stdout, strings.Split(*methods, ","), *preset, *batch, *steps, py, *cpuprofile)
+		return benchMethods(stdout, strings.Split(*methods, ","), methodBench{preset: *preset, batch: *batch, maxMemory: *maxMemory}, *steps, py, *cpuprofile)
 	}
 	c := bench.Config{Batch: *batch, Steps: *steps, CPUProfile: *cpuprofile}
 	if c.Batch == 0 {
@@ -70,11 +71,19 @@ func runBench(fs *flag.FlagSet, args []string, stdout io.Writer) error {
 	return bench.Run(stdout, c)
 }
 
+// methodBench is what --method's flags change in the reference configs:
+// the backbone preset, the batch (0: the config's, at most maxMethodBatch
+// without a memory budget) and train args.max_memory, each unless empty.
+type methodBench struct {
+	preset    string
+	batch     int
+	maxMemory string
+}
+
 // benchMethods times a pretraining step of each method's reference
-// ViT-S/8 config, with preset as the backbone unless empty, at batch
-// images (0: the config's, at most maxMethodBatch), then the PyTorch
-// peer's same step when python is not empty.
-func benchMethods(w io.Writer, methods []string, preset string, batch, steps int, python, profile string) error {
+// ViT-S/8 config, as mb changes it, then the PyTorch peer's same step
+// when python is not empty.
+func benchMethods(w io.Writer, methods []string, mb methodBench, steps int, python, profile string) error {
 	cfgs := make([]*config.Config, len(methods))
 	for i, m := range methods {
 		m = strings.TrimSpace(m)
@@ -85,13 +94,14 @@ func benchMethods(w io.Writer, methods []string, preset string, batch, steps int
 		if cfgs[i], err = config.Parse(b); err != nil {
 			return fmt.Errorf("bench: reference/%s-vit-small.yaml: %w", m, err)
 		}
-		if preset != "" {
-			cfgs[i].Network.Backbone = preset
+		if mb.preset != "" {
+			cfgs[i].Network.Backbone = mb.preset
 		}
+		cfgs[i].Train.MaxMemory = mb.maxMemory
 		switch {
-		case batch > 0:
-			cfgs[i].Train.BatchSize = batch
-		case cfgs[i].Train.BatchSize > maxMethodBatch:
+		case mb.batch > 0:
+			cfgs[i].Train.BatchSize = mb.batch
+		case mb.maxMemory == "" && cfgs[i].Train.BatchSize > maxMethodBatch:
 			fmt.Fprintf(w, "%s: batch %d instead of the config's %d, whose unchunked steps take minutes and many GB (--batch %[3]d runs it)\n",
 				m, maxMethodBatch, cfgs[i].Train.BatchSize)
 			cfgs[i].Train.BatchSize = maxMethodBatch
@@ -122,6 +132,11 @@ func benchMethods(w io.Writer, methods []string, preset string, batch, steps int
 
 // benchMethod times cfg's pretraining step and reports it against peer.
 func benchMethod(w io.Writer, cfg *config.Config, steps int, peer *bench.Torch, profile string) error {
+	plan, err := ssl.ConfigMemory(cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "%s %s: %s\n", cfg.Experiment.Method, cfg.Network.Backbone, plan.Note(cfg.Train.BatchSize))
 	pb, err := ssl.NewPretrainBench(cfg)
 	if err != nil {
 		return err

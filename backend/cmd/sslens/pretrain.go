@@ -153,6 +153,11 @@ func printDryRun(e env, path string, cfg *config.Config, noData bool) error {
 	}
 	fmt.Fprintf(e.stderr, "%s: valid: %s on %s, %d epochs of batch %d, output %s\n", path, cfg.Experiment.Method,
 		cfg.Network.Backbone, cfg.Train.Epochs, cfg.Train.BatchSize, cfg.Experiment.OutputDir)
+	plan, err := ssl.ConfigMemory(cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stderr, "%s (the data held in memory not counted)\n", plan.Note(cfg.Train.BatchSize))
 	return nil
 }
 
