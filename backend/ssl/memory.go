@@ -53,7 +53,10 @@ type MemoryPlan struct {
 // String says the plan in a log line's words.
 func (m MemoryPlan) String() string {
 	s := fmt.Sprintf("estimated peak memory %s", humanize.IBytes(uint64(m.Estimate)))
-	if m.Budget > 0 {
+	switch {
+	case m.Budget > 0 && m.Estimate > m.Budget:
+		s += fmt.Sprintf(", more than the %s allowed: train args.micro_batch overrides train args.max_memory", humanize.IBytes(uint64(m.Budget)))
+	case m.Budget > 0:
 		s += fmt.Sprintf(" of the %s allowed", humanize.IBytes(uint64(m.Budget)))
 	}
 	return s

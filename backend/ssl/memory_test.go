@@ -6,6 +6,7 @@ import (
 	"math"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/sslens/sslens/backend/config"
@@ -105,8 +106,12 @@ func TestMemoryPlan(t *testing.T) {
 		t.Errorf("budget just above a chunk of 4: %+v, %v", m, err)
 	}
 	cfg.Train.MicroBatch = 2
-	if m, err := planMemory(cfg, s); err != nil || m.Chunk != 2 {
+	if m, err := planMemory(cfg, s); err != nil || m.Chunk != 2 || !strings.Contains(m.Note(8), "micro-batches of 2 images") {
 		t.Errorf("micro_batch 2 with a budget: %+v, %v; want 2", m, err)
+	}
+	cfg.Train.MicroBatch = 8
+	if m, err := planMemory(cfg, s); err != nil || m.Chunk != 8 || !strings.Contains(m.Note(8), "train args.micro_batch overrides train args.max_memory") {
+		t.Errorf("micro_batch 8 above the budget: %+v, %v, %q", m, err, m.Note(8))
 	}
 	cfg.Train.MicroBatch, cfg.Train.MaxMemory = 0, fmt.Sprint(s.Bytes(1)-1)
 	_, err = planMemory(cfg, s)
