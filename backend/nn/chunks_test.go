@@ -66,18 +66,7 @@ func TestChunkedDINOMatchesOnePass(t *testing.T) {
 	h := testDINOHead(p.Dim)
 	for _, ibot := range []bool{false, true} {
 		bb := backboneParams(t, p, 5)
-		var head vit.Params
-		if err := h.AddParams(&head, rand.New(rand.NewPCG(6, 6))); err != nil {
-			t.Fatal(err)
-		}
-		if ibot {
-			if err := AddMaskToken(&head, p.Dim); err != nil {
-				t.Fatal(err)
-			}
-			for i := range head.Get(MaskTokenName).Data {
-				head.Get(MaskTokenName).Data[i] = 0.5
-			}
-		}
+		head := studentHead(t, h, ibot)
 		batchOf := DINOBatch{Globals: randomImages(8, Globals*batch, 32), Locals: randomImages(9, locals*batch, 16)}
 		if ibot {
 			batchOf.Masks = make([]bool, Globals*batch*16)
@@ -93,14 +82,7 @@ func TestChunkedDINOMatchesOnePass(t *testing.T) {
 		run := func(chunk int) result {
 			opt := DINOOptions{Head: h, Batch: batch, GlobalSize: 32, LocalCrops: locals, LocalSize: 16, IBOT: ibot,
 				StudentTemp: 0.1, Seed: 3, Chunk: chunk}
-			teacherHead := &vit.Params{}
-			for _, q := range head.List() {
-				if q.Name != MaskTokenName {
-					c, _ := teacherHead.Add(q.Name, q.Shape)
-					copy(c.Data, q.Data)
-				}
-			}
-			teacher, err := NewDINOTeacher(bb.Clone(), teacherHead, h.Buffers(), opt)
+			teacher, err := NewDINOTeacher(bb.Clone(), teacherHead(head), h.Buffers(), opt)
 			if err != nil {
 				t.Fatal(err)
 			}

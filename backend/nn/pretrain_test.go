@@ -345,6 +345,37 @@ type studentSetup struct {
 	vars    map[string][]float32
 }
 
+// studentHead draws h's parameters and, for iBOT, adds a mask token of
+// 0.5s.
+func studentHead(t *testing.T, h DINOHead, ibot bool) *vit.Params {
+	t.Helper()
+	head := &vit.Params{}
+	if err := h.AddParams(head, rand.New(rand.NewPCG(6, 6))); err != nil {
+		t.Fatal(err)
+	}
+	if ibot {
+		if err := AddMaskToken(head, h.In); err != nil {
+			t.Fatal(err)
+		}
+		for i := range head.Get(MaskTokenName).Data {
+			head.Get(MaskTokenName).Data[i] = 0.5
+		}
+	}
+	return head
+}
+
+// teacherHead copies a student's head less the mask token.
+func teacherHead(head *vit.Params) *vit.Params {
+	out := &vit.Params{}
+	for _, q := range head.List() {
+		if q.Name != MaskTokenName {
+			c, _ := out.Add(q.Name, q.Shape)
+			copy(c.Data, q.Data)
+		}
+	}
+	return out
+}
+
 func newStudentSetup(t *testing.T, ibot bool, patchOut int) *studentSetup {
 	t.Helper()
 	p := pretrainPreset()
@@ -352,36 +383,15 @@ func newStudentSetup(t *testing.T, ibot bool, patchOut int) *studentSetup {
 	h := testDINOHead(p.Dim)
 	h.PatchOut = patchOut
 	bb := backboneParams(t, p, 5)
-	var head vit.Params
-	if err := h.AddParams(&head, rand.New(rand.NewPCG(6, 6))); err != nil {
-		t.Fatal(err)
-	}
-	if ibot {
-		if err := AddMaskToken(&head, p.Dim); err != nil {
-			t.Fatal(err)
-		}
-		for i := range head.Get(MaskTokenName).Data {
-			head.Get(MaskTokenName).Data[i] = 0.5
-		}
-	}
+	head := studentHead(t, h, ibot)
 	opt := DINOOptions{Head: h, Batch: batch, GlobalSize: 32, LocalCrops: locals, LocalSize: 16, IBOT: ibot, StudentTemp: 0.1, Seed: 1}
 	s := &studentSetup{}
 	var err error
-	if s.student, err = NewDINOStudent(bb, &head, h.Buffers(), opt); err != nil {
+	if s.student, err = NewDINOStudent(bb, head, h.Buffers(), opt); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.student.Close)
-	tHead := head.Clone()
-	if ibot {
-		tHead = &vit.Params{}
-		for _, q := range head.List() {
-			if q.Name != MaskTokenName {
-				c, _ := tHead.Add(q.Name, q.Shape)
-				copy(c.Data, q.Data)
-			}
-		}
-	}
-	if s.teacher, err = NewDINOTeacher(bb.Clone(), tHead, h.Buffers(), opt); err != nil {
+	if s.teacher, err = NewDINOTeacher(bb.Clone(), teacherHead(head), h.Buffers(), opt); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.teacher.Close)
