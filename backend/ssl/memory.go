@@ -31,8 +31,30 @@ func pretrainMemory(cfg *config.Config, p vit.Preset, data int64) nn.StepMemory 
 			s.Groups = append(s.Groups, nn.CropGroup{PerImage: a.NumLocalCrops, Size: a.LocalCropSize})
 		}
 	}
-	s.Fixed = copies*4*nn.BackboneValues(p) + data + runtimeAllowance
+	s.Fixed = copies*4*nn.BackboneValues(p) + headBytes(cfg, p) + data + runtimeAllowance
 	return s
+}
+
+// headBytes estimates what the heads hold in a pretraining step: they run
+// on the whole batch, each head row (a crop's class token; for iBOT every
+// token) keeping every layer's output (Linear, BatchNorm, GELU of its
+// width) and, in the student's, its gradient.
+func headBytes(cfg *config.Config, p vit.Preset) int64 {
+	n, a, b := cfg.Network, cfg.Augmentation, int64(cfg.Train.BatchSize)
+	if cfg.Experiment.Method == config.SimSiam {
+		perRow := int64(3*n.ProjectorHiddenDim*(n.ProjectorNLayers-1) + 2*n.HeadOutputDim + 3*n.PredictorHiddenDim + n.HeadOutputDim)
+		return 4 * 2 * 2 * b * perRow
+	}
+	perRow := int64(3*n.HeadHiddenDim*(n.HeadNLayers-1) + 2*n.HeadBottleneckDim + 2*n.HeadOutputDim)
+	if cfg.Experiment.Method == config.IBOT && !n.SharedHead {
+		perRow += 2 * int64(n.PatchOutDim)
+	}
+	tokens := func(size int) int64 { g := int64(p.Grid(size)); return g*g + 1 }
+	globals, locals := nn.Globals*b, int64(a.NumLocalCrops)*b
+	if cfg.Experiment.Method == config.IBOT {
+		globals, locals = globals*tokens(a.GlobalCropSize), locals*tokens(a.LocalCropSize)
+	}
+	return 4 * perRow * (2*(globals+locals) + globals) // the student's with gradients, the teacher's
 }
 
 // classifierMemory describes a fine-tuning step of cfg on preset p:
