@@ -38,3 +38,19 @@ type Process interface {
 	// forces it after grace (SIGKILL). It returns at once.
 	Stop(grace time.Duration)
 }
+
+// Detacher is an executor whose jobs outlive the server, a cluster's: the
+// server leaves them running when it stops, and Recover re-attaches to
+// those its store still records as running on the executor's Host.
+type Detacher interface {
+	Executor
+	// Attach follows the job a Process.Handle named.
+	Attach(handle string) (Process, error)
+}
+
+// ClusterStop is a job's end that the cluster decided, not the job: a
+// time limit, a node failure, a preemption. The run fails with it but may
+// be resumed from its last checkpoint.
+type ClusterStop string
+
+func (e ClusterStop) Error() string { return string(e) }

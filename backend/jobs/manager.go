@@ -36,7 +36,8 @@ type Manager struct {
 
 	mu       sync.Mutex
 	running  map[int64]*active
-	stopping bool // Run is shutting down: no more starts
+	stopping bool          // Run is shutting down: no more starts
+	detached chan struct{} // closed when Run leaves a Detacher's jobs running
 	wg       sync.WaitGroup
 }
 
@@ -55,7 +56,8 @@ func New(st *store.Store, ex Executor, note Notifier, opt Options) *Manager {
 	if lg == nil {
 		lg = slog.Default()
 	}
-	return &Manager{st: st, ex: ex, note: note, opt: opt, log: lg, wake: make(chan struct{}, 1), running: map[int64]*active{}}
+	return &Manager{st: st, ex: ex, note: note, opt: opt, log: lg, wake: make(chan struct{}, 1), running: map[int64]*active{},
+		detached: make(chan struct{})}
 }
 
 func (m *Manager) notify(ev shared.Event) {
@@ -80,19 +82,53 @@ func (m *Manager) abs(p string) string {
 	return filepath.Join(m.opt.DataDir, p)
 }
 
-// Recover marks the runs a previous server left running as interrupted:
-// their processes died with it. Call it before Run.
+// Recover takes over the runs a previous server left running: a
+// Detacher's jobs on its cluster are followed again (those that ended
+// meanwhile are recorded as they ended); the others are marked
+// interrupted, their processes having died with the server. Call it
+// before Run.
 func (m *Manager) Recover(ctx context.Context) error {
 	js, err := m.st.Runs(ctx, store.RunFilter{States: []shared.RunState{shared.StateRunning}})
 	if err != nil {
 		return err
 	}
+	det, detachable := m.ex.(Detacher)
 	for _, j := range js {
+		if detachable && j.Host == det.Host() {
+			err := m.reattach(ctx, j, det)
+			if err == nil {
+				continue
+			}
+			m.log.Warn("jobs: re-attaching to a cluster job", "run", j.ID, "handle", j.Handle, "err", err)
+		}
 		if err := m.setState(ctx, j.ID, store.Transition{To: shared.StateInterrupted, From: []shared.RunState{shared.StateRunning},
 			Error: "the server stopped while it ran (" + j.Handle + ")", Resumable: new(true)}); err != nil {
 			return err
 		}
 	}
+	return nil
+}
+
+// reattach follows run j's cluster job again from where the store left it.
+func (m *Manager) reattach(ctx context.Context, j store.Run, det Detacher) error {
+	var p Params
+	if err := json.Unmarshal(j.Params, &p); err != nil {
+		return fmt.Errorf("params: %w", err)
+	}
+	t, err := m.newTailer(ctx, j, p)
+	if err != nil {
+		return err
+	}
+	proc, err := det.Attach(j.Handle)
+	if err != nil {
+		return err
+	}
+	a := &active{proc: proc, pool: poolOf(j.Kind)}
+	m.mu.Lock()
+	m.running[j.ID] = a
+	m.mu.Unlock()
+	m.wg.Add(1)
+	go m.watch(j, p, a, t)
 	return nil
 }
 
@@ -165,7 +201,8 @@ func (m *Manager) Cancel(ctx context.Context, id int64) (store.Run, error) {
 	return m.st.Run(ctx, id)
 }
 
-// Resume queues a cancelled or interrupted run again.
+// Resume queues a resumable run again: cancelled, interrupted, or failed
+// by its cluster (ClusterStop) with a checkpoint to resume from.
 func (m *Manager) Resume(ctx context.Context, id int64) (store.Run, error) {
 	j, err := m.st.Run(ctx, id)
 	if err != nil {
@@ -175,7 +212,7 @@ func (m *Manager) Resume(ctx context.Context, id int64) (store.Run, error) {
 		return store.Run{}, store.Conflict("run %d is %s and cannot be resumed", id, j.State)
 	}
 	err = m.setState(ctx, id, store.Transition{To: shared.StateQueued,
-		From: []shared.RunState{shared.StateCancelled, shared.StateInterrupted}, Resumable: new(false)})
+		From: []shared.RunState{shared.StateCancelled, shared.StateInterrupted, shared.StateFailed}, Resumable: new(false)})
 	if err != nil {
 		return store.Run{}, err
 	}
@@ -185,7 +222,8 @@ func (m *Manager) Resume(ctx context.Context, id int64) (store.Run, error) {
 
 // Run starts queued jobs until ctx is done, then stops the running ones
 // (SIGINT, SIGKILL after the grace period), marks them interrupted, and
-// returns when all have ended.
+// returns when all have ended; a Detacher's jobs are left running, still
+// recorded as running, for the next server to follow.
 func (m *Manager) Run(ctx context.Context) error {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -197,8 +235,12 @@ func (m *Manager) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			m.mu.Lock()
 			m.stopping = true
-			for _, a := range m.running {
-				a.proc.Stop(m.opt.Grace)
+			if _, ok := m.ex.(Detacher); ok {
+				close(m.detached) // cluster jobs run on; the next server follows them
+			} else {
+				for _, a := range m.running {
+					a.proc.Stop(m.opt.Grace)
+				}
 			}
 			m.mu.Unlock()
 			m.wg.Wait()
@@ -326,6 +368,8 @@ func (m *Manager) watch(j store.Run, p Params, a *active, t *tailer) {
 		select {
 		case <-a.proc.Done():
 			done = true
+		case <-m.detached:
+			return // still running on the cluster: recorded as running
 		case <-tick.C:
 		}
 		if err := t.poll(ctx); err != nil {
@@ -340,14 +384,19 @@ func (m *Manager) watch(j store.Run, p Params, a *active, t *tailer) {
 	delete(m.running, j.ID)
 	m.mu.Unlock()
 
+	_, detachable := m.ex.(Detacher) // a cluster job's end is its own, whatever the server does
 	tr := store.Transition{From: []shared.RunState{shared.StateRunning}}
 	switch {
 	case cancelled:
 		tr.To, tr.Resumable = shared.StateCancelled, new(true)
-	case stopping:
+	case stopping && !detachable:
 		tr.To, tr.Error, tr.Resumable = shared.StateInterrupted, "the server was shut down while it ran", new(true)
 	case runErr != nil:
 		tr.To, tr.Error = shared.StateFailed, failure(runErr, m.abs(j.Dir))
+		var cs ClusterStop
+		if errors.As(runErr, &cs) && layout.Run(m.abs(j.Dir)).Resumable() {
+			tr.Resumable = new(true)
+		}
 	case finErr != nil:
 		tr.To, tr.Error = shared.StateFailed, finErr.Error()
 	default:

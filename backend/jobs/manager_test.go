@@ -50,11 +50,13 @@ func (r *recorder) of(run int64) []shared.Event {
 }
 
 type fixture struct {
-	st   *store.Store
-	m    *Manager
-	rec  *recorder
-	dir  string
-	stop func()
+	st          *store.Store
+	m           *Manager
+	rec         *recorder
+	dir         string
+	opt         Options
+	newEx       func() Executor
+	stopManager func() // the current manager's
 
 	mu        sync.Mutex
 	decisions []Decision // every scheduling decision, in order
@@ -83,12 +85,19 @@ func (f *fixture) waitDecision(t *testing.T, what string, ok func(Decision) bool
 // test binary as a stand-in sslens.
 func newFixture(t *testing.T, opt Options) *fixture {
 	t.Helper()
-	dir := t.TempDir()
-	st, err := store.Open(filepath.Join(dir, "sslens.db"), store.Options{BcryptCost: bcrypt.MinCost})
+	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	exe, err := os.Executable()
+	return newFixtureOn(t, opt, func() Executor { return &Local{Exe: exe, Env: []string{jobstest.Env + "=1"}} })
+}
+
+// newFixtureOn is newFixture with the executor newEx makes (anew for each
+// manager: see restart).
+func newFixtureOn(t *testing.T, opt Options, newEx func() Executor) *fixture {
+	t.Helper()
+	dir := t.TempDir()
+	st, err := store.Open(filepath.Join(dir, "sslens.db"), store.Options{BcryptCost: bcrypt.MinCost})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,15 +109,24 @@ func newFixture(t *testing.T, opt Options) *fixture {
 		opt.Grace = 5 * time.Second
 	}
 	opt.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
-	rec := &recorder{}
-	f := &fixture{st: st, rec: rec, dir: dir}
-	opt.OnDecision = func(d Decision) {
+	f := &fixture{st: st, rec: &recorder{}, dir: dir, opt: opt, newEx: newEx}
+	f.opt.OnDecision = func(d Decision) {
 		f.mu.Lock()
 		f.decisions = append(f.decisions, d)
 		f.mu.Unlock()
 	}
-	m := New(st, &Local{Exe: exe, Env: []string{jobstest.Env + "=1"}}, rec, opt)
-	f.m = m
+	f.startManager(t)
+	t.Cleanup(func() {
+		f.stopManager()
+		st.Close()
+	})
+	return f
+}
+
+// startManager starts a manager on the fixture's store, as a server does.
+func (f *fixture) startManager(t *testing.T) {
+	t.Helper()
+	m := New(f.st, f.newEx(), f.rec, f.opt)
 	if err := m.Recover(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -119,15 +137,21 @@ func newFixture(t *testing.T, opt Options) *fixture {
 		close(done)
 	}()
 	var once sync.Once
-	f.stop = func() {
+	f.m = m
+	f.stopManager = func() {
 		once.Do(func() {
 			cancel()
 			<-done
-			st.Close()
 		})
 	}
-	t.Cleanup(f.stop)
-	return f
+}
+
+// restart stops the manager as a server shutting down does and starts
+// another on the same store.
+func (f *fixture) restart(t *testing.T) {
+	t.Helper()
+	f.stopManager()
+	f.startManager(t)
 }
 
 // wait polls until run id is in state want, failing on another final state.
@@ -390,7 +414,7 @@ func TestShutdownAndRecover(t *testing.T) {
 		t.Fatal(err)
 	}
 	t0 := time.Now()
-	f.stop()
+	f.stopManager()
 	if d := time.Since(t0); d > 5*time.Second {
 		t.Errorf("shutdown took %v", d)
 	}

@@ -13,7 +13,13 @@ import (
 // it; another final state, or 60 s without reaching want, fails the test.
 func WaitRun(t testing.TB, st *store.Store, id int64, want shared.RunState) store.Run {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
+	return WaitRunFor(t, st, id, want, 60*time.Second)
+}
+
+// WaitRunFor is WaitRun waiting up to limit.
+func WaitRunFor(t testing.TB, st *store.Store, id int64, want shared.RunState, limit time.Duration) store.Run {
+	t.Helper()
+	deadline := time.Now().Add(limit)
 	for {
 		j, err := st.Run(context.Background(), id)
 		if err != nil {
