@@ -94,7 +94,7 @@ func (s *Slurm) script(spec Spec) string {
 	return b.String()
 }
 
-// shellQuote quotes s for sh: 'it'\''s'.
+// shellQuote quotes s for sh, single-quoted, each ' inside as '\''.
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // Attach follows a job an earlier server submitted, by its handle.
