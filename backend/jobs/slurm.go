@@ -94,7 +94,7 @@ func (s *Slurm) script(spec Spec) string {
 	return b.String()
 }
 
-// shellQuote quotes s for sh, single-quoted, each ' inside as '\''.
+// shellQuote quotes s for sh: in single quotes, each quote inside closed, escaped and reopened.
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // Attach follows a job an earlier server submitted, by its handle.
