@@ -3,11 +3,14 @@ package jobs
 import (
 	"context"
 	"time"
+
+	"github.com/sslens/sslens/shared"
 )
 
 // Spec is one start of a job as an executor sees it.
 type Spec struct {
 	Run  int64
+	Kind shared.RunKind
 	Args []string // sslens subcommand and its arguments
 	// Dir is the run folder (absolute). The process starts there and its
 	// standard output and error are appended to Dir/stdout.log and

@@ -337,7 +337,7 @@ func (m *Manager) start(ctx context.Context, j store.Run) error {
 	if m.stopping {
 		return nil
 	}
-	proc, err := m.ex.Start(ctx, Spec{Run: j.ID, Args: args, Dir: m.abs(j.Dir)})
+	proc, err := m.ex.Start(ctx, Spec{Run: j.ID, Kind: j.Kind, Args: args, Dir: m.abs(j.Dir)})
 	if err != nil {
 		return m.fail(ctx, j.ID, err)
 	}

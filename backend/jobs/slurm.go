@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sslens/sslens/backend/layout"
+	"github.com/sslens/sslens/shared"
 )
 
 // Slurm runs jobs as Slurm batch jobs: each start writes a batch script
@@ -29,8 +30,11 @@ type Slurm struct {
 	// (sbatch's default --export=ALL).
 	Env []string
 	// Options are sbatch options for every job: --partition=P,
-	// --account=A, --qos=Q, --time=T, --gres=gpu:1, ...
+	// --account=A, --qos=Q, --time=T, --mem=M, ...
 	Options []string
+	// KindOptions are added for jobs of one kind, e.g. --gres=gpu:1 for
+	// pretrain.
+	KindOptions map[shared.RunKind][]string
 	// Cluster names the cluster in Run.Host; default "slurm".
 	Cluster string
 	// Poll is how often one squeue call follows all jobs; default 2 s.
@@ -60,7 +64,8 @@ func (s *Slurm) Start(ctx context.Context, spec Spec) (Process, error) {
 	if err := os.WriteFile(script, []byte(s.script(spec)), 0o755); err != nil {
 		return nil, fmt.Errorf("jobs: run %d: %w", spec.Run, err)
 	}
-	args := append(append([]string{"--parsable"}, s.Options...), script)
+	args := append([]string{"--parsable"}, s.Options...)
+	args = append(append(args, s.KindOptions[spec.Kind]...), script)
 	out, err := slurmCommand(ctx, "sbatch", args...)
 	if err != nil {
 		return nil, fmt.Errorf("jobs: run %d: %w", spec.Run, err)

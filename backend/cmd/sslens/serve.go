@@ -14,9 +14,11 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -127,6 +129,9 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Wr
 	uploadFiles := fs.Int("upload-files", 1000, "most files in one upload request, zip members included")
 	zipMB := fs.Int64("zip-mb", 64, "largest uncompressed size of one uploaded zip archive, `MB`")
 	openGrading := fs.Bool("open-grading", false, "show a candidate's grades to users who have not graded it yet (default: blind grading)")
+	executor := fs.String("executor", "local", "where training and scoring jobs run: `local` child processes, or slurm batch jobs (the data folder and this binary must be on a file system the nodes share)")
+	var sl slurmFlags
+	sl.register(fs)
 	jobMemory := fs.String("job-memory", "", "memory one training job may take, e.g. 12GiB: larger steps run in micro-batches, steps that cannot fit are refused (default: three quarters of the machine's memory divided by --slots; \"none\" for no limit)")
 	webDir := fs.String("web", "web", "`DIR` holding the portal's app.wasm and assets (`make wasm` builds them)")
 	pos, err := parseFlags(fs, args)
@@ -136,7 +141,7 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Wr
 	if len(pos) != 0 || (*tlsCert == "") != (*tlsKey == "") || *slots < 1 || *maxQueued < 0 || *uploadMB < 1 || *uploadFiles < 1 || *zipMB < 1 || *connCap < 1 {
 		return errUsage
 	}
-	jobBytes, err := jobMemoryBytes(*jobMemory, *slots)
+	jobBytes, err := jobMemoryBytes(*jobMemory, *slots, *executor == "slurm")
 	if err != nil {
 		return usage(fs, "%v", err)
 	}
@@ -155,7 +160,17 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Wr
 	if *maxQueued > 0 {
 		caps[shared.RoleAstronomer] = *maxQueued
 	}
-	mgr := jobs.New(st, &jobs.Local{Exe: exe}, hub, jobs.Options{
+	var ex jobs.Executor = &jobs.Local{Exe: exe}
+	switch *executor {
+	case "local":
+	case "slurm":
+		if ex, err = sl.executor(exe); err != nil {
+			return usage(fs, "%v", err)
+		}
+	default:
+		return usage(fs, "--executor %q: want local or slurm", *executor)
+	}
+	mgr := jobs.New(st, ex, hub, jobs.Options{
 		DataDir: dir, Slots: *slots, MaxQueued: caps, Grace: *grace, Log: log, Configs: configs.FS, JobMemory: jobBytes,
 		Available: func(sub string) bool { _, ok := lookup(sub); return ok },
 	})
@@ -328,12 +343,13 @@ func bootstrap(ctx context.Context, st *store.Store, srv *server.Server, dir, ad
 
 // jobMemoryBytes is --job-memory in bytes: the value given, none, or by
 // default three quarters of the machine's memory shared by the training
-// slots (no limit where the machine's memory is unknown).
-func jobMemoryBytes(flag string, slots int) (int64, error) {
-	switch flag {
-	case "none":
+// slots (no limit where the machine's memory is unknown, or for cluster
+// jobs, whose nodes are not this machine).
+func jobMemoryBytes(flag string, slots int, cluster bool) (int64, error) {
+	switch {
+	case flag == "none", flag == "" && cluster:
 		return 0, nil
-	case "":
+	case flag == "":
 		return physicalMemory() / 4 * 3 / int64(slots), nil
 	}
 	b, err := humanize.ParseBytes(flag)
@@ -359,4 +375,44 @@ func physicalMemory() int64 {
 		}
 	}
 	return 0
+}
+
+// slurmFlags are serve's settings of the Slurm executor.
+type slurmFlags struct {
+	options                          stringList
+	partition, account, qos, timeLim string
+	kindOptions                      map[shared.RunKind][]string
+}
+
+func (sl *slurmFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&sl.partition, "slurm-partition", "", "with --executor slurm: the `PARTITION` jobs run in")
+	fs.StringVar(&sl.account, "slurm-account", "", "with --executor slurm: the `ACCOUNT` jobs are charged to")
+	fs.StringVar(&sl.qos, "slurm-qos", "", "with --executor slurm: the `QOS` of the jobs")
+	fs.StringVar(&sl.timeLim, "slurm-time", "", "with --executor slurm: the jobs' time `LIMIT` (e.g. 24:00:00); a job stopped by it can resume from its checkpoint")
+	fs.Var(&sl.options, "slurm-option", "with --executor slurm: an sbatch `OPTION` for every job (e.g. --mem=32G); repeatable")
+	fs.Func("slurm-kind-option", "with --executor slurm: an sbatch option for one kind of job, `KIND=OPTION` (e.g. pretrain=--gres=gpu:1); repeatable", func(v string) error {
+		kind, opt, ok := strings.Cut(v, "=")
+		if !ok || !slices.Contains(shared.RunKinds, shared.RunKind(kind)) || !strings.HasPrefix(opt, "-") {
+			return fmt.Errorf("%q is not KIND=OPTION with KIND one of %v", v, shared.RunKinds)
+		}
+		if sl.kindOptions == nil {
+			sl.kindOptions = map[shared.RunKind][]string{}
+		}
+		sl.kindOptions[shared.RunKind(kind)] = append(sl.kindOptions[shared.RunKind(kind)], opt)
+		return nil
+	})
+}
+
+// executor builds the Slurm executor running exe; sbatch must be here.
+func (sl *slurmFlags) executor(exe string) (*jobs.Slurm, error) {
+	if _, err := exec.LookPath("sbatch"); err != nil {
+		return nil, fmt.Errorf("--executor slurm: %v (install Slurm's client commands and point SLURM_CONF at the cluster)", err)
+	}
+	opts := []string{}
+	for _, o := range []struct{ name, v string }{{"partition", sl.partition}, {"account", sl.account}, {"qos", sl.qos}, {"time", sl.timeLim}} {
+		if o.v != "" {
+			opts = append(opts, "--"+o.name+"="+o.v)
+		}
+	}
+	return &jobs.Slurm{Exe: exe, Options: append(opts, sl.options...), KindOptions: sl.kindOptions}, nil
 }

@@ -349,16 +349,89 @@ func TestJobMemoryBytes(t *testing.T) {
 		slots int
 		want  int64
 	}{{"12GiB", 1, 12 << 30}, {"500MB", 2, 500e6}, {"none", 1, 0}, {"", 2, physicalMemory() / 4 * 3 / 2}} {
-		if got, err := jobMemoryBytes(tc.flag, tc.slots); err != nil || got != tc.want {
+		if got, err := jobMemoryBytes(tc.flag, tc.slots, false); err != nil || got != tc.want {
 			t.Errorf("--job-memory %q with %d slots: %d, %v; want %d", tc.flag, tc.slots, got, err, tc.want)
 		}
 	}
 	if physicalMemory() <= 0 {
 		t.Error("the machine's memory is unknown")
 	}
+	if got, err := jobMemoryBytes("", 1, true); err != nil || got != 0 {
+		t.Errorf("cluster jobs by default: %d, %v; want no limit", got, err)
+	}
 	for _, bad := range []string{"lots", "0", "-1GB"} {
-		if _, err := jobMemoryBytes(bad, 1); err == nil || !strings.Contains(err.Error(), bad) {
+		if _, err := jobMemoryBytes(bad, 1, false); err == nil || !strings.Contains(err.Error(), bad) {
 			t.Errorf("--job-memory %q: %v", bad, err)
 		}
+	}
+}
+
+// With --executor slurm a job outlives its server: killed with SIGKILL
+// while the first start's simulation runs on Slurm, the server leaves the
+// job running; the next start re-attaches and follows it to success, its
+// events numbered without a gap, and the baseline after it is submitted to
+// Slurm in turn. Needs a Slurm cluster (backend/jobs/slurm/single-node.sh).
+func TestServeSlurmSurvivesSIGKILL(t *testing.T) {
+	if _, err := exec.LookPath("sbatch"); err != nil || os.Getenv("SLURM_CONF") == "" {
+		if os.Getenv("SSLENS_SLURM_REQUIRED") == "1" {
+			t.Fatalf("SSLENS_SLURM_REQUIRED=1 but no Slurm here (sbatch: %v)", err)
+		}
+		t.Skip("no Slurm: start one with backend/jobs/slurm/single-node.sh and set SLURM_CONF")
+	}
+	exe := buildSSLens(t)
+	dir := t.TempDir()
+	var handles []string
+	t.Cleanup(func() {
+		for _, h := range handles {
+			exec.Command("scancel", strings.TrimPrefix(h, "slurm job ")).Run()
+		}
+	})
+	s1 := startServe(t, exe, dir, "--executor", "slurm")
+	m := regexp.MustCompile(`password: (\S+)`).FindStringSubmatch(s1.out.String())
+	if m == nil {
+		t.Fatalf("no admin password printed:\n%s", s1.out)
+	}
+	c := signIn(t, s1.base, "admin", m[1])
+	var runs []shared.Run
+	c.call("GET", "/api/runs", nil, &runs)
+	if len(runs) != 2 || runs[1].Kind != shared.KindSimulate {
+		t.Fatalf("first start queued %+v", runs)
+	}
+	sim := runs[1].ID
+	r := c.waitRun(sim, "running on Slurm", func(r shared.Run) bool {
+		return r.State == shared.StateRunning && r.Progress != nil && r.Progress.Done > 0
+	})
+	if r.Host != "slurm" || !strings.HasPrefix(r.Handle, "slurm job ") {
+		t.Fatalf("the simulation runs on %q as %q, want a Slurm job", r.Host, r.Handle)
+	}
+	handles = append(handles, r.Handle)
+	if err := s1.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-s1.done
+	out, err := exec.Command("squeue", "--noheader", "--format=%T", "--jobs="+strings.TrimPrefix(r.Handle, "slurm job ")).Output()
+	if err != nil || !strings.Contains(string(out), "RUNNING") {
+		t.Fatalf("after SIGKILL the simulation's Slurm job is %q (%v), want running", out, err)
+	}
+
+	s2 := startServe(t, exe, dir, "--executor", "slurm")
+	c = signIn(t, s2.base, "admin", m[1])
+	r = c.waitRun(sim, "succeeded", func(r shared.Run) bool { return r.State.Final() })
+	if r.State != shared.StateSucceeded {
+		t.Fatalf("after the restart the simulation ended %s: %q", r.State, r.Error)
+	}
+	var evs []shared.Event
+	if code := c.call("GET", fmt.Sprintf("/api/runs/%d/events", sim), nil, &evs); code != 200 || len(evs) == 0 {
+		t.Fatalf("events: %d, %d", code, len(evs))
+	}
+	for i, ev := range evs {
+		if ev.Seq != evs[0].Seq+int64(i) {
+			t.Fatalf("event %d has sequence number %d after %d: a gap", i, ev.Seq, evs[0].Seq)
+		}
+	}
+	b := c.waitRun(runs[0].ID, "submitted", func(r shared.Run) bool { return r.State != shared.StateQueued })
+	handles = append(handles, b.Handle)
+	if !strings.HasPrefix(b.Handle, "slurm job ") {
+		t.Errorf("the baseline runs as %q (%s), want a Slurm job", b.Handle, b.State)
 	}
 }
