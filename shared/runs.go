@@ -69,16 +69,17 @@ type Run struct {
 	After int64 `json:"after,omitempty"`
 	// Config is the YAML the run trains with (finetune, pretrain); Args
 	// are the subcommand's arguments as run (informational).
-	Config   string     `json:"config,omitempty"`
-	Args     []string   `json:"args,omitempty"`
-	Dir      string     `json:"dir"` // run folder, relative to the data folder
-	Created  time.Time  `json:"created"`
-	Started  *time.Time `json:"started,omitempty"`
-	Finished *time.Time `json:"finished,omitempty"`
-	Host     string     `json:"host,omitempty"`   // where it runs or ran
-	Handle   string     `json:"handle,omitempty"` // the process or cluster job running it, e.g. "pid 4242"
-	Error    string     `json:"error,omitempty"`  // why it failed
-	Progress *Progress  `json:"progress,omitempty"`
+	Config   string      `json:"config,omitempty"`
+	Args     []string    `json:"args,omitempty"`
+	Dir      string      `json:"dir"` // run folder, relative to the data folder
+	Created  time.Time   `json:"created"`
+	Started  *time.Time  `json:"started,omitempty"`
+	Finished *time.Time  `json:"finished,omitempty"`
+	Host     string      `json:"host,omitempty"`   // where it runs or ran
+	Handle   string      `json:"handle,omitempty"` // the process or cluster job running it, e.g. "pid 4242"
+	Error    string      `json:"error,omitempty"`  // why it failed
+	Progress *Progress   `json:"progress,omitempty"`
+	Cluster  *ClusterJob `json:"cluster,omitempty"` // a cluster job's latest state, where it runs on one
 	// LastSeq is the seq of the run's newest event (see Event).
 	LastSeq int64 `json:"last_seq"`
 	// Resumable is true when resume may continue the run from a checkpoint.

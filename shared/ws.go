@@ -42,6 +42,7 @@ const (
 	EventState    EventType = "state"    // State: the run changed state
 	EventLog      EventType = "log"      // Log: a line of the run's output
 	EventProgress EventType = "progress" // Progress: e.g. images simulated so far
+	EventCluster  EventType = "cluster"  // Cluster: the cluster scheduler's word on the run's job changed
 	EventError    EventType = "error"    // Error: a protocol error (Run 0, Seq 0), e.g. a bad message
 )
 
@@ -58,7 +59,19 @@ type Event struct {
 	State    *StateChange `json:"state,omitempty"`
 	Log      *LogLine     `json:"log,omitempty"`
 	Progress *Progress    `json:"progress,omitempty"`
+	Cluster  *ClusterJob  `json:"cluster,omitempty"`
 	Error    string       `json:"error,omitempty"`
+}
+
+// ClusterJob is a cluster scheduler's word on a run's job: Slurm's job
+// id, its state (pending, running, ...), the reason it waits (Priority,
+// Resources, ...), its partition and node.
+type ClusterJob struct {
+	Job       string `json:"job"`
+	State     string `json:"state"`
+	Reason    string `json:"reason,omitempty"`
+	Partition string `json:"partition,omitempty"`
+	Node      string `json:"node,omitempty"`
 }
 
 // StateChange is a run's new state, with the reason when it failed or was

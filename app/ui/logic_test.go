@@ -401,3 +401,18 @@ func TestScoreVisible(t *testing.T) {
 		t.Error("ordering changed the ranking it was given")
 	}
 }
+
+// A cluster job's state arrives by event and shows among the run's facts;
+// an older read of the run does not undo it.
+func TestClusterState(t *testing.T) {
+	m := &runModel{run: shared.Run{ID: 3, Kind: shared.KindPretrain, Host: "slurm", LastSeq: 4}}
+	m.apply([]shared.Event{{Type: shared.EventCluster, Run: 3, Seq: 5, Cluster: &shared.ClusterJob{Job: "12", State: "pending", Reason: "Priority", Partition: "gpu"}}})
+	m.merge(shared.Run{ID: 3, Kind: shared.KindPretrain, Host: "slurm", LastSeq: 4})
+	if got := runFacts(m.run, time.Now()); !strings.Contains(got, "on slurm · Slurm job 12 pending (Priority) in partition gpu") {
+		t.Errorf("facts %q", got)
+	}
+	m.apply([]shared.Event{{Type: shared.EventCluster, Run: 3, Seq: 6, Cluster: &shared.ClusterJob{Job: "12", State: "running", Partition: "gpu", Node: "n07"}}})
+	if got := runFacts(m.run, time.Now()); !strings.Contains(got, "Slurm job 12 running on node n07 in partition gpu") {
+		t.Errorf("facts %q", got)
+	}
+}

@@ -220,10 +220,29 @@ func runFacts(r shared.Run, now time.Time) string {
 	if r.Host != "" {
 		parts = append(parts, "on "+r.Host)
 	}
+	if c := r.Cluster; c != nil {
+		parts = append(parts, clusterFacts(*c))
+	}
 	if r.Dir != "" {
 		parts = append(parts, "folder "+r.Dir)
 	}
 	return strings.Join(parts, " · ")
+}
+
+// clusterFacts words a cluster job's state: "Slurm job 12 pending
+// (Priority) in partition gpu", "... running on node n07 in partition gpu".
+func clusterFacts(c shared.ClusterJob) string {
+	s := "Slurm job " + c.Job + " " + c.State
+	if c.Reason != "" {
+		s += " (" + c.Reason + ")"
+	}
+	if c.Node != "" {
+		s += " on node " + c.Node
+	}
+	if c.Partition != "" {
+		s += " in partition " + c.Partition
+	}
+	return s
 }
 
 func (v *RunView) finalTable() app.UI {

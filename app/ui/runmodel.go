@@ -46,15 +46,19 @@ func (m *runModel) apply(evs []shared.Event) {
 			m.run.Progress = &p
 		case ev.Type == shared.EventLog && ev.Log != nil:
 			m.addLog(logEntry{ev.Log.Stream, ev.Log.Text})
+		case ev.Type == shared.EventCluster && ev.Cluster != nil:
+			c := *ev.Cluster
+			m.run.Cluster = &c
 		}
 	}
 }
 
 // merge takes a freshly read run; when the events have told more than it
-// knows (its LastSeq is older), their state, progress and error stay.
+// knows (its LastSeq is older), their state, progress, error and cluster
+// state stay.
 func (m *runModel) merge(r shared.Run) {
 	if r.LastSeq < m.run.LastSeq {
-		r.State, r.Progress, r.Error, r.LastSeq = m.run.State, m.run.Progress, m.run.Error, m.run.LastSeq
+		r.State, r.Progress, r.Error, r.Cluster, r.LastSeq = m.run.State, m.run.Progress, m.run.Error, m.run.Cluster, m.run.LastSeq
 	}
 	m.run = r
 }

@@ -57,3 +57,10 @@ type Detacher interface {
 type ClusterStop string
 
 func (e ClusterStop) Error() string { return string(e) }
+
+// ClusterProcess is a Process a cluster scheduler runs, which can say what
+// the scheduler last said of it.
+type ClusterProcess interface {
+	Process
+	Cluster() (shared.ClusterJob, bool)
+}

@@ -364,6 +364,7 @@ func (m *Manager) watch(j store.Run, p Params, a *active, t *tailer) {
 	ctx := context.Background() // the job outlives the request or loop that started it
 	tick := time.NewTicker(m.opt.Poll)
 	defer tick.Stop()
+	var cluster shared.ClusterJob // the latest recorded
 	for done := false; !done; {
 		select {
 		case <-a.proc.Done():
@@ -371,6 +372,16 @@ func (m *Manager) watch(j store.Run, p Params, a *active, t *tailer) {
 		case <-m.detached:
 			return // still running on the cluster: recorded as running
 		case <-tick.C:
+		}
+		if cp, ok := a.proc.(ClusterProcess); ok {
+			if c, known := cp.Cluster(); known && c != cluster {
+				cluster = c
+				if ev, err := m.st.SetCluster(ctx, j.ID, c); err != nil {
+					m.log.Warn("jobs: recording a cluster job's state", "run", j.ID, "err", err)
+				} else {
+					m.notify(ev)
+				}
+			}
 		}
 		if err := t.poll(ctx); err != nil {
 			m.log.Warn("jobs: reading run folder", "run", j.ID, "err", err)

@@ -327,11 +327,20 @@ func (j *slurmJob) Err() error {
 	return j.err
 }
 
-// State is the job's latest Slurm state (queued jobs' reasons, the node).
-func (j *slurmJob) State() slurmState {
+// Cluster is the job's latest Slurm state: pending with its reason,
+// running on its node; false before the first poll.
+func (j *slurmJob) Cluster() (shared.ClusterJob, bool) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	return j.state
+	st := j.state
+	if st.State == "" {
+		return shared.ClusterJob{}, false
+	}
+	c := shared.ClusterJob{Job: j.id, State: strings.ToLower(st.State), Partition: st.Partition, Node: st.Node}
+	if st.Reason != "None" {
+		c.Reason = st.Reason
+	}
+	return c, true
 }
 
 func (j *slurmJob) set(st slurmState) {

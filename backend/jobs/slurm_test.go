@@ -89,6 +89,13 @@ func TestSlurmJobCancelResume(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	j, _ = f.st.Run(ctx, j.ID)
+	if c := j.Cluster; c == nil || slurmHandle+c.Job != j.Handle || c.State != "running" || c.Node == "" || c.Partition == "" {
+		t.Errorf("the run records Slurm's state as %+v, want its job running on a node", c)
+	}
+	if evs, _ := f.st.Events(ctx, j.ID, 0, 100000, shared.EventCluster); len(evs) == 0 || evs[len(evs)-1].Cluster.State != "running" {
+		t.Errorf("cluster events %+v, want the job's running state announced", evs)
+	}
 	if _, err := f.m.Cancel(ctx, j.ID); err != nil {
 		t.Fatal(err)
 	}

@@ -193,6 +193,9 @@ var migrations = []string{
 	// which every score of the upload must show. The choice is the
 	// uploader's, so it belongs to the upload, not the content.
 	`ALTER TABLE uploads ADD COLUMN band_warning TEXT NOT NULL DEFAULT '';`,
+	// A cluster job's latest state (shared.ClusterJob as JSON, '' for local
+	// jobs): Slurm's state, reason, partition and node.
+	`ALTER TABLE runs ADD COLUMN cluster TEXT NOT NULL DEFAULT '';`,
 }
 
 func (s *Store) migrate(ctx context.Context) error {

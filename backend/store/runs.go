@@ -126,15 +126,15 @@ func checkQueueCap(ctx context.Context, tx *sql.Tx, nr NewRun) error {
 }
 
 const runColumns = `id, kind, name, state, coalesce(dataset_id, 0), created_by, coalesce(after_id, 0), config, params, args, dir,
-	created, started, finished, host, handle, error, progress, last_seq, resumable`
+	created, started, finished, host, handle, error, progress, last_seq, resumable, cluster`
 
 func scanRun(sc interface{ Scan(...any) error }) (Run, error) {
 	var j Run
-	var params, args, progress string
+	var params, args, progress, cluster string
 	var created int64
 	var started, finished sql.NullInt64
 	err := sc.Scan(&j.ID, &j.Kind, &j.Name, &j.State, &j.Dataset, &j.CreatedBy, &j.After, &j.Config, &params, &args, &j.Dir,
-		&created, &started, &finished, &j.Host, &j.Handle, &j.Error, &progress, &j.LastSeq, &j.Resumable)
+		&created, &started, &finished, &j.Host, &j.Handle, &j.Error, &progress, &j.LastSeq, &j.Resumable, &cluster)
 	if err != nil {
 		return j, err
 	}
@@ -146,6 +146,12 @@ func scanRun(sc interface{ Scan(...any) error }) (Run, error) {
 		j.Progress = new(shared.Progress)
 		if err := json.Unmarshal([]byte(progress), j.Progress); err != nil {
 			return j, fmt.Errorf("run %d: progress: %w", j.ID, err)
+		}
+	}
+	if cluster != "" {
+		j.Cluster = new(shared.ClusterJob)
+		if err := json.Unmarshal([]byte(cluster), j.Cluster); err != nil {
+			return j, fmt.Errorf("run %d: cluster: %w", j.ID, err)
 		}
 	}
 	j.Created, j.Started, j.Finished = fromNanos(created), optTime(started), optTime(finished)
@@ -261,6 +267,23 @@ func (s *Store) SetState(ctx context.Context, id int64, t Transition) (shared.Ev
 		if err == nil {
 			ev = evs[0]
 		}
+		return err
+	})
+	return ev, wrap(err)
+}
+
+// SetCluster records a cluster job's latest state on its run and stores
+// the event that announces it.
+func (s *Store) SetCluster(ctx context.Context, run int64, c shared.ClusterJob) (shared.Event, error) {
+	var ev shared.Event
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		evs, err := appendEvents(ctx, tx, run, s.now(), []shared.Event{{Type: shared.EventCluster, Cluster: &c}})
+		if err != nil {
+			return err
+		}
+		ev = evs[0]
+		b, _ := json.Marshal(c)
+		_, err = tx.ExecContext(ctx, "UPDATE runs SET cluster = ? WHERE id = ?", string(b), run)
 		return err
 	})
 	return ev, wrap(err)
