@@ -64,3 +64,11 @@ type ClusterProcess interface {
 	Process
 	Cluster() (shared.ClusterJob, bool)
 }
+
+// Unavailable is a start the executor could not make for now (the cluster
+// controller unreachable): the run stays queued and is retried, later and
+// later, up to maxRetryWait apart.
+type Unavailable struct{ Err error }
+
+func (e Unavailable) Error() string { return e.Err.Error() }
+func (e Unavailable) Unwrap() error { return e.Err }

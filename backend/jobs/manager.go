@@ -36,6 +36,7 @@ type Manager struct {
 
 	mu       sync.Mutex
 	running  map[int64]*active
+	retries  map[int64]retry // queued runs whose executor was unavailable
 	stopping bool          // Run is shutting down: no more starts
 	detached chan struct{} // closed when Run leaves a Detacher's jobs running
 	wg       sync.WaitGroup
@@ -57,7 +58,7 @@ func New(st *store.Store, ex Executor, note Notifier, opt Options) *Manager {
 		lg = slog.Default()
 	}
 	return &Manager{st: st, ex: ex, note: note, opt: opt, log: lg, wake: make(chan struct{}, 1), running: map[int64]*active{},
-		detached: make(chan struct{})}
+		retries: map[int64]retry{}, detached: make(chan struct{})}
 }
 
 func (m *Manager) notify(ev shared.Event) {
@@ -183,6 +184,9 @@ func (m *Manager) Cancel(ctx context.Context, id int64) (store.Run, error) {
 	}
 	// Not running here: only a queued run can be cancelled. The scheduler
 	// may start it meanwhile; the state check in the store decides.
+	m.mu.Lock()
+	delete(m.retries, id)
+	m.mu.Unlock()
 	err := m.setState(ctx, id, store.Transition{To: shared.StateCancelled, From: []shared.RunState{shared.StateQueued}, Resumable: new(true)})
 	if errors.Is(err, store.ErrConflict) {
 		m.mu.Lock()
@@ -310,10 +314,51 @@ func (m *Manager) decide(ctx context.Context, j store.Run, slot bool) (Decision,
 			return d, nil
 		}
 	}
-	if !slot {
+	switch {
+	case !slot:
 		d.Action = ActionBusy
+	case time.Now().Before(m.retryAt(j.ID)):
+		d.Action = ActionRetry
 	}
 	return d, nil
+}
+
+// retry is a queued run's next attempt after its executor was
+// unavailable, and the wait before it.
+type retry struct {
+	at   time.Time
+	wait time.Duration
+}
+
+// Waits between attempts to start a run whose executor is unavailable.
+const (
+	firstRetryWait = 5 * time.Second
+	maxRetryWait   = 5 * time.Minute
+)
+
+func (m *Manager) retryAt(id int64) time.Time {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.retries[id].at
+}
+
+// postpone keeps run id queued after its executor was unavailable: the
+// next attempt waits twice as long as the last (up to maxRetryWait), and
+// the run's log says why. m.mu is held.
+func (m *Manager) postpone(ctx context.Context, id int64, cause error) {
+	r := m.retries[id]
+	r.wait = min(max(2*r.wait, firstRetryWait), maxRetryWait)
+	r.at = time.Now().Add(r.wait)
+	m.retries[id] = r
+	text := fmt.Sprintf("not started: %v; trying again in %s", cause, r.wait)
+	evs, err := m.st.AppendEvents(ctx, id, []shared.Event{{Type: shared.EventLog, Log: &shared.LogLine{Stream: "server", Text: text}}}, nil)
+	if err != nil {
+		m.log.Warn("jobs: recording a postponed start", "run", id, "err", err)
+		return
+	}
+	for _, ev := range evs {
+		m.notify(ev)
+	}
 }
 
 // start launches one queued job. Failures of the job itself (a missing
@@ -338,6 +383,12 @@ func (m *Manager) start(ctx context.Context, j store.Run) error {
 		return nil
 	}
 	proc, err := m.ex.Start(ctx, Spec{Run: j.ID, Kind: j.Kind, Args: args, Dir: m.abs(j.Dir)})
+	var un Unavailable
+	if errors.As(err, &un) {
+		m.postpone(ctx, j.ID, un.Err)
+		return nil
+	}
+	delete(m.retries, j.ID)
 	if err != nil {
 		return m.fail(ctx, j.ID, err)
 	}

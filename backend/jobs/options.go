@@ -72,6 +72,7 @@ const (
 	ActionWait  Action = "wait"  // left queued: the run it waits for has not succeeded
 	ActionFail  Action = "fail"  // failed: the run it waited for failed
 	ActionBusy  Action = "busy"  // left queued: every slot of its pool is taken
+	ActionRetry Action = "retry" // left queued: the executor could not be reached, retried later
 )
 
 // withDefaults fills in the zero fields the way Options documents.

@@ -68,7 +68,11 @@ func (s *Slurm) Start(ctx context.Context, spec Spec) (Process, error) {
 	args = append(append(args, s.KindOptions[spec.Kind]...), script)
 	out, err := slurmCommand(ctx, "sbatch", args...)
 	if err != nil {
-		return nil, fmt.Errorf("jobs: run %d: %w", spec.Run, err)
+		err = fmt.Errorf("jobs: run %d: %w", spec.Run, err)
+		if unreachable(err) {
+			return nil, Unavailable{err}
+		}
+		return nil, err
 	}
 	id, _, _ := strings.Cut(strings.TrimSpace(out), ";") // "id" or "id;cluster"
 	if _, err := strconv.ParseUint(id, 10, 64); err != nil {
@@ -289,6 +293,18 @@ func exitCode(s string) (code, signal int) {
 	code, _ = strconv.Atoi(c)
 	signal, _ = strconv.Atoi(g)
 	return code, signal
+}
+
+// unreachable reports whether a Slurm command failed for want of the
+// controller, not for what it asked.
+func unreachable(err error) bool {
+	msg := err.Error()
+	for _, s := range []string{"Unable to contact slurm controller", "Socket timed out", "Connection refused", "temporarily unable"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // slurmCommand runs a Slurm client command and returns its output; a

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -207,4 +208,41 @@ func TestSlurmState(t *testing.T) {
 	if c, s := exitCode("2:9"); c != 2 || s != 9 {
 		t.Errorf("exit code 2:9 read as %d, %d", c, s)
 	}
+}
+
+// TestSlurmUnreachable: while the controller cannot be reached the run
+// stays queued, its log saying why and when the next attempt is; once
+// Slurm answers again the run starts and succeeds.
+func TestSlurmUnreachable(t *testing.T) {
+	f := newSlurmFixture(t)
+	good := os.Getenv("SLURM_CONF")
+	conf, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(t.TempDir(), "slurm.conf")
+	lines := strings.Split(string(conf), "\n")
+	for i, ln := range lines {
+		if strings.HasPrefix(ln, "SlurmctldHost=") {
+			lines[i] = "SlurmctldHost=nowhere(127.0.0.1)\nSlurmctldPort=1"
+		}
+	}
+	if err := os.WriteFile(bad, []byte(strings.Join(lines, "\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SLURM_CONF", bad)
+	ctx := context.Background()
+	j, err := f.m.Submit(ctx, Submission{NewRun: store.NewRun{Kind: shared.KindFinetune, Dataset: f.dataset(t), Config: "steps: 5\n"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.waitDecision(t, "to retry the unreachable cluster", func(d Decision) bool { return d.Run == j.ID && d.Action == ActionRetry })
+	j, _ = f.st.Run(ctx, j.ID)
+	logs, _ := f.st.Events(ctx, j.ID, 0, 100, shared.EventLog)
+	if j.State != shared.StateQueued || len(logs) == 0 || !strings.Contains(logs[0].Log.Text, "Unable to contact slurm controller") ||
+		!strings.Contains(logs[0].Log.Text, "trying again in 5s") {
+		t.Fatalf("run %s, logs %+v; want queued, saying why", j.State, logs)
+	}
+	os.Setenv("SLURM_CONF", good)
+	jobstest.WaitRunFor(t, f.st, j.ID, shared.StateSucceeded, 90*time.Second)
 }
