@@ -37,8 +37,8 @@ type Manager struct {
 	mu       sync.Mutex
 	running  map[int64]*active
 	retries  map[int64]retry // queued runs whose executor was unavailable
-	stopping bool          // Run is shutting down: no more starts
-	detached chan struct{} // closed when Run leaves a Detacher's jobs running
+	stopping bool            // Run is shutting down: no more starts
+	detached chan struct{}   // closed when Run leaves a Detacher's jobs running
 	wg       sync.WaitGroup
 }
 
