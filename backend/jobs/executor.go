@@ -11,6 +11,12 @@ import (
 type Spec struct {
 	Run  int64
 	Kind shared.RunKind
+	// Name names the job on a cluster ("sslens-" + Name); empty: after Run.
+	Name string
+	// After are the handles of cluster jobs that must succeed before this
+	// one starts (a cluster executor's dependencies; the local one runs
+	// one job at a time and takes none).
+	After []string
 	Args []string // sslens subcommand and its arguments
 	// Dir is the run folder (absolute). The process starts there and its
 	// standard output and error are appended to Dir/stdout.log and

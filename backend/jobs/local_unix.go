@@ -39,6 +39,9 @@ func (l *Local) Start(ctx context.Context, spec Spec) (Process, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if len(spec.After) > 0 {
+		return nil, fmt.Errorf("jobs: run %d: local jobs take no dependencies", spec.Run)
+	}
 	open := func(name string) (*os.File, error) {
 		return os.OpenFile(filepath.Join(spec.Dir, name), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	}

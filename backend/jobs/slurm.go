@@ -65,7 +65,17 @@ func (s *Slurm) Start(ctx context.Context, spec Spec) (Process, error) {
 		return nil, fmt.Errorf("jobs: run %d: %w", spec.Run, err)
 	}
 	args := append([]string{"--parsable"}, s.Options...)
-	args = append(append(args, s.KindOptions[spec.Kind]...), script)
+	args = append(args, s.KindOptions[spec.Kind]...)
+	if len(spec.After) > 0 {
+		ids := make([]string, len(spec.After))
+		for i, h := range spec.After {
+			ids[i] = strings.TrimPrefix(h, slurmHandle)
+		}
+		// A dependency that fails cancels this job rather than leaving it
+		// pending for ever.
+		args = append(args, "--dependency=afterok:"+strings.Join(ids, ":"), "--kill-on-invalid-dep=yes")
+	}
+	args = append(args, script)
 	out, err := slurmCommand(ctx, "sbatch", args...)
 	if err != nil {
 		err = fmt.Errorf("jobs: run %d: %w", spec.Run, err)
@@ -87,7 +97,11 @@ func (s *Slurm) Start(ctx context.Context, spec Spec) (Process, error) {
 func (s *Slurm) script(spec Spec) string {
 	var b strings.Builder
 	b.WriteString("#!/bin/sh\n")
-	fmt.Fprintf(&b, "#SBATCH --job-name=sslens-run-%d\n", spec.Run)
+	name := spec.Name
+	if name == "" {
+		name = fmt.Sprintf("run-%d", spec.Run)
+	}
+	fmt.Fprintf(&b, "#SBATCH --job-name=sslens-%s\n", name)
 	fmt.Fprintf(&b, "#SBATCH --chdir=%s\n", spec.Dir)
 	fmt.Fprintf(&b, "#SBATCH --output=%s\n", filepath.Join(spec.Dir, layout.StdoutFile))
 	fmt.Fprintf(&b, "#SBATCH --error=%s\n", filepath.Join(spec.Dir, layout.StderrFile))
@@ -105,6 +119,17 @@ func (s *Slurm) script(spec Spec) string {
 
 // shellQuote quotes s for sh: in single quotes, each quote inside closed, escaped and reopened.
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// Active reports whether the job of handle is still pending or running.
+func (s *Slurm) Active(ctx context.Context, handle string) (bool, error) {
+	id := strings.TrimPrefix(handle, slurmHandle)
+	states, err := squeue(ctx, []string{id})
+	if err != nil {
+		return false, err
+	}
+	st, ok := states[id]
+	return ok && !st.final(), nil
+}
 
 // Attach follows a job an earlier server submitted, by its handle.
 func (s *Slurm) Attach(handle string) (Process, error) {

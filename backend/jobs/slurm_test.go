@@ -43,13 +43,11 @@ func newSlurmFixture(t *testing.T, opts ...string) *fixture {
 // pending or running.
 func inSqueue(t *testing.T, handle string) bool {
 	t.Helper()
-	id := strings.TrimPrefix(handle, slurmHandle)
-	states, err := squeue(context.Background(), []string{id})
+	active, err := (&Slurm{}).Active(context.Background(), handle)
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, ok := states[id]
-	return ok && !st.final()
+	return active
 }
 
 // checkSequence checks that run id's metric events number 1, 2, ... with

@@ -42,6 +42,10 @@ type Options struct {
 	OnCell func(CellEvent)
 	// Progress receives every metrics record of the cell training now.
 	Progress ssl.Progress
+	// Only, when set, names the one cell to bring to its finished state (a
+	// cluster job's share of the matrix); Run then writes no results and
+	// returns nil.
+	Only string
 }
 
 // CellEvent reports a cell's progress: Index (from 1) of Total cells.
@@ -89,6 +93,9 @@ func Run(ctx context.Context, rc *config.ReproduceConfig, opt Options) (*layout.
 	if opt.NewModel == nil {
 		return nil, errors.New("reproduce: no classifier constructor (NewModel)")
 	}
+	if opt.Only != "" {
+		return nil, runOnly(ctx, cells, opt)
+	}
 	for i, c := range cells {
 		if err := runCell(ctx, c, i+1, len(cells), opt); err != nil {
 			return nil, err
@@ -101,6 +108,23 @@ func Run(ctx context.Context, rc *config.ReproduceConfig, opt Options) (*layout.
 	return res.ReproduceResults, res.write(cmp.Or(opt.Results, cells[0].outputDir()))
 }
 
+// runOnly runs the cell opt.Only names, whose pretraining, if it has one,
+// must have finished.
+func runOnly(ctx context.Context, cells []*Cell, opt Options) error {
+	for i, c := range cells {
+		if c.Name() != opt.Only {
+			continue
+		}
+		if p := c.Pretrain; p != nil {
+			if done, err := CellDone(p); err != nil || !done {
+				return errors.Join(fmt.Errorf("reproduce: %s fine-tunes %s, which has not finished", c.Name(), p.Name()), err)
+			}
+		}
+		return runCell(ctx, c, i+1, len(cells), opt)
+	}
+	return fmt.Errorf("reproduce: no cell %q in the matrix (sslens reproduce --dry-run lists them)", opt.Only)
+}
+
 // runCell brings one cell to its finished state.
 func runCell(ctx context.Context, c *Cell, index, total int, opt Options) error {
 	tell := func(s CellState, seconds float64) {
@@ -108,7 +132,7 @@ func runCell(ctx context.Context, c *Cell, index, total int, opt Options) error 
 			opt.OnCell(CellEvent{Index: index, Total: total, Cell: c, State: s, Seconds: seconds})
 		}
 	}
-	done, err := cellDone(c)
+	done, err := CellDone(c)
 	if err != nil {
 		return err
 	}
@@ -157,11 +181,11 @@ func runCell(ctx context.Context, c *Cell, index, total int, opt Options) error 
 	return nil
 }
 
-// cellDone reports whether c finished in an earlier run: a classifier
+// CellDone reports whether c finished in an earlier run: a classifier
 // with report.json, a pretraining marked finished in its CellFile, or one
 // whose checkpoints/last holds all its epochs (it ended before the mark
 // was written, which is then written).
-func cellDone(c *Cell) (bool, error) {
+func CellDone(c *Cell) (bool, error) {
 	run := c.run()
 	if c.Kind == CellFinetune {
 		return layout.IsFile(run.Path(layout.ReportJSON)), nil

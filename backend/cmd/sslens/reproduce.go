@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -52,12 +53,21 @@ func runReproduce(ctx context.Context, fs *flag.FlagSet, args []string, e env) e
 	fs.StringVar(&opt.Output, "out", "", "`DIR` for the cells' run folders (replaces output_dir)")
 	fs.StringVar(&opt.Results, "results", "", "`DIR` for results.md, results.json and the ROC plots (default: --out)")
 	dryRun := fs.Bool("dry-run", false, "check the config, list the cells and exit")
+	executor := fs.String("executor", "local", "where the cells train: `local`ly one after another, or slurm: each cell a Slurm job (fine-tunes after their pretraining), then the results here")
+	var sl slurmFlags
+	sl.register(fs)
+	fs.StringVar(&opt.Only, "cell", "", "train only the cell `NAME` (as --dry-run lists it) and write no results: what each Slurm job of --executor slurm runs")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
-	if len(pos) > 1 {
+	switch {
+	case len(pos) > 1:
 		return usage(fs, "want at most one REPRODUCE.yaml")
+	case *executor != "local" && *executor != "slurm":
+		return usage(fs, "--executor %q: want local or slurm", *executor)
+	case *executor == "slurm" && opt.Only != "":
+		return usage(fs, "--cell runs one cell here; --executor slurm submits them all")
 	}
 	rc, err := loadReproduce(pos)
 	if err != nil {
@@ -75,6 +85,11 @@ func runReproduce(ctx context.Context, fs *flag.FlagSet, args []string, e env) e
 			fmt.Fprintf(e.stdout, "%2d. %-48s %s\n", i+1, c.Name(), c.Dir)
 		}
 		return nil
+	}
+	if *executor == "slurm" {
+		if err := submitCells(ctx, e, &sl, pos, cells); err != nil {
+			return err
+		}
 	}
 	ref, err := config.ParseReference([]byte(configs.SeedResults))
 	if err != nil {
@@ -121,12 +136,46 @@ func runReproduce(ctx context.Context, fs *flag.FlagSet, args []string, e env) e
 	if err != nil {
 		return err
 	}
+	if opt.Only != "" {
+		fmt.Fprintf(e.stdout, "%s: finished\n", opt.Only)
+		return nil
+	}
 	dir := opt.Results
 	if dir == "" {
 		dir = filepath.Dir(filepath.Dir(cells[0].Dir))
 	}
 	fmt.Fprintf(e.stdout, "%s\nresults: %s, %s and %d ROC plots in %s\n", reproduce.Markdown(res), layout.ResultsMD, layout.ResultsJSON, len(res.Plots), dir)
 	return nil
+}
+
+// submitCells trains the unfinished cells as Slurm jobs, each running this
+// binary's `reproduce --cell` with the same config, data and output
+// folder, as absolute paths, and returns once all have finished.
+func submitCells(ctx context.Context, e env, sl *slurmFlags, pos []string, cells []*reproduce.Cell) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	ex, err := sl.executor(exe)
+	if err != nil {
+		return err
+	}
+	abs := func(p string) string {
+		if a, err := filepath.Abs(p); err == nil {
+			return a
+		}
+		return p
+	}
+	args := []string{"reproduce"}
+	if len(pos) == 1 {
+		args = append(args, abs(pos[0]))
+	}
+	in := cells[0].Config.Input
+	args = append(args, "--data", abs(in.DataPath), "--out", abs(filepath.Dir(filepath.Dir(cells[0].Dir))))
+	if in.Indices != "" {
+		args = append(args, "--indices", abs(in.Indices))
+	}
+	return reproduceOnSlurm(ctx, e, ex, cells, args)
 }
 
 // loadReproduce reads the reproduce config named in pos, or the shipped

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -179,5 +181,52 @@ func TestPretrainLine(t *testing.T) {
 		if got := pretrainLine(tc.r); got != tc.want {
 			t.Errorf("%s record: %q, want %q", tc.r.Kind, got, tc.want)
 		}
+	}
+}
+
+// With --executor slurm every cell is a Slurm job, the fine-tunes of the
+// pretrained backbone after its pretraining; the command follows them and
+// writes the results as a local run does, and running it again skips every
+// cell. Needs a Slurm cluster (backend/jobs/slurm/single-node.sh).
+func TestReproduceOnSlurm(t *testing.T) {
+	if _, err := exec.LookPath("sbatch"); err != nil || os.Getenv("SLURM_CONF") == "" {
+		if os.Getenv("SSLENS_SLURM_REQUIRED") == "1" {
+			t.Fatalf("SSLENS_SLURM_REQUIRED=1 but no Slurm here (sbatch: %v)", err)
+		}
+		t.Skip("no Slurm: start one with backend/jobs/slurm/single-node.sh and set SLURM_CONF")
+	}
+	exe := buildSSLens(t)
+	cfg := reproduceData(t)
+	results := filepath.Join(t.TempDir(), "results")
+	out, err := exec.Command(exe, "reproduce", cfg, "--results", results, "--executor", "slurm").CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	text := string(out)
+	pre := regexp.MustCompile(`\[3/5\] pretrain dino vit_nano seed 0: submitted as slurm job (\d+)`).FindStringSubmatch(text)
+	if pre == nil {
+		t.Fatalf("the pretraining was not submitted:\n%s", text)
+	}
+	for _, want := range []string{
+		"[1/5] finetune supervised vit_nano 300 labels seed 0: submitted as slurm job ",
+		"[4/5] finetune dino vit_nano 300 labels seed 0: submitted as slurm job ",
+		", after slurm job " + pre[1],
+		"finetune dino vit_nano all labels seed 0: finished on Slurm",
+		"results: results.md, results.json and 2 ROC plots in " + results,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("output lacks %q:\n%s", want, text)
+		}
+	}
+	if n := strings.Count(text, ", after slurm job "+pre[1]); n != 2 {
+		t.Errorf("%d fine-tunes wait for the pretraining, want 2:\n%s", n, text)
+	}
+	res, err := layout.ReadResults(results)
+	if err != nil || len(res.Rows) != 4 {
+		t.Fatalf("results: %v, %+v", err, res)
+	}
+	again, err := exec.Command(exe, "reproduce", cfg, "--results", results, "--executor", "slurm").CombinedOutput()
+	if err != nil || strings.Contains(string(again), "submitted") || strings.Count(string(again), ": skipped") != 5 {
+		t.Errorf("second run (%v) resubmitted or did not skip:\n%s", err, again)
 	}
 }
