@@ -17,7 +17,7 @@ type Spec struct {
 	// one starts (a cluster executor's dependencies; the local one runs
 	// one job at a time and takes none).
 	After []string
-	Args []string // sslens subcommand and its arguments
+	Args  []string // sslens subcommand and its arguments
 	// Dir is the run folder (absolute). The process starts there and its
 	// standard output and error are appended to Dir/stdout.log and
 	// Dir/stderr.log.
