@@ -171,6 +171,10 @@ func (m *Manager) prepare(ctx context.Context, j store.Run, p Params) ([]string,
 			return nil, err
 		}
 		args := []string{sub, "--data", ds, "--out", dir}
+		if sl, ok := m.ex.(*Slurm); ok {
+			// The reproduction submits its cells as Slurm jobs of their own.
+			args = append(args, sl.reproduceFlags()...)
+		}
 		if j.Config == "" {
 			return args, nil // the command's default config
 		}

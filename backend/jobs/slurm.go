@@ -120,6 +120,21 @@ func (s *Slurm) script(spec Spec) string {
 // shellQuote quotes s for sh: in single quotes, each quote inside closed, escaped and reopened.
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
+// reproduceFlags are the flags of `sslens reproduce` that submit its cells
+// with this executor's options.
+func (s *Slurm) reproduceFlags() []string {
+	out := []string{"--executor", "slurm"}
+	for _, o := range s.Options {
+		out = append(out, "--slurm-option="+o)
+	}
+	for _, k := range shared.RunKinds {
+		for _, o := range s.KindOptions[k] {
+			out = append(out, "--slurm-kind-option="+string(k)+"="+o)
+		}
+	}
+	return out
+}
+
 // Active reports whether the job of handle is still pending or running.
 func (s *Slurm) Active(ctx context.Context, handle string) (bool, error) {
 	id := strings.TrimPrefix(handle, slurmHandle)

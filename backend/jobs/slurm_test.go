@@ -244,3 +244,20 @@ func TestSlurmUnreachable(t *testing.T) {
 	os.Setenv("SLURM_CONF", good)
 	jobstest.WaitRunFor(t, f.st, j.ID, shared.StateSucceeded, 90*time.Second)
 }
+
+// A reproduce run on the Slurm executor submits its cells to Slurm too,
+// with the executor's sbatch options.
+func TestSlurmReproduceFlags(t *testing.T) {
+	f := newFixtureOn(t, Options{}, func() Executor {
+		return &Slurm{Options: []string{"--time=5"}, KindOptions: map[shared.RunKind][]string{shared.KindPretrain: {"--gres=gpu:1"}}}
+	})
+	j := store.Run{Run: shared.Run{ID: 1, Kind: shared.KindReproduce, Dataset: f.dataset(t), Dir: "runs/1-r"}}
+	args, err := f.m.prepare(context.Background(), j, Params{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"--executor", "slurm", "--slurm-option=--time=5", "--slurm-kind-option=pretrain=--gres=gpu:1"}
+	if at := slices.Index(args, "--executor"); at < 0 || !slices.Equal(args[at:at+len(want)], want) {
+		t.Errorf("reproduce args %v, want %v among them", args, want)
+	}
+}

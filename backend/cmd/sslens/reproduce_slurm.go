@@ -12,6 +12,7 @@ import (
 	"github.com/sslens/sslens/backend/jobs"
 	"github.com/sslens/sslens/backend/reproduce"
 	"github.com/sslens/sslens/backend/ssl"
+	"github.com/sslens/sslens/shared"
 )
 
 // slurmCellJob is the file in a cell's Slurm folder naming the job that
@@ -69,7 +70,12 @@ func reproduceOnSlurm(ctx context.Context, e env, ex *jobs.Slurm, cells []*repro
 				after = append(after, h)
 			}
 			args := append(append([]string(nil), jobArgs...), "--cell", c.Name())
-			if proc, err = ex.Start(ctx, jobs.Spec{Run: int64(i + 1), Name: "reproduce-" + slug, Args: args, Dir: dir, After: after}); err != nil {
+			kind := shared.KindFinetune
+			if c.Kind == reproduce.CellPretrain {
+				kind = shared.KindPretrain
+			}
+			spec := jobs.Spec{Run: int64(i + 1), Kind: kind, Name: "reproduce-" + slug, Args: args, Dir: dir, After: after}
+			if proc, err = ex.Start(ctx, spec); err != nil {
 				return fmt.Errorf("reproduce: %s: %w", c.Name(), err)
 			}
 			if err := os.WriteFile(filepath.Join(dir, slurmCellJob), []byte(proc.Handle()+"\n"), 0o644); err != nil {
