@@ -9,6 +9,7 @@ import (
 	"image/png"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -645,5 +646,52 @@ func TestJobMemory(t *testing.T) {
 	}
 	if f.fingerprint(t) != before {
 		t.Error("a refused launch changed the store")
+	}
+}
+
+// A training run on the Slurm executor, end to end through the API and
+// the websocket: submitted to Slurm, its job's state and its metrics
+// streamed, cancelled with a checkpoint, resumed, finished, every event
+// received once and in order. Needs a Slurm cluster
+// (backend/jobs/slurm/single-node.sh).
+func TestRunEndToEndOnSlurm(t *testing.T) {
+	if _, err := exec.LookPath("sbatch"); err != nil || os.Getenv("SLURM_CONF") == "" {
+		if os.Getenv("SSLENS_SLURM_REQUIRED") == "1" {
+			t.Fatalf("SSLENS_SLURM_REQUIRED=1 but no Slurm here (sbatch: %v)", err)
+		}
+		t.Skip("no Slurm: start one with backend/jobs/slurm/single-node.sh and set SLURM_CONF")
+	}
+	f := newFixtureOn(t, HubOptions{}, func(exe string, env []string) jobs.Executor {
+		return &jobs.Slurm{Exe: exe, Env: env, Poll: 100 * time.Millisecond}
+	})
+	adm := f.login(t, adminUser)
+	run := adm.createRun(shared.CreateRunRequest{Kind: shared.KindFinetune, Config: baseline(t, "# steps: 300\n# step_ms: 20\n# ckpt_every: 20\n"), Name: "slurm e2e"})
+	w := f.dial(t, adm)
+	w.send(t, shared.ClientMessage{Type: shared.MsgSubscribe, Run: run.ID})
+	w.waitFor(t, "Slurm running the job", func(ev shared.Event) bool {
+		return ev.Run == run.ID && ev.Type == shared.EventCluster && ev.Cluster.State == "running"
+	})
+	w.waitFor(t, "a checkpoint", func(ev shared.Event) bool {
+		return ev.Run == run.ID && ev.Type == shared.EventMetric && ev.Metric.Checkpoint != ""
+	})
+	var got shared.Run
+	adm.json("GET", fmt.Sprintf("/api/runs/%d", run.ID), nil, &got)
+	if got.Host != "slurm" || !strings.HasPrefix(got.Handle, "slurm job ") || got.Cluster == nil || got.Cluster.Node == "" {
+		t.Errorf("the run is on %q as %q, cluster %+v; want a Slurm job on a node", got.Host, got.Handle, got.Cluster)
+	}
+	if code := adm.json("POST", fmt.Sprintf("/api/runs/%d/cancel", run.ID), nil, nil); code != 200 {
+		t.Fatalf("cancel: %d", code)
+	}
+	w.waitFor(t, "cancelled", stateIs(run.ID, shared.StateCancelled))
+	if code := adm.json("POST", fmt.Sprintf("/api/runs/%d/resume", run.ID), nil, nil); code != 200 {
+		t.Fatalf("resume: %d", code)
+	}
+	w.waitFor(t, "success", stateIs(run.ID, shared.StateSucceeded))
+	adm.json("GET", fmt.Sprintf("/api/runs/%d", run.ID), nil, &got)
+	checkSeqs(t, "the client", w.events(), run.ID, 1, got.LastSeq)
+	var metrics []shared.Metric
+	adm.json("GET", fmt.Sprintf("/api/runs/%d/metrics?kind=step", run.ID), nil, &metrics)
+	if len(metrics) != 300 || metrics[299].Step != 300 {
+		t.Errorf("%d step metrics after the resume, want 300", len(metrics))
 	}
 }
