@@ -116,6 +116,16 @@ func DecodeCutout(name string, b []byte, opt ReadOptions) (Image, Meta, error) {
 	return im, meta, nil
 }
 
+// ReadCutout is ReadImage that also returns what the file says about the
+// cutout (see DecodeCutout).
+func ReadCutout(path string, opt ReadOptions) (Image, Meta, error) {
+	b, err := readFileLimited(path)
+	if err != nil {
+		return Image{}, Meta{}, &FileError{File: path, Err: err}
+	}
+	return DecodeCutout(path, b, opt)
+}
+
 // readImage reads path and reports errors under the name shown to the user;
 // it also returns how many non-finite pixels were replaced.
 func readImage(path, shown string, opt ReadOptions) (Image, int, error) {

@@ -1,0 +1,189 @@
+package scoring
+
+import (
+	"cmp"
+	"container/heap"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+
+	"github.com/sslens/sslens/backend/atomicfile"
+)
+
+// RankedFile is a run's ranking: every scored cutout, highest P(lens)
+// first (ties by file name), one CSV row each.
+const RankedFile = "ranked.csv"
+
+// rankedHeader are ranked.csv's columns; ra and dec (degrees, ICRS) are
+// empty for cutouts without a position.
+var rankedHeader = []string{"rank", "file", "lens_prob", "ra", "dec"}
+
+// ranked is one row of a ranking.
+type ranked struct {
+	file     string
+	prob     float64
+	ra, dec  string
+	probText string // prob as written, so that merging rewrites nothing
+}
+
+// before orders rows as rankings list them.
+func before(a, b ranked) int {
+	return cmp.Or(cmp.Compare(b.prob, a.prob), cmp.Compare(a.file, b.file))
+}
+
+// sortChunk is how many rows the external sort holds at once (about
+// 150 bytes each with their file names).
+var sortChunk = 200_000
+
+// rank writes out's ranking of the rows next yields (in any order) with
+// at most sortChunk of them in memory: sorted runs go to temporary files
+// beside out, then merge.
+func rank(out string, next func() (ranked, bool, error)) error {
+	dir := filepath.Dir(out)
+	var runs []string
+	defer func() {
+		for _, r := range runs {
+			os.Remove(r)
+		}
+	}()
+	chunk := make([]ranked, 0, min(sortChunk, 1024))
+	flush := func() error {
+		if len(chunk) == 0 {
+			return nil
+		}
+		slices.SortFunc(chunk, before)
+		f, err := os.CreateTemp(dir, ".rank-run-*.csv")
+		if err != nil {
+			return fmt.Errorf("scoring: %w", err)
+		}
+		runs = append(runs, f.Name())
+		err = writeRows(f, func(yield func(ranked) error) error {
+			for _, r := range chunk {
+				if err := yield(r); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		chunk = chunk[:0]
+		return errors.Join(err, f.Close())
+	}
+	for {
+		r, ok, err := next()
+		if err != nil {
+			return err
+		}
+		if !ok {
+			break
+		}
+		if chunk = append(chunk, r); len(chunk) == sortChunk {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	return Merge(out, runs)
+}
+
+// Merge writes out's ranking from rankings already sorted (ranked.csv
+// files, such as the shards' of one survey), ranks numbered anew, holding
+// one row of each in memory.
+func Merge(out string, inputs []string) error {
+	h := &rowHeap{}
+	var readers []*csv.Reader
+	for _, in := range inputs {
+		f, err := os.Open(in)
+		if err != nil {
+			return fmt.Errorf("scoring: %w", err)
+		}
+		defer f.Close()
+		rd := csv.NewReader(f)
+		rd.ReuseRecord = true
+		head, err := rd.Read()
+		if err != nil || !slices.Equal(head, rankedHeader) {
+			return fmt.Errorf("scoring: %s: not a ranking (its header is %q, want %q)", in, head, rankedHeader)
+		}
+		readers = append(readers, rd)
+		if err := h.pull(in, rd, len(readers)-1); err != nil {
+			return err
+		}
+	}
+	return atomicfile.Write(out, func(w io.Writer) error {
+		return writeRows(w, func(yield func(ranked) error) error {
+			for h.Len() > 0 {
+				top := (*h)[0]
+				if err := yield(top.row); err != nil {
+					return err
+				}
+				heap.Pop(h)
+				if err := h.pull(inputs[top.src], readers[top.src], top.src); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	})
+}
+
+// writeRows writes a ranking's header and the rows rows yields, numbered
+// from 1.
+func writeRows(w io.Writer, rows func(yield func(ranked) error) error) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(rankedHeader); err != nil {
+		return err
+	}
+	n := 0
+	err := rows(func(r ranked) error {
+		n++
+		return cw.Write([]string{strconv.Itoa(n), r.file, r.probText, r.ra, r.dec})
+	})
+	cw.Flush()
+	return errors.Join(err, cw.Error())
+}
+
+// heapRow is a ranking's next row and which input it came from.
+type heapRow struct {
+	row ranked
+	src int
+}
+
+type rowHeap []heapRow
+
+func (h rowHeap) Len() int           { return len(h) }
+func (h rowHeap) Less(i, j int) bool { return before(h[i].row, h[j].row) < 0 }
+func (h rowHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *rowHeap) Push(x any)        { *h = append(*h, x.(heapRow)) }
+func (h *rowHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// pull reads input src's next row onto the heap, if it has one.
+func (h *rowHeap) pull(name string, rd *csv.Reader, src int) error {
+	rec, err := rd.Read()
+	if errors.Is(err, io.EOF) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("scoring: %s: %w", name, err)
+	}
+	if len(rec) != len(rankedHeader) {
+		return fmt.Errorf("scoring: %s: a row of %d fields, want %d", name, len(rec), len(rankedHeader))
+	}
+	p, err := strconv.ParseFloat(rec[2], 64)
+	if err != nil {
+		return fmt.Errorf("scoring: %s: lens_prob %q: %w", name, rec[2], err)
+	}
+	heap.Push(h, heapRow{ranked{file: rec[1], prob: p, probText: rec[2], ra: rec[3], dec: rec[4]}, src})
+	return nil
+}
