@@ -9,9 +9,11 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"syscall"
 	"text/tabwriter"
 
 	"github.com/sslens/sslens/backend/data"
@@ -23,15 +25,33 @@ func init() {
 		name:    "score",
 		summary: "score cutouts with a classifier checkpoint: the lens probability of each file",
 		usage: `--checkpoint C [--json | --csv] [--threshold P] FILE|DIR...
+       sslens score --checkpoint C --out DIR [--list F]... [--shard I/N] [--resume] [FILE|DIR|GLOB]...
+       sslens score merge --out RANKED.csv DIR|RANKED.csv...
 
 Each FILE (and each image file directly inside a DIR) is read as .npy, FITS,
 PNG or JPEG, centre-cropped to the model's input size and normalised as the
 model was trained. The table is sorted by P(lens), highest first. Files that
 cannot be read are reported one by one on stderr while the rest are scored;
 the exit status is then 1. PNG and JPEG lose the flux calibration: their
-scores do not compare with those of .npy or FITS files.`,
+scores do not compare with those of .npy or FITS files.
+
+With --out, a survey's worth of cutouts is scored in bounded memory: folders
+are walked recursively, globs ('dir/*/*.fits', quoted) matched while walking,
+list files (--list, one path per line) read as they go; decoding runs on every
+core beside the model. DIR/scores.csv receives each cutout's row in input
+order as it is scored (file, lens_prob, ra, dec when the cutout has a WCS or
+position keywords, error for one that could not be read), so --resume after
+an interruption skips what it holds; DIR/ranked.csv is the ranking, highest
+P(lens) first. --shard I/N scores inputs I, I+N, I+2N, ... of the same
+arguments (from 1), so N jobs score a survey between them; score merge
+combines their rankings into one.`,
 		run: func(fs *flag.FlagSet, args []string) error {
-			return runScore(context.Background(), fs, args, processEnv())
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			if len(args) > 0 && args[0] == "merge" {
+				return runScoreMerge(fs, args[1:], processEnv())
+			}
+			return runScore(ctx, fs, args, processEnv())
 		},
 	})
 }
@@ -54,11 +74,18 @@ func runScore(ctx context.Context, fs *flag.FlagSet, args []string, e env) error
 	asJSON := fs.Bool("json", false, "print JSON: scores and failures")
 	asCSV := fs.Bool("csv", false, "print CSV: file,lens_prob,lens")
 	threshold := fs.Float64("threshold", 0.5, "P(lens) from which a cutout is called a lens")
+	var st streamFlags
+	st.register(fs)
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
+	if st.out != "" {
+		return st.run(ctx, e, *ckPath, pos)
+	}
 	switch {
+	case len(st.lists) > 0 || st.shard != "" || st.resume:
+		return usage(fs, "--list, --shard and --resume need --out DIR")
 	case *ckPath == "" || len(pos) == 0:
 		return usage(fs, "want --checkpoint C and at least one FILE or DIR")
 	case *asJSON && *asCSV:

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"image"
 	"image/png"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -99,4 +100,78 @@ func TestScoreUsage(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestScoreStream: --out scores the same files as the table does, with
+// the same P(lens), writes the ranking, refuses to overwrite, and two
+// shards merged give the single run's ranking.
+func TestScoreStream(t *testing.T) {
+	run, dataDir := trainedRun(t)
+	out := filepath.Join(t.TempDir(), "all")
+	stdout, _, err := runCmd(t, context.Background(), "score", runScore, "--checkpoint", run, "--out", out, "--batch", "7", dataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stdout, " 0 unreadable") || !strings.Contains(stdout, filepath.Join(out, "ranked.csv")) {
+		t.Errorf("stdout %q", stdout)
+	}
+	ranked := readRows(t, filepath.Join(out, "ranked.csv"))
+	table, _, err := runCmd(t, context.Background(), "score", runScore, "--csv", "--checkpoint", run, filepath.Join(dataDir, "lenses"), filepath.Join(dataDir, "nonlenses"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]float64{}
+	rows, _ := csv.NewReader(strings.NewReader(table)).ReadAll()
+	for _, r := range rows[1:] {
+		want[r[0]], _ = strconv.ParseFloat(r[1], 64)
+	}
+	if len(ranked)-1 != len(want) {
+		t.Fatalf("%d ranked, the table scored %d", len(ranked)-1, len(want))
+	}
+	for _, r := range ranked[1:] {
+		p, _ := strconv.ParseFloat(r[2], 64)
+		if w, ok := want[r[1]]; !ok || math.Abs(p-w) > 1e-6 {
+			t.Errorf("%s: %g streamed, %g in the table", r[1], p, w)
+		}
+	}
+	if _, _, err := runCmd(t, context.Background(), "score", runScore, "--checkpoint", run, "--out", out, dataDir); err == nil || !strings.Contains(err.Error(), "exists") {
+		t.Errorf("scoring into a used folder: %v", err)
+	}
+	var shards []string
+	for _, s := range []string{"1/2", "2/2"} {
+		dir := filepath.Join(t.TempDir(), "shard")
+		if _, _, err := runCmd(t, context.Background(), "score", runScore, "--checkpoint", run, "--out", dir, "--shard", s, dataDir); err != nil {
+			t.Fatal(err)
+		}
+		shards = append(shards, dir)
+	}
+	merged := filepath.Join(t.TempDir(), "merged.csv")
+	e, outBuf, _ := fakeEnv()
+	if err := runScoreMerge(newFlagSet(commands["score"], outBuf), append([]string{"--out", merged}, shards...), e); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := os.ReadFile(filepath.Join(out, "ranked.csv"))
+	b, _ := os.ReadFile(merged)
+	if string(a) != string(b) {
+		t.Error("the merged shards' ranking differs from the single run's")
+	}
+	for _, bad := range [][]string{{"--out", out, "--shard", "3/2", dataDir}, {"--shard", "1/2", dataDir}} {
+		if _, _, err := runCmd(t, context.Background(), "score", runScore, append([]string{"--checkpoint", run}, bad...)...); err == nil {
+			t.Errorf("score %v passed", bad)
+		}
+	}
+}
+
+func readRows(t *testing.T, path string) [][]string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows
 }
