@@ -1,6 +1,7 @@
 package scoring
 
 import (
+	"bufio"
 	"cmp"
 	"container/heap"
 	"encoding/csv"
@@ -13,6 +14,7 @@ import (
 	"strconv"
 
 	"github.com/sslens/sslens/backend/atomicfile"
+	"github.com/sslens/sslens/backend/fitstable"
 )
 
 // RankedFile is a run's ranking: every scored cutout, highest P(lens)
@@ -22,6 +24,60 @@ const RankedFile = "ranked.csv"
 // rankedHeader are ranked.csv's columns; ra and dec (degrees, ICRS) are
 // empty for cutouts without a position.
 var rankedHeader = []string{"rank", "file", "lens_prob", "ra", "dec"}
+
+// RankedFITS is the ranking as a FITS binary table, written from
+// ranked.csv.
+const RankedFITS = "ranked.fits"
+
+// rankedColumns describe ranked.csv's columns in the FITS table.
+var rankedColumns = []fitstable.Column{
+	{Name: "rank", Type: fitstable.Long, UCD: "meta.number", Desc: "rank by P(lens), 1 the highest"},
+	{Name: "file", Type: fitstable.Char, UCD: "meta.id;meta.file", Desc: "cutout file"},
+	{Name: "lens_prob", Type: fitstable.Double, UCD: "stat.probability", Desc: "P(lens) by the classifier"},
+	{Name: "ra", Type: fitstable.Double, Unit: "deg", UCD: "pos.eq.ra;meta.main", Desc: "right ascension of the cutout's centre (ICRS); empty when the file gives none"},
+	{Name: "dec", Type: fitstable.Double, Unit: "deg", UCD: "pos.eq.dec;meta.main", Desc: "declination of the cutout's centre (ICRS); empty when the file gives none"},
+}
+
+// WriteFITS writes the ranking in csvPath as a FITS binary table at out,
+// reading it twice (its row count and file-name width, then its rows), so
+// in constant memory; comments go to the primary HDU.
+func WriteFITS(out, csvPath string, comments []string) error {
+	t := fitstable.Table{Name: "SCORES", Comments: comments, RowNote: "one per cutout", Columns: slices.Clone(rankedColumns)}
+	each := func(f func([]string) error) error {
+		in, err := os.Open(csvPath)
+		if err != nil {
+			return fmt.Errorf("scoring: %w", err)
+		}
+		defer in.Close()
+		rd := csv.NewReader(bufio.NewReader(in))
+		rd.FieldsPerRecord = len(rankedHeader)
+		rd.ReuseRecord = true
+		if head, err := rd.Read(); err != nil || !slices.Equal(head, rankedHeader) {
+			return fmt.Errorf("scoring: %s: not a ranking", csvPath)
+		}
+		for {
+			rec, err := rd.Read()
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("scoring: %s: %w", csvPath, err)
+			}
+			if err := f(rec); err != nil {
+				return err
+			}
+		}
+	}
+	err := each(func(rec []string) error {
+		t.Rows++
+		t.Columns[1].Width = max(t.Columns[1].Width, len(fitstable.ASCII(rec[1])))
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return atomicfile.Write(out, func(w io.Writer) error { return t.Write(w, each) })
+}
 
 // ranked is one row of a ranking.
 type ranked struct {

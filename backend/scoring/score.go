@@ -47,6 +47,9 @@ type Options struct {
 	Predict func(images []float32) ([]float64, error)
 	// Progress, when set, is told after each batch.
 	Progress func(Progress)
+	// Comments describe the run in ranked.fits's primary header (the
+	// model, the shard).
+	Comments []string
 }
 
 // Progress counts a run's cutouts so far: Scored and Failed in this
@@ -68,7 +71,7 @@ type item struct {
 
 // Run scores the inputs of opt's shard that earlier sessions did not,
 // appending each batch's rows to scores.csv in input order, then writes
-// ranked.csv. When ctx ends it stops after the current batch; what it
+// ranked.csv and ranked.fits. When ctx ends it stops after the current batch; what it
 // wrote stays, for Resume.
 func Run(ctx context.Context, inputs func(yield func(string) error) error, opt Options) (Progress, error) {
 	if opt.Shards < 0 || opt.Shard < 0 || (opt.Shards > 0 && (opt.Shard < 1 || opt.Shard > opt.Shards)) {
@@ -186,7 +189,11 @@ func Run(ctx context.Context, inputs func(yield func(string) error) error, opt O
 	if err := ctx.Err(); err != nil {
 		return p, err
 	}
-	return p, rankScores(path, filepath.Join(opt.Out, RankedFile))
+	ranking := filepath.Join(opt.Out, RankedFile)
+	if err := rankScores(path, ranking); err != nil {
+		return p, err
+	}
+	return p, WriteFITS(filepath.Join(opt.Out, RankedFITS), ranking, opt.Comments)
 }
 
 // decode reads and prepares the cutouts of todo on opt.Workers goroutines;

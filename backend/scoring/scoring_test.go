@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/astrogo/fitsio"
+
 	"github.com/sslens/sslens/backend/data"
 )
 
@@ -286,5 +288,68 @@ func TestInputs(t *testing.T) {
 	}
 	if err := Inputs(nil, []string{filepath.Join(dir, "nolist.txt")}, func(string) error { return nil }); err == nil {
 		t.Error("a missing list file passed")
+	}
+}
+
+// TestRankedFITS: ranked.fits, read back with astrogo/fitsio, holds
+// ranked.csv's rows and columns, NaN where a cutout has no position.
+func TestRankedFITS(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in")
+	cutouts(t, in, 12)
+	fixture := filepath.Join("..", "data", "testdata", "surveys", "legacy-rig.fits")
+	out := filepath.Join(dir, "out")
+	opt := options(out)
+	opt.Read.Crop = 8
+	opt.Comments = []string{"model: a test"}
+	if _, err := Run(context.Background(), inputsOf(in, fixture), opt); err != nil {
+		t.Fatal(err)
+	}
+	want := readCSV(t, filepath.Join(out, RankedFile))[1:]
+	f, err := os.Open(filepath.Join(out, RankedFITS))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ff, err := fitsio.Open(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ff.Close()
+	tab, ok := ff.HDU(1).(*fitsio.Table)
+	if !ok || tab.Name() != "SCORES" || tab.NumRows() != int64(len(want)) || tab.NumCols() != 5 {
+		t.Fatalf("extension 1 is %T, want the SCORES table of %d rows", ff.HDU(1), len(want))
+	}
+	rows, err := tab.Read(0, tab.NumRows())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	positions := 0
+	for i := 0; rows.Next(); i++ {
+		var rank int64
+		var file string
+		var prob, ra, dec float64
+		if err := rows.Scan(&rank, &file, &prob, &ra, &dec); err != nil {
+			t.Fatal(err)
+		}
+		w := want[i]
+		wp, _ := strconv.ParseFloat(w[2], 64)
+		if strconv.FormatInt(rank, 10) != w[0] || strings.TrimRight(file, "\x00 ") != w[1] || prob != wp {
+			t.Errorf("row %d: %d %q %g, ranked.csv %v", i, rank, file, prob, w)
+		}
+		if w[3] == "" {
+			if !math.IsNaN(ra) || !math.IsNaN(dec) {
+				t.Errorf("row %d without a position: %g, %g", i, ra, dec)
+			}
+			continue
+		}
+		positions++
+		if wr, _ := strconv.ParseFloat(w[3], 64); ra != wr {
+			t.Errorf("row %d: ra %g, ranked.csv %s", i, ra, w[3])
+		}
+	}
+	if positions != 1 {
+		t.Errorf("%d rows with positions, want the FITS cutout's", positions)
 	}
 }

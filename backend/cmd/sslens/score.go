@@ -42,9 +42,10 @@ core beside the model. DIR/scores.csv receives each cutout's row in input
 order as it is scored (file, lens_prob, ra, dec when the cutout has a WCS or
 position keywords, error for one that could not be read), so --resume after
 an interruption skips what it holds; DIR/ranked.csv is the ranking, highest
-P(lens) first. --shard I/N scores inputs I, I+N, I+2N, ... of the same
+P(lens) first, and DIR/ranked.fits the same as a FITS binary table (RA and Dec
+with their UCDs). --shard I/N scores inputs I, I+N, I+2N, ... of the same
 arguments (from 1), so N jobs score a survey between them; score merge
-combines their rankings into one.`,
+combines their rankings into one (RANKED.csv and RANKED.fits).`,
 		run: func(fs *flag.FlagSet, args []string) error {
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()

@@ -26,7 +26,7 @@ type streamFlags struct {
 }
 
 func (st *streamFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&st.out, "out", "", "score in bounded memory into `DIR`: scores.csv in input order, ranked.csv by P(lens)")
+	fs.StringVar(&st.out, "out", "", "score in bounded memory into `DIR`: scores.csv in input order, ranked.csv and ranked.fits by P(lens)")
 	fs.Var(&st.lists, "list", "with --out: a `FILE` of cutout paths, one per line; repeatable")
 	fs.StringVar(&st.shard, "shard", "", "with --out: score shard `I/N` of the inputs (inputs I, I+N, ..., from 1)")
 	fs.BoolVar(&st.resume, "resume", false, "with --out: continue the scores.csv an interrupted run left in DIR")
@@ -74,6 +74,7 @@ func (st *streamFlags) run(ctx context.Context, e env, ckPath string, args []str
 	size := ck.Params.Preset.ImageSize
 	opt := scoring.Options{Out: st.out, Shard: shard, Shards: shards, Resume: st.resume, Batch: st.batch, Workers: st.workers,
 		Read: data.ReadOptions{Crop: size}, Values: 3 * size * size, Predict: m.Predict,
+		Comments: []string{"sslens lens probabilities; model: " + ck.Path, fmt.Sprintf("shard %d of %d of the inputs", max(shard, 1), max(shards, 1))},
 		Prepare: func(im data.Image) ([]float32, error) {
 			if im.C != 3 || im.H != size || im.W != size {
 				return nil, fmt.Errorf("image is (%d, %d, %d), want (3, %d, %d)", im.C, im.H, im.W, size, size)
@@ -127,6 +128,10 @@ func runScoreMerge(fs *flag.FlagSet, args []string, e env) error {
 	if err := scoring.Merge(*out, pos); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "merged %d rankings into %s\n", len(pos), *out)
+	fitsOut := strings.TrimSuffix(*out, filepath.Ext(*out)) + ".fits"
+	if err := scoring.WriteFITS(fitsOut, *out, []string{fmt.Sprintf("sslens lens probabilities, %d shards merged", len(pos))}); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "merged %d rankings into %s and %s\n", len(pos), *out, fitsOut)
 	return nil
 }
