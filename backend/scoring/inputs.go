@@ -48,7 +48,7 @@ func Inputs(args, lists []string, yield func(path string) error) error {
 	return nil
 }
 
-// walk yields the regular files under root that keep accepts, depth first
+// walk yields the files (and links) under root that keep accepts, depth first
 // in name order; a folder is read one at a time, so memory follows the
 // widest folder, not the tree.
 func walk(root string, keep func(string) bool, yield func(string) error) error {
@@ -56,12 +56,16 @@ func walk(root string, keep func(string) bool, yield func(string) error) error {
 		if err != nil {
 			return fmt.Errorf("scoring: %w", err)
 		}
-		if d.Type().IsRegular() && keep(p) {
+		if isFile(d) && keep(p) {
 			return yield(p)
 		}
 		return nil
 	})
 }
+
+// isFile reports whether a walked entry is a file or a link, which is
+// read through (a dangling one is reported as its result).
+func isFile(d fs.DirEntry) bool { return d.Type().IsRegular() || d.Type()&fs.ModeSymlink != 0 }
 
 // glob yields the files matching pattern in name order, walking the
 // folder before its first wildcard no deeper than the pattern reaches.
@@ -85,7 +89,7 @@ func glob(pattern string, yield func(string) error) error {
 			if p != root && strings.Count(p, sep) >= depth {
 				return filepath.SkipDir
 			}
-		case d.Type().IsRegular():
+		case isFile(d):
 			if ok, _ := filepath.Match(pattern, p); ok {
 				found = true
 				return yield(p)

@@ -263,7 +263,7 @@ func TestPositions(t *testing.T) {
 	}
 }
 
-// TestInputs: folders are walked in name order, globs match in name order
+// TestInputs: folders are walked in name order (links followed), globs match in name order
 // without descending past their depth, list files skip blanks and
 // comments, and a missing file is passed on to be reported.
 func TestInputs(t *testing.T) {
@@ -272,6 +272,9 @@ func TestInputs(t *testing.T) {
 		os.MkdirAll(filepath.Join(dir, filepath.Dir(p)), 0o755)
 		os.WriteFile(filepath.Join(dir, p), nil, 0o644)
 	}
+	if err := os.Symlink(filepath.Join(dir, "y/d.npy"), filepath.Join(dir, "x/link.npy")); err != nil {
+		t.Fatal(err)
+	}
 	list := filepath.Join(dir, "list.txt")
 	os.WriteFile(list, []byte("# survey\n"+filepath.Join(dir, "y/d.npy")+"\n\n  missing.npy \n"), 0o644)
 	var got []string
@@ -279,7 +282,7 @@ func TestInputs(t *testing.T) {
 		got = append(got, strings.TrimPrefix(p, dir+"/"))
 		return nil
 	})
-	want := []string{"x/a.fits", "x/b.npy", "x/deep/c.npy", "x/b.npy", "y/d.npy", "y/d.npy", "missing.npy"}
+	want := []string{"x/a.fits", "x/b.npy", "x/deep/c.npy", "x/link.npy", "x/b.npy", "x/link.npy", "y/d.npy", "y/d.npy", "missing.npy"}
 	if err != nil || !slices.Equal(got, want) {
 		t.Errorf("inputs %v (%v), want %v", got, err, want)
 	}
