@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -16,20 +15,11 @@ import (
 	"github.com/sslens/sslens/shared"
 )
 
-// slurmRequired makes a missing Slurm a failure instead of a skip (CI
-// starts one with backend/jobs/slurm/single-node.sh).
-const slurmRequired = "SSLENS_SLURM_REQUIRED"
-
 // newSlurmFixture is newFixture on the Slurm cluster SLURM_CONF names,
 // with sbatch options opts; the jobs run this test binary as sslens.
 func newSlurmFixture(t *testing.T, opts ...string) *fixture {
 	t.Helper()
-	if _, err := exec.LookPath("sbatch"); err != nil || os.Getenv("SLURM_CONF") == "" {
-		if os.Getenv(slurmRequired) == "1" {
-			t.Fatalf("%s=1 but no Slurm here (sbatch: %v, SLURM_CONF %q)", slurmRequired, err, os.Getenv("SLURM_CONF"))
-		}
-		t.Skip("no Slurm: start one with backend/jobs/slurm/single-node.sh and set SLURM_CONF")
-	}
+	jobstest.NeedSlurm(t)
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)

@@ -9,7 +9,6 @@ import (
 	"image/png"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/sslens/sslens/backend/config"
 	"github.com/sslens/sslens/backend/jobs"
+	"github.com/sslens/sslens/backend/jobs/jobstest"
 	"github.com/sslens/sslens/backend/store"
 	"github.com/sslens/sslens/configs"
 	"github.com/sslens/sslens/shared"
@@ -655,12 +655,7 @@ func TestJobMemory(t *testing.T) {
 // received once and in order. Needs a Slurm cluster
 // (backend/jobs/slurm/single-node.sh).
 func TestRunEndToEndOnSlurm(t *testing.T) {
-	if _, err := exec.LookPath("sbatch"); err != nil || os.Getenv("SLURM_CONF") == "" {
-		if os.Getenv("SSLENS_SLURM_REQUIRED") == "1" {
-			t.Fatalf("SSLENS_SLURM_REQUIRED=1 but no Slurm here (sbatch: %v)", err)
-		}
-		t.Skip("no Slurm: start one with backend/jobs/slurm/single-node.sh and set SLURM_CONF")
-	}
+	jobstest.NeedSlurm(t)
 	f := newFixtureOn(t, HubOptions{}, func(exe string, env []string) jobs.Executor {
 		return &jobs.Slurm{Exe: exe, Env: env, Poll: 100 * time.Millisecond}
 	})

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sslens/sslens/backend/jobs/jobstest"
 	"github.com/sslens/sslens/backend/layout"
 	"github.com/sslens/sslens/backend/ssl"
 	"github.com/sslens/sslens/backend/ssl/ssltest"
@@ -189,12 +190,7 @@ func TestPretrainLine(t *testing.T) {
 // writes the results as a local run does, and running it again skips every
 // cell. Needs a Slurm cluster (backend/jobs/slurm/single-node.sh).
 func TestReproduceOnSlurm(t *testing.T) {
-	if _, err := exec.LookPath("sbatch"); err != nil || os.Getenv("SLURM_CONF") == "" {
-		if os.Getenv("SSLENS_SLURM_REQUIRED") == "1" {
-			t.Fatalf("SSLENS_SLURM_REQUIRED=1 but no Slurm here (sbatch: %v)", err)
-		}
-		t.Skip("no Slurm: start one with backend/jobs/slurm/single-node.sh and set SLURM_CONF")
-	}
+	jobstest.NeedSlurm(t)
 	exe := buildSSLens(t)
 	cfg := reproduceData(t)
 	results := filepath.Join(t.TempDir(), "results")

@@ -115,7 +115,7 @@ func TestScoreStream(t *testing.T) {
 	if !strings.Contains(stdout, " 0 unreadable") || !strings.Contains(stdout, filepath.Join(out, "ranked.csv")) {
 		t.Errorf("stdout %q", stdout)
 	}
-	ranked := readRows(t, filepath.Join(out, "ranked.csv"))
+	ranked := readCSV(t, filepath.Join(out, "ranked.csv"))
 	table, _, err := runCmd(t, context.Background(), "score", runScore, "--csv", "--checkpoint", run, filepath.Join(dataDir, "lenses"), filepath.Join(dataDir, "nonlenses"))
 	if err != nil {
 		t.Fatal(err)
@@ -160,18 +160,4 @@ func TestScoreStream(t *testing.T) {
 			t.Errorf("score %v passed", bad)
 		}
 	}
-}
-
-func readRows(t *testing.T, path string) [][]string {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	rows, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rows
 }

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sslens/sslens/backend/jobs/jobstest"
 	"github.com/sslens/sslens/backend/store"
 	"github.com/sslens/sslens/shared"
 )
@@ -83,6 +84,22 @@ func startServe(t *testing.T, exe, dir string, extra ...string) *serving {
 		t.Fatalf("sslens serve did not start\n%s", s.out)
 	}
 	return s
+}
+
+// firstStart starts `sslens serve` on a fresh data folder and signs in as
+// the admin the first start creates; it returns the server, the client,
+// the password the start printed and the runs it queued.
+func firstStart(t *testing.T, exe, dir string, extra ...string) (*serving, *apiClient, string, []shared.Run) {
+	t.Helper()
+	s := startServe(t, exe, dir, extra...)
+	m := regexp.MustCompile(`password: (\S+)`).FindStringSubmatch(s.out.String())
+	if m == nil {
+		t.Fatalf("no admin password printed:\n%s", s.out)
+	}
+	c := signIn(t, s.base, "admin", m[1])
+	var runs []shared.Run
+	c.call("GET", "/api/runs", nil, &runs)
+	return s, c, m[1], runs
 }
 
 // apiClient signs in and calls the API.
@@ -159,14 +176,7 @@ func (c *apiClient) waitRun(id int64, what string, ok func(shared.Run) bool) sha
 func TestServeSurvivesSIGKILL(t *testing.T) {
 	exe := buildSSLens(t)
 	dir := t.TempDir()
-	s1 := startServe(t, exe, dir)
-	m := regexp.MustCompile(`password: (\S+)`).FindStringSubmatch(s1.out.String())
-	if m == nil {
-		t.Fatalf("no admin password printed:\n%s", s1.out)
-	}
-	c := signIn(t, s1.base, "admin", m[1])
-	var runs []shared.Run
-	c.call("GET", "/api/runs", nil, &runs)
+	s1, c, password, runs := firstStart(t, exe, dir)
 	if len(runs) != 2 || runs[1].Kind != shared.KindSimulate || runs[0].Kind != shared.KindFinetune || runs[0].After != runs[1].ID {
 		t.Fatalf("first start queued %+v", runs)
 	}
@@ -205,7 +215,7 @@ func TestServeSurvivesSIGKILL(t *testing.T) {
 	if strings.Contains(s2.out.String(), "password") {
 		t.Errorf("the restart printed a password again:\n%s", s2.out)
 	}
-	c = signIn(t, s2.base, "admin", m[1])
+	c = signIn(t, s2.base, "admin", password)
 	r = c.run(sim)
 	if r.State != shared.StateInterrupted || !r.Resumable || !strings.Contains(r.Error, "server stopped") {
 		t.Errorf("after the restart the simulation is %s (resumable %v, %q), want interrupted", r.State, r.Resumable, r.Error)
@@ -372,12 +382,7 @@ func TestJobMemoryBytes(t *testing.T) {
 // events numbered without a gap, and the baseline after it is submitted to
 // Slurm in turn. Needs a Slurm cluster (backend/jobs/slurm/single-node.sh).
 func TestServeSlurmSurvivesSIGKILL(t *testing.T) {
-	if _, err := exec.LookPath("sbatch"); err != nil || os.Getenv("SLURM_CONF") == "" {
-		if os.Getenv("SSLENS_SLURM_REQUIRED") == "1" {
-			t.Fatalf("SSLENS_SLURM_REQUIRED=1 but no Slurm here (sbatch: %v)", err)
-		}
-		t.Skip("no Slurm: start one with backend/jobs/slurm/single-node.sh and set SLURM_CONF")
-	}
+	jobstest.NeedSlurm(t)
 	exe := buildSSLens(t)
 	dir := t.TempDir()
 	var handles []string
@@ -386,14 +391,7 @@ func TestServeSlurmSurvivesSIGKILL(t *testing.T) {
 			exec.Command("scancel", strings.TrimPrefix(h, "slurm job ")).Run()
 		}
 	})
-	s1 := startServe(t, exe, dir, "--executor", "slurm")
-	m := regexp.MustCompile(`password: (\S+)`).FindStringSubmatch(s1.out.String())
-	if m == nil {
-		t.Fatalf("no admin password printed:\n%s", s1.out)
-	}
-	c := signIn(t, s1.base, "admin", m[1])
-	var runs []shared.Run
-	c.call("GET", "/api/runs", nil, &runs)
+	s1, c, password, runs := firstStart(t, exe, dir, "--executor", "slurm")
 	if len(runs) != 2 || runs[1].Kind != shared.KindSimulate {
 		t.Fatalf("first start queued %+v", runs)
 	}
@@ -415,7 +413,7 @@ func TestServeSlurmSurvivesSIGKILL(t *testing.T) {
 	}
 
 	s2 := startServe(t, exe, dir, "--executor", "slurm")
-	c = signIn(t, s2.base, "admin", m[1])
+	c = signIn(t, s2.base, "admin", password)
 	r = c.waitRun(sim, "succeeded", func(r shared.Run) bool { return r.State.Final() })
 	if r.State != shared.StateSucceeded {
 		t.Fatalf("after the restart the simulation ended %s: %q", r.State, r.Error)

@@ -2,6 +2,8 @@ package jobstest
 
 import (
 	"context"
+	"os"
+	"os/exec"
 	"testing"
 	"time"
 
@@ -32,5 +34,21 @@ func WaitRunFor(t testing.TB, st *store.Store, id int64, want shared.RunState, l
 			t.Fatalf("run %d is %s (error %q), want %s", id, j.State, j.Error, want)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// SlurmRequired set to 1 makes NeedSlurm fail a test instead of skipping
+// it (CI starts a cluster with backend/jobs/slurm/single-node.sh).
+const SlurmRequired = "SSLENS_SLURM_REQUIRED"
+
+// NeedSlurm skips a test when no Slurm cluster is at hand (sbatch on the
+// PATH and SLURM_CONF set), or fails it when SlurmRequired is 1.
+func NeedSlurm(t testing.TB) {
+	t.Helper()
+	if _, err := exec.LookPath("sbatch"); err != nil || os.Getenv("SLURM_CONF") == "" {
+		if os.Getenv(SlurmRequired) == "1" {
+			t.Fatalf("%s=1 but no Slurm here (sbatch: %v, SLURM_CONF %q)", SlurmRequired, err, os.Getenv("SLURM_CONF"))
+		}
+		t.Skip("no Slurm: start one with backend/jobs/slurm/single-node.sh and set SLURM_CONF")
 	}
 }
