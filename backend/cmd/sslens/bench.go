@@ -36,6 +36,7 @@ func runBench(fs *flag.FlagSet, args []string, stdout io.Writer) error {
 	preset := fs.String("preset", "", "with --method: the backbone preset `name` instead of the config's (vit_small)")
 	batch := fs.Int("batch", 0, fmt.Sprintf("images per step (0: 64; with --method the config's, at most %d without --max-memory: unchunked, the reference batches take minutes a step and many GB)", maxMethodBatch))
 	maxMemory := fs.String("max-memory", "", "with --method: memory a step may take, e.g. 6GiB; the config's batch then runs in the largest micro-batches that fit (train args.max_memory)")
+	inference := fs.Bool("inference", false, "time forward passes in evaluation mode, as scoring runs them, instead of training steps (with --presets)")
 	steps := fs.Int("steps", 10, "timed steps per preset or method (the median counts), after 2 warm-up steps")
 	vsTorch := fs.Bool("vs-torch", false, "after each preset or method run the PyTorch peer on the same network and step and print the ratio")
 	python := fs.String("python", "/usr/bin/python3", "Python `interpreter` with torch, for --vs-torch")
@@ -44,7 +45,7 @@ func runBench(fs *flag.FlagSet, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if len(pos) != 0 || *batch < 0 || *steps <= 0 || ((*preset != "" || *maxMemory != "") && *methods == "") {
+	if len(pos) != 0 || *batch < 0 || *steps <= 0 || ((*preset != "" || *maxMemory != "") && *methods == "") || (*inference && *methods != "") {
 		return errUsage
 	}
 	if *methods != "" {
@@ -54,7 +55,7 @@ func runBench(fs *flag.FlagSet, args []string, stdout io.Writer) error {
 		}
 		return benchMethods(stdout, strings.Split(*methods, ","), methodBench{preset: *preset, batch: *batch, maxMemory: *maxMemory}, *steps, py, *cpuprofile)
 	}
-	c := bench.Config{Batch: *batch, Steps: *steps, CPUProfile: *cpuprofile}
+	c := bench.Config{Batch: *batch, Steps: *steps, CPUProfile: *cpuprofile, Inference: *inference}
 	if c.Batch == 0 {
 		c.Batch = 64
 	}

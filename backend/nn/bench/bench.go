@@ -27,6 +27,9 @@ type Config struct {
 	Presets []vit.Preset
 	Batch   int // images per training step
 	Steps   int // timed steps per preset; the median counts
+	// Inference times forward passes in evaluation mode (scoring) instead
+	// of training steps.
+	Inference bool
 	// Python, when not empty, is an interpreter with torch that runs the
 	// PyTorch peer after each preset.
 	Python string
@@ -51,7 +54,12 @@ func Run(w io.Writer, c Config) error {
 		defer peer.Close()
 	}
 	threads := runtime.GOMAXPROCS(0)
-	sgemm, err := Header(w, fmt.Sprintf("batch %d, median of %d steps (forward, backward, AdamW) after %d warm-up", c.Batch, c.Steps, Warmup))
+	what, measure, flops := "steps (forward, backward, AdamW)", Preset, TrainFLOPs
+	if c.Inference {
+		what, measure = "forward passes in evaluation mode (scoring)", Inference
+		flops = func(p vit.Preset, batch int) float64 { return TrainFLOPs(p, batch) / 3 }
+	}
+	sgemm, err := Header(w, fmt.Sprintf("batch %d, median of %d %s after %d warm-up", c.Batch, c.Steps, what, Warmup))
 	if err != nil {
 		return err
 	}
@@ -60,11 +68,11 @@ func Run(w io.Writer, c Config) error {
 		if profile != "" && len(c.Presets) > 1 {
 			profile += "." + p.Name
 		}
-		r, err := Preset(p, c.Batch, c.Steps, profile)
+		r, err := measure(p, c.Batch, c.Steps, profile)
 		if err != nil {
 			return err
 		}
-		gflops := TrainFLOPs(p, c.Batch) / r.Step.Seconds() / 1e9
+		gflops := flops(p, c.Batch) / r.Step.Seconds() / 1e9
 		fmt.Fprintf(w, "%s (D %d, depth %d, %d heads): %.0f ms/step  %.1f img/s  %.1f GFLOP/s  %.0f%% of sgemm  peak RSS %.0f MB\n",
 			p.Name, p.Dim, p.Depth, p.Heads, float64(r.Step)/1e6, r.ImagesPerSec(c.Batch), gflops, 100*gflops/sgemm, float64(r.PeakRSS)/(1<<20))
 		if profile != "" {
@@ -73,7 +81,7 @@ func Run(w io.Writer, c Config) error {
 		if peer == nil {
 			continue
 		}
-		line, rate, err := peer.Run(p, c.Batch, c.Steps, threads)
+		line, rate, err := peer.Run(p, c.Batch, c.Steps, threads, c.Inference)
 		if err != nil {
 			return err
 		}
@@ -137,6 +145,30 @@ func Preset(p vit.Preset, batch, steps int, profile string) (Result, error) {
 		}
 		opt.Step(1e-4, 0.05)
 		return nil
+	})
+}
+
+// Inference scores batch random images with a fresh two-class ViT of
+// preset p in evaluation mode, as sslens score does, Warmup+steps times
+// (Measure), profiling the timed passes into profile unless it is empty.
+func Inference(p vit.Preset, batch, steps int, profile string) (Result, error) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	ps, err := vit.New(p, 2, rng)
+	if err != nil {
+		return Result{}, err
+	}
+	c, err := nn.NewClassifier(ps, nn.Options{Batch: batch, Seed: 1})
+	if err != nil {
+		return Result{}, err
+	}
+	defer c.Close()
+	images := make([]float32, batch*p.InChans*p.ImageSize*p.ImageSize)
+	for i := range images {
+		images[i] = float32(rng.NormFloat64())
+	}
+	return Measure(steps, profile, func() error {
+		_, err := c.Predict(images)
+		return err
 	})
 }
 

@@ -94,6 +94,27 @@ func TestRun(t *testing.T) {
 	}
 }
 
+// TestRunInference: --inference times forward passes and asks the peer
+// for its forward pass with the same shapes.
+func TestRunInference(t *testing.T) {
+	dir := t.TempDir()
+	var buf bytes.Buffer
+	c := Config{Presets: []vit.Preset{preset(t, "vit_nano")}, Batch: 2, Steps: 3, Python: fakePython(t, dir, "exit 0"), Inference: true}
+	if err := Run(&buf, c); err != nil {
+		t.Fatal(err)
+	}
+	if out := buf.String(); !strings.Contains(out, "forward passes in evaluation mode") || !strings.Contains(out, "ours / torch: ") {
+		t.Errorf("output:\n%s", out)
+	}
+	args, err := os.ReadFile(filepath.Join(dir, "args"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(strings.Fields(string(args))[1:], " "), fmt.Sprintf("--inference 128 6 4 2 3 %d", runtime.GOMAXPROCS(0)); got != want {
+		t.Errorf("peer arguments %q, want %q", got, want)
+	}
+}
+
 // TestNoTorch checks the error for an interpreter without torch, or none.
 func TestNoTorch(t *testing.T) {
 	dir := t.TempDir()

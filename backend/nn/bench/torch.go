@@ -59,10 +59,15 @@ func (t *Torch) Close() error { return os.Remove(t.script) }
 // torchRate matches the images/s figure of the peer's output line.
 var torchRate = regexp.MustCompile(`([0-9.]+) img/s`)
 
-// Run runs the peer for preset p and returns its result line and images/s.
-func (t *Torch) Run(p vit.Preset, batch, steps, threads int) (line string, rate float64, err error) {
-	return t.run(strconv.Itoa(p.Dim), strconv.Itoa(p.Depth), strconv.Itoa(p.Heads),
-		strconv.Itoa(batch), strconv.Itoa(steps), strconv.Itoa(threads))
+// Run runs the peer for preset p, training steps or (inference) forward
+// passes without gradients, and returns its result line and images/s.
+func (t *Torch) Run(p vit.Preset, batch, steps, threads int, inference bool) (line string, rate float64, err error) {
+	args := []string{strconv.Itoa(p.Dim), strconv.Itoa(p.Depth), strconv.Itoa(p.Heads),
+		strconv.Itoa(batch), strconv.Itoa(steps), strconv.Itoa(threads)}
+	if inference {
+		args = append([]string{"--inference"}, args...)
+	}
+	return t.run(args...)
 }
 
 // run runs the peer script with args and returns the last line of its
