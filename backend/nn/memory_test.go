@@ -1,12 +1,12 @@
 package nn
 
 import (
-	"math/rand/v2"
 	"runtime"
 	"testing"
 
 	"gorgonia.org/gorgonia"
 
+	"github.com/sslens/sslens/backend/memplan"
 	"github.com/sslens/sslens/backend/nn/vit"
 )
 
@@ -54,28 +54,11 @@ func TestPassBytesMatchesHeap(t *testing.T) {
 	for _, size := range []int{32, 16} {
 		for _, backward := range []bool{false, true} {
 			small, large := machineBytes(t, ps, 8, size, backward), machineBytes(t, ps, 40, size, backward)
-			got, want := float64(large-small)/32, float64(passBytes(p, size, backward))
+			got, want := float64(large-small)/32, float64(memplan.PassBytes(p, size, backward))
 			t.Logf("%d px, backward %t: %.0f bytes per crop measured, %.0f estimated", size, backward, got, want)
 			if got < 0.75*want || got > 1.25*want {
 				t.Errorf("%d px, backward %t: a crop holds %.0f bytes, the estimate says %.0f", size, backward, got, want)
 			}
-		}
-	}
-}
-
-// TestBackboneValues counts the parameters vit.New makes.
-func TestBackboneValues(t *testing.T) {
-	for _, name := range []string{"vit_nano", "vit_small"} {
-		p, err := vit.LookupPreset(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ps, err := vit.New(p, 0, rand.New(rand.NewPCG(1, 1)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got, want := BackboneValues(p), int64(ps.NumElements()); got != want {
-			t.Errorf("%s: %d parameters counted, vit.New makes %d", name, got, want)
 		}
 	}
 }

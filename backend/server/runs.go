@@ -19,7 +19,7 @@ import (
 	"github.com/sslens/sslens/backend/eval"
 	"github.com/sslens/sslens/backend/jobs"
 	"github.com/sslens/sslens/backend/layout"
-	"github.com/sslens/sslens/backend/ssl"
+	"github.com/sslens/sslens/backend/memplan"
 	"github.com/sslens/sslens/backend/store"
 	"github.com/sslens/sslens/shared"
 )
@@ -141,7 +141,7 @@ func (s *Server) jobMemory(cfg *config.Config) (*shared.MemoryEstimate, error) {
 	if budget > 0 && (own == 0 || own > budget) {
 		c.Train.MaxMemory = strconv.FormatInt(budget, 10)
 	}
-	plan, err := ssl.ConfigMemory(&c)
+	plan, err := memplan.Config(&c)
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"github.com/sslens/sslens/backend/augment"
 	"github.com/sslens/sslens/backend/config"
 	"github.com/sslens/sslens/backend/data"
+	"github.com/sslens/sslens/backend/memplan"
 	"github.com/sslens/sslens/backend/nn/bench"
 )
 
@@ -44,7 +45,7 @@ func NewPretrainBench(cfg *config.Config) (*PretrainBench, error) {
 	if r.pipe, err = augment.NewPipeline(cfg.Augmentation, cfg.Network.MaskConfig, r.Norm); err != nil {
 		return nil, err
 	}
-	plan, err := PretrainMemory(cfg, p)
+	plan, err := memplan.Pretrain(cfg, p)
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/sslens/sslens/backend/config"
 	"github.com/sslens/sslens/backend/data"
 	"github.com/sslens/sslens/backend/layout"
+	"github.com/sslens/sslens/backend/memplan"
 	"github.com/sslens/sslens/backend/nn/ckpt"
 	"github.com/sslens/sslens/backend/nn/vit"
 	"github.com/sslens/sslens/shared"
@@ -123,7 +124,7 @@ func newPretrainRun(cfg *config.Config, opt Options, p vit.Preset) (*PretrainRun
 		held += 4 * int64(len(im.Pix))
 	}
 	held += 4 * int64((r.TrainSet.Len()+r.ValSet.Len())*r.TrainSet.stride())
-	plan, err := planMemory(cfg, pretrainMemory(cfg, p, held))
+	plan, err := memplan.Choose(cfg, memplan.PretrainStep(cfg, p, held))
 	if err != nil {
 		return nil, err
 	}

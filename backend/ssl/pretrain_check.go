@@ -6,6 +6,7 @@ import (
 
 	"github.com/sslens/sslens/backend/augment"
 	"github.com/sslens/sslens/backend/config"
+	"github.com/sslens/sslens/backend/memplan"
 	"github.com/sslens/sslens/backend/nn/vit"
 )
 
@@ -60,6 +61,6 @@ func CheckPretrain(cfg *config.Config, p vit.Preset) error {
 			return errors.New("ssl: " + c.msg)
 		}
 	}
-	_, err := PretrainMemory(cfg, p)
+	_, err := memplan.Pretrain(cfg, p)
 	return err
 }

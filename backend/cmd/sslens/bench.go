@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/sslens/sslens/backend/config"
+	"github.com/sslens/sslens/backend/memplan"
 	"github.com/sslens/sslens/backend/nn/bench"
 	"github.com/sslens/sslens/backend/nn/vit"
 	"github.com/sslens/sslens/backend/ssl"
@@ -133,7 +134,7 @@ func benchMethods(w io.Writer, methods []string, mb methodBench, steps int, pyth
 
 // benchMethod times cfg's pretraining step and reports it against peer.
 func benchMethod(w io.Writer, cfg *config.Config, steps int, peer *bench.Torch, profile string) error {
-	plan, err := ssl.ConfigMemory(cfg)
+	plan, err := memplan.Config(cfg)
 	if err != nil {
 		return err
 	}

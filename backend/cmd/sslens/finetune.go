@@ -14,6 +14,7 @@ import (
 
 	"github.com/sslens/sslens/backend/config"
 	"github.com/sslens/sslens/backend/layout"
+	"github.com/sslens/sslens/backend/memplan"
 	"github.com/sslens/sslens/backend/nn"
 	"github.com/sslens/sslens/backend/nn/vit"
 	"github.com/sslens/sslens/backend/ssl"
@@ -61,7 +62,7 @@ var inferenceOptions = modelOptions{Batch: 64}
 // trainingOptions are the settings cfg trains a classifier with: its
 // machines run the micro-batch train args.micro_batch or max_memory picks.
 func trainingOptions(cfg *config.Config) (modelOptions, error) {
-	plan, err := ssl.ClassifierMemory(cfg)
+	plan, err := memplan.Classifier(cfg)
 	if err != nil {
 		return modelOptions{}, err
 	}

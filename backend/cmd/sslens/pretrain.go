@@ -8,6 +8,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/sslens/sslens/backend/config"
+	"github.com/sslens/sslens/backend/memplan"
 	"github.com/sslens/sslens/backend/ssl"
 	"github.com/sslens/sslens/shared"
 )
@@ -153,7 +154,7 @@ func printDryRun(e env, path string, cfg *config.Config, noData bool) error {
 	}
 	fmt.Fprintf(e.stderr, "%s: valid: %s on %s, %d epochs of batch %d, output %s\n", path, cfg.Experiment.Method,
 		cfg.Network.Backbone, cfg.Train.Epochs, cfg.Train.BatchSize, cfg.Experiment.OutputDir)
-	plan, err := ssl.ConfigMemory(cfg)
+	plan, err := memplan.Config(cfg)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,11 @@
-package nn
+// Package memplan plans a training step's memory: how much one backbone
+// pass holds per crop, what a step of a config needs with its backbone run
+// in micro-batches of a given size, and the largest micro-batch that fits
+// a budget. It is arithmetic on the model's shapes, free of any training
+// engine, so that the portal can check a config before it launches it;
+// backend/nn's tests check the estimate against the heap its machines
+// really hold.
+package memplan
 
 import (
 	"fmt"
@@ -8,16 +15,14 @@ import (
 	"github.com/sslens/sslens/backend/nn/vit"
 )
 
-// Memory planning. A compiled machine keeps every op's output and caches
-// from one run to the next, so a training step's memory is, to first
-// order, the sum over its machines of the values they hold, plus the
-// parameters and optimiser state. The estimate counts those values op by
-// op (float32); memory_test.go checks it against the heap a machine
-// really holds.
+// A compiled machine keeps every op's output and caches from one run to
+// the next, so a training step's memory is, to first order, the sum over
+// its machines of the values they hold, plus the parameters and optimiser
+// state. The estimate counts those values op by op (float32).
 
-// passBytes estimates the bytes a compiled backbone pass holds per crop of
+// PassBytes estimates the bytes a compiled backbone pass holds per crop of
 // size px: the forward's values, and with backward the gradients too.
-func passBytes(p vit.Preset, size int, backward bool) int64 {
+func PassBytes(p vit.Preset, size int, backward bool) int64 {
 	g := int64(p.Grid(size))
 	t, d, m, h := g*g+1, int64(p.Dim), int64(p.MLPRatio*p.Dim), int64(p.Heads)
 	ps := int64(p.PatchSize)
@@ -79,15 +84,15 @@ func (s StepMemory) Bytes(chunk int) int64 {
 	for _, g := range s.Groups {
 		for _, n := range sizes {
 			rows := int64(g.PerImage * n)
-			total += rows * passBytes(s.Preset, g.Size, true)
+			total += rows * PassBytes(s.Preset, g.Size, true)
 			if chunk < s.Batch {
 				total += grads
 			}
 			if chunk < s.Batch {
-				total += rows * passBytes(s.Preset, g.Size, false) // the features pass
+				total += rows * PassBytes(s.Preset, g.Size, false) // the features pass
 			}
 			if g.Teacher {
-				total += rows * passBytes(s.Preset, g.Size, false)
+				total += rows * PassBytes(s.Preset, g.Size, false)
 			}
 		}
 		if chunk < s.Batch {

@@ -6,7 +6,6 @@ import (
 	"math"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/sslens/sslens/backend/config"
@@ -86,40 +85,5 @@ func TestMicroBatchedPretrainingMatchesOnePass(t *testing.T) {
 				t.Errorf("steps %d/%d and generator differ from one pass's %d/%d", got.Step, got.OptimStep, want.Step, want.OptimStep)
 			}
 		})
-	}
-}
-
-// TestMemoryPlan: an explicit micro-batch wins, a budget picks the largest
-// divisor of the batch that fits, a budget below one image per pass and a
-// malformed size are refused naming the key.
-func TestMemoryPlan(t *testing.T) {
-	dataDir, _ := ssltest.TempDataset(t, pretrainSpec)
-	cfg := pretrainConfig(t, config.DINO, dataDir, t.TempDir(), nil)
-	p := testPreset()
-	s := pretrainMemory(cfg, p, 0)
-	whole, err := planMemory(cfg, s)
-	if err != nil || whole.Chunk != cfg.Train.BatchSize || whole.Estimate != s.Bytes(cfg.Train.BatchSize) {
-		t.Fatalf("no budget: %+v, %v; want the whole batch", whole, err)
-	}
-	cfg.Train.MaxMemory = fmt.Sprint(s.Bytes(4) + 1)
-	if m, err := planMemory(cfg, s); err != nil || m.Chunk != 4 || m.Budget != s.Bytes(4)+1 {
-		t.Errorf("budget just above a chunk of 4: %+v, %v", m, err)
-	}
-	cfg.Train.MicroBatch = 2
-	if m, err := planMemory(cfg, s); err != nil || m.Chunk != 2 || !strings.Contains(m.Note(8), "micro-batches of 2 images") {
-		t.Errorf("micro_batch 2 with a budget: %+v, %v; want 2", m, err)
-	}
-	cfg.Train.MicroBatch = 8
-	if m, err := planMemory(cfg, s); err != nil || m.Chunk != 8 || !strings.Contains(m.Note(8), "train args.micro_batch overrides train args.max_memory") {
-		t.Errorf("micro_batch 8 above the budget: %+v, %v, %q", m, err, m.Note(8))
-	}
-	cfg.Train.MicroBatch, cfg.Train.MaxMemory = 0, fmt.Sprint(s.Bytes(1)-1)
-	_, err = planMemory(cfg, s)
-	wantError(t, err, "train args.max_memory: a vit_ssl_test step needs at least")
-	cfg.Train.MaxMemory = "six gigs"
-	_, err = planMemory(cfg, s)
-	wantError(t, err, `train args.max_memory: "six gigs" is not a memory size`)
-	if s.Bytes(1) >= s.Bytes(2) || s.Bytes(4) >= s.Bytes(8) {
-		t.Errorf("estimates do not grow with the chunk: %d %d %d %d", s.Bytes(1), s.Bytes(2), s.Bytes(4), s.Bytes(8))
 	}
 }

@@ -1,4 +1,4 @@
-package ssl
+package memplan
 
 import (
 	"fmt"
@@ -6,32 +6,34 @@ import (
 	"github.com/dustin/go-humanize"
 
 	"github.com/sslens/sslens/backend/config"
-	"github.com/sslens/sslens/backend/nn"
 	"github.com/sslens/sslens/backend/nn/vit"
 	"github.com/sslens/sslens/shared"
 )
+
+// globalCrops is DINO's and iBOT's global crops per image (nn.Globals).
+const globalCrops = 2
 
 // runtimeAllowance is what a memory plan adds for what it does not count:
 // the Go runtime and binary, BLAS, the data pipeline's buffers.
 const runtimeAllowance = 256 << 20
 
-// pretrainMemory describes cfg's pretraining step on preset p for memory
+// PretrainStep describes cfg's pretraining step on preset p for memory
 // planning; data is the bytes of the images the run holds.
-func pretrainMemory(cfg *config.Config, p vit.Preset, data int64) nn.StepMemory {
+func PretrainStep(cfg *config.Config, p vit.Preset, data int64) StepMemory {
 	a := cfg.Augmentation
-	s := nn.StepMemory{Preset: p, Batch: cfg.Train.BatchSize}
+	s := StepMemory{Preset: p, Batch: cfg.Train.BatchSize}
 	// Student, gradients, AdamW's two moments; DINO's and iBOT's teacher.
 	copies := int64(4)
 	if cfg.Experiment.Method == config.SimSiam {
-		s.Groups = []nn.CropGroup{{PerImage: 2, Size: a.CropSize}}
+		s.Groups = []CropGroup{{PerImage: 2, Size: a.CropSize}}
 	} else {
 		copies++
-		s.Groups = []nn.CropGroup{{PerImage: nn.Globals, Size: a.GlobalCropSize, Teacher: true}}
+		s.Groups = []CropGroup{{PerImage: globalCrops, Size: a.GlobalCropSize, Teacher: true}}
 		if a.NumLocalCrops > 0 {
-			s.Groups = append(s.Groups, nn.CropGroup{PerImage: a.NumLocalCrops, Size: a.LocalCropSize})
+			s.Groups = append(s.Groups, CropGroup{PerImage: a.NumLocalCrops, Size: a.LocalCropSize})
 		}
 	}
-	s.Fixed = copies*4*nn.BackboneValues(p) + headBytes(cfg, p) + data + runtimeAllowance
+	s.Fixed = copies*4*BackboneValues(p) + headBytes(cfg, p) + data + runtimeAllowance
 	return s
 }
 
@@ -50,30 +52,30 @@ func headBytes(cfg *config.Config, p vit.Preset) int64 {
 		perRow += 2 * int64(n.PatchOutDim)
 	}
 	tokens := func(size int) int64 { g := int64(p.Grid(size)); return g*g + 1 }
-	globals, locals := nn.Globals*b, int64(a.NumLocalCrops)*b
+	globals, locals := globalCrops*b, int64(a.NumLocalCrops)*b
 	if cfg.Experiment.Method == config.IBOT {
 		globals, locals = globals*tokens(a.GlobalCropSize), locals*tokens(a.LocalCropSize)
 	}
 	return 4 * perRow * (2*(globals+locals) + globals) // the student's with gradients, the teacher's
 }
 
-// classifierMemory describes a fine-tuning step of cfg on preset p:
+// classifierStep describes a fine-tuning step of cfg on preset p:
 // parameters and AdamW's two moments besides the machines.
-func classifierMemory(cfg *config.Config, p vit.Preset, data int64) nn.StepMemory {
-	return nn.StepMemory{Preset: p, Batch: cfg.Train.BatchSize, Groups: []nn.CropGroup{{PerImage: 1, Size: p.ImageSize}},
-		Fixed: 3*4*nn.BackboneValues(p) + data + runtimeAllowance}
+func classifierStep(cfg *config.Config, p vit.Preset, data int64) StepMemory {
+	return StepMemory{Preset: p, Batch: cfg.Train.BatchSize, Groups: []CropGroup{{PerImage: 1, Size: p.ImageSize}},
+		Fixed: 3*4*BackboneValues(p) + data + runtimeAllowance}
 }
 
-// MemoryPlan is how a step runs: its backbone Chunk images at a time and
+// Plan is how a step runs: its backbone Chunk images at a time and
 // the Estimate of its peak memory, in bytes.
-type MemoryPlan struct {
+type Plan struct {
 	Chunk    int
 	Estimate int64
 	Budget   int64 // train args.max_memory, 0 for none
 }
 
 // String says the plan in a log line's words.
-func (m MemoryPlan) String() string {
+func (m Plan) String() string {
 	s := fmt.Sprintf("estimated peak memory %s", humanize.IBytes(uint64(m.Estimate)))
 	switch {
 	case m.Budget > 0 && m.Estimate > m.Budget:
@@ -84,59 +86,59 @@ func (m MemoryPlan) String() string {
 	return s
 }
 
-// planMemory picks the micro-batch of a step: train args.micro_batch when
+// Choose picks the micro-batch of a step: train args.micro_batch when
 // set, else the largest that fits train args.max_memory, else the whole
 // batch. A budget too small for one image per pass is refused, naming the
 // least the step needs.
-func planMemory(cfg *config.Config, s nn.StepMemory) (MemoryPlan, error) {
+func Choose(cfg *config.Config, s StepMemory) (Plan, error) {
 	budget, err := cfg.Train.MemoryBudget()
 	if err != nil {
-		return MemoryPlan{}, err
+		return Plan{}, err
 	}
-	m := MemoryPlan{Chunk: cfg.Train.BatchSize, Budget: budget}
+	m := Plan{Chunk: cfg.Train.BatchSize, Budget: budget}
 	switch {
 	case cfg.Train.MicroBatch > 0:
 		m.Chunk = min(cfg.Train.MicroBatch, cfg.Train.BatchSize)
 	case budget > 0:
 		if m.Chunk, err = s.Fit(budget); err != nil {
-			return MemoryPlan{}, shared.FieldErrorf("train args.max_memory", "%v", err)
+			return Plan{}, shared.FieldErrorf("train args.max_memory", "%v", err)
 		}
 	}
 	m.Estimate = s.Bytes(m.Chunk)
 	return m, nil
 }
 
-// PretrainMemory plans the memory of a pretraining run of cfg on preset p,
+// Pretrain plans the memory of a pretraining run of cfg on preset p,
 // before its data is loaded (the plan then adds the data's bytes).
-func PretrainMemory(cfg *config.Config, p vit.Preset) (MemoryPlan, error) {
-	return planMemory(cfg, pretrainMemory(cfg, p, 0))
+func Pretrain(cfg *config.Config, p vit.Preset) (Plan, error) {
+	return Choose(cfg, PretrainStep(cfg, p, 0))
 }
 
-// ClassifierMemory plans the memory of a supervised or fine-tuning run of
+// Classifier plans the memory of a supervised or fine-tuning run of
 // cfg (its data not counted): Chunk is the classifier's Options.Batch.
-func ClassifierMemory(cfg *config.Config) (MemoryPlan, error) {
+func Classifier(cfg *config.Config) (Plan, error) {
 	p, err := cfg.Preset()
 	if err != nil {
-		return MemoryPlan{}, err
+		return Plan{}, err
 	}
-	return planMemory(cfg, classifierMemory(cfg, p, 0))
+	return Choose(cfg, classifierStep(cfg, p, 0))
 }
 
-// ConfigMemory plans the memory of a run of cfg, pretraining or
+// Config plans the memory of a run of cfg, pretraining or
 // classifier, its data not counted.
-func ConfigMemory(cfg *config.Config) (MemoryPlan, error) {
+func Config(cfg *config.Config) (Plan, error) {
 	if !cfg.IsSSL() {
-		return ClassifierMemory(cfg)
+		return Classifier(cfg)
 	}
 	p, err := cfg.Preset()
 	if err != nil {
-		return MemoryPlan{}, err
+		return Plan{}, err
 	}
-	return PretrainMemory(cfg, p)
+	return Pretrain(cfg, p)
 }
 
 // Note says the plan for a run's log.
-func (m MemoryPlan) Note(batch int) string {
+func (m Plan) Note(batch int) string {
 	if m.Chunk >= batch {
 		return fmt.Sprintf("memory: the whole batch of %d per backbone pass, %s", batch, m)
 	}
