@@ -15,6 +15,7 @@ echo "packages ready $(ms)"
 
 # 2. munge: own key + socket under $D (socket dir must be o+x, key 0600 munge-owned)
 mkdir -p $D/munge $D/etc $D/state $D/spool $D/log $D/jobs
+chmod 755 $D   # munge must reach its key and socket (mktemp -d makes 0700 folders)
 chown munge:munge $D/munge; chmod 755 $D/munge
 [ -f $D/munge/munge.key ] || runuser -u munge -- mungekey -c -k $D/munge/munge.key
 runuser -u munge -- munged --key-file=$D/munge/munge.key --socket=$D/munge/munge.socket.2 \
