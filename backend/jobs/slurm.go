@@ -277,7 +277,8 @@ func (st slurmState) err() error {
 	case "PREEMPTED":
 		return ClusterStop("Slurm: the job was preempted" + reason)
 	case "":
-		return errors.New("Slurm no longer knows the job: it ended while nobody followed it, and its end state is lost")
+		// It may have succeeded: resuming a finished run ends at once.
+		return ClusterStop("Slurm no longer knows the job: it ended while nobody followed it, and its end state is lost")
 	}
 	return fmt.Errorf("Slurm: %s%s", strings.ToLower(st.State), reason)
 }
@@ -415,14 +416,17 @@ func (j *slurmJob) end(st slurmState) {
 // its checkpoint and exits; after grace scancel ends the job.
 func (j *slurmJob) Stop(grace time.Duration) {
 	j.stopOnce.Do(func() {
-		go func() {
+		scancel := func(args ...string) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			slurmCommand(ctx, "scancel", "--batch", "--signal=INT", j.id)
+			slurmCommand(ctx, "scancel", append(args, j.id)...)
+		}
+		go func() {
+			scancel("--batch", "--signal=INT")
 			select {
 			case <-j.done:
 			case <-time.After(grace):
-				slurmCommand(ctx, "scancel", j.id)
+				scancel()
 			}
 		}()
 	})

@@ -179,7 +179,7 @@ func TestSlurmState(t *testing.T) {
 		{slurmState{State: "PREEMPTED"}, "Slurm: the job was preempted", true},
 		{slurmState{State: "OUT_OF_MEMORY"}, "Slurm: the job ran out of memory", false},
 		{slurmState{State: "CANCELLED", Reason: "None"}, "Slurm: cancelled", false},
-		{slurmState{}, "Slurm no longer knows the job", false},
+		{slurmState{}, "Slurm no longer knows the job", true},
 	} {
 		err := tc.st.err()
 		var cs ClusterStop
