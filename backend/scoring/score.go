@@ -53,10 +53,23 @@ type Options struct {
 }
 
 // Progress counts a run's cutouts so far: Scored and Failed in this
-// session, Resumed from an earlier one, and the session's time.
+// session, Resumed from an earlier one, Total in its shard (all sessions),
+// and the session's time.
 type Progress struct {
-	Scored, Failed, Resumed int64
-	Elapsed                 time.Duration
+	Scored, Failed, Resumed, Total int64
+	Elapsed                        time.Duration
+}
+
+// Rate is the session's cutouts per second.
+func (p Progress) Rate() float64 { return float64(p.Scored+p.Failed) / p.Elapsed.Seconds() }
+
+// Left is the time the rest should take at the session's rate.
+func (p Progress) Left() time.Duration {
+	n := p.Total - p.Resumed - p.Scored - p.Failed
+	if n <= 0 || p.Rate() <= 0 {
+		return 0
+	}
+	return time.Duration(float64(n) / p.Rate() * float64(time.Second))
 }
 
 // item is one input on its way through the pipeline.
@@ -91,6 +104,19 @@ func Run(ctx context.Context, inputs func(yield func(string) error) error, opt O
 	defer f.Close()
 	p := Progress{Resumed: resumed}
 	began := time.Now()
+	// A first pass counts the shard's inputs, for the time left: listing
+	// costs little beside decoding.
+	var k int64
+	err = inputs(func(string) error {
+		if opt.Shards == 0 || k%int64(opt.Shards) == int64(opt.Shard-1) {
+			p.Total++
+		}
+		k++
+		return ctx.Err()
+	})
+	if err != nil {
+		return p, err
+	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

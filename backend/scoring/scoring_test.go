@@ -102,7 +102,7 @@ func TestRunScoresInOrderAndRanks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Scored != 23 || p.Failed != 1 || p.Resumed != 0 {
+	if p.Scored != 23 || p.Failed != 1 || p.Resumed != 0 || p.Total != 24 || p.Left() != 0 || p.Rate() <= 0 {
 		t.Errorf("progress %+v", p)
 	}
 	rows := readCSV(t, filepath.Join(out, ScoresFile))
@@ -165,7 +165,7 @@ func TestResume(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Resumed < 8 || p.Resumed+p.Scored+p.Failed != 31 {
+	if p.Resumed < 8 || p.Resumed+p.Scored+p.Failed != 31 || p.Total != 31 {
 		t.Errorf("resumed run %+v, want the first rows skipped and the rest scored", p)
 	}
 	for _, name := range []string{ScoresFile, RankedFile} {

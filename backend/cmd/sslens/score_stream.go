@@ -87,8 +87,8 @@ func (st *streamFlags) run(ctx context.Context, e env, ckPath string, args []str
 			return
 		}
 		last = time.Now()
-		fmt.Fprintf(e.stderr, "%d scored, %d unreadable, %.0f files/s%s\n", p.Scored, p.Failed,
-			float64(p.Scored+p.Failed)/p.Elapsed.Seconds(), resumedNote(p))
+		fmt.Fprintf(e.stderr, "%d of %d: %d scored, %d unreadable, %.0f files/s, %s left%s\n", p.Resumed+p.Scored+p.Failed, p.Total,
+			p.Scored, p.Failed, p.Rate(), p.Left().Round(time.Second), resumedNote(p))
 	}
 	inputs := func(yield func(string) error) error { return scoring.Inputs(args, st.lists, yield) }
 	p, err := scoring.Run(ctx, inputs, opt)
