@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -60,14 +59,7 @@ func TestAttackMemory(t *testing.T) {
 	if *attackPerAddr > 0 {
 		extra = []string{"--conns-per-addr", strconv.Itoa(*attackPerAddr)}
 	}
-	s := startServe(t, exe, t.TempDir(), extra...)
-	m := regexp.MustCompile(`password: (\S+)`).FindStringSubmatch(s.out.String())
-	if m == nil {
-		t.Fatalf("no admin password printed:\n%s", s.out)
-	}
-	c := signIn(t, s.base, "admin", m[1])
-	var runs []shared.Run
-	c.call("GET", "/api/runs", nil, &runs)
+	s, c, _, runs := firstStart(t, exe, t.TempDir(), extra...)
 	for _, r := range runs {
 		if r.Kind == shared.KindSimulate {
 			c.waitRun(r.ID, "simulated", func(r shared.Run) bool { return r.State == shared.StateSucceeded })

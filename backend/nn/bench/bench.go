@@ -117,12 +117,7 @@ func (r Result) ImagesPerSec(batch int) float64 { return float64(batch) / r.Step
 // path (Measure), profiling the timed steps into profile unless it is
 // empty.
 func Preset(p vit.Preset, batch, steps int, profile string) (Result, error) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	ps, err := vit.New(p, 2, rng)
-	if err != nil {
-		return Result{}, err
-	}
-	c, err := nn.NewClassifier(ps, nn.Options{Batch: batch, Seed: 1})
+	c, images, err := randomClassifier(p, batch)
 	if err != nil {
 		return Result{}, err
 	}
@@ -131,11 +126,7 @@ func Preset(p vit.Preset, batch, steps int, profile string) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	per := p.InChans * p.ImageSize * p.ImageSize
-	images, labels := make([]float32, batch*per), make([]int, batch)
-	for i := range images {
-		images[i] = float32(rng.NormFloat64())
-	}
+	labels := make([]int, batch)
 	for i := range labels {
 		labels[i] = i % 2
 	}
@@ -148,24 +139,34 @@ func Preset(p vit.Preset, batch, steps int, profile string) (Result, error) {
 	})
 }
 
-// Inference scores batch random images with a fresh two-class ViT of
-// preset p in evaluation mode, as sslens score does, Warmup+steps times
-// (Measure), profiling the timed passes into profile unless it is empty.
-func Inference(p vit.Preset, batch, steps int, profile string) (Result, error) {
+// randomClassifier is a fresh two-class ViT of preset p, built for batch
+// images, and a batch of unit Gaussian noise images.
+func randomClassifier(p vit.Preset, batch int) (*nn.Classifier, []float32, error) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	ps, err := vit.New(p, 2, rng)
 	if err != nil {
-		return Result{}, err
+		return nil, nil, err
 	}
 	c, err := nn.NewClassifier(ps, nn.Options{Batch: batch, Seed: 1})
 	if err != nil {
-		return Result{}, err
+		return nil, nil, err
 	}
-	defer c.Close()
 	images := make([]float32, batch*p.InChans*p.ImageSize*p.ImageSize)
 	for i := range images {
 		images[i] = float32(rng.NormFloat64())
 	}
+	return c, images, nil
+}
+
+// Inference scores batch random images with a fresh two-class ViT of
+// preset p in evaluation mode, as sslens score does, Warmup+steps times
+// (Measure), profiling the timed passes into profile unless it is empty.
+func Inference(p vit.Preset, batch, steps int, profile string) (Result, error) {
+	c, images, err := randomClassifier(p, batch)
+	if err != nil {
+		return Result{}, err
+	}
+	defer c.Close()
 	return Measure(steps, profile, func() error {
 		_, err := c.Predict(images)
 		return err
