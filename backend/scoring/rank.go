@@ -1,7 +1,6 @@
 package scoring
 
 import (
-	"bufio"
 	"cmp"
 	"container/heap"
 	"encoding/csv"
@@ -44,17 +43,11 @@ var rankedColumns = []fitstable.Column{
 func WriteFITS(out, csvPath string, comments []string) error {
 	t := fitstable.Table{Name: "SCORES", Comments: comments, RowNote: "one per cutout", Columns: slices.Clone(rankedColumns)}
 	each := func(f func([]string) error) error {
-		in, err := os.Open(csvPath)
+		in, rd, err := openRanking(csvPath)
 		if err != nil {
-			return fmt.Errorf("scoring: %w", err)
+			return err
 		}
 		defer in.Close()
-		rd := csv.NewReader(bufio.NewReader(in))
-		rd.FieldsPerRecord = len(rankedHeader)
-		rd.ReuseRecord = true
-		if head, err := rd.Read(); err != nil || !slices.Equal(head, rankedHeader) {
-			return fmt.Errorf("scoring: %s: not a ranking", csvPath)
-		}
 		for {
 			rec, err := rd.Read()
 			if errors.Is(err, io.EOF) {
@@ -156,17 +149,11 @@ func Merge(out string, inputs []string) error {
 	h := &rowHeap{}
 	var readers []*csv.Reader
 	for _, in := range inputs {
-		f, err := os.Open(in)
+		f, rd, err := openRanking(in)
 		if err != nil {
-			return fmt.Errorf("scoring: %w", err)
+			return err
 		}
 		defer f.Close()
-		rd := csv.NewReader(f)
-		rd.ReuseRecord = true
-		head, err := rd.Read()
-		if err != nil || !slices.Equal(head, rankedHeader) {
-			return fmt.Errorf("scoring: %s: not a ranking (its header is %q, want %q)", in, head, rankedHeader)
-		}
 		readers = append(readers, rd)
 		if err := h.pull(in, rd, len(readers)-1); err != nil {
 			return err
@@ -187,6 +174,22 @@ func Merge(out string, inputs []string) error {
 			return nil
 		})
 	})
+}
+
+// openRanking opens a ranking for reading past its header, every row of
+// rankedHeader's fields; a file whose header is not rankedHeader is not one.
+func openRanking(path string) (*os.File, *csv.Reader, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("scoring: %w", err)
+	}
+	rd := csv.NewReader(f)
+	rd.FieldsPerRecord, rd.ReuseRecord = len(rankedHeader), true
+	if head, err := rd.Read(); err != nil || !slices.Equal(head, rankedHeader) {
+		f.Close()
+		return nil, nil, fmt.Errorf("scoring: %s: not a ranking (its header is %q, want %q)", path, head, rankedHeader)
+	}
+	return f, rd, nil
 }
 
 // writeRows writes a ranking's header and the rows rows yields, numbered
@@ -232,9 +235,6 @@ func (h *rowHeap) pull(name string, rd *csv.Reader, src int) error {
 	}
 	if err != nil {
 		return fmt.Errorf("scoring: %s: %w", name, err)
-	}
-	if len(rec) != len(rankedHeader) {
-		return fmt.Errorf("scoring: %s: a row of %d fields, want %d", name, len(rec), len(rankedHeader))
 	}
 	p, err := strconv.ParseFloat(rec[2], 64)
 	if err != nil {

@@ -1,7 +1,6 @@
 package scoring
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/csv"
@@ -39,10 +38,9 @@ type Options struct {
 	// per core).
 	Batch, Workers int
 	// Read reads a cutout (its centre crop); Prepare turns it into the
-	// model's input (normalised), Values per image.
+	// model's input (normalised).
 	Read    data.ReadOptions
 	Prepare func(data.Image) ([]float32, error)
-	Values  int
 	// Predict returns P(lens) of each image of a batch.
 	Predict func(images []float32) ([]float64, error)
 	// Progress, when set, is told after each batch.
@@ -106,12 +104,9 @@ func Run(ctx context.Context, inputs func(yield func(string) error) error, opt O
 	began := time.Now()
 	// A first pass counts the shard's inputs, for the time left: listing
 	// costs little beside decoding.
-	var k int64
-	err = inputs(func(string) error {
-		if opt.Shards == 0 || k%int64(opt.Shards) == int64(opt.Shard-1) {
-			p.Total++
-		}
-		k++
+	mine := opt.shard(inputs)
+	err = mine(func(string) error {
+		p.Total++
 		return ctx.Err()
 	})
 	if err != nil {
@@ -124,15 +119,10 @@ func Run(ctx context.Context, inputs func(yield func(string) error) error, opt O
 	var enumErr error
 	go func() {
 		defer close(todo)
-		var k, seq int64
-		enumErr = inputs(func(file string) error {
+		var seq int64
+		enumErr = mine(func(file string) error {
 			if err := ctx.Err(); err != nil {
 				return err
-			}
-			mine := opt.Shards == 0 || k%int64(opt.Shards) == int64(opt.Shard-1)
-			k++
-			if !mine {
-				return nil
 			}
 			if resumed > 0 {
 				resumed--
@@ -154,8 +144,7 @@ func Run(ctx context.Context, inputs func(yield func(string) error) error, opt O
 		}
 	}()
 
-	w := bufio.NewWriter(f)
-	cw := csv.NewWriter(w)
+	cw := csv.NewWriter(f)
 	pending := map[int64]item{} // decoded out of order, bounded by the channels
 	var next int64
 	batch := make([]item, 0, opt.Batch)
@@ -177,7 +166,7 @@ func Run(ctx context.Context, inputs func(yield func(string) error) error, opt O
 			}
 		}
 		cw.Flush()
-		if err := errors.Join(cw.Error(), w.Flush()); err != nil {
+		if err := cw.Error(); err != nil {
 			return fmt.Errorf("scoring: %s: %w", path, err)
 		}
 		batch = batch[:0]
@@ -220,6 +209,21 @@ func Run(ctx context.Context, inputs func(yield func(string) error) error, opt O
 		return p, err
 	}
 	return p, WriteFITS(filepath.Join(opt.Out, RankedFITS), ranking, opt.Comments)
+}
+
+// shard filters inputs down to opt's shard: input k (from 0) when
+// k mod Shards is Shard-1, every input without shards.
+func (opt Options) shard(inputs func(yield func(string) error) error) func(yield func(string) error) error {
+	return func(yield func(string) error) error {
+		var k int64
+		return inputs(func(file string) error {
+			k++
+			if opt.Shards > 0 && (k-1)%int64(opt.Shards) != int64(opt.Shard-1) {
+				return nil
+			}
+			return yield(file)
+		})
+	}
 }
 
 // decode reads and prepares the cutouts of todo on opt.Workers goroutines;
@@ -327,7 +331,7 @@ func rankScores(scores, out string) error {
 		return fmt.Errorf("scoring: %w", err)
 	}
 	defer f.Close()
-	rd := csv.NewReader(bufio.NewReader(f))
+	rd := csv.NewReader(f)
 	rd.FieldsPerRecord = len(scoresHeader)
 	if _, err := rd.Read(); err != nil {
 		return fmt.Errorf("scoring: %s: %w", scores, err)

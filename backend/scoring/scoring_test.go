@@ -69,7 +69,7 @@ func meanModel(values int) func([]float32) ([]float64, error) {
 }
 
 func options(out string) Options {
-	return Options{Out: out, Batch: 4, Workers: 3, Values: 3 * 8 * 8, Read: data.ReadOptions{Crop: 8},
+	return Options{Out: out, Batch: 4, Workers: 3, Read: data.ReadOptions{Crop: 8},
 		Prepare: func(im data.Image) ([]float32, error) { return im.Pix, nil }, Predict: meanModel(3 * 8 * 8)}
 }
 
@@ -244,7 +244,7 @@ func TestPositions(t *testing.T) {
 	}
 	out := t.TempDir()
 	opt := options(out)
-	opt.Read.Crop, opt.Values = 0, 0
+	opt.Read.Crop = 0
 	opt.Predict = func(pix []float32) ([]float64, error) { return []float64{0.7}, nil }
 	if _, err := Run(context.Background(), inputsOf(fixture), opt); err != nil {
 		t.Fatal(err)

@@ -73,7 +73,7 @@ func (st *streamFlags) run(ctx context.Context, e env, ckPath string, args []str
 	defer m.Close()
 	size := ck.Params.Preset.ImageSize
 	opt := scoring.Options{Out: st.out, Shard: shard, Shards: shards, Resume: st.resume, Batch: st.batch, Workers: st.workers,
-		Read: data.ReadOptions{Crop: size}, Values: 3 * size * size, Predict: m.Predict,
+		Read: data.ReadOptions{Crop: size}, Predict: m.Predict,
 		Comments: []string{"sslens lens probabilities; model: " + ck.Path, fmt.Sprintf("shard %d of %d of the inputs", max(shard, 1), max(shards, 1))},
 		Prepare: func(im data.Image) ([]float32, error) {
 			if im.C != 3 || im.H != size || im.W != size {
