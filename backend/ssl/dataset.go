@@ -34,18 +34,24 @@ func (s *Set) Images(lo, hi int) []float32 { return s.Pix[lo*s.stride() : hi*s.s
 
 // Add appends im, which must be (3, Size, Size), normalised by norm.
 func (s *Set) Add(name string, label int, im data.Image, norm augment.Normalization) error {
-	if im.C != 3 || im.H != s.Size || im.W != s.Size {
-		return fmt.Errorf("ssl: %s: image is (%d, %d, %d), want (3, %d, %d)", name, im.C, im.H, im.W, s.Size, s.Size)
-	}
 	n := len(s.Pix)
 	s.Pix = append(s.Pix, im.Pix...)
-	if err := augment.Normalize(data.Image{C: 3, H: s.Size, W: s.Size, Pix: s.Pix[n:]}, norm); err != nil {
+	if err := ModelInput(data.Image{C: im.C, H: im.H, W: im.W, Pix: s.Pix[n:]}, s.Size, norm); err != nil {
 		s.Pix = s.Pix[:n]
 		return fmt.Errorf("ssl: %s: %w", name, err)
 	}
 	s.Names = append(s.Names, name)
 	s.Labels = append(s.Labels, label)
 	return nil
+}
+
+// ModelInput checks that im is a model input of size px, three bands, and
+// normalises it in place as the model was trained.
+func ModelInput(im data.Image, size int, norm augment.Normalization) error {
+	if im.C != 3 || im.H != size || im.W != size {
+		return fmt.Errorf("image is (%d, %d, %d), want (3, %d, %d)", im.C, im.H, im.W, size, size)
+	}
+	return augment.Normalize(im, norm)
 }
 
 // LoadSet reads the images cf names from the dataset folder dir, lenses

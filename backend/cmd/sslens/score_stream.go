@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sslens/sslens/backend/augment"
 	"github.com/sslens/sslens/backend/data"
 	"github.com/sslens/sslens/backend/scoring"
 	"github.com/sslens/sslens/backend/ssl"
@@ -75,12 +74,7 @@ func (st *streamFlags) run(ctx context.Context, e env, ckPath string, args []str
 	opt := scoring.Options{Out: st.out, Shard: shard, Shards: shards, Resume: st.resume, Batch: st.batch, Workers: st.workers,
 		Read: data.ReadOptions{Crop: size}, Predict: m.Predict,
 		Comments: []string{"sslens lens probabilities; model: " + ck.Path, fmt.Sprintf("shard %d of %d of the inputs", max(shard, 1), max(shards, 1))},
-		Prepare: func(im data.Image) ([]float32, error) {
-			if im.C != 3 || im.H != size || im.W != size {
-				return nil, fmt.Errorf("image is (%d, %d, %d), want (3, %d, %d)", im.C, im.H, im.W, size, size)
-			}
-			return im.Pix, augment.Normalize(im, ck.Norm)
-		}}
+		Prepare:  func(im data.Image) ([]float32, error) { return im.Pix, ssl.ModelInput(im, size, ck.Norm) }}
 	last := time.Time{}
 	opt.Progress = func(p scoring.Progress) {
 		if time.Since(last) < 5*time.Second {
