@@ -141,6 +141,14 @@ type Submission struct {
 
 var slugRe = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
+// Slug makes a name a folder name: every run of other characters than
+// letters, digits, '.', '_' and '-' becomes '-', the ends lose '-' and '.',
+// and it is cut to 60 bytes.
+func Slug(name string) string {
+	slug := strings.Trim(slugRe.ReplaceAllString(name, "-"), "-.")
+	return slug[:min(len(slug), 60)]
+}
+
 // Submit queues a run. Its folder, DataDir/runs/<id>-<name>, is made when
 // it starts. A submission missing what its kind needs is a
 // *store.InvalidError.
@@ -157,8 +165,7 @@ func (m *Manager) Submit(ctx context.Context, sub Submission) (store.Run, error)
 	if sub.Name == "" {
 		sub.Name = string(sub.Kind)
 	}
-	slug := strings.Trim(slugRe.ReplaceAllString(sub.Name, "-"), "-.")
-	slug = slug[:min(len(slug), 60)]
+	slug := Slug(sub.Name)
 	sub.DirOf = func(id int64) string { return filepath.Join("runs", fmt.Sprintf("%d-%s", id, slug)) }
 	j, ev, err := m.st.CreateRun(ctx, sub.NewRun)
 	if err != nil {

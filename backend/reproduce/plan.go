@@ -56,8 +56,8 @@ func (c *Cell) finetuneFrom() string {
 // run is the cell's run folder.
 func (c *Cell) run() layout.Run { return layout.Run(c.Dir) }
 
-// outputDir is the reproduction's output folder, two levels above a cell.
-func (c *Cell) outputDir() string { return filepath.Dir(filepath.Dir(c.Dir)) }
+// OutputDir is the reproduction's output folder, two levels above a cell.
+func (c *Cell) OutputDir() string { return filepath.Dir(filepath.Dir(c.Dir)) }
 
 // Plan builds every cell's config, in the order the cells run: for each
 // backbone and seed, each method's pretraining (SSL methods) followed by its

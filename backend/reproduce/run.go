@@ -105,7 +105,7 @@ func Run(ctx context.Context, rc *config.ReproduceConfig, opt Options) (*layout.
 	if err != nil {
 		return nil, err
 	}
-	return res.ReproduceResults, res.write(cmp.Or(opt.Results, cells[0].outputDir()))
+	return res.ReproduceResults, res.write(cmp.Or(opt.Results, cells[0].OutputDir()))
 }
 
 // runOnly runs the cell opt.Only names, whose pretraining, if it has one,

@@ -43,7 +43,7 @@ func collect(rc *config.ReproduceConfig, cells []*Cell, opt Options) (*collected
 	if len(cells) == 0 {
 		return nil, fmt.Errorf("reproduce: no cells")
 	}
-	out := cells[0].outputDir()
+	out := cells[0].OutputDir()
 	res := &layout.ReproduceResults{
 		Name: rc.Name, Command: opt.Command, Created: time.Now().UTC(), Config: string(rc.Text),
 		Data: cells[0].Config.Input.DataPath, Bootstrap: rc.Bootstrap, BootstrapSeed: bootstrapSeed,

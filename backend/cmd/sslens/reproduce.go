@@ -142,7 +142,7 @@ func runReproduce(ctx context.Context, fs *flag.FlagSet, args []string, e env) e
 	}
 	dir := opt.Results
 	if dir == "" {
-		dir = filepath.Dir(filepath.Dir(cells[0].Dir))
+		dir = cells[0].OutputDir()
 	}
 	fmt.Fprintf(e.stdout, "%s\nresults: %s, %s and %d ROC plots in %s\n", reproduce.Markdown(res), layout.ResultsMD, layout.ResultsJSON, len(res.Plots), dir)
 	return nil
@@ -171,7 +171,7 @@ func submitCells(ctx context.Context, e env, sl *slurmFlags, pos []string, cells
 		args = append(args, abs(pos[0]))
 	}
 	in := cells[0].Config.Input
-	args = append(args, "--data", abs(in.DataPath), "--out", abs(filepath.Dir(filepath.Dir(cells[0].Dir))))
+	args = append(args, "--data", abs(in.DataPath), "--out", abs(cells[0].OutputDir()))
 	if in.Indices != "" {
 		args = append(args, "--indices", abs(in.Indices))
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 
 	"github.com/sslens/sslens/backend/jobs"
@@ -19,8 +18,6 @@ import (
 // trains it.
 const slurmCellJob = "job"
 
-var cellSlugRe = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
-
 // reproduceOnSlurm submits every unfinished cell of the matrix as a Slurm
 // job of its own, `sslens reproduce ... --cell NAME` (a fine-tune after the
 // pretraining it starts from), or follows the job an earlier submission
@@ -28,7 +25,7 @@ var cellSlugRe = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 // logs are in <out>/slurm/<cell>/. It returns nil once every cell has
 // finished, so that a local run then only writes the results.
 func reproduceOnSlurm(ctx context.Context, e env, ex *jobs.Slurm, cells []*reproduce.Cell, jobArgs []string) error {
-	out, err := filepath.Abs(filepath.Dir(filepath.Dir(cells[0].Dir)))
+	out, err := filepath.Abs(cells[0].OutputDir())
 	if err != nil {
 		return err
 	}
@@ -47,7 +44,7 @@ func reproduceOnSlurm(ctx context.Context, e env, ex *jobs.Slurm, cells []*repro
 		if done {
 			continue
 		}
-		slug := strings.Trim(cellSlugRe.ReplaceAllString(c.Name(), "-"), "-")
+		slug := jobs.Slug(c.Name())
 		dir := filepath.Join(out, "slurm", slug)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return err
