@@ -124,12 +124,9 @@ func (m *Manager) reattach(ctx context.Context, j store.Run, det Detacher) error
 	if err != nil {
 		return err
 	}
-	a := &active{proc: proc, pool: poolOf(j.Kind)}
 	m.mu.Lock()
-	m.running[j.ID] = a
+	m.follow(j, p, proc, t)
 	m.mu.Unlock()
-	m.wg.Add(1)
-	go m.watch(j, p, a, t)
 	return nil
 }
 
@@ -409,11 +406,16 @@ func (m *Manager) start(ctx context.Context, j store.Run) error {
 		}
 		return err
 	}
+	m.follow(j, p, proc, t)
+	return nil
+}
+
+// follow records proc as run j's and watches it to its end. m.mu is held.
+func (m *Manager) follow(j store.Run, p Params, proc Process, t *tailer) {
 	a := &active{proc: proc, pool: poolOf(j.Kind)}
 	m.running[j.ID] = a
 	m.wg.Add(1)
 	go m.watch(j, p, a, t)
-	return nil
 }
 
 // watch follows a running job until its process ends and records the end.
