@@ -277,3 +277,20 @@ func TestAugmentationErrorsNameTheKey(t *testing.T) {
 		}
 	}
 }
+
+// TestBudget: a step's budget is the smaller of max_memory and a server's
+// limit, either absent meaning none.
+func TestBudget(t *testing.T) {
+	for _, tc := range []struct {
+		own         string
+		limit, want int64
+	}{{"", 0, 0}, {"", 6 << 30, 6 << 30}, {"2GiB", 6 << 30, 2 << 30}, {"8GiB", 6 << 30, 6 << 30}, {"2GiB", 0, 2 << 30}} {
+		got, err := Train{MaxMemory: tc.own}.Budget(tc.limit)
+		if err != nil || got != tc.want {
+			t.Errorf("max_memory %q under %d: %d, %v; want %d", tc.own, tc.limit, got, err, tc.want)
+		}
+	}
+	if _, err := (Train{MaxMemory: "lots"}).Budget(6 << 30); err == nil {
+		t.Error("a malformed max_memory passed")
+	}
+}

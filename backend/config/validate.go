@@ -323,3 +323,14 @@ func (t Train) MemoryBudget() (int64, error) {
 	}
 	return int64(b), nil
 }
+
+// Budget is the memory a step of this config may take under limit, a
+// server's memory per job (0: none): the smaller of max_memory and limit,
+// 0 when neither is set.
+func (t Train) Budget(limit int64) (int64, error) {
+	own, err := t.MemoryBudget()
+	if err != nil || limit <= 0 || (own > 0 && own <= limit) {
+		return own, err
+	}
+	return limit, nil
+}

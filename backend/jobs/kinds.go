@@ -149,10 +149,11 @@ func (m *Manager) prepare(ctx context.Context, j store.Run, p Params) ([]string,
 			return nil, err
 		}
 		args := []string{sub, cfgPath, "--data", ds, "--out", dir}
-		if b := m.opt.JobMemory; b > 0 {
+		if limit := m.opt.JobMemory; limit > 0 {
+			// Where the server's limit binds, the job runs within it.
 			if cfg, err := config.Parse([]byte(j.Config)); err == nil {
-				if own, err := cfg.Train.MemoryBudget(); err == nil && (own == 0 || own > b) {
-					args = append(args, "--max-memory", strconv.FormatInt(b, 10))
+				if b, err := cfg.Train.Budget(limit); err == nil && b == limit {
+					args = append(args, "--max-memory", strconv.FormatInt(limit, 10))
 				}
 			}
 		}

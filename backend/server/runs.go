@@ -133,13 +133,13 @@ func (s *Server) validateConfig(w http.ResponseWriter, r *http.Request, c *Call)
 // with the server's, as the job will run (see jobs.Options.JobMemory).
 func (s *Server) jobMemory(cfg *config.Config) (*shared.MemoryEstimate, error) {
 	c := *cfg
-	own, err := c.Train.MemoryBudget()
+	budget := s.opt.JobMemory
+	b, err := c.Train.Budget(budget)
 	if err != nil {
 		return nil, err
 	}
-	budget := s.opt.JobMemory
-	if budget > 0 && (own == 0 || own > budget) {
-		c.Train.MaxMemory = strconv.FormatInt(budget, 10)
+	if b > 0 {
+		c.Train.MaxMemory = strconv.FormatInt(b, 10)
 	}
 	plan, err := memplan.Config(&c)
 	if err != nil {
