@@ -86,10 +86,8 @@ func (s StepMemory) Bytes(chunk int) int64 {
 			rows := int64(g.PerImage * n)
 			total += rows * PassBytes(s.Preset, g.Size, true)
 			if chunk < s.Batch {
-				total += grads
-			}
-			if chunk < s.Batch {
-				total += rows * PassBytes(s.Preset, g.Size, false) // the features pass
+				// The chunk's own gradients and its features pass.
+				total += grads + rows*PassBytes(s.Preset, g.Size, false)
 			}
 			if g.Teacher {
 				total += rows * PassBytes(s.Preset, g.Size, false)

@@ -25,6 +25,9 @@ import (
 // backbone forward, about a third more compute; the memory is that of one
 // chunk's backbone and the whole batch's heads, which are narrow.
 
+// microBatched reports whether a chunk of images (0: none) splits a batch.
+func microBatched(chunk, batch int) bool { return chunk > 0 && chunk < batch }
+
 // chunkedCrops is one group of crops of one size, rows of them crop-major,
 // run through the backbone chunk rows at a time. Its Tokens are an input of
 // the head-and-loss graph.

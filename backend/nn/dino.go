@@ -41,7 +41,7 @@ type DINOOptions struct {
 }
 
 // chunked reports whether the backbone runs in chunks.
-func (o DINOOptions) chunked() bool { return o.Chunk > 0 && o.Chunk < o.Batch }
+func (o DINOOptions) chunked() bool { return microBatched(o.Chunk, o.Batch) }
 
 func (o DINOOptions) validate(p vit.Preset) error {
 	if err := o.Head.Validate(); err != nil {

@@ -63,7 +63,7 @@ func NewSimSiam(backbone, head *vit.Params, bufs Buffers, opt SimSiamOptions) (*
 	g := gorgonia.NewGraph()
 	var bb *Backbone
 	var err error
-	if opt.Chunk > 0 && opt.Chunk < opt.Batch {
+	if microBatched(opt.Chunk, opt.Batch) {
 		if s.crops, err = newChunkedCrops(g, backbone, nil, 2*opt.Batch, opt.Size, 2*opt.Chunk, forwardSeed(opt.Seed, 0), true); err != nil {
 			return nil, err
 		}
