@@ -12,16 +12,17 @@ import (
 type RunKind string
 
 const (
-	KindSimulate  RunKind = "simulate"    // sslens simulate: build a dataset
-	KindPretrain  RunKind = "pretrain"    // sslens pretrain: DINO, iBOT or SimSiam pretraining
-	KindFinetune  RunKind = "finetune"    // sslens finetune: supervised or fine-tuned classifier
-	KindReproduce RunKind = "reproduce"   // sslens reproduce: the reference project's tables
-	KindScore     RunKind = "score-batch" // sslens score: score uploads with a checkpoint
-	KindImport    RunKind = "import"      // sslens import-weights: a public pretrained backbone as a checkpoint
+	KindSimulate  RunKind = "simulate"     // sslens simulate: build a dataset
+	KindPretrain  RunKind = "pretrain"     // sslens pretrain: DINO, iBOT or SimSiam pretraining
+	KindFinetune  RunKind = "finetune"     // sslens finetune: supervised or fine-tuned classifier
+	KindReproduce RunKind = "reproduce"    // sslens reproduce: the reference project's tables
+	KindScore     RunKind = "score-batch"  // sslens score: score uploads with a checkpoint
+	KindImport    RunKind = "import"       // sslens import-weights: a public pretrained backbone as a checkpoint
+	KindSurvey    RunKind = "score-survey" // sslens score --out: a server-side folder, list or glob of cutouts ranked into a catalogue
 )
 
 // RunKinds lists every kind.
-var RunKinds = []RunKind{KindSimulate, KindPretrain, KindFinetune, KindReproduce, KindScore, KindImport}
+var RunKinds = []RunKind{KindSimulate, KindPretrain, KindFinetune, KindReproduce, KindScore, KindImport, KindSurvey}
 
 // RunState is where a run is in its life:
 //
@@ -47,14 +48,18 @@ func (s RunState) Final() bool {
 }
 
 // Progress is how far a run has come: Done of Total units (images for
-// simulate and score-batch, optimiser steps for training).
+// simulate, files for score-survey, optimiser steps for training).
 type Progress struct {
 	Done        int64   `json:"done"`
 	Total       int64   `json:"total"`
-	Unit        string  `json:"unit"` // "images" or "steps"
+	Unit        string  `json:"unit"` // "images", "files" or "steps"
 	Epoch       int     `json:"epoch,omitempty"`
 	TotalEpochs int     `json:"total_epochs,omitempty"`
 	Fraction    float64 `json:"fraction"` // Done / Total, 0 when Total is 0
+	// Rate (units per second) and SecondsLeft at that rate, where the run
+	// reports them (score-survey).
+	Rate        float64 `json:"rate,omitempty"`
+	SecondsLeft float64 `json:"seconds_left,omitempty"`
 }
 
 // Run is one job of the queue and its run folder.
@@ -103,6 +108,7 @@ type CreateRunRequest struct {
 	Checkpoint int64          `json:"checkpoint,omitempty"`
 	After      int64          `json:"after,omitempty"`
 	Import     *ImportRequest `json:"import,omitempty"`
+	Survey     *SurveyRequest `json:"survey,omitempty"`
 }
 
 // ImportRequest is what a run of kind import reads: a weights file an
@@ -124,15 +130,39 @@ type ImportRequest struct {
 // folder that cannot climb out of it (not absolute, no ".." element).
 // Whether the file is there is the server's to say.
 func (r ImportRequest) CheckSource() error {
-	src := r.Source
-	parts := strings.FieldsFunc(src, func(c rune) bool { return c == '/' || c == '\\' })
-	switch {
-	case strings.TrimSpace(src) == "":
+	if strings.TrimSpace(r.Source) == "" {
 		return errors.New("give the weights file's path in the data folder, e.g. weights/dino_deitsmall8_pretrain.pth")
-	case strings.HasPrefix(src, "/") || strings.HasPrefix(src, `\`) || (len(src) > 1 && src[1] == ':'):
-		return fmt.Errorf("%s is an absolute path: give one relative to the data folder", src)
+	}
+	return CheckPath(r.Source)
+}
+
+// SurveyRequest is what a score-survey run scores with its Checkpoint
+// (a classifier): cutouts already on the server, named relative to the
+// data folder. Its errors come back keyed "survey.paths", "survey.lists"
+// and "survey.shards".
+type SurveyRequest struct {
+	// Paths are folders (walked recursively), cutout files and globs
+	// ("hsc/*/*.fits").
+	Paths []string `json:"paths,omitempty"`
+	// Lists are files of cutout paths, one per line; relative paths in
+	// them are taken from the list's own folder.
+	Lists []string `json:"lists,omitempty"`
+	// Shards splits the inputs over that many cluster jobs, merged into
+	// one catalogue at the end (a server running jobs on Slurm); 0 or 1:
+	// one job.
+	Shards int `json:"shards,omitempty"`
+}
+
+// CheckPath checks the form of a path relative to the data folder: not
+// absolute and no ".." element, so that it cannot climb out of the
+// folder. Whether it exists is the server's to say.
+func CheckPath(p string) error {
+	parts := strings.FieldsFunc(p, func(c rune) bool { return c == '/' || c == '\\' })
+	switch {
+	case strings.HasPrefix(p, "/") || strings.HasPrefix(p, `\`) || (len(p) > 1 && p[1] == ':'):
+		return fmt.Errorf("%s is an absolute path: give one relative to the data folder", p)
 	case slices.Contains(parts, ".."):
-		return fmt.Errorf(`%s contains "..": give a path inside the data folder`, src)
+		return fmt.Errorf(`%s contains "..": give a path inside the data folder`, p)
 	}
 	return nil
 }
@@ -232,4 +262,29 @@ type Metric struct {
 type LogLine struct {
 	Stream string `json:"stream"` // stdout or stderr
 	Text   string `json:"text"`
+}
+
+// Catalogue is a score-survey run's output so far: the files it wrote,
+// each downloaded from /api/runs/{id}/catalogue/{name}, and the head of
+// its ranking once it has one.
+type Catalogue struct {
+	Files []CatalogueFile `json:"files"`
+	Top   []RankedCutout  `json:"top"`
+}
+
+// CatalogueFile is one file of a Catalogue.
+type CatalogueFile struct {
+	Name  string `json:"name"` // ranked.csv, ranked.fits, scores.csv
+	Bytes int64  `json:"bytes"`
+}
+
+// RankedCutout is one row of a ranking: Rank 1 has the highest P(lens).
+// File is relative to the data folder where it lies inside it; RA and Dec
+// (degrees, ICRS) are absent for a cutout that gives no position.
+type RankedCutout struct {
+	Rank     int64    `json:"rank"`
+	File     string   `json:"file"`
+	LensProb float64  `json:"lens_prob"`
+	RA       *float64 `json:"ra,omitempty"`
+	Dec      *float64 `json:"dec,omitempty"`
 }

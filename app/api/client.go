@@ -406,6 +406,12 @@ func (c *Client) Checkpoints(ctx context.Context, run int64) ([]shared.Checkpoin
 	return cs, c.do(ctx, http.MethodGet, fmt.Sprintf("/api/runs/%d/checkpoints", run), nil, &cs)
 }
 
+// Catalogue returns a score-survey run's files and the top of its ranking.
+func (c *Client) Catalogue(ctx context.Context, run int64) (shared.Catalogue, error) {
+	var out shared.Catalogue
+	return out, c.do(ctx, http.MethodGet, fmt.Sprintf("/api/runs/%d/catalogue", run), nil, &out)
+}
+
 // Results returns the evaluation table, with ROC points when roc is set.
 func (c *Client) Results(ctx context.Context, roc bool) (shared.Results, error) {
 	path := "/api/results"

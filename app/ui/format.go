@@ -111,6 +111,12 @@ func progressBar(p *shared.Progress) app.UI {
 	if p.TotalEpochs > 0 {
 		text = fmt.Sprintf("epoch %d / %d · %s", p.Epoch, p.TotalEpochs, text)
 	}
+	if p.Rate > 0 {
+		text += fmt.Sprintf(" · %.0f %s/s", p.Rate, p.Unit)
+	}
+	if p.SecondsLeft > 0 && p.Done < p.Total {
+		text += " · " + duration(time.Duration(p.SecondsLeft*float64(time.Second))) + " left"
+	}
 	return app.Div().Class("progress").Role("progressbar").
 		Aria("valuemin", 0).Aria("valuemax", 100).Aria("valuenow", int(math.Round(100*p.Fraction))).
 		Aria("valuetext", text).Body(

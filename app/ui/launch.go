@@ -42,7 +42,8 @@ func kindOf(method string) shared.RunKind {
 // a shipped config as the start, the common choices as fields, and the
 // YAML itself. The server validates the config as it is edited, so errors
 // show beside the field they concern before submitting. A second form
-// imports public pretrained weights as a backbone to fine-tune from.
+// imports public pretrained weights as a backbone to fine-tune from; a
+// third scores a survey's cutouts on the server into a ranked catalogue.
 type Launch struct {
 	app.Compo
 	page
@@ -62,6 +63,7 @@ type Launch struct {
 	gen         int
 	busy        bool
 	imp         importForm
+	survey      surveyForm
 }
 
 // OnMount loads the templates, datasets and pretrained checkpoints.
@@ -78,12 +80,17 @@ func (l *Launch) OnMount(ctx app.Context) {
 			if err == nil {
 				cps, err = pretrainedCheckpoints(ctx, c)
 			}
+			var models shared.ModelStatus
+			if err == nil {
+				models, err = c.Models(ctx)
+			}
 			ctx.Dispatch(func(ctx app.Context) {
 				if err != nil {
 					l.fail(ctx, err)
 					return
 				}
 				l.templates, l.datasets, l.checkpoints = ts, ds, cps
+				l.survey.classifiers, l.survey.checkpoint = models.Checkpoints, models.Default
 				for _, d := range ds {
 					if d.State == shared.DatasetReady {
 						l.dataset = d.ID
@@ -331,6 +338,7 @@ func (l *Launch) Render() app.UI {
 			),
 		),
 		app.If(l.templates != nil, l.importCard()),
+		app.If(l.templates != nil, l.surveyCard()),
 	)
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -15,7 +16,8 @@ import (
 )
 
 // importAPI answers the launch page: one succeeded import run with its
-// checkpoint, and POST /api/runs refusing a missing weights file.
+// checkpoint, one classifier, and POST /api/runs refusing a missing
+// weights file and a missing survey folder.
 func importAPI(t *testing.T) (*Env, func() []shared.CreateRunRequest) {
 	t.Helper()
 	var mu sync.Mutex
@@ -43,6 +45,9 @@ func importAPI(t *testing.T) (*Env, func() []shared.CreateRunRequest) {
 		}
 		js(w, 200, []shared.Run{})
 	})
+	mux.HandleFunc("GET /api/models", func(w http.ResponseWriter, r *http.Request) {
+		js(w, 200, shared.ModelStatus{Ready: true, Default: 9, Checkpoints: []shared.Checkpoint{{ID: 9, Run: 4, RunName: "sup", Name: "best", Preset: "vit_nano", Classifier: true, Epoch: 3}}})
+	})
 	mux.HandleFunc("GET /api/runs/5/checkpoints", func(w http.ResponseWriter, r *http.Request) {
 		js(w, 200, []shared.Checkpoint{{ID: 8, Run: 5, RunName: "import dino", Name: "last", Preset: "vit_d384_depth12_heads6"}})
 	})
@@ -55,6 +60,11 @@ func importAPI(t *testing.T) (*Env, func() []shared.CreateRunRequest) {
 		if req.Import != nil && req.Import.Source == "weights/missing.pth" {
 			js(w, 422, shared.Error{Err: shared.ErrorBody{Code: shared.CodeInvalid, Message: "the weights cannot be imported",
 				Fields: []shared.FieldError{{Key: "import.source", Message: "no file weights/missing.pth in the data folder"}}}})
+			return
+		}
+		if req.Survey != nil && slices.Contains(req.Survey.Paths, "hsc/missing") {
+			js(w, 422, shared.Error{Err: shared.ErrorBody{Code: shared.CodeInvalid, Message: "the cutouts cannot be scored",
+				Fields: []shared.FieldError{{Key: "survey.paths", Message: "no hsc/missing in the data folder"}}}})
 			return
 		}
 		js(w, 201, shared.Run{ID: 6, Kind: req.Kind, State: shared.StateQueued})

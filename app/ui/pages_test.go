@@ -75,6 +75,9 @@ func newFakeAPI(t *testing.T) *fakeAPI {
 	mux.HandleFunc("GET /api/runs/3", func(w http.ResponseWriter, r *http.Request) {
 		js(w, 200, shared.Run{ID: 3, Kind: shared.KindFinetune, Name: "tiny", State: shared.StateQueued, CreatedBy: "ada"})
 	})
+	mux.HandleFunc("GET /api/models", func(w http.ResponseWriter, r *http.Request) {
+		js(w, 200, shared.ModelStatus{Ready: true, Default: 9, Checkpoints: []shared.Checkpoint{{ID: 9, Run: 4, RunName: "sup", Name: "best", Preset: "vit_nano", Classifier: true, Epoch: 3}}})
+	})
 	mux.HandleFunc("GET /api/runs/3/checkpoints", func(w http.ResponseWriter, r *http.Request) { js(w, 200, []shared.Checkpoint{}) })
 	mux.HandleFunc("GET /api/ws", func(w http.ResponseWriter, r *http.Request) {
 		c, err := websocket.Accept(w, r, nil)

@@ -28,6 +28,7 @@ type RunView struct {
 	id          int64
 	m           *runModel
 	checkpoints []shared.Checkpoint
+	catalogue   *shared.Catalogue // a score-survey run's output
 	live        live
 	acting      bool
 }
@@ -50,6 +51,7 @@ func (v *RunView) OnNav(ctx app.Context) {
 			v.m = &runModel{run: r}
 			v.ready()
 			v.loadCheckpoints(ctx)
+			v.loadCatalogue(ctx)
 			v.follow(ctx, &v.live, id, 0, v.onEvents, nil)
 		})
 	})
@@ -70,6 +72,7 @@ func (v *RunView) onEvents(ctx app.Context, evs []shared.Event) {
 	if after := v.m.run.State; after != before && after.Final() {
 		v.refreshRun(ctx)
 		v.loadCheckpoints(ctx)
+		v.loadCatalogue(ctx)
 	}
 }
 
@@ -105,6 +108,22 @@ func (v *RunView) loadCheckpoints(ctx app.Context) {
 		ctx.Dispatch(func(ctx app.Context) {
 			if err == nil {
 				v.checkpoints = cs
+			}
+		})
+	})
+}
+
+// loadCatalogue reads a score-survey run's catalogue; other kinds have none.
+func (v *RunView) loadCatalogue(ctx app.Context) {
+	if v.m == nil || v.m.run.Kind != shared.KindSurvey {
+		return
+	}
+	id := v.id
+	ctx.Async(func() {
+		c, err := v.env.API.Catalogue(ctx, id)
+		ctx.Dispatch(func(ctx app.Context) {
+			if err == nil && id == v.id {
+				v.catalogue = &c
 			}
 		})
 	})
@@ -180,6 +199,7 @@ func (v *RunView) Render() app.UI {
 			&chart.Line{Title: "Throughput", XLabel: "step", YLabel: "images/s", Series: c.Speed, X: c.X, Empty: "no steps yet"},
 		)),
 		v.finalTable(),
+		v.catalogueCard(),
 		app.Div().Class("grid-2").Body(
 			app.Section().Class("card").Aria("labelledby", "h-log").Body(
 				app.H2().ID("h-log").Text("Log"),
@@ -192,6 +212,43 @@ func (v *RunView) Render() app.UI {
 			),
 		),
 	)
+}
+
+// catalogueCard draws a score-survey run's files to download and the top
+// of its ranking; nothing for other runs.
+func (v *RunView) catalogueCard() app.UI {
+	c := v.catalogue
+	if c == nil {
+		return app.If(false)
+	}
+	return app.Section().Class("card").ID("catalogue").Aria("labelledby", "h-catalogue").Body(
+		app.H2().ID("h-catalogue").Text("Catalogue"),
+		app.If(len(c.Files) == 0, app.P().Class("muted").Text("Nothing written yet.")),
+		app.Ul().Class("downloads").Body(app.Range(c.Files).Slice(func(i int) app.UI {
+			f := c.Files[i]
+			return app.Li().Body(
+				app.A().Href(fmt.Sprintf("/api/runs/%d/catalogue/%s", v.id, f.Name)).Attr("download", f.Name).Text(f.Name),
+				app.Span().Class("muted small").Text(" "+byteSize(f.Bytes)),
+			)
+		})),
+		app.If(len(c.Top) > 0, app.Table().Class("table").ID("catalogue-top").Body(
+			app.Caption().Textf("The %d highest P(lens)", len(c.Top)),
+			app.THead().Body(app.Tr().Body(app.Th().Text("Rank"), app.Th().Text("File"), app.Th().Text("P(lens)"), app.Th().Text("RA"), app.Th().Text("Dec"))),
+			app.TBody().Body(app.Range(c.Top).Slice(func(i int) app.UI {
+				r := c.Top[i]
+				return app.Tr().Body(app.Td().Text(r.Rank), app.Td().Class("mono").Text(r.File), app.Td().Text(strconv.FormatFloat(r.LensProb, 'f', 4, 64)),
+					app.Td().Text(degrees(r.RA)), app.Td().Text(degrees(r.Dec)))
+			})),
+		)),
+	)
+}
+
+// degrees formats a coordinate in degrees, or a dash for none.
+func degrees(v *float64) string {
+	if v == nil {
+		return "–"
+	}
+	return strconv.FormatFloat(*v, 'f', 5, 64)
 }
 
 // trains reports whether runs of kind k train a model (and so have

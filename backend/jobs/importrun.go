@@ -44,14 +44,33 @@ func CheckImport(dataDir string, r shared.ImportRequest) error {
 }
 
 // ImportSource resolves rel, a weights file's path relative to the data
-// folder dataDir, and refuses whatever could reach outside that folder: an
-// absolute path, a ".." element, a link that leads out.
+// folder dataDir (see DataPath), which must be a file.
 func ImportSource(dataDir, rel string) (string, error) {
 	if err := (shared.ImportRequest{Source: rel}).CheckSource(); err != nil {
 		return "", err
 	}
-	if filepath.IsAbs(rel) {
-		return "", fmt.Errorf("%s is an absolute path: give one relative to the data folder", rel)
+	p, err := DataPath(dataDir, rel)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("no file %s in the data folder: place the downloaded weights there first", rel)
+	}
+	if err != nil {
+		return "", err
+	}
+	if st, err := os.Stat(p); err != nil {
+		return "", err
+	} else if !st.Mode().IsRegular() {
+		return "", fmt.Errorf("%s is not a file", rel)
+	}
+	return p, nil
+}
+
+// DataPath resolves rel, a path relative to the data folder dataDir, to
+// where it leads, and refuses whatever could reach outside that folder:
+// an absolute path, a ".." element, a link that leads out. A path that is
+// not there is an error wrapping fs.ErrNotExist.
+func DataPath(dataDir, rel string) (string, error) {
+	if err := shared.CheckPath(rel); err != nil {
+		return "", err
 	}
 	parts := strings.FieldsFunc(rel, func(r rune) bool { return r == '/' || r == '\\' })
 	root, err := filepath.EvalSymlinks(dataDir)
@@ -60,18 +79,13 @@ func ImportSource(dataDir, rel string) (string, error) {
 	}
 	p, err := filepath.EvalSymlinks(filepath.Join(root, filepath.Join(parts...)))
 	if errors.Is(err, fs.ErrNotExist) {
-		return "", fmt.Errorf("no file %s in the data folder: place the downloaded weights there first", rel)
+		return "", fmt.Errorf("no %s in the data folder: %w", rel, fs.ErrNotExist)
 	}
 	if err != nil {
 		return "", err
 	}
 	if r, err := filepath.Rel(root, p); err != nil || r == ".." || strings.HasPrefix(r, ".."+string(filepath.Separator)) {
 		return "", fmt.Errorf("%s leads outside the data folder (to %s)", rel, p)
-	}
-	if st, err := os.Stat(p); err != nil {
-		return "", err
-	} else if !st.Mode().IsRegular() {
-		return "", fmt.Errorf("%s is not a file", rel)
 	}
 	return p, nil
 }

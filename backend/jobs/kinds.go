@@ -28,8 +28,10 @@ type Params struct {
 	Counts string `json:"counts,omitempty"`
 	Seed   uint64 `json:"seed,omitempty"`
 	// finetune: a stored checkpoint to fine-tune from (finetune configs);
-	// score-batch: the checkpoint to score with.
+	// score-batch and score-survey: the checkpoint to score with.
 	Checkpoint int64 `json:"checkpoint,omitempty"`
+	// score-survey: the cutouts to score, relative to the data folder.
+	Cutouts *shared.SurveyRequest `json:"cutouts,omitempty"`
 	// score-batch: the uploads to score; empty means all valid uploads.
 	Uploads []int64 `json:"uploads,omitempty"`
 	// import: the weights file (relative to the data folder) and choices.
@@ -44,19 +46,21 @@ var subcommand = map[shared.RunKind]string{
 	shared.KindReproduce: "reproduce",
 	shared.KindScore:     "score",
 	shared.KindImport:    "import-weights",
+	shared.KindSurvey:    "score",
 }
 
 // pool is a set of slots that jobs of some kinds share (see Options).
 type pool int
 
 const (
-	poolTrain pool = iota // simulate, pretrain, finetune, reproduce: Options.Slots
+	poolTrain pool = iota // simulate, pretrain, finetune, reproduce, score-survey: Options.Slots
 	poolScore             // score-batch, import: Options.ScoreSlots
 )
 
 // poolOf is the pool a kind runs in. Scoring and importing have their own
 // because they take seconds: behind hours of training they would wait
-// hours, and in a training slot they would hold training back.
+// hours, and in a training slot they would hold training back. Scoring a
+// survey takes hours, and trains' slots.
 func poolOf(k shared.RunKind) pool {
 	if k == shared.KindScore || k == shared.KindImport {
 		return poolScore
@@ -101,6 +105,13 @@ func checkParams(nr store.NewRun, p Params) error {
 	case shared.KindImport:
 		if p.Import == nil || p.Import.Source == "" {
 			return errors.New("import: no source file")
+		}
+	case shared.KindSurvey:
+		if p.Checkpoint == 0 {
+			return errors.New("score-survey: no checkpoint")
+		}
+		if p.Cutouts == nil || len(p.Cutouts.Paths)+len(p.Cutouts.Lists) == 0 {
+			return errors.New("score-survey: no cutouts to score")
 		}
 	default:
 		return fmt.Errorf("unknown kind %q", nr.Kind)
@@ -174,7 +185,7 @@ func (m *Manager) prepare(ctx context.Context, j store.Run, p Params) ([]string,
 		args := []string{sub, "--data", ds, "--out", dir}
 		if sl, ok := m.ex.(*Slurm); ok {
 			// The reproduction submits its cells as Slurm jobs of their own.
-			args = append(args, sl.reproduceFlags()...)
+			args = append(args, sl.fanOutFlags()...)
 		}
 		if j.Config == "" {
 			return args, nil // the command's default config
@@ -207,6 +218,8 @@ func (m *Manager) prepare(ctx context.Context, j store.Run, p Params) ([]string,
 		return args, nil
 	case shared.KindImport:
 		return m.importArgs(sub, dir, p.Import)
+	case shared.KindSurvey:
+		return m.surveyArgs(ctx, sub, dir, p)
 	}
 	return nil, fmt.Errorf("unknown kind %q", j.Kind)
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sslens/sslens/backend/layout"
+	"github.com/sslens/sslens/backend/scoring"
 	"github.com/sslens/sslens/backend/store"
 	"github.com/sslens/sslens/shared"
 )
@@ -465,7 +466,7 @@ func (m *Manager) watch(j store.Run, p Params, a *active, t *tailer) {
 	case runErr != nil:
 		tr.To, tr.Error = shared.StateFailed, failure(runErr, m.abs(j.Dir))
 		var cs ClusterStop
-		if errors.As(runErr, &cs) && layout.Run(m.abs(j.Dir)).Resumable() {
+		if (errors.As(runErr, &cs) || j.Kind == shared.KindSurvey) && m.resumable(j) {
 			tr.Resumable = new(true)
 		}
 	case finErr != nil:
@@ -477,6 +478,17 @@ func (m *Manager) watch(j store.Run, p Params, a *active, t *tailer) {
 		m.log.Error("jobs: recording the end of a run", "run", j.ID, "state", tr.To, "err", err)
 	}
 	m.kick()
+}
+
+// resumable says whether a failed run's folder holds what a resume
+// continues from: a training run's last checkpoint, a survey's scores so
+// far (a survey resumes whatever stopped it; what was scored is kept).
+func (m *Manager) resumable(j store.Run) bool {
+	dir := m.abs(j.Dir)
+	if j.Kind == shared.KindSurvey {
+		return layout.IsFile(filepath.Join(dir, scoring.ProgressFile))
+	}
+	return layout.Run(dir).Resumable()
 }
 
 // failure words a failed process: its exit and the last lines it wrote

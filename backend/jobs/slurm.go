@@ -120,9 +120,10 @@ func (s *Slurm) script(spec Spec) string {
 // shellQuote quotes s for sh: in single quotes, each quote inside closed, escaped and reopened.
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
-// reproduceFlags are the flags of `sslens reproduce` that submit its cells
-// with this executor's options.
-func (s *Slurm) reproduceFlags() []string {
+// fanOutFlags are the flags of the commands that submit Slurm jobs of
+// their own (`sslens reproduce`'s cells, `sslens score --shards`) with
+// this executor's options.
+func (s *Slurm) fanOutFlags() []string {
 	out := []string{"--executor", "slurm"}
 	for _, o := range s.Options {
 		out = append(out, "--slurm-option="+o)

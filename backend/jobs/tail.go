@@ -14,6 +14,7 @@ import (
 
 	"github.com/sslens/sslens/backend/data"
 	"github.com/sslens/sslens/backend/layout"
+	"github.com/sslens/sslens/backend/scoring"
 	"github.com/sslens/sslens/backend/store"
 	"github.com/sslens/sslens/shared"
 )
@@ -93,6 +94,9 @@ type tailer struct {
 	simOut         string // simulate: the dataset folder being written
 	simTotal, done int
 
+	survey     bool      // score-survey: its progress file is followed
+	surveySeen time.Time // the progress file's time when last read
+
 	progress *shared.Progress
 }
 
@@ -116,6 +120,7 @@ func (m *Manager) newTailer(ctx context.Context, j store.Run, p Params) (*tailer
 	for _, ev := range evs {
 		t.known[ev.Metric.Seq] = ev.Metric.Time
 	}
+	t.survey = j.Kind == shared.KindSurvey
 	if j.Kind == shared.KindSimulate {
 		t.simOut = m.abs(p.Out)
 		if t.simTotal, err = SimulateTotal(p.Survey, p.Counts); err != nil {
@@ -190,6 +195,13 @@ func (t *tailer) poll(ctx context.Context) error {
 		}
 	}
 
+	if t.survey {
+		if p, ok := t.surveyProgress(); ok {
+			t.progress = p
+			evs = append(evs, shared.Event{Type: shared.EventProgress, Progress: p})
+		}
+	}
+
 	if len(evs) > 0 {
 		if t.progress != nil {
 			t.progress.Fraction = fraction(t.progress.Done, t.progress.Total)
@@ -206,6 +218,22 @@ func (t *tailer) poll(ctx context.Context) error {
 		errs = append(errs, t.m.registerCheckpoint(ctx, t.job, c))
 	}
 	return errors.Join(errs...)
+}
+
+// surveyProgress reads a score-survey's progress file when it changed
+// since the last read.
+func (t *tailer) surveyProgress() (*shared.Progress, bool) {
+	path := filepath.Join(t.dir, scoring.ProgressFile)
+	st, err := os.Stat(path)
+	if err != nil || st.ModTime().Equal(t.surveySeen) {
+		return nil, false
+	}
+	p, err := scoring.ReadProgress(t.dir)
+	if err != nil {
+		return nil, false // being replaced: the next poll reads it
+	}
+	t.surveySeen = st.ModTime()
+	return &shared.Progress{Done: p.Done(), Total: p.Total, Unit: "files", Rate: p.Rate(), SecondsLeft: p.Left().Seconds()}, true
 }
 
 func logEvent(stream, text string) shared.Event {

@@ -104,7 +104,8 @@ func glob(pattern string, yield func(string) error) error {
 }
 
 // readList yields the paths of a list file, one per line; relative ones
-// are taken from the working folder.
+// are taken from the list's folder, so that a list kept beside its
+// cutouts names the same files wherever it is read from.
 func readList(path string, yield func(string) error) error {
 	f, err := os.Open(path)
 	if err != nil {
@@ -117,6 +118,9 @@ func readList(path string, yield func(string) error) error {
 		p := strings.TrimSpace(sc.Text())
 		if p == "" || strings.HasPrefix(p, "#") {
 			continue
+		}
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(filepath.Dir(path), p)
 		}
 		if err := yield(p); err != nil {
 			return err

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sslens/sslens/backend/atomicfile"
 	"github.com/sslens/sslens/backend/fitstable"
+	"github.com/sslens/sslens/shared"
 )
 
 // RankedFile is a run's ranking: every scored cutout, highest P(lens)
@@ -242,4 +243,37 @@ func (h *rowHeap) pull(name string, rd *csv.Reader, src int) error {
 	}
 	heap.Push(h, heapRow{ranked{file: rec[1], prob: p, probText: rec[2], ra: rec[3], dec: rec[4]}, src})
 	return nil
+}
+
+// Top reads the first n rows of the ranking at path (ranked.csv).
+func Top(path string, n int) ([]shared.RankedCutout, error) {
+	f, rd, err := openRanking(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []shared.RankedCutout
+	for len(out) < n {
+		rec, err := rd.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("scoring: %s: %w", path, err)
+		}
+		rank, err1 := strconv.ParseInt(rec[0], 10, 64)
+		prob, err2 := strconv.ParseFloat(rec[2], 64)
+		if err := errors.Join(err1, err2); err != nil {
+			return nil, fmt.Errorf("scoring: %s: row %d: %w", path, len(out)+1, err)
+		}
+		row := shared.RankedCutout{Rank: rank, File: rec[1], LensProb: prob}
+		if ra, err := strconv.ParseFloat(rec[3], 64); err == nil {
+			row.RA = &ra
+		}
+		if dec, err := strconv.ParseFloat(rec[4], 64); err == nil {
+			row.Dec = &dec
+		}
+		out = append(out, row)
+	}
+	return out, nil
 }

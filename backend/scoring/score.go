@@ -2,8 +2,10 @@ package scoring
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sslens/sslens/backend/atomicfile"
 	"github.com/sslens/sslens/backend/data"
 )
 
@@ -45,21 +48,79 @@ type Options struct {
 	Predict func(images []float32) ([]float64, error)
 	// Progress, when set, is told after each batch.
 	Progress func(Progress)
+	// ProgressEvery is how often ProgressFile is rewritten at most (0:
+	// DefaultProgressEvery).
+	ProgressEvery time.Duration
 	// Comments describe the run in ranked.fits's primary header (the
 	// model, the shard).
 	Comments []string
 }
 
+// ProgressFile holds a run's latest Progress as JSON, rewritten (whole)
+// every few seconds and at the end, for whoever follows the run: the
+// portal, or the job merging the shards.
+const ProgressFile = "progress.json"
+
+// DefaultProgressEvery is how often ProgressFile is rewritten at most,
+// unless Options say otherwise.
+const DefaultProgressEvery = 2 * time.Second
+
 // Progress counts a run's cutouts so far: Scored and Failed in this
 // session, Resumed from an earlier one, Total in its shard (all sessions),
-// and the session's time.
+// and the session's time. Finished is set once the ranking is written.
 type Progress struct {
-	Scored, Failed, Resumed, Total int64
-	Elapsed                        time.Duration
+	Scored   int64         `json:"scored"`
+	Failed   int64         `json:"failed"`
+	Resumed  int64         `json:"resumed"`
+	Total    int64         `json:"total"`
+	Elapsed  time.Duration `json:"elapsed_ns"`
+	Finished bool          `json:"finished"`
 }
 
+// Done is the shard's cutouts behind it, in all sessions.
+func (p Progress) Done() int64 { return p.Resumed + p.Scored + p.Failed }
+
 // Rate is the session's cutouts per second.
-func (p Progress) Rate() float64 { return float64(p.Scored+p.Failed) / p.Elapsed.Seconds() }
+func (p Progress) Rate() float64 {
+	if p.Elapsed <= 0 {
+		return 0
+	}
+	return float64(p.Scored+p.Failed) / p.Elapsed.Seconds()
+}
+
+// Add sums the counts of shards running side by side. Elapsed becomes
+// the time that makes Rate the sum of their rates, what they score
+// together now, whenever each started.
+func (p Progress) Add(q Progress) Progress {
+	sum := Progress{Scored: p.Scored + q.Scored, Failed: p.Failed + q.Failed, Resumed: p.Resumed + q.Resumed,
+		Total: p.Total + q.Total, Finished: p.Finished && q.Finished}
+	if rate := p.Rate() + q.Rate(); rate > 0 {
+		sum.Elapsed = time.Duration(float64(sum.Scored+sum.Failed) / rate * float64(time.Second))
+	}
+	return sum
+}
+
+// ReadProgress reads the ProgressFile of the run folder dir.
+func ReadProgress(dir string) (Progress, error) {
+	var p Progress
+	b, err := os.ReadFile(filepath.Join(dir, ProgressFile))
+	if err == nil {
+		err = json.Unmarshal(b, &p)
+	}
+	if err != nil {
+		return Progress{}, fmt.Errorf("scoring: progress: %w", err)
+	}
+	return p, nil
+}
+
+// WriteProgress replaces the ProgressFile of dir.
+func WriteProgress(dir string, p Progress) error {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteBytes(filepath.Join(dir, ProgressFile), append(b, '\n'))
+}
 
 // Left is the time the rest should take at the session's rate.
 func (p Progress) Left() time.Duration {
@@ -112,6 +173,10 @@ func Run(ctx context.Context, inputs func(yield func(string) error) error, opt O
 	if err != nil {
 		return p, err
 	}
+	if err := WriteProgress(opt.Out, p); err != nil {
+		return p, err
+	}
+	written := time.Now()
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -174,7 +239,11 @@ func Run(ctx context.Context, inputs func(yield func(string) error) error, opt O
 		if opt.Progress != nil {
 			opt.Progress(p)
 		}
-		return nil
+		if time.Since(written) < cmp.Or(opt.ProgressEvery, DefaultProgressEvery) {
+			return nil
+		}
+		written = time.Now()
+		return WriteProgress(opt.Out, p)
 	}
 	for it := range done {
 		pending[it.seq] = it
@@ -208,7 +277,11 @@ func Run(ctx context.Context, inputs func(yield func(string) error) error, opt O
 	if err := rankScores(path, ranking); err != nil {
 		return p, err
 	}
-	return p, WriteFITS(filepath.Join(opt.Out, RankedFITS), ranking, opt.Comments)
+	if err := WriteFITS(filepath.Join(opt.Out, RankedFITS), ranking, opt.Comments); err != nil {
+		return p, err
+	}
+	p.Finished = true
+	return p, WriteProgress(opt.Out, p)
 }
 
 // shard filters inputs down to opt's shard: input k (from 0) when

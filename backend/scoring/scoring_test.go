@@ -168,6 +168,9 @@ func TestResume(t *testing.T) {
 	if p.Resumed < 8 || p.Resumed+p.Scored+p.Failed != 31 || p.Total != 31 {
 		t.Errorf("resumed run %+v, want the first rows skipped and the rest scored", p)
 	}
+	if rec, err := ReadProgress(got); err != nil || !rec.Finished || rec.Done() != 31 || rec.Total != 31 || rec.Resumed != p.Resumed {
+		t.Errorf("%s: %+v (%v), want the finished run's %+v", ProgressFile, rec, err, p)
+	}
 	for _, name := range []string{ScoresFile, RankedFile} {
 		a, _ := os.ReadFile(filepath.Join(want, name))
 		b, _ := os.ReadFile(filepath.Join(got, name))
@@ -265,7 +268,8 @@ func TestPositions(t *testing.T) {
 
 // TestInputs: folders are walked in name order (links followed), globs match in name order
 // without descending past their depth, list files skip blanks and
-// comments, and a missing file is passed on to be reported.
+// comments and take relative paths from their own folder, and a missing
+// file is passed on to be reported.
 func TestInputs(t *testing.T) {
 	dir := t.TempDir()
 	for _, p := range []string{"x/b.npy", "x/a.fits", "x/notes.txt", "x/deep/c.npy", "y/d.npy"} {
@@ -275,8 +279,9 @@ func TestInputs(t *testing.T) {
 	if err := os.Symlink(filepath.Join(dir, "y/d.npy"), filepath.Join(dir, "x/link.npy")); err != nil {
 		t.Fatal(err)
 	}
-	list := filepath.Join(dir, "list.txt")
-	os.WriteFile(list, []byte("# survey\n"+filepath.Join(dir, "y/d.npy")+"\n\n  missing.npy \n"), 0o644)
+	list := filepath.Join(dir, "lists", "list.txt")
+	os.MkdirAll(filepath.Dir(list), 0o755)
+	os.WriteFile(list, []byte("# survey\n"+filepath.Join(dir, "y/d.npy")+"\n\n  ../missing.npy \n"), 0o644)
 	var got []string
 	err := Inputs([]string{filepath.Join(dir, "x"), filepath.Join(dir, "*", "*.npy")}, []string{list}, func(p string) error {
 		got = append(got, strings.TrimPrefix(p, dir+"/"))

@@ -48,6 +48,8 @@ func (s *Server) Routes() []Route {
 		{Method: http.MethodGet, Pattern: "/api/runs/{id}/events", Role: astronomer, Handle: s.runEvents},
 		{Method: http.MethodGet, Pattern: "/api/runs/{id}/logs", Role: astronomer, Handle: s.runLogs},
 		{Method: http.MethodGet, Pattern: "/api/runs/{id}/checkpoints", Role: astronomer, Handle: s.runCheckpoints},
+		{Method: http.MethodGet, Pattern: "/api/runs/{id}/catalogue", Role: astronomer, Handle: s.catalogue},
+		{Method: http.MethodGet, Pattern: "/api/runs/{id}/catalogue/{name}", Role: astronomer, Stream: true, Handle: s.catalogueFile},
 
 		{Method: http.MethodGet, Pattern: "/api/results", Role: astronomer, Handle: s.results},
 		{Method: http.MethodGet, Pattern: "/api/results/{run}", Role: astronomer, Handle: s.runResults},

@@ -219,12 +219,14 @@ func (s *Server) SubmitRun(ctx context.Context, user string, req shared.CreateRu
 	case shared.KindPretrain, shared.KindFinetune, shared.KindReproduce:
 	case shared.KindImport:
 		return s.submitImport(ctx, user, req)
+	case shared.KindSurvey:
+		return s.submitSurvey(ctx, user, req)
 	case shared.KindSimulate:
 		return store.Run{}, errInvalid("use POST /api/datasets", shared.FieldError{Key: "kind", Message: "simulate runs are made by creating a dataset"})
 	case shared.KindScore:
 		return store.Run{}, errInvalid("use POST /api/uploads/score", shared.FieldError{Key: "kind", Message: "score-batch runs are made from uploads"})
 	default:
-		return store.Run{}, errInvalid("unknown kind", shared.FieldError{Key: "kind", Message: fmt.Sprintf("%q: want pretrain, finetune, reproduce or import", req.Kind)})
+		return store.Run{}, errInvalid("unknown kind", shared.FieldError{Key: "kind", Message: fmt.Sprintf("%q: want pretrain, finetune, reproduce, import or score-survey", req.Kind)})
 	}
 	ds, err := s.trainingDataset(ctx, req.Dataset)
 	if err != nil {
@@ -314,6 +316,45 @@ func (s *Server) submitImport(ctx context.Context, user string, req shared.Creat
 	imp := *req.Import
 	return s.opt.Jobs.Submit(ctx, jobs.Submission{NewRun: store.NewRun{Kind: shared.KindImport, Name: name, CreatedBy: user},
 		Params: jobs.Params{Import: &imp}})
+}
+
+// submitSurvey queues the scoring of cutouts already on the server (paths
+// and lists relative to the data folder) with a classifier checkpoint;
+// what is missing, outside the folder or not a classifier is refused by
+// field (survey.paths, survey.lists, survey.shards, checkpoint).
+func (s *Server) submitSurvey(ctx context.Context, user string, req shared.CreateRunRequest) (store.Run, error) {
+	switch {
+	case req.Survey == nil:
+		return store.Run{}, errInvalid("nothing to score", shared.FieldError{Key: "survey.paths", Message: "give a folder, file or glob of cutouts in the data folder, or a list file"})
+	case req.Config != "" || req.Template != "" || req.Dataset != 0 || req.Import != nil:
+		return store.Run{}, errInvalid("a survey scoring takes no config, dataset or weights file", shared.FieldError{Key: "kind", Message: "score-survey runs read a checkpoint and cutouts"})
+	}
+	var errs []error
+	ck, err := s.st.Checkpoint(ctx, req.Checkpoint)
+	switch {
+	case req.Checkpoint == 0:
+		errs = append(errs, shared.FieldError{Key: "checkpoint", Message: "choose a classifier to score with"})
+	case errors.Is(err, store.ErrNotFound):
+		errs = append(errs, shared.FieldErrorf("checkpoint", "no checkpoint %d", req.Checkpoint))
+	case err != nil:
+		return store.Run{}, err
+	case !ck.Classifier:
+		errs = append(errs, shared.FieldErrorf("checkpoint", "%s/%s is a pretrained backbone without a classifier head: choose a fine-tuned or supervised checkpoint", ck.RunName, ck.Name))
+	}
+	survey := *req.Survey
+	errs = append(errs, jobs.CheckSurvey(s.opt.DataDir, survey, s.opt.Jobs.OnCluster()))
+	if err := errors.Join(errs...); err != nil {
+		return store.Run{}, errInvalid("the cutouts cannot be scored", configFields(err)...)
+	}
+	name := req.Name
+	if name == "" {
+		name = "score " + strings.Join(append(slices.Clone(survey.Paths), survey.Lists...), ", ")
+		if r := []rune(name); len(r) > 60 {
+			name = string(r[:59]) + "…"
+		}
+	}
+	return s.opt.Jobs.Submit(ctx, jobs.Submission{NewRun: store.NewRun{Kind: shared.KindSurvey, Name: name, CreatedBy: user, After: req.After},
+		Params: jobs.Params{Checkpoint: ck.ID, Cutouts: &survey}})
 }
 
 // trainingDataset is the dataset a run asks for, or the first ready one.

@@ -53,6 +53,8 @@ type Jobs interface {
 	Submit(ctx context.Context, sub jobs.Submission) (store.Run, error)
 	Cancel(ctx context.Context, id int64) (store.Run, error)
 	Resume(ctx context.Context, id int64) (store.Run, error)
+	// OnCluster reports whether jobs run on a cluster (survey shards).
+	OnCluster() bool
 }
 
 // UploadLimits bound one upload request.

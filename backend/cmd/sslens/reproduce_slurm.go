@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/sslens/sslens/backend/jobs"
 	"github.com/sslens/sslens/backend/reproduce"
@@ -14,9 +15,109 @@ import (
 	"github.com/sslens/sslens/shared"
 )
 
-// slurmCellJob is the file in a cell's Slurm folder naming the job that
-// trains it.
-const slurmCellJob = "job"
+// slurmJobFile is the file in a part's Slurm folder naming the job that
+// runs it.
+const slurmJobFile = "job"
+
+// slurmPart is one job of a command that fans out over Slurm: a reproduce
+// cell, a scoring shard.
+type slurmPart struct {
+	name string // for people: the cell, "shard 2 of 8"
+	job  string // the Slurm job's name, after "sslens-"
+	// dir is its folder: the batch script, the logs and slurmJobFile.
+	dir  string
+	kind shared.RunKind
+	args []string // the sslens subcommand the job runs
+	// after is the index of a part that must succeed first, or -1.
+	after int
+}
+
+// slurmFollowed is a part whose job was submitted or found running.
+type slurmFollowed struct {
+	part slurmPart
+	proc jobs.Process
+}
+
+// submitParts submits each part as a Slurm job (after the part it waits
+// for), or follows the job an earlier submission left queued or running,
+// so that running the same command again never runs a part twice. Each
+// line of what it did goes to stderr, prefixed by label(i).
+func submitParts(ctx context.Context, e env, ex *jobs.Slurm, parts []slurmPart, label func(i int) string) ([]slurmFollowed, error) {
+	handles := make([]string, len(parts))
+	var followed []slurmFollowed
+	for i, p := range parts {
+		if err := os.MkdirAll(p.dir, 0o755); err != nil {
+			return followed, err
+		}
+		line := label(i)
+		var proc jobs.Process
+		if b, err := os.ReadFile(filepath.Join(p.dir, slurmJobFile)); err == nil {
+			if h := strings.TrimSpace(string(b)); h != "" {
+				if active, err := ex.Active(ctx, h); err == nil && active {
+					if proc, err = ex.Attach(h); err != nil {
+						return followed, err
+					}
+					line += "following " + h
+				}
+			}
+		}
+		if proc == nil {
+			var after []string
+			if p.after >= 0 && handles[p.after] != "" {
+				after = append(after, handles[p.after])
+			}
+			spec := jobs.Spec{Run: int64(i + 1), Kind: p.kind, Name: p.job, Args: p.args, Dir: p.dir, After: after}
+			var err error
+			if proc, err = ex.Start(ctx, spec); err != nil {
+				return followed, fmt.Errorf("%s: %w", p.name, err)
+			}
+			if err := os.WriteFile(filepath.Join(p.dir, slurmJobFile), []byte(proc.Handle()+"\n"), 0o644); err != nil {
+				return followed, err
+			}
+			line += "submitted as " + proc.Handle()
+			if len(after) > 0 {
+				line += ", after " + strings.Join(after, ", ")
+			}
+		}
+		handles[i] = proc.Handle()
+		followed = append(followed, slurmFollowed{p, proc})
+		fmt.Fprintln(e.stderr, line)
+	}
+	return followed, nil
+}
+
+// waitParts waits for the followed jobs, calling tick (when set) every
+// few seconds meanwhile. It returns ctx's error when ctx ends first, and
+// otherwise one error naming each part that failed with its log.
+func waitParts(ctx context.Context, e env, followed []slurmFollowed, tick func()) error {
+	every := time.NewTicker(5 * time.Second)
+	defer every.Stop()
+	var failed []string
+	for _, f := range followed {
+	wait:
+		for {
+			select {
+			case <-f.proc.Done():
+				break wait
+			case <-every.C:
+				if tick != nil {
+					tick()
+				}
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		if err := f.proc.Err(); err != nil {
+			failed = append(failed, fmt.Sprintf("%s (%s): %v; its log: %s", f.part.name, f.proc.Handle(), err, filepath.Join(f.part.dir, "stderr.log")))
+			continue
+		}
+		fmt.Fprintf(e.stderr, "%s: finished on Slurm (%s)\n", f.part.name, f.proc.Handle())
+	}
+	if len(failed) > 0 {
+		return errors.New(strings.Join(failed, "\n  "))
+	}
+	return nil
+}
 
 // reproduceOnSlurm submits every unfinished cell of the matrix as a Slurm
 // job of its own, `sslens reproduce ... --cell NAME` (a fine-tune after the
@@ -29,13 +130,9 @@ func reproduceOnSlurm(ctx context.Context, e env, ex *jobs.Slurm, cells []*repro
 	if err != nil {
 		return err
 	}
-	type follow struct {
-		cell *reproduce.Cell
-		dir  string
-		proc jobs.Process
-	}
-	var followed []follow
-	handles := map[*reproduce.Cell]string{}
+	var parts []slurmPart
+	var at []int // each part's place in the matrix
+	index := map[*reproduce.Cell]int{}
 	for i, c := range cells {
 		done, err := reproduce.CellDone(c)
 		if err != nil {
@@ -44,64 +141,32 @@ func reproduceOnSlurm(ctx context.Context, e env, ex *jobs.Slurm, cells []*repro
 		if done {
 			continue
 		}
+		after := -1
+		if k, ok := index[c.Pretrain]; ok {
+			after = k
+		}
+		kind := shared.KindFinetune
+		if c.Kind == reproduce.CellPretrain {
+			kind = shared.KindPretrain
+		}
+		index[c] = len(parts)
+		at = append(at, i)
 		slug := jobs.Slug(c.Name())
-		dir := filepath.Join(out, "slurm", slug)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
-		}
-		line := fmt.Sprintf("[%d/%d] %s: ", i+1, len(cells), c.Name())
-		var proc jobs.Process
-		if b, err := os.ReadFile(filepath.Join(dir, slurmCellJob)); err == nil {
-			if h := strings.TrimSpace(string(b)); h != "" {
-				if active, err := ex.Active(ctx, h); err == nil && active {
-					if proc, err = ex.Attach(h); err != nil {
-						return err
-					}
-					line += "following " + h
-				}
-			}
-		}
-		if proc == nil {
-			var after []string
-			if h, ok := handles[c.Pretrain]; ok {
-				after = append(after, h)
-			}
-			args := append(append([]string(nil), jobArgs...), "--cell", c.Name())
-			kind := shared.KindFinetune
-			if c.Kind == reproduce.CellPretrain {
-				kind = shared.KindPretrain
-			}
-			spec := jobs.Spec{Run: int64(i + 1), Kind: kind, Name: "reproduce-" + slug, Args: args, Dir: dir, After: after}
-			if proc, err = ex.Start(ctx, spec); err != nil {
-				return fmt.Errorf("reproduce: %s: %w", c.Name(), err)
-			}
-			if err := os.WriteFile(filepath.Join(dir, slurmCellJob), []byte(proc.Handle()+"\n"), 0o644); err != nil {
-				return err
-			}
-			line += "submitted as " + proc.Handle()
-			if len(after) > 0 {
-				line += ", after " + strings.Join(after, ", ")
-			}
-		}
-		handles[c] = proc.Handle()
-		followed = append(followed, follow{c, dir, proc})
-		fmt.Fprintln(e.stderr, line)
+		parts = append(parts, slurmPart{name: c.Name(), job: "reproduce-" + slug, dir: filepath.Join(out, "slurm", slug), kind: kind,
+			args: append(append([]string(nil), jobArgs...), "--cell", c.Name()), after: after})
 	}
-	var failed []string
-	for _, f := range followed {
-		select {
-		case <-f.proc.Done():
-		case <-ctx.Done():
-			return fmt.Errorf("%w: the cells' Slurm jobs run on; run the same command again to follow them and write the results", ssl.ErrStopped)
-		}
-		if err := f.proc.Err(); err != nil {
-			failed = append(failed, fmt.Sprintf("%s (%s): %v; its log: %s", f.cell.Name(), f.proc.Handle(), err, filepath.Join(f.dir, "stderr.log")))
-			continue
-		}
-		fmt.Fprintf(e.stderr, "%s: finished on Slurm (%s)\n", f.cell.Name(), f.proc.Handle())
+	followed, err := submitParts(ctx, e, ex, parts, func(i int) string {
+		return fmt.Sprintf("[%d/%d] %s: ", at[i]+1, len(cells), parts[i].name)
+	})
+	if err != nil {
+		return fmt.Errorf("reproduce: %w", err)
 	}
-	if len(failed) > 0 {
-		return errors.New("reproduce: cells failed on Slurm; run the same command again to resubmit them:\n  " + strings.Join(failed, "\n  "))
+	err = waitParts(ctx, e, followed, nil)
+	switch {
+	case ctx.Err() != nil:
+		return fmt.Errorf("%w: the cells' Slurm jobs run on; run the same command again to follow them and write the results", ssl.ErrStopped)
+	case err != nil:
+		return errors.New("reproduce: cells failed on Slurm; run the same command again to resubmit them:\n  " + err.Error())
 	}
 	return nil
 }

@@ -5,18 +5,22 @@
 // score write what the real commands write (metrics.jsonl, checkpoint
 // sidecars, state for resuming, score JSON) in a fraction of a second, and
 // stop on SIGINT the way the real ones do, saving checkpoints/last and
-// exiting 130; import-weights runs the real importer, which takes
+// exiting 130; score --out runs the real streaming scorer with a model
+// that hashes pixels; import-weights runs the real importer, which takes
 // milliseconds on backend/nn/pretrained's fixtures. WaitRun follows a run
 // in the store until it reaches a state.
 package jobstest
 
 import (
+	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"os/signal"
 	"path"
@@ -31,6 +35,7 @@ import (
 	"github.com/sslens/sslens/backend/layout"
 	"github.com/sslens/sslens/backend/nn/ckpt"
 	"github.com/sslens/sslens/backend/nn/pretrained"
+	"github.com/sslens/sslens/backend/scoring"
 	"github.com/sslens/sslens/backend/sim"
 	"github.com/sslens/sslens/shared"
 )
@@ -247,8 +252,18 @@ func fakeScore(args []string) error {
 	fs := flag.NewFlagSet("score", flag.ContinueOnError)
 	fs.String("checkpoint", "", "")
 	fs.Bool("json", false, "")
+	outDir := fs.String("out", "", "")
+	resume := fs.Bool("resume", false, "")
+	var lists []string
+	fs.Func("list", "", func(v string) error {
+		lists = append(lists, v)
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *outDir != "" {
+		return fakeScoreStream(*outDir, *resume, fs.Args(), lists)
 	}
 	type score struct {
 		File     string  `json:"file"`
@@ -266,6 +281,51 @@ func fakeScore(args []string) error {
 		out.Scores = append(out.Scores, score{f, Prob(b)})
 	}
 	return json.NewEncoder(os.Stdout).Encode(out)
+}
+
+// StreamCrop is the centre crop (pixels) that the stand-in's streamed
+// scoring reads; StreamBatchMS the time it takes per batch of 4, so that
+// a run of a few dozen cutouts can be watched and stopped.
+const (
+	StreamCrop    = 16
+	StreamBatchMS = 25
+)
+
+// fakeScoreStream is `sslens score --out`: the real streaming, resuming
+// and ranking of backend/scoring, with Prob of each cutout's cropped
+// pixels (float32, little-endian) as its P(lens).
+func fakeScoreStream(out string, resume bool, paths, lists []string) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	const pixels = 3 * StreamCrop * StreamCrop
+	opt := scoring.Options{Out: out, Resume: resume, Batch: 4, Workers: 2, Read: data.ReadOptions{Crop: StreamCrop}, ProgressEvery: 50 * time.Millisecond,
+		Prepare: func(im data.Image) ([]float32, error) { return im.Pix, nil },
+		Predict: func(pix []float32) ([]float64, error) {
+			time.Sleep(StreamBatchMS * time.Millisecond)
+			probs := make([]float64, len(pix)/pixels)
+			for i := range probs {
+				probs[i] = Prob(float32Bytes(pix[i*pixels : (i+1)*pixels]))
+			}
+			return probs, nil
+		}}
+	p, err := scoring.Run(ctx, func(yield func(string) error) error { return scoring.Inputs(paths, lists, yield) }, opt)
+	if errors.Is(err, context.Canceled) {
+		return errStopped
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%d scored, %d unreadable\n", p.Scored, p.Failed)
+	return nil
+}
+
+// float32Bytes is pix as little-endian bytes.
+func float32Bytes(pix []float32) []byte {
+	b := make([]byte, 0, 4*len(pix))
+	for _, v := range pix {
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
+	}
+	return b
 }
 
 // Prob is the P(lens) the stand-in score gives a file: the first byte of
