@@ -231,15 +231,15 @@ func (v *RunView) catalogueCard() app.UI {
 				app.Span().Class("muted small").Text(" "+byteSize(f.Bytes)),
 			)
 		})),
-		app.If(len(c.Top) > 0, app.Table().Class("table").ID("catalogue-top").Body(
-			app.Caption().Textf("The %d highest P(lens)", len(c.Top)),
+		app.If(len(c.Top) > 0, app.P().Class("muted small").Textf("The %d highest P(lens):", len(c.Top))),
+		app.If(len(c.Top) > 0, app.Div().Class("table-wrap").Body(app.Table().Class("data").ID("catalogue-top").Body(
 			app.THead().Body(app.Tr().Body(app.Th().Text("Rank"), app.Th().Text("File"), app.Th().Text("P(lens)"), app.Th().Text("RA"), app.Th().Text("Dec"))),
 			app.TBody().Body(app.Range(c.Top).Slice(func(i int) app.UI {
 				r := c.Top[i]
 				return app.Tr().Body(app.Td().Text(r.Rank), app.Td().Class("mono").Text(r.File), app.Td().Text(strconv.FormatFloat(r.LensProb, 'f', 4, 64)),
 					app.Td().Text(degrees(r.RA)), app.Td().Text(degrees(r.Dec)))
 			})),
-		)),
+		))),
 	)
 }
 

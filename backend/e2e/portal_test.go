@@ -62,6 +62,7 @@ func TestPortalEndToEnd(t *testing.T) {
 	t.Run("admin previews augmentations", func(t *testing.T) { previewAugmentations(t, admin, p) })
 	t.Run("admin cancels the baseline", func(t *testing.T) { cancelBaseline(t, admin, p) })
 	t.Run("admin launches a tiny run", func(t *testing.T) { launchTinyRun(t, admin, p) })
+	t.Run("admin scores a survey", func(t *testing.T) { scoreSurvey(t, admin, p) })
 	t.Run("admin compares results", func(t *testing.T) { compareResults(t, admin, p) })
 	admin.noConsoleErrors(t)
 
@@ -509,6 +510,43 @@ func launchTinyRun(t *testing.T, b *tab, p *portal) {
 		t.Errorf("the loss chart got no points after the first %d", first)
 	}
 	b.shot(t, p, "09-run")
+}
+
+// scoreSurvey scores the dataset's lens folder as a survey on the server
+// with the default model (the tiny run's): the run page shows the files
+// counted, then the top of the ranking and the catalogue's files.
+func scoreSurvey(t *testing.T, b *tab, p *portal) {
+	lenses, err := filepath.Glob(filepath.Join(p.data, "datasets", "*", "lenses"))
+	if err != nil || len(lenses) == 0 {
+		t.Fatalf("no lens folder under %s/datasets: %v", p.data, err)
+	}
+	rel, err := filepath.Rel(p.data, lenses[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.click(t, `nav a[href="/launch"]`)
+	b.page(t, "launch")
+	b.waitJS(t, "the survey form with a classifier", `document.querySelector("#s-checkpoint")?.value > 0`, 20*time.Second)
+	b.do(t, "naming the folders", 10*time.Second, chromedp.SendKeys(chromedp.ID("s-paths"), rel))
+	b.click(t, "#score-survey")
+	b.page(t, "run")
+	b.waitJS(t, "the survey to succeed", `["succeeded", "failed", "cancelled"].includes(document.querySelector("#run-state").dataset.state)`, 120*time.Second)
+	if st := eval[string](t, b, `document.querySelector("#run-state").dataset.state`); st != "succeeded" {
+		t.Fatalf("the survey ended %s: %s", st, eval[string](t, b, `document.querySelector("main").textContent`))
+	}
+	b.waitJS(t, "the ranking", `document.querySelectorAll("#catalogue-top tbody tr").length > 0`, 20*time.Second)
+	if !eval[bool](t, b, `/ files · \d+ files\/s/.test(document.querySelector(".progress-text")?.textContent ?? "")`) {
+		t.Errorf("the progress reads %q, want files and files/s", eval[string](t, b, `document.querySelector(".progress-text")?.textContent ?? ""`))
+	}
+	for _, name := range []string{"ranked.csv", "ranked.fits", "scores.csv"} {
+		if !eval[bool](t, b, fmt.Sprintf(`!!document.querySelector('#catalogue a[download="%s"]')`, name)) {
+			t.Errorf("the catalogue offers no %s", name)
+		}
+	}
+	if first := eval[string](t, b, `document.querySelector("#catalogue-top tbody td:nth-child(2)").textContent`); !strings.HasPrefix(first, rel+"/") {
+		t.Errorf("the first ranked file reads %q, want it under %s", first, rel)
+	}
+	b.shot(t, p, "09-survey")
 }
 
 func compareResults(t *testing.T, b *tab, p *portal) {

@@ -210,3 +210,35 @@ func TestSurveyJob(t *testing.T) {
 		t.Errorf("%d ranked, want %d", got, len(many))
 	}
 }
+
+// On Slurm a survey with shards runs the command that submits them, with
+// the server's sbatch options; without shards, or locally, it scores in
+// its own job, resuming what an earlier start left.
+func TestSurveyArgs(t *testing.T) {
+	f := newFixture(t, Options{})
+	ctx := context.Background()
+	c, _, _ := scoreable(t, f)
+	ck, err := f.st.Checkpoint(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slurm := New(f.st, &Slurm{Exe: "sslens", Options: []string{"--partition=debug"}, KindOptions: map[shared.RunKind][]string{shared.KindSurvey: {"--gres=gpu:1"}}}, f.rec, f.opt)
+	j := store.Run{Run: shared.Run{ID: 99, Kind: shared.KindSurvey, Dir: "runs/99-survey"}}
+	dir := filepath.Join(f.dir, j.Dir)
+	head := []string{"score", "--checkpoint", filepath.Join(f.dir, ck.Path), "--out", dir}
+	for _, tc := range []struct {
+		m      *Manager
+		shards int
+		want   []string
+	}{
+		{slurm, 4, append(slices.Clone(head), "--shards", "4", "--executor", "slurm", "--slurm-option=--partition=debug", "--slurm-kind-option=score-survey=--gres=gpu:1",
+			"--list", filepath.Join(f.dir, "l.txt"), filepath.Join(f.dir, "hsc"))},
+		{slurm, 1, append(slices.Clone(head), "--resume", "--list", filepath.Join(f.dir, "l.txt"), filepath.Join(f.dir, "hsc"))},
+		{f.m, 0, append(slices.Clone(head), "--resume", "--list", filepath.Join(f.dir, "l.txt"), filepath.Join(f.dir, "hsc"))},
+	} {
+		args, err := tc.m.prepare(ctx, j, Params{Checkpoint: c, Cutouts: &shared.SurveyRequest{Paths: []string{"hsc"}, Lists: []string{"l.txt"}, Shards: tc.shards}})
+		if err != nil || !slices.Equal(args, tc.want) {
+			t.Errorf("%d shards on %s: %q (%v), want %q", tc.shards, tc.m.ex.Host(), args, err, tc.want)
+		}
+	}
+}

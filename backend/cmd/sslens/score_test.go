@@ -8,10 +8,14 @@ import (
 	"image/png"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/sslens/sslens/backend/jobs/jobstest"
+	"github.com/sslens/sslens/backend/scoring"
 )
 
 func TestScoreCommand(t *testing.T) {
@@ -159,5 +163,82 @@ func TestScoreStream(t *testing.T) {
 		if _, _, err := runCmd(t, context.Background(), "score", runScore, append([]string{"--checkpoint", run}, bad...)...); err == nil {
 			t.Errorf("score %v passed", bad)
 		}
+	}
+}
+
+// With --shards N --executor slurm the cutouts are scored by N Slurm jobs
+// whose rankings merge into the one a single run writes; the progress
+// file sums the shards; running again after a shard was lost resubmits
+// that shard alone, which resumes from its scores.csv. Needs a Slurm
+// cluster (backend/jobs/slurm/single-node.sh).
+func TestScoreShardsOnSlurm(t *testing.T) {
+	jobstest.NeedSlurm(t)
+	exe := buildSSLens(t)
+	run, dataDir := trainedRun(t)
+	single := filepath.Join(t.TempDir(), "single")
+	if b, err := exec.Command(exe, "score", "--checkpoint", run, "--out", single, dataDir).CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, b)
+	}
+	out := filepath.Join(t.TempDir(), "sharded")
+	score := func() string {
+		t.Helper()
+		b, err := exec.Command(exe, "score", "--checkpoint", run, "--out", out, "--shards", "3", "--executor", "slurm", "--batch", "5", dataDir).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v\n%s", err, b)
+		}
+		return string(b)
+	}
+	sameRanking := func() {
+		t.Helper()
+		want := map[string]string{}
+		for _, r := range readCSV(t, filepath.Join(single, "ranked.csv"))[1:] {
+			want[r[1]] = r[2]
+		}
+		got := readCSV(t, filepath.Join(out, "ranked.csv"))[1:]
+		if len(got) != len(want) || len(got) == 0 {
+			t.Fatalf("%d ranked by the shards, %d by one run", len(got), len(want))
+		}
+		last := 2.0
+		for i, r := range got {
+			p, _ := strconv.ParseFloat(r[2], 64)
+			w, _ := strconv.ParseFloat(want[r[1]], 64)
+			if r[0] != strconv.Itoa(i+1) || math.Abs(p-w) > 1e-6 || p > last {
+				t.Errorf("row %d: %q, want P(lens) %g in order", i+1, r, w)
+			}
+			last = p
+		}
+		if _, err := os.Stat(filepath.Join(out, "ranked.fits")); err != nil {
+			t.Error(err)
+		}
+		p, err := scoring.ReadProgress(out)
+		if err != nil || !p.Finished || p.Done() != int64(len(got)) || p.Total != int64(len(got)) {
+			t.Errorf("progress %+v (%v), want %d of %d finished", p, err, len(got), len(got))
+		}
+	}
+	text := score()
+	for _, want := range []string{"shard 1/3: submitted as slurm job ", "shard 3/3: submitted as slurm job ", "shard 2/3: finished on Slurm", "cutouts done by 3 Slurm jobs"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("output lacks %q:\n%s", want, text)
+		}
+	}
+	sameRanking()
+
+	shard2 := filepath.Join(out, "shards", "2")
+	for _, name := range []string{scoring.ProgressFile, scoring.RankedFile} {
+		if err := os.Remove(filepath.Join(shard2, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	text = score()
+	if !strings.Contains(text, "shard 2/3: submitted") || strings.Contains(text, "shard 1/3: submitted") || strings.Contains(text, "shard 3/3: submitted") {
+		t.Errorf("after losing shard 2, the run again:\n%s", text)
+	}
+	if log, _ := os.ReadFile(filepath.Join(shard2, "stdout.log")); !strings.Contains(string(log), "from an earlier session") {
+		t.Errorf("shard 2 did not resume:\n%s", log)
+	}
+	sameRanking()
+
+	if _, _, err := runCmd(t, context.Background(), "score", runScore, "--checkpoint", run, "--out", t.TempDir(), "--shards", "3", dataDir); err == nil || !strings.Contains(err.Error(), "give --executor slurm") {
+		t.Errorf("--shards without slurm: %v", err)
 	}
 }
