@@ -538,7 +538,7 @@ func scoreSurvey(t *testing.T, b *tab, p *portal) {
 	if !eval[bool](t, b, `/ files · \d+ files\/s/.test(document.querySelector(".progress-text")?.textContent ?? "")`) {
 		t.Errorf("the progress reads %q, want files and files/s", eval[string](t, b, `document.querySelector(".progress-text")?.textContent ?? ""`))
 	}
-	for _, name := range []string{"ranked.csv", "ranked.fits", "scores.csv"} {
+	for _, name := range []string{"ranked.csv", "ranked.fits", "ranked.vot", "scores.csv"} {
 		if !eval[bool](t, b, fmt.Sprintf(`!!document.querySelector('#catalogue a[download="%s"]')`, name)) {
 			t.Errorf("the catalogue offers no %s", name)
 		}

@@ -7,13 +7,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/sslens/sslens/backend/atomicfile"
 	"github.com/sslens/sslens/backend/fitstable"
+	"github.com/sslens/sslens/backend/votable"
 	"github.com/sslens/sslens/shared"
 )
 
@@ -38,10 +41,22 @@ var rankedColumns = []fitstable.Column{
 	{Name: "dec", Type: fitstable.Double, Unit: "deg", UCD: "pos.eq.dec;meta.main", Desc: "declination of the cutout's centre (ICRS); empty when the file gives none"},
 }
 
-// WriteFITS writes the ranking in csvPath as a FITS binary table at out,
-// reading it twice (its row count and file-name width, then its rows), so
-// in constant memory; comments go to the primary HDU.
-func WriteFITS(out, csvPath string, comments []string) error {
+// RankedVOTable is the ranking as a VOTable, written beside ranked.fits
+// for rankings of at most 100,000 rows (votableMaxRows): TABLEDATA takes
+// some 150 bytes a row, so larger catalogues are for FITS.
+const RankedVOTable = "ranked.vot"
+
+// votableMaxRows is the most rows a ranking's VOTable is written for (a
+// variable for the tests).
+var votableMaxRows = 100_000
+
+// WriteTables writes the ranking in csvPath (X.csv) as a FITS binary
+// table, X.fits, and when it has at most votableMaxRows rows as a
+// VOTable, X.vot (a larger one's older X.vot is removed); comments go to
+// the FITS primary HDU and the VOTable's description. It reads the CSV in
+// passes (row count and file-name width, then each table's rows), so in
+// constant memory, and returns the files written.
+func WriteTables(csvPath string, comments []string) ([]string, error) {
 	t := fitstable.Table{Name: "SCORES", Comments: comments, RowNote: "one per cutout", Columns: slices.Clone(rankedColumns)}
 	each := func(f func([]string) error) error {
 		in, rd, err := openRanking(csvPath)
@@ -68,9 +83,24 @@ func WriteFITS(out, csvPath string, comments []string) error {
 		return nil
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return atomicfile.Write(out, func(w io.Writer) error { return t.Write(w, each) })
+	stem := strings.TrimSuffix(csvPath, filepath.Ext(csvPath))
+	fitsPath, votPath := stem+".fits", stem+".vot"
+	if err := atomicfile.Write(fitsPath, func(w io.Writer) error { return t.Write(w, each) }); err != nil {
+		return nil, err
+	}
+	if t.Rows > votableMaxRows {
+		if err := os.Remove(votPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+		return []string{fitsPath}, nil
+	}
+	vt := votable.Table{Resource: "sslens", Description: strings.Join(comments, "; "), Name: "scores", Fields: votable.Fields(rankedColumns)}
+	if err := atomicfile.Write(votPath, func(w io.Writer) error { return vt.Write(w, each) }); err != nil {
+		return nil, err
+	}
+	return []string{fitsPath, votPath}, nil
 }
 
 // ranked is one row of a ranking.

@@ -277,7 +277,7 @@ func Run(ctx context.Context, inputs func(yield func(string) error) error, opt O
 	if err := rankScores(path, ranking); err != nil {
 		return p, err
 	}
-	if err := WriteFITS(filepath.Join(opt.Out, RankedFITS), ranking, opt.Comments); err != nil {
+	if _, err := WriteTables(ranking, opt.Comments); err != nil {
 		return p, err
 	}
 	p.Finished = true

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"math"
@@ -296,6 +297,55 @@ func TestInputs(t *testing.T) {
 	}
 	if err := Inputs(nil, []string{filepath.Join(dir, "nolist.txt")}, func(string) error { return nil }); err == nil {
 		t.Error("a missing list file passed")
+	}
+}
+
+// TestRankedVOTable: ranked.vot holds ranked.csv's rows, empty cells
+// where a cutout has no position; a ranking longer than the VOTable limit
+// gets none, and loses one an earlier, shorter ranking left.
+func TestRankedVOTable(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in")
+	cutouts(t, in, 12)
+	out := filepath.Join(dir, "out")
+	if _, err := Run(context.Background(), inputsOf(in), options(out)); err != nil {
+		t.Fatal(err)
+	}
+	want := readCSV(t, filepath.Join(out, RankedFile))[1:]
+	b, err := os.ReadFile(filepath.Join(out, RankedVOTable))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Fields []struct {
+			Name     string `xml:"name,attr"`
+			Datatype string `xml:"datatype,attr"`
+		} `xml:"RESOURCE>TABLE>FIELD"`
+		Rows []struct {
+			TD []string `xml:"TD"`
+		} `xml:"RESOURCE>TABLE>DATA>TABLEDATA>TR"`
+	}
+	if err := xml.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Fields) != 5 || doc.Fields[1].Name != "file" || doc.Fields[1].Datatype != "unicodeChar" || doc.Fields[2].Datatype != "double" {
+		t.Errorf("fields %+v", doc.Fields)
+	}
+	if len(doc.Rows) != len(want) || len(want) == 0 {
+		t.Fatalf("%d rows, ranked.csv has %d", len(doc.Rows), len(want))
+	}
+	for i, r := range doc.Rows {
+		if !slices.Equal(r.TD, want[i]) {
+			t.Errorf("row %d: %q, ranked.csv %q", i+1, r.TD, want[i])
+		}
+	}
+	defer func(n int) { votableMaxRows = n }(votableMaxRows)
+	votableMaxRows = len(want) - 1
+	if got, err := WriteTables(filepath.Join(out, RankedFile), nil); err != nil || len(got) != 1 || filepath.Base(got[0]) != RankedFITS {
+		t.Errorf("above the limit: wrote %q (%v), want ranked.fits alone", got, err)
+	}
+	if _, err := os.Stat(filepath.Join(out, RankedVOTable)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the earlier ranked.vot is still there: %v", err)
 	}
 }
 

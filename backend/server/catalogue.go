@@ -12,9 +12,10 @@ import (
 )
 
 // catalogueFiles are the files of a score-survey run that can be
-// downloaded: the ranking in two formats, and the scores in input order
-// with the errors of unreadable cutouts (an unsharded run's).
-var catalogueFiles = []string{scoring.RankedFile, scoring.RankedFITS, scoring.ScoresFile}
+// downloaded: the ranking in three formats (VOTable for up to 100,000
+// rows), and the scores in input order with the errors of unreadable
+// cutouts (an unsharded run's).
+var catalogueFiles = []string{scoring.RankedFile, scoring.RankedFITS, scoring.RankedVOTable, scoring.ScoresFile}
 
 // catalogueTop is how many of the ranking's first rows the catalogue shows.
 const catalogueTop = 50
@@ -70,9 +71,12 @@ func (s *Server) catalogueFile(w http.ResponseWriter, r *http.Request, c *Call) 
 	if err != nil {
 		return err
 	}
-	if filepath.Ext(name) == ".fits" {
+	switch filepath.Ext(name) {
+	case ".fits":
 		w.Header().Set("Content-Type", "application/fits")
-	} else {
+	case ".vot":
+		w.Header().Set("Content-Type", "application/x-votable+xml")
+	default:
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	}
 	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)

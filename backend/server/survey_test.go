@@ -106,7 +106,7 @@ func TestSurveyRun(t *testing.T) {
 			t.Errorf("%s has %d bytes", fl.Name, fl.Bytes)
 		}
 	}
-	if !slices.Equal(names, []string{scoring.RankedFile, scoring.RankedFITS, scoring.ScoresFile}) {
+	if !slices.Equal(names, []string{scoring.RankedFile, scoring.RankedFITS, scoring.RankedVOTable, scoring.ScoresFile}) {
 		t.Errorf("catalogue files %q", names)
 	}
 	if len(cat.Top) != 7 {

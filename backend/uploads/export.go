@@ -2,14 +2,15 @@ package uploads
 
 import (
 	"encoding/csv"
-	"encoding/xml"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/sslens/sslens/backend/fitstable"
 	"github.com/sslens/sslens/backend/store"
+	"github.com/sslens/sslens/backend/votable"
 	"github.com/sslens/sslens/shared"
 )
 
@@ -42,30 +43,28 @@ func ExportFormat(name string) (Export, error) {
 }
 
 // exportColumns are the columns of every export format.
-var exportColumns = []struct {
-	name, datatype, ucd, unit, desc string
-}{
-	{"id", "long", "meta.id", "", "upload id"},
-	{"name", "char", "meta.id;meta.file", "", "file name as uploaded"},
-	{"sha256", "char", "meta.checksum", "", "SHA-256 of the file"},
-	{"format", "char", "meta.code.mime", "", "file format"},
-	{"width", "int", "", "pix", "image width"},
-	{"height", "int", "", "pix", "image height"},
-	{"uploaded", "char", "time.creation", "", "upload time, ISO 8601 UTC"},
-	{"user", "char", "meta.id", "", "who uploaded it"},
-	{"lens_prob", "double", "stat.probability", "", "P(lens) by the checkpoint; empty when not scored"},
-	{"checkpoint", "long", "meta.id", "", "checkpoint id that scored it"},
-	{"band_warning", "char", "meta.note", "", "a band read in place of another as the uploader asked (z as i); empty for g, r, i"},
-	{"object", "char", "meta.id", "", "the file's OBJECT keyword"},
-	{"ra", "double", "pos.eq.ra;meta.main", "deg", "right ascension of the cutout's centre (ICRS); empty when the file gives none"},
-	{"dec", "double", "pos.eq.dec;meta.main", "deg", "declination of the cutout's centre (ICRS)"},
-	{"position", "char", "pos.eq", "", "the centre as hh:mm:ss.ss +dd:mm:ss.s"},
-	{"position_from", "char", "meta.note", "", "where the position came from: WCS, RA/DEC or OBJRA/OBJDEC keywords"},
-	{"my_grade", "char", "meta.code.class", "", "the exporter's grade: A, B, C or 0"},
-	{"consensus", "char", "meta.code.class", "", "the graders' consensus class (from the mean grade, A = 3 ... 0 = 0); shown once the exporter has graded"},
-	{"grade_mean", "double", "stat.mean", "", "mean grade on A = 3, B = 2, C = 1, 0 = 0"},
-	{"graders", "int", "meta.number", "", "how many graded it"},
-	{"grades", "char", "meta.note", "", "every grade: user:grade[:flags][: note], separated by ' | '"},
+var exportColumns = []fitstable.Column{
+	{Name: "id", Type: fitstable.Long, UCD: "meta.id", Desc: "upload id"},
+	{Name: "name", Type: fitstable.Char, UCD: "meta.id;meta.file", Desc: "file name as uploaded"},
+	{Name: "sha256", Type: fitstable.Char, UCD: "meta.checksum", Desc: "SHA-256 of the file"},
+	{Name: "format", Type: fitstable.Char, UCD: "meta.code.mime", Desc: "file format"},
+	{Name: "width", Type: fitstable.Int, Unit: "pix", Desc: "image width"},
+	{Name: "height", Type: fitstable.Int, Unit: "pix", Desc: "image height"},
+	{Name: "uploaded", Type: fitstable.Char, UCD: "time.creation", Desc: "upload time, ISO 8601 UTC"},
+	{Name: "user", Type: fitstable.Char, UCD: "meta.id", Desc: "who uploaded it"},
+	{Name: "lens_prob", Type: fitstable.Double, UCD: "stat.probability", Desc: "P(lens) by the checkpoint; empty when not scored"},
+	{Name: "checkpoint", Type: fitstable.Long, UCD: "meta.id", Desc: "checkpoint id that scored it"},
+	{Name: "band_warning", Type: fitstable.Char, UCD: "meta.note", Desc: "a band read in place of another as the uploader asked (z as i); empty for g, r, i"},
+	{Name: "object", Type: fitstable.Char, UCD: "meta.id", Desc: "the file's OBJECT keyword"},
+	{Name: "ra", Type: fitstable.Double, UCD: "pos.eq.ra;meta.main", Unit: "deg", Desc: "right ascension of the cutout's centre (ICRS); empty when the file gives none"},
+	{Name: "dec", Type: fitstable.Double, UCD: "pos.eq.dec;meta.main", Unit: "deg", Desc: "declination of the cutout's centre (ICRS)"},
+	{Name: "position", Type: fitstable.Char, UCD: "pos.eq", Desc: "the centre as hh:mm:ss.ss +dd:mm:ss.s"},
+	{Name: "position_from", Type: fitstable.Char, UCD: "meta.note", Desc: "where the position came from: WCS, RA/DEC or OBJRA/OBJDEC keywords"},
+	{Name: "my_grade", Type: fitstable.Char, UCD: "meta.code.class", Desc: "the exporter's grade: A, B, C or 0"},
+	{Name: "consensus", Type: fitstable.Char, UCD: "meta.code.class", Desc: "the graders' consensus class (from the mean grade, A = 3 ... 0 = 0); shown once the exporter has graded"},
+	{Name: "grade_mean", Type: fitstable.Double, UCD: "stat.mean", Desc: "mean grade on A = 3, B = 2, C = 1, 0 = 0"},
+	{Name: "graders", Type: fitstable.Int, UCD: "meta.number", Desc: "how many graded it"},
+	{Name: "grades", Type: fitstable.Char, UCD: "meta.note", Desc: "every grade: user:grade[:flags][: note], separated by ' | '"},
 }
 
 func exportRow(u shared.Upload) []string {
@@ -112,13 +111,13 @@ func writeCSV(w io.Writer, ups []shared.Upload, meta ExportMeta) error {
 	cw := csv.NewWriter(w)
 	header := make([]string, len(exportColumns))
 	for i, col := range exportColumns {
-		header[i] = col.name
+		header[i] = col.Name
 	}
 	cw.Write(header)
 	for _, u := range ups {
 		row := exportRow(u)
 		for i, col := range exportColumns {
-			if col.datatype == "char" {
+			if col.Type == fitstable.Char {
 				row[i] = neutralise(row[i])
 			}
 		}
@@ -138,45 +137,6 @@ func neutralise(cell string) string {
 	return cell
 }
 
-// VOTable 1.4 (IVOA Recommendation 2019-10-21) keeps the v1.3 namespace.
-const votableNS = "http://www.ivoa.net/xml/VOTable/v1.3"
-
-type votable struct {
-	XMLName  xml.Name `xml:"VOTABLE"`
-	Version  string   `xml:"version,attr"`
-	NS       string   `xml:"xmlns,attr"`
-	Resource struct {
-		Name        string    `xml:"name,attr"`
-		Description string    `xml:"DESCRIPTION"`
-		Info        []votInfo `xml:"INFO"`
-		Table       votTable  `xml:"TABLE"`
-	} `xml:"RESOURCE"`
-}
-
-type votInfo struct {
-	Name  string `xml:"name,attr"`
-	Value string `xml:"value,attr"`
-}
-
-type votTable struct {
-	Name   string     `xml:"name,attr"`
-	Fields []votField `xml:"FIELD"`
-	Rows   []votRow   `xml:"DATA>TABLEDATA>TR"`
-}
-
-type votField struct {
-	Name        string `xml:"name,attr"`
-	Datatype    string `xml:"datatype,attr"`
-	Arraysize   string `xml:"arraysize,attr,omitempty"`
-	UCD         string `xml:"ucd,attr,omitempty"`
-	Unit        string `xml:"unit,attr,omitempty"`
-	Description string `xml:"DESCRIPTION,omitempty"`
-}
-
-type votRow struct {
-	TD []string `xml:"TD"`
-}
-
 // modelLine names the checkpoint that scored an export, with its
 // validation metrics; strings from runs are neutralised for spreadsheets.
 func modelLine(ck *store.Checkpoint) string {
@@ -191,36 +151,19 @@ func modelLine(ck *store.Checkpoint) string {
 }
 
 // writeVOTable writes one table of the export columns, the checkpoint
-// described in an INFO element.
+// and the grading described in INFO elements.
 func writeVOTable(w io.Writer, ups []shared.Upload, meta ExportMeta) error {
-	var v votable
-	v.Version, v.NS = "1.4", votableNS
-	v.Resource.Name = "sslens"
-	v.Resource.Description = "Lens probabilities of uploaded cutouts, scored by an sslens classifier."
-	v.Resource.Info = []votInfo{{"model", modelLine(meta.Checkpoint)}}
+	t := votable.Table{Resource: "sslens", Description: "Lens probabilities of uploaded cutouts, scored by an sslens classifier.",
+		Info: []votable.Info{{Name: "model", Value: modelLine(meta.Checkpoint)}}, Name: "scores", Fields: votable.Fields(exportColumns)}
 	if g := meta.Grading; g != nil {
-		v.Resource.Info = append(v.Resource.Info, votInfo{"grading", GradingLine(*g)})
+		t.Info = append(t.Info, votable.Info{Name: "grading", Value: GradingLine(*g)})
 	}
-	v.Resource.Table.Name = "scores"
-	for _, col := range exportColumns {
-		f := votField{Name: col.name, Datatype: col.datatype, UCD: col.ucd, Unit: col.unit, Description: col.desc}
-		if col.datatype == "char" {
-			f.Arraysize = "*"
+	return t.Write(w, func(yield func([]string) error) error {
+		for _, u := range ups {
+			if err := yield(exportRow(u)); err != nil {
+				return err
+			}
 		}
-		v.Resource.Table.Fields = append(v.Resource.Table.Fields, f)
-	}
-	v.Resource.Table.Rows = []votRow{}
-	for _, u := range ups {
-		v.Resource.Table.Rows = append(v.Resource.Table.Rows, votRow{TD: exportRow(u)})
-	}
-	if _, err := io.WriteString(w, xml.Header); err != nil {
-		return err
-	}
-	enc := xml.NewEncoder(w)
-	enc.Indent("", " ")
-	if err := enc.Encode(v); err != nil {
-		return err
-	}
-	_, err := io.WriteString(w, "\n")
-	return err
+		return nil
+	})
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sslens/sslens/backend/store"
+	"github.com/sslens/sslens/backend/votable"
 	"github.com/sslens/sslens/shared"
 )
 
@@ -53,7 +54,7 @@ func TestExport(t *testing.T) {
 	}
 	vt := exportVOTable(t, ups, ck)
 	tb := vt.Resource.Table
-	if vt.Version != "1.4" || vt.XMLName.Space != votableNS || len(tb.Fields) != len(exportColumns) || len(tb.Rows) != 2 ||
+	if vt.Version != "1.4" || vt.XMLName.Space != votable.Namespace || len(tb.Fields) != len(exportColumns) || len(tb.Rows) != 2 ||
 		tb.Fields[1].Arraysize != "*" || tb.Fields[8].Datatype != "double" || tb.Rows[0].TD[8] != "0.25" {
 		t.Errorf("votable %+v", vt)
 	}
@@ -119,10 +120,33 @@ func exportCSV(t *testing.T, ups []shared.Upload, ck *store.Checkpoint) [][]stri
 	return rows
 }
 
+// votDoc is a VOTable document as the tests read it.
+type votDoc struct {
+	XMLName  xml.Name `xml:"VOTABLE"`
+	Version  string   `xml:"version,attr"`
+	Resource struct {
+		Info  []votInfo `xml:"INFO"`
+		Table struct {
+			Fields []struct {
+				Datatype  string `xml:"datatype,attr"`
+				Arraysize string `xml:"arraysize,attr"`
+			} `xml:"FIELD"`
+			Rows []struct {
+				TD []string `xml:"TD"`
+			} `xml:"DATA>TABLEDATA>TR"`
+		} `xml:"TABLE"`
+	} `xml:"RESOURCE"`
+}
+
+type votInfo struct {
+	Name  string `xml:"name,attr"`
+	Value string `xml:"value,attr"`
+}
+
 // exportVOTable returns the VOTable export of ups, decoded.
-func exportVOTable(t *testing.T, ups []shared.Upload, ck *store.Checkpoint) votable {
+func exportVOTable(t *testing.T, ups []shared.Upload, ck *store.Checkpoint) votDoc {
 	t.Helper()
-	var vt votable
+	var vt votDoc
 	if err := xml.Unmarshal(exported(t, "votable", ups, ck), &vt); err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package uploads
 
 import (
 	"io"
+	"slices"
 
 	"github.com/sslens/sslens/backend/fitstable"
 	"github.com/sslens/sslens/shared"
@@ -17,10 +18,9 @@ func writeFITSTable(w io.Writer, ups []shared.Upload, meta ExportMeta) error {
 	for i, u := range ups {
 		rows[i] = exportRow(u)
 	}
-	cols := make([]fitstable.Column, len(exportColumns))
-	for j, c := range exportColumns {
-		cols[j] = fitstable.Column{Name: c.name, Type: c.datatype, Unit: c.unit, UCD: c.ucd, Desc: c.desc}
-		if c.datatype == fitstable.Char {
+	cols := slices.Clone(exportColumns)
+	for j, c := range cols {
+		if c.Type == fitstable.Char {
 			for _, r := range rows {
 				cols[j].Width = max(cols[j].Width, len(fitstable.ASCII(r[j])))
 			}

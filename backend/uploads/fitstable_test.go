@@ -100,13 +100,13 @@ func TestFITSExport(t *testing.T) {
 	}
 	for j, c := range exportColumns {
 		g := got.Columns[j]
-		desc := strings.ReplaceAll(c.desc, "'", "''") // as the card holds it: quotes doubled, 66 characters
+		desc := strings.ReplaceAll(c.Desc, "'", "''") // as the card holds it: quotes doubled, 66 characters
 		if len(desc) > 66 {
 			desc = desc[:66]
 		}
 		desc = strings.TrimRight(strings.ReplaceAll(desc, "''", "'"), " ") // trailing spaces are not significant
-		if g.Name != c.name || g.Unit != c.unit || g.UCD != c.ucd || g.Description != desc {
-			t.Errorf("column %d: astropy read %+v, want %s [%s] %s %q", j+1, g, c.name, c.unit, c.ucd, desc)
+		if g.Name != c.Name || g.Unit != c.Unit || g.UCD != c.UCD || g.Description != desc {
+			t.Errorf("column %d: astropy read %+v, want %s [%s] %s %q", j+1, g, c.Name, c.Unit, c.UCD, desc)
 		}
 	}
 	if len(got.Rows) != len(ups) {
@@ -119,16 +119,16 @@ func TestFITSExport(t *testing.T) {
 			switch {
 			case row[j] == "": // astropy masks empty text, NaN and TNULL alike
 				if g != nil {
-					t.Errorf("row %d %s: astropy read %v, want null", i, c.name, g)
+					t.Errorf("row %d %s: astropy read %v, want null", i, c.Name, g)
 				}
-			case c.datatype == "char":
+			case c.Type == "char":
 				if want := fitstable.ASCII(row[j]); g != want {
-					t.Errorf("row %d %s: astropy read %q, want %q", i, c.name, g, want)
+					t.Errorf("row %d %s: astropy read %q, want %q", i, c.Name, g, want)
 				}
 			default:
 				want, _ := strconv.ParseFloat(row[j], 64)
 				if f, ok := g.(float64); !ok || math.Abs(f-want) > 1e-12*math.Abs(want) {
-					t.Errorf("row %d %s: astropy read %v, want %v", i, c.name, g, want)
+					t.Errorf("row %d %s: astropy read %v, want %v", i, c.Name, g, want)
 				}
 			}
 		}

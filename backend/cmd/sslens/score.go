@@ -26,6 +26,7 @@ func init() {
 		summary: "score cutouts with a classifier checkpoint: the lens probability of each file",
 		usage: `--checkpoint C [--json | --csv] [--threshold P] FILE|DIR...
        sslens score --checkpoint C --out DIR [--list F]... [--shard I/N] [--resume] [FILE|DIR|GLOB]...
+       sslens score --checkpoint C --out DIR --shards N --executor slurm [--slurm-...] [FILE|DIR|GLOB]...
        sslens score merge --out RANKED.csv DIR|RANKED.csv...
 
 Each FILE (and each image file directly inside a DIR) is read as .npy, FITS,
@@ -37,15 +38,20 @@ scores do not compare with those of .npy or FITS files.
 
 With --out, a survey's worth of cutouts is scored in bounded memory: folders
 are walked recursively, globs ('dir/*/*.fits', quoted) matched while walking,
-list files (--list, one path per line) read as they go; decoding runs on every
-core beside the model. DIR/scores.csv receives each cutout's row in input
-order as it is scored (file, lens_prob, ra, dec when the cutout has a WCS or
-position keywords, error for one that could not be read), so --resume after
-an interruption skips what it holds; DIR/ranked.csv is the ranking, highest
-P(lens) first, and DIR/ranked.fits the same as a FITS binary table (RA and Dec
-with their UCDs). --shard I/N scores inputs I, I+N, I+2N, ... of the same
-arguments (from 1), so N jobs score a survey between them; score merge
-combines their rankings into one (RANKED.csv and RANKED.fits).`,
+list files (--list, one path per line, relative ones from the list's folder)
+read as they go; decoding runs on every core beside the model. DIR/scores.csv
+receives each cutout's row in input order as it is scored (file, lens_prob,
+ra, dec when the cutout has a WCS or position keywords, error for one that
+could not be read), so --resume after an interruption skips what it holds;
+DIR/progress.json says how far it is. DIR/ranked.csv is the ranking, highest
+P(lens) first, DIR/ranked.fits the same as a FITS binary table (RA and Dec
+with their UCDs) and, up to 100,000 rows, DIR/ranked.vot as a VOTable.
+--shard I/N scores inputs I, I+N, I+2N, ... of the same arguments (from 1),
+so N jobs score a survey between them; score merge combines their rankings
+into one (RANKED.csv, RANKED.fits, RANKED.vot). --shards N --executor slurm
+(with serve's --slurm-* options) submits the N shards as Slurm jobs into
+DIR/shards/I and merges them into DIR; run again, it follows or resubmits the
+shards not finished.`,
 		run: func(fs *flag.FlagSet, args []string) error {
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()

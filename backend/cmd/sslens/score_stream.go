@@ -212,8 +212,7 @@ func (st *streamFlags) runShards(ctx context.Context, e env, ckPath string, args
 	if err := scoring.Merge(ranking, rankings); err != nil {
 		return err
 	}
-	if err := scoring.WriteFITS(filepath.Join(out, scoring.RankedFITS), ranking,
-		[]string{"sslens lens probabilities; model: " + abs(ckPath), fmt.Sprintf("%d shards merged", st.shards)}); err != nil {
+	if _, err := scoring.WriteTables(ranking, []string{"sslens lens probabilities; model: " + abs(ckPath), fmt.Sprintf("%d shards merged", st.shards)}); err != nil {
 		return err
 	}
 	p := sum()
@@ -267,10 +266,10 @@ func runScoreMerge(fs *flag.FlagSet, args []string, e env) error {
 	if err := scoring.Merge(*out, pos); err != nil {
 		return err
 	}
-	fitsOut := strings.TrimSuffix(*out, filepath.Ext(*out)) + ".fits"
-	if err := scoring.WriteFITS(fitsOut, *out, []string{fmt.Sprintf("sslens lens probabilities, %d shards merged", len(pos))}); err != nil {
+	tables, err := scoring.WriteTables(*out, []string{fmt.Sprintf("sslens lens probabilities, %d shards merged", len(pos))})
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "merged %d rankings into %s and %s\n", len(pos), *out, fitsOut)
+	fmt.Fprintf(e.stdout, "merged %d rankings into %s\n", len(pos), strings.Join(append([]string{*out}, tables...), ", "))
 	return nil
 }
