@@ -94,6 +94,7 @@ func interruptible(run func(ctx context.Context) error) error {
 func (e exitCode) Unwrap() error { return e.err }
 
 func main() {
+	useBetterBLAS()
 	os.Exit(runMain(os.Args[1:], os.Stdout, os.Stderr))
 }
 

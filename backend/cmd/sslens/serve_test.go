@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/sslens/sslens/backend/jobs/jobstest"
+	"github.com/sslens/sslens/backend/nn/ops"
 	"github.com/sslens/sslens/backend/store"
 	"github.com/sslens/sslens/shared"
 )
@@ -33,7 +34,11 @@ func buildSSLens(t *testing.T) string {
 		gobin = filepath.Join(os.Getenv("GOROOT"), "bin", "go")
 	}
 	exe := filepath.Join(t.TempDir(), "sslens")
-	out, err := exec.Command(gobin, "build", "-o", exe, ".").CombinedOutput()
+	args := []string{"build", "-o", exe}
+	if ops.BLASName() == "openblas" {
+		args = append(args, "-tags", "openblas") // as this test binary was built
+	}
+	out, err := exec.Command(gobin, append(args, ".")...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}

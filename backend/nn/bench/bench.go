@@ -98,7 +98,11 @@ func Header(w io.Writer, what string) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	fmt.Fprintf(w, "BLAS %s, %d threads, %s\n", ops.BLASName(), runtime.GOMAXPROCS(0), what)
+	blas := ops.BLASName()
+	if core := ops.BLASCore(); core != "" {
+		blas += " (" + core + " kernels)"
+	}
+	fmt.Fprintf(w, "BLAS %s, %d threads, %s\n", blas, runtime.GOMAXPROCS(0), what)
 	fmt.Fprintf(w, "sgemm %dx%d by %dx%d: %.1f GFLOP/s (best of 20)\n", SgemmM, SgemmK, SgemmK, SgemmN, sgemm)
 	return sgemm, nil
 }

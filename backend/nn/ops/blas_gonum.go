@@ -11,3 +11,6 @@ func setBLASThreads(int) {}
 
 // BLASName reports the BLAS the kernels call: "openblas" or "gonum".
 func BLASName() string { return "gonum" }
+
+// BLASCore is empty: gonum has one set of kernels, in Go.
+func BLASCore() string { return "" }

@@ -4,6 +4,7 @@ package ops
 
 // #cgo LDFLAGS: -lopenblas
 // void openblas_set_num_threads(int num_threads);
+// char* openblas_get_corename(void);
 import "C"
 
 import (
@@ -35,3 +36,7 @@ func setBLASThreads(n int) { C.openblas_set_num_threads(C.int(n)) }
 
 // BLASName reports the BLAS the kernels call: "openblas" or "gonum".
 func BLASName() string { return "openblas" }
+
+// BLASCore is the kernel set OpenBLAS chose for this CPU when it loaded,
+// e.g. "SkylakeX" or "Haswell" (OPENBLAS_CORETYPE overrides its choice).
+func BLASCore() string { return C.GoString(C.openblas_get_corename()) }

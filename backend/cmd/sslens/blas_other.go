@@ -1,0 +1,6 @@
+//go:build !unix
+
+package main
+
+// useBetterBLAS does nothing where a process cannot replace itself.
+func useBetterBLAS() {}
