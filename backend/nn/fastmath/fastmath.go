@@ -44,6 +44,44 @@ func Erf(dst, src []float32) {
 	}
 }
 
+// GELU sets cdf = Φ(x) = 1/2 + erf(x/√2)/2 and y = x·Φ(x) elementwise:
+// GELU's output and what its gradient needs.
+func GELU(y, cdf, x []float32) {
+	y, cdf = y[:len(x)], cdf[:len(x)]
+	if vector8 {
+		n := gelu8s(y, cdf, x)
+		y, cdf, x = y[n:], cdf[n:], x[n:]
+	}
+	for i, v := range x {
+		cdf[i] = v * (1 / math.Sqrt2)
+	}
+	Erf(cdf, cdf)
+	for i, v := range x {
+		c := 0.5 + 0.5*cdf[i]
+		cdf[i] = c
+		y[i] = v * c
+	}
+}
+
+// GELUGrad sets dx = dy·(Φ(x) + x·φ(x)), GELU's gradient, elementwise,
+// with Φ(x) from cdf (GELU's) and φ the standard normal density. dx must
+// not overlap the others: the scalar loop keeps e^(-x²/2) there.
+func GELUGrad(dx, dy, x, cdf []float32) {
+	const invSqrt2Pi = 0.3989422804014327 // 1/√(2π)
+	dx, dy, cdf = dx[:len(x)], dy[:len(x)], cdf[:len(x)]
+	if vector8 {
+		n := geluGrad8s(dx, dy, x, cdf)
+		dx, dy, x, cdf = dx[n:], dy[n:], x[n:], cdf[n:]
+	}
+	for i, v := range x {
+		dx[i] = -v * v / 2
+	}
+	Exp(dx, dx)
+	for i, v := range x {
+		dx[i] = dy[i] * (cdf[i] + v*dx[i]*invSqrt2Pi)
+	}
+}
+
 // Exp sets dst[i] = e^src[i] within 2 ulp (Cephes' expf): x = n·ln2 + r with
 // |r| <= ln2/2, a degree-6 polynomial for e^r, and 2^n built from bits. It
 // gives 0 below -87.33 (where e^x leaves the normal float32 range) and +Inf

@@ -17,3 +17,15 @@ func erf8s(dst, src []float32) int
 //
 //go:noescape
 func exp8s(dst, src []float32) int
+
+// gelu8s is GELU on 8 floats at a time (AVX2, FMA) for the first len(x)
+// rounded down to a multiple of 8; it returns how many it did.
+//
+//go:noescape
+func gelu8s(y, cdf, x []float32) int
+
+// geluGrad8s is GELUGrad on 8 floats at a time (AVX2, FMA) for the first
+// len(x) rounded down to a multiple of 8; it returns how many it did.
+//
+//go:noescape
+func geluGrad8s(dx, dy, x, cdf []float32) int

@@ -60,48 +60,100 @@ DATA erfk<>+432(SB)/8, $0xbc69b6a7bc69b6a7
 DATA erfk<>+440(SB)/8, $0xbc69b6a7bc69b6a7
 GLOBL erfk<>(SB), RODATA|NOPTR, $448
 
+// ERF sets Y2 = erf(Y0) with Erf's arithmetic, clamping Y0 to [-4, 4]
+// with the clamps in Y14 and Y13 (the input second, so that NaN stays
+// NaN); Y1 and Y3 are scratch.
+#define ERF \
+	VMINPS  Y0, Y14, Y0; \
+	VMAXPS  Y0, Y13, Y0; \
+	VMULPS  Y0, Y0, Y1; \
+	VMOVUPS erfk<>+64(SB), Y2; \
+	VFMADD213PS erfk<>+96(SB), Y1, Y2; \
+	VFMADD213PS erfk<>+128(SB), Y1, Y2; \
+	VFMADD213PS erfk<>+160(SB), Y1, Y2; \
+	VFMADD213PS erfk<>+192(SB), Y1, Y2; \
+	VFMADD213PS erfk<>+224(SB), Y1, Y2; \
+	VFMADD213PS erfk<>+256(SB), Y1, Y2; \
+	VMOVUPS erfk<>+288(SB), Y3; \
+	VFMADD213PS erfk<>+320(SB), Y1, Y3; \
+	VFMADD213PS erfk<>+352(SB), Y1, Y3; \
+	VFMADD213PS erfk<>+384(SB), Y1, Y3; \
+	VFMADD213PS erfk<>+416(SB), Y1, Y3; \
+	VMULPS  Y0, Y2, Y2; \
+	VDIVPS  Y3, Y2, Y2
+
+// BLOCKS sets CX to the 8-float blocks of the length at n(FP) and writes
+// their floats to ret(FP); with none it returns.
+#define BLOCKS(n, ret) \
+	MOVQ n, CX; \
+	SHRQ $3, CX; \
+	MOVQ CX, AX; \
+	SHLQ $3, AX; \
+	MOVQ AX, ret; \
+	TESTQ CX, CX; \
+	JZ   done
+
 // func erf8s(dst, src []float32) int
 //
-// Erf's arithmetic on 8 floats at a time with AVX2 and FMA, for the
-// first len(src) rounded down to a multiple of 8; returns how many it did.
-// The clamps keep the input second so that NaN stays NaN, as in Go.
+// Erf on 8 floats at a time with AVX2 and FMA, for the first len(src)
+// rounded down to a multiple of 8; returns how many it did.
 TEXT ·erf8s(SB), NOSPLIT, $0-56
 	MOVQ dst_base+0(FP), DI
 	MOVQ src_base+24(FP), SI
-	MOVQ src_len+32(FP), CX
-	SHRQ $3, CX
-	MOVQ CX, AX
-	SHLQ $3, AX
-	MOVQ AX, ret+48(FP)
-	TESTQ CX, CX
-	JZ   done
-	VMOVUPS erfk<>+0(SB), Y14  // 4
+	BLOCKS(src_len+32(FP), ret+48(FP))
+	VMOVUPS erfk<>+0(SB), Y14 // 4
 	VMOVUPS erfk<>+32(SB), Y13 // -4
 
 loop:
 	VMOVUPS (SI), Y0
-	VMINPS  Y0, Y14, Y0 // min(4, x)
-	VMAXPS  Y0, Y13, Y0 // max(-4, x)
-	VMULPS  Y0, Y0, Y1  // x²
-	VMOVUPS erfk<>+64(SB), Y2
-	VFMADD213PS erfk<>+96(SB), Y1, Y2  // p = p·x² + alpha 5
-	VFMADD213PS erfk<>+128(SB), Y1, Y2
-	VFMADD213PS erfk<>+160(SB), Y1, Y2
-	VFMADD213PS erfk<>+192(SB), Y1, Y2
-	VFMADD213PS erfk<>+224(SB), Y1, Y2
-	VFMADD213PS erfk<>+256(SB), Y1, Y2 // ... + alpha 0
-	VMOVUPS erfk<>+288(SB), Y3
-	VFMADD213PS erfk<>+320(SB), Y1, Y3 // q = q·x² + beta 3
-	VFMADD213PS erfk<>+352(SB), Y1, Y3
-	VFMADD213PS erfk<>+384(SB), Y1, Y3
-	VFMADD213PS erfk<>+416(SB), Y1, Y3 // ... + beta 0
-	VMULPS  Y0, Y2, Y2 // x·p
-	VDIVPS  Y3, Y2, Y2 // x·p / q
+	ERF
 	VMOVUPS Y2, (DI)
 	ADDQ $32, SI
 	ADDQ $32, DI
 	DECQ CX
 	JNZ  loop
+	VZEROUPPER
+
+done:
+	RET
+
+// geluk: 1/√2 and 1/2, each 8 times.
+DATA geluk<>+0(SB)/8, $0x3f3504f33f3504f3
+DATA geluk<>+8(SB)/8, $0x3f3504f33f3504f3
+DATA geluk<>+16(SB)/8, $0x3f3504f33f3504f3
+DATA geluk<>+24(SB)/8, $0x3f3504f33f3504f3
+DATA geluk<>+32(SB)/8, $0x3f0000003f000000
+DATA geluk<>+40(SB)/8, $0x3f0000003f000000
+DATA geluk<>+48(SB)/8, $0x3f0000003f000000
+DATA geluk<>+56(SB)/8, $0x3f0000003f000000
+GLOBL geluk<>(SB), RODATA|NOPTR, $64
+
+// func gelu8s(y, cdf, x []float32) int
+//
+// GELU on 8 floats at a time: cdf = 1/2 + erf(x/√2)/2, y = x·cdf.
+TEXT ·gelu8s(SB), NOSPLIT, $0-80
+	MOVQ y_base+0(FP), DI
+	MOVQ cdf_base+24(FP), DX
+	MOVQ x_base+48(FP), SI
+	BLOCKS(x_len+56(FP), ret+72(FP))
+	VMOVUPS erfk<>+0(SB), Y14
+	VMOVUPS erfk<>+32(SB), Y13
+	VMOVUPS geluk<>+0(SB), Y12 // 1/√2
+	VMOVUPS geluk<>+32(SB), Y11 // 1/2
+
+gloop:
+	VMOVUPS (SI), Y4
+	VMULPS  Y12, Y4, Y0
+	ERF
+	VFMADD213PS Y11, Y11, Y2 // erf/2 + 1/2
+	VMOVUPS Y2, (DX)
+	VMULPS  Y2, Y4, Y2
+	VMOVUPS Y2, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DX
+	ADDQ $32, DI
+	DECQ CX
+	JNZ  gloop
 	VZEROUPPER
 
 done:
@@ -171,65 +223,112 @@ DATA expk<>+464(SB)/8, $0x7f8000007f800000
 DATA expk<>+472(SB)/8, $0x7f8000007f800000
 GLOBL expk<>(SB), RODATA|NOPTR, $480
 
+// EXP sets Y3 = e^Y0 with Exp's arithmetic, the range ends in Y14 and
+// Y13 and 0 in Y12. 2^n is applied as 2^(n>>1)·2^(n-(n>>1)), two normal
+// powers for every n the clamped range gives, where Exp takes 2^n or
+// 2^127·2: the same products, exactly. Below -87.33 the result is 0, above
+// 88.72 +Inf; NaN stays NaN (the clamps keep the input second). Y1, Y2,
+// Y4-Y6, Y10 and Y11 are scratch.
+#define EXP \
+	VCMPPS  $1, Y14, Y0, Y10; \
+	VCMPPS  $14, Y13, Y0, Y11; \
+	VMAXPS  Y0, Y14, Y0; \
+	VMINPS  Y0, Y13, Y0; \
+	VMULPS  expk<>+64(SB), Y0, Y1; \
+	VADDPS  expk<>+96(SB), Y1, Y1; \
+	VSUBPS  expk<>+96(SB), Y1, Y1; \
+	VMOVAPS Y0, Y2; \
+	VFNMADD231PS expk<>+128(SB), Y1, Y2; \
+	VFNMADD231PS expk<>+160(SB), Y1, Y2; \
+	VMOVUPS expk<>+192(SB), Y3; \
+	VFMADD213PS expk<>+224(SB), Y2, Y3; \
+	VFMADD213PS expk<>+256(SB), Y2, Y3; \
+	VFMADD213PS expk<>+288(SB), Y2, Y3; \
+	VFMADD213PS expk<>+320(SB), Y2, Y3; \
+	VFMADD213PS expk<>+352(SB), Y2, Y3; \
+	VMULPS  Y2, Y2, Y4; \
+	VFMADD213PS Y2, Y4, Y3; \
+	VADDPS  expk<>+384(SB), Y3, Y3; \
+	VCVTTPS2DQ Y1, Y5; \
+	VPSRAD  $1, Y5, Y6; \
+	VPSUBD  Y6, Y5, Y5; \
+	VPADDD  expk<>+416(SB), Y6, Y6; \
+	VPSLLD  $23, Y6, Y6; \
+	VPADDD  expk<>+416(SB), Y5, Y5; \
+	VPSLLD  $23, Y5, Y5; \
+	VMULPS  Y6, Y3, Y3; \
+	VMULPS  Y5, Y3, Y3; \
+	VBLENDVPS Y10, Y12, Y3, Y3; \
+	VBLENDVPS Y11, expk<>+448(SB), Y3, Y3
+
+// EXPCONSTS loads EXP's registers.
+#define EXPCONSTS \
+	VMOVUPS expk<>+0(SB), Y14; \
+	VMOVUPS expk<>+32(SB), Y13; \
+	VXORPS  Y12, Y12, Y12
+
 // func exp8s(dst, src []float32) int
 //
-// Exp's arithmetic on 8 floats at a time with AVX2 and FMA, for the
-// first len(src) rounded down to a multiple of 8; returns how many it did.
-// 2^n is applied as 2^(n>>1)·2^(n-(n>>1)), two normal powers for every n
-// the clamped range gives, where Exp takes 2^n or 2^127·2: the same
-// products, exactly. Below -87.33 the result is 0, above 88.72 +Inf; NaN
-// stays NaN (the clamps keep the input second).
+// Exp on 8 floats at a time with AVX2 and FMA, for the first len(src)
+// rounded down to a multiple of 8; returns how many it did.
 TEXT ·exp8s(SB), NOSPLIT, $0-56
 	MOVQ dst_base+0(FP), DI
 	MOVQ src_base+24(FP), SI
-	MOVQ src_len+32(FP), CX
-	SHRQ $3, CX
-	MOVQ CX, AX
-	SHLQ $3, AX
-	MOVQ AX, ret+48(FP)
-	TESTQ CX, CX
-	JZ   done
-	VMOVUPS expk<>+0(SB), Y14  // -87.33
-	VMOVUPS expk<>+32(SB), Y13 // 88.72
-	VXORPS  Y12, Y12, Y12      // 0
+	BLOCKS(src_len+32(FP), ret+48(FP))
+	EXPCONSTS
 
 loop:
 	VMOVUPS (SI), Y0
-	VCMPPS  $1, Y14, Y0, Y10  // x < -87.33
-	VCMPPS  $14, Y13, Y0, Y11 // x > 88.72
-	VMAXPS  Y0, Y14, Y0
-	VMINPS  Y0, Y13, Y0
-	VMULPS  expk<>+64(SB), Y0, Y1 // x·log2(e)
-	VADDPS  expk<>+96(SB), Y1, Y1
-	VSUBPS  expk<>+96(SB), Y1, Y1 // n, rounded to an integer
-	VMOVAPS Y0, Y2
-	VFNMADD231PS expk<>+128(SB), Y1, Y2 // r = x - n·ln2 high
-	VFNMADD231PS expk<>+160(SB), Y1, Y2 // r -= n·ln2 low
-	VMOVUPS expk<>+192(SB), Y3
-	VFMADD213PS expk<>+224(SB), Y2, Y3 // p = p·r + p 1
-	VFMADD213PS expk<>+256(SB), Y2, Y3
-	VFMADD213PS expk<>+288(SB), Y2, Y3
-	VFMADD213PS expk<>+320(SB), Y2, Y3
-	VFMADD213PS expk<>+352(SB), Y2, Y3 // ... + p 5
-	VMULPS  Y2, Y2, Y4                 // r²
-	VFMADD213PS Y2, Y4, Y3             // p·r² + r
-	VADDPS  expk<>+384(SB), Y3, Y3     // e = p·r² + r + 1
-	VCVTTPS2DQ Y1, Y5                  // k = n
-	VPSRAD  $1, Y5, Y6                 // k1 = k >> 1
-	VPSUBD  Y6, Y5, Y5                 // k2 = k - k1
-	VPADDD  expk<>+416(SB), Y6, Y6
-	VPSLLD  $23, Y6, Y6                // 2^k1
-	VPADDD  expk<>+416(SB), Y5, Y5
-	VPSLLD  $23, Y5, Y5                // 2^k2
-	VMULPS  Y6, Y3, Y3
-	VMULPS  Y5, Y3, Y3
-	VBLENDVPS Y10, Y12, Y3, Y3         // 0 below the range
-	VBLENDVPS Y11, expk<>+448(SB), Y3, Y3 // +Inf above it
+	EXP
 	VMOVUPS Y3, (DI)
 	ADDQ $32, SI
 	ADDQ $32, DI
 	DECQ CX
 	JNZ  loop
+	VZEROUPPER
+
+done:
+	RET
+
+// gradk: -1/2 and 1/√(2π), each 8 times.
+DATA gradk<>+0(SB)/8, $0xbf000000bf000000
+DATA gradk<>+8(SB)/8, $0xbf000000bf000000
+DATA gradk<>+16(SB)/8, $0xbf000000bf000000
+DATA gradk<>+24(SB)/8, $0xbf000000bf000000
+DATA gradk<>+32(SB)/8, $0x3ecc422a3ecc422a
+DATA gradk<>+40(SB)/8, $0x3ecc422a3ecc422a
+DATA gradk<>+48(SB)/8, $0x3ecc422a3ecc422a
+DATA gradk<>+56(SB)/8, $0x3ecc422a3ecc422a
+GLOBL gradk<>(SB), RODATA|NOPTR, $64
+
+// func geluGrad8s(dx, dy, x, cdf []float32) int
+//
+// GELUGrad on 8 floats at a time: dx = dy·(cdf + x·e^(-x²/2)/√(2π)).
+TEXT ·geluGrad8s(SB), NOSPLIT, $0-104
+	MOVQ dx_base+0(FP), DI
+	MOVQ dy_base+24(FP), R8
+	MOVQ x_base+48(FP), SI
+	MOVQ cdf_base+72(FP), DX
+	BLOCKS(x_len+56(FP), ret+96(FP))
+	EXPCONSTS
+	VMOVUPS gradk<>+0(SB), Y8 // -1/2
+	VMOVUPS gradk<>+32(SB), Y9 // 1/√(2π)
+
+gloop:
+	VMOVUPS (SI), Y7
+	VMULPS  Y7, Y7, Y0
+	VMULPS  Y8, Y0, Y0 // -x²/2
+	EXP
+	VMULPS  Y7, Y3, Y3
+	VFMADD213PS (DX), Y9, Y3 // x·φ(x) + Φ(x)
+	VMULPS  (R8), Y3, Y3
+	VMOVUPS Y3, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DX
+	ADDQ $32, R8
+	ADDQ $32, DI
+	DECQ CX
+	JNZ  gloop
 	VZEROUPPER
 
 done:

@@ -89,6 +89,47 @@ func TestVectorExp(t *testing.T) {
 	}
 }
 
+// TestGELU: the vector kernel and the scalar loop agree at every length
+// and match x·Φ(x) from math.Erf.
+func TestGELU(t *testing.T) {
+	eachKernel(t, func(t *testing.T) {
+		for n := 0; n <= 40; n++ {
+			x := randoms(n + 1000)[:n]
+			if n > 3 {
+				x[1], x[2], x[3] = float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))
+			}
+			y, cdf := make([]float32, n), make([]float32, n)
+			GELU(y, cdf, x)
+			for i, v := range x {
+				c := 0.5 + 0.5*math.Erf(float64(v)/math.Sqrt2)
+				if math.IsNaN(c) != math.IsNaN(float64(cdf[i])) || math.Abs(float64(cdf[i])-c) > 4e-7 || (!math.IsInf(float64(v), 0) && math.Abs(float64(y[i])-float64(v)*c) > 4e-7*max(1, math.Abs(float64(v)))) {
+					t.Errorf("n=%d gelu(%g): y %g, Φ %g; want %g, %g", n, v, y[i], cdf[i], float64(v)*c, c)
+				}
+			}
+		}
+	})
+}
+
+// TestGELUGrad: likewise for the gradient, against Φ(x) + x·φ(x) from
+// the math package.
+func TestGELUGrad(t *testing.T) {
+	eachKernel(t, func(t *testing.T) {
+		for n := 0; n <= 40; n++ {
+			x, dy := randoms(n + 2000)[:n], randoms(n + 3000)[:n]
+			y, cdf, dx := make([]float32, n), make([]float32, n), make([]float32, n)
+			GELU(y, cdf, x)
+			GELUGrad(dx, dy, x, cdf)
+			for i, v := range x {
+				u := float64(v)
+				want := float64(dy[i]) * (0.5 + 0.5*math.Erf(u/math.Sqrt2) + u*math.Exp(-u*u/2)/math.Sqrt(2*math.Pi))
+				if math.Abs(float64(dx[i])-want) > 1e-6 {
+					t.Errorf("n=%d gelu'(%g)·%g: %g, want %g", n, v, dy[i], dx[i], want)
+				}
+			}
+		}
+	})
+}
+
 func testFastMath(t *testing.T) {
 	var xs []float32
 	for x := -6.0; x <= 6; x += 1e-4 {
