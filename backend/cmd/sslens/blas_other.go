@@ -2,5 +2,5 @@
 
 package main
 
-// useBetterBLAS does nothing where a process cannot replace itself.
-func useBetterBLAS() {}
+// tuneOpenBLAS does nothing where a process cannot replace itself.
+func tuneOpenBLAS() {}

@@ -94,7 +94,7 @@ func interruptible(run func(ctx context.Context) error) error {
 func (e exitCode) Unwrap() error { return e.err }
 
 func main() {
-	useBetterBLAS()
+	tuneOpenBLAS()
 	os.Exit(runMain(os.Args[1:], os.Stdout, os.Stderr))
 }
 

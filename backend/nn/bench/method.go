@@ -46,7 +46,7 @@ func (t *Torch) RunMethod(s MethodSpec, steps, threads int) (line string, rate f
 	if err != nil {
 		return "", 0, fmt.Errorf("bench: torch peer: %w", err)
 	}
-	return t.run("--method", string(b), strconv.Itoa(steps), strconv.Itoa(threads))
+	return t.run(threads, "--method", string(b), strconv.Itoa(steps), strconv.Itoa(threads))
 }
 
 // ReportMethod writes the line of our step s, measured as r, of which

@@ -67,13 +67,17 @@ func (t *Torch) Run(p vit.Preset, batch, steps, threads int, inference bool) (li
 	if inference {
 		args = append([]string{"--inference"}, args...)
 	}
-	return t.run(args...)
+	return t.run(threads, args...)
 }
 
 // run runs the peer script with args and returns the last line of its
-// output and the images/s in it.
-func (t *Torch) run(args ...string) (line string, rate float64, err error) {
-	out, err := exec.Command(t.python, append([]string{t.script}, args...)...).CombinedOutput()
+// output and the images/s in it. OpenBLAS, whose products torch calls,
+// gets threads threads of its own (sslens runs it with one: see
+// cmd/sslens's tuneOpenBLAS) and the kernel set sslens's OpenBLAS runs.
+func (t *Torch) run(threads int, args ...string) (line string, rate float64, err error) {
+	cmd := exec.Command(t.python, append([]string{t.script}, args...)...)
+	cmd.Env = append(os.Environ(), "OPENBLAS_NUM_THREADS="+strconv.Itoa(threads))
+	out, err := cmd.CombinedOutput()
 	text := strings.TrimSpace(string(out))
 	var exit *exec.ExitError
 	if errors.As(err, &exit) {
