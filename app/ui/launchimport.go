@@ -19,8 +19,29 @@ type importForm struct {
 	heads        string // as typed; empty: the importer's rule (width / 64)
 	from         string // teacher (default) or student
 	keep         bool   // keep the stored channel order
-	errs         []shared.FieldError
-	busy         bool
+	formState
+}
+
+// formState is what the Launch page's run forms share: the field errors
+// shown and whether a request is out.
+type formState struct {
+	errs []shared.FieldError
+	busy bool
+}
+
+// submitForm checks a form's request and queues the run, then opens its
+// run page; field errors, the form's own or the server's, show beside
+// their fields.
+func (l *Launch) submitForm(ctx app.Context, f *formState, request func() (shared.CreateRunRequest, []shared.FieldError)) {
+	if f.busy {
+		return
+	}
+	req, errs := request()
+	if f.errs = errs; len(errs) > 0 {
+		return
+	}
+	f.busy = true
+	l.createRun(ctx, req, func() { f.busy = false }, func(fe []shared.FieldError) { f.errs = fe })
 }
 
 // request is the run the form describes, or the field errors found
@@ -46,20 +67,8 @@ func (l *Launch) onImport(ctx app.Context, e app.Event) {
 	l.submitImport(ctx)
 }
 
-// submitImport checks the import form and queues the import, then opens
-// its run page; field errors show beside their fields.
-func (l *Launch) submitImport(ctx app.Context) {
-	f := &l.imp
-	if f.busy {
-		return
-	}
-	req, errs := f.request()
-	if f.errs = errs; len(errs) > 0 {
-		return
-	}
-	f.busy = true
-	l.createRun(ctx, req, func() { f.busy = false }, func(fe []shared.FieldError) { f.errs = fe })
-}
+// submitImport queues the import form's run.
+func (l *Launch) submitImport(ctx app.Context) { l.submitForm(ctx, &l.imp.formState, l.imp.request) }
 
 // importCard draws the import form.
 func (l *Launch) importCard() app.UI {

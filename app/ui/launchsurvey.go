@@ -20,8 +20,7 @@ type surveyForm struct {
 	lists       string // one per line
 	shards      string // as typed; empty: one job
 	name        string
-	errs        []shared.FieldError
-	busy        bool
+	formState
 }
 
 // lines splits a text area into its non-blank lines, trimmed.
@@ -71,19 +70,9 @@ func (l *Launch) onSurvey(ctx app.Context, e app.Event) {
 	l.submitSurvey(ctx)
 }
 
-// submitSurvey checks the survey form and queues the scoring, then opens
-// its run page; field errors show beside their fields.
+// submitSurvey queues the survey form's run.
 func (l *Launch) submitSurvey(ctx app.Context) {
-	f := &l.survey
-	if f.busy {
-		return
-	}
-	req, errs := f.request()
-	if f.errs = errs; len(errs) > 0 {
-		return
-	}
-	f.busy = true
-	l.createRun(ctx, req, func() { f.busy = false }, func(fe []shared.FieldError) { f.errs = fe })
+	l.submitForm(ctx, &l.survey.formState, l.survey.request)
 }
 
 // surveyCard draws the survey form.

@@ -76,8 +76,12 @@ func TestMicroBatchedPretrainingMatchesOnePass(t *testing.T) {
 					}
 				}
 			}
-			compare("model", gotModel, wantModel, 1e-7)
-			compare("state", got.Extra, want.Extra, 1e-7)
+			// The floor is a few float32 ulps of the largest value: a
+			// parameter whose gradient is 0 but for rounding (a bias before
+			// a BatchNorm) holds only rounding, which the order of the
+			// chunks' sums changes.
+			compare("model", gotModel, wantModel, 1e-6)
+			compare("state", got.Extra, want.Extra, 1e-6)
 			// The momentum of a gradient that is 0 but for rounding is
 			// rounding; the others agree to 1e-4.
 			compare("optimiser", got.Optim, want.Optim, 1e-3)

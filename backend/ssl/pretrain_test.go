@@ -105,9 +105,12 @@ func TestPretrainLossFalls(t *testing.T) {
 			for _, e := range rep.History {
 				losses = append(losses, e.Loss)
 			}
-			last := (losses[7] + losses[8] + losses[9]) / 3
+			// The second half's mean: SimSiam's loss swings by 0.3 from
+			// epoch to epoch at this size, enough for a float rounding
+			// change to move a three-epoch mean across the first epoch's.
+			last := (losses[5] + losses[6] + losses[7] + losses[8] + losses[9]) / 5
 			if !(last < losses[0]) {
-				t.Errorf("loss by epoch %.3f: the last three average %.3f, not below the first epoch's", losses, last)
+				t.Errorf("loss by epoch %.3f: the last five average %.3f, not below the first epoch's", losses, last)
 			}
 			checkPretrainFolder(t, out, tc.method, rep, recs)
 		})

@@ -160,12 +160,6 @@ func submitCells(ctx context.Context, e env, sl *slurmFlags, pos []string, cells
 	if err != nil {
 		return err
 	}
-	abs := func(p string) string {
-		if a, err := filepath.Abs(p); err == nil {
-			return a
-		}
-		return p
-	}
 	args := []string{"reproduce"}
 	if len(pos) == 1 {
 		args = append(args, abs(pos[0]))
@@ -176,6 +170,15 @@ func submitCells(ctx context.Context, e env, sl *slurmFlags, pos []string, cells
 		args = append(args, "--indices", abs(in.Indices))
 	}
 	return reproduceOnSlurm(ctx, e, ex, cells, args)
+}
+
+// abs is p as an absolute path, for a job that starts in another folder;
+// p as given if the working folder is unknown.
+func abs(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
 }
 
 // loadReproduce reads the reproduce config named in pos, or the shipped

@@ -138,12 +138,6 @@ func (st *streamFlags) runShards(ctx context.Context, e env, ckPath string, args
 	if err != nil {
 		return err
 	}
-	abs := func(p string) string {
-		if a, err := filepath.Abs(p); err == nil {
-			return a
-		}
-		return p
-	}
 	out := abs(st.out)
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err

@@ -3,8 +3,11 @@
 // float64 and cost 4-5 times as much, which made GELU a third of a ViT
 // block's time. The loops take slices so the arithmetic sits in the loop
 // body (the scalar forms are too large for Go to inline); on amd64 with
-// AVX2 and FMA, assembly kernels do 8 values at a time. dst and src may be
-// the same slice.
+// AVX2 and FMA, assembly kernels do 8 values at a time, the last few
+// through the same kernel from a padded block: every value takes the same
+// arithmetic wherever it sits in a slice, so that a tensor cut into
+// micro-batches gives the bits an uncut one does. dst and src may be the
+// same slice.
 package fastmath
 
 import "math"
@@ -12,13 +15,17 @@ import "math"
 // Erf sets dst[i] = erf(src[i]) within 5e-7 absolute: Eigen's rational
 // approximation (as TensorFlow/XLA use for float32), x·P(x²)/Q(x²) on
 // [-4, 4]; outside, erf is ±1 to float32 precision. Where AVX2 and FMA
-// are, erf8s does all but the last few, some 12 times as fast
-// (BenchmarkErf).
+// are, erf8s does it, some 12 times as fast (BenchmarkErf).
 func Erf(dst, src []float32) {
 	dst = dst[:len(src)]
 	if vector8 {
-		n := erf8s(dst, src)
-		dst, src = dst[n:], src[n:]
+		if n := erf8s(dst, src); n < len(src) {
+			var d, s [8]float32
+			copy(s[:], src[n:])
+			erf8s(d[:], s[:])
+			copy(dst[n:], d[:])
+		}
+		return
 	}
 	for i, x := range src {
 		// Plain comparisons, not min/max: those handle NaN and signed
@@ -49,8 +56,14 @@ func Erf(dst, src []float32) {
 func GELU(y, cdf, x []float32) {
 	y, cdf = y[:len(x)], cdf[:len(x)]
 	if vector8 {
-		n := gelu8s(y, cdf, x)
-		y, cdf, x = y[n:], cdf[n:], x[n:]
+		if n := gelu8s(y, cdf, x); n < len(x) {
+			var ys, cs, xs [8]float32
+			copy(xs[:], x[n:])
+			gelu8s(ys[:], cs[:], xs[:])
+			copy(y[n:], ys[:])
+			copy(cdf[n:], cs[:])
+		}
+		return
 	}
 	for i, v := range x {
 		cdf[i] = v * (1 / math.Sqrt2)
@@ -70,8 +83,15 @@ func GELUGrad(dx, dy, x, cdf []float32) {
 	const invSqrt2Pi = 0.3989422804014327 // 1/√(2π)
 	dx, dy, cdf = dx[:len(x)], dy[:len(x)], cdf[:len(x)]
 	if vector8 {
-		n := geluGrad8s(dx, dy, x, cdf)
-		dx, dy, x, cdf = dx[n:], dy[n:], x[n:], cdf[n:]
+		if n := geluGrad8s(dx, dy, x, cdf); n < len(x) {
+			var dxs, dys, xs, cs [8]float32
+			copy(dys[:], dy[n:])
+			copy(xs[:], x[n:])
+			copy(cs[:], cdf[n:])
+			geluGrad8s(dxs[:], dys[:], xs[:], cs[:])
+			copy(dx[n:], dxs[:])
+		}
+		return
 	}
 	for i, v := range x {
 		dx[i] = -v * v / 2
@@ -85,12 +105,17 @@ func GELUGrad(dx, dy, x, cdf []float32) {
 // Exp sets dst[i] = e^src[i] within 2 ulp (Cephes' expf): x = n·ln2 + r with
 // |r| <= ln2/2, a degree-6 polynomial for e^r, and 2^n built from bits. It
 // gives 0 below -87.33 (where e^x leaves the normal float32 range) and +Inf
-// above 88.72. Where AVX2 and FMA are, exp8s does all but the last few.
+// above 88.72. Where AVX2 and FMA are, exp8s does it.
 func Exp(dst, src []float32) {
 	dst = dst[:len(src)]
 	if vector8 {
-		n := exp8s(dst, src)
-		dst, src = dst[n:], src[n:]
+		if n := exp8s(dst, src); n < len(src) {
+			var d, s [8]float32
+			copy(s[:], src[n:])
+			exp8s(d[:], s[:])
+			copy(dst[n:], d[:])
+		}
+		return
 	}
 	for i, x := range src {
 		if x < -87.33 {

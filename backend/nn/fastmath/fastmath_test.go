@@ -130,6 +130,47 @@ func TestGELUGrad(t *testing.T) {
 	})
 }
 
+// TestPositionFree: each value's result does not depend on where it sits
+// in the slice (on which values the vector kernel or the tail takes), bit
+// for bit: what micro-batching relies on.
+func TestPositionFree(t *testing.T) {
+	eachKernel(t, func(t *testing.T) {
+		x, dy := randoms(61), randoms(62)[:61]
+		whole := func(f func(out, x, dy []float32)) []float32 {
+			out := make([]float32, len(x))
+			f(out, x, dy)
+			return out
+		}
+		for name, f := range map[string]func(out, x, dy []float32){
+			"erf": func(out, x, _ []float32) { Erf(out, x) },
+			"exp": func(out, x, _ []float32) { Exp(out, x) },
+			"gelu": func(out, x, _ []float32) {
+				GELU(out, make([]float32, len(x)), x)
+			},
+			"gelu grad": func(out, x, dy []float32) {
+				y, cdf := make([]float32, len(x)), make([]float32, len(x))
+				GELU(y, cdf, x)
+				GELUGrad(out, dy, x, cdf)
+			},
+		} {
+			want := whole(f)
+			for _, cut := range []int{1, 3, 7, 8, 13} {
+				got := make([]float32, len(x))
+				for lo := 0; lo < len(x); lo += cut {
+					hi := min(lo+cut, len(x))
+					f(got[lo:hi], x[lo:hi], dy[lo:hi])
+				}
+				for i := range x {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Errorf("%s in pieces of %d: value %d is %g, whole %g", name, cut, i, got[i], want[i])
+						break
+					}
+				}
+			}
+		}
+	})
+}
+
 func testFastMath(t *testing.T) {
 	var xs []float32
 	for x := -6.0; x <= 6; x += 1e-4 {
