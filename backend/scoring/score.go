@@ -124,7 +124,7 @@ func WriteProgress(dir string, p Progress) error {
 
 // Left is the time the rest should take at the session's rate.
 func (p Progress) Left() time.Duration {
-	n := p.Total - p.Resumed - p.Scored - p.Failed
+	n := p.Total - p.Done()
 	if n <= 0 || p.Rate() <= 0 {
 		return 0
 	}
