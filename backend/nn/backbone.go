@@ -34,6 +34,11 @@ func NewBackbone(g *gorgonia.ExprGraph, ps *vit.Params, dt tensor.Dtype) (*Backb
 	if dt != tensor.Float32 && dt != tensor.Float64 {
 		return nil, fmt.Errorf("nn: backbone dtype %v, want float32 or float64", dt)
 	}
+	return newBackbone(g, ps, newStorage(dt == tensor.Float64))
+}
+
+// newBackbone is NewBackbone with the parameters' values kept by st.
+func newBackbone(g *gorgonia.ExprGraph, ps *vit.Params, st *storage) (*Backbone, error) {
 	if err := ps.Preset.Validate(); err != nil {
 		return nil, fmt.Errorf("nn: %w", err)
 	}
@@ -55,26 +60,59 @@ func NewBackbone(g *gorgonia.ExprGraph, ps *vit.Params, dt tensor.Dtype) (*Backb
 			return nil, fmt.Errorf("nn: parameter %s has shape %s, preset %q needs %s", name, vit.FormatShape(got), p.Name, vit.FormatShape(want))
 		}
 	}
-	b := &Backbone{preset: p, g: g, dt: dt, byName: make(map[string]*gorgonia.Node, ps.Len()), pos: make(map[int]*gorgonia.Node)}
+	b := &Backbone{preset: p, g: g, dt: st.dt, byName: make(map[string]*gorgonia.Node, ps.Len()), pos: make(map[int]*gorgonia.Node)}
 	for _, q := range ps.List() {
-		n := paramNode(g, q, graphShape(q), dt)
+		n := st.node(g, q, graphShape(q))
 		b.nodes = append(b.nodes, n)
 		b.byName[q.Name] = n
 	}
 	return b, nil
 }
 
-// paramNode adds a node for parameter q with the given shape (q's values
-// in row-major order): in float32 backed by q.Data itself, in float64 by a
-// copy.
-func paramNode(g *gorgonia.ExprGraph, q *vit.Param, shape []int, dt tensor.Dtype) *gorgonia.Node {
-	return gorgonia.NewTensor(g, dt, len(shape), gorgonia.WithShape(shape...), gorgonia.WithName(q.Name), gorgonia.WithValue(dense(dt, shape, q.Data)))
+// storage keeps the values a network's parameter nodes compute with: in
+// float32 the vit.Params' own slices, so that an optimiser's update of them
+// is what the next pass uses; in float64 (the exactness checks of
+// micro-batching) one copy of each parameter, shared by all the network's
+// graphs as the float32 slices are.
+type storage struct {
+	dt     tensor.Dtype
+	copies map[*vit.Param][]float64
+}
+
+// newStorage returns float32 storage, or float64 when double is set.
+func newStorage(double bool) *storage {
+	if double {
+		return &storage{dt: tensor.Float64, copies: map[*vit.Param][]float64{}}
+	}
+	return &storage{dt: tensor.Float32}
+}
+
+// node adds a node for parameter q with the given shape (q's values in
+// row-major order) to g.
+func (st *storage) node(g *gorgonia.ExprGraph, q *vit.Param, shape []int) *gorgonia.Node {
+	var back *tensor.Dense
+	if st.dt == tensor.Float32 {
+		back = tensor.New(tensor.WithShape(shape...), tensor.WithBacking(q.Data))
+	} else {
+		back = tensor.New(tensor.WithShape(shape...), tensor.WithBacking(st.float64s(q)))
+	}
+	return gorgonia.NewTensor(g, st.dt, len(shape), gorgonia.WithShape(shape...), gorgonia.WithName(q.Name), gorgonia.WithValue(back))
+}
+
+// float64s returns the float64 values parameter q's nodes compute with in
+// float64 storage, copying q's float32 values on first use.
+func (st *storage) float64s(q *vit.Param) []float64 {
+	c, ok := st.copies[q]
+	if !ok {
+		c = convert[float64](q.Data)
+		st.copies[q] = c
+	}
+	return c
 }
 
 // dense returns a tensor of dtype dt (float32 or float64) and the given
-// shape holding src: src itself when its elements are of that type, else a
-// converted copy.
-func dense[S float32 | float64](dt tensor.Dtype, shape []int, src []S) *tensor.Dense {
+// shape holding a converted copy of src.
+func dense(dt tensor.Dtype, shape []int, src []float64) *tensor.Dense {
 	if dt == tensor.Float32 {
 		return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(convert[float32](src)))
 	}

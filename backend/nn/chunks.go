@@ -32,6 +32,7 @@ func microBatched(chunk, batch int) bool { return chunk > 0 && chunk < batch }
 // run through the backbone chunk rows at a time. Its Tokens are an input of
 // the head-and-loss graph.
 type chunkedCrops struct {
+	st        *storage
 	backbone  *vit.Params
 	maskToken *vit.Param // iBOT's student globals, else nil
 	rows      int
@@ -61,19 +62,20 @@ type chunkMachine struct {
 
 // newChunkedCrops adds the tokens of rows crops of size px as an input of
 // head graph g and returns the group; in.Tokens and in.CLS are the nodes
-// the heads read. seed is the seed a one-pass Forward of these crops takes.
-func newChunkedCrops(g *gorgonia.ExprGraph, backbone *vit.Params, maskToken *vit.Param, rows, size, chunk int, seed uint64, train bool) (*chunkedCrops, error) {
+// the heads read. seed is the seed a one-pass Forward of these crops takes;
+// st keeps the network's parameters.
+func newChunkedCrops(g *gorgonia.ExprGraph, st *storage, backbone *vit.Params, maskToken *vit.Param, rows, size, chunk int, seed uint64, train bool) (*chunkedCrops, error) {
 	p := backbone.Preset
 	grid := p.Grid(size)
 	if rows <= 0 || grid <= 0 || chunk <= 0 {
 		return nil, fmt.Errorf("nn: %d crops of %d px in chunks of %d: need crops holding one %d px patch and a positive chunk", rows, size, chunk, p.PatchSize)
 	}
-	c := &chunkedCrops{backbone: backbone, maskToken: maskToken, rows: rows, size: size, chunk: min(chunk, rows), seed: seed, train: train,
+	c := &chunkedCrops{st: st, backbone: backbone, maskToken: maskToken, rows: rows, size: size, chunk: min(chunk, rows), seed: seed, train: train,
 		fwd: map[int]*chunkMachine{}, bwd: map[int]*chunkMachine{}}
 	t := grid*grid + 1
-	c.tokens = tensor.New(tensor.WithShape(rows*t, p.Dim), tensor.Of(tensor.Float32))
+	c.tokens = tensor.New(tensor.WithShape(rows*t, p.Dim), tensor.Of(st.dt))
 	c.in = &Forward{Batch: rows, Size: size, Grid: grid, T: t, chans: p.InChans}
-	c.in.Tokens = gorgonia.NewMatrix(g, tensor.Float32, gorgonia.WithShape(rows*t, p.Dim),
+	c.in.Tokens = gorgonia.NewMatrix(g, st.dt, gorgonia.WithShape(rows*t, p.Dim),
 		gorgonia.WithName(fmt.Sprintf("tokens_%dpx", size)), gorgonia.WithValue(c.tokens))
 	b := &builder{}
 	if c.in.CLS = b.selectCLS(c.in.Tokens, t); b.err != nil {
@@ -133,34 +135,33 @@ func (c *chunkedCrops) each(train bool, f func(m *chunkMachine, lo, hi int) erro
 
 // features runs the forward passes and fills the head graph's tokens.
 func (c *chunkedCrops) features() error {
-	all := c.tokens.Float32s()
 	width := c.in.T * c.backbone.Preset.Dim
 	return c.each(false, func(m *chunkMachine, lo, hi int) error {
 		m.vm.Reset()
 		if err := m.vm.RunAll(); err != nil {
 			return err
 		}
-		copy(all[lo*width:hi*width], m.fwd.Tokens.Value().(*tensor.Dense).Float32s())
+		copyValues(c.tokens, lo*width, m.fwd.Tokens.Value(), 0, (hi-lo)*width)
 		return nil
 	})
 }
 
 // backward runs each chunk forward and backward from its rows of the
 // tokens' gradient (the head graph's latest tokenGrad) and adds the
-// backbone's gradients to grads, the backbone's parameters' in the order of
-// their vit.Params, then the mask token's.
-func (c *chunkedCrops) backward(grads [][]float32) error {
-	dTokens := c.tokenGrad.Value().(*tensor.Dense).Float32s()
+// backbone's gradients to buffers vars of grads, the backbone's parameters'
+// in the order of their vit.Params, then the mask token's.
+func (c *chunkedCrops) backward(grads gradBuffers, vars []int) error {
+	dTokens := c.tokenGrad.Value()
 	width := c.in.T * c.backbone.Preset.Dim
 	return c.each(true, func(m *chunkMachine, lo, hi int) error {
-		copy(m.seed.Float32s(), dTokens[lo*width:hi*width])
+		copyValues(m.seed, 0, dTokens, lo*width, (hi-lo)*width)
 		m.vm.Reset()
 		if err := m.vm.RunAll(); err != nil {
 			return err
 		}
 		for i, n := range m.grads {
-			for j, v := range n.Value().(*tensor.Dense).Float32s() {
-				grads[i][j] += v
+			if err := grads.add(vars[i], n.Value(), 1, false); err != nil {
+				return err
 			}
 		}
 		return nil
@@ -177,14 +178,14 @@ func (c *chunkedCrops) machine(rows int, train bool) (*chunkMachine, error) {
 		return m, nil
 	}
 	m := &chunkMachine{g: gorgonia.NewGraph()}
-	bb, err := NewBackbone(m.g, c.backbone, tensor.Float32)
+	bb, err := newBackbone(m.g, c.backbone, c.st)
 	if err != nil {
 		return nil, err
 	}
 	var embed func(*gorgonia.Node) (*gorgonia.Node, error)
 	var token *gorgonia.Node
 	if c.maskToken != nil {
-		token = paramNode(m.g, c.maskToken, c.maskToken.Shape, tensor.Float32)
+		token = c.st.node(m.g, c.maskToken, c.maskToken.Shape)
 		embed = func(x *gorgonia.Node) (y *gorgonia.Node, err error) {
 			y, m.mask, err = ops.MaskTokens(x, token)
 			return y, err
@@ -211,8 +212,8 @@ func (c *chunkedCrops) machine(rows int, train bool) (*chunkMachine, error) {
 // parameters and the mask token (when not nil).
 func (m *chunkMachine) addBackward(bb *Backbone, token *gorgonia.Node) error {
 	s := m.fwd.Tokens.Shape()
-	m.seed = tensor.New(tensor.WithShape(s...), tensor.Of(tensor.Float32))
-	seed := gorgonia.NewMatrix(m.g, tensor.Float32, gorgonia.WithShape(s...), gorgonia.WithName("tokens_grad"), gorgonia.WithValue(m.seed))
+	m.seed = tensor.New(tensor.WithShape(s...), tensor.Of(m.fwd.Tokens.Dtype()))
+	seed := gorgonia.NewMatrix(m.g, m.fwd.Tokens.Dtype(), gorgonia.WithShape(s...), gorgonia.WithName("tokens_grad"), gorgonia.WithValue(m.seed))
 	prod, err := gorgonia.HadamardProd(m.fwd.Tokens, seed)
 	if err != nil {
 		return err

@@ -6,7 +6,6 @@ import (
 	"math"
 
 	"gorgonia.org/gorgonia"
-	"gorgonia.org/tensor"
 
 	"github.com/sslens/sslens/backend/nn/ops"
 	"github.com/sslens/sslens/backend/nn/optim"
@@ -24,6 +23,9 @@ type Options struct {
 	// evaluation mode (no dropout or drop path) and computes no gradients,
 	// as DINO's linear evaluation does.
 	FreezeBackbone bool
+	// double computes in float64 on copies of the parameters (see
+	// storage): the exactness checks of micro-batching.
+	double bool
 }
 
 // lensClass is the head output of the lens class.
@@ -37,6 +39,8 @@ type Classifier struct {
 	ps    *vit.Params
 	opt   Options
 	vars  []optim.Var
+	grads gradBuffers // the vars' gradients
+	st    *storage
 	train map[int]*machine // by batch size
 	eval  *machine         // batch opt.Batch
 	// step numbers the training steps; their dropout draws derive from it
@@ -76,13 +80,14 @@ func NewClassifier(ps *vit.Params, opt Options) (*Classifier, error) {
 			return nil, fmt.Errorf("nn: classifier: parameter set has no %s of %d values", name, n)
 		}
 	}
-	c := &Classifier{ps: ps, opt: opt, train: make(map[int]*machine)}
+	c := &Classifier{ps: ps, opt: opt, st: newStorage(opt.double), train: make(map[int]*machine)}
 	for _, p := range ps.List() {
 		if opt.FreezeBackbone && p.Name != "head.weight" && p.Name != "head.bias" {
 			continue
 		}
 		c.vars = append(c.vars, optim.Var{Name: p.Name, Data: p.Data, Grad: make([]float32, len(p.Data)), NoDecay: p.NoDecay})
 	}
+	c.grads = newGradBuffers(c.vars, opt.double)
 	return c, nil
 }
 
@@ -132,13 +137,19 @@ func (c *Classifier) TrainStep(images []float32, labels []int) (loss float64, le
 			return 0, nil, fmt.Errorf("nn: train step: %w", err)
 		}
 		w := float64(hi-lo) / float64(n)
-		loss += w * float64(*m.loss.Value().(*gorgonia.F32))
-		probs := m.ce.Probs().Float32s()
+		l, err := scalar(m.loss.Value())
+		if err != nil {
+			return 0, nil, err
+		}
+		loss += w * l
+		probs := float32s(m.ce.Probs())
 		for i := range hi - lo {
 			lensProb = append(lensProb, float64(probs[2*i+lensClass]))
 		}
-		if err := c.collectGrads(m, float32(w), lo == 0); err != nil {
-			return 0, nil, err
+		for i := range c.vars {
+			if err := c.grads.add(i, m.grads[i].Value(), w, lo == 0); err != nil {
+				return 0, nil, fmt.Errorf("nn: train step: %w", err)
+			}
 		}
 	}
 	return loss, lensProb, nil
@@ -149,36 +160,11 @@ func (c *Classifier) TrainStep(images []float32, labels []int) (loss float64, le
 // resumed run reproduces an uninterrupted one. Steps count on from there.
 func (c *Classifier) Reseed(step uint64) { c.step = step }
 
-// collectGrads sets (first chunk) or adds to the Vars' gradients w times
-// the machine's.
-func (c *Classifier) collectGrads(m *machine, w float32, first bool) error {
-	for i, v := range c.vars {
-		t, ok := m.grads[i].Value().(*tensor.Dense)
-		if !ok || t.Dtype() != tensor.Float32 || t.Shape().TotalSize() != len(v.Grad) {
-			return fmt.Errorf("nn: train step: gradient of %s is %v, want %d float32 values", v.Name, m.grads[i].Value(), len(v.Grad))
-		}
-		g := t.Float32s()
-		switch {
-		case first && w == 1:
-			copy(v.Grad, g)
-		case first:
-			for j, x := range g {
-				v.Grad[j] = w * x
-			}
-		default:
-			for j, x := range g {
-				v.Grad[j] += w * x
-			}
-		}
-	}
-	return nil
-}
-
 // Predict returns each image's P(lens), in evaluation mode.
 func (c *Classifier) Predict(images []float32) ([]float64, error) {
 	out := make([]float64, 0, len(images)/max(1, c.imageLen()))
 	err := c.evaluate(images, func(m *machine, k int) {
-		logits := m.logits.Value().(*tensor.Dense).Float32s()
+		logits := float32s(m.logits.Value())
 		for i := range k {
 			l0, l1 := float64(logits[2*i]), float64(logits[2*i+1])
 			out = append(out, 1/(1+math.Exp(l0-l1))) // softmax over two classes
@@ -193,7 +179,7 @@ func (c *Classifier) Features(images []float32) ([][]float32, error) {
 	d := c.ps.Preset.Dim
 	out := make([][]float32, 0, len(images)/max(1, c.imageLen()))
 	err := c.evaluate(images, func(m *machine, k int) {
-		cls := m.fwd.CLS.Value().(*tensor.Dense).Float32s()
+		cls := float32s(m.fwd.CLS.Value())
 		for i := range k {
 			out = append(out, append([]float32(nil), cls[i*d:(i+1)*d]...))
 		}
@@ -254,7 +240,7 @@ func (c *Classifier) trainMachine(n int) (*machine, error) {
 // mode, or forward, loss and the gradients of the Vars for training.
 func (c *Classifier) build(n int, train bool) (*machine, error) {
 	g := gorgonia.NewGraph()
-	bb, err := NewBackbone(g, c.ps, tensor.Float32)
+	bb, err := newBackbone(g, c.ps, c.st)
 	if err != nil {
 		return nil, err
 	}

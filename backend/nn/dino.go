@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"gorgonia.org/gorgonia"
-	"gorgonia.org/tensor"
 
 	"github.com/sslens/sslens/backend/nn/ops"
 	"github.com/sslens/sslens/backend/nn/optim"
@@ -38,6 +37,9 @@ type DINOOptions struct {
 	// over the crops of Chunk images at a time (see chunkedCrops); 0 runs
 	// the whole batch at once.
 	Chunk int
+	// double computes in float64 on copies of the parameters (see
+	// storage): the exactness checks of micro-batching.
+	double bool
 }
 
 // chunked reports whether the backbone runs in chunks.
@@ -78,6 +80,7 @@ type DINOTeacher struct {
 	cls, patch *gorgonia.Node // head outputs, see Forward
 	outCLS     []float32
 	outPatch   []float32
+	st         *storage // the parameters' values
 	closed     bool
 }
 
@@ -93,15 +96,16 @@ func NewDINOTeacher(backbone, head *vit.Params, bufs Buffers, opt DINOOptions) (
 	if err := checkHead(head, opt.Head.layers()); err != nil {
 		return nil, err
 	}
-	t := &DINOTeacher{opt: opt, g: gorgonia.NewGraph()}
+	st := newStorage(opt.double)
+	t := &DINOTeacher{opt: opt, g: gorgonia.NewGraph(), st: st}
 	var err error
 	if opt.chunked() {
-		if t.crops, err = newChunkedCrops(t.g, backbone, nil, Globals*opt.Batch, opt.GlobalSize, Globals*opt.Chunk, 0, false); err != nil {
+		if t.crops, err = newChunkedCrops(t.g, st, backbone, nil, Globals*opt.Batch, opt.GlobalSize, Globals*opt.Chunk, 0, false); err != nil {
 			return nil, err
 		}
 		t.fwd = t.crops.in
 	} else {
-		bb, err := NewBackbone(t.g, backbone, tensor.Float32)
+		bb, err := newBackbone(t.g, backbone, st)
 		if err != nil {
 			return nil, err
 		}
@@ -109,7 +113,7 @@ func NewDINOTeacher(backbone, head *vit.Params, bufs Buffers, opt DINOOptions) (
 			return nil, err
 		}
 	}
-	hg := newHeadGraph(t.g, head, bufs)
+	hg := newHeadGraph(t.g, st, head, bufs)
 	in := t.fwd.CLS
 	if opt.IBOT {
 		in = t.fwd.Tokens
@@ -156,7 +160,7 @@ func (t *DINOTeacher) Forward(globals []float32) (cls, patch []float32, err erro
 		return nil, nil, fmt.Errorf("nn: teacher: %w", err)
 	}
 	n, k := Globals*t.opt.Batch, t.opt.Head.Out
-	out := t.cls.Value().(*tensor.Dense).Float32s()
+	out := float32s(t.cls.Value())
 	if !t.opt.IBOT {
 		t.outCLS = append(t.outCLS[:0], out...)
 		return t.outCLS, nil, nil
@@ -167,7 +171,7 @@ func (t *DINOTeacher) Forward(globals []float32) (cls, patch []float32, err erro
 		t.outCLS = append(t.outCLS, out[i*tokens*k:(i*tokens+1)*k]...)
 	}
 	kp := t.patch.Shape()[1]
-	pv := t.patch.Value().(*tensor.Dense).Float32s()
+	pv := float32s(t.patch.Value())
 	t.outPatch = t.outPatch[:0]
 	for i := range n {
 		t.outPatch = append(t.outPatch, pv[(i*tokens+1)*kp:(i+1)*tokens*kp]...)
@@ -263,11 +267,11 @@ func NewDINOStudent(backbone, head *vit.Params, bufs Buffers, opt DINOOptions) (
 	}
 	s := &DINOStudent{opt: opt, p: p}
 	g := gorgonia.NewGraph()
-	hg := newHeadGraph(g, head, bufs)
+	hg := newHeadGraph(g, newStorage(opt.double), head, bufs)
 	if opt.chunked() {
 		return s, s.buildChunked(g, backbone, head, hg)
 	}
-	bb, err := NewBackbone(g, backbone, tensor.Float32)
+	bb, err := newBackbone(g, backbone, hg.st)
 	if err != nil {
 		return nil, err
 	}
@@ -305,13 +309,13 @@ func (s *DINOStudent) buildChunked(g *gorgonia.ExprGraph, backbone, head *vit.Pa
 		token = head.Get(MaskTokenName)
 	}
 	var err error
-	if s.globalCrops, err = newChunkedCrops(g, backbone, token, Globals*o.Batch, o.GlobalSize, Globals*o.Chunk, forwardSeed(o.Seed, 0), true); err != nil {
+	if s.globalCrops, err = newChunkedCrops(g, hg.st, backbone, token, Globals*o.Batch, o.GlobalSize, Globals*o.Chunk, forwardSeed(o.Seed, 0), true); err != nil {
 		return err
 	}
 	s.global = s.globalCrops.in
 	crops := []*chunkedCrops{s.globalCrops}
 	if o.LocalCrops > 0 {
-		if s.localCrops, err = newChunkedCrops(g, backbone, nil, o.LocalCrops*o.Batch, o.LocalSize, o.LocalCrops*o.Chunk, forwardSeed(o.Seed, 1), true); err != nil {
+		if s.localCrops, err = newChunkedCrops(g, hg.st, backbone, nil, o.LocalCrops*o.Batch, o.LocalSize, o.LocalCrops*o.Chunk, forwardSeed(o.Seed, 1), true); err != nil {
 			return err
 		}
 		s.local = s.localCrops.in

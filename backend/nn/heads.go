@@ -6,7 +6,6 @@ import (
 	"strconv"
 
 	"gorgonia.org/gorgonia"
-	"gorgonia.org/tensor"
 
 	"github.com/sslens/sslens/backend/nn/ops"
 	"github.com/sslens/sslens/backend/nn/vit"
@@ -298,14 +297,15 @@ func layerBuffers(ls []layer) Buffers {
 type headGraph struct {
 	nodes map[string]*gorgonia.Node
 	bufs  Buffers
+	st    *storage
 }
 
-// newHeadGraph adds a node for every parameter of ps to g (float32,
-// sharing ps's storage).
-func newHeadGraph(g *gorgonia.ExprGraph, ps *vit.Params, bufs Buffers) *headGraph {
-	h := &headGraph{nodes: make(map[string]*gorgonia.Node, ps.Len()), bufs: bufs}
+// newHeadGraph adds a node for every parameter of ps to g, its values kept
+// by st.
+func newHeadGraph(g *gorgonia.ExprGraph, st *storage, ps *vit.Params, bufs Buffers) *headGraph {
+	h := &headGraph{nodes: make(map[string]*gorgonia.Node, ps.Len()), bufs: bufs, st: st}
 	for _, q := range ps.List() {
-		h.nodes[q.Name] = paramNode(g, q, q.Shape, tensor.Float32)
+		h.nodes[q.Name] = st.node(g, q, q.Shape)
 	}
 	return h
 }

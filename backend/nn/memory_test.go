@@ -24,7 +24,7 @@ func heapAlloc() int64 {
 func machineBytes(t *testing.T, ps *vit.Params, rows, size int, backward bool) int64 {
 	t.Helper()
 	g := gorgonia.NewGraph()
-	c, err := newChunkedCrops(g, ps, nil, rows, size, rows, 1, true)
+	c, err := newChunkedCrops(g, newStorage(false), ps, nil, rows, size, rows, 1, true)
 	if err != nil {
 		t.Fatal(err)
 	}

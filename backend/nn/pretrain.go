@@ -40,16 +40,19 @@ type trainGraph struct {
 	grads    gorgonia.Nodes  // of vars[inGraph[i]]
 	inGraph  []int           // the vars the graph differentiates
 	crops    []*chunkedCrops // micro-batched: the groups feeding the graph
-	chunkRun [][]float32     // micro-batched: the backbone's gradients, then the mask token's
+	chunkRun []int           // micro-batched: the backbone's vars, then the mask token's
+	bufs     gradBuffers     // the vars' gradients
+	st       *storage
 	closed   bool
 }
 
 // newTrainGraph differentiates loss w.r.t. the parameters of the backbone
 // and head (in the order of their vit.Params, the backbone's first),
 // leaving out those frozen reports, and compiles the graph. bb is the
-// backbone in the graph, or nil when crops, micro-batched, feed it.
+// backbone in the graph, or nil when crops, micro-batched, feed it; hg's
+// storage is the network's.
 func newTrainGraph(g *gorgonia.ExprGraph, loss *gorgonia.Node, bb *Backbone, backbone, head *vit.Params, hg *headGraph, frozen func(string) bool, crops ...*chunkedCrops) (*trainGraph, error) {
-	t := &trainGraph{g: g, loss: loss, crops: crops}
+	t := &trainGraph{g: g, loss: loss, crops: crops, st: hg.st}
 	var wrt gorgonia.Nodes
 	add := func(p *vit.Param, node *gorgonia.Node) {
 		v := optim.Var{Name: p.Name, Data: p.Data, Grad: make([]float32, len(p.Data)), NoDecay: p.NoDecay}
@@ -57,7 +60,7 @@ func newTrainGraph(g *gorgonia.ExprGraph, loss *gorgonia.Node, bb *Backbone, bac
 			t.inGraph = append(t.inGraph, len(t.vars))
 			wrt = append(wrt, node)
 		} else {
-			t.chunkRun = append(t.chunkRun, v.Grad)
+			t.chunkRun = append(t.chunkRun, len(t.vars))
 		}
 		t.vars = append(t.vars, v)
 	}
@@ -85,6 +88,7 @@ func newTrainGraph(g *gorgonia.ExprGraph, loss *gorgonia.Node, bb *Backbone, bac
 		return nil, fmt.Errorf("nn: gradients: %w", err)
 	}
 	t.grads = grads[:len(t.inGraph)]
+	t.bufs = newGradBuffers(t.vars, t.st.dt == tensor.Float64)
 	for i, c := range crops {
 		c.tokenGrad = grads[len(t.inGraph)+i]
 	}
@@ -108,18 +112,15 @@ func (t *trainGraph) run() error {
 		return err
 	}
 	for i, vi := range t.inGraph {
-		v := t.vars[vi]
-		d, ok := t.grads[i].Value().(*tensor.Dense)
-		if !ok || d.Dtype() != tensor.Float32 || d.Shape().TotalSize() != len(v.Grad) {
-			return fmt.Errorf("nn: gradient of %s is %v, want %d float32 values", v.Name, t.grads[i].Value(), len(v.Grad))
+		if err := t.bufs.add(vi, t.grads[i].Value(), 1, true); err != nil {
+			return err
 		}
-		copy(v.Grad, d.Float32s())
 	}
-	for _, g := range t.chunkRun {
-		clear(g)
+	for _, vi := range t.chunkRun {
+		t.bufs.clear(vi)
 	}
 	for _, c := range t.crops {
-		if err := c.backward(t.chunkRun); err != nil {
+		if err := c.backward(t.bufs, t.chunkRun); err != nil {
 			return err
 		}
 	}

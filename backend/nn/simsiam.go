@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"gorgonia.org/gorgonia"
-	"gorgonia.org/tensor"
 
 	"github.com/sslens/sslens/backend/nn/ops"
 	"github.com/sslens/sslens/backend/nn/optim"
@@ -22,6 +21,9 @@ type SimSiamOptions struct {
 	// views of Chunk images at a time (see chunkedCrops); 0 runs the whole
 	// batch at once.
 	Chunk int
+	// double computes in float64 on copies of the parameters (see
+	// storage): the exactness checks of micro-batching.
+	double bool
 }
 
 // SimSiam is SimSiam's network and loss: both views pass through the
@@ -61,22 +63,23 @@ func NewSimSiam(backbone, head *vit.Params, bufs Buffers, opt SimSiamOptions) (*
 	}
 	s := &SimSiam{opt: opt}
 	g := gorgonia.NewGraph()
+	st := newStorage(opt.double)
 	var bb *Backbone
 	var err error
 	if microBatched(opt.Chunk, opt.Batch) {
-		if s.crops, err = newChunkedCrops(g, backbone, nil, 2*opt.Batch, opt.Size, 2*opt.Chunk, forwardSeed(opt.Seed, 0), true); err != nil {
+		if s.crops, err = newChunkedCrops(g, st, backbone, nil, 2*opt.Batch, opt.Size, 2*opt.Chunk, forwardSeed(opt.Seed, 0), true); err != nil {
 			return nil, err
 		}
 		s.fwd = s.crops.in
 	} else {
-		if bb, err = NewBackbone(g, backbone, tensor.Float32); err != nil {
+		if bb, err = newBackbone(g, backbone, st); err != nil {
 			return nil, err
 		}
 		if s.fwd, err = bb.Forward(2*opt.Batch, opt.Size, forwardSeed(opt.Seed, 0)); err != nil {
 			return nil, err
 		}
 	}
-	hg := newHeadGraph(g, head, bufs)
+	hg := newHeadGraph(g, st, head, bufs)
 	b := &builder{}
 	s.z = hg.apply(b, s.fwd.CLS, opt.Head.projector(), 2)
 	pred := hg.apply(b, s.z, opt.Head.predictor(), 2)
@@ -116,19 +119,14 @@ func (s *SimSiam) TrainStep(views []float32) (float64, error) {
 	if err := s.tg.run(); err != nil {
 		return 0, fmt.Errorf("nn: simsiam: %w", err)
 	}
-	switch l := s.tg.loss.Value().(type) {
-	case *gorgonia.F32:
-		return float64(*l), nil
-	default:
-		return 0, fmt.Errorf("nn: simsiam: loss is a %T", l)
-	}
+	return scalar(s.tg.loss.Value())
 }
 
 // Projections returns z [2·Batch, Out] of the latest step, the projector's
 // outputs the collapse monitor measures. The slice is overwritten by the
 // next call.
 func (s *SimSiam) Projections() []float32 {
-	s.out = append(s.out[:0], s.z.Value().(*tensor.Dense).Float32s()...)
+	s.out = append(s.out[:0], float32s(s.z.Value())...)
 	return s.out
 }
 

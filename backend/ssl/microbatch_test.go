@@ -23,7 +23,8 @@ import (
 // parameter whose gradient is 0 but for rounding (a bias before a
 // BatchNorm, attention's key bias) takes steps of the learning rate's size
 // in a direction rounding decides, in one pass and chunked alike; the
-// gradients themselves are compared in backend/nn's chunk tests.
+// gradients themselves are compared in float64, to 1e-10, in backend/nn's
+// chunk tests.
 func TestMicroBatchedPretrainingMatchesOnePass(t *testing.T) {
 	dataDir, _ := ssltest.TempDataset(t, pretrainSpec)
 	for _, method := range []config.Method{config.DINO, config.IBOT, config.SimSiam} {
