@@ -26,6 +26,9 @@ type Dataset struct {
 	Images    int          `json:"images"`
 	Lenses    int          `json:"lenses"`
 	NonLenses int          `json:"non_lenses"`
+	// Unlabelled counts the cutouts of unknown class (imported survey
+	// data), which train self-supervised methods only.
+	Unlabelled int `json:"unlabelled,omitempty"`
 	// Splits maps train, val and test to their class counts; empty when the
 	// dataset has no splits file.
 	Splits map[string]ClassCount `json:"splits,omitempty"`
@@ -37,8 +40,9 @@ type Dataset struct {
 
 // ClassCount counts the images of each class.
 type ClassCount struct {
-	Lenses    int `json:"lenses"`
-	NonLenses int `json:"non_lenses"`
+	Lenses     int `json:"lenses"`
+	NonLenses  int `json:"non_lenses"`
+	Unlabelled int `json:"unlabelled,omitempty"`
 }
 
 // CreateDatasetRequest is the body of POST /api/datasets: simulate a new
@@ -52,15 +56,16 @@ type CreateDatasetRequest struct {
 
 // Class names an image's class folder in API paths and filters.
 const (
-	ClassLens    = "lenses"
-	ClassNonLens = "nonlenses"
+	ClassLens       = "lenses"
+	ClassNonLens    = "nonlenses"
+	ClassUnlabelled = "unlabelled"
 )
 
 // ImageSummary is one image in a dataset listing. ID is its path inside
 // the dataset, "lenses/12.npy"; it is used in URLs as is.
 type ImageSummary struct {
 	ID    string `json:"id"`
-	Class string `json:"class"`           // ClassLens or ClassNonLens
+	Class string `json:"class"`           // ClassLens, ClassNonLens or ClassUnlabelled
 	Split string `json:"split,omitempty"` // train, val, test; empty when in no split
 	Kind  string `json:"kind,omitempty"`  // simulator kind: lens, elliptical, spiral, ...
 	// Params are the simulator's numeric parameters (metadata.csv columns;

@@ -10,16 +10,18 @@ import (
 )
 
 // Dataset is a dataset folder as found on disk: DIR/lenses and
-// DIR/nonlenses, one image file per cutout.
+// DIR/nonlenses, one image file per cutout, and for imported survey data
+// DIR/unlabelled.
 type Dataset struct {
 	Dir     string
 	Files   ClassFiles // image files (by extension) per class, sorted
 	Other   []string   // DIR-relative entries of the class folders that are not image files; folders end in "/"
-	Missing []Label    // class folders that do not exist
+	Missing []Label    // lenses/ or nonlenses/ when they do not exist
 }
 
-// OpenDataset lists the class folders of dir. Absent class folders are
-// recorded in Missing, not an error; dir itself must exist.
+// OpenDataset lists the class folders of dir. An absent lenses/ or
+// nonlenses/ is recorded in Missing, not an error (an absent unlabelled/ is
+// the rule); dir itself must exist.
 func OpenDataset(dir string) (*Dataset, error) {
 	if st, err := os.Stat(dir); err != nil {
 		return nil, fmt.Errorf("data: %w", err)
@@ -27,10 +29,12 @@ func OpenDataset(dir string) (*Dataset, error) {
 		return nil, fmt.Errorf("data: %s: not a folder", dir)
 	}
 	d := &Dataset{Dir: dir}
-	for _, l := range []Label{Lens, NonLens} {
+	for _, l := range Labels {
 		entries, err := os.ReadDir(filepath.Join(dir, ClassDirs[l]))
 		if errors.Is(err, fs.ErrNotExist) {
-			d.Missing = append(d.Missing, l)
+			if l != Unlabelled {
+				d.Missing = append(d.Missing, l)
+			}
 			continue
 		}
 		if err != nil {
@@ -52,11 +56,7 @@ func OpenDataset(dir string) (*Dataset, error) {
 			}
 		}
 		slices.Sort(names)
-		if l == Lens {
-			d.Files.Lenses = names
-		} else {
-			d.Files.NonLenses = names
-		}
+		d.Files.Set(l, names)
 	}
 	return d, nil
 }
@@ -84,7 +84,7 @@ func (d *Dataset) Load(cf ClassFiles, opt ReadOptions) ([]Image, []Label, error)
 // each reads the images cf names in order, lenses first, and hands each to
 // fn; it stops at the first bad image.
 func (d *Dataset) each(cf ClassFiles, opt ReadOptions, fn func(Label, Image)) error {
-	for _, l := range []Label{Lens, NonLens} {
+	for _, l := range Labels {
 		for _, name := range cf.Files(l) {
 			im, _, err := readImage(d.Path(l, name), relName(l, name), opt)
 			if err != nil {

@@ -16,16 +16,21 @@ import (
 // Bands names the channels of an image, in file order.
 var Bands = [3]string{"g", "r", "i"}
 
-// Label is the class of a cutout. Lens is the positive class for every metric.
+// Label is the class of a cutout. Lens is the positive class for every metric;
+// Unlabelled cutouts (imported survey data) train self-supervised methods only.
 type Label int
 
 const (
-	NonLens Label = 0
-	Lens    Label = 1
+	Unlabelled Label = -1
+	NonLens    Label = 0
+	Lens       Label = 1
 )
 
+// Labels are the classes in the order datasets list them: lenses first.
+var Labels = [3]Label{Lens, NonLens, Unlabelled}
+
 // ClassDirs maps a label to the folder that holds its images.
-var ClassDirs = map[Label]string{Lens: layout.LensDir, NonLens: layout.NonLensDir}
+var ClassDirs = map[Label]string{Lens: layout.LensDir, NonLens: layout.NonLensDir, Unlabelled: layout.UnlabelledDir}
 
 // Image is a channels-first cutout: Pix[(c*H+y)*W+x].
 type Image struct {

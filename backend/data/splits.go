@@ -14,9 +14,11 @@ import (
 )
 
 // ClassFiles lists image file names (not paths) per class folder.
+// Unlabelled is empty in labelled datasets and is then left out of files.
 type ClassFiles struct {
-	Lenses    []string `json:"lenses"`
-	NonLenses []string `json:"nonlenses"`
+	Lenses     []string `json:"lenses"`
+	NonLenses  []string `json:"nonlenses"`
+	Unlabelled []string `json:"unlabelled,omitempty"`
 }
 
 // MarshalJSON writes an empty class as [] rather than null: the readers
@@ -29,18 +31,33 @@ func (cf ClassFiles) MarshalJSON() ([]byte, error) {
 		return s
 	}
 	type plain ClassFiles // without this method
-	return json.Marshal(plain{Lenses: orEmpty(cf.Lenses), NonLenses: orEmpty(cf.NonLenses)})
+	return json.Marshal(plain{Lenses: orEmpty(cf.Lenses), NonLenses: orEmpty(cf.NonLenses), Unlabelled: cf.Unlabelled})
 }
 
-// Len is the number of images of both classes.
-func (cf ClassFiles) Len() int { return len(cf.Lenses) + len(cf.NonLenses) }
+// Len is the number of images of all classes.
+func (cf ClassFiles) Len() int { return len(cf.Lenses) + len(cf.NonLenses) + len(cf.Unlabelled) }
 
 // Files returns the names of one class.
 func (cf ClassFiles) Files(l Label) []string {
-	if l == Lens {
+	switch l {
+	case Lens:
 		return cf.Lenses
+	case NonLens:
+		return cf.NonLenses
 	}
-	return cf.NonLenses
+	return cf.Unlabelled
+}
+
+// Set replaces the names of one class.
+func (cf *ClassFiles) Set(l Label, names []string) {
+	switch l {
+	case Lens:
+		cf.Lenses = names
+	case NonLens:
+		cf.NonLenses = names
+	default:
+		cf.Unlabelled = names
+	}
 }
 
 // Splits is the content of the seed's indices.pkl: split -> class -> file names.
@@ -138,10 +155,14 @@ type pickleWriter struct{ buf []byte }
 
 func (p *pickleWriter) op(b ...byte) { p.buf = append(p.buf, b...) }
 
-// classFiles writes the dict {lenses: [...], nonlenses: [...]}.
+// classFiles writes the dict {lenses: [...], nonlenses: [...]}, with
+// unlabelled: [...] when there are unlabelled files.
 func (p *pickleWriter) classFiles(cf ClassFiles) {
 	p.op('}', '(') // EMPTY_DICT, MARK
-	for _, l := range []Label{Lens, NonLens} {
+	for _, l := range Labels {
+		if l == Unlabelled && len(cf.Unlabelled) == 0 {
+			continue
+		}
 		p.str(ClassDirs[l])
 		p.op(']', '(') // EMPTY_LIST, MARK
 		for _, f := range cf.Files(l) {

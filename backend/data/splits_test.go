@@ -81,7 +81,7 @@ func TestReadNumpy2Pickles(t *testing.T) {
 
 func TestSplitsRoundTrip(t *testing.T) {
 	s := Splits{
-		Train: ClassFiles{Lenses: []string{"a.npy", "b.npy"}, NonLenses: []string{"c.npy"}},
+		Train: ClassFiles{Lenses: []string{"a.npy", "b.npy"}, NonLenses: []string{"c.npy"}, Unlabelled: []string{"u.npy", "v.npy"}},
 		Val:   ClassFiles{Lenses: []string{"d.npy"}, NonLenses: []string{}},
 		Test:  ClassFiles{Lenses: []string{}, NonLenses: []string{"é.fits"}},
 	}
@@ -123,7 +123,7 @@ func TestReadSplitsBad(t *testing.T) {
 	}{
 		{"missing split", `{"train": {"lenses": [], "nonlenses": []}, "val": {"lenses": [], "nonlenses": []}}`, "want keys train, val and test", false},
 		{"extra split", `{"train": {"lenses": [], "nonlenses": []}, "val": {"lenses": [], "nonlenses": []}, "test": {"lenses": [], "nonlenses": []}, "tset": {}}`, "want keys train, val and test", false},
-		{"typo class", `{"lenses": ["a.npy"], "nonlense": []}`, "want keys lenses and nonlenses, have lenses, nonlense", true},
+		{"typo class", `{"lenses": ["a.npy"], "nonlense": []}`, "want keys lenses and nonlenses (and unlabelled), have lenses, nonlense", true},
 		{"not a list", `{"lenses": "a.npy", "nonlenses": []}`, "top level.lenses: want a list", true},
 		{"number", `{"lenses": ["a.npy", 7], "nonlenses": []}`, "top level.lenses[1]: want str, got float64", true},
 		{"path", `{"lenses": ["../../etc/passwd"], "nonlenses": []}`, `"../../etc/passwd" is not a bare file name`, true},

@@ -117,7 +117,7 @@ func LoadStats(dir string, s Splits, crop int) (Stats, error) {
 // trainHash identifies a train file list regardless of its order.
 func trainHash(train ClassFiles) string {
 	var keys []string
-	for _, l := range []Label{Lens, NonLens} {
+	for _, l := range Labels {
 		for _, name := range train.Files(l) {
 			keys = append(keys, ClassDirs[l]+"/"+name)
 		}

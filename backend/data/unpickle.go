@@ -144,31 +144,35 @@ func namesOf(v any, what string) ([]string, error) {
 	return out, nil
 }
 
-// classFilesOf converts {lenses: names, nonlenses: names}.
+// classFilesOf converts {lenses: names, nonlenses: names}, with an
+// optional unlabelled: names.
 func classFilesOf(v any, what string) (ClassFiles, error) {
 	m, err := dictOf(v, what)
 	if err != nil {
 		return ClassFiles{}, err
 	}
-	if len(m) != 2 {
-		return ClassFiles{}, fmt.Errorf("%s: want keys lenses and nonlenses, have %s", what, strings.Join(sortedKeys(m), ", "))
+	want := 2
+	if _, ok := m[ClassDirs[Unlabelled]]; ok {
+		want = 3
+	}
+	if len(m) != want {
+		return ClassFiles{}, fmt.Errorf("%s: want keys lenses and nonlenses (and unlabelled), have %s", what, strings.Join(sortedKeys(m), ", "))
 	}
 	var cf ClassFiles
-	for _, l := range []Label{Lens, NonLens} {
+	for _, l := range Labels {
 		key := ClassDirs[l]
 		x, ok := m[key]
 		if !ok {
-			return ClassFiles{}, fmt.Errorf("%s: want keys lenses and nonlenses, have %s", what, strings.Join(sortedKeys(m), ", "))
+			if l == Unlabelled {
+				continue
+			}
+			return ClassFiles{}, fmt.Errorf("%s: want keys lenses and nonlenses (and unlabelled), have %s", what, strings.Join(sortedKeys(m), ", "))
 		}
 		names, err := namesOf(x, what+"."+key)
 		if err != nil {
 			return ClassFiles{}, err
 		}
-		if l == Lens {
-			cf.Lenses = names
-		} else {
-			cf.NonLenses = names
-		}
+		cf.Set(l, names)
 	}
 	return cf, nil
 }

@@ -108,6 +108,27 @@ func TestMetadataRoundTrip(t *testing.T) {
 		t.Errorf("ReadMetadata = %+v, %v", got, err)
 	}
 
+	// An import's: decimals per column, text columns.
+	m = Metadata{Params: []string{"ra", "height"}, Decimals: map[string]int{"ra": 7, "height": 0}, Text: []string{"source", "object"},
+		Images: []ImageMeta{
+			{File: "a.npy", Class: UnlabelledDir, Split: "train", Params: map[string]float64{"ra": 150.12345678, "height": 64},
+				Text: map[string]string{"source": "tract 1/a,b.fits", "object": "J1000"}},
+			{File: "b.npy", Class: UnlabelledDir, Split: "val", Params: map[string]float64{"height": 48}},
+		}}
+	if err := ds.WriteMetadata(m); err != nil {
+		t.Fatal(err)
+	}
+	b, _ = os.ReadFile(ds.Path(MetadataCSV))
+	want = "file,class,split,kind,ra,height,source,object,contaminants\na.npy,unlabelled,train,,150.1234568,64,\"tract 1/a,b.fits\",J1000,\nb.npy,unlabelled,val,,,48,,,\n"
+	if string(b) != want {
+		t.Errorf("metadata.csv:\n%s\nwant:\n%s", b, want)
+	}
+	got, err = ds.ReadMetadata()
+	m.Decimals, m.Images[0].Params["ra"] = nil, 150.1234568
+	if err != nil || !reflect.DeepEqual(got, m) {
+		t.Errorf("ReadMetadata = %+v, %v", got, err)
+	}
+
 	os.WriteFile(ds.Path(MetadataCSV), []byte("name,kind\n0.npy,lens\n"), 0o644)
 	if _, err := ds.ReadMetadata(); err == nil || !strings.Contains(err.Error(), `no "file" column`) {
 		t.Errorf("no file column: %v", err)

@@ -15,13 +15,23 @@ import (
 )
 
 // Metadata is a dataset's metadata.csv: the true parameters of each
-// simulated image. The file's columns are file, class, split, kind, then
-// Params in order, then contaminants; a parameter without a value for an
+// simulated image, or what an imported cutout's file said of itself. The
+// file's columns are file, class, split, kind, then Params in order, then
+// the Text columns, then contaminants; a parameter without a value for an
 // image (the source of a non-lens) is an empty cell.
 type Metadata struct {
 	Params []string // numeric columns, in file order
-	Images []ImageMeta
+	// Decimals are the decimals a numeric column is written with; 4 when
+	// absent.
+	Decimals map[string]int
+	Text     []string // text columns, each one of TextColumns
+	Images   []ImageMeta
 }
+
+// TextColumns are the columns read as text rather than numbers: an
+// imported cutout's source path, OBJECT name, content hash and where its
+// position came from.
+var TextColumns = []string{"source", "object", "sha256", "position_from"}
 
 // ImageMeta is one row of metadata.csv.
 type ImageMeta struct {
@@ -30,6 +40,7 @@ type ImageMeta struct {
 	Split        string             // train, val or test
 	Kind         string             // what the simulator drew, e.g. lens, spiral, ring
 	Params       map[string]float64 // the numeric columns this image has a value for
+	Text         map[string]string  // the text columns this image has a value for
 	Contaminants []string           // field objects added to the stamp, e.g. star, neighbour
 }
 
@@ -44,15 +55,22 @@ const contaminantsColumn = "contaminants"
 func (d Dataset) WriteMetadata(m Metadata) error {
 	var buf bytes.Buffer
 	w := csv.NewWriter(&buf)
-	w.Write(append(append(append([]string(nil), metadataFixed...), m.Params...), contaminantsColumn))
+	w.Write(append(append(append(append([]string(nil), metadataFixed...), m.Params...), m.Text...), contaminantsColumn))
 	for _, im := range m.Images {
 		row := []string{im.File, im.Class, im.Split, im.Kind}
 		for _, p := range m.Params {
 			cell := ""
 			if v, ok := im.Params[p]; ok {
-				cell = strconv.FormatFloat(v, 'f', 4, 64)
+				decimals, set := m.Decimals[p]
+				if !set {
+					decimals = 4
+				}
+				cell = strconv.FormatFloat(v, 'f', decimals, 64)
 			}
 			row = append(row, cell)
+		}
+		for _, c := range m.Text {
+			row = append(row, im.Text[c])
 		}
 		w.Write(append(row, strings.Join(im.Contaminants, ";")))
 	}
@@ -95,9 +113,12 @@ func (d Dataset) ReadMetadata() (Metadata, error) {
 		return ""
 	}
 	var m Metadata
-	numeric := make([]bool, len(header))
+	numeric, isText := make([]bool, len(header)), make([]bool, len(header))
 	for i, h := range header {
-		if !slices.Contains(metadataFixed, h) && h != contaminantsColumn {
+		switch {
+		case slices.Contains(TextColumns, h):
+			m.Text, isText[i] = append(m.Text, h), true
+		case !slices.Contains(metadataFixed, h) && h != contaminantsColumn:
 			m.Params, numeric[i] = append(m.Params, h), true
 		}
 	}
@@ -114,6 +135,12 @@ func (d Dataset) ReadMetadata() (Metadata, error) {
 			im.Contaminants = strings.Split(c, ";")
 		}
 		for i, cell := range row {
+			if isText[i] && cell != "" {
+				if im.Text == nil {
+					im.Text = map[string]string{}
+				}
+				im.Text[header[i]] = cell
+			}
 			if !numeric[i] || cell == "" {
 				continue
 			}

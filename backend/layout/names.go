@@ -41,13 +41,16 @@ var TrainingOutputs = []string{MetricsFile, ResolvedConfig, CheckpointsDir, Repo
 
 // Names inside a dataset folder.
 const (
-	LensDir      = "lenses"    // one image file per lens
-	NonLensDir   = "nonlenses" // one image file per non-lens
-	SplitsJSON   = "splits.json"
-	SplitsPickle = "indices.pkl" // the reference project's splits, read as they are
-	MetadataCSV  = "metadata.csv"
-	StatsFile    = ".sslens-stats.json" // normalisation statistics cached beside the data
-	PreviewPNG   = "preview.png"
+	LensDir          = "lenses"     // one image file per lens
+	NonLensDir       = "nonlenses"  // one image file per non-lens
+	UnlabelledDir    = "unlabelled" // one image file per cutout of unknown class (imported survey data)
+	SplitsJSON       = "splits.json"
+	SplitsPickle     = "indices.pkl" // the reference project's splits, read as they are
+	MetadataCSV      = "metadata.csv"
+	StatsFile        = ".sslens-stats.json" // normalisation statistics cached beside the data
+	ImportReportJSON = "import-report.json" // what an import did, in full
+	ImportReportText = "import-report.txt"  // the same, for reading
+	PreviewPNG       = "preview.png"
 )
 
 // DatasetFiles are the names a simulated dataset writes at its top level:

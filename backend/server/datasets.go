@@ -33,7 +33,7 @@ type datasetIndex struct {
 	contam   map[string][]string   // ID -> contaminants (metadata.csv)
 	splits   map[string]shared.ClassCount
 	sortKeys []string
-	lenses   int
+	counts   shared.ClassCount
 }
 
 // datasetCache holds the index of each dataset folder.
@@ -83,7 +83,7 @@ func buildIndex(dir string) (*datasetIndex, error) {
 		return nil, err
 	}
 	ix := &datasetIndex{byID: map[string]int{}, contam: map[string][]string{}, splits: map[string]shared.ClassCount{}}
-	for _, l := range []data.Label{data.Lens, data.NonLens} {
+	for _, l := range data.Labels {
 		class := data.ClassDirs[l]
 		names := ds.Files.Files(l)
 		slices.SortFunc(names, naturalCompare)
@@ -93,7 +93,7 @@ func buildIndex(dir string) (*datasetIndex, error) {
 			ix.images = append(ix.images, shared.ImageSummary{ID: id, Class: class})
 		}
 	}
-	ix.lenses = len(ds.Files.Lenses)
+	ix.counts = shared.ClassCount{Lenses: len(ds.Files.Lenses), NonLenses: len(ds.Files.NonLenses), Unlabelled: len(ds.Files.Unlabelled)}
 	if p := data.SplitsFile(dir); p != "" {
 		sp, err := data.ReadSplits(p)
 		if err != nil {
@@ -101,8 +101,8 @@ func buildIndex(dir string) (*datasetIndex, error) {
 		}
 		for _, name := range data.SplitNames {
 			cf := sp.Split(name)
-			ix.splits[string(name)] = shared.ClassCount{Lenses: len(cf.Lenses), NonLenses: len(cf.NonLenses)}
-			for _, l := range []data.Label{data.Lens, data.NonLens} {
+			ix.splits[string(name)] = shared.ClassCount{Lenses: len(cf.Lenses), NonLenses: len(cf.NonLenses), Unlabelled: len(cf.Unlabelled)}
+			for _, l := range data.Labels {
 				for _, f := range cf.Files(l) {
 					if i, ok := ix.byID[data.ClassDirs[l]+"/"+f]; ok {
 						ix.images[i].Split = string(name)
@@ -192,7 +192,7 @@ func (s *Server) datasetDTO(ctx context.Context, d store.Dataset) (shared.Datase
 		out.State = shared.DatasetMissing
 		return out, nil
 	}
-	out.Images, out.Lenses, out.NonLenses = len(ix.images), ix.lenses, len(ix.images)-ix.lenses
+	out.Images, out.Lenses, out.NonLenses, out.Unlabelled = len(ix.images), ix.counts.Lenses, ix.counts.NonLenses, ix.counts.Unlabelled
 	out.SortKeys = ix.sortKeys
 	if len(ix.splits) > 0 {
 		out.Splits = ix.splits
@@ -311,8 +311,8 @@ func (s *Server) listImages(w http.ResponseWriter, r *http.Request, c *Call) err
 			return errBadRequest("split=%q: want train, val or test", v)
 		}
 	}
-	if class != "" && class != shared.ClassLens && class != shared.ClassNonLens {
-		return errBadRequest("class=%q: want lenses or nonlenses", class)
+	if class != "" && class != shared.ClassLens && class != shared.ClassNonLens && class != shared.ClassUnlabelled {
+		return errBadRequest("class=%q: want lenses, nonlenses or unlabelled", class)
 	}
 	if key != "name" && !slices.Contains(ix.sortKeys, key) {
 		return errBadRequest("sort=%q: want name or one of %s", key, strings.Join(ix.sortKeys, ", "))

@@ -65,7 +65,7 @@ func LoadSet(dir string, cf data.ClassFiles, size int, norm augment.Normalizatio
 	s := NewSet(size)
 	s.Pix = make([]float32, 0, len(ims)*s.stride())
 	i := 0
-	for _, l := range []data.Label{data.Lens, data.NonLens} {
+	for _, l := range data.Labels {
 		for _, name := range cf.Files(l) {
 			if err := s.Add(data.ClassDirs[l]+"/"+name, int(labels[i]), ims[i], norm); err != nil {
 				return nil, err

@@ -164,7 +164,7 @@ func (r *PretrainRun) loadData(dir string, splits data.Splits) error {
 	size := cfg.Input.ImageSize[0]
 	r.TrainSet = NewSet(size)
 	i := 0
-	for _, l := range []data.Label{data.Lens, data.NonLens} {
+	for _, l := range data.Labels {
 		for _, name := range splits.Train.Files(l) {
 			im := ims[i]
 			if im.H != size || im.W != size {

@@ -232,14 +232,14 @@ func dataSubsets(fs *flag.FlagSet, args []string, w io.Writer) error {
 func trainLeaks(s data.Splits) int {
 	other := map[string]bool{}
 	for _, cf := range []data.ClassFiles{s.Val, s.Test} {
-		for _, l := range []data.Label{data.Lens, data.NonLens} {
+		for _, l := range data.Labels {
 			for _, n := range cf.Files(l) {
 				other[data.ClassDirs[l]+"/"+n] = true
 			}
 		}
 	}
 	n := 0
-	for _, l := range []data.Label{data.Lens, data.NonLens} {
+	for _, l := range data.Labels {
 		for _, f := range s.Train.Files(l) {
 			if other[data.ClassDirs[l]+"/"+f] {
 				n++

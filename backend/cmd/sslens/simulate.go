@@ -147,7 +147,13 @@ func progressBar(total int, what string) (func(done, total int), func()) {
 		progressbar.OptionShowCount(),
 		progressbar.OptionThrottle(100*time.Millisecond),
 		progressbar.OptionClearOnFinish())
-	return func(done, total int) { bar.Set(done) }, func() { bar.Finish() }
+	return func(done, n int) {
+		if n > 0 && n != total {
+			total = n
+			bar.ChangeMax(n)
+		}
+		bar.Set(done)
+	}, func() { bar.Finish() }
 }
 
 // prepareOutDir refuses a non-empty dir unless force, and with force removes
