@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"iter"
 	"math"
 	"os"
 	"slices"
@@ -35,32 +36,60 @@ type Stats struct {
 // caches stale.
 const statsVersion = 1
 
-// ComputeStats reads every train image of dir (DIR/lenses/NAME and
-// DIR/nonlenses/NAME), centre-cropped to crop px, and returns the statistics.
-// Any unreadable or non-finite image is an error naming it.
+// ComputeStats reads every train image of dir (DIR/lenses/NAME,
+// DIR/nonlenses/NAME and DIR/unlabelled/NAME), centre-cropped to crop px,
+// and returns the statistics. Any unreadable or non-finite image is an
+// error naming it.
 func ComputeStats(dir string, train ClassFiles, crop int) (Stats, error) {
 	if train.Len() == 0 {
 		return Stats{}, fmt.Errorf("data: %s: no train images for statistics", dir)
 	}
-	st := Stats{Crop: crop, Count: train.Len()}
-	// Per channel: pixel count, running mean and sum of squared deviations
-	// (Chan et al.'s pairwise merge of per-image moments, stable in float64).
+	var err error
+	st := StatsOf(func(yield func(Moments) bool) {
+		err = (&Dataset{Dir: dir}).each(train, ReadOptions{Crop: crop}, func(_ Label, im Image) { yield(MomentsOf(im)) })
+	}, crop)
+	if err != nil {
+		return Stats{}, err
+	}
+	return st, nil
+}
+
+// Moments are one image's pixel count, mean and sum of squared deviations
+// from the mean, per band: what Stats merge.
+type Moments struct{ N, Mean, M2 [3]float64 }
+
+// MomentsOf returns im's moments.
+func MomentsOf(im Image) Moments {
+	var m Moments
+	for c := range 3 {
+		p := im.Plane(c)
+		k := float64(len(p))
+		var s float64
+		for _, v := range p {
+			s += float64(v)
+		}
+		mu := s / k
+		var ss float64
+		for _, v := range p {
+			d := float64(v) - mu
+			ss += d * d
+		}
+		m.N[c], m.Mean[c], m.M2[c] = k, mu, ss
+	}
+	return m
+}
+
+// StatsOf returns the statistics at crop of the images whose moments
+// moments yields, merged in that order (Chan et al.'s pairwise merge,
+// stable in float64): the same numbers from the same images in the same
+// order, whoever computed the moments.
+func StatsOf(moments iter.Seq[Moments], crop int) Stats {
+	st := Stats{Crop: crop}
 	var n, mean, m2 [3]float64
-	d := &Dataset{Dir: dir}
-	err := d.each(train, ReadOptions{Crop: crop}, func(_ Label, im Image) {
+	for m := range moments {
+		st.Count++
 		for c := range 3 {
-			p := im.Plane(c)
-			k := float64(len(p))
-			var s float64
-			for _, v := range p {
-				s += float64(v)
-			}
-			mu := s / k
-			var ss float64
-			for _, v := range p {
-				d := float64(v) - mu
-				ss += d * d
-			}
+			k, mu, ss := m.N[c], m.Mean[c], m.M2[c]
 			st.Std[c] += math.Sqrt(ss / k)
 			d := mu - mean[c]
 			tot := n[c] + k
@@ -68,16 +97,13 @@ func ComputeStats(dir string, train ClassFiles, crop int) (Stats, error) {
 			m2[c] += ss + d*d*n[c]*k/tot
 			n[c] = tot
 		}
-	})
-	if err != nil {
-		return Stats{}, err
 	}
 	for c := range 3 {
 		st.Mean[c] = mean[c]
 		st.Std[c] /= float64(st.Count)
 		st.GlobalStd[c] = math.Sqrt(m2[c] / n[c])
 	}
-	return st, nil
+	return st
 }
 
 // statsCache is the content of layout.StatsFile.
@@ -107,11 +133,18 @@ func LoadStats(dir string, s Splits, crop int) (Stats, error) {
 	if err != nil {
 		return Stats{}, err
 	}
-	b, err := json.MarshalIndent(statsCache{Version: statsVersion, TrainHash: hash, Stats: st}, "", " ")
-	if err == nil {
-		_ = atomicfile.WriteBytes(path, append(b, '\n')) // best effort, as documented
-	}
+	_ = SaveStats(dir, s, st) // best effort, as documented
 	return st, nil
+}
+
+// SaveStats writes st, the statistics of s.Train at st.Crop, as the cache
+// LoadStats reads.
+func SaveStats(dir string, s Splits, st Stats) error {
+	b, err := json.MarshalIndent(statsCache{Version: statsVersion, TrainHash: trainHash(s.Train), Stats: st}, "", " ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteBytes(layout.Dataset(dir).Path(layout.StatsFile), append(b, '\n'))
 }
 
 // trainHash identifies a train file list regardless of its order.

@@ -52,13 +52,30 @@ func (imp *importer) finish() error {
 	if err := imp.writeMetadata(splitOf); err != nil {
 		return err
 	}
-	st, err := data.LoadStats(imp.dir, sp, imp.opt.Crop)
-	if err != nil {
+	imp.rep.Stats = imp.stats(sp.Train)
+	if err := data.SaveStats(imp.dir, sp, imp.rep.Stats); err != nil {
 		return fmt.Errorf("dataimport: statistics: %w", err)
 	}
-	imp.rep.Stats = st
 	imp.rep.Seconds = time.Since(imp.start).Seconds()
 	return imp.rep.write(imp.dir)
+}
+
+// stats merges the train cutouts' moments in the order data.ComputeStats
+// reads them, so the numbers are those training would compute.
+func (imp *importer) stats(train data.ClassFiles) data.Stats {
+	index := make(map[string]int, len(imp.cuts))
+	for i, c := range imp.cuts {
+		index[c.key()] = i
+	}
+	return data.StatsOf(func(yield func(data.Moments) bool) {
+		for _, l := range data.Labels {
+			for _, f := range train.Files(l) {
+				if !yield(imp.cuts[index[data.ClassDirs[l]+"/"+f]].moments) {
+					return
+				}
+			}
+		}
+	}, imp.opt.Crop)
 }
 
 // firstBad says why the first bad file was refused, for an import that
@@ -321,20 +338,24 @@ func drawSplits(cuts []cutout, groups []int, fr [3]float64, seed uint64) []data.
 }
 
 // writeMetadata writes metadata.csv: each cutout's split, size, source,
-// OBJECT, position and content hash.
+// OBJECT, position and content hash, one row at a time.
 func (imp *importer) writeMetadata(splitOf []data.SplitName) error {
 	m := layout.Metadata{Params: []string{"ra", "dec", "height", "width"}, Decimals: map[string]int{"ra": 7, "dec": 7, "height": 0, "width": 0},
 		Text: []string{"source", "object", "sha256", "position_from"}}
-	for i, c := range imp.cuts {
-		row := layout.ImageMeta{File: c.file, Class: data.ClassDirs[c.label], Split: string(splitOf[i]),
-			Params: map[string]float64{"height": float64(c.h), "width": float64(c.w)},
-			Text:   map[string]string{"source": c.source, "object": c.object, "sha256": c.sha, "position_from": string(c.from)}}
-		if c.pos != nil {
-			row.Params["ra"], row.Params["dec"] = c.pos.RA, c.pos.Dec
+	rows := func(yield func(layout.ImageMeta) bool) {
+		for i, c := range imp.cuts {
+			row := layout.ImageMeta{File: c.file, Class: data.ClassDirs[c.label], Split: string(splitOf[i]),
+				Params: map[string]float64{"height": float64(c.h), "width": float64(c.w)},
+				Text:   map[string]string{"source": c.source, "object": c.object, "sha256": c.sha, "position_from": string(c.from)}}
+			if c.pos != nil {
+				row.Params["ra"], row.Params["dec"] = c.pos.RA, c.pos.Dec
+			}
+			if !yield(row) {
+				return
+			}
 		}
-		m.Images = append(m.Images, row)
 	}
-	if err := layout.Dataset(imp.dir).WriteMetadata(m); err != nil {
+	if err := layout.Dataset(imp.dir).WriteMetadataRows(m, rows); err != nil {
 		return fmt.Errorf("dataimport: %w", err)
 	}
 	return nil

@@ -111,6 +111,7 @@ type cutout struct {
 	from     sky.Source
 	sha      string // of the canonical .npy
 	h, w     int
+	moments  data.Moments // of the centre crop, for the statistics
 }
 
 // key is a cutout's dataset-relative name, lenses/a.npy.
@@ -119,11 +120,12 @@ func (c *cutout) key() string { return data.ClassDirs[c.label] + "/" + c.file }
 // decoded is what a decoder makes of one entry.
 type decoded struct {
 	entry
-	npy    []byte
-	sum    [32]byte
-	meta   data.Meta
-	h, w   int
-	splits bool // a splits file, kept as read
+	npy     []byte
+	sum     [32]byte
+	meta    data.Meta
+	h, w    int
+	moments data.Moments
+	splits  bool // a splits file, kept as read
 }
 
 // Import reads every cutout of source (a folder, or a .zip, .tar, .tar.gz
@@ -278,8 +280,9 @@ func (imp *importer) decode(e entry) decoded {
 		return d
 	}
 	im, meta, err := data.DecodeCutout(path.Base(e.path), e.body, data.ReadOptions{ZAsI: imp.opt.ZAsI})
+	var crop data.Image
 	if err == nil {
-		_, err = data.CenterCrop(im, imp.opt.Crop, imp.opt.Crop)
+		crop, err = data.CenterCrop(im, imp.opt.Crop, imp.opt.Crop)
 	}
 	if err != nil {
 		var fe *data.FileError
@@ -294,7 +297,7 @@ func (imp *importer) decode(e entry) decoded {
 	}
 	d.npy = data.EncodeNPY(im)
 	d.sum = sha256.Sum256(d.npy)
-	d.meta, d.h, d.w = meta, im.H, im.W
+	d.meta, d.h, d.w, d.moments = meta, im.H, im.W, data.MomentsOf(crop)
 	d.body = nil
 	return d
 }
@@ -315,7 +318,7 @@ func (imp *importer) take(d decoded) error {
 	}
 	label, rel, labelled := classOf(d.path)
 	c := cutout{label: label, labelled: labelled, file: canonicalName(rel), source: d.path, object: d.meta.Object,
-		pos: d.meta.Position, from: d.meta.PositionFrom, sha: hex.EncodeToString(d.sum[:]), h: d.h, w: d.w}
+		pos: d.meta.Position, from: d.meta.PositionFrom, sha: hex.EncodeToString(d.sum[:]), h: d.h, w: d.w, moments: d.moments}
 	if i, dup := imp.seen[d.sum]; dup {
 		first := imp.cuts[i]
 		note := ""

@@ -1,9 +1,13 @@
 package dataimport
 
 import (
+	"archive/zip"
+	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -85,9 +89,17 @@ func TestImportReferenceLayout(t *testing.T) {
 	if rep.Stats.Count != 8 || rep.Stats.Crop != DefaultCrop || !(rep.Stats.Std[0] > 0.05 && rep.Stats.Std[0] < 0.2) {
 		t.Errorf("stats %+v: want 8 train cutouts at 32 px, std near 0.1", rep.Stats)
 	}
-	st, err := data.LoadStats(out, sp, DefaultCrop)
-	if err != nil || st != rep.Stats {
-		t.Errorf("stats training reads %+v (%v), report %+v", st, err, rep.Stats)
+	// Computed from the decoded cutouts: the numbers training computes
+	// from the stored ones, and the cache it reads.
+	for what, stats := range map[string]func(string, data.Splits, int) (data.Stats, error){
+		"computed": func(dir string, s data.Splits, crop int) (data.Stats, error) {
+			return data.ComputeStats(dir, s.Train, crop)
+		},
+		"cached": data.LoadStats,
+	} {
+		if st, err := stats(out, sp, DefaultCrop); err != nil || st != rep.Stats {
+			t.Errorf("stats %s %+v (%v), report %+v", what, st, err, rep.Stats)
+		}
 	}
 	meta, err := layout.Dataset(out).ReadMetadata()
 	if err != nil || len(meta.Images) != 12 {
@@ -327,5 +339,44 @@ func TestImportMixedTree(t *testing.T) {
 	}
 	if _, err := os.Stat(out + ".importing"); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("cancelled import left %s.importing", out)
+	}
+}
+
+// TestImportCorruptArchives: a zip member whose checksum fails is listed
+// as bad and the rest imported; a tar cut short fails the import by name.
+func TestImportCorruptArchives(t *testing.T) {
+	good, err := os.ReadFile("testdata/reference/lenses/1.npy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := os.ReadFile("testdata/reference/lenses/2.npy")
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for name, b := range map[string][]byte{"lenses/1.npy": good, "lenses/2.npy": other} {
+		w, _ := zw.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Store})
+		w.Write(b)
+	}
+	zw.Close()
+	z := buf.Bytes()
+	z[bytes.Index(z, good[200:240])] ^= 0xff // 1.npy's stored bytes, not its CRC
+	dir := t.TempDir()
+	zipPath := filepath.Join(dir, "bad.zip")
+	os.WriteFile(zipPath, z, 0o644)
+	rep, _ := importFixture(t, zipPath, Options{})
+	if reason := badFiles(rep)["lenses/1.npy"]; !strings.Contains(reason, "checksum") || rep.Imported != 1 {
+		t.Errorf("imported %d, lenses/1.npy: %q", rep.Imported, reason)
+	}
+
+	tgz, _ := os.ReadFile("testdata/archive.tar.gz")
+	gz, err := gzip.NewReader(bytes.NewReader(tgz))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tarBytes, _ := io.ReadAll(gz)
+	cut := filepath.Join(dir, "cut.tar")
+	os.WriteFile(cut, tarBytes[:3000], 0o644)
+	_, err = Import(context.Background(), cut, filepath.Join(dir, "out"), Options{})
+	if err == nil || !strings.Contains(err.Error(), "cut.tar: not a readable tar archive") {
+		t.Errorf("a tar cut short: %v", err)
 	}
 }

@@ -74,13 +74,25 @@ func wanted(p string) bool {
 	return data.IsImageName(base) || isSplitsFile(base)
 }
 
-// readLimited reads at most data.MaxFileBytes from r.
-func readLimited(r io.Reader) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(r, data.MaxFileBytes+1))
-	if err == nil && len(b) > data.MaxFileBytes {
-		err = fmt.Errorf("%w: larger than %d bytes", data.ErrTooLarge, data.MaxFileBytes)
+// readSized reads a file of size bytes, as its folder or archive says,
+// from r in one allocation, refusing one over data.MaxFileBytes before
+// reading it and one that is not the size it claimed.
+func readSized(r io.Reader, size int64) ([]byte, error) {
+	if size > data.MaxFileBytes || size < 0 {
+		return nil, fmt.Errorf("%w: %d bytes, more than the %d a cutout file may have", data.ErrTooLarge, size, data.MaxFileBytes)
 	}
-	return b, err
+	b := make([]byte, size)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return nil, fmt.Errorf("%w: shorter than its stated %d bytes: %v", data.ErrCorrupt, size, err)
+	}
+	// The read past the end also checks a zip member's checksum.
+	switch n, err := r.Read(make([]byte, 1)); {
+	case n > 0:
+		return nil, fmt.Errorf("%w: longer than its stated %d bytes", data.ErrCorrupt, size)
+	case err != nil && !errors.Is(err, io.EOF):
+		return nil, fmt.Errorf("%w: %v", data.ErrCorrupt, err)
+	}
+	return b, nil
 }
 
 // folder is a server-side folder; links to files are followed, links to
@@ -136,7 +148,10 @@ func (f *folder) walk(ctx context.Context, visit func(entry) error) error {
 		e := entry{path: rel}
 		fh, err := os.Open(filepath.Join(f.root, filepath.FromSlash(rel)))
 		if err == nil {
-			e.body, e.err = readLimited(fh)
+			var st os.FileInfo
+			if st, e.err = fh.Stat(); e.err == nil {
+				e.body, e.err = readSized(fh, st.Size())
+			}
 			fh.Close()
 		} else {
 			e.err = err
@@ -182,10 +197,12 @@ func (z *zipSource) walk(ctx context.Context, visit func(entry) error) error {
 		e := entry{path: strings.TrimPrefix(f.Name, "./")}
 		if !f.Mode().IsRegular() {
 			e.err = errors.New("not a regular file in the archive (a link?)")
+		} else if f.UncompressedSize64 > data.MaxFileBytes {
+			e.err = fmt.Errorf("%w: %d bytes, more than the %d a cutout file may have", data.ErrTooLarge, f.UncompressedSize64, data.MaxFileBytes)
 		} else if r, err := f.Open(); err != nil {
 			e.err = err
 		} else {
-			e.body, e.err = readLimited(r)
+			e.body, e.err = readSized(r, int64(f.UncompressedSize64))
 			r.Close()
 		}
 		if err := visit(e); err != nil {
@@ -237,7 +254,7 @@ func (t *tarSource) walk(ctx context.Context, visit func(entry) error) error {
 		if h.Typeflag != tar.TypeReg {
 			e.err = errors.New("not a regular file in the archive (a link?)")
 		} else {
-			e.body, e.err = readLimited(tr)
+			e.body, e.err = readSized(tr, h.Size)
 		}
 		if err := visit(e); err != nil {
 			return err

@@ -1,11 +1,11 @@
 package layout
 
 import (
-	"bytes"
 	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"os"
 	"slices"
 	"strconv"
@@ -51,34 +51,46 @@ var metadataFixed = []string{"file", "class", "split", "kind"}
 const contaminantsColumn = "contaminants"
 
 // WriteMetadata writes m as the dataset's metadata.csv, atomically.
-// Numbers are written with four decimals.
+// Numbers are written with four decimals unless m.Decimals says otherwise.
 func (d Dataset) WriteMetadata(m Metadata) error {
-	var buf bytes.Buffer
-	w := csv.NewWriter(&buf)
-	w.Write(append(append(append(append([]string(nil), metadataFixed...), m.Params...), m.Text...), contaminantsColumn))
-	for _, im := range m.Images {
-		row := []string{im.File, im.Class, im.Split, im.Kind}
-		for _, p := range m.Params {
-			cell := ""
-			if v, ok := im.Params[p]; ok {
-				decimals, set := m.Decimals[p]
-				if !set {
-					decimals = 4
+	return d.WriteMetadataRows(m, slices.Values(m.Images))
+}
+
+// WriteMetadataRows writes metadata.csv with the columns of m (whose
+// Images it ignores) and the rows rows yields, streamed, atomically: the
+// rows of a large import need not be held at once.
+func (d Dataset) WriteMetadataRows(m Metadata, rows iter.Seq[ImageMeta]) error {
+	err := atomicfile.Write(d.Path(MetadataCSV), func(out io.Writer) error {
+		w := csv.NewWriter(out)
+		w.Write(append(append(append(append([]string(nil), metadataFixed...), m.Params...), m.Text...), contaminantsColumn))
+		row := make([]string, 0, len(metadataFixed)+len(m.Params)+len(m.Text)+1)
+		for im := range rows {
+			row = append(row[:0], im.File, im.Class, im.Split, im.Kind)
+			for _, p := range m.Params {
+				cell := ""
+				if v, ok := im.Params[p]; ok {
+					decimals, set := m.Decimals[p]
+					if !set {
+						decimals = 4
+					}
+					cell = strconv.FormatFloat(v, 'f', decimals, 64)
 				}
-				cell = strconv.FormatFloat(v, 'f', decimals, 64)
+				row = append(row, cell)
 			}
-			row = append(row, cell)
+			for _, c := range m.Text {
+				row = append(row, im.Text[c])
+			}
+			if err := w.Write(append(row, strings.Join(im.Contaminants, ";"))); err != nil {
+				return err
+			}
 		}
-		for _, c := range m.Text {
-			row = append(row, im.Text[c])
-		}
-		w.Write(append(row, strings.Join(im.Contaminants, ";")))
-	}
-	w.Flush()
-	if err := w.Error(); err != nil {
+		w.Flush()
+		return w.Error()
+	})
+	if err != nil {
 		return fmt.Errorf("%s: %w", d.Path(MetadataCSV), err)
 	}
-	return atomicfile.WriteBytes(d.Path(MetadataCSV), buf.Bytes())
+	return nil
 }
 
 // ReadMetadata reads the dataset's metadata.csv. A missing file is an
