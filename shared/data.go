@@ -6,22 +6,24 @@ import "time"
 type DatasetState string
 
 const (
-	DatasetBuilding DatasetState = "building" // its simulate job has not finished
+	DatasetBuilding DatasetState = "building" // its simulate or import job has not finished
 	DatasetReady    DatasetState = "ready"
-	DatasetFailed   DatasetState = "failed"  // its simulate job failed or was cancelled
+	DatasetFailed   DatasetState = "failed"  // its simulate or import job failed or was cancelled
 	DatasetMissing  DatasetState = "missing" // the folder is gone or unreadable
 )
 
-// Dataset is a folder of cutouts (lenses/ and nonlenses/, a splits file
-// and, for simulated data, metadata.csv).
+// Dataset is a folder of cutouts (lenses/ and nonlenses/, or unlabelled/
+// for imported survey data without classes, a splits file and
+// metadata.csv).
 type Dataset struct {
 	ID        int64        `json:"id"`
 	Name      string       `json:"name"`
-	Kind      string       `json:"kind"` // "simulated" or "files"
+	Kind      string       `json:"kind"` // "simulated", "imported" or "files"
 	State     DatasetState `json:"state"`
 	Job       int64        `json:"job,omitempty"` // the simulate run that builds it
 	Created   time.Time    `json:"created"`
 	Survey    string       `json:"survey,omitempty"` // simulator preset, e.g. hsc
+	Source    string       `json:"source,omitempty"` // imported: the folder or archive, relative to the data folder
 	Counts    string       `json:"counts,omitempty"` // simulator size preset, e.g. seed, small
 	Images    int          `json:"images"`
 	Lenses    int          `json:"lenses"`
@@ -46,12 +48,38 @@ type ClassCount struct {
 }
 
 // CreateDatasetRequest is the body of POST /api/datasets: simulate a new
-// dataset with the simulator's presets (a run of kind simulate).
+// dataset with the simulator's presets (a run of kind simulate), or,
+// with Import, import survey cutouts on the server (a run of kind
+// import-data).
 type CreateDatasetRequest struct {
-	Name   string `json:"name"`   // folder name: letters, digits, - and _
-	Survey string `json:"survey"` // hsc (default), des, lsst
-	Counts string `json:"counts"` // seed (default, 5050 images), small (303)
-	Seed   uint64 `json:"seed"`
+	Name   string             `json:"name"`   // folder name: letters, digits, - and _
+	Survey string             `json:"survey"` // hsc (default), des, lsst
+	Counts string             `json:"counts"` // seed (default, 5050 images), small (303)
+	Seed   uint64             `json:"seed"`
+	Import *ImportDataRequest `json:"import,omitempty"`
+}
+
+// ArchiveUpload answers POST /api/datasets/archives?name=NAME: where the
+// uploaded archive of cutouts was stored, for ImportDataRequest.Source.
+type ArchiveUpload struct {
+	Path  string `json:"path"` // relative to the data folder
+	Bytes int64  `json:"bytes"`
+}
+
+// ImportDataRequest imports survey cutouts (see sslens import-data): files
+// under lenses/ and nonlenses/ folders are labelled, a source without such
+// folders is unlabelled. Bad files and duplicates are reported, not fatal.
+type ImportDataRequest struct {
+	// Source is a folder or a .zip, .tar, .tar.gz or .tgz archive,
+	// relative to the data folder (an uploaded archive's path).
+	Source string `json:"source"`
+	Seed   uint64 `json:"seed,omitempty"` // of drawn splits
+	// Splits are the train, val and test shares of drawn splits; empty:
+	// the reference dataset's (0.765, 0.085, 0.15).
+	Splits      []float64 `json:"splits,omitempty"`
+	SameObject  float64   `json:"same_object,omitempty"`  // arcsec, reported as one object (default 1)
+	GroupRadius float64   `json:"group_radius,omitempty"` // arcsec, kept in one split (default 10)
+	ZAsI        bool      `json:"z_as_i,omitempty"`       // read a z band as i
 }
 
 // Class names an image's class folder in API paths and filters.

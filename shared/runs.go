@@ -12,17 +12,18 @@ import (
 type RunKind string
 
 const (
-	KindSimulate  RunKind = "simulate"     // sslens simulate: build a dataset
-	KindPretrain  RunKind = "pretrain"     // sslens pretrain: DINO, iBOT or SimSiam pretraining
-	KindFinetune  RunKind = "finetune"     // sslens finetune: supervised or fine-tuned classifier
-	KindReproduce RunKind = "reproduce"    // sslens reproduce: the reference project's tables
-	KindScore     RunKind = "score-batch"  // sslens score: score uploads with a checkpoint
-	KindImport    RunKind = "import"       // sslens import-weights: a public pretrained backbone as a checkpoint
-	KindSurvey    RunKind = "score-survey" // sslens score --out: a server-side folder, list or glob of cutouts ranked into a catalogue
+	KindSimulate   RunKind = "simulate"     // sslens simulate: build a dataset
+	KindPretrain   RunKind = "pretrain"     // sslens pretrain: DINO, iBOT or SimSiam pretraining
+	KindFinetune   RunKind = "finetune"     // sslens finetune: supervised or fine-tuned classifier
+	KindReproduce  RunKind = "reproduce"    // sslens reproduce: the reference project's tables
+	KindScore      RunKind = "score-batch"  // sslens score: score uploads with a checkpoint
+	KindImport     RunKind = "import"       // sslens import-weights: a public pretrained backbone as a checkpoint
+	KindSurvey     RunKind = "score-survey" // sslens score --out: a server-side folder, list or glob of cutouts ranked into a catalogue
+	KindImportData RunKind = "import-data"  // sslens import-data: survey cutouts on the server as a dataset
 )
 
 // RunKinds lists every kind.
-var RunKinds = []RunKind{KindSimulate, KindPretrain, KindFinetune, KindReproduce, KindScore, KindImport, KindSurvey}
+var RunKinds = []RunKind{KindSimulate, KindPretrain, KindFinetune, KindReproduce, KindScore, KindImport, KindSurvey, KindImportData}
 
 // RunState is where a run is in its life:
 //

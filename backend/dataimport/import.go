@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sslens/sslens/backend/atomicfile"
 	"github.com/sslens/sslens/backend/data"
 	"github.com/sslens/sslens/backend/layout"
 	"github.com/sslens/sslens/backend/sky"
@@ -92,12 +94,51 @@ func (o Options) withDefaults() (Options, error) {
 
 // Progress counts an import's files so far.
 type Progress struct {
-	Files      int // read from the source
-	Total      int // in the source; 0 while unknown (a tar archive)
-	Imported   int
-	Bad        int
-	Duplicates int // same pixels as a file imported before
-	Elapsed    time.Duration
+	Files      int           `json:"files"` // read from the source
+	Total      int           `json:"total"` // in the source; 0 while unknown (a tar archive)
+	Imported   int           `json:"imported"`
+	Bad        int           `json:"bad"`
+	Duplicates int           `json:"duplicates"` // same pixels as a file imported before
+	Elapsed    time.Duration `json:"elapsed_ns"`
+}
+
+// Rate is the files read per second.
+func (p Progress) Rate() float64 {
+	if p.Elapsed <= 0 {
+		return 0
+	}
+	return float64(p.Files) / p.Elapsed.Seconds()
+}
+
+// SecondsLeft is the time the rest should take at the rate so far; 0
+// when the total is unknown.
+func (p Progress) SecondsLeft() float64 {
+	if r := p.Rate(); r > 0 && p.Total > p.Files {
+		return float64(p.Total-p.Files) / r
+	}
+	return 0
+}
+
+// WriteProgress replaces the progress file at path.
+func WriteProgress(path string, p Progress) error {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteBytes(path, append(b, '\n'))
+}
+
+// ReadProgress reads the progress file at path.
+func ReadProgress(path string) (Progress, error) {
+	var p Progress
+	b, err := os.ReadFile(path)
+	if err == nil {
+		err = json.Unmarshal(b, &p)
+	}
+	if err != nil {
+		return Progress{}, fmt.Errorf("dataimport: progress: %w", err)
+	}
+	return p, nil
 }
 
 // cutout is one imported cutout.

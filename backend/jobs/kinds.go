@@ -36,17 +36,20 @@ type Params struct {
 	Uploads []int64 `json:"uploads,omitempty"`
 	// import: the weights file (relative to the data folder) and choices.
 	Import *shared.ImportRequest `json:"import,omitempty"`
+	// import-data: the cutouts to import (Out is the dataset folder).
+	DataImport *shared.ImportDataRequest `json:"data_import,omitempty"`
 }
 
 // subcommand is the sslens command each kind runs.
 var subcommand = map[shared.RunKind]string{
-	shared.KindSimulate:  "simulate",
-	shared.KindPretrain:  "pretrain",
-	shared.KindFinetune:  "finetune",
-	shared.KindReproduce: "reproduce",
-	shared.KindScore:     "score",
-	shared.KindImport:    "import-weights",
-	shared.KindSurvey:    "score",
+	shared.KindSimulate:   "simulate",
+	shared.KindPretrain:   "pretrain",
+	shared.KindFinetune:   "finetune",
+	shared.KindReproduce:  "reproduce",
+	shared.KindScore:      "score",
+	shared.KindImport:     "import-weights",
+	shared.KindSurvey:     "score",
+	shared.KindImportData: "import-data",
 }
 
 // pool is a set of slots that jobs of some kinds share (see Options).
@@ -54,15 +57,16 @@ type pool int
 
 const (
 	poolTrain pool = iota // simulate, pretrain, finetune, reproduce, score-survey: Options.Slots
-	poolScore             // score-batch, import: Options.ScoreSlots
+	poolScore             // score-batch, import, import-data: Options.ScoreSlots
 )
 
 // poolOf is the pool a kind runs in. Scoring and importing have their own
-// because they take seconds: behind hours of training they would wait
-// hours, and in a training slot they would hold training back. Scoring a
-// survey takes hours, and trains' slots.
+// because they take seconds to minutes (an import of 100,000 cutouts about
+// a minute): behind hours of training they would wait hours, and in a
+// training slot they would hold training back. Scoring a survey takes
+// hours, and trains' slots.
 func poolOf(k shared.RunKind) pool {
-	if k == shared.KindScore || k == shared.KindImport {
+	if k == shared.KindScore || k == shared.KindImport || k == shared.KindImportData {
 		return poolScore
 	}
 	return poolTrain
@@ -105,6 +109,10 @@ func checkParams(nr store.NewRun, p Params) error {
 	case shared.KindImport:
 		if p.Import == nil || p.Import.Source == "" {
 			return errors.New("import: no source file")
+		}
+	case shared.KindImportData:
+		if p.Out == "" || p.DataImport == nil || p.DataImport.Source == "" {
+			return errors.New("import-data: no source or no dataset folder")
 		}
 	case shared.KindSurvey:
 		if p.Checkpoint == 0 {
@@ -220,6 +228,8 @@ func (m *Manager) prepare(ctx context.Context, j store.Run, p Params) ([]string,
 		return m.importArgs(sub, dir, p.Import)
 	case shared.KindSurvey:
 		return m.surveyArgs(ctx, sub, dir, p)
+	case shared.KindImportData:
+		return m.importDataArgs(sub, dir, p)
 	}
 	return nil, fmt.Errorf("unknown kind %q", j.Kind)
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sslens/sslens/backend/data"
+	"github.com/sslens/sslens/backend/dataimport"
 	"github.com/sslens/sslens/backend/layout"
 	"github.com/sslens/sslens/backend/scoring"
 	"github.com/sslens/sslens/backend/store"
@@ -94,8 +95,11 @@ type tailer struct {
 	simOut         string // simulate: the dataset folder being written
 	simTotal, done int
 
-	survey     bool      // score-survey: its progress file is followed
-	surveySeen time.Time // the progress file's time when last read
+	// follow reads the progress file of a score-survey or import-data
+	// run, followed when it changes (seen: its time when last read).
+	followPath string
+	follow     func() (*shared.Progress, error)
+	seen       time.Time
 
 	progress *shared.Progress
 }
@@ -120,7 +124,20 @@ func (m *Manager) newTailer(ctx context.Context, j store.Run, p Params) (*tailer
 	for _, ev := range evs {
 		t.known[ev.Metric.Seq] = ev.Metric.Time
 	}
-	t.survey = j.Kind == shared.KindSurvey
+	switch j.Kind {
+	case shared.KindSurvey:
+		t.followPath = filepath.Join(dir, scoring.ProgressFile)
+		t.follow = func() (*shared.Progress, error) {
+			p, err := scoring.ReadProgress(dir)
+			return &shared.Progress{Done: p.Done(), Total: p.Total, Unit: "files", Rate: p.Rate(), SecondsLeft: p.Left().Seconds()}, err
+		}
+	case shared.KindImportData:
+		t.followPath = filepath.Join(dir, layout.ImportProgress)
+		t.follow = func() (*shared.Progress, error) {
+			p, err := dataimport.ReadProgress(t.followPath)
+			return &shared.Progress{Done: int64(p.Files), Total: int64(p.Total), Unit: "files", Rate: p.Rate(), SecondsLeft: p.SecondsLeft()}, err
+		}
+	}
 	if j.Kind == shared.KindSimulate {
 		t.simOut = m.abs(p.Out)
 		if t.simTotal, err = SimulateTotal(p.Survey, p.Counts); err != nil {
@@ -195,8 +212,8 @@ func (t *tailer) poll(ctx context.Context) error {
 		}
 	}
 
-	if t.survey {
-		if p, ok := t.surveyProgress(); ok {
+	if t.follow != nil {
+		if p, ok := t.followed(); ok {
 			t.progress = p
 			evs = append(evs, shared.Event{Type: shared.EventProgress, Progress: p})
 		}
@@ -220,20 +237,19 @@ func (t *tailer) poll(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// surveyProgress reads a score-survey's progress file when it changed
-// since the last read.
-func (t *tailer) surveyProgress() (*shared.Progress, bool) {
-	path := filepath.Join(t.dir, scoring.ProgressFile)
-	st, err := os.Stat(path)
-	if err != nil || st.ModTime().Equal(t.surveySeen) {
+// followed reads the followed progress file when it changed since the
+// last read.
+func (t *tailer) followed() (*shared.Progress, bool) {
+	st, err := os.Stat(t.followPath)
+	if err != nil || st.ModTime().Equal(t.seen) {
 		return nil, false
 	}
-	p, err := scoring.ReadProgress(t.dir)
+	p, err := t.follow()
 	if err != nil {
 		return nil, false // being replaced: the next poll reads it
 	}
-	t.surveySeen = st.ModTime()
-	return &shared.Progress{Done: p.Done(), Total: p.Total, Unit: "files", Rate: p.Rate(), SecondsLeft: p.Left().Seconds()}, true
+	t.seen = st.ModTime()
+	return p, true
 }
 
 func logEvent(stream, text string) shared.Event {

@@ -47,9 +47,10 @@ const (
 	SplitsJSON       = "splits.json"
 	SplitsPickle     = "indices.pkl" // the reference project's splits, read as they are
 	MetadataCSV      = "metadata.csv"
-	StatsFile        = ".sslens-stats.json" // normalisation statistics cached beside the data
-	ImportReportJSON = "import-report.json" // what an import did, in full
-	ImportReportText = "import-report.txt"  // the same, for reading
+	StatsFile        = ".sslens-stats.json"   // normalisation statistics cached beside the data
+	ImportReportJSON = "import-report.json"   // what an import did, in full
+	ImportReportText = "import-report.txt"    // the same, for reading
+	ImportProgress   = "import-progress.json" // an import run's files so far, rewritten every few seconds
 	PreviewPNG       = "preview.png"
 )
 

@@ -168,7 +168,8 @@ func naturalCompare(a, b string) int {
 
 // datasetDTO describes a stored dataset with its folder's contents.
 func (s *Server) datasetDTO(ctx context.Context, d store.Dataset) (shared.Dataset, error) {
-	out := shared.Dataset{ID: d.ID, Name: d.Name, Kind: d.Kind, Job: d.Job, Created: d.Created, Survey: d.Survey, Counts: d.Counts, State: shared.DatasetReady}
+	out := shared.Dataset{ID: d.ID, Name: d.Name, Kind: d.Kind, Job: d.Job, Created: d.Created, Survey: d.Survey, Counts: d.Counts, Source: d.Source,
+		State: shared.DatasetReady}
 	if d.Job != 0 {
 		j, err := s.st.Run(ctx, d.Job)
 		if err != nil {
@@ -262,10 +263,13 @@ func (s *Server) createDataset(w http.ResponseWriter, r *http.Request, c *Call) 
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
-	req.Survey, req.Counts = cmp.Or(req.Survey, "hsc"), cmp.Or(req.Counts, "seed")
 	if !datasetNameRe.MatchString(req.Name) {
 		return errInvalid("bad dataset name", shared.FieldError{Key: "name", Message: fmt.Sprintf("%q: want 1 to 64 letters, digits, '-' or '_'", req.Name)})
 	}
+	if req.Import != nil {
+		return s.createImportedDataset(w, r, c, req)
+	}
+	req.Survey, req.Counts = cmp.Or(req.Survey, "hsc"), cmp.Or(req.Counts, "seed")
 	if _, err := jobs.SimulateTotal(req.Survey, req.Counts); err != nil {
 		return errInvalid("bad simulator presets", shared.FieldError{Key: "survey/counts", Message: err.Error()})
 	}

@@ -30,6 +30,7 @@ func (s *Server) Routes() []Route {
 
 		{Method: http.MethodGet, Pattern: "/api/datasets", Role: astronomer, Handle: s.listDatasets},
 		{Method: http.MethodPost, Pattern: "/api/datasets", Role: admin, Handle: s.createDataset},
+		{Method: http.MethodPost, Pattern: "/api/datasets/archives", Role: admin, MaxBody: s.opt.Uploads.ArchiveBytes, Stream: true, Handle: s.uploadArchive},
 		{Method: http.MethodGet, Pattern: "/api/datasets/{id}", Role: astronomer, Handle: s.getDataset},
 		{Method: http.MethodGet, Pattern: "/api/datasets/{id}/images", Role: astronomer, Handle: s.listImages},
 		{Method: http.MethodGet, Pattern: "/api/datasets/{id}/images/{class}/{file}", Role: astronomer, Handle: s.imageDetail},

@@ -62,10 +62,13 @@ type UploadLimits struct {
 	RequestBytes int64 // whole request body; default 50 MB
 	Files        int   // files, zip members included; default 1,000
 	ZipBytes     int64 // uncompressed bytes of one zip archive; default 64 MB
+	// ArchiveBytes bounds an archive of survey cutouts an admin uploads to
+	// import as a dataset; default 20 GB.
+	ArchiveBytes int64
 }
 
 // defaultUploadLimits are the limits of the API reference.
-var defaultUploadLimits = UploadLimits{RequestBytes: 50 << 20, Files: 1000, ZipBytes: 64 << 20}
+var defaultUploadLimits = UploadLimits{RequestBytes: 50 << 20, Files: 1000, ZipBytes: 64 << 20, ArchiveBytes: 20 << 30}
 
 // Options configure a Server.
 type Options struct {
@@ -151,6 +154,9 @@ func New(opt Options) (*Server, error) {
 	}
 	if opt.Uploads.Files == 0 {
 		opt.Uploads.Files = def.Files
+	}
+	if opt.Uploads.ArchiveBytes == 0 {
+		opt.Uploads.ArchiveBytes = def.ArchiveBytes
 	}
 	if opt.Uploads.ZipBytes == 0 {
 		opt.Uploads.ZipBytes = def.ZipBytes

@@ -130,8 +130,9 @@ type Dataset struct {
 	ID      int64
 	Name    string
 	Dir     string // relative to the data folder, or absolute
-	Kind    string // simulated or files
+	Kind    string // simulated, imported or files
 	Survey  string
+	Source  string // imported: the folder or archive it came from
 	Counts  string
 	Job     int64 // the simulate run that builds it; 0: none
 	Created time.Time
@@ -148,8 +149,8 @@ func (s *Store) CreateDataset(ctx context.Context, d Dataset) (Dataset, error) {
 		if n > 0 {
 			return Conflict("dataset %q exists", d.Name)
 		}
-		res, err := tx.ExecContext(ctx, "INSERT INTO datasets (name, dir, kind, survey, counts, job_id, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
-			d.Name, d.Dir, d.Kind, d.Survey, d.Counts, nullID(d.Job), d.Created.UnixNano())
+		res, err := tx.ExecContext(ctx, "INSERT INTO datasets (name, dir, kind, survey, counts, job_id, created, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+			d.Name, d.Dir, d.Kind, d.Survey, d.Counts, nullID(d.Job), d.Created.UnixNano(), d.Source)
 		if err != nil {
 			return err
 		}
@@ -165,12 +166,12 @@ func (s *Store) SetDatasetJob(ctx context.Context, id, job int64) error {
 	return wrap(err)
 }
 
-const datasetColumns = "id, name, dir, kind, survey, counts, coalesce(job_id, 0), created"
+const datasetColumns = "id, name, dir, kind, survey, counts, coalesce(job_id, 0), created, source"
 
 func scanDataset(sc interface{ Scan(...any) error }) (Dataset, error) {
 	var d Dataset
 	var created int64
-	err := sc.Scan(&d.ID, &d.Name, &d.Dir, &d.Kind, &d.Survey, &d.Counts, &d.Job, &created)
+	err := sc.Scan(&d.ID, &d.Name, &d.Dir, &d.Kind, &d.Survey, &d.Counts, &d.Job, &created, &d.Source)
 	d.Created = fromNanos(created)
 	return d, err
 }

@@ -196,6 +196,9 @@ var migrations = []string{
 	// A cluster job's latest state (shared.ClusterJob as JSON, '' for local
 	// jobs): Slurm's state, reason, partition and node.
 	`ALTER TABLE runs ADD COLUMN cluster TEXT NOT NULL DEFAULT '';`,
+	// An imported dataset's folder or archive, relative to the data folder
+	// ('' for simulated ones).
+	`ALTER TABLE datasets ADD COLUMN source TEXT NOT NULL DEFAULT '';`,
 }
 
 func (s *Store) migrate(ctx context.Context) error {

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/sslens/sslens/backend/dataimport"
+	"github.com/sslens/sslens/backend/scoring"
 )
 
 func init() {
@@ -15,7 +17,7 @@ func init() {
 		name:    "import-data",
 		summary: "import survey cutouts (a folder, .zip or .tar[.gz]) as a dataset: validated, de-duplicated, split",
 		usage: `SOURCE --out DIR [--seed N] [--splits TRAIN,VAL,TEST] [--same-object ARCSEC]
-       [--group-radius ARCSEC] [--crop PX] [--z-as-i]
+       [--group-radius ARCSEC] [--crop PX] [--z-as-i] [--progress-file PATH]
 
 SOURCE is a folder or a .zip, .tar, .tar.gz or .tgz archive of cutouts
 (.npy, FITS, .fits.gz, PNG). Files under a folder called lenses or
@@ -30,7 +32,8 @@ and those linked within --group-radius are kept in one split. A labelled
 source's indices.pkl or splits.json is kept; otherwise splits are drawn
 with --seed in the --splits shares (default the reference dataset's
 0.765, 0.085, 0.15). DIR gets splits.json, the train split's normalisation
-statistics and import-report.json and .txt.`,
+statistics and import-report.json and .txt. --progress-file is rewritten
+every 2 s with the files read so far (JSON), for whoever follows the import.`,
 		run: func(fs *flag.FlagSet, args []string) error {
 			return interruptible(func(ctx context.Context) error { return runImportData(ctx, fs, args, processEnv()) })
 		},
@@ -46,6 +49,7 @@ func runImportData(ctx context.Context, fs *flag.FlagSet, args []string, e env) 
 	fs.Float64Var(&opt.GroupRadius, "group-radius", dataimport.DefaultGroupRadius, "`ARCSEC` within which cutouts are kept in one split")
 	fs.IntVar(&opt.Crop, "crop", dataimport.DefaultCrop, "smallest side in `PX` a cutout must have (the models' input)")
 	fs.BoolVar(&opt.ZAsI, "z-as-i", false, "read a z band as i (Legacy Surveys g, r, z cutouts)")
+	progressFile := fs.String("progress-file", "", "`PATH` of a JSON progress file to rewrite every 2 s")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -65,11 +69,26 @@ func runImportData(ctx context.Context, fs *flag.FlagSet, args []string, e env) 
 		}
 	}
 	tell, finish := progressBar(-1, "import")
-	if tell != nil {
-		opt.Progress = func(p dataimport.Progress) { tell(p.Files, p.Total) }
+	var written time.Time
+	var last dataimport.Progress
+	var writeErr error
+	opt.Progress = func(p dataimport.Progress) {
+		if tell != nil {
+			tell(p.Files, p.Total)
+		}
+		last = p
+		if *progressFile != "" && writeErr == nil && time.Since(written) >= scoring.DefaultProgressEvery {
+			written, writeErr = time.Now(), dataimport.WriteProgress(*progressFile, p)
+		}
 	}
 	rep, err := dataimport.Import(ctx, pos[0], *out, opt)
 	finish()
+	if *progressFile != "" && writeErr == nil {
+		writeErr = dataimport.WriteProgress(*progressFile, last)
+	}
+	if writeErr != nil {
+		fmt.Fprintf(e.stderr, "sslens import-data: progress file: %v\n", writeErr)
+	}
 	if err != nil {
 		return err
 	}

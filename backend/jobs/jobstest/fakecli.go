@@ -7,7 +7,8 @@
 // stop on SIGINT the way the real ones do, saving checkpoints/last and
 // exiting 130; score --out runs the real streaming scorer with a model
 // that hashes pixels; import-weights runs the real importer, which takes
-// milliseconds on backend/nn/pretrained's fixtures. WaitRun follows a run
+// milliseconds on backend/nn/pretrained's fixtures, and import-data the
+// real dataset importer. WaitRun follows a run
 // in the store until it reaches a state.
 package jobstest
 
@@ -31,6 +32,7 @@ import (
 	"time"
 
 	"github.com/sslens/sslens/backend/data"
+	"github.com/sslens/sslens/backend/dataimport"
 	"github.com/sslens/sslens/backend/eval"
 	"github.com/sslens/sslens/backend/layout"
 	"github.com/sslens/sslens/backend/nn/ckpt"
@@ -73,6 +75,8 @@ func Main(args []string) int {
 		err = fakeEmbed(args[1:])
 	case "import-weights":
 		err = importWeights(args[1:])
+	case "import-data":
+		err = importData(args[1:])
 	default:
 		err = fmt.Errorf("unknown command %q", args[0])
 	}
@@ -435,6 +439,31 @@ func importWeights(args []string) error {
 	}
 	fmt.Printf("wrote %s\n", im.Path)
 	return nil
+}
+
+// importData runs the real importer with the flags the job manager
+// passes (the other flags' defaults), writing the progress file once at
+// the end.
+func importData(args []string) error {
+	fs := flag.NewFlagSet("import-data", flag.ContinueOnError)
+	out := fs.String("out", "", "")
+	progress := fs.String("progress-file", "", "")
+	var opt dataimport.Options
+	fs.Uint64Var(&opt.Seed, "seed", 0, "")
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		return errors.New("want SOURCE first")
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	var last dataimport.Progress
+	opt.Progress = func(p dataimport.Progress) { last = p }
+	rep, err := dataimport.Import(context.Background(), args[0], *out, opt)
+	if err != nil {
+		return err
+	}
+	rep.WriteText(os.Stdout)
+	return dataimport.WriteProgress(*progress, last)
 }
 
 // writeReport writes report.json and report.md as a classifier run ends: the last
