@@ -195,7 +195,7 @@ func (c *Client) Datasets(ctx context.Context) ([]shared.Dataset, error) {
 // the server's defaults.
 type ImageQuery struct {
 	Split   string // train, val, test
-	Class   string // shared.ClassLens or shared.ClassNonLens
+	Class   string // shared.ClassLens, shared.ClassNonLens or shared.ClassUnlabelled
 	Sort    string // name or a Dataset.SortKeys entry
 	Desc    bool
 	Page    int // from 1
@@ -386,6 +386,13 @@ func (c *Client) Run(ctx context.Context, id int64) (shared.Run, error) {
 func (c *Client) CreateRun(ctx context.Context, req shared.CreateRunRequest) (shared.Run, error) {
 	var r shared.Run
 	return r, c.do(ctx, http.MethodPost, "/api/runs", req, &r)
+}
+
+// CreateDataset simulates or imports a dataset (admins) and returns the
+// run that builds it; bad fields come back as an *Error with Fields.
+func (c *Client) CreateDataset(ctx context.Context, req shared.CreateDatasetRequest) (shared.Run, error) {
+	var r shared.Run
+	return r, c.do(ctx, http.MethodPost, "/api/datasets", req, &r)
 }
 
 // CancelRun stops a queued or running run (admins).

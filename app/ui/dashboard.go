@@ -137,19 +137,12 @@ func (d *Dashboard) datasetsCard() app.UI {
 				app.A().Href(fmt.Sprintf("/datasets?dataset=%d", ds.ID)).Text(ds.Name),
 				app.Text(" "),
 				app.Span().Class("badge state-"+string(ds.State)).Text(string(ds.State)),
-				app.Div().Class("muted small").Textf("%d images: %d lenses, %d non-lenses%s", ds.Images, ds.Lenses, ds.NonLenses, surveyNote(ds)),
+				app.Div().Class("muted small").Text(classCounts(ds)+originNote(ds)),
 			)
 		}))
 	}
 	return app.Section().Class("card").Aria("labelledby", "h-datasets").Body(
 		app.H2().ID("h-datasets").Text("Datasets"), body)
-}
-
-func surveyNote(ds shared.Dataset) string {
-	if ds.Survey == "" {
-		return ""
-	}
-	return " · simulated " + ds.Survey
 }
 
 func (d *Dashboard) runsCard() app.UI {

@@ -25,7 +25,7 @@ func parseBrowse(v url.Values) browseQuery {
 	q := browseQuery{}
 	q.Dataset, _ = strconv.ParseInt(v.Get("dataset"), 10, 64)
 	q.Split = oneOf(v.Get("split"), "train", "val", "test")
-	q.Class = oneOf(v.Get("class"), shared.ClassLens, shared.ClassNonLens)
+	q.Class = oneOf(v.Get("class"), shared.ClassLens, shared.ClassNonLens, shared.ClassUnlabelled)
 	q.Sort = v.Get("sort")
 	q.Desc = v.Get("order") == "desc"
 	q.Page, _ = strconv.Atoi(v.Get("page"))
@@ -179,16 +179,42 @@ func datasetLine(ds *shared.Dataset) string {
 	if ds == nil {
 		return ""
 	}
-	s := fmt.Sprintf("%d images: %d lenses, %d non-lenses", ds.Images, ds.Lenses, ds.NonLenses)
-	if ds.Survey != "" {
-		s += " · simulated, " + ds.Survey + " preset"
-	}
+	s := classCounts(*ds) + originNote(*ds)
 	for _, split := range []string{"train", "val", "test"} {
-		if c, ok := ds.Splits[split]; ok {
+		c, ok := ds.Splits[split]
+		switch {
+		case !ok:
+		case ds.Unlabelled > 0 && ds.Lenses+ds.NonLenses == 0:
+			s += fmt.Sprintf(" · %s %d", split, c.Unlabelled)
+		default:
 			s += fmt.Sprintf(" · %s %d/%d", split, c.Lenses, c.NonLenses)
 		}
 	}
 	return s
+}
+
+// classCounts says how many images of each class a dataset holds.
+func classCounts(ds shared.Dataset) string {
+	if ds.Unlabelled > 0 && ds.Lenses+ds.NonLenses == 0 {
+		return fmt.Sprintf("%d images, unlabelled", ds.Images)
+	}
+	s := fmt.Sprintf("%d images: %d lenses, %d non-lenses", ds.Images, ds.Lenses, ds.NonLenses)
+	if ds.Unlabelled > 0 {
+		s += fmt.Sprintf(", %d unlabelled", ds.Unlabelled)
+	}
+	return s
+}
+
+// originNote says where a dataset came from: the simulator's preset or
+// the imported folder or archive.
+func originNote(ds shared.Dataset) string {
+	switch {
+	case ds.Source != "":
+		return " · imported from " + ds.Source
+	case ds.Survey != "":
+		return " · simulated, " + ds.Survey + " preset"
+	}
+	return ""
 }
 
 func (d *Datasets) filters(ds *shared.Dataset) app.UI {
@@ -205,7 +231,7 @@ func (d *Datasets) filters(ds *shared.Dataset) app.UI {
 			d.onSelect(func(q *browseQuery, v string) { q.Dataset, _ = strconv.ParseInt(v, 10, 64); q.Sort = "" })),
 		selectField("f-split", "Split", d.q.Split, []option{{"", "all splits"}, {"train", "train"}, {"val", "val"}, {"test", "test"}},
 			d.onSelect(func(q *browseQuery, v string) { q.Split = v })),
-		selectField("f-class", "Class", d.q.Class, []option{{"", "both classes"}, {shared.ClassLens, "lenses"}, {shared.ClassNonLens, "non-lenses"}},
+		selectField("f-class", "Class", d.q.Class, classOptions(*ds),
 			d.onSelect(func(q *browseQuery, v string) { q.Class = v })),
 		selectField("f-sort", "Sort by", sortBy, plainOptions(sortKeys),
 			d.onSelect(func(q *browseQuery, v string) { q.Sort = v })),
@@ -219,6 +245,16 @@ func (d *Datasets) filters(ds *shared.Dataset) app.UI {
 			})),
 		app.If(d.fetching, spinner("Loading images…")),
 	)
+}
+
+// classOptions are the class filter's choices for a dataset: unlabelled
+// only where it has unlabelled images.
+func classOptions(ds shared.Dataset) []option {
+	opts := []option{{"", "all classes"}, {shared.ClassLens, "lenses"}, {shared.ClassNonLens, "non-lenses"}}
+	if ds.Unlabelled > 0 {
+		opts = append(opts, option{shared.ClassUnlabelled, "unlabelled"})
+	}
+	return opts
 }
 
 func datasetOptions(ds []shared.Dataset) []option {

@@ -64,6 +64,7 @@ type Launch struct {
 	busy        bool
 	imp         importForm
 	survey      surveyForm
+	data        dataForm
 }
 
 // OnMount loads the templates, datasets and pretrained checkpoints.
@@ -339,6 +340,7 @@ func (l *Launch) Render() app.UI {
 		),
 		app.If(l.templates != nil, l.importCard()),
 		app.If(l.templates != nil, l.surveyCard()),
+		app.If(l.templates != nil, l.dataCard()),
 	)
 }
 

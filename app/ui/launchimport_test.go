@@ -18,10 +18,11 @@ import (
 // importAPI answers the launch page: one succeeded import run with its
 // checkpoint, one classifier, and POST /api/runs refusing a missing
 // weights file and a missing survey folder.
-func importAPI(t *testing.T) (*Env, func() []shared.CreateRunRequest) {
+func importAPI(t *testing.T) (*Env, func() []shared.CreateRunRequest, func() []shared.CreateDatasetRequest) {
 	t.Helper()
 	var mu sync.Mutex
 	var posted []shared.CreateRunRequest
+	var datasets []shared.CreateDatasetRequest
 	js := func(w http.ResponseWriter, status int, v any) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(status)
@@ -69,20 +70,37 @@ func importAPI(t *testing.T) (*Env, func() []shared.CreateRunRequest) {
 		}
 		js(w, 201, shared.Run{ID: 6, Kind: req.Kind, State: shared.StateQueued})
 	})
+	mux.HandleFunc("POST /api/datasets", func(w http.ResponseWriter, r *http.Request) {
+		var req shared.CreateDatasetRequest
+		json.NewDecoder(r.Body).Decode(&req)
+		mu.Lock()
+		datasets = append(datasets, req)
+		mu.Unlock()
+		if req.Import != nil && req.Import.Source == "surveys/missing" {
+			js(w, 422, shared.Error{Err: shared.ErrorBody{Code: shared.CodeInvalid, Message: "the cutouts cannot be imported",
+				Fields: []shared.FieldError{{Key: "import.source", Message: "no surveys/missing in the data folder"}}}})
+			return
+		}
+		js(w, 202, shared.Run{ID: 7, Kind: shared.KindImportData, State: shared.StateQueued})
+	})
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	env := NewEnv(api.New(srv.URL, nil))
 	env.sess = &shared.Session{User: shared.User{Name: "ada", Role: shared.RoleAdmin}, CSRFToken: "tok"}
 	return env, func() []shared.CreateRunRequest {
-		mu.Lock()
-		defer mu.Unlock()
-		return append([]shared.CreateRunRequest(nil), posted...)
-	}
+			mu.Lock()
+			defer mu.Unlock()
+			return append([]shared.CreateRunRequest(nil), posted...)
+		}, func() []shared.CreateDatasetRequest {
+			mu.Lock()
+			defer mu.Unlock()
+			return append([]shared.CreateDatasetRequest(nil), datasets...)
+		}
 }
 
 // An imported backbone is offered to fine-tune from like a pretrained one.
 func TestLaunchListsImportedBackbones(t *testing.T) {
-	env, _ := importAPI(t)
+	env, _, _ := importAPI(t)
 	l := &Launch{page: page{env: env}}
 	disp := open(t, l, "/launch")
 	settle(t, disp, func() bool { return l.validated })
@@ -95,7 +113,7 @@ func TestLaunchListsImportedBackbones(t *testing.T) {
 // The import form refuses a path outside the data folder before asking
 // the server, shows the server's refusal by field, and sends the choices.
 func TestLaunchImportForm(t *testing.T) {
-	env, posted := importAPI(t)
+	env, posted, _ := importAPI(t)
 	l := &Launch{page: page{env: env}}
 	disp := open(t, l, "/launch")
 	settle(t, disp, func() bool { return l.validated })

@@ -15,7 +15,7 @@ import (
 // asking the server, shows the server's refusal by field, and sends the
 // paths and lists line by line.
 func TestLaunchSurveyForm(t *testing.T) {
-	env, posted := importAPI(t)
+	env, posted, _ := importAPI(t)
 	l := &Launch{page: page{env: env}}
 	disp := open(t, l, "/launch")
 	settle(t, disp, func() bool { return l.validated })

@@ -45,8 +45,16 @@ func uploadFiles(list app.Value, checkpoint int64, zAsI bool, csrf string, progr
 	if zAsI {
 		form.Call("append", "z_as_i", "true")
 	}
+	postWithProgress("/api/uploads", form, csrf, progress, done)
+}
+
+// postWithProgress posts body (FormData, or a File sent as it is) to path
+// with XMLHttpRequest, reporting the fraction of bytes sent to progress
+// and the answer's status and body (status 0: the request failed) to done;
+// see uploadFiles.
+func postWithProgress(path string, body app.Value, csrf string, progress func(float64), done func(status int, body string)) {
 	xhr := app.Window().Get("XMLHttpRequest").New()
-	xhr.Call("open", "POST", "/api/uploads")
+	xhr.Call("open", "POST", path)
 	xhr.Call("setRequestHeader", shared.CSRFHeader, csrf)
 	xhr.Call("setRequestHeader", "Accept", "application/json")
 
@@ -73,5 +81,5 @@ func uploadFiles(list app.Value, checkpoint int64, zAsI bool, csrf string, progr
 	on(xhr, "onload", func(app.Value) { finish(xhr.Get("status").Int(), xhr.Get("responseText").String()) })
 	on(xhr, "onerror", func(app.Value) { finish(0, "") })
 	on(xhr, "onabort", func(app.Value) { finish(0, "") })
-	xhr.Call("send", form)
+	xhr.Call("send", body)
 }
