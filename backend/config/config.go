@@ -145,6 +145,12 @@ type Train struct {
 	// MaxMemory is the memory a step may take, e.g. "6GiB": the largest
 	// micro-batch that fits is chosen. Empty: no budget.
 	MaxMemory string `yaml:"max_memory,omitempty"`
+	// KNNDataset is a labelled dataset folder whose train and val splits
+	// the pretraining kNN monitor uses instead of the training data's:
+	// required when that is unlabelled (imported survey cutouts). A
+	// relative path is taken from the folder holding the training
+	// dataset, so a sibling dataset is named by its folder name.
+	KNNDataset string `yaml:"knn_dataset,omitempty"`
 }
 
 // FinetuneArgs is sslens's section for classifiers (supervised and finetune).

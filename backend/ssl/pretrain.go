@@ -83,17 +83,25 @@ func newPretrainRun(cfg *config.Config, opt Options, p vit.Preset) (*PretrainRun
 		return nil, err
 	}
 	r := &PretrainRun{runFolder: runFolder{Config: cfg}}
-	ckptDir, splits, splitsPath, err := r.open(opt)
+	ckptDir, splits, _, err := r.open(opt)
+	if err != nil {
+		return nil, err
+	}
+	knnDir, knnSplits, knnPath, err := knnData(cfg, splits)
 	if err != nil {
 		return nil, err
 	}
 	for _, s := range []struct {
 		name string
 		cf   data.ClassFiles
-	}{{"train", splits.Train}, {"val", splits.Val}} {
+	}{{"train", knnSplits.Train}, {"val", knnSplits.Val}} {
 		if len(s.cf.Lenses) == 0 || len(s.cf.NonLenses) == 0 {
-			return nil, fmt.Errorf("ssl: %s: the %s images have %d lenses and %d non-lenses; the kNN monitor needs both classes",
-				splitsPath, s.name, len(s.cf.Lenses), len(s.cf.NonLenses))
+			hint := ""
+			if cfg.Train.KNNDataset == "" {
+				hint = " (for unlabelled data, name a labelled dataset in train args.knn_dataset)"
+			}
+			return nil, fmt.Errorf("ssl: %s: the %s images have %d lenses and %d non-lenses; the kNN monitor needs both classes%s",
+				knnPath, s.name, len(s.cf.Lenses), len(s.cf.NonLenses), hint)
 		}
 	}
 	if n, b := splits.Train.Len(), cfg.Train.BatchSize; n < b {
@@ -111,11 +119,15 @@ func newPretrainRun(cfg *config.Config, opt Options, p vit.Preset) (*PretrainRun
 	} else if r.Norm, err = StatsNormalization(cfg.Input.DataPath, splits, cfg.Input.ImageSize[0]); err != nil {
 		return nil, err
 	}
-	if err := r.loadData(cfg.Input.DataPath, splits); err != nil {
+	if err := r.loadData(cfg.Input.DataPath, splits, knnDir, knnSplits); err != nil {
 		return nil, err
 	}
-	r.note(shared.MetricLog, "pretraining %s %s on the %d train images (%d steps of %d per epoch), kNN monitor on %d val images",
-		cfg.Experiment.Method, p.Name, len(r.raw), r.batches().iters, cfg.Train.BatchSize, r.ValSet.Len())
+	monitor := ""
+	if cfg.Train.KNNDataset != "" {
+		monitor = " of " + knnDir
+	}
+	r.note(shared.MetricLog, "pretraining %s %s on the %d train images (%d steps of %d per epoch), kNN monitor on %d val images%s",
+		cfg.Experiment.Method, p.Name, len(r.raw), r.batches().iters, cfg.Train.BatchSize, r.ValSet.Len(), monitor)
 	if r.pipe, err = augment.NewPipeline(cfg.Augmentation, cfg.Network.MaskConfig, r.Norm); err != nil {
 		return nil, err
 	}
@@ -153,8 +165,10 @@ func newPretrainRun(cfg *config.Config, opt Options, p vit.Preset) (*PretrainRun
 	return r, nil
 }
 
-// loadData reads the train images for augmentation and the kNN sets.
-func (r *PretrainRun) loadData(dir string, splits data.Splits) error {
+// loadData reads the train images for augmentation and the kNN sets: the
+// train and val splits of knnDir, which when it is the training data's
+// folder share the train images read.
+func (r *PretrainRun) loadData(dir string, splits data.Splits, knnDir string, knnSplits data.Splits) error {
 	cfg := r.Config
 	ims, labels, err := (&data.Dataset{Dir: dir}).Load(splits.Train, data.ReadOptions{Crop: cfg.Augmentation.CenterCrop})
 	if err != nil {
@@ -162,6 +176,13 @@ func (r *PretrainRun) loadData(dir string, splits data.Splits) error {
 	}
 	r.raw = ims
 	size := cfg.Input.ImageSize[0]
+	if knnDir != dir {
+		if r.TrainSet, err = LoadSet(knnDir, knnSplits.Train, size, r.Norm); err != nil {
+			return err
+		}
+		r.ValSet, err = LoadSet(knnDir, knnSplits.Val, size, r.Norm)
+		return err
+	}
 	r.TrainSet = NewSet(size)
 	i := 0
 	for _, l := range data.Labels {

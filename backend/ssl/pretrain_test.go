@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/sslens/sslens/backend/config"
+	"github.com/sslens/sslens/backend/data"
 	"github.com/sslens/sslens/backend/layout"
 	"github.com/sslens/sslens/backend/nn"
 	"github.com/sslens/sslens/backend/nn/ckpt"
@@ -460,5 +462,71 @@ func TestCentring(t *testing.T) {
 		if math.Abs(float64(c[j])-want) > 1e-7 {
 			t.Errorf("centre[%d] = %g, want %g", j, c[j], want)
 		}
+	}
+}
+
+// unlabelledTwin writes, beside the labelled dataset dir, a dataset
+// "survey" holding the same images without classes, in the same splits.
+func unlabelledTwin(t *testing.T, dir string, s data.Splits) string {
+	t.Helper()
+	out := filepath.Join(filepath.Dir(dir), "survey")
+	var u data.Splits
+	for _, name := range data.SplitNames {
+		for _, l := range []data.Label{data.Lens, data.NonLens} {
+			for _, f := range s.Split(name).Files(l) {
+				b, err := os.ReadFile(filepath.Join(dir, data.ClassDirs[l], f))
+				if err != nil {
+					t.Fatal(err)
+				}
+				file := data.ClassDirs[l] + "-" + f
+				os.MkdirAll(filepath.Join(out, data.ClassDirs[data.Unlabelled]), 0o755)
+				if err := os.WriteFile(filepath.Join(out, data.ClassDirs[data.Unlabelled], file), b, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				cf := u.Split(name)
+				cf.Unlabelled = append(cf.Unlabelled, file)
+			}
+		}
+	}
+	if err := data.WriteSplitsJSON(filepath.Join(out, layout.SplitsJSON), u); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// Pretraining on unlabelled images takes its kNN monitor from the labelled
+// dataset train args.knn_dataset names, and without one says so.
+func TestPretrainUnlabelled(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "sim")
+	splits, err := ssltest.WriteDataset(dir, pretrainSpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	survey := unlabelledTwin(t, dir, splits)
+	run := func(knn string) (*PretrainReport, []shared.Metric, error) {
+		cfg := pretrainConfig(t, config.DINO, survey, filepath.Join(t.TempDir(), "run"), func(c *config.Config) {
+			c.Train.KNNDataset = knn
+			c.Train.Epochs = 2
+		})
+		return pretrain(t, cfg, testPreset(), Options{}, nil)
+	}
+	if _, _, err := run(""); err == nil || !strings.Contains(err.Error(), "0 lenses and 0 non-lenses") ||
+		!strings.Contains(err.Error(), "name a labelled dataset in train args.knn_dataset") {
+		t.Errorf("unlabelled without a kNN dataset: %v", err)
+	}
+	if _, _, err := run("missing"); err == nil || !strings.Contains(err.Error(), "train args.knn_dataset: "+filepath.Join(filepath.Dir(dir), "missing")+" has no splits.json") {
+		t.Errorf("a missing kNN dataset: %v", err)
+	}
+	rep, recs, err := run("sim")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.KNN.N != 12 || rep.KNN.AUC == 0 {
+		t.Errorf("kNN monitor %+v, want 12 val images of sim", rep.KNN)
+	}
+	if !slices.ContainsFunc(recs, func(m shared.Metric) bool {
+		return strings.Contains(m.Message, "on the 32 train images") && strings.Contains(m.Message, "kNN monitor on 12 val images of "+dir)
+	}) {
+		t.Error("no setup note naming the 32 unlabelled train images and the kNN dataset")
 	}
 }

@@ -188,6 +188,28 @@ func readSplits(cfg *config.Config) (data.Splits, string, error) {
 	return s, path, err
 }
 
+// knnData returns the dataset folder and splits of the kNN monitor:
+// train args.knn_dataset's (relative to the training dataset's parent
+// folder), else the training data's own.
+func knnData(cfg *config.Config, own data.Splits) (string, data.Splits, string, error) {
+	dir := cfg.Train.KNNDataset
+	if dir == "" {
+		return cfg.Input.DataPath, own, cmp.Or(cfg.Input.Indices, data.SplitsFile(cfg.Input.DataPath)), nil
+	}
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join(filepath.Dir(filepath.Clean(cfg.Input.DataPath)), dir)
+	}
+	path := data.SplitsFile(dir)
+	if path == "" {
+		return "", data.Splits{}, "", fmt.Errorf("ssl: train args.knn_dataset: %s has no %s or %s: want a labelled dataset folder", dir, layout.SplitsJSON, layout.SplitsPickle)
+	}
+	s, err := data.ReadSplits(path)
+	if err != nil {
+		return "", data.Splits{}, "", fmt.Errorf("ssl: train args.knn_dataset: %w", err)
+	}
+	return dir, s, path, nil
+}
+
 // FindRun returns the run folder path means: the folder itself, its
 // checkpoints/last, or the model file in there.
 func FindRun(path string) (string, error) {
