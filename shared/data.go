@@ -18,7 +18,7 @@ const (
 type Dataset struct {
 	ID        int64        `json:"id"`
 	Name      string       `json:"name"`
-	Kind      string       `json:"kind"` // "simulated", "imported" or "files"
+	Kind      string       `json:"kind"` // "simulated", "imported", "graded" (from the grades) or "files"
 	State     DatasetState `json:"state"`
 	Job       int64        `json:"job,omitempty"` // the simulate run that builds it
 	Created   time.Time    `json:"created"`
@@ -57,6 +57,34 @@ type CreateDatasetRequest struct {
 	Counts string             `json:"counts"` // seed (default, 5050 images), small (303)
 	Seed   uint64             `json:"seed"`
 	Import *ImportDataRequest `json:"import,omitempty"`
+	// FromGrades makes a labelled dataset of the graded candidates (a run
+	// of kind import-data over them); Seed draws its splits.
+	FromGrades *GradedSetRequest `json:"from_grades,omitempty"`
+}
+
+// GradedSetRequest says which graded candidates become training labels:
+// a candidate whose consensus class is one of LensClasses, with at least
+// MinLensGraders grades, is a lens; one whose consensus is 0 with at least
+// MinNonLensGraders grades of 0 is a non-lens; the others (C, or too few
+// graders) are left out. The rule is recorded with the dataset.
+type GradedSetRequest struct {
+	LensClasses       []string `json:"lens_classes,omitempty"`        // default A and B
+	MinLensGraders    int      `json:"min_lens_graders,omitempty"`    // default 1
+	MinNonLensGraders int      `json:"min_nonlens_graders,omitempty"` // default 2
+}
+
+// WithDefaults fills the rule's unset fields with the defaults.
+func (r GradedSetRequest) WithDefaults() GradedSetRequest {
+	if len(r.LensClasses) == 0 {
+		r.LensClasses = []string{GradeA, GradeB}
+	}
+	if r.MinLensGraders == 0 {
+		r.MinLensGraders = 1
+	}
+	if r.MinNonLensGraders == 0 {
+		r.MinNonLensGraders = 2
+	}
+	return r
 }
 
 // ArchiveUpload answers POST /api/datasets/archives?name=NAME: where the

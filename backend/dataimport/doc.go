@@ -30,6 +30,8 @@
 //     reference dataset's shares by default), class by class, in an order
 //     fixed by the seed and the names: deterministic, stratified, and
 //     never with near-duplicates on both sides.
+//   - A provenance.json at the source's top (where the labels came from:
+//     a graded set's rule and grades) is copied into the dataset as it is.
 //   - The train split's normalisation statistics are computed (and cached
 //     as training reads them), and import-report.json and .txt are written.
 //

@@ -52,6 +52,12 @@ func (imp *importer) finish() error {
 	if err := imp.writeMetadata(splitOf); err != nil {
 		return err
 	}
+	if imp.provenance != nil {
+		if err := os.WriteFile(filepath.Join(imp.dir, layout.ProvenanceFile), imp.provenance, 0o644); err != nil {
+			return fmt.Errorf("dataimport: %w", err)
+		}
+		imp.rep.Provenance = layout.ProvenanceFile
+	}
 	imp.rep.Stats = imp.stats(sp.Train)
 	if err := data.SaveStats(imp.dir, sp, imp.rep.Stats); err != nil {
 		return fmt.Errorf("dataimport: statistics: %w", err)

@@ -166,7 +166,7 @@ type decoded struct {
 	meta    data.Meta
 	h, w    int
 	moments data.Moments
-	splits  bool // a splits file, kept as read
+	kept    bool // a splits or provenance file, kept as read
 }
 
 // Import reads every cutout of source (a folder, or a .zip, .tar, .tar.gz
@@ -237,6 +237,7 @@ type importer struct {
 	seen       map[[32]byte]int  // content -> index in cuts
 	names      map[string]string // dataset-relative name -> source path
 	splitFiles []entry           // splits files found
+	provenance []byte            // the source's provenance.json, copied as it is
 	prog       Progress
 }
 
@@ -316,8 +317,8 @@ func (imp *importer) run(ctx context.Context) error {
 // as the canonical .npy, (3, H, W) float32.
 func (imp *importer) decode(e entry) decoded {
 	d := decoded{entry: e}
-	if e.err != nil || isSplitsFile(path.Base(e.path)) {
-		d.splits = e.err == nil
+	if e.err != nil || isSplitsFile(path.Base(e.path)) || e.path == layout.ProvenanceFile {
+		d.kept = e.err == nil
 		return d
 	}
 	im, meta, err := data.DecodeCutout(path.Base(e.path), e.body, data.ReadOptions{ZAsI: imp.opt.ZAsI})
@@ -349,7 +350,11 @@ func (imp *importer) decode(e entry) decoded {
 func (imp *importer) take(d decoded) error {
 	imp.prog.Files++
 	defer imp.tell()
-	if d.splits {
+	switch {
+	case d.kept && d.path == layout.ProvenanceFile:
+		imp.provenance = d.body
+		return nil
+	case d.kept:
 		imp.splitFiles = append(imp.splitFiles, d.entry)
 		return nil
 	}

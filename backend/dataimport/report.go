@@ -48,6 +48,9 @@ type Report struct {
 	InNoSplit         int                      `json:"in_no_split,omitempty"`
 	Straddling        int                      `json:"straddling_groups,omitempty"`
 	Splits            map[data.SplitName]Count `json:"splits"`
+	// Provenance is provenance.json when the source had one at its top
+	// (a graded set's rule and grades), copied into the dataset.
+	Provenance string `json:"provenance,omitempty"`
 	// Stats are the normalisation statistics of the train split's centre
 	// crops, what training normalises with.
 	Stats   data.Stats `json:"stats"`

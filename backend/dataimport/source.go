@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/sslens/sslens/backend/data"
+	"github.com/sslens/sslens/backend/layout"
 )
 
 // entry is one file of a source: its source-relative, slash-separated path
@@ -68,10 +69,10 @@ func skipped(p string) bool {
 }
 
 // wanted reports whether an import reads a file: a cutout by its
-// extension, or a splits file.
+// extension, a splits file, or the provenance file at the top.
 func wanted(p string) bool {
 	base := path.Base(p)
-	return data.IsImageName(base) || isSplitsFile(base)
+	return data.IsImageName(base) || isSplitsFile(base) || p == layout.ProvenanceFile
 }
 
 // readSized reads a file of size bytes, as its folder or archive says,

@@ -51,6 +51,7 @@ const (
 	ImportReportJSON = "import-report.json"   // what an import did, in full
 	ImportReportText = "import-report.txt"    // the same, for reading
 	ImportProgress   = "import-progress.json" // an import run's files so far, rewritten every few seconds
+	ProvenanceFile   = "provenance.json"      // where a dataset's labels came from (a graded set's rule and grades), kept as given
 	PreviewPNG       = "preview.png"
 )
 

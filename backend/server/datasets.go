@@ -266,8 +266,13 @@ func (s *Server) createDataset(w http.ResponseWriter, r *http.Request, c *Call) 
 	if !datasetNameRe.MatchString(req.Name) {
 		return errInvalid("bad dataset name", shared.FieldError{Key: "name", Message: fmt.Sprintf("%q: want 1 to 64 letters, digits, '-' or '_'", req.Name)})
 	}
-	if req.Import != nil {
+	switch {
+	case req.Import != nil && req.FromGrades != nil:
+		return errInvalid("import or grades, not both", shared.FieldError{Key: "import", Message: "a dataset comes from an import or from the grades"})
+	case req.Import != nil:
 		return s.createImportedDataset(w, r, c, req)
+	case req.FromGrades != nil:
+		return s.createGradedDataset(w, r, c, req)
 	}
 	req.Survey, req.Counts = cmp.Or(req.Survey, "hsc"), cmp.Or(req.Counts, "seed")
 	if _, err := jobs.SimulateTotal(req.Survey, req.Counts); err != nil {

@@ -110,3 +110,87 @@ func TestImportDataset(t *testing.T) {
 		t.Errorf("audit actions %q", got)
 	}
 }
+
+// TestGradedDataset makes a labelled dataset from the grades: consensus A
+// or B a lens, 0 from two graders a non-lens, the rest left out and
+// counted, the rule and every grade kept in provenance.json.
+func TestGradedDataset(t *testing.T) {
+	f := newFixture(t, HubOptions{})
+	vera := f.login(t, astroUser)
+	ada := f.login(t, adminUser)
+	var files []part
+	for i := range 5 {
+		files = append(files, part{fmt.Sprintf("c%d.npy", i), npyOf(testCutout(40, 40, float32(i)))})
+	}
+	code, resp, _ := vera.upload(files)
+	if code != http.StatusOK || len(resp.Uploads) != 5 {
+		t.Fatalf("upload: %d %+v", code, resp)
+	}
+	id := func(i int) int64 { return resp.Uploads[i].ID }
+	for _, g := range []struct {
+		who    *browser
+		upload int
+		grade  string
+	}{
+		{ada, 0, "A"}, {vera, 0, "B"}, // a lens
+		{ada, 1, "0"}, {vera, 1, "0"}, // a non-lens
+		{ada, 2, "C"}, // left out: C
+		{ada, 3, "0"}, // left out: one grader of 0
+	} {
+		if code := g.who.json("PUT", fmt.Sprintf("/api/uploads/%d/grade", id(g.upload)), shared.GradeRequest{Grade: g.grade}, nil); code != http.StatusOK {
+			t.Fatalf("grade: %d", code)
+		}
+	}
+	var run shared.Run
+	if code := ada.json("POST", "/api/datasets", shared.CreateDatasetRequest{Name: "graded-1", FromGrades: &shared.GradedSetRequest{}}, &run); code != http.StatusAccepted {
+		t.Fatalf("graded set: %d", code)
+	}
+	f.waitRun(t, run.ID, shared.StateSucceeded)
+	var list []shared.Dataset
+	ada.json("GET", "/api/datasets", nil, &list)
+	if d := list[len(list)-1]; d.Name != "graded-1" || d.Kind != "graded" || d.Lenses != 1 || d.NonLenses != 1 {
+		t.Errorf("graded dataset %+v", d)
+	}
+	b, err := os.ReadFile(filepath.Join(f.dir, "datasets", "graded-1", "provenance.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var prov struct {
+		Rule       shared.GradedSetRequest `json:"rule"`
+		By         string                  `json:"by"`
+		LeftOut    map[string]int          `json:"left_out"`
+		Candidates []struct {
+			Upload int64          `json:"upload"`
+			Class  string         `json:"class"`
+			Grades []shared.Grade `json:"grades"`
+		} `json:"candidates"`
+	}
+	if err := json.Unmarshal(b, &prov); err != nil {
+		t.Fatal(err)
+	}
+	class := map[int64]string{}
+	for _, c := range prov.Candidates {
+		if len(c.Grades) == 2 {
+			class[c.Upload] = c.Class
+		}
+	}
+	if prov.By != adminUser || len(prov.Rule.LensClasses) != 2 || prov.Rule.MinNonLensGraders != 2 || len(prov.Candidates) != 2 ||
+		class[id(0)] != "lenses" || class[id(1)] != "nonlenses" ||
+		prov.LeftOut["consensus C"] != 1 || prov.LeftOut["graded 0 by fewer than 2 graders"] != 1 || prov.LeftOut["ungraded"] != 1 {
+		t.Errorf("provenance %s", b)
+	}
+	for _, tc := range []struct {
+		req   shared.CreateDatasetRequest
+		field string
+	}{
+		{shared.CreateDatasetRequest{Name: "g2", FromGrades: &shared.GradedSetRequest{LensClasses: []string{"D"}}}, "from_grades.lens_classes"},
+		{shared.CreateDatasetRequest{Name: "g2", FromGrades: &shared.GradedSetRequest{MinLensGraders: 3}}, "from_grades"},
+		{shared.CreateDatasetRequest{Name: "g2", FromGrades: &shared.GradedSetRequest{}, Import: &shared.ImportDataRequest{Source: "x"}}, "import"},
+	} {
+		body, _ := json.Marshal(tc.req)
+		code, e := ada.apiErr("POST", "/api/datasets", "application/json", body)
+		if code != 422 || len(e.Fields) == 0 || e.Fields[0].Key != tc.field {
+			t.Errorf("%+v: %d %+v, want 422 on %s", tc.req.FromGrades, code, e, tc.field)
+		}
+	}
+}
