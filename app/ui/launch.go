@@ -65,6 +65,7 @@ type Launch struct {
 	imp         importForm
 	survey      surveyForm
 	data        dataForm
+	graded      gradedForm
 }
 
 // OnMount loads the templates, datasets and pretrained checkpoints.
@@ -341,6 +342,7 @@ func (l *Launch) Render() app.UI {
 		app.If(l.templates != nil, l.importCard()),
 		app.If(l.templates != nil, l.surveyCard()),
 		app.If(l.templates != nil, l.dataCard()),
+		app.If(l.templates != nil, l.gradedCard()),
 	)
 }
 

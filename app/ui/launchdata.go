@@ -134,6 +134,12 @@ func (l *Launch) createDataset(ctx app.Context, source string) {
 		f.busy, f.errs = false, errs
 		return
 	}
+	l.queueDataset(ctx, req, &f.formState)
+}
+
+// queueDataset asks for the dataset, then opens the run that builds it;
+// field errors show on the form f.
+func (l *Launch) queueDataset(ctx app.Context, req shared.CreateDatasetRequest, f *formState) {
 	ctx.Async(func() {
 		r, err := l.env.API.CreateDataset(ctx, req)
 		ctx.Dispatch(func(ctx app.Context) {
@@ -209,6 +215,119 @@ func (l *Launch) dataCard() app.UI {
 		),
 		app.Div().Class("actions").Body(
 			app.Button().Type("submit").ID("import-data").Class("button").Disabled(f.busy).Text(label),
+		),
+	)
+}
+
+// gradedForm is the launch page's form to make a labelled dataset from the
+// graders' consensus (CreateDatasetRequest.FromGrades).
+type gradedForm struct {
+	name       string
+	lensC      bool   // take consensus C as lenses too (A and B always)
+	minLens    string // as typed; empty: 1
+	minNonLens string // as typed; empty: 2
+	seed       string
+	formState
+}
+
+// request is the dataset the form describes, or the field errors found
+// before asking the server (which counts what the rule selects).
+func (f *gradedForm) request() (shared.CreateDatasetRequest, []shared.FieldError) {
+	name := strings.TrimSpace(f.name)
+	rule := shared.GradedSetRequest{LensClasses: []string{shared.GradeA, shared.GradeB}}
+	if f.lensC {
+		rule.LensClasses = append(rule.LensClasses, shared.GradeC)
+	}
+	var errs []shared.FieldError
+	if !datasetName.MatchString(name) {
+		errs = append(errs, shared.FieldError{Key: "name", Message: fmt.Sprintf("%q: want 1 to 64 letters, digits, '-' or '_'", name)})
+	}
+	for _, n := range []struct {
+		text, key string
+		to        *int
+	}{{f.minLens, "from_grades.min_lens_graders", &rule.MinLensGraders}, {f.minNonLens, "from_grades.min_nonlens_graders", &rule.MinNonLensGraders}} {
+		if s := strings.TrimSpace(n.text); s != "" {
+			v, err := strconv.Atoi(s)
+			if err != nil || v < 1 {
+				errs = append(errs, shared.FieldError{Key: n.key, Message: strconv.Quote(s) + ": want a whole number of graders, 1 or more"})
+			}
+			*n.to = v
+		}
+	}
+	req := shared.CreateDatasetRequest{Name: name, FromGrades: &rule}
+	if s := strings.TrimSpace(f.seed); s != "" {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			errs = append(errs, shared.FieldError{Key: "seed", Message: strconv.Quote(s) + ": want a whole number"})
+		}
+		req.Seed = v
+	}
+	return req, errs
+}
+
+func (l *Launch) onGraded(ctx app.Context, e app.Event) {
+	e.PreventDefault()
+	l.submitGraded(ctx)
+}
+
+// submitGraded queues the graded dataset's import and opens its run page.
+func (l *Launch) submitGraded(ctx app.Context) {
+	f := &l.graded
+	if f.busy {
+		return
+	}
+	req, errs := f.request()
+	if f.errs = errs; len(errs) > 0 {
+		return
+	}
+	f.busy = true
+	l.queueDataset(ctx, req, &f.formState)
+}
+
+// gradedCard draws the graded-set form.
+func (l *Launch) gradedCard() app.UI {
+	f := &l.graded
+	label := "Make the training set"
+	if f.busy {
+		label = "Queuing…"
+	}
+	return app.Form().Class("card launch-form").ID("graded-form").OnSubmit(l.on(l.onGraded)).Body(
+		app.H2().ID("h-graded").Text("Training set from the grades"),
+		app.P().Class("muted").Text("Candidates whose consensus is A or B become lenses, those graded 0 by enough graders non-lenses; "+
+			"C and candidates with too few graders are left out. The rule, who made the set and every grade behind each label are kept "+
+			"with the dataset (provenance.json). Fine-tune on it, alone or beside other datasets."),
+		app.Div().Class("form-grid").Body(
+			app.Div().Class("field").Body(
+				app.Label().For("g-name").Text("Dataset name"),
+				app.Input().ID("g-name").Placeholder("e.g. graded-round-1").Value(f.name).OnInput(l.ValueTo(&f.name)),
+				fieldError(f.errs, "name"),
+				fieldError(f.errs, "from_grades"),
+			),
+			app.Div().Class("field").Body(
+				app.Label().For("g-minlens").Text("Graders a lens needs (default 1)"),
+				app.Input().ID("g-minlens").Type("number").Min(1).Placeholder("1").Value(f.minLens).OnInput(l.ValueTo(&f.minLens)),
+				fieldError(f.errs, "from_grades.min_lens_graders"),
+			),
+			app.Div().Class("field").Body(
+				app.Label().For("g-minnon").Text("Graders of 0 a non-lens needs (default 2)"),
+				app.Input().ID("g-minnon").Type("number").Min(1).Placeholder("2").Value(f.minNonLens).OnInput(l.ValueTo(&f.minNonLens)),
+				fieldError(f.errs, "from_grades.min_nonlens_graders"),
+			),
+			app.Div().Class("field").Body(
+				app.Label().For("g-seed").Text("Seed of the splits (optional)"),
+				app.Input().ID("g-seed").Type("number").Min(0).Placeholder("0").Value(f.seed).OnInput(l.ValueTo(&f.seed)),
+				fieldError(f.errs, "seed"),
+			),
+			app.Div().Class("field check").Body(
+				app.Label().Body(
+					app.Input().Type("checkbox").ID("g-lensc").Checked(f.lensC).OnChange(func(ctx app.Context, e app.Event) { f.lensC = ctx.JSSrc().Get("checked").Bool() }),
+					app.Text(" Count consensus C as lenses too"),
+				),
+				fieldError(f.errs, "from_grades.lens_classes"),
+			),
+		),
+		app.Div().Class("actions").Body(
+			app.Button().Type("submit").ID("make-graded").Class("button").Disabled(f.busy).Text(label),
 		),
 	)
 }

@@ -55,3 +55,35 @@ func TestLaunchDataForm(t *testing.T) {
 		t.Errorf("request %+v (import %+v)", r, r.Import)
 	}
 }
+
+// The graded-set form refuses bad counts before asking the server and
+// sends the rule.
+func TestLaunchGradedForm(t *testing.T) {
+	env, _, posted := importAPI(t)
+	l := &Launch{page: page{env: env}}
+	disp := open(t, l, "/launch")
+	settle(t, disp, func() bool { return l.validated })
+	mustContain(t, htmlOf(l), `id="graded-form"`, "Training set from the grades")
+	submit := func(name, minLens string, lensC bool) {
+		t.Helper()
+		disp.Dispatch(app.Dispatch{Source: l, Function: func(ctx app.Context) {
+			l.graded.name, l.graded.minLens, l.graded.minNonLens, l.graded.lensC = name, minLens, "3", lensC
+			l.submitGraded(ctx)
+		}})
+		disp.Consume()
+		settle(t, disp, func() bool { return !l.graded.busy })
+	}
+	submit("round 1", "", false)
+	submit("round-1", "0", false)
+	if n := len(posted()); n != 0 || len(l.graded.errs) != 1 || l.graded.errs[0].Key != "from_grades.min_lens_graders" {
+		t.Fatalf("%d requests, errors %+v", n, l.graded.errs)
+	}
+	submit("round-1", "2", true)
+	reqs := posted()
+	if len(reqs) != 1 || reqs[0].FromGrades == nil {
+		t.Fatalf("requests %+v", reqs)
+	}
+	if r := reqs[0].FromGrades; !slices.Equal(r.LensClasses, []string{"A", "B", "C"}) || r.MinLensGraders != 2 || r.MinNonLensGraders != 3 {
+		t.Errorf("rule %+v", r)
+	}
+}
