@@ -163,7 +163,33 @@ type FinetuneArgs struct {
 	Augment     bool   `yaml:"augment"`      // flips during training (off: the seed's protocol)
 	Bootstrap   int    `yaml:"bootstrap"`    // resamples for 95% intervals
 	EvalEvery   int    `yaml:"eval_every"`   // epochs between validation passes
+	// Datasets are more labelled datasets whose train splits join the
+	// training images, each with its weight; validation and test stay the
+	// data path's, so results compare across runs.
+	Datasets []TrainingDataset `yaml:"datasets,omitempty"`
+	// Normalise is how the extra datasets are normalised: "shared" (the
+	// default) with the run's normalisation, the one its checkpoint records
+	// and scoring applies; "own" with each dataset's train statistics,
+	// for datasets in other units (scoring then uses the run's).
+	Normalise string `yaml:"normalise,omitempty"`
 }
+
+// TrainingDataset is one more dataset to fine-tune on.
+type TrainingDataset struct {
+	// Path is the dataset folder; a relative one is taken from the
+	// folder holding the data path's dataset (a sibling by name).
+	Path string `yaml:"path"`
+	// Weight is how many times each of its train images is seen per epoch
+	// on average (default 1): 2 doubles its share, 0.5 shows half of its
+	// images each epoch, a different half each time.
+	Weight float64 `yaml:"weight"`
+}
+
+// Normalise values of finetune.normalise.
+const (
+	NormaliseShared = "shared"
+	NormaliseOwn    = "own"
+)
 
 // Labels values accepted by finetune.labels.
 var LabelCounts = []string{"300", "600", "1200", "all"}

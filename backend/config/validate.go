@@ -270,9 +270,23 @@ func (c *Config) validateFinetune() error {
 		return shared.FieldErrorf("finetune.bootstrap", "%d is negative", f.Bootstrap)
 	case f.EvalEvery <= 0:
 		return shared.FieldErrorf("finetune.eval_every", "%d is not positive", f.EvalEvery)
+	case f.Normalise != "" && f.Normalise != NormaliseShared && f.Normalise != NormaliseOwn:
+		return shared.FieldErrorf("finetune.normalise", "%q: want shared or own", f.Normalise)
+	}
+	for i, d := range f.Datasets {
+		switch {
+		case strings.TrimSpace(d.Path) == "":
+			return shared.FieldErrorf(fmt.Sprintf("finetune.datasets[%d].path", i), "empty: name a labelled dataset folder")
+		case d.Weight < 0 || math.IsNaN(d.Weight) || math.IsInf(d.Weight, 0) || d.Weight > MaxDatasetWeight:
+			return shared.FieldErrorf(fmt.Sprintf("finetune.datasets[%d].weight", i), "%v: want a weight above 0 and at most %d (0 or absent: 1)", d.Weight, MaxDatasetWeight)
+		}
 	}
 	return nil
 }
+
+// MaxDatasetWeight bounds finetune.datasets[].weight: an epoch repeats a
+// dataset's images that many times.
+const MaxDatasetWeight = 100
 
 // Overrides are command-line values that replace config fields when set.
 type Overrides struct {

@@ -50,7 +50,7 @@ finetune: {augment: true}`))
 	}
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
-		if err := t.fillBatch(t.batch, t.labels, idx, i); err != nil {
+		if err := t.fillBatch(t.batch, t.labels, idx, nil, i); err != nil {
 			b.Fatal(err)
 		}
 		if err := run.log.write(shared.Metric{Kind: shared.MetricStep, Epoch: 1, Step: i, Loss: new(0.5), LR: new(1e-4), Accuracy: new(0.5), ImagesPerSec: new(100.0)}); err != nil {

@@ -20,6 +20,7 @@ const (
 	streamInit    = 1 // initial weights
 	streamShuffle = 2 // the order of every epoch
 	streamHead    = 3 // a pretraining head's initial weights
+	streamWeights = 4 // the images a dataset weight below a whole number shows each epoch
 )
 
 // ClassifierRun is a prepared supervised or fine-tune run: build the
@@ -34,6 +35,8 @@ type ClassifierRun struct {
 	// written from them after the model's Vars are copied back.
 	Params                    *vit.Params
 	TrainSet, ValSet, TestSet *Set
+
+	shares []trainShare // the datasets in TrainSet, the data path's first
 
 	resumedEvals []eval.EpochMetrics // the validation passes before the checkpoint resumed
 }
@@ -74,6 +77,9 @@ func NewClassifierRun(cfg *config.Config, opt Options) (*ClassifierRun, error) {
 		if *s.dst, err = LoadSet(cfg.Input.DataPath, s.cf, size, r.Norm); err != nil {
 			return nil, err
 		}
+	}
+	if err := r.addDatasets(); err != nil {
+		return nil, err
 	}
 	if r.cfgJSON, err = cfg.JSON(); err != nil {
 		return nil, err
@@ -244,9 +250,13 @@ func (r *ClassifierRun) checkBest(history []eval.EpochMetrics, st ckpt.State) er
 		r.run().Path(layout.BestDir), held, layout.LastDir, best.Epoch)
 }
 
-// batches splits the labelled images into batches of train args.batch_size,
-// the last one possibly smaller (PyTorch's DataLoader without drop_last).
+// batches splits an epoch's labelled images (each dataset's by its
+// weight) into batches of train args.batch_size, the last one possibly
+// smaller (PyTorch's DataLoader without drop_last).
 func (r *ClassifierRun) batches() batching {
-	n, b := r.TrainSet.Len(), r.Config.Train.BatchSize
+	n, b := 0, r.Config.Train.BatchSize
+	for _, s := range r.shares {
+		n += s.epochCount()
+	}
 	return batching{images: n, perStep: b, iters: (n + b - 1) / b}
 }

@@ -29,6 +29,10 @@ type trainer struct {
 	newBest bool      // best is the epoch just ended, due in checkpoints/best
 	batch   []float32 // the current batch's images
 	labels  []int     // and labels
+	// epoch's images when datasets are weighted (see epochImages): the
+	// loop's positions index it.
+	epochList []int
+	listEpoch int
 }
 
 // Train trains m, which must have been built from r.Params, for the
@@ -83,7 +87,17 @@ func (r *ClassifierRun) Train(ctx context.Context, m Model) (*layout.Report, err
 func (t *trainer) trainStep(epoch int, idx []int) (stepResult, error) {
 	k := len(idx)
 	images, labels := t.batch[:k*t.TrainSet.stride()], t.labels[:k]
-	if err := t.fillBatch(images, labels, idx, epoch); err != nil {
+	var chosen []int
+	if t.weighted() {
+		if t.epochList == nil || t.listEpoch != epoch {
+			t.epochList, t.listEpoch = t.epochImages(epoch), epoch
+		}
+		chosen = make([]int, k)
+		for j, p := range idx {
+			chosen[j] = t.epochList[p]
+		}
+	}
+	if err := t.fillBatch(images, labels, idx, chosen, epoch); err != nil {
 		return stepResult{}, err
 	}
 	began := time.Now()
@@ -108,20 +122,25 @@ func (t *trainer) trainStep(epoch int, idx []int) (stepResult, error) {
 	return stepResult{loss: loss, lr: t.lrs[epoch], correct: correct, seconds: time.Since(began).Seconds()}, nil
 }
 
-// fillBatch copies the images idx into batch and their labels into
-// labels, flipping (and turning) each with its own generator when
-// finetune.augment is set.
-func (r *ClassifierRun) fillBatch(batch []float32, labels []int, idx []int, epoch int) error {
+// fillBatch copies the images at the epoch's positions pos into batch
+// and their labels into labels, flipping (and turning) each with the
+// generator of its position when finetune.augment is set. images are the
+// TrainSet images at pos when datasets are weighted, nil when position and
+// image are the same.
+func (r *ClassifierRun) fillBatch(batch []float32, labels []int, pos, images []int, epoch int) error {
 	stride, s := r.TrainSet.stride(), r.TrainSet.Size
 	a := r.Config.Augmentation
-	for j, i := range idx {
+	for j, i := range pos {
 		dst := batch[j*stride : (j+1)*stride]
+		if images != nil {
+			i = images[j]
+		}
 		copy(dst, r.TrainSet.Images(i, i+1))
 		labels[j] = r.TrainSet.Labels[i]
 		if !r.Config.Finetune.Augment {
 			continue
 		}
-		rng := augment.SampleRNG(r.Config.Experiment.Seed, epoch, i)
+		rng := augment.SampleRNG(r.Config.Experiment.Seed, epoch, pos[j])
 		im := data.Image{C: 3, H: s, W: s, Pix: dst}
 		if rng.Float64() < a.HFlipP {
 			augment.HFlip(im)
