@@ -224,6 +224,40 @@ type GradingSummary struct {
 }
 
 // PurityAtN is the ranking's quality at one depth N.
+// Rounds answers GET /api/grading/rounds?n=N: each model that scored the
+// candidates, in the order it first did (a round of retraining), judged
+// by today's consensus at depth N.
+type Rounds struct {
+	N      int     `json:"n"`
+	Rounds []Round `json:"rounds"`
+}
+
+// Round is one model's ranking of the candidates.
+type Round struct {
+	Checkpoint int64     `json:"checkpoint"`
+	Model      string    `json:"model"` // run · checkpoint
+	Scored     int       `json:"scored"`
+	First      time.Time `json:"first"` // when it first scored
+	Purity     PurityAtN `json:"purity"`
+	// NewInTop are the A and B candidates (by consensus) in its top N that
+	// the round before ranked lower or did not score; empty in the first
+	// round.
+	NewInTop []RoundCandidate `json:"new_in_top"`
+	// Movers are the candidates whose rank changed most since the round
+	// before, at most 10.
+	Movers []RoundCandidate `json:"movers"`
+}
+
+// RoundCandidate is a candidate's rank in a round and the round before
+// (from 1; 0: not scored).
+type RoundCandidate struct {
+	Upload    int64  `json:"upload"`
+	Name      string `json:"name"`
+	Rank      int    `json:"rank"`
+	PrevRank  int    `json:"prev_rank"`
+	Consensus string `json:"consensus,omitempty"` // A, B, C or 0; "" ungraded
+}
+
 type PurityAtN struct {
 	N      int     `json:"n"`
 	Graded int     `json:"graded"`

@@ -395,6 +395,12 @@ func (c *Client) CreateDataset(ctx context.Context, req shared.CreateDatasetRequ
 	return r, c.do(ctx, http.MethodPost, "/api/datasets", req, &r)
 }
 
+// Rounds judges every scoring round at depth n.
+func (c *Client) Rounds(ctx context.Context, n int) (shared.Rounds, error) {
+	var r shared.Rounds
+	return r, c.do(ctx, http.MethodGet, fmt.Sprintf("/api/grading/rounds?n=%d", n), nil, &r)
+}
+
 // CancelRun stops a queued or running run (admins).
 func (c *Client) CancelRun(ctx context.Context, id int64) (shared.Run, error) {
 	var r shared.Run

@@ -495,3 +495,26 @@ func TestScoreFilterAndHiddenScores(t *testing.T) {
 		t.Error("scores shown while hidden")
 	}
 }
+
+// The rounds table shows each scoring round's purity, the A and B
+// candidates it brought into its top N and its largest moves, once
+// candidates are graded.
+func TestScoreRounds(t *testing.T) {
+	f := newFakeAPI(t)
+	render := func(graded int) string {
+		s := &Score{page: page{env: f.signedIn(shared.RoleAstronomer)}, models: &shared.ModelStatus{Ready: true}}
+		s.mounted = true
+		s.grading = &shared.GradingSummary{Candidates: 7, Graded: graded}
+		s.rounds = &shared.Rounds{N: 2, Rounds: []shared.Round{
+			{Checkpoint: 1, Model: "ft · best", Scored: 6, Purity: shared.PurityAtN{N: 2, Graded: 2, Lenses: 1, Purity: 0.5, Missed: 1}},
+			{Checkpoint: 2, Model: "ft2 · best", Scored: 7, Purity: shared.PurityAtN{N: 2, Graded: 2, Lenses: 2, Purity: 1},
+				NewInTop: []shared.RoundCandidate{{Upload: 5, Name: "u4.npy", Rank: 1, PrevRank: 5, Consensus: "A"}},
+				Movers:   []shared.RoundCandidate{{Upload: 5, Name: "u4.npy", Rank: 1, PrevRank: 5}, {Upload: 2, Name: "u1.npy", Rank: 5, PrevRank: 2}}},
+		}}
+		return htmlOf(s)
+	}
+	if strings.Contains(render(0), `id="rounds"`) {
+		t.Error("rounds shown before any candidate is graded")
+	}
+	mustContain(t, render(3), `id="rounds"`, "Purity at 2", "ft2 · best", "2 of 2 graded (100", "u4.npy 5→1, u1.npy 2→5", ">u4.npy<")
+}

@@ -52,6 +52,7 @@ type Score struct {
 	// grades, the note and flags of the grade being given.
 	grades     *shared.GradesView
 	grading    *shared.GradingSummary
+	rounds     *shared.Rounds
 	gradeNote  string
 	gradeFlags []string
 	keys       func() // removes the grading keys' listener
@@ -99,15 +100,19 @@ func (s *Score) loadUploads(ctx app.Context) {
 	ctx.Async(func() {
 		us, err := s.env.API.Uploads(ctx, cp, mine)
 		var g shared.GradingSummary
+		var rs shared.Rounds
 		if err == nil {
 			g, err = s.env.API.GradingSummary(ctx)
+		}
+		if err == nil {
+			rs, err = s.env.API.Rounds(ctx, roundsDepth)
 		}
 		ctx.Dispatch(func(ctx app.Context) {
 			if err != nil {
 				s.fail(ctx, err)
 				return
 			}
-			s.uploads, s.grading = us, &g // ranked by the server; shown as given
+			s.uploads, s.grading, s.rounds = us, &g, &rs // ranked by the server; shown as given
 			s.ready()
 		})
 	})
@@ -258,6 +263,7 @@ func (s *Score) Render() app.UI {
 		),
 		s.modelLine(),
 		s.gradingLine(),
+		s.roundsCard(),
 		s.dropZone(),
 		app.Label().Class("check z-as-i").Body(
 			app.Input().Type("checkbox").ID("z-as-i").Checked(s.zAsI).OnChange(s.on(func(ctx app.Context, e app.Event) { s.zAsI = e.Get("target").Get("checked").Bool() })),
@@ -829,6 +835,58 @@ func (s *Score) gradingLine() app.UI {
 		text += fmt.Sprintf(" In the default model's top %d, %d of %d graded are A or B; %d A or B rank below.", p.N, p.Lenses, p.Graded, p.Missed)
 	}
 	return app.P().Class("muted").ID("grading-summary").Text(text)
+}
+
+// roundsDepth is the depth N the rounds table judges each ranking at.
+const roundsDepth = 50
+
+// roundsCard shows, once candidates are graded, each model that scored
+// them (a round of retraining): purity at N by today's consensus, the A
+// and B candidates it brought into its top N, and the largest moves.
+func (s *Score) roundsCard() app.UI {
+	rs := s.rounds
+	if rs == nil || len(rs.Rounds) == 0 || s.grading == nil || s.grading.Graded == 0 {
+		return app.If(false)
+	}
+	return app.Section().Class("card").ID("rounds").Aria("labelledby", "h-rounds").Body(
+		app.H2().ID("h-rounds").Text("Rounds"),
+		app.P().Class("muted small").Textf("Each model that scored the candidates, in the order it first did, judged by today's consensus at its top %d. "+
+			"\"New\" are the A and B candidates it ranked in its top %d that the round before ranked lower; the moves are the largest rank changes.", rs.N, rs.N),
+		app.Table().Class("data").Body(
+			app.THead().Body(app.Tr().Body(
+				app.Th().Text("Round"), app.Th().Text("Model"), app.Th().Text("Scored"),
+				app.Th().Textf("Purity at %d", rs.N), app.Th().Text("A/B ranked below"), app.Th().Text("New A/B in the top"), app.Th().Text("Largest moves"),
+			)),
+			app.TBody().Body(app.Range(rs.Rounds).Slice(func(i int) app.UI {
+				r := rs.Rounds[i]
+				return app.Tr().Body(
+					app.Td().Text(i+1),
+					app.Td().Text(r.Model),
+					app.Td().Text(r.Scored),
+					app.Td().Textf("%d of %d graded (%s)", r.Purity.Lenses, r.Purity.Graded, percent(r.Purity.Purity)),
+					app.Td().Text(r.Purity.Missed),
+					app.Td().Text(roundNames(r.NewInTop, false)),
+					app.Td().Text(roundNames(r.Movers[:min(3, len(r.Movers))], true)),
+				)
+			})),
+		),
+	)
+}
+
+// roundNames lists round candidates, with their moves when moves is set:
+// "u4.npy 5→1".
+func roundNames(cs []shared.RoundCandidate, moves bool) string {
+	if len(cs) == 0 {
+		return "–"
+	}
+	parts := make([]string, len(cs))
+	for i, c := range cs {
+		parts[i] = c.Name
+		if moves {
+			parts[i] += fmt.Sprintf(" %d→%d", c.PrevRank, c.Rank)
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // gradeText is the caller's grade of an upload and, once they may see it,

@@ -39,8 +39,8 @@ func (s *Server) grades(w http.ResponseWriter, r *http.Request, c *Call) error {
 	return nil
 }
 
-// nextToGrade answers the top-ranked candidate the caller has not graded,
-// or 204 when they have graded every one.
+// nextToGrade answers the candidate the caller should grade next (see
+// uploads.Service.NextToGrade), or 204 when they have graded every one.
 func (s *Server) nextToGrade(w http.ResponseWriter, r *http.Request, c *Call) error {
 	ck, err := queryInt(r, "checkpoint", 0, 0, math.MaxInt)
 	if err != nil {
@@ -66,5 +66,20 @@ func (s *Server) gradingSummary(w http.ResponseWriter, r *http.Request, c *Call)
 		return err
 	}
 	writeJSON(w, http.StatusOK, sum)
+	return nil
+}
+
+// gradingRounds answers every scoring round judged by today's consensus
+// at depth ?n= (default 50).
+func (s *Server) gradingRounds(w http.ResponseWriter, r *http.Request, c *Call) error {
+	n, err := queryInt(r, "n", 50, 1, 10000)
+	if err != nil {
+		return err
+	}
+	rs, err := s.up.Rounds(r.Context(), n)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, rs)
 	return nil
 }

@@ -69,6 +69,7 @@ func (s *Server) Routes() []Route {
 		{Method: http.MethodGet, Pattern: "/api/uploads/{id}/grades", Role: astronomer, Handle: s.grades},
 		{Method: http.MethodGet, Pattern: "/api/grading", Role: astronomer, Handle: s.gradingSummary},
 		{Method: http.MethodGet, Pattern: "/api/grading/next", Role: astronomer, Handle: s.nextToGrade},
+		{Method: http.MethodGet, Pattern: "/api/grading/rounds", Role: astronomer, Handle: s.gradingRounds},
 
 		{Method: http.MethodGet, Pattern: "/api/ws", Role: astronomer, Stream: true, Handle: s.serveWS},
 	}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"time"
 
 	"github.com/sslens/sslens/shared"
 )
@@ -217,6 +218,36 @@ func (s *Store) Scores(ctx context.Context, checkpoint int64, uploads ...int64) 
 		}
 		sc.Created = fromNanos(created)
 		out[sc.Upload] = sc
+	}
+	return out, wrap(rows.Err())
+}
+
+// ScoringRound is a checkpoint that scored candidates: how many contents
+// and when it first did.
+type ScoringRound struct {
+	Checkpoint int64
+	Scored     int
+	First      time.Time
+}
+
+// ScoringRounds lists the checkpoints that have scored candidates, in the
+// order they first did.
+func (s *Store) ScoringRounds(ctx context.Context) ([]ScoringRound, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT checkpoint_id, count(*), min(created) FROM scores
+		GROUP BY checkpoint_id ORDER BY min(created), checkpoint_id`)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	defer rows.Close()
+	var out []ScoringRound
+	for rows.Next() {
+		var r ScoringRound
+		var first int64
+		if err := rows.Scan(&r.Checkpoint, &r.Scored, &first); err != nil {
+			return nil, wrap(err)
+		}
+		r.First = fromNanos(first)
+		out = append(out, r)
 	}
 	return out, wrap(rows.Err())
 }

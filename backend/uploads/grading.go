@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/sslens/sslens/backend/store"
 	"github.com/sslens/sslens/shared"
 )
 
@@ -131,10 +132,20 @@ func (s *Service) Grades(ctx context.Context, viewer string, id int64) (shared.G
 	return v, nil
 }
 
-// NextToGrade returns the top-ranked candidate (by checkpoint ckpt, 0: the
-// default model) that viewer has not graded; ok is false when none is left.
+// nextDepth is the depth of the ranking the grading queue picks from
+// first (see NextToGrade).
+const nextDepth = 100
+
+// NextToGrade returns the candidate viewer should grade next, by the
+// ranking of checkpoint ckpt (0: the default model). Active learning: among
+// the top nextDepth candidates viewer has not graded, first those the
+// previous scoring round (the model that scored before this one) ranked
+// below nextDepth or did not score, highest first: what retraining brought
+// up; then the one the model is least sure of (P(lens) nearest 0.5), whose
+// grade teaches the next round most. Below the top, the ranking's order.
+// ok is false when viewer has graded every candidate.
 func (s *Service) NextToGrade(ctx context.Context, viewer string, ckpt int64) (u shared.Upload, ok bool, err error) {
-	ups, _, err := s.ranked(ctx, "", ckpt)
+	ups, ck, err := s.ranked(ctx, "", ckpt)
 	if err != nil {
 		return shared.Upload{}, false, err
 	}
@@ -142,14 +153,80 @@ func (s *Service) NextToGrade(ctx context.Context, viewer string, ckpt int64) (u
 	if err != nil {
 		return shared.Upload{}, false, err
 	}
+	ungraded := func(u shared.Upload) bool {
+		return !slices.ContainsFunc(grades[u.ID], func(g shared.Grade) bool { return g.User == viewer })
+	}
+	var top []shared.Upload
 	for _, u := range ups {
-		if !slices.ContainsFunc(grades[u.ID], func(g shared.Grade) bool { return g.User == viewer }) {
-			one := []shared.Upload{u} // described as Get describes it
-			err := s.describePositions(ctx, one, false)
-			return one[0], err == nil, err
+		if u.Score == nil || len(top) == nextDepth {
+			break
+		}
+		top = append(top, u)
+	}
+	prevTop, err := s.previousTop(ctx, ck, ups)
+	if err != nil {
+		return shared.Upload{}, false, err
+	}
+	pick := -1
+	for i, u := range top {
+		if ungraded(u) && prevTop != nil && !prevTop[u.ID] {
+			pick = i
+			break
+		}
+	}
+	if pick < 0 {
+		least := math.Inf(1)
+		for i, u := range top {
+			if d := math.Abs(u.Score.LensProb - 0.5); ungraded(u) && d < least {
+				pick, least = i, d
+			}
+		}
+	}
+	if pick >= 0 {
+		return s.described(ctx, top[pick])
+	}
+	for _, u := range ups {
+		if ungraded(u) {
+			return s.described(ctx, u)
 		}
 	}
 	return shared.Upload{}, false, nil
+}
+
+// described is u as Get describes it.
+func (s *Service) described(ctx context.Context, u shared.Upload) (shared.Upload, bool, error) {
+	one := []shared.Upload{u}
+	err := s.describePositions(ctx, one, false)
+	return one[0], err == nil, err
+}
+
+// previousTop is the set of ups in the top nextDepth of the scoring
+// round before ck's, or nil when ck is the first (or scored nothing).
+func (s *Service) previousTop(ctx context.Context, ck *store.Checkpoint, ups []shared.Upload) (map[int64]bool, error) {
+	if ck == nil {
+		return nil, nil
+	}
+	rounds, err := s.st.ScoringRounds(ctx)
+	if err != nil {
+		return nil, err
+	}
+	i := slices.IndexFunc(rounds, func(r store.ScoringRound) bool { return r.Checkpoint == ck.ID })
+	if i <= 0 {
+		return nil, nil
+	}
+	prev, err := s.withScores(ctx, rounds[i-1].Checkpoint, slices.Clone(ups))
+	if err != nil {
+		return nil, err
+	}
+	Rank(prev)
+	top := map[int64]bool{}
+	for _, u := range prev {
+		if u.Score == nil || len(top) == nextDepth {
+			break
+		}
+		top[u.ID] = true
+	}
+	return top, nil
 }
 
 // GradingSummary sums up the grading of every candidate against the
