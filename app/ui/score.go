@@ -852,7 +852,7 @@ func (s *Score) roundsCard() app.UI {
 		app.H2().ID("h-rounds").Text("Rounds"),
 		app.P().Class("muted small").Textf("Each model that scored the candidates, in the order it first did, judged by today's consensus at its top %d. "+
 			"\"New\" are the A and B candidates it ranked in its top %d that the round before ranked lower; the moves are the largest rank changes.", rs.N, rs.N),
-		app.Table().Class("data").Body(
+		app.Div().Class("table-wrap").Body(app.Table().Class("data").Body(
 			app.THead().Body(app.Tr().Body(
 				app.Th().Text("Round"), app.Th().Text("Model"), app.Th().Text("Scored"),
 				app.Th().Textf("Purity at %d", rs.N), app.Th().Text("A/B ranked below"), app.Th().Text("New A/B in the top"), app.Th().Text("Largest moves"),
@@ -869,7 +869,7 @@ func (s *Score) roundsCard() app.UI {
 					app.Td().Text(roundNames(r.Movers[:min(3, len(r.Movers))], true)),
 				)
 			})),
-		),
+		)),
 	)
 }
 

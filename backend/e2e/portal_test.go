@@ -14,6 +14,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
@@ -72,6 +73,7 @@ func TestPortalEndToEnd(t *testing.T) {
 	t.Run("two users grade by keyboard", func(t *testing.T) { gradeByKeyboard(t, astro, admin, p) })
 	t.Run("astronomer uploads with positions", func(t *testing.T) { uploadWithPositions(t, astro, p) })
 	t.Run("admin promotes a model", func(t *testing.T) { promoteModel(t, admin, p) })
+	t.Run("admin retrains from survey data and grades", func(t *testing.T) { retrainFromRealData(t, admin, p) })
 	t.Run("narrow window", func(t *testing.T) { narrowWindow(t, astro, p) })
 	astro.noConsoleErrors(t, "/api/runs") // the refused launch, on purpose
 }
@@ -822,6 +824,191 @@ func promoteModel(t *testing.T, b *tab, p *portal) {
 	b.waitJS(t, "the re-score run", `[...document.querySelectorAll(".alert.notice")].some(e => e.textContent.includes("re-scored with it: run"))`, 30*time.Second)
 	b.waitJS(t, "the new default", `document.querySelector("#s-model option[value='0']").textContent.includes("· last epoch") && document.querySelector("#model-promoted").textContent.includes("admin")`, 30*time.Second)
 	b.shot(t, p, "20-promoted")
+}
+
+// retrainFromRealData is the real-data workflow: an unlabelled FITS tree on
+// the server and a labelled archive sent from the browser are imported, a
+// few pretraining steps run on the survey (its kNN monitor from the
+// simulated dataset), the grades given before become a training set, a
+// fine-tune on simulated plus graded data starts from the survey
+// pretraining, re-scores the candidates, and the Score page shows the
+// rounds.
+func retrainFromRealData(t *testing.T, b *tab, p *portal) {
+	fixtures := filepath.Join(moduleRoot(t), "backend", "dataimport", "testdata")
+	if err := os.MkdirAll(filepath.Join(p.data, "surveys"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("cp", "-r", filepath.Join(fixtures, "fits-tree"), filepath.Join(p.data, "surveys", "hsc-tree")).CombinedOutput(); err != nil {
+		t.Fatalf("copying the FITS tree: %v: %s", err, out)
+	}
+	importForm := func(name string, fill func()) {
+		t.Helper()
+		b.do(t, "opening the launch page", 30*time.Second, chromedp.Navigate(p.url+"/launch"))
+		b.page(t, "launch")
+		b.waitJS(t, "the forms", `!!document.querySelector("#data-form") && !!document.querySelector("#graded-form")`, 20*time.Second)
+		fill()
+		b.page(t, "run")
+		b.waitJS(t, name+" to finish", `["succeeded", "failed", "cancelled"].includes(document.querySelector("#run-state").dataset.state)`, 120*time.Second)
+		if st := eval[string](t, b, `document.querySelector("#run-state").dataset.state`); st != "succeeded" {
+			t.Fatalf("%s ended %s: %s", name, st, eval[string](t, b, `document.querySelector("main").textContent`))
+		}
+	}
+	importForm("the survey import", func() {
+		b.do(t, "filling the import", 10*time.Second, chromedp.SendKeys(chromedp.ID("d-name"), "hsc-survey"), chromedp.SendKeys(chromedp.ID("d-source"), "surveys/hsc-tree"))
+		b.click(t, "#import-data")
+	})
+	if !eval[bool](t, b, `/ files/.test(document.querySelector(".progress-text")?.textContent ?? "")`) {
+		t.Errorf("the import's progress reads %q, want files", eval[string](t, b, `document.querySelector(".progress-text")?.textContent ?? ""`))
+	}
+	b.shot(t, p, "21-imported")
+	importForm("the archive import", func() {
+		b.do(t, "choosing the archive", 10*time.Second, chromedp.SendKeys(chromedp.ID("d-name"), "survey-x"),
+			chromedp.SetUploadFiles(chromedp.ID("d-archive"), []string{filepath.Join(fixtures, "archive.zip")}))
+		b.waitJS(t, "the archive chosen", `document.querySelector("#d-source").disabled`, 10*time.Second)
+		b.click(t, "#import-data")
+	})
+	importForm("the graded set", func() {
+		b.do(t, "filling the rule", 10*time.Second, chromedp.SendKeys(chromedp.ID("g-name"), "graded-1"), chromedp.SendKeys(chromedp.ID("g-minnon"), "1"))
+		b.click(t, "#make-graded")
+	})
+	datasets := apiCall[[]struct {
+		ID         int64  `json:"id"`
+		Name       string `json:"name"`
+		Kind       string `json:"kind"`
+		Lenses     int    `json:"lenses"`
+		NonLenses  int    `json:"non_lenses"`
+		Unlabelled int    `json:"unlabelled"`
+	}](t, b, "GET", "/api/datasets", nil)
+	ids := map[string]int64{}
+	for _, d := range datasets {
+		ids[d.Name] = d.ID
+		switch {
+		case d.Name == "hsc-survey" && (d.Kind != "imported" || d.Unlabelled != 5):
+			t.Errorf("the survey dataset %+v, want 5 unlabelled cutouts", d)
+		case d.Name == "survey-x" && (d.Lenses != 2 || d.NonLenses != 1):
+			t.Errorf("the archive dataset %+v, want 2 lenses and 1 non-lens", d)
+		case d.Name == "graded-1" && (d.Kind != "graded" || d.Lenses != 2 || d.NonLenses != 1):
+			t.Errorf("the graded dataset %+v, want the 2 A/B and the 1 graded 0", d)
+		}
+	}
+	pretrain := runAndWait(t, b, map[string]any{"kind": "pretrain", "name": "e2e survey dino", "dataset": ids["hsc-survey"], "config": `experiment: {ssl_training: dino, expt_name: e2e-survey, log_freq: 1}
+input: {image size: [32, 32]}
+network: {backbone: vit_nano, head_hidden_dim: 32, head_bottleneck_dim: 16, head_output_dim: 64}
+optimizer: {scheduler_warmup_epochs: 1, warmup_teacher_temp_epochs: 1}
+ssl augmentation kwargs: {num_local_crops: 2, local_crop_size: 16}
+train args: {batch_size: 2, num_epochs: 2, knn_neighbours: 5, knn_dataset: sim-hsc}
+`})
+	ckpt := lastCheckpoint(t, b, pretrain)
+	finetune := runAndWait(t, b, map[string]any{"kind": "finetune", "name": "e2e retrained", "dataset": ids["sim-hsc"], "checkpoint": ckpt, "config": `experiment: {ssl_training: finetune, expt_name: e2e-retrained, log_freq: 1}
+input: {image size: [32, 32]}
+network: {backbone: vit_nano}
+optimizer: {optimizer: Adam, init_lr: 0.0001, final_lr: 0.000001}
+train args: {batch_size: 32, num_epochs: 1}
+finetune: {labels: all, bootstrap: 20, datasets: [{path: graded-1, weight: 4}]}
+`})
+	notes := apiCall[[]struct {
+		Message string `json:"message"`
+	}](t, b, "GET", fmt.Sprintf("/api/runs/%d/metrics?kind=log", finetune), nil)
+	took := false
+	for _, n := range notes {
+		took = took || strings.Contains(n.Message, "train images") && strings.Contains(n.Message, "graded-1, ") && strings.Contains(n.Message, "(weight 4)")
+	}
+	if !took {
+		t.Errorf("the fine-tune's notes do not say it took the graded set: %+v", notes)
+	}
+	best := lastCheckpoint(t, b, finetune)
+	rescore := apiCall[struct {
+		ID int64 `json:"id"`
+	}](t, b, "POST", "/api/uploads/score", map[string]any{"checkpoint": best})
+	waitRunState(t, b, rescore.ID)
+	b.do(t, "opening the score page", 30*time.Second, chromedp.Navigate(p.url+"/score"))
+	b.page(t, "score")
+	b.waitJS(t, "the rounds", `document.querySelectorAll("#rounds tbody tr").length >= 2`, 30*time.Second)
+	if last := eval[string](t, b, `[...document.querySelectorAll("#rounds tbody tr")].at(-1).textContent`); !strings.Contains(last, "e2e retrained") {
+		t.Errorf("the last round reads %q, want the retrained model", last)
+	}
+	b.shot(t, p, "22-rounds")
+}
+
+// apiCall calls the portal's API from the page as the signed-in user (the
+// CSRF token from /api/me) and decodes the JSON answer, failing on a
+// status of 300 or more.
+func apiCall[T any](t *testing.T, b *tab, method, path string, body any) T {
+	t.Helper()
+	payload := "undefined"
+	if body != nil {
+		j, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		payload = strconv.Quote(string(j))
+	}
+	res := eval[string](t, b, fmt.Sprintf(`(async () => {
+		const me = await (await fetch("/api/me")).json();
+		const r = await fetch(%q, {method: %q, headers: {"Content-Type": "application/json", %q: me.csrf_token}, body: %s});
+		return r.status + " " + await r.text();
+	})()`, path, method, "X-CSRF-Token", payload))
+	status, text, _ := strings.Cut(res, " ")
+	if code, _ := strconv.Atoi(status); code >= 300 {
+		t.Fatalf("%s %s: %s", method, path, res)
+	}
+	var out T
+	if err := json.Unmarshal([]byte(text), &out); err != nil {
+		t.Fatalf("%s %s: %v: %s", method, path, err, text)
+	}
+	return out
+}
+
+// runAndWait launches a run through the API and waits for it to succeed,
+// returning its id.
+func runAndWait(t *testing.T, b *tab, req map[string]any) int64 {
+	t.Helper()
+	r := apiCall[struct {
+		ID int64 `json:"id"`
+	}](t, b, "POST", "/api/runs", req)
+	waitRunState(t, b, r.ID)
+	return r.ID
+}
+
+// waitRunState polls run id until it ends, failing unless it succeeded.
+func waitRunState(t *testing.T, b *tab, id int64) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		r := apiCall[struct {
+			State string `json:"state"`
+			Error string `json:"error"`
+		}](t, b, "GET", fmt.Sprintf("/api/runs/%d", id), nil)
+		switch {
+		case r.State == "succeeded":
+			return
+		case r.State == "failed" || r.State == "cancelled":
+			t.Fatalf("run %d ended %s: %s", id, r.State, r.Error)
+		case time.Now().After(deadline):
+			t.Fatalf("run %d still %s after 3 minutes", id, r.State)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// lastCheckpoint is the id of a run's checkpoints/last (best when it has
+// one).
+func lastCheckpoint(t *testing.T, b *tab, run int64) int64 {
+	t.Helper()
+	cs := apiCall[[]struct {
+		ID   int64  `json:"id"`
+		Name string `json:"name"`
+	}](t, b, "GET", fmt.Sprintf("/api/runs/%d/checkpoints", run), nil)
+	var id int64
+	for _, c := range cs {
+		if c.Name == "best" || (id == 0 && c.Name == "last") {
+			id = c.ID
+		}
+	}
+	if id == 0 {
+		t.Fatalf("run %d has no checkpoint: %+v", run, cs)
+	}
+	return id
 }
 
 // tempFiles writes files into dir and returns their paths, in name order.
