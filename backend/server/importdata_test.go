@@ -73,6 +73,11 @@ func TestImportDataset(t *testing.T) {
 		t.Errorf("unlabelled images %+v", page)
 	}
 
+	var views shared.PreviewResponse
+	if code := adm.json("POST", "/api/preview", shared.PreviewRequest{Dataset: d.ID, Image: page.Images[0].ID, Template: "reference/dino-vit-small", Seed: 1}, &views); code != http.StatusOK || len(views.Views) == 0 {
+		t.Errorf("preview of %s: %d, %d views", page.Images[0].ID, code, len(views.Views))
+	}
+
 	os.WriteFile(filepath.Join(f.dir, "notes.txt"), []byte("x"), 0o644)
 	for _, tc := range []struct {
 		req   shared.CreateDatasetRequest
