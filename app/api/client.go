@@ -505,8 +505,9 @@ func (c *Client) UploadDetail(ctx context.Context, id int64) (shared.ImageDetail
 	return d, c.do(ctx, http.MethodGet, fmt.Sprintf("/api/uploads/%d/detail", id), nil, &d)
 }
 
-// Similar returns the k training images nearest an upload.
-func (c *Client) Similar(ctx context.Context, id int64, k int) (shared.Similar, error) {
+// Similar returns the k images nearest an upload in the train split of
+// dataset (0: the model's training data).
+func (c *Client) Similar(ctx context.Context, id, dataset int64, k int) (shared.Similar, error) {
 	var s shared.Similar
-	return s, c.do(ctx, http.MethodGet, fmt.Sprintf("/api/uploads/%d/similar?k=%d", id, k), nil, &s)
+	return s, c.do(ctx, http.MethodGet, fmt.Sprintf("/api/uploads/%d/similar?k=%d&dataset=%d", id, k, dataset), nil, &s)
 }

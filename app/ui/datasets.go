@@ -326,8 +326,11 @@ func imageHref(dataset int64, id string) string {
 }
 
 func classLabel(c string) string {
-	if c == shared.ClassLens {
+	switch c {
+	case shared.ClassLens:
 		return "lens"
+	case shared.ClassUnlabelled:
+		return "unlabelled"
 	}
 	return "non-lens"
 }

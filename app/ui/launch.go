@@ -236,8 +236,14 @@ func (l *Launch) submit(ctx app.Context, e app.Event) {
 // createRun submits req and opens the new run's page. done runs when the
 // answer is in; fields gets the errors the server marks by field.
 func (l *Launch) createRun(ctx app.Context, req shared.CreateRunRequest, done func(), fields func([]shared.FieldError)) {
+	l.queue(ctx, func() (shared.Run, error) { return l.env.API.CreateRun(ctx, req) }, done, fields)
+}
+
+// queue asks for a run with call (a run, or a dataset's building run) and
+// opens its page; done and fields are as for createRun.
+func (l *Launch) queue(ctx app.Context, call func() (shared.Run, error), done func(), fields func([]shared.FieldError)) {
 	ctx.Async(func() {
-		r, err := l.env.API.CreateRun(ctx, req)
+		r, err := call()
 		ctx.Dispatch(func(ctx app.Context) {
 			done()
 			if fe := api.FieldErrors(err); len(fe) > 0 {

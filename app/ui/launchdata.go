@@ -10,7 +10,6 @@ import (
 
 	"github.com/maxence-charriere/go-app/v9/pkg/app"
 
-	"github.com/sslens/sslens/app/api"
 	"github.com/sslens/sslens/shared"
 )
 
@@ -140,21 +139,8 @@ func (l *Launch) createDataset(ctx app.Context, source string) {
 // queueDataset asks for the dataset, then opens the run that builds it;
 // field errors show on the form f.
 func (l *Launch) queueDataset(ctx app.Context, req shared.CreateDatasetRequest, f *formState) {
-	ctx.Async(func() {
-		r, err := l.env.API.CreateDataset(ctx, req)
-		ctx.Dispatch(func(ctx app.Context) {
-			f.busy = false
-			if fe := api.FieldErrors(err); len(fe) > 0 {
-				f.errs = fe
-				return
-			}
-			if err != nil {
-				l.fail(ctx, err)
-				return
-			}
-			ctx.Navigate(fmt.Sprintf("/runs/%d", r.ID))
-		})
-	})
+	l.queue(ctx, func() (shared.Run, error) { return l.env.API.CreateDataset(ctx, req) },
+		func() { f.busy = false }, func(fe []shared.FieldError) { f.errs = fe })
 }
 
 // dataCard draws the import form.

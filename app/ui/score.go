@@ -47,6 +47,10 @@ type Score struct {
 	detail     *shared.ImageDetail
 	similar    *shared.Similar
 	similarErr string
+	// similarIn is the dataset whose train split the similarity search
+	// looks in (0: the model's training data); datasets are the ready ones.
+	similarIn int64
+	datasets  []shared.Dataset
 
 	// Grading the selected candidate: what the caller may see of its
 	// grades, the note and flags of the grade being given.
@@ -82,12 +86,16 @@ func (s *Score) OnNav(ctx app.Context) {
 	s.start(ctx, shared.RoleAstronomer, func(ctx app.Context) {
 		ctx.Async(func() {
 			ms, err := s.env.API.Models(ctx)
+			var ds []shared.Dataset
+			if err == nil {
+				ds, err = s.env.API.Datasets(ctx)
+			}
 			ctx.Dispatch(func(ctx app.Context) {
 				if err != nil {
 					s.fail(ctx, err)
 					return
 				}
-				s.models = &ms
+				s.models, s.datasets = &ms, ds
 				s.loadUploads(ctx)
 				s.selectUpload(ctx, sel)
 			})
@@ -137,7 +145,7 @@ func (s *Score) selectUpload(ctx app.Context, id int64) {
 		var sim shared.Similar
 		var simErr error
 		if err == nil && ready {
-			sim, simErr = s.env.API.Similar(ctx, id, similarK)
+			sim, simErr = s.env.API.Similar(ctx, id, s.similarIn, similarK)
 		}
 		ctx.Dispatch(func(ctx app.Context) {
 			if id != s.selected {
@@ -1028,7 +1036,8 @@ func (s *Score) detailPanel() app.UI {
 		skyBlock(up),
 		metaTable(s.detail),
 		bandTable(s.detail.Bands),
-		app.H3().Text("Nearest training images"),
+		app.H3().Text("Nearest images"),
+		s.similarChoice(),
 		s.neighbours(),
 	)
 }
@@ -1045,6 +1054,26 @@ func scoreOf(u *shared.Upload) float64 {
 		return 0
 	}
 	return u.Score.LensProb
+}
+
+// similarChoice picks the dataset the similarity search looks in: the
+// model's training data, or any ready dataset (an imported survey too).
+func (s *Score) similarChoice() app.UI {
+	opts := []option{{"0", "the model's training data"}}
+	for _, d := range s.datasets {
+		if d.State == shared.DatasetReady {
+			opts = append(opts, option{strconv.FormatInt(d.ID, 10), d.Name + " (" + classCounts(d) + ")"})
+		}
+	}
+	if len(opts) == 1 {
+		return app.If(false)
+	}
+	return selectField("similar-in", "Search the train split of", strconv.FormatInt(s.similarIn, 10), opts, s.on(func(ctx app.Context, e app.Event) {
+		s.similarIn, _ = strconv.ParseInt(value(e), 10, 64)
+		id := s.selected
+		s.selected = 0
+		s.selectUpload(ctx, id)
+	}))
 }
 
 func (s *Score) neighbours() app.UI {

@@ -137,7 +137,7 @@ func (c *Classifier) TrainStep(images []float32, labels []int) (loss float64, le
 			return 0, nil, fmt.Errorf("nn: train step: %w", err)
 		}
 		w := float64(hi-lo) / float64(n)
-		l, err := scalar(m.loss.Value())
+		l, err := ops.Scalar(m.loss.Value())
 		if err != nil {
 			return 0, nil, err
 		}

@@ -119,7 +119,7 @@ func (s *SimSiam) TrainStep(views []float32) (float64, error) {
 	if err := s.tg.run(); err != nil {
 		return 0, fmt.Errorf("nn: simsiam: %w", err)
 	}
-	return scalar(s.tg.loss.Value())
+	return ops.Scalar(s.tg.loss.Value())
 }
 
 // Projections returns z [2·Batch, Out] of the latest step, the projector's

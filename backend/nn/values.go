@@ -92,17 +92,6 @@ func float32s(v gorgonia.Value) []float32 {
 	return v.Data().([]float32)
 }
 
-// scalar returns a float32 or float64 scalar value, a loss.
-func scalar(v gorgonia.Value) (float64, error) {
-	switch x := v.(type) {
-	case *gorgonia.F32:
-		return float64(*x), nil
-	case *gorgonia.F64:
-		return float64(*x), nil
-	}
-	return 0, fmt.Errorf("nn: loss is a %T, want a float scalar", v)
-}
-
 // copyValues copies n elements of src from srcOff on into dst from dstOff
 // on; both are float32 or both float64 tensor values.
 func copyValues(dst gorgonia.Value, dstOff int, src gorgonia.Value, srcOff, n int) {

@@ -78,6 +78,19 @@ func TestImportDataset(t *testing.T) {
 		t.Errorf("preview of %s: %d, %d views", page.Images[0].ID, code, len(views.Views))
 	}
 
+	// Similar images in the unlabelled survey, with a classifier trained
+	// on the simulated data.
+	f.trainedBaseline(t, adm, 2)
+	code, ups, _ := adm.upload([]part{{"cand.npy", npyOf(testCutout(40, 40, 3))}})
+	if code != http.StatusOK || len(ups.Uploads) != 1 {
+		t.Fatalf("upload: %d %+v", code, ups)
+	}
+	var sim shared.Similar
+	if code := adm.json("GET", fmt.Sprintf("/api/uploads/%d/similar?k=3&dataset=%d", ups.Uploads[0].ID, d.ID), nil, &sim); code != http.StatusOK ||
+		len(sim.Neighbours) != 3 || sim.Neighbours[0].Dataset != d.ID || sim.Neighbours[0].Class != shared.ClassUnlabelled {
+		t.Errorf("similar in the survey: %d %+v", code, sim)
+	}
+
 	os.WriteFile(filepath.Join(f.dir, "notes.txt"), []byte("x"), 0o644)
 	for _, tc := range []struct {
 		req   shared.CreateDatasetRequest

@@ -232,7 +232,11 @@ func (s *Server) similar(w http.ResponseWriter, r *http.Request, c *Call) error 
 	if err != nil {
 		return err
 	}
-	out, err := s.up.Similar(r.Context(), id, int64(ck), k)
+	ds, err := queryInt(r, "dataset", 0, 0, math.MaxInt)
+	if err != nil {
+		return err
+	}
+	out, err := s.up.Similar(r.Context(), id, int64(ck), int64(ds), k)
 	if err != nil {
 		return err
 	}

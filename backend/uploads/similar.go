@@ -18,7 +18,7 @@ import (
 // cosine similarity of their embeddings by checkpoint ckpt (0: the
 // default), most similar first. The training set's embeddings are cached
 // per checkpoint and dataset; the upload's are stored with its score.
-func (s *Service) Similar(ctx context.Context, id, ckpt int64, k int) (shared.Similar, error) {
+func (s *Service) Similar(ctx context.Context, id, ckpt, dataset int64, k int) (shared.Similar, error) {
 	u, _, err := s.Stored(ctx, id)
 	if err != nil {
 		return shared.Similar{}, err
@@ -30,14 +30,17 @@ func (s *Service) Similar(ctx context.Context, id, ckpt int64, k int) (shared.Si
 	if s.model == nil {
 		return shared.Similar{}, store.Conflict("embeddings are not available in this server")
 	}
-	run, err := s.st.Run(ctx, ck.Run)
-	if err != nil {
-		return shared.Similar{}, err
+	if dataset == 0 {
+		run, err := s.st.Run(ctx, ck.Run)
+		if err != nil {
+			return shared.Similar{}, err
+		}
+		if run.Dataset == 0 {
+			return shared.Similar{}, store.Conflict("checkpoint %d does not record its training data", ck.ID)
+		}
+		dataset = run.Dataset
 	}
-	if run.Dataset == 0 {
-		return shared.Similar{}, store.Conflict("checkpoint %d does not record its training data", ck.ID)
-	}
-	ds, err := s.st.Dataset(ctx, run.Dataset)
+	ds, err := s.st.Dataset(ctx, dataset)
 	if err != nil {
 		return shared.Similar{}, err
 	}

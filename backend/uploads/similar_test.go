@@ -140,12 +140,12 @@ func TestSimilar(t *testing.T) {
 	m.files[path] = []float32{2, 1}
 
 	var ue *Error
-	if _, err := s.Similar(ctx, up.ID, 0, 2); !errors.As(err, &ue) || ue.Kind != NoModel || !strings.Contains(err.Error(), "no model yet") {
+	if _, err := s.Similar(ctx, up.ID, 0, 0, 2); !errors.As(err, &ue) || ue.Kind != NoModel || !strings.Contains(err.Error(), "no model yet") {
 		t.Fatalf("similar without a model: %v", err)
 	}
 	ck := classifier(t, s)
 	for range 2 {
-		sim, err := s.Similar(ctx, up.ID, 0, 2)
+		sim, err := s.Similar(ctx, up.ID, 0, 0, 2)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -174,7 +174,7 @@ func TestSimilar(t *testing.T) {
 		t.Fatalf("upload with a model: %+v %v", resp, err)
 	}
 	m.embedErr = errors.New("sslens embed: r.npy: corrupt")
-	if _, err := s.Similar(ctx, resp.Uploads[0].ID, 0, 2); err == nil || !strings.Contains(err.Error(), "r.npy") {
+	if _, err := s.Similar(ctx, resp.Uploads[0].ID, 0, 0, 2); err == nil || !strings.Contains(err.Error(), "r.npy") {
 		t.Errorf("similar with a failing model: %v", err)
 	}
 }

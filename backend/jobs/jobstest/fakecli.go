@@ -389,7 +389,7 @@ func fakeEmbed(args []string) error {
 			}
 			files = *sp.Split(name)
 		}
-		for _, l := range []data.Label{data.Lens, data.NonLens} {
+		for _, l := range data.Labels {
 			for _, name := range files.Files(l) {
 				rel := data.ClassDirs[l] + "/" + name
 				ims = append(ims, image{rel, filepath.Join(*dir, rel), int(l)})

@@ -192,7 +192,7 @@ func (f *fused) read(vals []gorgonia.Value) (tensor.Dtype, error) {
 	for i, v := range vals {
 		name := f.in[i].name
 		if f.in[i].dims == scalarArg {
-			g, err := scalar(v)
+			g, err := Scalar(v)
 			if err != nil {
 				return dt, fmt.Errorf("%s: %w", name, err)
 			}
@@ -346,9 +346,9 @@ func dtype[T Float]() tensor.Dtype {
 	return tensor.Float64
 }
 
-// scalar reads a float scalar value: Gorgonia's F32 or F64, or a tensor of
-// one element.
-func scalar(v gorgonia.Value) (float64, error) {
+// Scalar reads a float scalar value: Gorgonia's F32 or F64, or a tensor of
+// one element (a loss, or a gradient seed).
+func Scalar(v gorgonia.Value) (float64, error) {
 	switch s := v.(type) {
 	case *gorgonia.F32:
 		return float64(*s), nil
