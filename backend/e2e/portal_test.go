@@ -841,19 +841,23 @@ func retrainFromRealData(t *testing.T, b *tab, p *portal) {
 	if out, err := exec.Command("cp", "-r", filepath.Join(fixtures, "fits-tree"), filepath.Join(p.data, "surveys", "hsc-tree")).CombinedOutput(); err != nil {
 		t.Fatalf("copying the FITS tree: %v: %s", err, out)
 	}
-	importForm := func(name string, fill func()) {
+	// importForm fills a form, then follows the run called "import
+	// DATASET" until it ends (the run page shows the previous run until
+	// the new one loads).
+	importForm := func(dataset string, fill func()) {
 		t.Helper()
+		name := "import " + dataset
 		b.do(t, "opening the launch page", 30*time.Second, chromedp.Navigate(p.url+"/launch"))
 		b.page(t, "launch")
 		b.waitJS(t, "the forms", `!!document.querySelector("#data-form") && !!document.querySelector("#graded-form")`, 20*time.Second)
 		fill()
 		b.page(t, "run")
-		b.waitJS(t, name+" to finish", `["succeeded", "failed", "cancelled"].includes(document.querySelector("#run-state").dataset.state)`, 120*time.Second)
+		b.waitJS(t, name+" to finish", fmt.Sprintf(`document.querySelector("main h1")?.textContent.includes(%q) && ["succeeded", "failed", "cancelled"].includes(document.querySelector("#run-state").dataset.state)`, name), 120*time.Second)
 		if st := eval[string](t, b, `document.querySelector("#run-state").dataset.state`); st != "succeeded" {
 			t.Fatalf("%s ended %s: %s", name, st, eval[string](t, b, `document.querySelector("main").textContent`))
 		}
 	}
-	importForm("the survey import", func() {
+	importForm("hsc-survey", func() {
 		b.do(t, "filling the import", 10*time.Second, chromedp.SendKeys(chromedp.ID("d-name"), "hsc-survey"), chromedp.SendKeys(chromedp.ID("d-source"), "surveys/hsc-tree"))
 		b.click(t, "#import-data")
 	})
@@ -861,13 +865,13 @@ func retrainFromRealData(t *testing.T, b *tab, p *portal) {
 		t.Errorf("the import's progress reads %q, want files", eval[string](t, b, `document.querySelector(".progress-text")?.textContent ?? ""`))
 	}
 	b.shot(t, p, "21-imported")
-	importForm("the archive import", func() {
+	importForm("survey-x", func() {
 		b.do(t, "choosing the archive", 10*time.Second, chromedp.SendKeys(chromedp.ID("d-name"), "survey-x"),
 			chromedp.SetUploadFiles(chromedp.ID("d-archive"), []string{filepath.Join(fixtures, "archive.zip")}))
 		b.waitJS(t, "the archive chosen", `document.querySelector("#d-source").disabled`, 10*time.Second)
 		b.click(t, "#import-data")
 	})
-	importForm("the graded set", func() {
+	importForm("graded-1", func() {
 		b.do(t, "filling the rule", 10*time.Second, chromedp.SendKeys(chromedp.ID("g-name"), "graded-1"), chromedp.SendKeys(chromedp.ID("g-minnon"), "1"))
 		b.click(t, "#make-graded")
 	})
