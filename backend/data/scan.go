@@ -42,11 +42,14 @@ type Report struct {
 
 // ClassReport totals one class folder.
 type ClassReport struct {
-	Class    string `json:"class"`   // folder name
-	Present  bool   `json:"present"` // the folder exists
-	Good     int    `json:"good"`
-	Bad      int    `json:"bad"`
-	Replaced int    `json:"replaced_pixels"` // non-finite pixels set to 0 under ReplaceNonFinite
+	Class   string `json:"class"`   // folder name
+	Present bool   `json:"present"` // the folder exists
+	// Optional marks lenses/ and nonlenses/ of an unlabelled dataset (one
+	// with unlabelled/ cutouts, imported survey data), which needs neither.
+	Optional bool `json:"optional,omitempty"`
+	Good     int  `json:"good"`
+	Bad      int  `json:"bad"`
+	Replaced int  `json:"replaced_pixels"` // non-finite pixels set to 0 under ReplaceNonFinite
 }
 
 // BadFile is one unusable entry of a class folder.
@@ -65,9 +68,10 @@ type SplitsReport struct {
 
 // SplitSize counts the names of one split.
 type SplitSize struct {
-	Split     string `json:"split"`
-	Lenses    int    `json:"lenses"`
-	NonLenses int    `json:"nonlenses"`
+	Split      string `json:"split"`
+	Lenses     int    `json:"lenses"`
+	NonLenses  int    `json:"nonlenses"`
+	Unlabelled int    `json:"unlabelled,omitempty"`
 }
 
 // SplitFile is a DIR-relative file named by a split.
@@ -116,8 +120,13 @@ func Scan(dir string, opt ScanOptions) (*Report, error) {
 		r.Bad = append(r.Bad, BadFile{File: f, Reason: reason})
 	}
 	onDisk := map[string]bool{} // DIR-relative image files
-	for _, l := range []Label{Lens, NonLens} {
-		cr := ClassReport{Class: ClassDirs[l], Present: !slices.Contains(d.Missing, l)}
+	classes := []Label{Lens, NonLens}
+	unlabelled := len(d.Files.Unlabelled) > 0
+	if unlabelled {
+		classes = append(classes, Unlabelled)
+	}
+	for _, l := range classes {
+		cr := ClassReport{Class: ClassDirs[l], Present: !slices.Contains(d.Missing, l), Optional: unlabelled && l != Unlabelled}
 		for _, f := range d.Other {
 			if strings.HasPrefix(f, ClassDirs[l]+"/") {
 				cr.Bad++
@@ -204,8 +213,8 @@ func checkSplits(s Splits, d *Dataset, onDisk map[string]bool) *SplitsReport {
 	var order []string
 	for _, name := range SplitNames {
 		cf, sn := s.Split(name), string(name)
-		sr.Sizes = append(sr.Sizes, SplitSize{Split: sn, Lenses: len(cf.Lenses), NonLenses: len(cf.NonLenses)})
-		for _, l := range []Label{Lens, NonLens} {
+		sr.Sizes = append(sr.Sizes, SplitSize{Split: sn, Lenses: len(cf.Lenses), NonLenses: len(cf.NonLenses), Unlabelled: len(cf.Unlabelled)})
+		for _, l := range Labels {
 			for _, n := range cf.Files(l) {
 				k := relName(l, n)
 				if where[k] == nil {
@@ -223,7 +232,7 @@ func checkSplits(s Splits, d *Dataset, onDisk map[string]bool) *SplitsReport {
 			sr.Duplicates = append(sr.Duplicates, Duplicate{File: k, Splits: where[k]})
 		}
 	}
-	for _, l := range []Label{Lens, NonLens} {
+	for _, l := range Labels {
 		for _, n := range d.Files.Files(l) {
 			if where[relName(l, n)] == nil {
 				sr.Unassigned = append(sr.Unassigned, relName(l, n))
@@ -282,7 +291,7 @@ func checkSubset(sub Subset, s *Splits, onDisk map[string]bool) SubsetReport {
 func (r *Report) count() {
 	e := len(r.Bad)
 	for _, c := range r.Classes {
-		if !c.Present || c.Good+c.Bad == 0 {
+		if (!c.Present || c.Good+c.Bad == 0) && !c.Optional {
 			e++
 		}
 	}
@@ -312,6 +321,8 @@ func (r *Report) WriteText(w io.Writer) error {
 	p.f("dataset %s (crop %d)\n", r.Dir, r.Crop)
 	for _, c := range r.Classes {
 		switch {
+		case c.Optional && c.Good+c.Bad == 0:
+			p.f("  %-10s none (an unlabelled dataset)\n", c.Class+":")
 		case !c.Present:
 			p.f("  %-10s folder missing\n", c.Class+":")
 		case c.Good+c.Bad == 0:
@@ -337,9 +348,17 @@ func (r *Report) WriteText(w io.Writer) error {
 		}
 	}
 	if s := r.Splits; s != nil {
-		p.f("splits (lenses/nonlenses):")
+		withUnlabelled := slices.ContainsFunc(s.Sizes, func(z SplitSize) bool { return z.Unlabelled > 0 })
+		if withUnlabelled {
+			p.f("splits (lenses/nonlenses/unlabelled):")
+		} else {
+			p.f("splits (lenses/nonlenses):")
+		}
 		for _, z := range s.Sizes {
 			p.f(" %s %d/%d", z.Split, z.Lenses, z.NonLenses)
+			if withUnlabelled {
+				p.f("/%d", z.Unlabelled)
+			}
 		}
 		p.f("\n")
 		if len(s.Missing) > 0 {

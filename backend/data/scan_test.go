@@ -93,7 +93,7 @@ func TestScanBadDataset(t *testing.T) {
 	if want := []string{"lenses/dup.npy", "lenses/nan.npy", "lenses/onechan.npy", "lenses/small.npy"}; !reflect.DeepEqual(sr.Unassigned, want) {
 		t.Errorf("unassigned %q, want %q", sr.Unassigned, want)
 	}
-	if want := []SplitSize{{"train", 3, 3}, {"val", 2, 0}, {"test", 0, 0}}; !reflect.DeepEqual(sr.Sizes, want) {
+	if want := []SplitSize{{"train", 3, 3, 0}, {"val", 2, 0, 0}, {"test", 0, 0, 0}}; !reflect.DeepEqual(sr.Sizes, want) {
 		t.Errorf("sizes %+v", sr.Sizes)
 	}
 	wantSubs := []SubsetReport{
@@ -156,6 +156,37 @@ func TestScanEmptyClassAndReplace(t *testing.T) {
 	}
 	if _, err := Scan(filepath.Join(dir, "absent"), ScanOptions{}); err == nil {
 		t.Error("absent DIR: no error")
+	}
+}
+
+// TestScanUnlabelled: a dataset of unlabelled cutouts (imported survey
+// data) needs no lenses/ or nonlenses/; its files and splits are checked
+// like the others'.
+func TestScanUnlabelled(t *testing.T) {
+	dir := t.TempDir()
+	good := EncodeNPY(testImage(3, 40, 40))
+	writeFile(t, filepath.Join(dir, "unlabelled", "a.npy"), good)
+	writeFile(t, filepath.Join(dir, "unlabelled", "b.npy"), good)
+	writeFile(t, filepath.Join(dir, "unlabelled", "c.npy"), good[:50])
+	s := Splits{Train: ClassFiles{Unlabelled: []string{"a.npy", "c.npy"}}, Test: ClassFiles{Unlabelled: []string{"x.npy"}}}
+	rep, err := Scan(dir, ScanOptions{ReadOptions: ReadOptions{Crop: 32}, Splits: &s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []ClassReport{{Class: "lenses", Optional: true}, {Class: "nonlenses", Optional: true}, {Class: "unlabelled", Present: true, Good: 2, Bad: 1}}
+	if !reflect.DeepEqual(rep.Classes, want) {
+		t.Errorf("classes %+v, want %+v", rep.Classes, want)
+	}
+	// c.npy is bad and x.npy missing: 2 errors; b.npy in no split: 1 warning.
+	if rep.Errors != 2 || rep.Warnings != 1 || rep.Splits.Sizes[0].Unlabelled != 2 {
+		t.Errorf("%d errors, %d warnings, sizes %+v", rep.Errors, rep.Warnings, rep.Splits.Sizes)
+	}
+	var text strings.Builder
+	rep.WriteText(&text)
+	for _, w := range []string{"lenses:    none (an unlabelled dataset)", "unlabelled: 2 good, 1 bad", "splits (lenses/nonlenses/unlabelled): train 0/0/2"} {
+		if !strings.Contains(text.String(), w) {
+			t.Errorf("report lacks %q:\n%s", w, text.String())
+		}
 	}
 }
 
