@@ -214,17 +214,15 @@ func (s *Service) previousTop(ctx context.Context, ck *store.Checkpoint, ups []s
 	if i <= 0 {
 		return nil, nil
 	}
-	prev, err := s.withScores(ctx, rounds[i-1].Checkpoint, slices.Clone(ups))
+	rank, _, err := s.ranks(ctx, candidates{ups: ups}, rounds[i-1].Checkpoint)
 	if err != nil {
 		return nil, err
 	}
-	Rank(prev)
 	top := map[int64]bool{}
-	for _, u := range prev {
-		if u.Score == nil || len(top) == nextDepth {
-			break
+	for id, r := range rank {
+		if r <= nextDepth {
+			top[id] = true
 		}
-		top[u.ID] = true
 	}
 	return top, nil
 }
@@ -241,13 +239,9 @@ func (s *Service) GradingSummary(ctx context.Context) (shared.GradingSummary, er
 		return shared.GradingSummary{}, err
 	}
 	// Uploads of the same bytes share grades: count each content once.
-	seen := map[string]bool{}
 	var ranked [][]shared.Grade // grades in ranking order, one entry per content
-	for _, u := range ups {
-		if !seen[u.SHA256] {
-			seen[u.SHA256] = true
-			ranked = append(ranked, grades[u.ID])
-		}
+	for _, u := range onePerContent(ups) {
+		ranked = append(ranked, grades[u.ID])
 	}
 	sum := shared.GradingSummary{Candidates: len(ranked), Purity: []shared.PurityAtN{}}
 	lens := make([]bool, len(ranked))

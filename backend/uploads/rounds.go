@@ -30,14 +30,7 @@ func (s *Service) candidates(ctx context.Context) (candidates, error) {
 	if err != nil {
 		return candidates{}, err
 	}
-	c := candidates{consensus: map[int64]string{}}
-	seen := map[string]bool{}
-	for _, u := range all {
-		if !seen[u.SHA256] {
-			seen[u.SHA256] = true
-			c.ups = append(c.ups, u)
-		}
-	}
+	c := candidates{ups: onePerContent(all), consensus: map[int64]string{}}
 	grades, err := s.st.Grades(ctx, ids(c.ups))
 	if err != nil {
 		return candidates{}, err
@@ -67,6 +60,20 @@ func (s *Service) ranks(ctx context.Context, c candidates, ckpt int64) (map[int6
 		}
 	}
 	return rank, scored, nil
+}
+
+// onePerContent keeps the first upload of each content (uploads of the
+// same bytes share scores and grades), in order.
+func onePerContent(ups []shared.Upload) []shared.Upload {
+	seen := map[string]bool{}
+	var out []shared.Upload
+	for _, u := range ups {
+		if !seen[u.SHA256] {
+			seen[u.SHA256] = true
+			out = append(out, u)
+		}
+	}
+	return out
 }
 
 func isLens(class string) bool { return class == shared.GradeA || class == shared.GradeB }
