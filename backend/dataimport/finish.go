@@ -58,7 +58,7 @@ func (imp *importer) finish() error {
 		}
 		imp.rep.Provenance = layout.ProvenanceFile
 	}
-	imp.rep.Stats = imp.stats(sp.Train)
+	imp.rep.Stats = imp.stats(splitOf)
 	if err := data.SaveStats(imp.dir, sp, imp.rep.Stats); err != nil {
 		return fmt.Errorf("dataimport: statistics: %w", err)
 	}
@@ -67,16 +67,13 @@ func (imp *importer) finish() error {
 }
 
 // stats merges the train cutouts' moments in the order data.ComputeStats
-// reads them, so the numbers are those training would compute.
-func (imp *importer) stats(train data.ClassFiles) data.Stats {
-	index := make(map[string]int, len(imp.cuts))
-	for i, c := range imp.cuts {
-		index[c.key()] = i
-	}
+// reads them (class by class, each class's train list in cut order, as
+// finish builds it), so the numbers are those training would compute.
+func (imp *importer) stats(splitOf []data.SplitName) data.Stats {
 	return data.StatsOf(func(yield func(data.Moments) bool) {
 		for _, l := range data.Labels {
-			for _, f := range train.Files(l) {
-				if !yield(imp.cuts[index[data.ClassDirs[l]+"/"+f]].moments) {
+			for i, c := range imp.cuts {
+				if c.label == l && splitOf[i] == data.Train && !yield(c.moments) {
 					return
 				}
 			}
