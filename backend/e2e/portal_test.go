@@ -717,10 +717,9 @@ func gradeByKeyboard(t *testing.T, astro, admin *tab, p *portal) {
 		want := map[string]string{"3": "A", "b": "B", "x": "0"}[key]
 		astro.waitJS(t, "grade "+want+" recorded", fmt.Sprintf(`!!document.querySelector('#grade-%s.primary') && !!document.querySelector("#grades-consensus")`, want), 30*time.Second)
 	}
+	// The table reloads after the grade is shown, so wait for its third grade.
+	astro.waitJS(t, "3 candidates showing a grade in the table", `[...document.querySelectorAll("#scores .grade-cell")].filter(td => td.textContent !== "").length === 3`, 30*time.Second)
 	astro.shot(t, p, "17-graded")
-	if n := eval[int](t, astro, `[...document.querySelectorAll("#scores .grade-cell")].filter(td => td.textContent !== "").length`); n != 3 {
-		t.Errorf("%d candidates show a grade in the table, want 3", n)
-	}
 
 	admin.do(t, "opening the score page", 30*time.Second, chromedp.Navigate(p.url+"/score"))
 	admin.page(t, "score")
@@ -809,7 +808,7 @@ func uploadWithPositions(t *testing.T, b *tab, p *portal) {
 	b.waitJS(t, "its layer buttons", `!!document.querySelector("#layer-mask") && !!document.querySelector("#layer-sigma")`, 30*time.Second)
 	b.click(t, "#layer-mask")
 	b.waitJS(t, "the mask drawn", `document.querySelector("#candidate-image").src.includes("layer=mask") && document.querySelector("#candidate-image").complete &&
-		document.querySelector("#candidate-image").naturalWidth > 0`, 10*time.Second)
+		document.querySelector("#candidate-image").naturalWidth > 0`, 30*time.Second)
 	b.shot(t, p, "24-mask")
 }
 
