@@ -51,6 +51,9 @@ type PretrainRun struct {
 	// TrainSet and ValSet hold the normalised centre crops the kNN monitor
 	// embeds, with their labels.
 	TrainSet, ValSet *Set
+	// fewBanks are the few-label kNN monitor's voters, indices into
+	// TrainSet (labelBanks); none when its train split is too small.
+	fewBanks [][]int
 
 	raw           []data.Image // train images at center_crop, in flux units: the augmentation's input
 	pipe          augment.Pipeline
@@ -122,6 +125,11 @@ func newPretrainRun(cfg *config.Config, opt Options, p vit.Preset) (*PretrainRun
 	if err := r.loadData(cfg.Input.DataPath, splits, knnDir, knnSplits); err != nil {
 		return nil, err
 	}
+	banks, bankErr := labelBanks(r.TrainSet, knnSplits.Train, FewLabels, fewLabelDraws)
+	if bankErr != nil {
+		r.note(shared.MetricLog, "the kNN monitor votes with every train label only, not with %d: %v", FewLabels, bankErr)
+	}
+	r.fewBanks = banks
 	monitor := ""
 	if cfg.Train.KNNDataset != "" {
 		monitor = " of " + knnDir

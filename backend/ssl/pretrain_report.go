@@ -20,10 +20,12 @@ type PretrainEpoch struct {
 	LR        float64 `json:"lr"`                   // at the epoch's last step
 	Seconds   float64 `json:"seconds"`              // training steps only; 0 for an epoch split by a resume
 	Health    Health  `json:"health"`
-	// KNNAccuracy and KNNAUC are the kNN monitor's on val, when it ran
-	// after this epoch.
+	// KNNAccuracy and KNNAUC are the kNN monitor's on val voting with
+	// every train label, KNNFewAUC its mean AUC voting with FewLabels of
+	// them, when it ran after this epoch.
 	KNNAccuracy *float64 `json:"knn_accuracy,omitempty"`
 	KNNAUC      *float64 `json:"knn_auc,omitempty"`
+	KNNFewAUC   *float64 `json:"knn_few_auc,omitempty"`
 }
 
 // PretrainReport is a finished pretraining run, written to
@@ -42,8 +44,10 @@ type PretrainReport struct {
 	TrainImages   int                `json:"train_images"`
 	Normalization ckpt.Normalization `json:"normalization"`
 	History       []PretrainEpoch    `json:"history"`
-	// KNN is the final kNN monitor on val.
-	KNN eval.Report `json:"knn"`
+	// KNN is the final kNN monitor on val and PixelKNN the same monitor
+	// with the normalised pixels as features: the floor KNN must clear.
+	KNN      KNNReading `json:"knn"`
+	PixelKNN KNNReading `json:"pixel_knn"`
 }
 
 // report writes pretrain_report.json and .md.
@@ -53,7 +57,7 @@ func (t *pretrainer) report() (*PretrainReport, error) {
 		Model: path.Join(layout.LastDir, layout.ModelFile), Network: t.m.network(), Epochs: cfg.Train.Epochs, Steps: t.step,
 		Seed: cfg.Experiment.Seed, TrainImages: len(t.raw), Normalization: toCkpt(t.Norm), History: t.history}
 	if t.knn != nil {
-		rep.KNN = *t.knn
+		rep.KNN, rep.PixelKNN = *t.knn, *t.pixelKNN
 	}
 	if err := writeJSON(t.run().Path(layout.PretrainReportJSON), rep); err != nil {
 		return nil, err
@@ -63,7 +67,7 @@ func (t *pretrainer) report() (*PretrainReport, error) {
 	}
 	return rep, t.log.write(shared.Metric{Kind: shared.MetricLog, Epoch: cfg.Train.Epochs, Step: t.step,
 		Message: fmt.Sprintf("finished: kNN on val accuracy %.2f%%, AUC %.4f; the %s backbone is in %s; see %s",
-			100*rep.KNN.Accuracy, rep.KNN.AUC, rep.Network, rep.Model, layout.PretrainReportMD)})
+			100*rep.KNN.All.Accuracy, rep.KNN.All.AUC, rep.Network, rep.Model, layout.PretrainReportMD)})
 }
 
 // Markdown renders the report: the run, then one row per epoch.
@@ -72,14 +76,39 @@ func (r *PretrainReport) Markdown() string {
 	fmt.Fprintf(&b, "# %s\n\n", r.Name)
 	fmt.Fprintf(&b, "%s pretraining of %s on %d train images, %d epochs (%d steps), seed %d. %s holds the %s backbone.\n\n",
 		r.Method, r.Backbone, r.TrainImages, r.Epochs, r.Steps, r.Seed, r.Model, r.Network)
-	fmt.Fprintf(&b, "Final kNN monitor on val: accuracy %.2f%%, AUC %.4f.\n\n", 100*r.KNN.Accuracy, r.KNN.AUC)
-	b.WriteString("| epoch | loss | lr | kNN accuracy | kNN AUC | health | collapse |\n|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "Final kNN monitor on val, voting with every train label: accuracy %.2f%%, AUC %s; the normalised pixels as features: AUC %.4f.\n",
+		100*r.KNN.All.Accuracy, aucText(r.KNN.All.AUC, r.KNN.All.AUCCI), r.PixelKNN.All.AUC)
+	if len(r.KNN.FewAUCs) > 0 {
+		fmt.Fprintf(&b, "Voting with %d labelled train images (the %d-label fine-tuning subsets of subset seeds 0-%d): AUC %.4f (%s); the pixels: %.4f (%s).\n",
+			FewLabels, FewLabels, len(r.KNN.FewAUCs)-1, r.KNN.FewAUC, aucList(r.KNN.FewAUCs), r.PixelKNN.FewAUC, aucList(r.PixelKNN.FewAUCs))
+	}
+	fmt.Fprintf(&b, "\n| epoch | loss | lr | kNN accuracy | kNN AUC | kNN AUC, %d labels | health | collapse |\n|---|---|---|---|---|---|---|---|\n", FewLabels)
 	for _, e := range r.History {
-		acc, auc := "", ""
+		acc, auc, few := "", "", ""
 		if e.KNNAccuracy != nil {
 			acc, auc = fmt.Sprintf("%.2f%%", 100**e.KNNAccuracy), fmt.Sprintf("%.4f", *e.KNNAUC)
 		}
-		fmt.Fprintf(&b, "| %d | %.4f | %.3g | %s | %s | %s | %s |\n", e.Epoch, e.Loss, e.LR, acc, auc, e.Health, e.Health.Collapse)
+		if e.KNNFewAUC != nil {
+			few = fmt.Sprintf("%.4f", *e.KNNFewAUC)
+		}
+		fmt.Fprintf(&b, "| %d | %.4f | %.3g | %s | %s | %s | %s | %s |\n", e.Epoch, e.Loss, e.LR, acc, auc, few, e.Health, e.Health.Collapse)
 	}
 	return b.String()
+}
+
+// aucText is an AUC with its 95% interval when it has one.
+func aucText(auc float64, ci *eval.Interval) string {
+	if ci == nil {
+		return fmt.Sprintf("%.4f", auc)
+	}
+	return fmt.Sprintf("%.4f (95%% %.3f-%.3f)", auc, ci.Lo, ci.Hi)
+}
+
+// aucList is one AUC per draw.
+func aucList(aucs []float64) string {
+	parts := make([]string, len(aucs))
+	for i, a := range aucs {
+		parts[i] = fmt.Sprintf("%.4f", a)
+	}
+	return strings.Join(parts, ", ")
 }

@@ -149,20 +149,26 @@ func checkPretrainFolder(t *testing.T, out string, method config.Method, rep *Pr
 		t.Errorf("report says %s in %s, want the %s in %s", rep.Network, rep.Model, want, filepath.Join(layout.LastDir, layout.ModelFile))
 	}
 	count := map[shared.MetricKind]int{}
-	health := 0
+	health, monitor := 0, 0
 	for _, r := range recs {
 		count[r.Kind]++
 		if r.Kind == shared.MetricLog && strings.Contains(r.Message, " health: ") {
 			health++
 		}
+		if r.Kind == shared.MetricLog && strings.Contains(r.Message, " kNN monitor on val: AUC ") && strings.Contains(r.Message, "the normalised pixels as features give ") {
+			monitor++
+		}
 		if r.Kind == shared.MetricEval && (r.Split != "val" || r.Accuracy == nil || r.AUC == nil) {
 			t.Errorf("kNN record %+v", r)
 		}
 	}
-	if count[shared.MetricStep] != 40 || count[shared.MetricEpoch] != 10 || count[shared.MetricEval] != 5 || health != 10 {
-		t.Errorf("record counts %v and %d health lines: want 40 steps, 10 epochs, 5 kNN evaluations, 10 health lines", count, health)
+	if count[shared.MetricEval] != 5 || monitor != 5 {
+		t.Errorf("%d kNN records and %d monitor lines beside the pixels' floor: want 5 of each", count[shared.MetricEval], monitor)
 	}
-	if rep.KNN.AUC == 0 || len(rep.History) != 10 || rep.History[1].KNNAUC == nil || rep.History[0].KNNAUC != nil {
+	if count[shared.MetricStep] != 40 || count[shared.MetricEpoch] != 10 || health != 10 {
+		t.Errorf("record counts %v and %d health lines: want 40 steps, 10 epochs, 10 health lines", count, health)
+	}
+	if rep.KNN.All.AUC == 0 || rep.KNN.All.AUCCI == nil || rep.PixelKNN.All.AUC == 0 || len(rep.History) != 10 || rep.History[1].KNNAUC == nil || rep.History[0].KNNAUC != nil {
 		t.Errorf("report %+v: want the kNN monitor after every second epoch", rep)
 	}
 }
@@ -521,7 +527,7 @@ func TestPretrainUnlabelled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.KNN.N != 12 || rep.KNN.AUC == 0 {
+	if rep.KNN.All.N != 12 || rep.KNN.All.AUC == 0 {
 		t.Errorf("kNN monitor %+v, want 12 val images of sim", rep.KNN)
 	}
 	if !slices.ContainsFunc(recs, func(m shared.Metric) bool {

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sslens/sslens/backend/eval"
 	"github.com/sslens/sslens/backend/layout"
 	"github.com/sslens/sslens/backend/nn"
 	"github.com/sslens/sslens/backend/nn/ckpt"
@@ -32,8 +31,9 @@ type pretrainer struct {
 	opt, lastOpt optim.Optimizer
 	history      []PretrainEpoch
 	batch        *viewBatch
-	knn          *eval.Report // the latest kNN monitor
-	patchLossSum float64      // iBOT: the masked-patch losses of the epoch's steps in this session
+	knn          *KNNReading // the latest kNN monitor
+	pixelKNN     *KNNReading // the monitor with the normalised pixels as features, read once
+	patchLossSum float64     // iBOT: the masked-patch losses of the epoch's steps in this session
 }
 
 // Train pretrains for the config's epochs (the rest of them when
@@ -159,9 +159,17 @@ func (t *pretrainer) endEpoch(ctx context.Context, e *epochRun) (bool, error) {
 			return false, fmt.Errorf("ssl: epoch %d: kNN monitor: %w", ep.Epoch, err)
 		}
 		t.knn = &rep
-		ep.KNNAccuracy, ep.KNNAUC = new(rep.Accuracy), new(rep.AUC)
+		all := rep.All
+		ep.KNNAccuracy, ep.KNNAUC = new(all.Accuracy), new(all.AUC)
+		if len(rep.FewAUCs) > 0 {
+			ep.KNNFewAUC = new(rep.FewAUC)
+		}
 		if err := t.log.write(shared.Metric{Kind: shared.MetricEval, Epoch: ep.Epoch, Step: t.step, Split: "val",
-			Accuracy: new(rep.Accuracy), AUC: new(rep.AUC)}); err != nil {
+			Accuracy: new(all.Accuracy), AUC: new(all.AUC)}); err != nil {
+			return false, err
+		}
+		if err := t.log.write(shared.Metric{Kind: shared.MetricLog, Epoch: ep.Epoch, Step: t.step,
+			Message: fmt.Sprintf("epoch %d kNN monitor on val: %s", ep.Epoch, t.knnSummary())}); err != nil {
 			return false, err
 		}
 	}
@@ -170,19 +178,48 @@ func (t *pretrainer) endEpoch(ctx context.Context, e *epochRun) (bool, error) {
 }
 
 // knnMonitor embeds the train and val centre crops with the evaluated
-// backbone and classifies val by DINO's weighted kNN vote.
-func (t *pretrainer) knnMonitor(ctx context.Context) (eval.Report, error) {
+// backbone and classifies val by DINO's weighted kNN vote, with every
+// train label and with each few-label bank. The first call also reads the
+// monitor with the normalised pixels as features, the floor it reports
+// beside the backbone's.
+func (t *pretrainer) knnMonitor(ctx context.Context) (KNNReading, error) {
+	k := t.Config.Train.KNNNeighbours
+	if t.pixelKNN == nil {
+		floor, err := readKNN(t.TrainSet.rows(), t.ValSet.rows(), t.TrainSet, t.ValSet, t.fewBanks, k)
+		if err != nil {
+			return KNNReading{}, fmt.Errorf("pixels as features: %w", err)
+		}
+		t.pixelKNN = &floor
+	}
 	ps, err := withZeroHead(t.m.evalParams())
 	if err != nil {
-		return eval.Report{}, err
+		return KNNReading{}, err
 	}
 	c, err := nn.NewClassifier(ps, nn.Options{Batch: knnMonitorBatch})
 	if err != nil {
-		return eval.Report{}, err
+		return KNNReading{}, err
 	}
 	defer c.Close()
-	k := min(t.Config.Train.KNNNeighbours, t.TrainSet.Len())
-	return EvaluateKNN(ctx, c, t.TrainSet, t.ValSet, k, eval.KNNTemperature, eval.Options{Threshold: 0.5}, nil)
+	tf, err := Features(ctx, c, t.TrainSet, nil)
+	if err != nil {
+		return KNNReading{}, err
+	}
+	qf, err := Features(ctx, c, t.ValSet, nil)
+	if err != nil {
+		return KNNReading{}, err
+	}
+	return readKNN(tf, qf, t.TrainSet, t.ValSet, t.fewBanks, k)
+}
+
+// knnSummary states the latest kNN reading beside the pixels' floor.
+func (t *pretrainer) knnSummary() string {
+	r, px := t.knn, t.pixelKNN
+	s := fmt.Sprintf("AUC %s voting with all %d labelled train images", aucText(r.All.AUC, r.All.AUCCI), t.TrainSet.Len())
+	if len(r.FewAUCs) > 0 {
+		s += fmt.Sprintf(", %.4f with %d (mean of %d draws)", r.FewAUC, FewLabels, len(r.FewAUCs))
+		return s + fmt.Sprintf("; the normalised pixels as features give %.4f and %.4f", px.All.AUC, px.FewAUC)
+	}
+	return s + fmt.Sprintf("; the normalised pixels as features give %.4f", px.All.AUC)
 }
 
 // withZeroHead returns a classifier parameter set sharing backbone's

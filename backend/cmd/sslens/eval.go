@@ -18,13 +18,16 @@ func init() {
 	register(command{
 		name:    "eval",
 		summary: "evaluate a checkpoint on a split: accuracy, AUC, ROC, TPR at fixed FPR, intervals, kNN",
-		usage: `--checkpoint C [--split test|val|train] [--data DIR] [--indices F] [--knn] [--json]
+		usage: `--checkpoint C [--split test|val|train] [--data DIR] [--indices F] [--knn [--knn-labels N [--subset-seed S]]] [--json]
 
 C is a model.safetensors, its folder, or a run folder (its checkpoints/last).
 The dataset and splits default to those of the run that wrote C. Without a
 classifier head (a pretrained backbone) only --knn applies. --knn also
 classifies the split by DINO's weighted vote of the 20 nearest train
-features (cosine, temperature 0.1, the reference project's). A checkpoint without normalisation
+features (cosine, temperature 0.1, the reference project's); --knn-labels N
+votes with only the N labelled train images a fine-tune on N labels with
+finetune.subset_seed S uses, the few-label regime the results table
+compares (with every train label, pixels alone already vote well). A checkpoint without normalisation
 (imported weights not yet fine-tuned) is given the dataset's train split
 statistics, as finetune gives them.`,
 		run: func(fs *flag.FlagSet, args []string) error {
@@ -41,6 +44,8 @@ type evalOutput struct {
 	Split      string       `json:"split"`
 	Classifier *eval.Report `json:"classifier,omitempty"`
 	KNN        *eval.Report `json:"knn,omitempty"`
+	// KNNVoters is the number of labelled train images the kNN voted with.
+	KNNVoters int `json:"knn_voters,omitempty"`
 }
 
 func runEval(ctx context.Context, fs *flag.FlagSet, args []string, e env) error {
@@ -49,6 +54,8 @@ func runEval(ctx context.Context, fs *flag.FlagSet, args []string, e env) error 
 	dataDir := fs.String("data", "", "dataset `DIR` (default: the run's input.data path)")
 	indices := fs.String("indices", "", "splits `FILE` (default: the run's, else DIR/splits.json or DIR/indices.pkl)")
 	knn := fs.Bool("knn", false, "also evaluate a kNN classifier on the train features")
+	knnLabels := fs.Int("knn-labels", 0, "with --knn: vote with `N` labelled train images, the fine-tuning subset of N labels (0: all)")
+	subsetSeed := fs.Uint64("subset-seed", 0, "with --knn-labels: the subset `S`eed, as finetune.subset_seed")
 	bootstrap := fs.Int("bootstrap", 1000, "bootstrap resamples for the 95% intervals (0: none)")
 	asJSON := fs.Bool("json", false, "print the reports as JSON")
 	pos, err := parseFlags(fs, args)
@@ -63,6 +70,8 @@ func runEval(ctx context.Context, fs *flag.FlagSet, args []string, e env) error 
 		return usage(fs, "--split %q: want test, val or train", *splitFlag)
 	case *knn && split == data.Train:
 		return usage(fs, "--knn votes with the train features, so it needs --split val or test")
+	case *knnLabels < 0 || *knnLabels > 0 && !*knn:
+		return usage(fs, "--knn-labels %d: want a positive label count, with --knn", *knnLabels)
 	case *bootstrap < 0:
 		return usage(fs, "--bootstrap %d is negative", *bootstrap)
 	}
@@ -102,12 +111,21 @@ func runEval(ctx context.Context, fs *flag.FlagSet, args []string, e env) error 
 		out.Classifier = &r
 	}
 	if *knn {
-		train, err := ssl.LoadSet(dir, splits.Train, size, ck.Norm)
+		voters := splits.Train
+		if *knnLabels > 0 {
+			subs, err := data.DrawSubsets(splits.Train, []int{*knnLabels}, *subsetSeed)
+			if err != nil {
+				return fmt.Errorf("--knn-labels: %w", err)
+			}
+			voters = subs[0]
+		}
+		train, err := ssl.LoadSet(dir, voters, size, ck.Norm)
 		if err != nil {
 			return err
 		}
+		out.KNNVoters = train.Len()
 		progress, done := imageProgress(e, "embed")
-		r, err := ssl.EvaluateKNN(ctx, m, train, set, eval.KNNK, eval.KNNTemperature, opts, progress)
+		r, err := ssl.EvaluateKNN(ctx, m, train, set, min(eval.KNNK, train.Len()), eval.KNNTemperature, opts, progress)
 		done()
 		if err != nil {
 			return err
@@ -124,7 +142,11 @@ func runEval(ctx context.Context, fs *flag.FlagSet, args []string, e env) error 
 		fmt.Fprintf(e.stdout, "\n## Classifier\n\n%s", out.Classifier.Markdown())
 	}
 	if out.KNN != nil {
-		fmt.Fprintf(e.stdout, "\n## kNN (k %d, T %g, %d train features)\n\n%s", eval.KNNK, eval.KNNTemperature, splits.Train.Len(), out.KNN.Markdown())
+		voters := fmt.Sprintf("%d train features", out.KNNVoters)
+		if *knnLabels > 0 {
+			voters = fmt.Sprintf("the %d-label subset of subset seed %d", out.KNNVoters, *subsetSeed)
+		}
+		fmt.Fprintf(e.stdout, "\n## kNN (k %d, T %g, %s)\n\n%s", min(eval.KNNK, out.KNNVoters), eval.KNNTemperature, voters, out.KNN.Markdown())
 	}
 	return nil
 }

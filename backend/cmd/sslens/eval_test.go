@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"math/rand/v2"
@@ -61,6 +62,20 @@ func TestEvalCommand(t *testing.T) {
 	if err != nil || strings.Contains(stdout, "## Classifier") || !strings.Contains(stdout, "## kNN (k 20, T 0.1, 24 train features)") {
 		t.Errorf("backbone with --knn: err %v, output:\n%s", err, stdout)
 	}
+	// Voting with a fine-tuning subset: 6 of the 24 train images.
+	stdout, _, err = runCmd(t, ctx, "eval", runEval, "--checkpoint", bb, "--data", dataDir, "--knn", "--knn-labels", "6", "--subset-seed", "1", "--json", "--bootstrap", "0")
+	out = evalOutput{}
+	if jerr := json.Unmarshal([]byte(stdout), &out); err != nil || jerr != nil || out.KNNVoters != 6 || out.KNN == nil || out.KNN.N != 12 {
+		t.Errorf("--knn-labels 6: err %v, output %+v", cmp.Or(err, jerr), out)
+	}
+	stdout, _, err = runCmd(t, ctx, "eval", runEval, "--checkpoint", bb, "--data", dataDir, "--knn", "--knn-labels", "6", "--bootstrap", "0")
+	if err != nil || !strings.Contains(stdout, "## kNN (k 6, T 0.1, the 6-label subset of subset seed 0)") {
+		t.Errorf("--knn-labels 6: err %v, output:\n%s", err, stdout)
+	}
+	if _, _, err := runCmd(t, ctx, "eval", runEval, "--checkpoint", bb, "--data", dataDir, "--knn", "--knn-labels", "60"); err == nil ||
+		!strings.Contains(err.Error(), "--knn-labels: data: subset size 60 needs 30 lenses, the train split has") {
+		t.Errorf("--knn-labels larger than the train split: err = %v", err)
+	}
 	if _, _, err := runCmd(t, ctx, "eval", runEval, "--checkpoint", bb, "--knn"); err == nil || !strings.Contains(err.Error(), "pass --data DIR") {
 		t.Errorf("backbone without a dataset: err = %v", err)
 	}
@@ -77,6 +92,8 @@ func TestEvalUsage(t *testing.T) {
 		{"bad split", []string{"--checkpoint", "c", "--split", "holdout"}, `--split "holdout"`},
 		{"knn on train", []string{"--checkpoint", "c", "--split", "train", "--knn"}, "needs --split val or test"},
 		{"negative bootstrap", []string{"--checkpoint", "c", "--bootstrap", "-1"}, "--bootstrap -1 is negative"},
+		{"knn labels without knn", []string{"--checkpoint", "c", "--knn-labels", "300"}, "--knn-labels 300: want a positive label count, with --knn"},
+		{"negative knn labels", []string{"--checkpoint", "c", "--knn", "--knn-labels", "-2"}, "--knn-labels -2"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, stderr, err := runCmd(t, context.Background(), "eval", runEval, tc.args...)

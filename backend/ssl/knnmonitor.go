@@ -1,0 +1,99 @@
+package ssl
+
+import (
+	"fmt"
+
+	"github.com/sslens/sslens/backend/data"
+	"github.com/sslens/sslens/backend/eval"
+)
+
+// FewLabels is the number of labelled train images the few-label kNN
+// monitor votes with: the results table's smallest label count, where
+// pretraining helps most. Voting with every train label (about 3900 in the
+// default dataset) the monitor reads the all-labels regime, where the
+// normalised pixels already give neighbourhoods nearly as good as pretrained
+// features do (README, "What the kNN monitor shows").
+const FewLabels = 300
+
+// fewLabelDraws is how many FewLabels banks the monitor averages: the
+// subsets fine-tuning draws with subset seeds 0, 1 and 2.
+const fewLabelDraws = 3
+
+// KNNReading is one reading of the kNN monitor on val.
+type KNNReading struct {
+	// All votes with every labelled train image.
+	All eval.Report `json:"all"`
+	// FewAUC is the mean AUC voting with each FewLabels bank; FewAUCs
+	// holds one per bank (none when the train split has too few images
+	// of a class to draw one).
+	FewAUC  float64   `json:"few_auc,omitempty"`
+	FewAUCs []float64 `json:"few_aucs,omitempty"`
+}
+
+// labelBanks returns, for subset seeds 0 to draws-1, the indices in set of
+// the n-label subset fine-tuning draws from train with that seed
+// (data.DrawSubsets); set holds train's images, named class/name.
+func labelBanks(set *Set, train data.ClassFiles, n, draws int) ([][]int, error) {
+	index := make(map[string]int, set.Len())
+	for i, name := range set.Names {
+		index[name] = i
+	}
+	banks := make([][]int, draws)
+	for seed := range banks {
+		subs, err := data.DrawSubsets(train, []int{n}, uint64(seed))
+		if err != nil {
+			return nil, err
+		}
+		for _, l := range data.Labels {
+			for _, name := range subs[0].Files(l) {
+				i, ok := index[data.ClassDirs[l]+"/"+name]
+				if !ok {
+					return nil, fmt.Errorf("ssl: kNN bank: %s/%s is not among the embedded train images", data.ClassDirs[l], name)
+				}
+				banks[seed] = append(banks[seed], i)
+			}
+		}
+	}
+	return banks, nil
+}
+
+// readKNN votes the val features qf with the train features tf: first with
+// all of them (bootstrap intervals included), then with each bank of
+// indices into train; k is capped at the voters' number.
+func readKNN(tf, qf [][]float32, train, val *Set, banks [][]int, k int) (KNNReading, error) {
+	var r KNNReading
+	_, score, err := eval.KNN(tf, train.Labels, qf, min(k, len(tf)), eval.KNNTemperature)
+	if err != nil {
+		return r, err
+	}
+	if r.All, err = eval.Evaluate(score, val.Labels, eval.DefaultOptions()); err != nil {
+		return r, err
+	}
+	for _, bank := range banks {
+		bf, bl := make([][]float32, len(bank)), make([]int, len(bank))
+		for j, i := range bank {
+			bf[j], bl[j] = tf[i], train.Labels[i]
+		}
+		_, score, err := eval.KNN(bf, bl, qf, min(k, len(bank)), eval.KNNTemperature)
+		if err != nil {
+			return r, err
+		}
+		rep, err := eval.Evaluate(score, val.Labels, eval.Options{Threshold: 0.5})
+		if err != nil {
+			return r, err
+		}
+		r.FewAUCs = append(r.FewAUCs, rep.AUC)
+		r.FewAUC += rep.AUC / float64(len(banks))
+	}
+	return r, nil
+}
+
+// rows returns each image of s as one feature vector sharing s's storage:
+// the normalised pixels, the features a backbone's must beat.
+func (s *Set) rows() [][]float32 {
+	out := make([][]float32, s.Len())
+	for i := range out {
+		out[i] = s.Images(i, i+1)
+	}
+	return out
+}
