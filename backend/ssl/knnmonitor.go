@@ -28,6 +28,40 @@ type KNNReading struct {
 	// of a class to draw one).
 	FewAUC  float64   `json:"few_auc,omitempty"`
 	FewAUCs []float64 `json:"few_aucs,omitempty"`
+
+	// allScores and fewScores are the lens shares of the votes, per val
+	// image: what a paired comparison of two readings resamples.
+	allScores []float64
+	fewScores [][]float64
+}
+
+// KNNGain is a kNN reading against another on the same val images (the
+// normalised pixels'): AUC differences with paired bootstrap 95% intervals,
+// over the images for All, over the images and the bank draws for Few.
+type KNNGain struct {
+	All eval.Diff  `json:"all"`
+	Few *eval.Diff `json:"few,omitempty"`
+}
+
+// gainResamples is the number of resamples behind a KNNGain's intervals.
+const gainResamples = 1000
+
+// gainOver compares reading r with base, both read on val.
+func (r KNNReading) gainOver(base KNNReading, val *Set) (KNNGain, error) {
+	var g KNNGain
+	var err error
+	if g.All, err = eval.SeedPairedBootstrap([][]float64{r.allScores}, [][]float64{base.allScores}, val.Labels, gainResamples, 0, 0.95, eval.AUC); err != nil {
+		return g, err
+	}
+	if len(r.fewScores) == 0 {
+		return g, nil
+	}
+	few, err := eval.SeedPairedBootstrap(r.fewScores, base.fewScores, val.Labels, gainResamples, 0, 0.95, eval.AUC)
+	if err != nil {
+		return g, err
+	}
+	g.Few = &few
+	return g, nil
 }
 
 // labelBanks returns, for subset seeds 0 to draws-1, the indices in set of
@@ -69,6 +103,7 @@ func readKNN(tf, qf [][]float32, train, val *Set, banks [][]int, k int) (KNNRead
 	if r.All, err = eval.Evaluate(score, val.Labels, eval.DefaultOptions()); err != nil {
 		return r, err
 	}
+	r.allScores = score
 	for _, bank := range banks {
 		bf, bl := make([][]float32, len(bank)), make([]int, len(bank))
 		for j, i := range bank {
@@ -83,6 +118,7 @@ func readKNN(tf, qf [][]float32, train, val *Set, banks [][]int, k int) (KNNRead
 			return r, err
 		}
 		r.FewAUCs = append(r.FewAUCs, rep.AUC)
+		r.fewScores = append(r.fewScores, score)
 		r.FewAUC += rep.AUC / float64(len(banks))
 	}
 	return r, nil

@@ -161,3 +161,57 @@ func TestReadKNNMatchesEvaluateKNN(t *testing.T) {
 		t.Errorf("AUC %v with 10 voters, %v with 80: want the larger bank better and above 0.8", r.FewAUC, r.All.AUC)
 	}
 }
+
+// The gain over another reading is the AUC difference, with a paired
+// interval that excludes zero when one side's features carry the classes
+// and the other's are noise, and is exactly zero against itself.
+func TestKNNGain(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	train, cf := noisySet(rng, 40, "t")
+	val, _ := noisySet(rng, 25, "v")
+	banks, err := labelBanks(train, cf, 20, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noise := func(s *Set) [][]float32 {
+		out := make([][]float32, s.Len())
+		for i := range out {
+			out[i] = []float32{float32(rng.NormFloat64()), float32(rng.NormFloat64()), float32(rng.NormFloat64())}
+		}
+		return out
+	}
+	good, err := readKNN(train.rows(), val.rows(), train, val, banks, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad, err := readKNN(noise(train), noise(val), train, val, banks, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := good.gainOver(bad, val)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Few == nil || math.Abs(g.All.Diff-(good.All.AUC-bad.All.AUC)) > 1e-12 || math.Abs(g.Few.Diff-(good.FewAUC-bad.FewAUC)) > 1e-12 {
+		t.Fatalf("gain %+v, want the AUC differences %v and %v", g, good.All.AUC-bad.All.AUC, good.FewAUC-bad.FewAUC)
+	}
+	if g.All.CI.Lo <= 0 || g.Few.CI.Lo <= 0 || g.All.CI.Lo > g.All.Diff || g.All.CI.Hi < g.All.Diff || g.All.Resamples != gainResamples {
+		t.Errorf("informative over noise features: %+v and %+v, want intervals around the gains and above zero", g.All, *g.Few)
+	}
+	self, err := good.gainOver(good, val)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if self.All.Diff != 0 || self.All.CI != (eval.Interval{}) || self.Few.Diff != 0 || self.Few.CI != (eval.Interval{}) {
+		t.Errorf("a reading over itself: %+v and %+v, want zero", self.All, *self.Few)
+	}
+	// Without banks (a train split too small for them) there is no few-label gain.
+	noBanks, err := readKNN(train.rows(), val.rows(), train, val, nil, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, err := noBanks.gainOver(noBanks, val); err != nil || g.Few != nil || noBanks.FewAUCs != nil {
+		t.Errorf("without banks: gain %+v, err %v, few AUCs %v", g, err, noBanks.FewAUCs)
+	}
+}
+

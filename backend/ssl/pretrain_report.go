@@ -48,6 +48,8 @@ type PretrainReport struct {
 	// with the normalised pixels as features: the floor KNN must clear.
 	KNN      KNNReading `json:"knn"`
 	PixelKNN KNNReading `json:"pixel_knn"`
+	// VsPixels is KNN's gain over PixelKNN on the same val images.
+	VsPixels KNNGain `json:"vs_pixels"`
 }
 
 // report writes pretrain_report.json and .md.
@@ -57,7 +59,7 @@ func (t *pretrainer) report() (*PretrainReport, error) {
 		Model: path.Join(layout.LastDir, layout.ModelFile), Network: t.m.network(), Epochs: cfg.Train.Epochs, Steps: t.step,
 		Seed: cfg.Experiment.Seed, TrainImages: len(t.raw), Normalization: toCkpt(t.Norm), History: t.history}
 	if t.knn != nil {
-		rep.KNN, rep.PixelKNN = *t.knn, *t.pixelKNN
+		rep.KNN, rep.PixelKNN, rep.VsPixels = *t.knn, *t.pixelKNN, t.gain
 	}
 	if err := writeJSON(t.run().Path(layout.PretrainReportJSON), rep); err != nil {
 		return nil, err
@@ -76,12 +78,13 @@ func (r *PretrainReport) Markdown() string {
 	fmt.Fprintf(&b, "# %s\n\n", r.Name)
 	fmt.Fprintf(&b, "%s pretraining of %s on %d train images, %d epochs (%d steps), seed %d. %s holds the %s backbone.\n\n",
 		r.Method, r.Backbone, r.TrainImages, r.Epochs, r.Steps, r.Seed, r.Model, r.Network)
-	fmt.Fprintf(&b, "Final kNN monitor on val, voting with every train label: accuracy %.2f%%, AUC %s; the normalised pixels as features: AUC %.4f.\n",
-		100*r.KNN.All.Accuracy, aucText(r.KNN.All.AUC, r.KNN.All.AUCCI), r.PixelKNN.All.AUC)
-	if len(r.KNN.FewAUCs) > 0 {
-		fmt.Fprintf(&b, "Voting with %d labelled train images (the %d-label fine-tuning subsets of subset seeds 0-%d): AUC %.4f (%s); the pixels: %.4f (%s).\n",
-			FewLabels, FewLabels, len(r.KNN.FewAUCs)-1, r.KNN.FewAUC, aucList(r.KNN.FewAUCs), r.PixelKNN.FewAUC, aucList(r.PixelKNN.FewAUCs))
+	fmt.Fprintf(&b, "Final kNN monitor on val, voting with every train label: accuracy %.2f%%, AUC %s; the normalised pixels as features: AUC %.4f; the gain over them %s.\n",
+		100*r.KNN.All.Accuracy, aucText(r.KNN.All.AUC, r.KNN.All.AUCCI), r.PixelKNN.All.AUC, diffText(r.VsPixels.All))
+	if few := r.VsPixels.Few; few != nil {
+		fmt.Fprintf(&b, "Voting with %d labelled train images (the %d-label fine-tuning subsets of subset seeds 0-%d): AUC %.4f (%s); the pixels: %.4f (%s); the gain %s.\n",
+			FewLabels, FewLabels, len(r.KNN.FewAUCs)-1, r.KNN.FewAUC, aucList(r.KNN.FewAUCs), r.PixelKNN.FewAUC, aucList(r.PixelKNN.FewAUCs), diffText(*few))
 	}
+	b.WriteString("The gains' intervals are paired bootstraps over the val images (and the draws), the two sides on the same images.\n")
 	fmt.Fprintf(&b, "\n| epoch | loss | lr | kNN accuracy | kNN AUC | kNN AUC, %d labels | health | collapse |\n|---|---|---|---|---|---|---|---|\n", FewLabels)
 	for _, e := range r.History {
 		acc, auc, few := "", "", ""
@@ -102,6 +105,11 @@ func aucText(auc float64, ci *eval.Interval) string {
 		return fmt.Sprintf("%.4f", auc)
 	}
 	return fmt.Sprintf("%.4f (95%% %.3f-%.3f)", auc, ci.Lo, ci.Hi)
+}
+
+// diffText is a paired AUC difference with its interval.
+func diffText(d eval.Diff) string {
+	return fmt.Sprintf("%+.4f (%g%% %+.3f to %+.3f)", d.Diff, 100*d.Level, d.CI.Lo, d.CI.Hi)
 }
 
 // aucList is one AUC per draw.

@@ -155,7 +155,7 @@ func checkPretrainFolder(t *testing.T, out string, method config.Method, rep *Pr
 		if r.Kind == shared.MetricLog && strings.Contains(r.Message, " health: ") {
 			health++
 		}
-		if r.Kind == shared.MetricLog && strings.Contains(r.Message, " kNN monitor on val: AUC ") && strings.Contains(r.Message, "the normalised pixels as features give ") {
+		if r.Kind == shared.MetricLog && strings.Contains(r.Message, " kNN monitor on val: AUC ") && strings.Contains(r.Message, "over the normalised pixels' ") {
 			monitor++
 		}
 		if r.Kind == shared.MetricEval && (r.Split != "val" || r.Accuracy == nil || r.AUC == nil) {

@@ -33,6 +33,7 @@ type pretrainer struct {
 	batch        *viewBatch
 	knn          *KNNReading // the latest kNN monitor
 	pixelKNN     *KNNReading // the monitor with the normalised pixels as features, read once
+	gain         KNNGain     // knn over pixelKNN
 	patchLossSum float64     // iBOT: the masked-patch losses of the epoch's steps in this session
 }
 
@@ -158,6 +159,9 @@ func (t *pretrainer) endEpoch(ctx context.Context, e *epochRun) (bool, error) {
 		if err != nil {
 			return false, fmt.Errorf("ssl: epoch %d: kNN monitor: %w", ep.Epoch, err)
 		}
+		if t.gain, err = rep.gainOver(*t.pixelKNN, t.ValSet); err != nil {
+			return false, fmt.Errorf("ssl: epoch %d: kNN monitor against the pixels: %w", ep.Epoch, err)
+		}
 		t.knn = &rep
 		all := rep.All
 		ep.KNNAccuracy, ep.KNNAUC = new(all.Accuracy), new(all.AUC)
@@ -211,15 +215,15 @@ func (t *pretrainer) knnMonitor(ctx context.Context) (KNNReading, error) {
 	return readKNN(tf, qf, t.TrainSet, t.ValSet, t.fewBanks, k)
 }
 
-// knnSummary states the latest kNN reading beside the pixels' floor.
+// knnSummary states the latest kNN reading and its gain over the pixels'.
 func (t *pretrainer) knnSummary() string {
-	r, px := t.knn, t.pixelKNN
+	r, px, g := t.knn, t.pixelKNN, t.gain
 	s := fmt.Sprintf("AUC %s voting with all %d labelled train images", aucText(r.All.AUC, r.All.AUCCI), t.TrainSet.Len())
-	if len(r.FewAUCs) > 0 {
-		s += fmt.Sprintf(", %.4f with %d (mean of %d draws)", r.FewAUC, FewLabels, len(r.FewAUCs))
-		return s + fmt.Sprintf("; the normalised pixels as features give %.4f and %.4f", px.All.AUC, px.FewAUC)
+	if g.Few == nil {
+		return s + fmt.Sprintf("; over the normalised pixels' %.4f: %s", px.All.AUC, diffText(g.All))
 	}
-	return s + fmt.Sprintf("; the normalised pixels as features give %.4f", px.All.AUC)
+	return s + fmt.Sprintf(", %.4f with %d (mean of %d draws); over the normalised pixels' %.4f and %.4f: %s and %s",
+		r.FewAUC, FewLabels, len(r.FewAUCs), px.All.AUC, px.FewAUC, diffText(g.All), diffText(*g.Few))
 }
 
 // withZeroHead returns a classifier parameter set sharing backbone's
