@@ -162,6 +162,11 @@ func checkPretrainFolder(t *testing.T, out string, method config.Method, rep *Pr
 			t.Errorf("kNN record %+v", r)
 		}
 	}
+	if !slices.ContainsFunc(recs, func(r shared.Metric) bool {
+		return strings.HasPrefix(r.Message, "the kNN monitor votes with every train label only, not with 300: data: subset size 300 needs 150 lenses")
+	}) {
+		t.Error("no note that the small train split has too few images for the 300-label vote")
+	}
 	if count[shared.MetricEval] != 5 || monitor != 5 {
 		t.Errorf("%d kNN records and %d monitor lines beside the pixels' floor: want 5 of each", count[shared.MetricEval], monitor)
 	}
@@ -534,5 +539,52 @@ func TestPretrainUnlabelled(t *testing.T) {
 		return strings.Contains(m.Message, "on the 32 train images") && strings.Contains(m.Message, "kNN monitor on 12 val images of "+dir)
 	}) {
 		t.Error("no setup note naming the 32 unlabelled train images and the kNN dataset")
+	}
+}
+
+// With 150 train images of each class the monitor also votes with the
+// 300-label fine-tuning subsets, and states both votes against the pixels'
+// in the run log, the history and the report.
+func TestPretrainFewLabelMonitor(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "labelled")
+	if _, err := ssltest.WriteDataset(dir, ssltest.Spec{
+		Train: ssltest.Split{Lenses: 160, NonLenses: 160, Signal: 1},
+		Val:   ssltest.Split{Lenses: 10, NonLenses: 10, Signal: 1},
+		Test:  ssltest.Split{Lenses: 1, NonLenses: 1, Signal: 1},
+		Size:  32, Seed: 7,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	small, _ := ssltest.TempDataset(t, pretrainSpec)
+	out := filepath.Join(t.TempDir(), "run")
+	cfg := pretrainConfig(t, config.DINO, small, out, func(c *config.Config) {
+		c.Train.KNNDataset = dir
+		c.Train.Epochs = 2
+	})
+	rep, recs, err := pretrain(t, cfg, testPreset(), Options{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.KNN.FewAUCs) != 3 || len(rep.PixelKNN.FewAUCs) != 3 || rep.VsPixels.Few == nil || rep.History[1].KNNFewAUC == nil ||
+		*rep.History[1].KNNFewAUC != rep.KNN.FewAUC || math.Abs(rep.VsPixels.Few.Diff-(rep.KNN.FewAUC-rep.PixelKNN.FewAUC)) > 1e-12 {
+		t.Errorf("report: kNN %+v, pixels %+v, gain %+v, history %+v: want three 300-label votes each and their gain", rep.KNN.FewAUCs, rep.PixelKNN.FewAUCs, rep.VsPixels, rep.History)
+	}
+	// The blob lenses are separable from their pixels.
+	if rep.PixelKNN.All.AUC < 0.9 || rep.PixelKNN.FewAUC < 0.9 {
+		t.Errorf("the pixels' votes %v and %v on separable data", rep.PixelKNN.All.AUC, rep.PixelKNN.FewAUC)
+	}
+	if !slices.ContainsFunc(recs, func(m shared.Metric) bool {
+		return strings.Contains(m.Message, "epoch 2 kNN monitor on val: AUC ") && strings.Contains(m.Message, "voting with all 320 labelled train images, ") &&
+			strings.Contains(m.Message, " with 300 (mean of 3 draws); over the normalised pixels' ")
+	}) {
+		t.Error("no monitor line with both votes against the pixels'")
+	}
+	md, err := os.ReadFile(filepath.Join(out, layout.PretrainReportMD))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(md), "Voting with 300 labelled train images (the 300-label fine-tuning subsets of subset seeds 0-2): AUC ") ||
+		!strings.Contains(string(md), "| kNN AUC, 300 labels |") {
+		t.Errorf("pretrain_report.md lacks the 300-label vote:\n%s", md)
 	}
 }
