@@ -214,4 +214,3 @@ func TestKNNGain(t *testing.T) {
 		t.Errorf("without banks: gain %+v, err %v, few AUCs %v", g, err, noBanks.FewAUCs)
 	}
 }
-
