@@ -113,15 +113,18 @@ func readKNN(tf, qf [][]float32, train, val *Set, banks [][]int, k int) (KNNRead
 		if err != nil {
 			return r, err
 		}
-		rep, err := eval.Evaluate(score, val.Labels, eval.Options{Threshold: 0.5})
+		auc, err := eval.AUC(score, val.Labels)
 		if err != nil {
 			return r, err
 		}
-		r.FewAUCs = append(r.FewAUCs, rep.AUC)
+		r.FewAUCs = append(r.FewAUCs, auc)
 		r.fewScores = append(r.fewScores, score)
-		r.FewAUC += rep.AUC / float64(len(banks))
 	}
-	return r, nil
+	if len(banks) > 0 {
+		// The mean the paired comparison's difference is taken between.
+		r.FewAUC, err = eval.MeanStat(r.fewScores, val.Labels, eval.AUC)
+	}
+	return r, err
 }
 
 // rows returns each image of s as one feature vector sharing s's storage:
