@@ -6,8 +6,8 @@
 //
 // Every call checks its result and returns an error naming the call and
 // the driver's error name (cuda: cuMemAlloc(4096 bytes):
-// CUDA_ERROR_OUT_OF_MEMORY). A Context is current on one OS thread: the
-// goroutine that opens it is locked to its thread and makes every call.
+// CUDA_ERROR_OUT_OF_MEMORY). A Context makes itself current on the calling
+// thread for each call, so the goroutine using it may move between threads.
 //
 // Kernels take one parameter, a struct laid out as C lays it out, so the
 // same source runs on the GPU and, compiled as C++ for the host, in the

@@ -145,16 +145,17 @@ func (d *Driver) Devices() ([]DeviceInfo, error) {
 	return out, nil
 }
 
-// Context is the primary context of one GPU, current on the OS thread of
-// the goroutine that opened it: OpenContext locks that goroutine to its
-// thread, and every call on the Context must come from it.
+// Context is the primary context of one GPU. Each call makes it current
+// on the calling goroutine's OS thread for its duration, so any goroutine
+// may use it, one at a time.
 type Context struct {
 	d    *Driver
 	dev  int32
+	ctx  uintptr
 	Info DeviceInfo
 }
 
-// OpenContext makes GPU index current on the calling goroutine's thread.
+// OpenContext retains GPU index's primary context.
 func (d *Driver) OpenContext(index int) (*Context, error) {
 	devs, err := d.Devices()
 	if err != nil {
@@ -163,59 +164,67 @@ func (d *Driver) OpenContext(index int) (*Context, error) {
 	if index < 0 || index >= len(devs) {
 		return nil, fmt.Errorf("cuda: no GPU cuda:%d: the driver sees %d", index, len(devs))
 	}
-	runtime.LockOSThread()
-	var dev int32
-	var ctx uintptr
-	if err := d.check("cuDeviceGet", d.cuDeviceGet(&dev, int32(index))); err != nil {
-		runtime.UnlockOSThread()
+	c := &Context{d: d, Info: devs[index]}
+	if err := d.check("cuDeviceGet", d.cuDeviceGet(&c.dev, int32(index))); err != nil {
 		return nil, err
 	}
-	if err := d.check("cuDevicePrimaryCtxRetain", d.cuDevicePrimaryCtxRetain(&ctx, dev)); err != nil {
-		runtime.UnlockOSThread()
+	if err := d.check("cuDevicePrimaryCtxRetain", d.cuDevicePrimaryCtxRetain(&c.ctx, c.dev)); err != nil {
 		return nil, err
 	}
-	if err := d.check("cuCtxSetCurrent", d.cuCtxSetCurrent(ctx)); err != nil {
-		d.cuDevicePrimaryCtxRelease(dev)
-		runtime.UnlockOSThread()
-		return nil, err
-	}
-	return &Context{d: d, dev: dev, Info: devs[index]}, nil
+	return c, nil
 }
 
-// Close releases the context and unlocks the goroutine from its thread.
+// Do runs f with the context current on the calling goroutine's thread,
+// which stays locked to it meanwhile: for calls outside this package that
+// need a current context (cuBLAS).
+func (c *Context) Do(f func() error) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if err := c.d.check("cuCtxSetCurrent", c.d.cuCtxSetCurrent(c.ctx)); err != nil {
+		return err
+	}
+	return f()
+}
+
+// call runs one driver call with the context current.
+func (c *Context) call(name string, f func() result) error {
+	return c.Do(func() error { return c.d.check(name, f()) })
+}
+
+// Close releases the context.
 func (c *Context) Close() error {
-	err := c.d.check("cuDevicePrimaryCtxRelease", c.d.cuDevicePrimaryCtxRelease(c.dev))
-	runtime.UnlockOSThread()
-	return err
+	return c.d.check("cuDevicePrimaryCtxRelease", c.d.cuDevicePrimaryCtxRelease(c.dev))
 }
 
 // Synchronize waits for all work queued on the context.
-func (c *Context) Synchronize() error { return c.d.check("cuCtxSynchronize", c.d.cuCtxSynchronize()) }
+func (c *Context) Synchronize() error { return c.call("cuCtxSynchronize", c.d.cuCtxSynchronize) }
 
 // MemInfo returns free and total device memory in bytes.
 func (c *Context) MemInfo() (free, total uint64, err error) {
-	err = c.d.check("cuMemGetInfo", c.d.cuMemGetInfo(&free, &total))
+	err = c.call("cuMemGetInfo", func() result { return c.d.cuMemGetInfo(&free, &total) })
 	return free, total, err
 }
 
 // Alloc allocates n float32 values of device memory.
 func (c *Context) Alloc(n int) (DevPtr, error) {
 	var p DevPtr
-	if err := c.d.check(fmt.Sprintf("cuMemAlloc(%d bytes)", 4*n), c.d.cuMemAlloc(&p, uint64(4*max(n, 1)))); err != nil {
-		return 0, err
-	}
-	return p, nil
+	err := c.call(fmt.Sprintf("cuMemAlloc(%d bytes)", 4*n), func() result { return c.d.cuMemAlloc(&p, uint64(4*max(n, 1))) })
+	return p, err
 }
 
 // Free releases memory from Alloc.
-func (c *Context) Free(p DevPtr) error { return c.d.check("cuMemFree", c.d.cuMemFree(p)) }
+func (c *Context) Free(p DevPtr) error {
+	return c.call("cuMemFree", func() result { return c.d.cuMemFree(p) })
+}
 
 // Upload copies src to device memory at dst.
 func (c *Context) Upload(dst DevPtr, src []float32) error {
 	if len(src) == 0 {
 		return nil
 	}
-	return c.d.check("cuMemcpyHtoD", c.d.cuMemcpyHtoD(dst, unsafe.Pointer(&src[0]), uint64(4*len(src))))
+	return c.call("cuMemcpyHtoD", func() result {
+		return c.d.cuMemcpyHtoD(dst, unsafe.Pointer(&src[0]), uint64(4*len(src)))
+	})
 }
 
 // Download copies len(dst) values from device memory at src.
@@ -223,12 +232,14 @@ func (c *Context) Download(dst []float32, src DevPtr) error {
 	if len(dst) == 0 {
 		return nil
 	}
-	return c.d.check("cuMemcpyDtoH", c.d.cuMemcpyDtoH(unsafe.Pointer(&dst[0]), src, uint64(4*len(dst))))
+	return c.call("cuMemcpyDtoH", func() result {
+		return c.d.cuMemcpyDtoH(unsafe.Pointer(&dst[0]), src, uint64(4*len(dst)))
+	})
 }
 
 // Fill sets n 32-bit words at dst to the bits of v.
 func (c *Context) Fill(dst DevPtr, v float32, n int) error {
-	return c.d.check("cuMemsetD32", c.d.cuMemsetD32(dst, *(*uint32)(unsafe.Pointer(&v)), uint64(n)))
+	return c.call("cuMemsetD32", func() result { return c.d.cuMemsetD32(dst, *(*uint32)(unsafe.Pointer(&v)), uint64(n)) })
 }
 
 // Module is loaded device code.
@@ -243,7 +254,7 @@ func (c *Context) LoadModule(image []byte) (*Module, error) {
 		return nil, fmt.Errorf("cuda: empty module image")
 	}
 	var m uintptr
-	if err := c.d.check("cuModuleLoadData", c.d.cuModuleLoadData(&m, unsafe.Pointer(&image[0]))); err != nil {
+	if err := c.call("cuModuleLoadData", func() result { return c.d.cuModuleLoadData(&m, unsafe.Pointer(&image[0])) }); err != nil {
 		return nil, err
 	}
 	return &Module{c: c, h: m}, nil
@@ -258,14 +269,16 @@ type Function struct {
 // Function looks up a kernel by its (extern "C") name.
 func (m *Module) Function(name string) (Function, error) {
 	var f uintptr
-	if err := m.c.d.check("cuModuleGetFunction("+name+")", m.c.d.cuModuleGetFunction(&f, m.h, name)); err != nil {
+	if err := m.c.call("cuModuleGetFunction("+name+")", func() result { return m.c.d.cuModuleGetFunction(&f, m.h, name) }); err != nil {
 		return Function{}, err
 	}
 	return Function{Name: name, h: f}, nil
 }
 
 // Unload releases the module.
-func (m *Module) Unload() error { return m.c.d.check("cuModuleUnload", m.c.d.cuModuleUnload(m.h)) }
+func (m *Module) Unload() error {
+	return m.c.call("cuModuleUnload", func() result { return m.c.d.cuModuleUnload(m.h) })
+}
 
 // Launch queues f on grid x block threads with shared bytes of dynamic
 // shared memory. args points at the kernel's one parameter, the struct
@@ -276,9 +289,10 @@ func (c *Context) Launch(f Function, grid, block [3]uint32, shared int, args uns
 	pin.Pin(args)
 	params := &[1]unsafe.Pointer{args}
 	pin.Pin(params)
-	r := c.d.cuLaunchKernel(f.h, grid[0], grid[1], grid[2], block[0], block[1], block[2], uint32(shared), 0,
-		unsafe.Pointer(params), nil)
-	return c.d.check("cuLaunchKernel("+f.Name+")", r)
+	return c.call("cuLaunchKernel("+f.Name+")", func() result {
+		return c.d.cuLaunchKernel(f.h, grid[0], grid[1], grid[2], block[0], block[1], block[2], uint32(shared), 0,
+			unsafe.Pointer(params), nil)
+	})
 }
 
 // goString copies a NUL-terminated C string.
