@@ -115,6 +115,7 @@ func TestInvalidValuesNameTheKey(t *testing.T) {
 		{"negative lr", base + "optimizer:\n  init_lr: -0.1\n", "optimizer.init_lr: -0.1: want a positive number"},
 		{"unknown backbone", strings.Replace(base, "vit_nano", "resnet50", 1), "network.backbone: "},
 		{"unknown method", strings.Replace(base, "supervised", "byol", 1), `experiment.ssl_training: line 2: unknown method "byol" (want one of supervised, finetune, dino, ibot, simsiam)`},
+		{"device", strings.Replace(base, "supervised", "supervised\n  device: gpu0", 1), `experiment.device: device "gpu0": want cpu, cuda or cuda:N`},
 		{"missing method", "network:\n  backbone: vit_nano\n", "experiment.ssl_training: missing"},
 		{"crop larger than image", "experiment:\n  ssl_training: dino\nnetwork:\n  backbone: vit_nano\nssl augmentation kwargs:\n  global_crop_size: 48\n  center_crop: 64\n", "ssl augmentation kwargs.global_crop_size: 48 is larger than input.image size 32"},
 		{"labels", base + "finetune:\n  labels: 500\n", `finetune.labels: "500" is not one of 300, 600, 1200, all`},

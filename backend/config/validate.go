@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"github.com/sslens/sslens/backend/gpu"
 	"math"
 	"strings"
 
@@ -45,8 +46,12 @@ func methodOf(root *yaml.Node) (Method, error) {
 // normalise resolves settings that depend on each other and records
 // warnings for accepted-but-ignored ones.
 func (c *Config) normalise() error {
-	if dev := strings.ToLower(c.Experiment.Device); dev != "" && dev != "cpu" {
-		c.Warnings = append(c.Warnings, fmt.Sprintf("experiment.device: %q: this build has no GPU executor; running on the CPU", c.Experiment.Device))
+	spec, err := gpu.ParseDevice(c.Experiment.Device)
+	if err != nil {
+		return shared.FieldErrorf("experiment.device", "%v", err)
+	}
+	if spec.CUDA {
+		c.Warnings = append(c.Warnings, fmt.Sprintf("experiment.device: %q: training runs on the CPU; the GPU executor runs eval, score and embed (--device %s), not training yet", c.Experiment.Device, spec))
 		c.Experiment.Device = "cpu"
 	}
 	if c.Experiment.UseMixedPrecision {

@@ -55,9 +55,13 @@ func runEmbed(ctx context.Context, fs *flag.FlagSet, args []string, e env) error
 	dataDir := fs.String("data", "", "dataset `DIR` (default: the run's input.data path)")
 	indices := fs.String("indices", "", "splits `FILE` for --split train, val or test (default: the run's, else DIR's)")
 	splitFlag := fs.String("split", "all", "images to embed: all, train, val or test")
+	device := registerDevice(fs)
 	normFrom := fs.String("norm-from", "", "dataset `DIR` whose train split normalises the images when the checkpoint carries no normalisation (imported weights)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
+		return err
+	}
+	if err := checkDevice(*device, true); err != nil {
 		return err
 	}
 	var split data.SplitName // "": all
@@ -99,7 +103,7 @@ func runEmbed(ctx context.Context, fs *flag.FlagSet, args []string, e env) error
 	if err != nil {
 		return err
 	}
-	m, err := e.newModel(ck.Params, inferenceOptions)
+	m, err := e.inferenceModel(ck.Params, *device, 0)
 	if err != nil {
 		return err
 	}

@@ -58,8 +58,12 @@ func runEval(ctx context.Context, fs *flag.FlagSet, args []string, e env) error 
 	subsetSeed := fs.Uint64("subset-seed", 0, "with --knn-labels: the subset `S`eed, as finetune.subset_seed")
 	bootstrap := fs.Int("bootstrap", 1000, "bootstrap resamples for the 95% intervals (0: none)")
 	asJSON := fs.Bool("json", false, "print the reports as JSON")
+	device := registerDevice(fs)
 	pos, err := parseFlags(fs, args)
 	if err != nil {
+		return err
+	}
+	if err := checkDevice(*device, true); err != nil {
 		return err
 	}
 	split, err := data.ParseSplit(*splitFlag)
@@ -94,7 +98,7 @@ func runEval(ctx context.Context, fs *flag.FlagSet, args []string, e env) error 
 	if err != nil {
 		return err
 	}
-	m, err := e.newModel(ck.Params, inferenceOptions)
+	m, err := e.inferenceModel(ck.Params, *device, 0)
 	if err != nil {
 		return err
 	}

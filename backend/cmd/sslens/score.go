@@ -87,6 +87,9 @@ func runScore(ctx context.Context, fs *flag.FlagSet, args []string, e env) error
 	if err != nil {
 		return err
 	}
+	if err := checkDevice(st.device, st.shards <= 1); err != nil {
+		return err
+	}
 	if st.out != "" {
 		return st.run(ctx, e, *ckPath, pos)
 	}
@@ -130,7 +133,7 @@ func runScore(ctx context.Context, fs *flag.FlagSet, args []string, e env) error
 	}
 	var scores []score
 	if set.Len() > 0 {
-		m, err := e.newModel(ck.Params, inferenceOptions)
+		m, err := e.inferenceModel(ck.Params, st.device, 0)
 		if err != nil {
 			return err
 		}

@@ -23,6 +23,7 @@ type streamFlags struct {
 	lists          stringList
 	resume         bool
 	batch, workers int
+	device         string // --device, with or without --out
 	// shards: score as that many Slurm jobs (--executor slurm).
 	shards   int
 	executor string
@@ -35,6 +36,7 @@ func (st *streamFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&st.shard, "shard", "", "with --out: score shard `I/N` of the inputs (inputs I, I+N, ..., from 1)")
 	fs.BoolVar(&st.resume, "resume", false, "with --out: continue the scores.csv an interrupted run left in DIR")
 	fs.IntVar(&st.batch, "batch", 64, "with --out: images per model call")
+	fs.StringVar(&st.device, "device", "cpu", deviceUsage)
 	fs.IntVar(&st.workers, "workers", 0, "with --out: decoding goroutines (0: one per core)")
 	fs.IntVar(&st.shards, "shards", 0, "with --out and --executor slurm: score as `N` Slurm jobs, shard I into DIR/shards/I, then merge their rankings into DIR")
 	fs.StringVar(&st.executor, "executor", "local", "with --out: where to score, `local`ly, or slurm: --shards N jobs (a run again follows them, or resubmits the failed ones, which resume)")
@@ -82,7 +84,7 @@ func (st *streamFlags) run(ctx context.Context, e env, ckPath string, args []str
 	if st.shards > 1 {
 		return st.runShards(ctx, e, ckPath, args)
 	}
-	m, err := e.newModel(ck.Params, modelOptions{Batch: st.batch})
+	m, err := e.inferenceModel(ck.Params, st.device, st.batch)
 	if err != nil {
 		return err
 	}
@@ -142,7 +144,7 @@ func (st *streamFlags) runShards(ctx context.Context, e env, ckPath string, args
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
-	common := []string{"--checkpoint", abs(ckPath), "--batch", strconv.Itoa(st.batch), "--workers", strconv.Itoa(st.workers), "--resume"}
+	common := []string{"--checkpoint", abs(ckPath), "--batch", strconv.Itoa(st.batch), "--workers", strconv.Itoa(st.workers), "--device", st.device, "--resume"}
 	for _, l := range st.lists {
 		common = append(common, "--list", abs(l))
 	}
