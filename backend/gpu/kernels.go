@@ -2,7 +2,6 @@ package gpu
 
 import (
 	_ "embed"
-	"fmt"
 	"unsafe"
 )
 
@@ -14,7 +13,9 @@ var Source string
 
 // KernelNames are the kernels Source defines, each loaded when a device
 // opens.
-var KernelNames = []string{"patchify", "tokens", "bias_act", "layernorm", "attention", "gather_cls"}
+var KernelNames = []string{"patchify", "tokens", "bias_act", "layernorm", "attention", "gather_cls",
+	"fill", "keep_mask", "residual", "scale_rows", "softmax_ce", "scatter_cls", "layernorm_backward",
+	"layernorm_param_grads", "col_sum", "bias_gelu", "gelu_backward", "attention_backward", "tokens_backward"}
 
 // Launch geometry: every kernel runs blocks of 256 threads (8 warps).
 // Elementwise kernels loop grid-stride over their elements, so any grid is
@@ -27,9 +28,9 @@ const (
 
 func (k kernels) gridFor(n int) int { return max(1, min(k.dev.GridStride(), (n+threads-1)/threads)) }
 
-// The argument structs mirror kernels.cu's: pointers first, then 32-bit
-// values, so Go and C lay them out alike (TestArgLayout checks the sizes
-// against the compiled source).
+// The argument structs mirror kernels.cu's: pointers and 64-bit values
+// first, then 32-bit ones, so Go and C lay them out alike (TestArgLayout
+// checks the sizes against the compiled source).
 
 type patchifyArgs struct {
 	patches, images Ptr
@@ -53,8 +54,10 @@ type layerNormArgs struct {
 }
 
 type attentionArgs struct {
-	out, probs, qkv Ptr
-	n, t, h, dh     int32
+	out, probs, qkv    Ptr
+	seed               uint64
+	n, t, h, dh, first int32
+	p                  float32
 }
 
 type gatherCLSArgs struct {
@@ -62,11 +65,89 @@ type gatherCLSArgs struct {
 	n, t, d int32
 }
 
+type fillArgs struct {
+	y Ptr
+	n int64
+	v float32
+}
+
+type keepMaskArgs struct {
+	keep     Ptr
+	seed     uint64
+	n, first int32
+	p        float32
+}
+
+type residualArgs struct {
+	y, x, f, b, keep Ptr
+	rows, cols, per  int32
+}
+
+type scaleRowsArgs struct {
+	y, x, keep      Ptr
+	rows, cols, per int32
+}
+
+type softmaxCEArgs struct {
+	probs, loss, dlogits, logits, labels Ptr
+	n, c                                 int32
+	scale                                float32
+}
+
+type scatterCLSArgs struct {
+	dx, dy  Ptr
+	n, t, d int32
+}
+
+type layerNormBackwardArgs struct {
+	dx, dy, x, mean, rstd, gamma Ptr
+	rows, d, accumulate          int32
+}
+
+type layerNormParamGradsArgs struct {
+	dgamma, dbeta, dy, x, mean, rstd Ptr
+	rows, d                          int32
+}
+
+type colSumArgs struct {
+	out, x     Ptr
+	rows, cols int32
+}
+
+type biasGELUArgs struct {
+	y, u, b    Ptr
+	rows, cols int32
+}
+
+type geluBackwardArgs struct {
+	dy, u Ptr
+	n     int64
+}
+
+type attentionBackwardArgs struct {
+	dqkv, dout, qkv, probs Ptr
+	seed                   uint64
+	n, t, h, dh, first     int32
+	p                      float32
+}
+
+type tokensBackwardArgs struct {
+	dpatches, dpos, dcls, dx Ptr
+	n, p, d                  int32
+}
+
 // argSizes are the Go sizes of each kernel's argument struct.
 var argSizes = map[string]uintptr{
 	"patchify": unsafe.Sizeof(patchifyArgs{}), "tokens": unsafe.Sizeof(tokensArgs{}),
 	"bias_act": unsafe.Sizeof(biasActArgs{}), "layernorm": unsafe.Sizeof(layerNormArgs{}),
 	"attention": unsafe.Sizeof(attentionArgs{}), "gather_cls": unsafe.Sizeof(gatherCLSArgs{}),
+	"fill": unsafe.Sizeof(fillArgs{}), "keep_mask": unsafe.Sizeof(keepMaskArgs{}),
+	"residual": unsafe.Sizeof(residualArgs{}), "scale_rows": unsafe.Sizeof(scaleRowsArgs{}),
+	"softmax_ce": unsafe.Sizeof(softmaxCEArgs{}), "scatter_cls": unsafe.Sizeof(scatterCLSArgs{}),
+	"layernorm_backward": unsafe.Sizeof(layerNormBackwardArgs{}), "layernorm_param_grads": unsafe.Sizeof(layerNormParamGradsArgs{}),
+	"col_sum": unsafe.Sizeof(colSumArgs{}), "bias_gelu": unsafe.Sizeof(biasGELUArgs{}),
+	"gelu_backward": unsafe.Sizeof(geluBackwardArgs{}), "attention_backward": unsafe.Sizeof(attentionBackwardArgs{}),
+	"tokens_backward": unsafe.Sizeof(tokensBackwardArgs{}),
 }
 
 // kernels launches kernels.cu's kernels on a device with their geometry.
@@ -102,15 +183,103 @@ func (k kernels) layerNorm(y, mean, rstd, x, gamma, beta Ptr, rows, d int, eps f
 // per warp.
 func attentionShared(t, dh int) int { return 4 * (2*t*dh + warps*t) }
 
+// attnDropout is attention dropout for one forward: rate p (0: off), the
+// seed of its masks and the batch index of the forward's first sequence.
+type attnDropout struct {
+	seed  uint64
+	first int
+	p     float32
+}
+
 // attention runs one block per (sequence, head); probs may be 0.
-func (k kernels) attention(out, probs, qkv Ptr, n, t, h, dh int) error {
-	shared := attentionShared(t, dh)
-	if shared > k.dev.MaxShared() {
-		return fmt.Errorf("gpu: attention over %d tokens of head width %d needs %d bytes of shared memory, the device has %d per block",
-			t, dh, shared, k.dev.MaxShared())
+func (k kernels) attention(out, probs, qkv Ptr, n, t, h, dh int, drop attnDropout) error {
+	a := attentionArgs{out, probs, qkv, drop.seed, int32(n), int32(t), int32(h), int32(dh), int32(drop.first), drop.p}
+	return k.dev.Launch("attention", n*h, threads, attentionShared(t, dh), unsafe.Pointer(&a))
+}
+
+// attentionBackwardShared is attention_backward's dynamic shared memory in
+// bytes: one head's values (then keys), t·dh, and dS, t·t.
+func attentionBackwardShared(t, dh int) int { return 4 * (t*dh + t*t) }
+
+// attentionBackward runs one block per (sequence, head), with the
+// forward's dropout.
+func (k kernels) attentionBackward(dqkv, dout, qkv, probs Ptr, n, t, h, dh int, drop attnDropout) error {
+	a := attentionBackwardArgs{dqkv, dout, qkv, probs, drop.seed, int32(n), int32(t), int32(h), int32(dh), int32(drop.first), drop.p}
+	return k.dev.Launch("attention_backward", n*h, threads, attentionBackwardShared(t, dh), unsafe.Pointer(&a))
+}
+
+func (k kernels) fill(y Ptr, n int, v float32) error {
+	a := fillArgs{y, int64(n), v}
+	return k.dev.Launch("fill", k.gridFor(n), threads, 0, unsafe.Pointer(&a))
+}
+
+// keepMask draws drop path's factors for samples first..first+n-1.
+func (k kernels) keepMask(keep Ptr, seed uint64, n, first int, p float32) error {
+	a := keepMaskArgs{keep, seed, int32(n), int32(first), p}
+	return k.dev.Launch("keep_mask", k.gridFor(n), threads, 0, unsafe.Pointer(&a))
+}
+
+// residual sets y = x + (f + b)·keep[row/per]; keep may be 0.
+func (k kernels) residual(y, x, f, b, keep Ptr, rows, cols, per int) error {
+	a := residualArgs{y, x, f, b, keep, int32(rows), int32(cols), int32(per)}
+	return k.dev.Launch("residual", k.gridFor(rows*cols), threads, 0, unsafe.Pointer(&a))
+}
+
+// scaleRows sets y = x·keep[row/per]; keep may be 0 (a copy).
+func (k kernels) scaleRows(y, x, keep Ptr, rows, cols, per int) error {
+	a := scaleRowsArgs{y, x, keep, int32(rows), int32(cols), int32(per)}
+	return k.dev.Launch("scale_rows", k.gridFor(rows*cols), threads, 0, unsafe.Pointer(&a))
+}
+
+// softmaxCE: probs, per-row loss and dlogits·scale from logits [n, c] and
+// labels (as floats).
+func (k kernels) softmaxCE(probs, loss, dlogits, logits, labels Ptr, n, c int, scale float32) error {
+	a := softmaxCEArgs{probs, loss, dlogits, logits, labels, int32(n), int32(c), scale}
+	return k.dev.Launch("softmax_ce", k.gridFor(n), threads, 0, unsafe.Pointer(&a))
+}
+
+func (k kernels) scatterCLS(dx, dy Ptr, n, t, d int) error {
+	a := scatterCLSArgs{dx, dy, int32(n), int32(t), int32(d)}
+	return k.dev.Launch("scatter_cls", k.gridFor(n*t*d), threads, 0, unsafe.Pointer(&a))
+}
+
+// layerNormBackward sets dx, or adds to it when accumulate, one warp per row.
+func (k kernels) layerNormBackward(dx, dy, x, mean, rstd, gamma Ptr, rows, d int, accumulate bool) error {
+	a := layerNormBackwardArgs{dx, dy, x, mean, rstd, gamma, int32(rows), int32(d), 0}
+	if accumulate {
+		a.accumulate = 1
 	}
-	a := attentionArgs{out, probs, qkv, int32(n), int32(t), int32(h), int32(dh)}
-	return k.dev.Launch("attention", n*h, threads, shared, unsafe.Pointer(&a))
+	return k.dev.Launch("layernorm_backward", (rows+warps-1)/warps, threads, 0, unsafe.Pointer(&a))
+}
+
+// layerNormParamGrads adds the gradients of gamma and beta, a thread per column.
+func (k kernels) layerNormParamGrads(dgamma, dbeta, dy, x, mean, rstd Ptr, rows, d int) error {
+	a := layerNormParamGradsArgs{dgamma, dbeta, dy, x, mean, rstd, int32(rows), int32(d)}
+	return k.dev.Launch("layernorm_param_grads", (d+threads-1)/threads, threads, 0, unsafe.Pointer(&a))
+}
+
+// colSum adds the column sums of x [rows, cols] to out, a thread per column.
+func (k kernels) colSum(out, x Ptr, rows, cols int) error {
+	a := colSumArgs{out, x, int32(rows), int32(cols)}
+	return k.dev.Launch("col_sum", (cols+threads-1)/threads, threads, 0, unsafe.Pointer(&a))
+}
+
+// biasGELU adds b to u in place and sets y = gelu(u).
+func (k kernels) biasGELU(y, u, b Ptr, rows, cols int) error {
+	a := biasGELUArgs{y, u, b, int32(rows), int32(cols)}
+	return k.dev.Launch("bias_gelu", k.gridFor(rows*cols), threads, 0, unsafe.Pointer(&a))
+}
+
+// geluBackward multiplies dy in place by gelu'(u).
+func (k kernels) geluBackward(dy, u Ptr, n int) error {
+	a := geluBackwardArgs{dy, u, int64(n)}
+	return k.dev.Launch("gelu_backward", k.gridFor(n), threads, 0, unsafe.Pointer(&a))
+}
+
+// tokensBackward sets dpatches and adds to dpos and dcls.
+func (k kernels) tokensBackward(dpatches, dpos, dcls, dx Ptr, n, p, d int) error {
+	a := tokensBackwardArgs{dpatches, dpos, dcls, dx, int32(n), int32(p), int32(d)}
+	return k.dev.Launch("tokens_backward", k.gridFor(n*p*d), threads, 0, unsafe.Pointer(&a))
 }
 
 func (k kernels) gatherCLS(y, x Ptr, n, t, d int) error {

@@ -7,37 +7,89 @@ import (
 	"github.com/sslens/sslens/backend/nn/vit"
 )
 
-// ViT runs a backbone with its two-class head forward on a Device, in
-// evaluation mode: P(lens) and class-token features as nn.Classifier's
-// Predict and Features compute them on the CPU. The parameters are copied
-// to the device once, in one allocation; activations are sized for Batch
-// images and reused call after call.
+// ViT is a backbone with its two-class head on a Device: the parameters in
+// one device allocation (gradients in another of the same layout when it
+// trains) and activations for Batch images, reused call after call.
+//
+// In evaluation mode every block computes in one set of buffers, the
+// residual stream updated in place. In training mode each block keeps its
+// own (what its backward reads), attention dropout and drop path are on,
+// and the masks are recomputed in the backward from counter-based draws
+// rather than stored.
 type ViT struct {
 	dev   Device
 	k     kernels
 	p     vit.Preset
 	batch int
+	train bool
 	mem   buffers
 	param map[string]Ptr // each parameter's device copy
-	// Activations for batch images of t = p+1 tokens of width d:
-	images, patches, emb Ptr // [b, c, s, s], [b·p, c·ps·ps], [b·p, d]
-	x, h, att            Ptr // [b·t, d] residual stream, normed, attention
-	qkv, hidden          Ptr // [b·t, 3d], [b·t, mlp·d]
-	clsRaw, cls, logits  Ptr // [b, d], [b, d], [b, 2]
+	grad  map[string]Ptr // and its gradient (training only)
+	all   Ptr            // the parameters' one allocation
+	host  *vit.Params    // what was uploaded
+
+	// images [b, c, s, s], patches [b·p, c·ps·ps], emb [b·p, d].
+	images, patches, emb Ptr
+	// stream[i] [b·t, d] is the residual stream entering block i,
+	// stream[Depth] the last block's output: Depth+1 buffers in training,
+	// one (updated in place) in evaluation.
+	stream           []Ptr
+	blocks           []blockActs // per block in training, one set shared in evaluation
+	clsRaw, cls      Ptr         // [b, d] class tokens before and after the final norm
+	clsMean, clsRstd Ptr         // [b]
+	logits           Ptr         // [b, 2]
 }
 
-// ForwardFloats is the device memory of a ViT's activations for batch
-// images, in float32 values.
-func ForwardFloats(p vit.Preset, batch int) int {
+// blockActs are one block's activations for b images of t tokens.
+type blockActs struct {
+	mean1, rstd1, mean2, rstd2 Ptr // [b·t]
+	h1, att, branch, mid, h2   Ptr // [b·t, d]: norm1(x), attention, a branch before its residual, x after attention, norm2(mid)
+	qkv                        Ptr // [b·t, 3d]
+	probs                      Ptr // [b·h·t·t]
+	u, g                       Ptr // [b·t, mlp·d]: fc1's output, GELU(u)
+	keep1, keep2               Ptr // [b] drop path factors of the two branches
+}
+
+// shape is a ViT's sizes for n images.
+type shape struct {
+	n, c, s, ps, g, pt, t, d, h, dh, hid, cols, rows int
+}
+
+func (m *ViT) shape(n int) shape {
+	p := m.p
 	g := p.Grid(p.ImageSize)
-	pt, t, d := g*g, g*g+1, p.Dim
-	cols := p.InChans * p.PatchSize * p.PatchSize
-	return batch * (p.InChans*p.ImageSize*p.ImageSize + pt*cols + pt*d + 3*t*d + 3*t*d + p.MLPRatio*t*d + 2*d + 2)
+	return shape{n: n, c: p.InChans, s: p.ImageSize, ps: p.PatchSize, g: g, pt: g * g, t: g*g + 1, d: p.Dim,
+		h: p.Heads, dh: p.HeadDim(), hid: p.MLPRatio * p.Dim, cols: p.InChans * p.PatchSize * p.PatchSize, rows: n * (g*g + 1)}
+}
+
+// blockFloats is the device memory of one block's activations in floats.
+func (s shape) blockFloats() int {
+	return 4*s.rows + 5*s.rows*s.d + 3*s.rows*s.d + s.n*s.h*s.t*s.t + 2*s.rows*s.hid + 2*s.n
+}
+
+// ActivationFloats is the device memory of a ViT's activations for batch
+// images, in floats: one block's set in evaluation, Depth of them in
+// training.
+func ActivationFloats(p vit.Preset, batch int, train bool) int {
+	s := (&ViT{p: p}).shape(batch)
+	blocks := 1
+	if train {
+		blocks = p.Depth
+	}
+	streams := 1
+	if train {
+		streams = p.Depth + 1
+	}
+	return s.n*s.c*s.s*s.s + s.n*s.pt*(s.cols+s.d) + streams*s.rows*s.d + blocks*s.blockFloats() + 2*s.n*s.d + 4*s.n
 }
 
 // NewViT copies ps (a backbone with a two-class head) to dev and
-// allocates activations for batch images.
+// allocates evaluation activations for batch images.
 func NewViT(dev Device, ps *vit.Params, batch int) (*ViT, error) {
+	return newViT(dev, ps, batch, false)
+}
+
+func newViT(dev Device, ps *vit.Params, batch int, train bool) (*ViT, error) {
 	if ps.NumClasses != 2 {
 		return nil, fmt.Errorf("gpu: parameter set has %d classes, want 2 (non-lens, lens)", ps.NumClasses)
 	}
@@ -48,56 +100,91 @@ func NewViT(dev Device, ps *vit.Params, batch int) (*ViT, error) {
 	if err := p.Validate(); err != nil {
 		return nil, fmt.Errorf("gpu: %w", err)
 	}
-	g := p.Grid(p.ImageSize)
-	if shared := attentionShared(g*g+1, p.HeadDim()); shared > dev.MaxShared() {
-		return nil, fmt.Errorf("gpu: %s at %d px: attention needs %d bytes of shared memory per block, %s has %d",
-			p.Name, p.ImageSize, shared, dev, dev.MaxShared())
+	m := &ViT{dev: dev, k: kernels{dev}, p: p, batch: batch, train: train, mem: buffers{dev: dev},
+		param: make(map[string]Ptr), host: ps}
+	s := m.shape(batch)
+	for _, need := range []int{attentionShared(s.t, s.dh), attentionBackwardShared(s.t, s.dh)} {
+		if need > dev.MaxShared() {
+			return nil, fmt.Errorf("gpu: %s at %d px: attention needs %d bytes of shared memory per block, %s has %d",
+				p.Name, p.ImageSize, need, dev, dev.MaxShared())
+		}
 	}
-	m := &ViT{dev: dev, k: kernels{dev}, p: p, batch: batch, mem: buffers{dev: dev}, param: make(map[string]Ptr)}
-	if err := m.upload(ps); err != nil {
+	if err := m.allocate(ps, s); err != nil {
 		m.mem.free()
 		return nil, err
 	}
-	pt, t, d := g*g, g*g+1, p.Dim
-	cols := p.InChans * p.PatchSize * p.PatchSize
-	for _, a := range []struct {
-		ptr  *Ptr
-		n    int
-		what string
-	}{
-		{&m.images, batch * p.InChans * p.ImageSize * p.ImageSize, "images"},
-		{&m.patches, batch * pt * cols, "patches"}, {&m.emb, batch * pt * d, "patch embeddings"},
-		{&m.x, batch * t * d, "residual stream"}, {&m.h, batch * t * d, "normed tokens"},
-		{&m.att, batch * t * d, "attention output"}, {&m.qkv, batch * t * 3 * d, "qkv"},
-		{&m.hidden, batch * t * p.MLPRatio * d, "MLP hidden"},
-		{&m.clsRaw, batch * d, "class tokens"}, {&m.cls, batch * d, "features"}, {&m.logits, batch * 2, "logits"},
-	} {
-		ptr, err := m.mem.alloc(a.what, a.n)
-		if err != nil {
-			m.mem.free()
-			return nil, err
-		}
-		*a.ptr = ptr
+	if err := m.Upload(); err != nil {
+		m.mem.free()
+		return nil, err
 	}
 	return m, nil
 }
 
-// upload copies every parameter into one device allocation.
-func (m *ViT) upload(ps *vit.Params) error {
-	all := make([]float32, 0, ps.NumElements())
-	offset := make(map[string]int, ps.Len())
-	for _, p := range ps.List() {
-		offset[p.Name] = len(all)
-		all = append(all, p.Data...)
+// allocate reserves the parameters, gradients and activations.
+func (m *ViT) allocate(ps *vit.Params, s shape) error {
+	var err error
+	alloc := func(what string, n int) Ptr {
+		if err != nil {
+			return 0
+		}
+		var p Ptr
+		p, err = m.mem.alloc(what, n)
+		return p
 	}
-	base, err := m.mem.alloc("parameters", len(all))
-	if err != nil {
-		return err
+	m.all = alloc("parameters", ps.NumElements())
+	var grads Ptr
+	if m.train {
+		grads = alloc("gradients", ps.NumElements())
+		m.grad = make(map[string]Ptr)
 	}
-	for name, off := range offset {
-		m.param[name] = base.At(off)
+	off := 0
+	for _, q := range ps.List() {
+		m.param[q.Name] = m.all.At(off)
+		if m.train {
+			m.grad[q.Name] = grads.At(off)
+		}
+		off += len(q.Data)
 	}
-	if err := m.dev.Upload(base, all); err != nil {
+	m.images = alloc("images", s.n*s.c*s.s*s.s)
+	m.patches = alloc("patches", s.n*s.pt*s.cols)
+	m.emb = alloc("patch embeddings", s.n*s.pt*s.d)
+	blocks := 1
+	m.stream = []Ptr{alloc("tokens", s.rows*s.d)}
+	if m.train {
+		blocks = m.p.Depth
+		for range m.p.Depth {
+			m.stream = append(m.stream, alloc("residual stream", s.rows*s.d))
+		}
+	}
+	m.blocks = make([]blockActs, blocks)
+	for i := range m.blocks {
+		b := &m.blocks[i]
+		what := fmt.Sprintf("block %d activations", i)
+		for _, f := range []*Ptr{&b.mean1, &b.rstd1, &b.mean2, &b.rstd2} {
+			*f = alloc(what, s.rows)
+		}
+		for _, f := range []*Ptr{&b.h1, &b.att, &b.branch, &b.mid, &b.h2} {
+			*f = alloc(what, s.rows*s.d)
+		}
+		b.qkv = alloc(what, 3*s.rows*s.d)
+		b.probs = alloc(what, s.n*s.h*s.t*s.t)
+		b.u, b.g = alloc(what, s.rows*s.hid), alloc(what, s.rows*s.hid)
+		b.keep1, b.keep2 = alloc(what, s.n), alloc(what, s.n)
+	}
+	m.clsRaw, m.cls = alloc("class tokens", s.n*s.d), alloc("features", s.n*s.d)
+	m.clsMean, m.clsRstd = alloc("final norm", s.n), alloc("final norm", s.n)
+	m.logits = alloc("logits", s.n*2)
+	return err
+}
+
+// Upload copies the host parameters (the vit.Params the ViT was built
+// from) to the device: after an optimiser changed them.
+func (m *ViT) Upload() error {
+	all := make([]float32, 0, m.host.NumElements())
+	for _, q := range m.host.List() {
+		all = append(all, q.Data...)
+	}
+	if err := m.dev.Upload(m.all, all); err != nil {
 		return fmt.Errorf("gpu: parameters: %w", err)
 	}
 	return nil
@@ -109,72 +196,117 @@ func (m *ViT) Batch() int { return m.batch }
 // imageLen is the number of values of one input image.
 func (m *ViT) imageLen() int { return m.p.InChans * m.p.ImageSize * m.p.ImageSize }
 
-// forward runs n <= batch images already in m.images through the backbone
-// and head, leaving features in m.cls and logits in m.logits.
-func (m *ViT) forward(n int) error {
-	p, k := m.p, m.k
-	g := p.Grid(p.ImageSize)
-	pt, t, d, hid := g*g, g*g+1, p.Dim, p.MLPRatio*p.Dim
-	cols := p.InChans * p.PatchSize * p.PatchSize
-	rows := n * t
-	w := m.param
-	eps := float32(vit.LayerNormEps)
-	steps := []func() error{
-		func() error { return k.patchify(m.patches, m.images, n, p.InChans, p.ImageSize, p.PatchSize) },
-		func() error {
-			return m.dev.Gemm(false, true, n*pt, d, cols, 1, m.patches, cols, w["patch_embed.proj.weight"], cols, 0, m.emb, d)
-		},
-		func() error { return k.biasAct(m.emb, w["patch_embed.proj.bias"], n*pt, d, false) },
-		func() error { return k.tokens(m.x, m.emb, w["cls_token"], w["pos_embed"], n, pt, d) },
-	}
-	for i := range p.Depth {
-		b := fmt.Sprintf("blocks.%d.", i)
-		steps = append(steps,
-			func() error { return k.layerNorm(m.h, 0, 0, m.x, w[b+"norm1.weight"], w[b+"norm1.bias"], rows, d, eps) },
-			func() error {
-				return m.dev.Gemm(false, true, rows, 3*d, d, 1, m.h, d, w[b+"attn.qkv.weight"], d, 0, m.qkv, 3*d)
-			},
-			func() error {
-				if !p.QKVBias {
-					return nil
-				}
-				return k.biasAct(m.qkv, w[b+"attn.qkv.bias"], rows, 3*d, false)
-			},
-			func() error { return k.attention(m.att, 0, m.qkv, n, t, p.Heads, p.HeadDim()) },
-			// x += att·Wᵀ + b: the residual sum is the GEMM's beta = 1.
-			func() error {
-				return m.dev.Gemm(false, true, rows, d, d, 1, m.att, d, w[b+"attn.proj.weight"], d, 1, m.x, d)
-			},
-			func() error { return k.biasAct(m.x, w[b+"attn.proj.bias"], rows, d, false) },
-			func() error { return k.layerNorm(m.h, 0, 0, m.x, w[b+"norm2.weight"], w[b+"norm2.bias"], rows, d, eps) },
-			func() error {
-				return m.dev.Gemm(false, true, rows, hid, d, 1, m.h, d, w[b+"mlp.fc1.weight"], d, 0, m.hidden, hid)
-			},
-			func() error { return k.biasAct(m.hidden, w[b+"mlp.fc1.bias"], rows, hid, true) },
-			func() error {
-				return m.dev.Gemm(false, true, rows, d, hid, 1, m.hidden, hid, w[b+"mlp.fc2.weight"], hid, 1, m.x, d)
-			},
-			func() error { return k.biasAct(m.x, w[b+"mlp.fc2.bias"], rows, d, false) },
-		)
-	}
-	steps = append(steps,
-		func() error { return k.gatherCLS(m.clsRaw, m.x, n, t, d) },
-		func() error { return k.layerNorm(m.cls, 0, 0, m.clsRaw, w["norm.weight"], w["norm.bias"], n, d, eps) },
-		func() error {
-			return m.dev.Gemm(false, true, n, 2, d, 1, m.cls, d, w["head.weight"], d, 0, m.logits, 2)
-		},
-		func() error { return k.biasAct(m.logits, w["head.bias"], n, 2, false) },
-	)
-	for _, s := range steps {
-		if err := s(); err != nil {
-			return err
-		}
-	}
-	return m.dev.Sync()
+// dropout is one training forward's randomness: the seed of its step and
+// the batch index of its first image.
+type dropout struct {
+	seed  uint64
+	first int
 }
 
-// each runs images (whole images of the preset's size) through forward in
-// chunks of the batch size and calls read with each chunk's image count.
+// streamSeed derives the seed of draw stream k (attention dropout, drop
+// path of either branch, per block) from a step's seed.
+func streamSeed(step uint64, k int) uint64 { return mix64(step ^ mix64(uint64(k)+0x9E3779B97F4A7C15)) }
+
+// mix64 is splitmix64's finaliser, as kernels.cu's.
+func mix64(z uint64) uint64 {
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EB
+	return z ^ (z >> 31)
+}
+
+// runner runs launches in turn until the first error, which it keeps.
+type runner struct{ err error }
+
+func (r *runner) do(f func() error) {
+	if r.err == nil {
+		r.err = f()
+	}
+}
+
+// streamAt is the residual stream buffer entering block i (i = Depth: the
+// last block's output).
+func (m *ViT) streamAt(i int) Ptr { return m.stream[min(i, len(m.stream)-1)] }
+
+// acts is block i's activation set.
+func (m *ViT) acts(i int) blockActs { return m.blocks[min(i, len(m.blocks)-1)] }
+
+// forward runs n <= batch images already in m.images through the backbone
+// and head, leaving features in m.cls and logits in m.logits. drop is nil
+// in evaluation; in training it seeds the masks.
+func (m *ViT) forward(n int, drop *dropout) error {
+	s, k, w := m.shape(n), m.k, m.param
+	eps := float32(vit.LayerNormEps)
+	var run runner
+	run.do(func() error { return k.patchify(m.patches, m.images, n, s.c, s.s, s.ps) })
+	run.do(func() error {
+		return m.dev.Gemm(false, true, n*s.pt, s.d, s.cols, 1, m.patches, s.cols, w["patch_embed.proj.weight"], s.cols, 0, m.emb, s.d)
+	})
+	run.do(func() error { return k.biasAct(m.emb, w["patch_embed.proj.bias"], n*s.pt, s.d, false) })
+	run.do(func() error { return k.tokens(m.streamAt(0), m.emb, w["cls_token"], w["pos_embed"], n, s.pt, s.d) })
+	for i := range m.p.Depth {
+		run.do(func() error { return m.block(i, s, drop) })
+	}
+	last := m.streamAt(m.p.Depth)
+	run.do(func() error { return k.gatherCLS(m.clsRaw, last, n, s.t, s.d) })
+	run.do(func() error {
+		return k.layerNorm(m.cls, m.clsMean, m.clsRstd, m.clsRaw, w["norm.weight"], w["norm.bias"], n, s.d, eps)
+	})
+	run.do(func() error {
+		return m.dev.Gemm(false, true, n, 2, s.d, 1, m.cls, s.d, w["head.weight"], s.d, 0, m.logits, 2)
+	})
+	run.do(func() error { return k.biasAct(m.logits, w["head.bias"], n, 2, false) })
+	return run.err
+}
+
+// block runs transformer block i from streamAt(i) into streamAt(i+1):
+// x + drop_path(attn(norm1(x))), then + drop_path(mlp(norm2(·))).
+func (m *ViT) block(i int, s shape, drop *dropout) error {
+	k, w, a := m.k, m.param, m.acts(i)
+	x, out := m.streamAt(i), m.streamAt(i+1)
+	b := fmt.Sprintf("blocks.%d.", i)
+	eps := float32(vit.LayerNormEps)
+	var keep1, keep2 Ptr // 0: branches kept
+	var attn attnDropout
+	var run runner
+	if drop != nil {
+		attn = attnDropout{seed: streamSeed(drop.seed, 3*i), first: drop.first, p: float32(m.p.AttnDrop)}
+		if p := m.p.DropPathAt(i); p > 0 {
+			keep1, keep2 = a.keep1, a.keep2
+			run.do(func() error { return k.keepMask(keep1, streamSeed(drop.seed, 3*i+1), s.n, drop.first, float32(p)) })
+			run.do(func() error { return k.keepMask(keep2, streamSeed(drop.seed, 3*i+2), s.n, drop.first, float32(p)) })
+		}
+	}
+	run.do(func() error {
+		return k.layerNorm(a.h1, a.mean1, a.rstd1, x, w[b+"norm1.weight"], w[b+"norm1.bias"], s.rows, s.d, eps)
+	})
+	run.do(func() error {
+		return m.dev.Gemm(false, true, s.rows, 3*s.d, s.d, 1, a.h1, s.d, w[b+"attn.qkv.weight"], s.d, 0, a.qkv, 3*s.d)
+	})
+	if m.p.QKVBias {
+		run.do(func() error { return k.biasAct(a.qkv, w[b+"attn.qkv.bias"], s.rows, 3*s.d, false) })
+	}
+	run.do(func() error { return k.attention(a.att, a.probs, a.qkv, s.n, s.t, s.h, s.dh, attn) })
+	run.do(func() error {
+		return m.dev.Gemm(false, true, s.rows, s.d, s.d, 1, a.att, s.d, w[b+"attn.proj.weight"], s.d, 0, a.branch, s.d)
+	})
+	run.do(func() error { return k.residual(a.mid, x, a.branch, w[b+"attn.proj.bias"], keep1, s.rows, s.d, s.t) })
+	run.do(func() error {
+		return k.layerNorm(a.h2, a.mean2, a.rstd2, a.mid, w[b+"norm2.weight"], w[b+"norm2.bias"], s.rows, s.d, eps)
+	})
+	run.do(func() error {
+		return m.dev.Gemm(false, true, s.rows, s.hid, s.d, 1, a.h2, s.d, w[b+"mlp.fc1.weight"], s.d, 0, a.u, s.hid)
+	})
+	run.do(func() error { return k.biasGELU(a.g, a.u, w[b+"mlp.fc1.bias"], s.rows, s.hid) })
+	run.do(func() error {
+		return m.dev.Gemm(false, true, s.rows, s.d, s.hid, 1, a.g, s.hid, w[b+"mlp.fc2.weight"], s.hid, 0, a.branch, s.d)
+	})
+	run.do(func() error { return k.residual(out, a.mid, a.branch, w[b+"mlp.fc2.bias"], keep2, s.rows, s.d, s.t) })
+	return run.err
+}
+
+// each runs images (whole images of the preset's size) through the
+// evaluation forward in chunks of the batch size and calls read with each
+// chunk's image count.
 func (m *ViT) each(images []float32, read func(n int) error) error {
 	per := m.imageLen()
 	if len(images)%per != 0 {
@@ -186,7 +318,7 @@ func (m *ViT) each(images []float32, read func(n int) error) error {
 		if err := m.dev.Upload(m.images, images[lo*per:hi*per]); err != nil {
 			return fmt.Errorf("gpu: images: %w", err)
 		}
-		if err := m.forward(hi - lo); err != nil {
+		if err := m.forward(hi-lo, nil); err != nil {
 			return fmt.Errorf("gpu: forward on %s: %w", m.dev, err)
 		}
 		if err := read(hi - lo); err != nil {
@@ -205,12 +337,15 @@ func (m *ViT) Predict(images []float32) ([]float64, error) {
 			return err
 		}
 		for i := range n {
-			out = append(out, 1/(1+math.Exp(float64(logits[2*i])-float64(logits[2*i+1]))))
+			out = append(out, lensProb(logits[2*i], logits[2*i+1]))
 		}
 		return nil
 	})
 	return out, err
 }
+
+// lensProb is softmax over the two logits, class 1 the lens.
+func lensProb(l0, l1 float32) float64 { return 1 / (1 + math.Exp(float64(l0)-float64(l1))) }
 
 // Features returns each image's class token after the final norm.
 func (m *ViT) Features(images []float32) ([][]float32, error) {
