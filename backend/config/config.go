@@ -54,7 +54,7 @@ type Config struct {
 
 type Experiment struct {
 	Seed              uint64 `yaml:"seed"`
-	Device            string `yaml:"device"` // cpu; cuda or cuda:N is accepted and trains on the CPU with a warning
+	Device            string `yaml:"device"` // cpu or cuda:N (cuda is cuda:0); pretraining runs on the CPU with a warning
 	Name              string `yaml:"expt_name"`
 	LogFreq           int    `yaml:"log_freq"` // epochs between kNN monitors and checkpoints
 	OutputDir         string `yaml:"output_dir"`

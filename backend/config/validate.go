@@ -50,8 +50,11 @@ func (c *Config) normalise() error {
 	if err != nil {
 		return shared.FieldErrorf("experiment.device", "%v", err)
 	}
-	if spec.CUDA {
-		c.Warnings = append(c.Warnings, fmt.Sprintf("experiment.device: %q: training runs on the CPU; the GPU executor runs eval, score and embed (--device %s), not training yet", c.Experiment.Device, spec))
+	c.Experiment.Device = spec.String()
+	// The reference configs ask for cuda; pretraining runs on the CPU until
+	// the GPU executor has the SSL heads and losses.
+	if spec.CUDA && c.IsSSL() {
+		c.Warnings = append(c.Warnings, fmt.Sprintf("experiment.device: %s: %s pretraining runs on the CPU; the GPU trains classifiers (supervised, finetune)", spec, c.Experiment.Method))
 		c.Experiment.Device = "cpu"
 	}
 	if c.Experiment.UseMixedPrecision {
@@ -298,6 +301,7 @@ type Overrides struct {
 	Data, Indices, Checkpoint, Output string
 	MicroBatch                        int    // replaces train args.micro_batch when > 0
 	MaxMemory                         string // replaces train args.max_memory when not empty
+	Device                            string // replaces experiment.device when not empty
 }
 
 // Resolve applies o and checks the inputs a run cannot start without; call
@@ -315,6 +319,16 @@ func (c *Config) Resolve(o Overrides) error {
 	set(&c.Train.MaxMemory, o.MaxMemory)
 	if o.MicroBatch > 0 {
 		c.Train.MicroBatch = o.MicroBatch
+	}
+	if o.Device != "" {
+		spec, err := gpu.ParseDevice(o.Device)
+		if err != nil {
+			return shared.FieldErrorf("--device", "%v", err)
+		}
+		if spec.CUDA && c.IsSSL() {
+			return shared.FieldErrorf("--device", "%s: %s pretraining does not run on a GPU yet; the GPU trains classifiers (supervised, finetune)", spec, c.Experiment.Method)
+		}
+		c.Experiment.Device = spec.String()
 	}
 	if _, err := c.Train.MemoryBudget(); err != nil {
 		return err

@@ -118,7 +118,7 @@ func (d *cudaDevice) Launch(kernel string, grid, block, shared int, args unsafe.
 
 func (d *cudaDevice) Gemm(transA, transB bool, m, n, k int, alpha float32, a Ptr, lda int, b Ptr, ldb int, beta float32, c Ptr, ldc int) error {
 	return d.ctx.Do(func() error {
-		return d.blas.Gemm(transA, transB, m, n, k, alpha, cuda.DevPtr(a), lda, cuda.DevPtr(b), ldb, beta, cuda.DevPtr(c), ldc)
+		return d.blas.Gemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 	})
 }
 

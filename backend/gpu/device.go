@@ -3,18 +3,17 @@ package gpu
 import (
 	"fmt"
 	"unsafe"
+
+	"github.com/sslens/sslens/backend/gpu/cuda"
 )
 
-// Ptr is a device address. Offsets are in bytes: p.At(i) is float i.
-type Ptr uint64
-
-// At returns the address of the i'th float32 from p.
-func (p Ptr) At(i int) Ptr { return p + Ptr(4*i) }
+// Ptr is a device address; p.At(i) is the i'th float32 from p.
+type Ptr = cuda.DevPtr
 
 // Device is what the executor runs on: float32 memory, the kernels of
 // kernels.cu by name, and row-major GEMMs. The CUDA implementation is
-// cudaDevice; the tests run the same executor on a host one that executes
-// kernels.cu compiled as C++.
+// cudaDevice; the tests run the same executor on gputest.HostDevice, which
+// executes kernels.cu compiled as C++.
 type Device interface {
 	Alloc(n int) (Ptr, error) // n float32 values
 	Free(p Ptr) error

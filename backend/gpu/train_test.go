@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/sslens/sslens/backend/gpu/gputest"
 	"github.com/sslens/sslens/backend/nn"
 	"github.com/sslens/sslens/backend/nn/optim"
 	"github.com/sslens/sslens/backend/nn/vit"
@@ -61,7 +62,7 @@ func sgd(vars []optim.Var, lr float32) {
 // batches of four exercise the gradient sum over chunks; the linear probe
 // (frozen backbone) gets the head's gradients alone.
 func TestTrainStepMatchesCPUEngine(t *testing.T) {
-	dev := newHostDevice(t)
+	dev := gputest.NewHostDevice(t, Source, KernelNames)
 	for _, tc := range []struct {
 		name   string
 		freeze bool
@@ -130,7 +131,7 @@ func TestTrainStepMatchesCPUEngine(t *testing.T) {
 // losses, must match the gradient's. It also checks that a step repeats
 // exactly and that another step number draws other masks.
 func TestTrainStepDropoutGradient(t *testing.T) {
-	dev := newHostDevice(t)
+	dev := gputest.NewHostDevice(t, Source, KernelNames)
 	ps := trainParams(t, 32, 2, 2, 32, true)
 	rng := rand.New(rand.NewPCG(5, 6))
 	images := randomImages(rng, ps.Preset, 4)

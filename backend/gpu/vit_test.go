@@ -7,6 +7,7 @@ import (
 
 	"github.com/ebitengine/purego"
 
+	"github.com/sslens/sslens/backend/gpu/gputest"
 	"github.com/sslens/sslens/backend/nn"
 	"github.com/sslens/sslens/backend/nn/vit"
 )
@@ -15,7 +16,7 @@ import (
 // the C compiler gives the kernel's struct: a field added on one side only
 // would shift the others.
 func TestArgLayout(t *testing.T) {
-	lib, err := hostLibrary()
+	lib, err := gputest.Library(Source)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +62,7 @@ func randomImages(rng *rand.Rand, p vit.Preset, n int) []float32 {
 // 17 tokens (32 px) and 65 (64 px, more keys than a warp has lanes), head
 // widths 16 and 64, no qkv bias, and a last chunk smaller than the batch.
 func TestViTMatchesCPUEngine(t *testing.T) {
-	dev := newHostDevice(t)
+	dev := gputest.NewHostDevice(t, Source, KernelNames)
 	for _, tc := range []struct {
 		name                    string
 		dim, depth, heads, size int

@@ -26,6 +26,7 @@ type Report struct {
 	Epochs        int                 `json:"epochs"`
 	Steps         int                 `json:"steps"`
 	Seed          uint64              `json:"seed"`
+	Device        string              `json:"device,omitempty"` // cpu or cuda:N; empty in reports from before it was recorded
 	Normalization ckpt.Normalization  `json:"normalization"`
 	History       []eval.EpochMetrics `json:"history"`
 	Last          ModelReport         `json:"last"`
@@ -75,8 +76,12 @@ func (r *Report) Markdown() string {
 	if r.LinearProbe {
 		mode = "linear probe (frozen backbone)"
 	}
-	fmt.Fprintf(&b, "%s %s, %s; %d labelled train images (labels: %s), %d epochs (%d steps), augmentation %s, seed %d.\n\n",
-		r.Method, r.Backbone, mode, r.TrainImages, r.Labels, r.Epochs, r.Steps, onOff(r.Augment), r.Seed)
+	device := ""
+	if r.Device != "" {
+		device = ", on " + r.Device
+	}
+	fmt.Fprintf(&b, "%s %s, %s; %d labelled train images (labels: %s), %d epochs (%d steps), augmentation %s, seed %d%s.\n\n",
+		r.Method, r.Backbone, mode, r.TrainImages, r.Labels, r.Epochs, r.Steps, onOff(r.Augment), r.Seed, device)
 	b.WriteString("| model | epoch | val accuracy | val AUC | test accuracy | test AUC | test TPR at FPR 1% |\n|---|---|---|---|---|---|---|\n")
 	for _, m := range []struct {
 		name string

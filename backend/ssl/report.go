@@ -20,7 +20,7 @@ func (t *trainer) report(ctx context.Context) (*layout.Report, error) {
 	}
 	rep := &layout.Report{Name: cfg.Experiment.Name, Method: string(cfg.Experiment.Method), Backbone: t.Params.Preset.Name,
 		Labels: cfg.Finetune.Labels, TrainImages: t.TrainSet.Len(), LinearProbe: cfg.Finetune.LinearProbe,
-		Augment: cfg.Finetune.Augment, Epochs: cfg.Train.Epochs, Steps: t.step, Seed: cfg.Experiment.Seed,
+		Augment: cfg.Finetune.Augment, Epochs: cfg.Train.Epochs, Steps: t.step, Seed: cfg.Experiment.Seed, Device: cfg.Experiment.Device,
 		Normalization: toCkpt(t.Norm), History: t.history}
 	opts := eval.Options{Threshold: 0.5, Bootstrap: cfg.Finetune.Bootstrap, Seed: cfg.Experiment.Seed}
 	if rep.Last, err = t.evaluate(ctx, "last", last.Epoch, layout.LastDir, opts); err != nil {

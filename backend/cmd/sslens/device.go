@@ -53,6 +53,32 @@ func (e env) inferenceModel(ps *vit.Params, device string, batch int) (inference
 	return gpuModel{m, dev}, nil
 }
 
+// newGPUClassifier opens the GPU spec names and builds a training
+// classifier on it, which owns the device.
+func newGPUClassifier(ps *vit.Params, spec gpu.Spec, opt gpu.Options) (classifier, error) {
+	dev, err := gpu.Open(spec, false)
+	if err != nil {
+		return nil, err
+	}
+	c, err := gpu.NewClassifier(dev, ps, opt)
+	if err != nil {
+		dev.Close()
+		return nil, err
+	}
+	return gpuClassifier{c, dev}, nil
+}
+
+// gpuClassifier is a training classifier on the device it owns.
+type gpuClassifier struct {
+	*gpu.Classifier
+	dev gpu.Device
+}
+
+func (g gpuClassifier) Close() {
+	g.Classifier.Close()
+	g.dev.Close()
+}
+
 // gpuModel is a ViT on the device it owns.
 type gpuModel struct {
 	*gpu.ViT

@@ -52,3 +52,37 @@ func TestDeviceFlag(t *testing.T) {
 		}
 	}
 }
+
+// TestTrainingDevice checks --device on the training commands: finetune
+// on cuda without a GPU stops before the run folder is made, naming the
+// driver; pretraining on cuda is refused for now, naming what runs on the
+// GPU; a misspelt value is refused by name.
+func TestTrainingDevice(t *testing.T) {
+	ctx := context.Background()
+	run := filepath.Join(t.TempDir(), "run")
+	cfg, _ := classifierData(t, run)
+	_, noGPU := gpu.Available()
+	_, _, err := runCmd(t, ctx, "finetune", runFinetune, cfg, "--device", "cuda")
+	if noGPU != nil {
+		if err == nil || !strings.Contains(err.Error(), "device cuda:0: cuda: the NVIDIA driver (libcuda) not found") {
+			t.Errorf("finetune --device cuda without a driver: %v", err)
+		}
+		if _, statErr := os.Stat(run); statErr == nil {
+			t.Errorf("finetune --device cuda without a driver made %s", run)
+		}
+	}
+	if _, _, err := runCmd(t, ctx, "finetune", runFinetune, cfg, "--device", "gpu"); err == nil ||
+		!strings.Contains(err.Error(), `--device: device "gpu": want cpu, cuda or cuda:N`) {
+		t.Errorf("finetune --device gpu: %v", err)
+	}
+	pre := referenceConfig("dino-vit-small.yaml")
+	if _, _, err := runCmd(t, ctx, "pretrain", runPretrain, pre, "--data", pretrainData(t), "--device", "cuda:1"); err == nil ||
+		!strings.Contains(err.Error(), "--device: cuda:1: dino pretraining does not run on a GPU yet") {
+		t.Errorf("pretrain --device cuda:1: %v", err)
+	}
+	// A dry run without data still checks the device.
+	if _, _, err := runCmd(t, ctx, "pretrain", runPretrain, pre, "--dry-run", "--device", "cuda"); err == nil ||
+		!strings.Contains(err.Error(), "does not run on a GPU yet") {
+		t.Errorf("pretrain --dry-run --device cuda: %v", err)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/sslens/sslens/backend/config"
+	"github.com/sslens/sslens/backend/gpu"
 	"github.com/sslens/sslens/backend/layout"
 	"github.com/sslens/sslens/backend/memplan"
 	"github.com/sslens/sslens/backend/nn"
@@ -53,6 +54,7 @@ type modelOptions struct {
 	Batch          int    // images per forward pass
 	Seed           uint64 // dropout and drop-path draws
 	FreezeBackbone bool   // train the head only (linear probe)
+	Device         string // cpu or cuda:N
 }
 
 // inferenceOptions build a classifier for forward passes only (eval, score,
@@ -66,7 +68,7 @@ func trainingOptions(cfg *config.Config) (modelOptions, error) {
 	if err != nil {
 		return modelOptions{}, err
 	}
-	return modelOptions{Batch: plan.Chunk, Seed: cfg.Experiment.Seed, FreezeBackbone: cfg.Finetune.LinearProbe}, nil
+	return modelOptions{Batch: plan.Chunk, Seed: cfg.Experiment.Seed, FreezeBackbone: cfg.Finetune.LinearProbe, Device: cfg.Experiment.Device}, nil
 }
 
 // limitMemory makes the Go runtime collect garbage harder near train
@@ -97,11 +99,19 @@ type env struct {
 
 // processEnv is the environment of the running binary.
 func processEnv() env {
-	return env{stdout: os.Stdout, stderr: os.Stderr, terminal: isTerminal(os.Stderr), newModel: nnClassifier}
+	return env{stdout: os.Stdout, stderr: os.Stderr, terminal: isTerminal(os.Stderr), newModel: newClassifier}
 }
 
-// nnClassifier builds backend/nn's ViT classifier.
-func nnClassifier(ps *vit.Params, opt modelOptions) (classifier, error) {
+// newClassifier builds the ViT classifier on opt.Device: backend/nn's on
+// the CPU, backend/gpu's on cuda:N.
+func newClassifier(ps *vit.Params, opt modelOptions) (classifier, error) {
+	spec, err := gpu.ParseDevice(opt.Device)
+	if err != nil {
+		return nil, err
+	}
+	if spec.CUDA {
+		return newGPUClassifier(ps, spec, gpu.Options{Batch: opt.Batch, Seed: opt.Seed, FreezeBackbone: opt.FreezeBackbone})
+	}
 	c, err := nn.NewClassifier(ps, nn.Options{Batch: opt.Batch, Seed: opt.Seed, FreezeBackbone: opt.FreezeBackbone})
 	if err != nil {
 		return nil, err
@@ -123,6 +133,9 @@ func runFinetune(ctx context.Context, fs *flag.FlagSet, args []string, e env) er
 		return err
 	}
 	if err := cfg.Resolve(o); err != nil {
+		return err
+	}
+	if err := checkDevice(cfg.Experiment.Device, true); err != nil {
 		return err
 	}
 	limitMemory(cfg)
@@ -246,6 +259,7 @@ func runFlags(fs *flag.FlagSet, o *config.Overrides, opt *ssl.Options) {
 	fs.IntVar(&opt.MaxSteps, "max-steps", 0, "stop after `N` optimiser steps in all, saving checkpoints/last (a smoke run; resumable)")
 	fs.IntVar(&o.MicroBatch, "micro-batch", 0, "run the backbone over `N` images at a time within a step (replaces train args.micro_batch)")
 	fs.StringVar(&o.MaxMemory, "max-memory", "", "memory a step may take, e.g. 6GiB: picks the largest micro-batch that fits (replaces train args.max_memory)")
+	fs.StringVar(&o.Device, "device", "", "train on `cpu`, cuda (GPU 0) or cuda:N (replaces experiment.device; classifiers only)")
 }
 
 // runEnded reports how a training command's run ended early: stopped

@@ -92,7 +92,7 @@ func TestFinetuneCommand(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, stderr)
 	}
-	if len(*built) != 1 || (*built)[0] != (modelOptions{Batch: 8, Seed: 1}) {
+	if len(*built) != 1 || (*built)[0] != (modelOptions{Batch: 8, Seed: 1, Device: "cpu"}) {
 		t.Errorf("models built with %+v, want batch 8 (train args), seed 1 (experiment), backbone trained", *built)
 	}
 	for _, want := range []string{"# cli", "| last (the seed's choice) | 3 |", "run folder: " + other} {

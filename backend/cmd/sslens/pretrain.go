@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 
@@ -78,7 +79,8 @@ func runPretrain(ctx context.Context, fs *flag.FlagSet, args []string, e env) er
 	noData := false
 	if err := cfg.Resolve(o); err != nil {
 		// A dry run may check a config without its data.
-		if !*dryRun || cfg.Input.DataPath != "" {
+		var fe shared.FieldError
+		if !*dryRun || !errors.As(err, &fe) || fe.Key != "input.data path" {
 			return err
 		}
 		noData = true

@@ -50,7 +50,7 @@ func TestTrainReferenceConfigs(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%v\n%s", err, stderr)
 			}
-			wants := []string{"warning: config: experiment.device: \"cuda\"", "epoch 1/1  step 2/2  loss ",
+			wants := []string{"warning: config: experiment.device: cuda:0: " + strings.SplitN(name, "-", 2)[0] + " pretraining runs on the CPU", "epoch 1/1  step 2/2  loss ",
 				"epoch 1 health: ", "epoch 1 kNN on val: accuracy ", "saved checkpoints/last after epoch 1, step 2"}
 			if !strings.HasPrefix(name, "simsiam") { // the SimSiam configs have no warm-up
 				wants = append(wants, "warning: config: optimizer.scheduler_warmup_epochs: 10 cut to --epochs 1")

@@ -13,6 +13,9 @@ type result int32
 // DevPtr is a device address (CUdeviceptr).
 type DevPtr uint64
 
+// At returns the address of the i'th float32 from p.
+func (p DevPtr) At(i int) DevPtr { return p + DevPtr(4*i) }
+
 // Driver is the CUDA driver API bound from libcuda, initialised.
 type Driver struct {
 	lib *handle
