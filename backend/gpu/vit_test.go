@@ -62,74 +62,77 @@ func randomImages(rng *rand.Rand, p vit.Preset, n int) []float32 {
 // 17 tokens (32 px) and 65 (64 px, more keys than a warp has lanes), head
 // widths 16 and 64, no qkv bias, and a last chunk smaller than the batch.
 func TestViTMatchesCPUEngine(t *testing.T) {
-	dev := gputest.NewHostDevice(t, Source, KernelNames)
-	for _, tc := range []struct {
-		name                    string
-		dim, depth, heads, size int
-		qkvBias                 bool
-		batch, images           int
-	}{
-		{"17 tokens, head width 16", 48, 2, 3, 32, true, 4, 6},
-		{"65 tokens, head width 64", 128, 1, 2, 64, false, 3, 3},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			p := vit.CustomPreset(tc.dim, tc.depth, tc.heads)
-			p.ImageSize, p.QKVBias = tc.size, tc.qkvBias
-			rng := rand.New(rand.NewPCG(1, uint64(tc.dim)))
-			ps, err := vit.New(p, 2, rng)
-			if err != nil {
-				t.Fatal(err)
-			}
-			// Non-trivial norms and biases, so that a swapped or unused
-			// parameter shows.
-			for _, q := range ps.List() {
-				if q.Name != "cls_token" && q.Name != "pos_embed" {
-					for i := range q.Data {
-						q.Data[i] += float32(0.05 * rng.NormFloat64())
+	for name, dev := range testDevices(t) {
+		t.Run(name, func(t *testing.T) {
+			for _, tc := range []struct {
+				name                    string
+				dim, depth, heads, size int
+				qkvBias                 bool
+				batch, images           int
+			}{
+				{"17 tokens, head width 16", 48, 2, 3, 32, true, 4, 6},
+				{"65 tokens, head width 64", 128, 1, 2, 64, false, 3, 3},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					p := vit.CustomPreset(tc.dim, tc.depth, tc.heads)
+					p.ImageSize, p.QKVBias = tc.size, tc.qkvBias
+					rng := rand.New(rand.NewPCG(1, uint64(tc.dim)))
+					ps, err := vit.New(p, 2, rng)
+					if err != nil {
+						t.Fatal(err)
 					}
-				}
-			}
-			images := randomImages(rng, p, tc.images)
+					// Non-trivial norms and biases, so that a swapped or unused
+					// parameter shows.
+					for _, q := range ps.List() {
+						if q.Name != "cls_token" && q.Name != "pos_embed" {
+							for i := range q.Data {
+								q.Data[i] += float32(0.05 * rng.NormFloat64())
+							}
+						}
+					}
+					images := randomImages(rng, p, tc.images)
 
-			cpu, err := nn.NewClassifier(ps, nn.Options{Batch: tc.batch})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer cpu.Close()
-			wantF, err := cpu.Features(images)
-			if err != nil {
-				t.Fatal(err)
-			}
-			wantP, err := cpu.Predict(images)
-			if err != nil {
-				t.Fatal(err)
-			}
+					cpu, err := nn.NewClassifier(ps, nn.Options{Batch: tc.batch})
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer cpu.Close()
+					wantF, err := cpu.Features(images)
+					if err != nil {
+						t.Fatal(err)
+					}
+					wantP, err := cpu.Predict(images)
+					if err != nil {
+						t.Fatal(err)
+					}
 
-			m, err := NewViT(dev, ps, tc.batch)
-			if err != nil {
-				t.Fatal(err)
+					m, err := NewViT(dev, ps, tc.batch)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer m.Close()
+					gotF, err := m.Features(images)
+					if err != nil {
+						t.Fatal(err)
+					}
+					gotP, err := m.Predict(images)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if len(gotF) != tc.images || len(gotP) != tc.images {
+						t.Fatalf("%d features and %d probabilities for %d images", len(gotF), len(gotP), tc.images)
+					}
+					for i := range wantF {
+						if e := relErr(gotF[i], wantF[i]); e > 1e-4 {
+							t.Errorf("image %d: features differ by %.2g relative", i, e)
+						}
+						if d := math.Abs(gotP[i] - wantP[i]); !(d < 1e-5) {
+							t.Errorf("image %d: P(lens) %.7f, CPU engine %.7f", i, gotP[i], wantP[i])
+						}
+					}
+					t.Logf("image 0: P(lens) %.6f (CPU %.6f), features rel. error %.2g", gotP[0], wantP[0], relErr(gotF[0], wantF[0]))
+				})
 			}
-			defer m.Close()
-			gotF, err := m.Features(images)
-			if err != nil {
-				t.Fatal(err)
-			}
-			gotP, err := m.Predict(images)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(gotF) != tc.images || len(gotP) != tc.images {
-				t.Fatalf("%d features and %d probabilities for %d images", len(gotF), len(gotP), tc.images)
-			}
-			for i := range wantF {
-				if e := relErr(gotF[i], wantF[i]); e > 1e-4 {
-					t.Errorf("image %d: features differ by %.2g relative", i, e)
-				}
-				if d := math.Abs(gotP[i] - wantP[i]); !(d < 1e-5) {
-					t.Errorf("image %d: P(lens) %.7f, CPU engine %.7f", i, gotP[i], wantP[i])
-				}
-			}
-			t.Logf("image 0: P(lens) %.6f (CPU %.6f), features rel. error %.2g", gotP[0], wantP[0], relErr(gotF[0], wantF[0]))
 		})
 	}
 }
