@@ -102,6 +102,9 @@ func (d *cudaDevice) Download(dst []float32, src Ptr) error {
 func (d *cudaDevice) Sync() error    { return d.ctx.Synchronize() }
 func (d *cudaDevice) String() string { return d.name }
 
+// MemInfo returns the device's free and total memory in bytes.
+func (d *cudaDevice) MemInfo() (free, total uint64, err error) { return d.ctx.MemInfo() }
+
 // MaxShared is the 48 KiB a block may use without opting in to more.
 func (d *cudaDevice) MaxShared() int { return 48 << 10 }
 

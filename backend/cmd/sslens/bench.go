@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/sslens/sslens/backend/config"
+	"github.com/sslens/sslens/backend/gpu"
 	"github.com/sslens/sslens/backend/memplan"
 	"github.com/sslens/sslens/backend/nn/bench"
 	"github.com/sslens/sslens/backend/nn/vit"
@@ -41,6 +42,8 @@ func runBench(fs *flag.FlagSet, args []string, stdout io.Writer) error {
 	steps := fs.Int("steps", 10, "timed steps per preset or method (the median counts), after 2 warm-up steps")
 	vsTorch := fs.Bool("vs-torch", false, "after each preset or method run the PyTorch peer on the same network and step and print the ratio")
 	python := fs.String("python", "/usr/bin/python3", "Python `interpreter` with torch, for --vs-torch")
+	device := registerDevice(fs)
+	tf32 := fs.Bool("tf32", false, "with --device cuda: let cuBLAS use TF32 for float32 products (about 1e-3 relative)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of each preset's or method's timed steps to `FILE` (FILE.<name> with several)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
@@ -48,6 +51,13 @@ func runBench(fs *flag.FlagSet, args []string, stdout io.Writer) error {
 	}
 	if len(pos) != 0 || *batch < 0 || *steps <= 0 || ((*preset != "" || *maxMemory != "") && *methods == "") || (*inference && *methods != "") {
 		return errUsage
+	}
+	spec, err := gpu.ParseDevice(*device)
+	if err != nil {
+		return fmt.Errorf("--device: %w", err)
+	}
+	if spec.CUDA && (*methods != "" || *cpuprofile != "") {
+		return usage(fs, "--device %s times supervised steps or forward passes (--presets); pretraining (--method) and --cpuprofile are CPU only", spec)
 	}
 	if *methods != "" {
 		py := ""
@@ -69,6 +79,17 @@ func runBench(fs *flag.FlagSet, args []string, stdout io.Writer) error {
 	}
 	if *vsTorch {
 		c.Python = *python
+	}
+	if spec.CUDA {
+		if err := checkDevice(*device, true); err != nil {
+			return err
+		}
+		dev, err := gpu.Open(spec, *tf32)
+		if err != nil {
+			return err
+		}
+		defer dev.Close()
+		c.Device = dev
 	}
 	return bench.Run(stdout, c)
 }

@@ -53,6 +53,8 @@ func TestBenchErrors(t *testing.T) {
 		{[]string{"--preset", "vit_nano"}, true, ""},
 		{[]string{"--method", "byol"}, false, `--method "byol": want dino, ibot or simsiam`},
 		{[]string{"--method", "dino", "--preset", "vit_huge"}, false, `unknown preset "vit_huge"`},
+		{[]string{"--device", "cuda", "--method", "dino"}, true, ""},
+		{[]string{"--device", "tpu"}, false, `--device: device "tpu": want cpu, cuda or cuda:N`},
 		{[]string{"--presets", "vit_nano", "--vs-torch", "--python", noTorch}, false, "needs PyTorch for " + noTorch + " (on Debian: apt-get install python3-torch): ModuleNotFoundError: No module named 'torch'"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {

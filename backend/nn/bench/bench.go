@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sslens/sslens/backend/gpu"
 	"github.com/sslens/sslens/backend/nn"
 	"github.com/sslens/sslens/backend/nn/ops"
 	"github.com/sslens/sslens/backend/nn/optim"
@@ -36,6 +37,8 @@ type Config struct {
 	// CPUProfile, when not empty, is the file that receives a CPU profile
 	// of each preset's timed steps (FILE.<preset> with several presets).
 	CPUProfile string
+	// Device, when not nil, is the GPU the presets run on (RunGPU).
+	Device gpu.Device
 }
 
 // Run times each preset and writes one report line per preset to w, after
@@ -44,6 +47,9 @@ type Config struct {
 func Run(w io.Writer, c Config) error {
 	if c.Batch <= 0 || c.Steps <= 0 {
 		return fmt.Errorf("bench: batch %d and steps %d must be positive", c.Batch, c.Steps)
+	}
+	if c.Device != nil {
+		return runGPU(w, c)
 	}
 	var peer *Torch
 	if c.Python != "" {
@@ -81,7 +87,7 @@ func Run(w io.Writer, c Config) error {
 		if peer == nil {
 			continue
 		}
-		line, rate, err := peer.Run(p, c.Batch, c.Steps, threads, c.Inference)
+		line, rate, err := peer.Run(p, c.Batch, c.Steps, threads, c.Inference, false)
 		if err != nil {
 			return err
 		}

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sslens/sslens/backend/gpu"
+	"github.com/sslens/sslens/backend/gpu/gputest"
 	"github.com/sslens/sslens/backend/nn/vit"
 )
 
@@ -143,6 +145,25 @@ func TestTrainFLOPs(t *testing.T) {
 	} {
 		if got := TrainFLOPs(preset(t, tc.name), tc.batch); got != tc.want {
 			t.Errorf("%s batch %d: %g FLOPs, want %g", tc.name, tc.batch, got, tc.want)
+		}
+	}
+}
+
+// TestRunOnDevice times a small preset's training steps and forward passes
+// on the GPU executor (here on the host emulation): a report line each,
+// with a positive rate.
+func TestRunOnDevice(t *testing.T) {
+	dev := gputest.NewHostDevice(t, gpu.Source, gpu.KernelNames)
+	p := vit.CustomPreset(32, 1, 2)
+	for _, inference := range []bool{false, true} {
+		var out strings.Builder
+		if err := Run(&out, Config{Presets: []vit.Preset{p}, Batch: 2, Steps: 1, Inference: inference, Device: dev}); err != nil {
+			t.Fatal(err)
+		}
+		text := out.String()
+		if !strings.HasPrefix(text, "device host emulation, batch 2, median of 1 ") ||
+			!regexp.MustCompile(`vit_d32_depth1_heads2 \(D 32, depth 1, 2 heads\): [0-9.]+ ms/step  [0-9.]*[1-9][0-9.]* img/s`).MatchString(text) {
+			t.Errorf("inference %v: report\n%s", inference, text)
 		}
 	}
 }

@@ -60,10 +60,14 @@ func (t *Torch) Close() error { return os.Remove(t.script) }
 var torchRate = regexp.MustCompile(`([0-9.]+) img/s`)
 
 // Run runs the peer for preset p, training steps or (inference) forward
-// passes without gradients, and returns its result line and images/s.
-func (t *Torch) Run(p vit.Preset, batch, steps, threads int, inference bool) (line string, rate float64, err error) {
+// passes without gradients, on the CPU or (cuda) the GPU in float32, and
+// returns its result line and images/s.
+func (t *Torch) Run(p vit.Preset, batch, steps, threads int, inference, cuda bool) (line string, rate float64, err error) {
 	args := []string{strconv.Itoa(p.Dim), strconv.Itoa(p.Depth), strconv.Itoa(p.Heads),
 		strconv.Itoa(batch), strconv.Itoa(steps), strconv.Itoa(threads)}
+	if cuda {
+		args = append([]string{"--cuda"}, args...)
+	}
 	if inference {
 		args = append([]string{"--inference"}, args...)
 	}
