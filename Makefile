@@ -14,7 +14,7 @@ GOFLAGS_TAGS := $(if $(TAGS),-tags $(TAGS))
 SSLENS_HOME ?= $(HOME)/.local/share/sslens
 ADDR ?= 127.0.0.1:8080
 
-.PHONY: all build wasm run test test-go test-deps vet fmt-check fuzz bench clean
+.PHONY: all build wasm run test test-go test-deps vet fmt-check fuzz bench clean gpu-bundle gpu-check
 
 all: build
 
@@ -54,7 +54,22 @@ test-go:
 	$(GO) test $(GOFLAGS_TAGS) -count=1 ./...
 	@echo "pure-Go BLAS build and kernels (no cgo):"
 	CGO_ENABLED=0 $(GO) build -o /dev/null ./backend/cmd/sslens
-	CGO_ENABLED=0 $(GO) test -count=1 ./backend/nn/ops
+	CGO_ENABLED=0 $(GO) test -count=1 ./backend/nn/ops ./backend/gpu/...
+
+# The GPU check. gpu-bundle builds what it runs into bin/gpu-check, static
+# (no cgo: no Go, toolkit or OpenBLAS needed where it runs): sslens, the
+# GPU executor's test binary and check.sh. Carry the folder to a GPU
+# machine and run bin/gpu-check/check.sh OUT there; gpu-check does both on
+# a GPU machine with Go, into var/gpu-check.
+GPU_BUNDLE := bin/gpu-check
+gpu-bundle:
+	mkdir -p $(GPU_BUNDLE)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w" -o $(GPU_BUNDLE)/sslens ./backend/cmd/sslens
+	CGO_ENABLED=0 $(GO) test -c -trimpath -ldflags="-s -w" -o $(GPU_BUNDLE)/gpu.test ./backend/gpu
+	cp backend/gpu/check.sh $(GPU_BUNDLE)/check.sh
+
+gpu-check: gpu-bundle
+	$(GPU_BUNDLE)/check.sh var/gpu-check
 
 # Runs each fuzzer for a short while (FUZZTIME, default 30s).
 FUZZTIME ?= 30s

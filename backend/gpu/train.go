@@ -156,6 +156,9 @@ func (c *Classifier) TrainStep(images []float32, labels []int) (loss float64, le
 		if err := c.backward(k, n, drop); err != nil {
 			return 0, nil, fmt.Errorf("gpu: train step backward on %s: %w", m.dev, err)
 		}
+		if err := m.dev.Sync(); err != nil {
+			return 0, nil, fmt.Errorf("gpu: train step on %s: %w", m.dev, err)
+		}
 		if err := m.dev.Download(lossRows[:k], c.loss); err != nil {
 			return 0, nil, err
 		}

@@ -321,6 +321,9 @@ func (m *ViT) each(images []float32, read func(n int) error) error {
 		if err := m.forward(hi-lo, nil); err != nil {
 			return fmt.Errorf("gpu: forward on %s: %w", m.dev, err)
 		}
+		if err := m.dev.Sync(); err != nil {
+			return fmt.Errorf("gpu: forward on %s: %w", m.dev, err)
+		}
 		if err := read(hi - lo); err != nil {
 			return err
 		}

@@ -28,7 +28,8 @@ var (
 // SearchDirs are the folders tried, after the dynamic linker's own search
 // (LD_LIBRARY_PATH, its cache), for a library the linker cannot find by
 // name: SSLENS_CUDA_LIB (a colon-separated list), then CUDA_HOME's and
-// CUDA_PATH's lib64, then the toolkit's and distributions' usual places.
+// CUDA_PATH's lib64, then the toolkit's, container runtimes' and
+// distributions' usual places.
 func SearchDirs() []string {
 	var dirs []string
 	for _, d := range filepath.SplitList(os.Getenv("SSLENS_CUDA_LIB")) {
@@ -41,7 +42,9 @@ func SearchDirs() []string {
 			dirs = append(dirs, filepath.Join(root, "lib64"))
 		}
 	}
-	return append(dirs, "/usr/local/cuda/lib64", "/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib/wsl/lib")
+	// /usr/local/nvidia is where container runtimes mount the driver.
+	return append(dirs, "/usr/local/cuda/lib64", "/usr/local/nvidia/lib64", "/usr/local/nvidia/lib",
+		"/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib/wsl/lib")
 }
 
 // LoadError says that a library could not be loaded or lacks a function:
