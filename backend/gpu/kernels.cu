@@ -538,3 +538,99 @@ KERNEL(tokens_backward, TokensBackwardArgs) {
 		a.dpatches[e] = a.dx[((row / a.p) * t + row % a.p + 1) * a.d + e % a.d];
 	}
 }
+
+// ---- Optimisers, on the parameters' one allocation. ----
+
+// clipScale is the factor torch.nn.utils.clip_grad_norm_ scales gradients
+// by: clip/(‖g‖ + 1e-6) when below 1; sumSq points at Σg² (double) or is
+// null, and clip <= 0 means no clipping.
+__device__ __forceinline__ float clipScale(const double* sumSq, float clip) {
+	if (!sumSq || clip <= 0) return 1.0f;
+	double coef = clip / (sqrt(*sumSq) + 1e-6);
+	return coef < 1 ? (float)coef : 1.0f;
+}
+
+// adamStep is optim.Adam's update over n values: gradients g (scaled by
+// clipScale), L2 decay wd·decay[i] added to them (Adam) or decoupled
+// (AdamW: p·(1 - lr·wd·decay[i])), moments m and v, stepSize =
+// lr/(1-β1^t), bc2Sqrt = √(1-β2^t) and c1 = 1-β1, c2 = 1-β2 from the host
+// (rounded from double, as optim.Adam's).
+struct AdamStepArgs {
+	float* p;
+	float* m;
+	float* v;
+	const float* g;
+	const float* decay;
+	const double* sumSq;
+	long long n;
+	float lr, wd, beta1, beta2, c1, c2, eps, stepSize, bc2Sqrt, clip;
+	int decoupled;
+};
+KERNEL(adam_step, AdamStepArgs) {
+	float scale = clipScale(a.sumSq, a.clip);
+	for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < a.n; i += (long long)gridDim.x * blockDim.x) {
+		float wd = a.wd * a.decay[i], p = a.p[i];
+		float keep = a.decoupled ? 1.0f - a.lr * wd : 1.0f;
+		float g = a.g[i] * scale + (a.decoupled ? 0.0f : wd * p);
+		float m = a.beta1 * a.m[i] + a.c1 * g;
+		float v = a.beta2 * a.v[i] + a.c2 * g * g;
+		a.m[i] = m;
+		a.v[i] = v;
+		a.p[i] = p * keep - a.stepSize * (m / (sqrtf(v) / a.bc2Sqrt + a.eps));
+	}
+}
+
+// sgdStep is optim.SGD's update: b = μ·b + (g·clipScale + wd·decay[i]·p),
+// p -= lr·b.
+struct SGDStepArgs {
+	float* p;
+	float* b;
+	const float* g;
+	const float* decay;
+	const double* sumSq;
+	long long n;
+	float lr, wd, momentum, clip;
+};
+KERNEL(sgd_step, SGDStepArgs) {
+	float scale = clipScale(a.sumSq, a.clip);
+	for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < a.n; i += (long long)gridDim.x * blockDim.x) {
+		float b = a.momentum * a.b[i] + (a.g[i] * scale + a.wd * a.decay[i] * a.p[i]);
+		a.b[i] = b;
+		a.p[i] -= a.lr * b;
+	}
+}
+
+// sumSquares writes each block's Σx² over its grid-stride share of x [n],
+// in double, to partial[blockIdx.x]; sumPartials then adds the k partials
+// in order into out[0]: the same total for the same grid, run after run.
+struct SumSquaresArgs {
+	double* partial;
+	const float* x;
+	long long n;
+};
+KERNEL(sum_squares, SumSquaresArgs) {
+	__shared__ double warpSums[32];
+	double s = 0;
+	for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < a.n; i += (long long)gridDim.x * blockDim.x)
+		s += (double)a.x[i] * a.x[i];
+	for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(FULL_MASK, s, o);
+	if (threadIdx.x % 32 == 0) warpSums[threadIdx.x / 32] = s;
+	__syncthreads();
+	if (threadIdx.x == 0) {
+		double total = 0;
+		for (int w = 0; w < (int)blockDim.x / 32; w++) total += warpSums[w];
+		a.partial[blockIdx.x] = total;
+	}
+}
+
+struct SumPartialsArgs {
+	double* out;
+	const double* partial;
+	int k;
+};
+KERNEL(sum_partials, SumPartialsArgs) {
+	if (blockIdx.x != 0 || threadIdx.x != 0) return;
+	double total = 0;
+	for (int i = 0; i < a.k; i++) total += a.partial[i];
+	a.out[0] = total;
+}

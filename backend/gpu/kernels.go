@@ -15,7 +15,8 @@ var Source string
 // opens.
 var KernelNames = []string{"patchify", "tokens", "bias_act", "layernorm", "attention", "gather_cls",
 	"fill", "keep_mask", "residual", "scale_rows", "softmax_ce", "scatter_cls", "layernorm_backward",
-	"layernorm_param_grads", "col_sum", "bias_gelu", "gelu_backward", "attention_backward", "tokens_backward"}
+	"layernorm_param_grads", "col_sum", "bias_gelu", "gelu_backward", "attention_backward", "tokens_backward",
+	"adam_step", "sgd_step", "sum_squares", "sum_partials"}
 
 // Launch geometry: every kernel runs blocks of 256 threads (8 warps).
 // Elementwise kernels loop grid-stride over their elements, so any grid is
@@ -136,6 +137,29 @@ type tokensBackwardArgs struct {
 	n, p, d                  int32
 }
 
+type adamStepArgs struct {
+	p, m, v, g, decay, sumSq                                   Ptr
+	n                                                          int64
+	lr, wd, beta1, beta2, c1, c2, eps, stepSize, bc2Sqrt, clip float32
+	decoupled                                                  int32
+}
+
+type sgdStepArgs struct {
+	p, b, g, decay, sumSq  Ptr
+	n                      int64
+	lr, wd, momentum, clip float32
+}
+
+type sumSquaresArgs struct {
+	partial, x Ptr
+	n          int64
+}
+
+type sumPartialsArgs struct {
+	out, partial Ptr
+	k            int32
+}
+
 // argSizes are the Go sizes of each kernel's argument struct.
 var argSizes = map[string]uintptr{
 	"patchify": unsafe.Sizeof(patchifyArgs{}), "tokens": unsafe.Sizeof(tokensArgs{}),
@@ -148,6 +172,8 @@ var argSizes = map[string]uintptr{
 	"col_sum": unsafe.Sizeof(colSumArgs{}), "bias_gelu": unsafe.Sizeof(biasGELUArgs{}),
 	"gelu_backward": unsafe.Sizeof(geluBackwardArgs{}), "attention_backward": unsafe.Sizeof(attentionBackwardArgs{}),
 	"tokens_backward": unsafe.Sizeof(tokensBackwardArgs{}),
+	"adam_step":       unsafe.Sizeof(adamStepArgs{}), "sgd_step": unsafe.Sizeof(sgdStepArgs{}),
+	"sum_squares": unsafe.Sizeof(sumSquaresArgs{}), "sum_partials": unsafe.Sizeof(sumPartialsArgs{}),
 }
 
 // kernels launches kernels.cu's kernels on a device with their geometry.
@@ -285,4 +311,24 @@ func (k kernels) tokensBackward(dpatches, dpos, dcls, dx Ptr, n, p, d int) error
 func (k kernels) gatherCLS(y, x Ptr, n, t, d int) error {
 	a := gatherCLSArgs{y, x, int32(n), int32(t), int32(d)}
 	return k.dev.Launch("gather_cls", k.gridFor(n*d), threads, 0, unsafe.Pointer(&a))
+}
+
+func (k kernels) adamStep(a adamStepArgs) error {
+	return k.dev.Launch("adam_step", k.gridFor(int(a.n)), threads, 0, unsafe.Pointer(&a))
+}
+
+func (k kernels) sgdStep(a sgdStepArgs) error {
+	return k.dev.Launch("sgd_step", k.gridFor(int(a.n)), threads, 0, unsafe.Pointer(&a))
+}
+
+// sumSquares sets out (a double in two floats' room) to Σx² over x [n],
+// through partial, which needs two floats per block of gridFor(n).
+func (k kernels) sumSquares(out, partial, x Ptr, n int) error {
+	grid := k.gridFor(n)
+	a := sumSquaresArgs{partial, x, int64(n)}
+	if err := k.dev.Launch("sum_squares", grid, threads, 0, unsafe.Pointer(&a)); err != nil {
+		return err
+	}
+	b := sumPartialsArgs{out, partial, int32(grid)}
+	return k.dev.Launch("sum_partials", 1, 32, 0, unsafe.Pointer(&b))
 }

@@ -20,10 +20,12 @@ type Options struct {
 }
 
 // Classifier trains and runs a ViT classifier on a Device: the GPU
-// counterpart of nn.Classifier, an ssl.Model. Its parameters stay the
-// host vit.Params it was built from, which the optimiser updates between
-// steps: every call copies them to the device first, and TrainStep leaves
-// the gradient in the Vars' Grad buffers. Dropout and drop path draw from
+// counterpart of nn.Classifier, an ssl.Model. With a host optimiser its
+// parameters stay the host vit.Params it was built from, which the
+// optimiser updates between steps: every call copies them to the device
+// first, and TrainStep leaves the gradient in the Vars' Grad buffers. With
+// its own Optimizer (NewOptimizer) they stay on the device instead, and a
+// step is device work alone. Dropout and drop path draw from
 // kernels.cu's counter-based generator, not the CPU engine's PCG streams:
 // the two engines take equal steps only with both rates at zero.
 type Classifier struct {
@@ -32,6 +34,12 @@ type Classifier struct {
 	vars   []optim.Var
 	step   uint64
 	closed bool
+	// resident is set once an Optimizer steps on the device: the
+	// parameters live there, and the host copy is refreshed by PullParams.
+	resident bool
+	// err is a device error an Optimizer could not return, reported by
+	// the next call.
+	err error
 	// Backward buffers for Batch images of t tokens.
 	dx, dh, dbranch, datt Ptr // [b·t, d]
 	dqkv                  Ptr // [b·t, 3d]
@@ -89,10 +97,7 @@ func (c *Classifier) Reseed(step uint64) { c.step = step }
 
 // Predict returns each image's P(lens), in evaluation mode.
 func (c *Classifier) Predict(images []float32) ([]float64, error) {
-	if c.closed {
-		return nil, errClosed
-	}
-	if err := c.m.Upload(); err != nil {
+	if err := c.ready(); err != nil {
 		return nil, err
 	}
 	return c.m.Predict(images)
@@ -100,13 +105,24 @@ func (c *Classifier) Predict(images []float32) ([]float64, error) {
 
 // Features returns each image's class token after the final norm.
 func (c *Classifier) Features(images []float32) ([][]float32, error) {
-	if c.closed {
-		return nil, errClosed
-	}
-	if err := c.m.Upload(); err != nil {
+	if err := c.ready(); err != nil {
 		return nil, err
 	}
 	return c.m.Features(images)
+}
+
+// ready fails a closed classifier or one whose optimiser failed, and
+// copies the host parameters to the device unless they live there.
+func (c *Classifier) ready() error {
+	switch {
+	case c.closed:
+		return errClosed
+	case c.err != nil:
+		return c.err
+	case c.resident:
+		return nil
+	}
+	return c.m.Upload()
 }
 
 // TrainStep runs forward and backward in training mode on len(labels)
@@ -114,18 +130,15 @@ func (c *Classifier) Features(images []float32) ([][]float32, error) {
 // buffers and returns the loss and each image's P(lens). A batch larger
 // than Options.Batch runs in chunks whose gradients add up on the device.
 func (c *Classifier) TrainStep(images []float32, labels []int) (loss float64, lensProb []float64, err error) {
-	if c.closed {
-		return 0, nil, errClosed
-	}
 	m := c.m
 	n, per := len(labels), m.imageLen()
 	if n == 0 || len(images) != n*per {
 		return 0, nil, fmt.Errorf("gpu: train step: %d image values for %d labels, want %d per image", len(images), n, per)
 	}
-	defer func() { c.step++ }()
-	if err := m.Upload(); err != nil {
+	if err := c.ready(); err != nil {
 		return 0, nil, err
 	}
+	defer func() { c.step++ }()
 	if err := m.k.fill(m.gradBase(), m.host.NumElements(), 0); err != nil {
 		return 0, nil, err
 	}
@@ -169,6 +182,9 @@ func (c *Classifier) TrainStep(images []float32, labels []int) (loss float64, le
 			loss += float64(lossRows[i]) / float64(n)
 			lensProb = append(lensProb, float64(probs[2*i+1]))
 		}
+	}
+	if c.resident {
+		return loss, lensProb, nil
 	}
 	for _, v := range c.vars {
 		if err := m.dev.Download(v.Grad, m.grad[v.Name]); err != nil {

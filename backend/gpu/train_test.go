@@ -11,8 +11,9 @@ import (
 )
 
 // trainParams builds a small classifier's parameters with non-trivial
-// norms and biases; dropout and drop path off unless drop.
-func trainParams(t *testing.T, dim, depth, heads, size int, drop bool) *vit.Params {
+// norms and biases; dropout and drop path off unless drop; edits change
+// the preset further.
+func trainParams(t *testing.T, dim, depth, heads, size int, drop bool, edits ...func(*vit.Preset)) *vit.Params {
 	t.Helper()
 	p := vit.CustomPreset(dim, depth, heads)
 	p.ImageSize = size
@@ -20,6 +21,9 @@ func trainParams(t *testing.T, dim, depth, heads, size int, drop bool) *vit.Para
 		p.DropPath, p.AttnDrop = 0, 0
 	} else {
 		p.DropPath, p.AttnDrop = 0.3, 0.3
+	}
+	for _, edit := range edits {
+		edit(&p)
 	}
 	rng := rand.New(rand.NewPCG(7, uint64(dim)))
 	ps, err := vit.New(p, 2, rng)

@@ -37,6 +37,17 @@ type Model interface {
 	Vars() []optim.Var
 }
 
+// deviceTrainer is a Model whose parameters and optimiser live on a device
+// (backend/gpu's Classifier): the loop steps the optimiser the model makes,
+// which clips the gradient itself, instead of a host one, and moves the
+// parameters to the host before a checkpoint (PullParams, into the Vars'
+// Data) and back after setting other weights there (PushParams).
+type deviceTrainer interface {
+	NewOptimizer(name string, decayAll bool, clip float64) (optim.Optimizer, error)
+	PullParams() error
+	PushParams() error
+}
+
 // syncParams copies the model's trainable values into ps, the full
 // parameter set checkpoints are written from. A model may share ps's
 // storage or keep its own copies; either way ps ends up current. Frozen

@@ -37,14 +37,14 @@ func (t *trainer) report(ctx context.Context) (*layout.Report, error) {
 		if sc.Epoch != best.Epoch {
 			return nil, fmt.Errorf("ssl: %s holds epoch %d, the best validation AUC is epoch %d's", layout.BestDir, sc.Epoch, best.Epoch)
 		}
-		if err := setVars(t.vars, ts, layout.BestDir); err != nil {
+		if err := t.setWeights(ts, layout.BestDir); err != nil {
 			return nil, err
 		}
 		rep.Best, err = t.evaluate(ctx, "best", best.Epoch, layout.BestDir, opts)
 		if err != nil {
 			return nil, err
 		}
-		if err := setVars(t.vars, ckpt.ParamTensors(t.Params), layout.LastDir); err != nil {
+		if err := t.setWeights(ckpt.ParamTensors(t.Params), layout.LastDir); err != nil {
 			return nil, err
 		}
 	}
@@ -54,6 +54,18 @@ func (t *trainer) report(ctx context.Context) (*layout.Report, error) {
 	return rep, t.log.write(shared.Metric{Kind: shared.MetricLog, Epoch: cfg.Train.Epochs, Step: t.step,
 		Message: fmt.Sprintf("finished: last epoch %d, test AUC %.4f; best epoch %d, test AUC %.4f; see %s",
 			rep.Last.Epoch, rep.Last.Test.AUC, rep.Best.Epoch, rep.Best.Test.AUC, layout.ReportMD)})
+}
+
+// setWeights makes the model compute with tensors (a checkpoint's, from):
+// into its Vars, then onto its device when it has one.
+func (t *trainer) setWeights(tensors []ckpt.Tensor, from string) error {
+	if err := setVars(t.vars, tensors, from); err != nil {
+		return err
+	}
+	if t.device != nil {
+		return t.device.PushParams()
+	}
+	return nil
 }
 
 // evaluate reports the model's current weights, those of epoch, on val

@@ -20,6 +20,7 @@ type trainer struct {
 	*ClassifierRun
 	loop
 	m       Model
+	device  deviceTrainer // m, when its optimiser steps on a device; else nil
 	vars    []optim.Var
 	opt     optim.Optimizer
 	lrs     []float64 // per epoch
@@ -55,7 +56,13 @@ func (r *ClassifierRun) Train(ctx context.Context, m Model) (*layout.Report, err
 	t.lrs = optim.Cosine(o.InitLR, o.FinalLR, cfg.Train.Epochs, 1, o.WarmupEpochs, 0)
 	t.wds = optim.Cosine(o.InitWD, o.FinalWD, cfg.Train.Epochs, 1, 0, 0)
 	var err error
-	if t.opt, err = optim.New(o.Name, t.vars, o.DecayAll); err != nil {
+	if dt, ok := m.(deviceTrainer); ok {
+		t.device = dt
+		t.opt, err = dt.NewOptimizer(o.Name, o.DecayAll, o.ClipGrad)
+	} else {
+		t.opt, err = optim.New(o.Name, t.vars, o.DecayAll)
+	}
+	if err != nil {
 		return nil, err
 	}
 	if err := syncParams(r.Params, t.vars); err != nil { // the model must fit the checkpoint's names
@@ -109,7 +116,7 @@ func (t *trainer) trainStep(epoch int, idx []int) (stepResult, error) {
 	if len(prob) != k || math.IsNaN(loss) || math.IsInf(loss, 0) {
 		return stepResult{}, fmt.Errorf("ssl: step %d: loss %v with %d probabilities for %d images", t.step+1, loss, len(prob), k)
 	}
-	if clip := t.Config.Optimizer.ClipGrad; clip > 0 {
+	if clip := t.Config.Optimizer.ClipGrad; clip > 0 && t.device == nil {
 		optim.ClipGradNorm(t.vars, clip)
 	}
 	t.opt.Step(t.lrs[epoch], t.wds[epoch])
@@ -227,6 +234,11 @@ func (r *ClassifierRun) sidecar(epochs, step int, metrics map[string]float64) ck
 // (epochs done, steps, optimiser, and the shuffling generator as the next
 // steps start from it). It leaves r.Params current.
 func (t *trainer) saveLast(epochs int, rng []byte) error {
+	if t.device != nil {
+		if err := t.device.PullParams(); err != nil {
+			return err
+		}
+	}
 	if err := syncParams(t.Params, t.vars); err != nil {
 		return err
 	}

@@ -16,13 +16,28 @@ import (
 )
 
 // TestFinetuneOnHostDevice runs the whole training command (data,
-// batches, Adam, evaluations, checkpoints, report) with the GPU
-// executor's classifier on the host device and again with the CPU
-// engine, dropout and drop path off: the two runs must end with the same
-// weights to float32 rounding and the same test AUC.
+// batches, the optimiser, evaluations, checkpoints, report) with the GPU
+// executor's classifier and optimiser on the host device, and again with
+// the CPU engine, dropout and drop path off: the two runs must end with
+// the same weights to float32 rounding and the same test AUC. A third run
+// on the host device stops after 4 of its 9 steps and resumes from
+// checkpoints/last (parameters and optimiser state back onto the device):
+// it must end where the uninterrupted one did.
 func TestFinetuneOnHostDevice(t *testing.T) {
-	runs := make([]string, 2)
-	for i, onHost := range []bool{false, true} {
+	dev := gputest.NewHostDevice(t, gpu.Source, gpu.KernelNames)
+	onDevice := func(ps *vit.Params, opt modelOptions) (classifier, error) {
+		return gpu.NewClassifier(dev, ps, gpu.Options{Batch: opt.Batch, Seed: opt.Seed, FreezeBackbone: opt.FreezeBackbone})
+	}
+	finetune := func(newModel func(*vit.Params, modelOptions) (classifier, error), args ...string) {
+		t.Helper()
+		e, _, errOut := fakeEnv()
+		e.newModel = newModel
+		if err := runFinetune(context.Background(), newFlagSet(commands["finetune"], errOut), args, e); err != nil {
+			t.Fatalf("%v\n%s", err, errOut)
+		}
+	}
+	runs := make([]string, 3)
+	for i := range runs {
 		runs[i] = filepath.Join(t.TempDir(), "run")
 		cfg, _ := classifierData(t, runs[i])
 		// SGD: Adam divides by the root of tiny second moments, so it
@@ -34,20 +49,18 @@ func TestFinetuneOnHostDevice(t *testing.T) {
 		if err := os.WriteFile(cfg, []byte(strings.Replace(string(b), "optimizer: Adam", "optimizer: SGD", 1)), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		e, _, errOut := fakeEnv()
-		e.newModel = newClassifier
-		if onHost {
-			dev := gputest.NewHostDevice(t, gpu.Source, gpu.KernelNames)
-			e.newModel = func(ps *vit.Params, opt modelOptions) (classifier, error) {
-				return gpu.NewClassifier(dev, ps, gpu.Options{Batch: opt.Batch, Seed: opt.Seed, FreezeBackbone: opt.FreezeBackbone})
-			}
-		}
-		if err := runFinetune(context.Background(), newFlagSet(commands["finetune"], errOut), []string{cfg}, e); err != nil {
-			t.Fatalf("%v\n%s", err, errOut)
+		switch i {
+		case 0:
+			finetune(newClassifier, cfg)
+		case 1:
+			finetune(onDevice, cfg)
+		case 2:
+			finetune(onDevice, cfg, "--max-steps", "4")
+			finetune(onDevice, "--resume", runs[i])
 		}
 	}
-	var params [2]*vit.Params
-	var auc [2]float64
+	params := make([]*vit.Params, len(runs))
+	auc := make([]float64, len(runs))
 	for i, run := range runs {
 		ck, err := ssl.LoadCheckpoint(filepath.Join(run, "checkpoints", "last"))
 		if err != nil {
@@ -60,19 +73,25 @@ func TestFinetuneOnHostDevice(t *testing.T) {
 		}
 		auc[i] = rep.Last.Test.AUC
 	}
-	var num, den float64
-	for j, p := range params[0].List() {
-		for k, w := range p.Data {
-			d := float64(params[1].List()[j].Data[k]) - float64(w)
-			num, den = num+d*d, den+float64(w)*float64(w)
+	differ := func(a, b *vit.Params) float64 {
+		var num, den float64
+		for j, p := range a.List() {
+			for k, w := range p.Data {
+				d := float64(b.List()[j].Data[k]) - float64(w)
+				num, den = num+d*d, den+float64(w)*float64(w)
+			}
 		}
+		return math.Sqrt(num / den)
 	}
-	if e := math.Sqrt(num / den); !(e < 1e-4) {
+	if e := differ(params[0], params[1]); !(e < 1e-4) {
 		t.Errorf("last weights differ by %.2g relative between the CPU engine and the GPU executor", e)
-	} else {
-		t.Logf("last weights differ by %.2g relative; test AUC %.4f (CPU) and %.4f (GPU executor on the host)", e, auc[0], auc[1])
 	}
-	if math.Abs(auc[0]-auc[1]) > 1e-3 {
-		t.Errorf("test AUC %.4f with the CPU engine, %.4f with the GPU executor", auc[0], auc[1])
+	if e := differ(params[1], params[2]); !(e < 1e-6) {
+		t.Errorf("the resumed run's last weights differ by %.2g relative from the uninterrupted run's", e)
 	}
+	if math.Abs(auc[0]-auc[1]) > 1e-3 || auc[1] != auc[2] {
+		t.Errorf("test AUC %.4f with the CPU engine, %.4f with the GPU executor, %.4f resumed", auc[0], auc[1], auc[2])
+	}
+	t.Logf("last weights: GPU executor vs CPU %.2g relative, resumed vs uninterrupted %.2g; test AUC %.4f / %.4f / %.4f",
+		differ(params[0], params[1]), differ(params[1], params[2]), auc[0], auc[1], auc[2])
 }

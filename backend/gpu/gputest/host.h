@@ -19,7 +19,6 @@
 struct dim3 { unsigned x, y, z; };
 static dim3 threadIdx, blockIdx, blockDim, gridDim;
 static char* emu_shared;
-static float emu_exchange[1024];
 
 #define __global__
 #define __device__
@@ -98,11 +97,12 @@ static inline void emu_barrier() { emu_to_sched(emu_current); }
 #define __syncthreads() emu_barrier()
 #define __syncwarp() emu_barrier()
 
-static inline float __shfl_xor_sync(unsigned, float v, int lane) {
+template <typename T> static inline T __shfl_xor_sync(unsigned, T v, int lane) {
+	static T exchange[EMU_MAX_THREADS];
 	int t = threadIdx.x;
-	emu_exchange[t] = v;
+	exchange[t] = v;
 	emu_barrier();
-	float r = emu_exchange[(t & ~31) | ((t & 31) ^ lane)];
+	T r = exchange[(t & ~31) | ((t & 31) ^ lane)];
 	emu_barrier();
 	return r;
 }

@@ -29,8 +29,8 @@ func NewAdam(vars []Var) (*Adam, error) {
 	if err := checkVars(vars); err != nil {
 		return nil, err
 	}
-	return &Adam{Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, vars: vars,
-		expAvg: newStateBuffers("exp_avg.", vars), expAvgSq: newStateBuffers("exp_avg_sq.", vars)}, nil
+	return &Adam{Beta1: AdamBeta1, Beta2: AdamBeta2, Eps: AdamEps, vars: vars,
+		expAvg: newStateBuffers(ExpAvgKey, vars), expAvgSq: newStateBuffers(ExpAvgSqKey, vars)}, nil
 }
 
 // NewAdamW returns AdamW over vars: Adam with decoupled weight decay.

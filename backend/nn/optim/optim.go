@@ -52,9 +52,17 @@ type Optimizer interface {
 	SetState(steps int, buffers map[string][]float32) error
 }
 
+// PyTorch's defaults for Adam and AdamW, and the seed's SimSiam momentum.
+const (
+	AdamBeta1   = 0.9
+	AdamBeta2   = 0.999
+	AdamEps     = 1e-8
+	SGDMomentum = 0.9
+)
+
 // New returns the optimiser a config names: "Adam", "AdamW" or "SGD"
-// (case-insensitive; SGD gets momentum 0.9, the seed's SimSiam setting),
-// with PyTorch's default betas and eps.
+// (case-insensitive; SGD gets momentum SGDMomentum, the seed's SimSiam
+// setting), with PyTorch's default betas and eps.
 func New(name string, vars []Var, decayAll bool) (Optimizer, error) {
 	switch strings.ToLower(name) {
 	case "adam":
@@ -72,7 +80,7 @@ func New(name string, vars []Var, decayAll bool) (Optimizer, error) {
 		o.DecayAll = decayAll
 		return o, nil
 	case "sgd":
-		o, err := NewSGD(vars, 0.9)
+		o, err := NewSGD(vars, SGDMomentum)
 		if err != nil {
 			return nil, err
 		}
@@ -151,16 +159,25 @@ func exportState(vars []Var, sets ...stateBuffers) map[string][]float32 {
 	return out
 }
 
-// importState checks that buffers holds exactly the keys and lengths of the
-// sets, then copies them in; on error nothing is changed.
-func importState(steps int, buffers map[string][]float32, vars []Var, sets ...stateBuffers) error {
+// State key prefixes: optimisers store a parameter's buffer under
+// prefix+name, PyTorch's state keys.
+const (
+	ExpAvgKey   = "exp_avg."
+	ExpAvgSqKey = "exp_avg_sq."
+	MomentumKey = "momentum_buffer."
+)
+
+// CheckState reports whether buffers holds exactly one buffer per prefix
+// and var, each of the var's length, and a step count that is not
+// negative: what SetState accepts.
+func CheckState(steps int, buffers map[string][]float32, vars []Var, prefixes ...string) error {
 	if steps < 0 {
 		return fmt.Errorf("optim: state: step count %d is negative", steps)
 	}
-	expected := make(map[string]bool, len(vars)*len(sets))
-	for _, s := range sets {
+	expected := make(map[string]bool, len(vars)*len(prefixes))
+	for _, prefix := range prefixes {
 		for _, v := range vars {
-			key := s.prefix + v.Name
+			key := prefix + v.Name
 			b, ok := buffers[key]
 			if !ok {
 				return fmt.Errorf("optim: state: no buffer %s", key)
@@ -180,6 +197,19 @@ func importState(steps int, buffers map[string][]float32, vars []Var, sets ...st
 	if len(extra) > 0 {
 		slices.Sort(extra)
 		return fmt.Errorf("optim: state: %d unexpected buffers, first %s (another optimiser's or model's state?)", len(extra), extra[0])
+	}
+	return nil
+}
+
+// importState checks buffers with CheckState, then copies them into the
+// sets; on error nothing is changed.
+func importState(steps int, buffers map[string][]float32, vars []Var, sets ...stateBuffers) error {
+	prefixes := make([]string, len(sets))
+	for i, s := range sets {
+		prefixes[i] = s.prefix
+	}
+	if err := CheckState(steps, buffers, vars, prefixes...); err != nil {
+		return err
 	}
 	for _, s := range sets {
 		for i, v := range vars {

@@ -21,7 +21,7 @@ func NewSGD(vars []Var, momentum float64) (*SGD, error) {
 	if err := checkVars(vars); err != nil {
 		return nil, err
 	}
-	return &SGD{Momentum: momentum, vars: vars, buf: newStateBuffers("momentum_buffer.", vars)}, nil
+	return &SGD{Momentum: momentum, vars: vars, buf: newStateBuffers(MomentumKey, vars)}, nil
 }
 
 // Step applies one update.
