@@ -50,6 +50,9 @@ type Session struct {
 	User      User      `json:"user"`
 	CSRFToken string    `json:"csrf_token"`
 	Expires   time.Time `json:"expires"`
+	// GPUs is how many GPUs the server's jobs may use (serve --gpus): the
+	// launch form offers experiment.device cuda when there are any.
+	GPUs int `json:"gpus,omitempty"`
 }
 
 // CSRFHeader is the request header that carries Session.CSRFToken.

@@ -82,6 +82,7 @@ type Run struct {
 	Started  *time.Time  `json:"started,omitempty"`
 	Finished *time.Time  `json:"finished,omitempty"`
 	Host     string      `json:"host,omitempty"`   // where it runs or ran
+	Device   string      `json:"device,omitempty"` // the GPU it trains on (cuda:N); empty on the CPU
 	Handle   string      `json:"handle,omitempty"` // the process or cluster job running it, e.g. "pid 4242"
 	Error    string      `json:"error,omitempty"`  // why it failed
 	Progress *Progress   `json:"progress,omitempty"`

@@ -17,13 +17,32 @@ type launchField struct {
 	section, key string
 	options      []string // a select's choices; none: a number input
 	quote        bool     // write the value quoted ("300")
+	unset        string   // what the select shows when the YAML lacks the key
 }
 
 var launchFields = []launchField{
-	{"l-method", "Method", "experiment", "ssl_training", []string{"supervised", "finetune", "dino", "ibot", "simsiam"}, false},
-	{"l-backbone", "Backbone", "network", "backbone", []string{"vit_nano", "vit_tiny", "vit_small", "vit_base"}, false},
-	{"l-labels", "Labelled images", "finetune", "labels", []string{"300", "600", "1200", "all"}, true},
-	{"l-epochs", "Epochs", "train args", "num_epochs", nil, false},
+	{"l-method", "Method", "experiment", "ssl_training", []string{"supervised", "finetune", "dino", "ibot", "simsiam"}, false, ""},
+	{"l-backbone", "Backbone", "network", "backbone", []string{"vit_nano", "vit_tiny", "vit_small", "vit_base"}, false, ""},
+	{"l-labels", "Labelled images", "finetune", "labels", []string{"300", "600", "1200", "all"}, true, ""},
+	{"l-epochs", "Epochs", "train args", "num_epochs", nil, false, ""},
+	{"l-device", "Device", "experiment", "device", []string{"cpu", "cuda"}, false, "cpu"},
+}
+
+// shownFields are the fields the form shows for method: the fine-tuning
+// ones for classifiers only, the device where the server has GPUs and the
+// method trains a classifier (pretraining runs on the CPU).
+func (l *Launch) shownFields(method string) []launchField {
+	var out []launchField
+	for _, f := range launchFields {
+		classifierOnly := f.section == "finetune" || f.key == "device"
+		switch {
+		case classifierOnly && kindOf(method) == shared.KindPretrain:
+		case f.key == "device" && (l.sess == nil || l.sess.GPUs == 0):
+		default:
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // pretrainMethods train a backbone without labels (run kind pretrain);
@@ -279,6 +298,7 @@ func (l *Launch) Render() app.UI {
 		cOpts = append(cOpts, option{strconv.FormatInt(c.ID, 10), backboneLabel(c)})
 	}
 	method := l.method()
+	fields := l.shownFields(method)
 	submit := "Launch " + string(kindOf(method)) + " run"
 	if l.busy {
 		submit = "Launching…"
@@ -317,13 +337,7 @@ func (l *Launch) Render() app.UI {
 					}),
 					fieldError(l.errs, "dataset"),
 				),
-				app.Range(launchFields).Slice(func(i int) app.UI {
-					f := launchFields[i]
-					if f.section == "finetune" && kindOf(method) == shared.KindPretrain {
-						return app.If(false)
-					}
-					return l.configField(f)
-				}),
+				app.Range(fields).Slice(func(i int) app.UI { return l.configField(fields[i]) }),
 				app.If(method == "finetune", app.Div().Class("field").Body(
 					selectField("l-checkpoint", "Pretrained backbone", strconv.FormatInt(l.checkpoint, 10), cOpts, func(ctx app.Context, e app.Event) {
 						l.checkpoint, _ = strconv.ParseInt(value(e), 10, 64)
@@ -356,7 +370,7 @@ func (l *Launch) Render() app.UI {
 // under the YAML.
 func (l *Launch) fieldKeys() []string {
 	keys := []string{"name", "dataset", "checkpoint"}
-	for _, f := range launchFields {
+	for _, f := range l.shownFields(l.method()) {
 		keys = append(keys, f.section+"."+f.key)
 	}
 	return keys
@@ -364,6 +378,9 @@ func (l *Launch) fieldKeys() []string {
 
 func (l *Launch) configField(f launchField) app.UI {
 	v, _ := yamlGet(l.yaml, f.section, f.key)
+	if v == "" {
+		v = f.unset
+	}
 	var input app.UI
 	if f.options != nil {
 		opts := plainOptions(f.options)

@@ -416,3 +416,15 @@ func TestClusterState(t *testing.T) {
 		t.Errorf("facts %q", got)
 	}
 }
+
+// A run on a GPU says which among its facts.
+func TestRunFactsDevice(t *testing.T) {
+	r := shared.Run{Kind: shared.KindFinetune, Host: "node1", Device: "cuda:1"}
+	if got := runFacts(r, time.Now()); !strings.Contains(got, "on node1 · GPU cuda:1") {
+		t.Errorf("facts %q", got)
+	}
+	r.Device = ""
+	if got := runFacts(r, time.Now()); strings.Contains(got, "GPU") {
+		t.Errorf("facts of a CPU run %q", got)
+	}
+}

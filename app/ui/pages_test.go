@@ -518,3 +518,39 @@ func TestScoreRounds(t *testing.T) {
 	}
 	mustContain(t, render(3), `id="rounds"`, "Purity at 2", "ft2 · best", "2 of 2 graded (100", "u4.npy 5→1, u1.npy 2→5", ">u4.npy<")
 }
+
+// The device select shows only where the server has GPUs for jobs, and
+// only for classifier runs; choosing cuda writes experiment.device.
+func TestLaunchDeviceField(t *testing.T) {
+	f := newFakeAPI(t)
+	l := &Launch{page: page{env: f.signedIn(shared.RoleAdmin)}}
+	disp := open(t, l, "/launch")
+	settle(t, disp, func() bool { return l.validated })
+	if strings.Contains(htmlOf(l), `id="l-device"`) {
+		t.Error("a server without GPUs offers the device")
+	}
+
+	env := f.signedIn(shared.RoleAdmin)
+	env.sess.GPUs = 1
+	l = &Launch{page: page{env: env}}
+	disp = open(t, l, "/launch")
+	settle(t, disp, func() bool { return l.validated })
+	mustContain(t, htmlOf(l), `id="l-device"`, `data-key="experiment.device"`)
+	disp.Dispatch(app.Dispatch{Source: l, Function: func(ctx app.Context) {
+		l.yaml = yamlSet(l.yaml, "experiment", "device", "cuda")
+		l.validate(ctx)
+	}})
+	disp.Consume()
+	settle(t, disp, func() bool { return l.validated })
+	if r := l.request(); !strings.Contains(r.Config, "device: cuda") {
+		t.Errorf("request config lacks the device:\n%s", r.Config)
+	}
+	// Pretraining runs on the CPU: no device to choose.
+	disp.Dispatch(app.Dispatch{Source: l, Function: func(ctx app.Context) {
+		l.yaml = yamlSet(l.yaml, "experiment", "ssl_training", "dino")
+	}})
+	disp.Consume()
+	if strings.Contains(htmlOf(l), `id="l-device"`) {
+		t.Error("a pretraining run offers the device")
+	}
+}

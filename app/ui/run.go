@@ -277,6 +277,9 @@ func runFacts(r shared.Run, now time.Time) string {
 	if r.Host != "" {
 		parts = append(parts, "on "+r.Host)
 	}
+	if r.Device != "" {
+		parts = append(parts, "GPU "+r.Device)
+	}
 	if c := r.Cluster; c != nil {
 		parts = append(parts, clusterFacts(*c))
 	}

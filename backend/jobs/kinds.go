@@ -12,6 +12,7 @@ import (
 	"strconv"
 
 	"github.com/sslens/sslens/backend/config"
+	"github.com/sslens/sslens/backend/gpu"
 	"github.com/sslens/sslens/backend/layout"
 	"github.com/sslens/sslens/backend/nn/ckpt"
 	"github.com/sslens/sslens/backend/sim"
@@ -58,6 +59,7 @@ type pool int
 const (
 	poolTrain pool = iota // simulate, pretrain, finetune, reproduce, score-survey: Options.Slots
 	poolScore             // score-batch, import, import-data: Options.ScoreSlots
+	poolGPU               // finetune on a GPU (experiment.device cuda): Options.GPUs
 )
 
 // poolOf is the pool a kind runs in. Scoring and importing have their own
@@ -70,6 +72,29 @@ func poolOf(k shared.RunKind) pool {
 		return poolScore
 	}
 	return poolTrain
+}
+
+// OnGPU reports whether a run of kind with config (YAML) trains on a GPU:
+// a classifier whose experiment.device is cuda. Pretraining configs that
+// ask for cuda run on the CPU (config.Parse warns).
+func OnGPU(kind shared.RunKind, cfgText string) bool {
+	if kind != shared.KindFinetune {
+		return false
+	}
+	cfg, err := config.Parse([]byte(cfgText))
+	if err != nil {
+		return false
+	}
+	spec, err := gpu.ParseDevice(cfg.Experiment.Device)
+	return err == nil && spec.CUDA
+}
+
+// poolFor is the pool run j starts in.
+func poolFor(j store.Run) pool {
+	if OnGPU(j.Kind, j.Config) {
+		return poolGPU
+	}
+	return poolOf(j.Kind)
 }
 
 // SimulateTotal is the number of images a simulate job with these presets

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/sslens/sslens/backend/gpu"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -47,6 +48,7 @@ type Manager struct {
 type active struct {
 	proc      Process
 	pool      pool
+	gpu       int  // the GPU it holds in poolGPU; -1 none
 	cancelled bool // stopped on request
 }
 
@@ -126,9 +128,24 @@ func (m *Manager) reattach(ctx context.Context, j store.Run, det Detacher) error
 		return err
 	}
 	m.mu.Lock()
-	m.follow(j, p, proc, t)
+	m.follow(j, p, proc, t, deviceIndex(j.Args))
 	m.mu.Unlock()
 	return nil
+}
+
+// errNoGPUs refuses a GPU run on a server without GPUs for jobs.
+var errNoGPUs = errors.New("experiment.device cuda: the server has no GPUs for jobs (start it with serve --gpus N)")
+
+// deviceIndex is the GPU a job's arguments name (--device cuda:N), or -1.
+func deviceIndex(args []string) int {
+	for i, a := range args {
+		if a == "--device" && i+1 < len(args) {
+			if spec, err := gpu.ParseDevice(args[i+1]); err == nil && spec.CUDA {
+				return spec.Index
+			}
+		}
+	}
+	return -1
 }
 
 // Submission is a run to queue.
@@ -153,6 +170,9 @@ func Slug(name string) string {
 func (m *Manager) Submit(ctx context.Context, sub Submission) (store.Run, error) {
 	if err := checkParams(sub.NewRun, sub.Params); err != nil {
 		return store.Run{}, &store.InvalidError{Msg: "the run cannot be queued: " + err.Error()}
+	}
+	if OnGPU(sub.Kind, sub.Config) && m.opt.GPUs == 0 {
+		return store.Run{}, &store.InvalidError{Msg: "the run cannot be queued: " + errNoGPUs.Error()}
 	}
 	b, err := json.Marshal(sub.Params)
 	if err != nil {
@@ -264,13 +284,13 @@ func (m *Manager) Run(ctx context.Context) error {
 // slots: a full training pool holds back training runs, not score
 // batches, and the other way round.
 func (m *Manager) schedule(ctx context.Context) error {
-	free := map[pool]int{poolTrain: m.opt.Slots, poolScore: m.opt.ScoreSlots}
+	free := map[pool]int{poolTrain: m.opt.Slots, poolScore: m.opt.ScoreSlots, poolGPU: m.opt.GPUs}
 	m.mu.Lock()
 	for _, a := range m.running {
 		free[a.pool]--
 	}
 	m.mu.Unlock()
-	if free[poolTrain] <= 0 && free[poolScore] <= 0 {
+	if free[poolTrain] <= 0 && free[poolScore] <= 0 && free[poolGPU] <= 0 {
 		return nil
 	}
 	queued, err := m.st.Runs(ctx, store.RunFilter{States: []shared.RunState{shared.StateQueued}, Oldest: true})
@@ -278,15 +298,22 @@ func (m *Manager) schedule(ctx context.Context) error {
 		return err
 	}
 	for _, j := range queued {
-		d, err := m.decide(ctx, j, free[poolOf(j.Kind)] > 0)
+		pl := poolFor(j)
+		if pl == poolGPU && m.opt.GPUs == 0 {
+			if err := m.fail(ctx, j.ID, errNoGPUs); err != nil {
+				return err
+			}
+			continue
+		}
+		d, err := m.decide(ctx, j, free[pl] > 0)
 		if err != nil {
 			return err
 		}
 		if d.Action == ActionStart {
-			if err := m.start(ctx, j); err != nil {
+			if err := m.start(ctx, j, pl); err != nil {
 				return err
 			}
-			free[poolOf(j.Kind)]--
+			free[pl]--
 		}
 		if m.opt.OnDecision != nil {
 			m.opt.OnDecision(d)
@@ -369,7 +396,7 @@ func (m *Manager) postpone(ctx context.Context, id int64, cause error) {
 // start launches one queued job. Failures of the job itself (a missing
 // dataset, an unavailable subcommand) fail the run; only store errors
 // are returned.
-func (m *Manager) start(ctx context.Context, j store.Run) error {
+func (m *Manager) start(ctx context.Context, j store.Run, pl pool) error {
 	var p Params
 	if err := json.Unmarshal(j.Params, &p); err != nil {
 		return m.fail(ctx, j.ID, fmt.Errorf("params: %w", err))
@@ -377,6 +404,11 @@ func (m *Manager) start(ctx context.Context, j store.Run) error {
 	args, err := m.prepare(ctx, j, p)
 	if err != nil {
 		return m.fail(ctx, j.ID, err)
+	}
+	gpuIndex := -1
+	if pl == poolGPU {
+		gpuIndex = m.freeGPU()
+		args = append(args, "--device", fmt.Sprintf("cuda:%d", gpuIndex))
 	}
 	t, err := m.newTailer(ctx, j, p)
 	if err != nil {
@@ -407,13 +439,33 @@ func (m *Manager) start(ctx context.Context, j store.Run) error {
 		}
 		return err
 	}
-	m.follow(j, p, proc, t)
+	m.follow(j, p, proc, t, gpuIndex)
 	return nil
 }
 
-// follow records proc as run j's and watches it to its end. m.mu is held.
-func (m *Manager) follow(j store.Run, p Params, proc Process, t *tailer) {
-	a := &active{proc: proc, pool: poolOf(j.Kind)}
+// freeGPU is the lowest GPU no running job holds; on a cluster, where
+// Slurm hands each job its own, always 0.
+func (m *Manager) freeGPU() int {
+	if _, ok := m.ex.(Detacher); ok {
+		return 0
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	held := make(map[int]bool)
+	for _, a := range m.running {
+		held[a.gpu] = true
+	}
+	i := 0
+	for held[i] {
+		i++
+	}
+	return i
+}
+
+// follow records proc as run j's, holding GPU gpuIndex (-1: none), and
+// watches it to its end. m.mu is held.
+func (m *Manager) follow(j store.Run, p Params, proc Process, t *tailer, gpuIndex int) {
+	a := &active{proc: proc, pool: poolFor(j), gpu: gpuIndex}
 	m.running[j.ID] = a
 	m.wg.Add(1)
 	go m.watch(j, p, a, t)

@@ -636,3 +636,57 @@ func TestJobMemoryFlag(t *testing.T) {
 		}
 	}
 }
+
+// TestGPUSlots checks the GPU pool: classifier runs whose config asks for
+// cuda take one GPU each (--device cuda:N, the lowest free), wait while
+// every GPU is taken, take a freed one, and run beside the CPU training
+// slot; a server without GPUs refuses them at submission.
+func TestGPUSlots(t *testing.T) {
+	f := newFixture(t, Options{Slots: 1, GPUs: 2})
+	ctx := context.Background()
+	ds := f.dataset(t)
+	onGPU := "experiment:\n  ssl_training: supervised\n  device: cuda\nnetwork:\n  backbone: vit_nano\n# steps: 100000\n# step_ms: 10\n"
+	var gpuRuns []store.Run
+	for range 3 {
+		j, err := f.m.Submit(ctx, Submission{NewRun: store.NewRun{Kind: shared.KindFinetune, Dataset: ds, Config: onGPU}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		gpuRuns = append(gpuRuns, j)
+	}
+	cpu, _ := f.m.Submit(ctx, Submission{NewRun: store.NewRun{Kind: shared.KindFinetune, Dataset: ds, Config: "steps: 100000\nstep_ms: 10"}})
+	device := func(r store.Run) string {
+		for i, a := range r.Args {
+			if a == "--device" && i+1 < len(r.Args) {
+				return r.Args[i+1]
+			}
+		}
+		return "none"
+	}
+	a, b := f.wait(t, gpuRuns[0].ID, shared.StateRunning), f.wait(t, gpuRuns[1].ID, shared.StateRunning)
+	c := f.wait(t, cpu.ID, shared.StateRunning)
+	if got := []string{device(a), device(b), device(c)}; got[0] != "cuda:0" || got[1] != "cuda:1" || got[2] != "none" {
+		t.Errorf("devices %v, want cuda:0, cuda:1 and none for the CPU run", got)
+	}
+	f.waitDecision(t, "to keep the third GPU run queued while both GPUs are taken", func(d Decision) bool {
+		return d.Run == gpuRuns[2].ID && d.Action == ActionBusy
+	})
+	if _, err := f.m.Cancel(ctx, gpuRuns[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if third := f.wait(t, gpuRuns[2].ID, shared.StateRunning); device(third) != "cuda:0" {
+		t.Errorf("the third GPU run got %s, want the freed cuda:0", device(third))
+	}
+	for _, id := range []int64{gpuRuns[1].ID, gpuRuns[2].ID, cpu.ID} {
+		if _, err := f.m.Cancel(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	none := newFixture(t, Options{})
+	_, err := none.m.Submit(ctx, Submission{NewRun: store.NewRun{Kind: shared.KindFinetune, Dataset: none.dataset(t), Config: onGPU}})
+	var inv *store.InvalidError
+	if !errors.As(err, &inv) || !strings.Contains(err.Error(), "no GPUs for jobs (start it with serve --gpus N)") {
+		t.Errorf("a GPU run on a server without GPUs: %v", err)
+	}
+}

@@ -29,6 +29,11 @@ type Options struct {
 	// ScoreSlots is how many score-batch and import jobs (seconds each)
 	// run at once, beside the training slots; 0 means 1.
 	ScoreSlots int
+	// GPUs is how many GPUs jobs may use, one each: a finetune job whose
+	// config sets experiment.device cuda waits for a free one and runs
+	// with --device cuda:N on it (on a cluster, cuda:0 of what Slurm
+	// allocates), beside the training slots. 0: no job runs on a GPU.
+	GPUs int
 	// MaxQueued caps how many queued runs one user may have, by role:
 	// Submit refuses one more with a *store.ConflictError. A role not in
 	// it has no cap. nil means astronomers DefaultMaxQueued and admins

@@ -126,7 +126,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, c *Call) error {
 	}
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: tok, Path: "/", Expires: sess.Expires,
 		HttpOnly: true, Secure: s.opt.Secure, SameSite: http.SameSiteStrictMode})
-	writeJSON(w, http.StatusOK, shared.Session{User: sess.User, CSRFToken: sess.CSRF, Expires: sess.Expires})
+	writeJSON(w, http.StatusOK, shared.Session{User: sess.User, CSRFToken: sess.CSRF, Expires: sess.Expires, GPUs: s.opt.GPUs})
 	return nil
 }
 
@@ -143,7 +143,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request, c *Call) error {
 }
 
 func (s *Server) me(w http.ResponseWriter, r *http.Request, c *Call) error {
-	writeJSON(w, http.StatusOK, shared.Session{User: c.Session.User, CSRFToken: c.Session.CSRF, Expires: c.Session.Expires})
+	writeJSON(w, http.StatusOK, shared.Session{User: c.Session.User, CSRFToken: c.Session.CSRF, Expires: c.Session.Expires, GPUs: s.opt.GPUs})
 	return nil
 }
 

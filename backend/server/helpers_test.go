@@ -64,12 +64,12 @@ var testLimits = UploadLimits{RequestBytes: 4 << 20, Files: 40, ZipBytes: 1 << 2
 // the stand-in sslens.
 func newFixture(t testing.TB, hubOpt HubOptions) *fixture {
 	t.Helper()
-	return newFixtureOn(t, hubOpt, func(exe string, env []string) jobs.Executor { return &jobs.Local{Exe: exe, Env: env} })
+	return newFixtureOn(t, hubOpt, func(exe string, env []string) jobs.Executor { return &jobs.Local{Exe: exe, Env: env} }, 0)
 }
 
 // newFixtureOn is newFixture with the executor newEx makes, given the
-// stand-in sslens and its environment.
-func newFixtureOn(t testing.TB, hubOpt HubOptions, newEx func(exe string, env []string) jobs.Executor) *fixture {
+// stand-in sslens and its environment, and gpus GPUs for jobs.
+func newFixtureOn(t testing.TB, hubOpt HubOptions, newEx func(exe string, env []string) jobs.Executor, gpus int) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	st, err := store.Open(filepath.Join(dir, "sslens.db"), store.Options{BcryptCost: bcrypt.MinCost})
@@ -91,9 +91,9 @@ func newFixtureOn(t testing.TB, hubOpt HubOptions, newEx func(exe string, env []
 	}
 	env := []string{jobstest.Env + "=1"}
 	hub := NewHub(st, hubOpt)
-	mgr := jobs.New(st, newEx(exe, env), hub, jobs.Options{DataDir: dir, Poll: 20 * time.Millisecond, Grace: 5 * time.Second, Configs: configs.FS, Log: quiet})
+	mgr := jobs.New(st, newEx(exe, env), hub, jobs.Options{DataDir: dir, Poll: 20 * time.Millisecond, Grace: 5 * time.Second, Configs: configs.FS, Log: quiet, GPUs: gpus})
 	srv, err := New(Options{DataDir: dir, Store: st, Jobs: mgr, Hub: hub, Model: jobs.Tool{Exe: exe, Env: env},
-		Configs: configs.FS, Uploads: testLimits, LoginFailures: 3, Version: "test", Log: quiet})
+		Configs: configs.FS, Uploads: testLimits, LoginFailures: 3, Version: "test", Log: quiet, GPUs: gpus})
 	if err != nil {
 		t.Fatal(err)
 	}

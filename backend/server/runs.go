@@ -17,6 +17,7 @@ import (
 
 	"github.com/sslens/sslens/backend/config"
 	"github.com/sslens/sslens/backend/eval"
+	"github.com/sslens/sslens/backend/gpu"
 	"github.com/sslens/sslens/backend/jobs"
 	"github.com/sslens/sslens/backend/layout"
 	"github.com/sslens/sslens/backend/memplan"
@@ -120,11 +121,27 @@ func (s *Server) validateConfig(w http.ResponseWriter, r *http.Request, c *Call)
 		resp.Errors = configFields(err)
 	} else {
 		resp.Method, resp.Kind, resp.Warnings = string(cfg.Experiment.Method), kindOf(cfg.Experiment.Method), cfg.Warnings
-		if resp.Memory, err = s.jobMemory(cfg); err != nil {
+		if resp.Memory, err = s.jobMemory(cfg); err == nil {
+			err = s.checkDevice(cfg)
+		}
+		if err != nil {
 			resp.OK, resp.Errors = false, configFields(err)
 		}
 	}
 	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+// checkDevice refuses a config that trains on a GPU when the server's jobs
+// have none.
+func (s *Server) checkDevice(cfg *config.Config) error {
+	spec, err := gpu.ParseDevice(cfg.Experiment.Device)
+	if err != nil {
+		return shared.FieldErrorf("experiment.device", "%v", err)
+	}
+	if spec.CUDA && s.opt.GPUs == 0 {
+		return shared.FieldErrorf("experiment.device", "%s: this server has no GPUs for jobs (an operator starts it with serve --gpus N); use cpu", spec)
+	}
 	return nil
 }
 
@@ -293,6 +310,9 @@ func (s *Server) SubmitRun(ctx context.Context, user string, req shared.CreateRu
 	}
 	if _, err := s.jobMemory(cfg); err != nil {
 		return store.Run{}, errInvalid("the config does not fit in a job's memory", configFields(err)...)
+	}
+	if err := s.checkDevice(cfg); err != nil {
+		return store.Run{}, errInvalid("the config asks for a GPU", configFields(err)...)
 	}
 	sub.Config = text
 	sub.Name = cmp.Or(sub.Name, cfg.Experiment.Name, string(cfg.Experiment.Method))

@@ -658,7 +658,7 @@ func TestRunEndToEndOnSlurm(t *testing.T) {
 	jobstest.NeedSlurm(t)
 	f := newFixtureOn(t, HubOptions{}, func(exe string, env []string) jobs.Executor {
 		return &jobs.Slurm{Exe: exe, Env: env, Poll: 100 * time.Millisecond}
-	})
+	}, 0)
 	adm := f.login(t, adminUser)
 	run := adm.createRun(shared.CreateRunRequest{Kind: shared.KindFinetune, Config: baseline(t, "# steps: 300\n# step_ms: 20\n# ckpt_every: 20\n"), Name: "slurm e2e"})
 	w := f.dial(t, adm)
@@ -689,4 +689,43 @@ func TestRunEndToEndOnSlurm(t *testing.T) {
 	if len(metrics) != 300 || metrics[299].Step != 300 {
 		t.Errorf("%d step metrics after the resume, want 300", len(metrics))
 	}
+}
+
+// TestGPURuns checks experiment.device cuda through the portal: a server
+// without GPUs refuses it by key when validating and creating; one with
+// them says so in the session, queues the run on a GPU and shows the
+// device it runs on.
+func TestGPURuns(t *testing.T) {
+	onGPU := strings.Replace(baseline(t, "# steps: 100000\n# step_ms: 10\n"), "ssl_training: supervised", "ssl_training: supervised\n  device: cuda", 1)
+
+	f := newFixture(t, HubOptions{})
+	adm := f.login(t, adminUser)
+	var resp shared.ValidateConfigResponse
+	adm.json("POST", "/api/configs/validate", shared.ValidateConfigRequest{Config: onGPU}, &resp)
+	if resp.OK || len(resp.Errors) != 1 || resp.Errors[0].Key != "experiment.device" || !strings.Contains(resp.Errors[0].Message, "no GPUs for jobs") {
+		t.Errorf("validating a cuda config without GPUs: %+v", resp)
+	}
+	body, _ := json.Marshal(shared.CreateRunRequest{Kind: shared.KindFinetune, Config: onGPU})
+	if code, eb := adm.apiErr("POST", "/api/runs", "application/json", body); code != 422 || len(eb.Fields) != 1 || eb.Fields[0].Key != "experiment.device" {
+		t.Errorf("creating a cuda run without GPUs: %d %+v", code, eb)
+	}
+	var me shared.Session
+	if adm.json("GET", "/api/me", nil, &me); me.GPUs != 0 {
+		t.Errorf("session of a server without GPUs: %+v", me)
+	}
+
+	g := newFixtureOn(t, HubOptions{}, func(exe string, env []string) jobs.Executor { return &jobs.Local{Exe: exe, Env: env} }, 2)
+	adm = g.login(t, adminUser)
+	if adm.json("GET", "/api/me", nil, &me); me.GPUs != 2 {
+		t.Errorf("session of a server with 2 GPUs: %+v", me)
+	}
+	run := adm.createRun(shared.CreateRunRequest{Kind: shared.KindFinetune, Config: onGPU})
+	g.waitRun(t, run.ID, shared.StateRunning)
+	var shown shared.Run
+	adm.json("GET", fmt.Sprintf("/api/runs/%d", run.ID), nil, &shown)
+	if shown.Device != "cuda:0" {
+		t.Errorf("the run shows device %q, want cuda:0 (args %v)", shown.Device, shown.Args)
+	}
+	adm.json("POST", fmt.Sprintf("/api/runs/%d/cancel", run.ID), nil, nil)
+	g.waitRun(t, run.ID, shared.StateCancelled)
 }

@@ -32,6 +32,11 @@ func runDTO(j store.Run) shared.Run {
 	if r.Args == nil {
 		r.Args = []string{}
 	}
+	for i, a := range r.Args {
+		if a == "--device" && i+1 < len(r.Args) && r.Args[i+1] != "cpu" {
+			r.Device = r.Args[i+1]
+		}
+	}
 	return r
 }
 

@@ -113,6 +113,9 @@ type Options struct {
 	JobMemory int64
 	// ScoreWorkers bounds concurrent scoring processes; default 1.
 	ScoreWorkers int
+	// GPUs is how many GPUs jobs may use (jobs.Options.GPUs): a classifier
+	// config with experiment.device cuda is refused when there are none.
+	GPUs int
 	// OpenGrading shows candidates' grades to users who have not graded
 	// them yet (uploads.Options.OpenGrading).
 	OpenGrading bool

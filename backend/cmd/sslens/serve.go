@@ -102,6 +102,7 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Wr
 	dataDir := fs.String("data", defaultDataDir(), "data `DIR`")
 	db := fs.String("db", "", "database `FILE` (default DIR/sslens.db)")
 	slots := fs.Int("slots", 1, "training jobs running at once (score batches have a slot of their own)")
+	gpus := fs.Int("gpus", 0, "GPUs jobs may use, one each, beside the --slots: classifier runs whose config sets experiment.device cuda run on them (local: cuda:0 to cuda:N-1, which must exist; slurm: give the GPU with --slurm-kind-option finetune=--gres=gpu:1)")
 	maxQueued := fs.Int("max-queued", jobs.DefaultMaxQueued, "most runs one astronomer may have queued at once, 0 for no cap (admins have none)")
 	grace := fs.Duration("grace", 30*time.Second, "time a cancelled job gets to save its checkpoint before it is killed")
 	tlsCert := fs.String("tls-cert", "", "TLS certificate `FILE` (with --tls-key): serve HTTPS, Secure cookies")
@@ -138,12 +139,17 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Wr
 	if err != nil {
 		return err
 	}
-	if len(pos) != 0 || (*tlsCert == "") != (*tlsKey == "") || *slots < 1 || *maxQueued < 0 || *uploadMB < 1 || *uploadFiles < 1 || *zipMB < 1 || *connCap < 1 {
+	if len(pos) != 0 || (*tlsCert == "") != (*tlsKey == "") || *slots < 1 || *gpus < 0 || *maxQueued < 0 || *uploadMB < 1 || *uploadFiles < 1 || *zipMB < 1 || *connCap < 1 {
 		return errUsage
 	}
 	jobBytes, err := jobMemoryBytes(*jobMemory, *slots, *executor == "slurm")
 	if err != nil {
 		return usage(fs, "%v", err)
+	}
+	if *gpus > 0 && *executor == "local" {
+		if err := checkDevice(fmt.Sprintf("cuda:%d", *gpus-1), true); err != nil {
+			return fmt.Errorf("--gpus %d: %w", *gpus, err)
+		}
 	}
 	dir, st, err := openDataStore(*dataDir, *db)
 	if err != nil {
@@ -171,7 +177,7 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Wr
 		return usage(fs, "--executor %q: want local or slurm", *executor)
 	}
 	mgr := jobs.New(st, ex, hub, jobs.Options{
-		DataDir: dir, Slots: *slots, MaxQueued: caps, Grace: *grace, Log: log, Configs: configs.FS, JobMemory: jobBytes,
+		DataDir: dir, Slots: *slots, GPUs: *gpus, MaxQueued: caps, Grace: *grace, Log: log, Configs: configs.FS, JobMemory: jobBytes,
 		Available: func(sub string) bool { _, ok := lookup(sub); return ok },
 	})
 	if err := mgr.Recover(ctx); err != nil {
@@ -195,7 +201,7 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Wr
 		Secure: *tlsCert != "", Origins: append(origins, listenOrigins(scheme, *addr, ln.Addr())...), Version: version(), Log: log,
 		TrustedProxies: proxies, ProxyHeader: *proxyHeader, ConnsPerAddress: *connCap,
 		Uploads:     server.UploadLimits{RequestBytes: *uploadMB << 20, Files: *uploadFiles, ZipBytes: *zipMB << 20},
-		OpenGrading: *openGrading, JobMemory: jobBytes,
+		OpenGrading: *openGrading, JobMemory: jobBytes, GPUs: *gpus,
 	})
 	if err != nil {
 		return err

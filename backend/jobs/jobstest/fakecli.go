@@ -131,6 +131,7 @@ func fakeTrain(args []string) error {
 	out := fs.String("out", "", "")
 	fs.String("data", "", "")
 	fs.String("checkpoint", "", "")
+	fs.String("device", "", "")
 	var cfgPath string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cfgPath, args = args[0], args[1:]
