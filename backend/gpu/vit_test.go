@@ -77,22 +77,8 @@ func TestViTMatchesCPUEngine(t *testing.T) {
 				{"65 tokens, head width 64", 128, 1, 2, 64, false, 3, 3},
 			} {
 				t.Run(tc.name, func(t *testing.T) {
-					p := vit.CustomPreset(tc.dim, tc.depth, tc.heads)
-					p.ImageSize, p.QKVBias = tc.size, tc.qkvBias
-					rng := rand.New(rand.NewPCG(1, uint64(tc.dim)))
-					ps, err := vit.New(p, 2, rng)
-					if err != nil {
-						t.Fatal(err)
-					}
-					// Non-trivial norms and biases, so that a swapped or unused
-					// parameter shows.
-					for _, q := range ps.List() {
-						if q.Name != "cls_token" && q.Name != "pos_embed" {
-							for i := range q.Data {
-								q.Data[i] += float32(0.05 * rng.NormFloat64())
-							}
-						}
-					}
+					ps := trainParams(t, tc.dim, tc.depth, tc.heads, tc.size, false, func(p *vit.Preset) { p.QKVBias = tc.qkvBias })
+					p, rng := ps.Preset, rand.New(rand.NewPCG(1, uint64(tc.dim)))
 					images := randomImages(rng, p, tc.images)
 
 					cpu, err := nn.NewClassifier(ps, nn.Options{Batch: tc.batch})

@@ -51,12 +51,11 @@ func Run(w io.Writer, c Config) error {
 	if c.Device != nil {
 		return runGPU(w, c)
 	}
-	var peer *Torch
-	if c.Python != "" {
-		var err error
-		if peer, err = NewTorch(c.Python); err != nil {
-			return err
-		}
+	peer, err := openPeer(c.Python)
+	if err != nil {
+		return err
+	}
+	if peer != nil {
 		defer peer.Close()
 	}
 	threads := runtime.GOMAXPROCS(0)
@@ -94,6 +93,14 @@ func Run(w io.Writer, c Config) error {
 		fmt.Fprintf(w, "  %s\n  ours / torch: %.2fx images/s\n", line, r.ImagesPerSec(c.Batch)/rate)
 	}
 	return nil
+}
+
+// openPeer is the PyTorch peer for python, nil when python is empty.
+func openPeer(python string) (*Torch, error) {
+	if python == "" {
+		return nil, nil
+	}
+	return NewTorch(python)
 }
 
 // Header writes the lines every report starts with, the BLAS, the threads,

@@ -27,12 +27,11 @@ func runGPU(w io.Writer, c Config) error {
 		what = "forward passes in evaluation mode (scoring)"
 	}
 	fmt.Fprintf(w, "device %s, batch %d, median of %d %s after %d warm-up\n", c.Device, c.Batch, c.Steps, what, Warmup)
-	var peer *Torch
-	if c.Python != "" {
-		var err error
-		if peer, err = NewTorch(c.Python); err != nil {
-			return err
-		}
+	peer, err := openPeer(c.Python)
+	if err != nil {
+		return err
+	}
+	if peer != nil {
 		defer peer.Close()
 	}
 	for _, p := range c.Presets {
