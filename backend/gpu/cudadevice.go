@@ -102,14 +102,14 @@ func (d *cudaDevice) Download(dst []float32, src Ptr) error {
 func (d *cudaDevice) Sync() error    { return d.ctx.Synchronize() }
 func (d *cudaDevice) String() string { return d.name }
 
-// MemInfo returns the device's free and total memory in bytes.
 func (d *cudaDevice) MemInfo() (free, total uint64, err error) { return d.ctx.MemInfo() }
 
 // MaxShared is the 48 KiB a block may use without opting in to more.
 func (d *cudaDevice) MaxShared() int { return 48 << 10 }
 
-// GridStride is 8 blocks of 256 threads per multiprocessor.
-func (d *cudaDevice) GridStride() int { return 8 * d.ctx.Info.Multiprocessors }
+// GridStride is 8 blocks of 256 threads per multiprocessor, at most 4096
+// (what MemoryPlan allows the optimiser's partial sums).
+func (d *cudaDevice) GridStride() int { return min(4096, 8*d.ctx.Info.Multiprocessors) }
 
 func (d *cudaDevice) Launch(kernel string, grid, block, shared int, args unsafe.Pointer) error {
 	f, ok := d.funcs[kernel]

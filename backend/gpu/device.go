@@ -30,6 +30,8 @@ type Device interface {
 	// GridStride is the most blocks an elementwise (grid-stride) launch
 	// uses: enough to fill the device.
 	GridStride() int
+	// MemInfo returns the device's free and total memory in bytes.
+	MemInfo() (free, total uint64, err error)
 	// MaxShared is the dynamic shared memory a block may use, in bytes.
 	MaxShared() int
 	// String names the device: "cuda:0 (NVIDIA H100 80GB HBM3)".

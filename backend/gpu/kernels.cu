@@ -368,41 +368,22 @@ KERNEL(layernorm_backward, LayerNormBackwardArgs) {
 	}
 }
 
-// layernormParamGrads adds Σ_r dy[r,j]·x̂[r,j] to dgamma[j] and Σ_r dy[r,j]
-// to dbeta[j]. One thread per column, rows in order.
-struct LayerNormParamGradsArgs {
-	float* dgamma;
-	float* dbeta;
+// normalizedProduct sets prod = dy·x̂ over [rows, d], x̂ = (x - mean)·rstd
+// per row: the terms of LayerNorm's weight gradient, which a GEMM with a
+// ones vector then sums over rows.
+struct NormalizedProductArgs {
+	float* prod;
 	const float* dy;
 	const float* x;
 	const float* mean;
 	const float* rstd;
 	int rows, d;
 };
-KERNEL(layernorm_param_grads, LayerNormParamGradsArgs) {
-	for (int j = blockIdx.x * blockDim.x + threadIdx.x; j < a.d; j += gridDim.x * blockDim.x) {
-		float sg = 0, sb = 0;
-		for (int r = 0; r < a.rows; r++) {
-			float dy = a.dy[(long)r * a.d + j];
-			sg += dy * (a.x[(long)r * a.d + j] - a.mean[r]) * a.rstd[r];
-			sb += dy;
-		}
-		a.dgamma[j] += sg;
-		a.dbeta[j] += sb;
-	}
-}
-
-// colSum adds Σ_r x[r,j] to out[j] over x [rows, cols]: bias gradients.
-struct ColSumArgs {
-	float* out;
-	const float* x;
-	int rows, cols;
-};
-KERNEL(col_sum, ColSumArgs) {
-	for (int j = blockIdx.x * blockDim.x + threadIdx.x; j < a.cols; j += gridDim.x * blockDim.x) {
-		float s = 0;
-		for (int r = 0; r < a.rows; r++) s += a.x[(long)r * a.cols + j];
-		a.out[j] += s;
+KERNEL(normalized_product, NormalizedProductArgs) {
+	long total = (long)a.rows * a.d;
+	for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x) {
+		long r = i / a.d;
+		a.prod[i] = a.dy[i] * (a.x[i] - a.mean[r]) * a.rstd[r];
 	}
 }
 

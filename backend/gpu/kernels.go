@@ -15,7 +15,7 @@ var Source string
 // opens.
 var KernelNames = []string{"patchify", "tokens", "bias_act", "layernorm", "attention", "gather_cls",
 	"fill", "keep_mask", "residual", "scale_rows", "softmax_ce", "scatter_cls", "layernorm_backward",
-	"layernorm_param_grads", "col_sum", "bias_gelu", "gelu_backward", "attention_backward", "tokens_backward",
+	"normalized_product", "bias_gelu", "gelu_backward", "attention_backward", "tokens_backward",
 	"adam_step", "sgd_step", "sum_squares", "sum_partials"}
 
 // Launch geometry: every kernel runs blocks of 256 threads (8 warps).
@@ -105,14 +105,9 @@ type layerNormBackwardArgs struct {
 	rows, d, accumulate          int32
 }
 
-type layerNormParamGradsArgs struct {
-	dgamma, dbeta, dy, x, mean, rstd Ptr
-	rows, d                          int32
-}
-
-type colSumArgs struct {
-	out, x     Ptr
-	rows, cols int32
+type normalizedProductArgs struct {
+	prod, dy, x, mean, rstd Ptr
+	rows, d                 int32
 }
 
 type biasGELUArgs struct {
@@ -168,8 +163,8 @@ var argSizes = map[string]uintptr{
 	"fill": unsafe.Sizeof(fillArgs{}), "keep_mask": unsafe.Sizeof(keepMaskArgs{}),
 	"residual": unsafe.Sizeof(residualArgs{}), "scale_rows": unsafe.Sizeof(scaleRowsArgs{}),
 	"softmax_ce": unsafe.Sizeof(softmaxCEArgs{}), "scatter_cls": unsafe.Sizeof(scatterCLSArgs{}),
-	"layernorm_backward": unsafe.Sizeof(layerNormBackwardArgs{}), "layernorm_param_grads": unsafe.Sizeof(layerNormParamGradsArgs{}),
-	"col_sum": unsafe.Sizeof(colSumArgs{}), "bias_gelu": unsafe.Sizeof(biasGELUArgs{}),
+	"layernorm_backward": unsafe.Sizeof(layerNormBackwardArgs{}), "normalized_product": unsafe.Sizeof(normalizedProductArgs{}),
+	"bias_gelu":     unsafe.Sizeof(biasGELUArgs{}),
 	"gelu_backward": unsafe.Sizeof(geluBackwardArgs{}), "attention_backward": unsafe.Sizeof(attentionBackwardArgs{}),
 	"tokens_backward": unsafe.Sizeof(tokensBackwardArgs{}),
 	"adam_step":       unsafe.Sizeof(adamStepArgs{}), "sgd_step": unsafe.Sizeof(sgdStepArgs{}),
@@ -278,16 +273,11 @@ func (k kernels) layerNormBackward(dx, dy, x, mean, rstd, gamma Ptr, rows, d int
 	return k.dev.Launch("layernorm_backward", (rows+warps-1)/warps, threads, 0, unsafe.Pointer(&a))
 }
 
-// layerNormParamGrads adds the gradients of gamma and beta, a thread per column.
-func (k kernels) layerNormParamGrads(dgamma, dbeta, dy, x, mean, rstd Ptr, rows, d int) error {
-	a := layerNormParamGradsArgs{dgamma, dbeta, dy, x, mean, rstd, int32(rows), int32(d)}
-	return k.dev.Launch("layernorm_param_grads", (d+threads-1)/threads, threads, 0, unsafe.Pointer(&a))
-}
-
-// colSum adds the column sums of x [rows, cols] to out, a thread per column.
-func (k kernels) colSum(out, x Ptr, rows, cols int) error {
-	a := colSumArgs{out, x, int32(rows), int32(cols)}
-	return k.dev.Launch("col_sum", (cols+threads-1)/threads, threads, 0, unsafe.Pointer(&a))
+// normalizedProduct sets prod = dy·x̂, the terms of LayerNorm's weight
+// gradient.
+func (k kernels) normalizedProduct(prod, dy, x, mean, rstd Ptr, rows, d int) error {
+	a := normalizedProductArgs{prod, dy, x, mean, rstd, int32(rows), int32(d)}
+	return k.dev.Launch("normalized_product", k.gridFor(rows*d), threads, 0, unsafe.Pointer(&a))
 }
 
 // biasGELU adds b to u in place and sets y = gelu(u).

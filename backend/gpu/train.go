@@ -48,6 +48,8 @@ type Classifier struct {
 	dcls, dclsRaw         Ptr // [b, d]
 	dlogits, probs        Ptr // [b, 2]
 	loss, labels          Ptr // [b]
+	prod                  Ptr // [b·t, d]: LayerNorm weight-gradient terms
+	ones                  Ptr // [b·t] of 1: column sums as GEMMs
 }
 
 // NewClassifier copies ps (a backbone with a two-class head) to dev and
@@ -72,12 +74,16 @@ func NewClassifier(dev Device, ps *vit.Params, opt Options) (*Classifier, error)
 		{&c.dx, s.rows * s.d}, {&c.dh, s.rows * s.d}, {&c.dbranch, s.rows * s.d}, {&c.datt, s.rows * s.d},
 		{&c.dqkv, 3 * s.rows * s.d}, {&c.dhidden, s.rows * s.hid}, {&c.dpatches, s.n * s.pt * s.d},
 		{&c.dcls, s.n * s.d}, {&c.dclsRaw, s.n * s.d}, {&c.dlogits, 2 * s.n}, {&c.probs, 2 * s.n},
-		{&c.loss, s.n}, {&c.labels, s.n},
+		{&c.loss, s.n}, {&c.labels, s.n}, {&c.prod, s.rows * s.d}, {&c.ones, s.rows},
 	} {
 		if *b.ptr, err = m.mem.alloc("backward", b.n); err != nil {
 			m.Close()
 			return nil, err
 		}
+	}
+	if err := m.k.fill(c.ones, s.rows, 1); err != nil {
+		m.Close()
+		return nil, err
 	}
 	return c, nil
 }
@@ -209,7 +215,7 @@ func (c *Classifier) backward(k, total int, drop *dropout) error {
 	run.do(func() error {
 		return m.dev.Gemm(true, false, 2, s.d, k, 1, c.dlogits, 2, m.cls, s.d, 1, g["head.weight"], s.d)
 	})
-	run.do(func() error { return kn.colSum(g["head.bias"], c.dlogits, k, 2) })
+	run.do(func() error { return c.colSum(g["head.bias"], c.dlogits, k, 2) })
 	if c.opt.FreezeBackbone {
 		return run.err
 	}
@@ -220,7 +226,7 @@ func (c *Classifier) backward(k, total int, drop *dropout) error {
 		return kn.layerNormBackward(c.dclsRaw, c.dcls, m.clsRaw, m.clsMean, m.clsRstd, w["norm.weight"], k, s.d, false)
 	})
 	run.do(func() error {
-		return kn.layerNormParamGrads(g["norm.weight"], g["norm.bias"], c.dcls, m.clsRaw, m.clsMean, m.clsRstd, k, s.d)
+		return c.layerNormParamGrads(g["norm.weight"], g["norm.bias"], c.dcls, m.clsRaw, m.clsMean, m.clsRstd, k, s.d)
 	})
 	run.do(func() error { return kn.scatterCLS(c.dx, c.dclsRaw, k, s.t, s.d) })
 	for i := m.p.Depth - 1; i >= 0; i-- {
@@ -230,7 +236,7 @@ func (c *Classifier) backward(k, total int, drop *dropout) error {
 	run.do(func() error {
 		return m.dev.Gemm(true, false, s.d, s.cols, k*s.pt, 1, c.dpatches, s.d, m.patches, s.cols, 1, g["patch_embed.proj.weight"], s.cols)
 	})
-	run.do(func() error { return kn.colSum(g["patch_embed.proj.bias"], c.dpatches, k*s.pt, s.d) })
+	run.do(func() error { return c.colSum(g["patch_embed.proj.bias"], c.dpatches, k*s.pt, s.d) })
 	return run.err
 }
 
@@ -253,14 +259,14 @@ func (c *Classifier) blockBackward(i int, s shape, drop *dropout) error {
 	// MLP branch: out = mid + keep2·(fc2(gelu(fc1(norm2(mid))))).
 	run.do(func() error { return kn.scaleRows(c.dbranch, c.dx, keep2, s.rows, s.d, s.t) })
 	gemm(true, false, s.d, s.hid, s.rows, c.dbranch, s.d, a.g, s.hid, 1, g[b+"mlp.fc2.weight"], s.hid)
-	run.do(func() error { return kn.colSum(g[b+"mlp.fc2.bias"], c.dbranch, s.rows, s.d) })
+	run.do(func() error { return c.colSum(g[b+"mlp.fc2.bias"], c.dbranch, s.rows, s.d) })
 	gemm(false, false, s.rows, s.hid, s.d, c.dbranch, s.d, w[b+"mlp.fc2.weight"], s.hid, 0, c.dhidden, s.hid)
 	run.do(func() error { return kn.geluBackward(c.dhidden, a.u, s.rows*s.hid) })
 	gemm(true, false, s.hid, s.d, s.rows, c.dhidden, s.hid, a.h2, s.d, 1, g[b+"mlp.fc1.weight"], s.d)
-	run.do(func() error { return kn.colSum(g[b+"mlp.fc1.bias"], c.dhidden, s.rows, s.hid) })
+	run.do(func() error { return c.colSum(g[b+"mlp.fc1.bias"], c.dhidden, s.rows, s.hid) })
 	gemm(false, false, s.rows, s.d, s.hid, c.dhidden, s.hid, w[b+"mlp.fc1.weight"], s.d, 0, c.dh, s.d)
 	run.do(func() error {
-		return kn.layerNormParamGrads(g[b+"norm2.weight"], g[b+"norm2.bias"], c.dh, a.mid, a.mean2, a.rstd2, s.rows, s.d)
+		return c.layerNormParamGrads(g[b+"norm2.weight"], g[b+"norm2.bias"], c.dh, a.mid, a.mean2, a.rstd2, s.rows, s.d)
 	})
 	run.do(func() error {
 		return kn.layerNormBackward(c.dx, c.dh, a.mid, a.mean2, a.rstd2, w[b+"norm2.weight"], s.rows, s.d, true)
@@ -268,21 +274,40 @@ func (c *Classifier) blockBackward(i int, s shape, drop *dropout) error {
 	// Attention branch: mid = x + keep1·(proj(attn(qkv(norm1(x))))).
 	run.do(func() error { return kn.scaleRows(c.dbranch, c.dx, keep1, s.rows, s.d, s.t) })
 	gemm(true, false, s.d, s.d, s.rows, c.dbranch, s.d, a.att, s.d, 1, g[b+"attn.proj.weight"], s.d)
-	run.do(func() error { return kn.colSum(g[b+"attn.proj.bias"], c.dbranch, s.rows, s.d) })
+	run.do(func() error { return c.colSum(g[b+"attn.proj.bias"], c.dbranch, s.rows, s.d) })
 	gemm(false, false, s.rows, s.d, s.d, c.dbranch, s.d, w[b+"attn.proj.weight"], s.d, 0, c.datt, s.d)
 	run.do(func() error { return kn.attentionBackward(c.dqkv, c.datt, a.qkv, a.probs, s.n, s.t, s.h, s.dh, attn) })
 	gemm(true, false, 3*s.d, s.d, s.rows, c.dqkv, 3*s.d, a.h1, s.d, 1, g[b+"attn.qkv.weight"], s.d)
 	if m.p.QKVBias {
-		run.do(func() error { return kn.colSum(g[b+"attn.qkv.bias"], c.dqkv, s.rows, 3*s.d) })
+		run.do(func() error { return c.colSum(g[b+"attn.qkv.bias"], c.dqkv, s.rows, 3*s.d) })
 	}
 	gemm(false, false, s.rows, s.d, 3*s.d, c.dqkv, 3*s.d, w[b+"attn.qkv.weight"], s.d, 0, c.dh, s.d)
 	run.do(func() error {
-		return kn.layerNormParamGrads(g[b+"norm1.weight"], g[b+"norm1.bias"], c.dh, x, a.mean1, a.rstd1, s.rows, s.d)
+		return c.layerNormParamGrads(g[b+"norm1.weight"], g[b+"norm1.bias"], c.dh, x, a.mean1, a.rstd1, s.rows, s.d)
 	})
 	run.do(func() error {
 		return kn.layerNormBackward(c.dx, c.dh, x, a.mean1, a.rstd1, w[b+"norm1.weight"], s.rows, s.d, true)
 	})
 	return run.err
+}
+
+// colSum adds the column sums of x [rows, cols] to out: a GEMM with the
+// ones vector, which spreads the rows across the device where a thread
+// per column would leave most of it idle.
+func (c *Classifier) colSum(out, x Ptr, rows, cols int) error {
+	return c.m.dev.Gemm(true, false, cols, 1, rows, 1, x, cols, c.ones, 1, 1, out, 1)
+}
+
+// layerNormParamGrads adds Σ_r dy·x̂ to dgamma and Σ_r dy to dbeta for the
+// LayerNorm whose input x [rows, d] had mean and rstd per row.
+func (c *Classifier) layerNormParamGrads(dgamma, dbeta, dy, x, mean, rstd Ptr, rows, d int) error {
+	if err := c.m.k.normalizedProduct(c.prod, dy, x, mean, rstd, rows, d); err != nil {
+		return err
+	}
+	if err := c.colSum(dgamma, c.prod, rows, d); err != nil {
+		return err
+	}
+	return c.colSum(dbeta, dy, rows, d)
 }
 
 // Close frees the device memory; the classifier cannot be used afterwards.

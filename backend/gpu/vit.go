@@ -83,6 +83,20 @@ func ActivationFloats(p vit.Preset, batch int, train bool) int {
 	return s.n*s.c*s.s*s.s + s.n*s.pt*(s.cols+s.d) + streams*s.rows*s.d + blocks*s.blockFloats() + 2*s.n*s.d + 4*s.n
 }
 
+// MemoryPlan is the device memory in bytes a ViT of preset p with
+// numParams parameters takes for batch images: parameters and activations
+// in evaluation; in training also the gradients, an optimiser's decay mask
+// and two moments, the backward's buffers and every block's activations.
+func MemoryPlan(p vit.Preset, numParams, batch int, train bool) int64 {
+	floats := numParams + ActivationFloats(p, batch, train)
+	if train {
+		s := (&ViT{p: p}).shape(batch)
+		// The optimiser's norm and its partial sums: at most 4096 blocks.
+		floats += 4*numParams + 2 + 2*4096 + 8*s.rows*s.d + s.rows*s.hid + s.n*s.pt*s.d + 2*s.n*s.d + 6*s.n + s.rows
+	}
+	return 4 * int64(floats)
+}
+
 // NewViT copies ps (a backbone with a two-class head) to dev and
 // allocates evaluation activations for batch images.
 func NewViT(dev Device, ps *vit.Params, batch int) (*ViT, error) {
@@ -102,6 +116,12 @@ func newViT(dev Device, ps *vit.Params, batch int, train bool) (*ViT, error) {
 	}
 	m := &ViT{dev: dev, k: kernels{dev}, p: p, batch: batch, train: train, mem: buffers{dev: dev},
 		param: make(map[string]Ptr), host: ps}
+	if free, _, err := dev.MemInfo(); err == nil {
+		if need := MemoryPlan(p, ps.NumElements(), batch, train); need > int64(free) {
+			return nil, fmt.Errorf("gpu: %s at batch %d needs %.1f GiB of device memory, %s has %.1f GiB free: use a smaller batch",
+				p.Name, batch, float64(need)/(1<<30), dev, float64(free)/(1<<30))
+		}
+	}
 	s := m.shape(batch)
 	for _, need := range []int{attentionShared(s.t, s.dh), attentionBackwardShared(s.t, s.dh)} {
 		if need > dev.MaxShared() {

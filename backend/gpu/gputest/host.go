@@ -32,6 +32,10 @@ type Ptr = cuda.DevPtr
 // slices poisoned with NaN, so a kernel reading what nothing wrote shows in
 // the results. Not safe for concurrent use.
 type HostDevice struct {
+	// Memory is the device memory it claims to have, in bytes (MemInfo);
+	// 0 means 1 TiB.
+	Memory uint64
+
 	launch  func(kernel uintptr, gx, gy, gz, bx, by, bz, shared uint32, args unsafe.Pointer) int32
 	kernels map[string]uintptr
 	mem     map[Ptr][]float32
@@ -185,7 +189,25 @@ func (d *HostDevice) Gemm(transA, transB bool, m, n, k int, alpha float32, a Ptr
 	return nil
 }
 
-func (d *HostDevice) Sync() error    { return nil }
+func (d *HostDevice) Sync() error { return nil }
+
+// Allocated is the memory the live allocations hold, in bytes.
+func (d *HostDevice) Allocated() uint64 {
+	var n uint64
+	for _, s := range d.mem {
+		n += 4 * uint64(len(s))
+	}
+	return n
+}
+
+// MemInfo reports Memory less what is allocated as free.
+func (d *HostDevice) MemInfo() (free, total uint64, err error) {
+	total = d.Memory
+	if total == 0 {
+		total = 1 << 40
+	}
+	return total - min(total, d.Allocated()), total, nil
+}
 func (d *HostDevice) MaxShared() int { return 48 << 10 }
 
 // GridStride is 3 blocks: few enough that elementwise kernels loop

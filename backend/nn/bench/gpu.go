@@ -11,11 +11,6 @@ import (
 	"github.com/sslens/sslens/backend/nn/vit"
 )
 
-// memInfo is what a device reports of its memory (cudaDevice does).
-type memInfo interface {
-	MemInfo() (free, total uint64, err error)
-}
-
 // runGPU is Run on c.Device: the GPU executor's training steps as the
 // training loop takes them (upload the parameters, forward and backward on
 // the device, download the gradients, AdamW on the host) or its forward
@@ -43,12 +38,8 @@ func runGPU(w io.Writer, c Config) error {
 		if c.Inference {
 			flops /= 3
 		}
-		memory := ""
-		if used > 0 {
-			memory = fmt.Sprintf("  device memory in use %.0f MiB", float64(used)/(1<<20))
-		}
-		fmt.Fprintf(w, "%s (D %d, depth %d, %d heads): %.2f ms/step  %.1f img/s  %.2f TFLOP/s%s\n",
-			p.Name, p.Dim, p.Depth, p.Heads, float64(r.Step)/1e6, r.ImagesPerSec(c.Batch), flops/r.Step.Seconds()/1e12, memory)
+		fmt.Fprintf(w, "%s (D %d, depth %d, %d heads): %.2f ms/step  %.1f img/s  %.2f TFLOP/s  device memory in use %.0f MiB\n",
+			p.Name, p.Dim, p.Depth, p.Heads, float64(r.Step)/1e6, r.ImagesPerSec(c.Batch), flops/r.Step.Seconds()/1e12, float64(used)/(1<<20))
 		if peer == nil {
 			continue
 		}
@@ -62,7 +53,7 @@ func runGPU(w io.Writer, c Config) error {
 }
 
 // measureGPU times preset p on dev and returns the device memory in use
-// after the timed steps (0 when the device does not say).
+// after the timed steps.
 func measureGPU(dev gpu.Device, p vit.Preset, batch, steps int, inference bool) (Result, uint64, error) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	ps, err := vit.New(p, 2, rng)
@@ -107,11 +98,9 @@ func measureGPU(dev gpu.Device, p vit.Preset, batch, steps int, inference bool) 
 	if err != nil {
 		return Result{}, 0, err
 	}
-	var used uint64
-	if mi, ok := dev.(memInfo); ok {
-		if free, total, err := mi.MemInfo(); err == nil {
-			used = total - free
-		}
+	free, total, err := dev.MemInfo()
+	if err != nil {
+		return Result{}, 0, err
 	}
-	return r, used, nil
+	return r, total - free, nil
 }
