@@ -36,7 +36,7 @@ run: build wasm
 # Installs the system packages the tests need (as root, when missing),
 # saying so first.
 test-deps:
-	@echo "test-deps: checking the Debian packages the tests need (libopenblas-dev, g++, chromium); missing ones are installed with apt-get, through sudo when not root"
+	@echo "test-deps: checking the Debian packages the tests need (libopenblas-dev, g++, clang-14, chromium); missing ones are installed with apt-get, through sudo when not root"
 	@bash .ci/install-deps
 
 vet:

@@ -3,6 +3,7 @@ package gpu
 import (
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 
 	"github.com/sslens/sslens/backend/gpu/gputest"
@@ -43,4 +44,21 @@ func hostEmulation(t *testing.T) bool {
 		return false
 	}
 	return true
+}
+
+// TestKernelsCheckAsCUDA checks kernels.cu's device code with clang's CUDA
+// front end (the host emulation compiles it as plain C++, which lets a
+// host function called from a kernel pass), and that the check catches
+// such a call.
+func TestKernelsCheckAsCUDA(t *testing.T) {
+	if _, err := gputest.Clang(); err != nil && gpuRequired() {
+		t.Skip("the GPU check compiles kernels.cu with NVRTC itself")
+	}
+	if err := gputest.CheckCUDA(Source, "sm_80"); err != nil {
+		t.Fatal(err)
+	}
+	hostOnly := strings.Replace(Source, "__device__ __forceinline__ float gelu(", "__forceinline__ float gelu(", 1)
+	if err := gputest.CheckCUDA(hostOnly, "sm_80"); err == nil || !strings.Contains(err.Error(), "erff") {
+		t.Errorf("a host function in device code passed the check: %v", err)
+	}
 }
