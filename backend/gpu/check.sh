@@ -31,13 +31,13 @@ smi=$!
 trap 'kill $smi 2>/dev/null' EXIT
 
 mark() { date +%s.%N >"$out/$1.start"; }
-SSLENS_GPU_REQUIRED=1 timeout 240 "$here/gpu.test" -test.v -test.count=1 >"$out/kernels.txt" 2>&1
+SSLENS_GPU_REQUIRED=1 timeout 180 "$here/gpu.test" -test.v -test.count=1 >"$out/kernels.txt" 2>&1
 kernels=$?
 bench() {
 	name=$1
 	shift
 	mark "$name"
-	timeout 120 "$here/sslens" bench --device cuda --presets vit_small --steps 20 --vs-torch --python "$python" "$@" >"$out/$name.txt" 2>&1
+	timeout 90 "$here/sslens" bench --device cuda --presets vit_small --steps 20 --vs-torch --python "$python" "$@" >"$out/$name.txt" 2>&1
 	echo "$name: exit $?" >>"$out/bench-status.txt"
 	date +%s.%N >"$out/$name.end"
 }
