@@ -140,8 +140,10 @@ func TestTrainStepMatchesCPUEngine(t *testing.T) {
 // and drop path on (rates 0.3): the masks of a step are fixed by its
 // number, so the loss is a function of the parameters whose directional
 // derivative, by central differences in float64 arithmetic over float32
-// losses, must match the gradient's. It also checks that a step repeats
-// exactly and that another step number draws other masks.
+// losses, must match the gradient's to 2e-3 (a step of 3e-4: the
+// difference's own error, which shrinks as the step squared, was 2e-2 at
+// 3e-3, 2e-3 at 1e-3 and 1.5e-4 at 3e-4). It also checks that a step
+// repeats exactly and that another step number draws other masks.
 func TestTrainStepDropoutGradient(t *testing.T) {
 	for name, dev := range testDevices(t) {
 		t.Run(name, func(t *testing.T) {
@@ -184,7 +186,7 @@ func TestTrainStepDropoutGradient(t *testing.T) {
 					slope += float64(dir[i][j]) * float64(grads[i][j])
 				}
 			}
-			const eps = 1e-3
+			const eps = 3e-4
 			shift := func(by float32) {
 				for i, v := range vars {
 					for j := range v.Data {
@@ -198,7 +200,7 @@ func TestTrainStepDropoutGradient(t *testing.T) {
 			minus := lossAt(0)
 			shift(eps)
 			fd := (plus - minus) / (2 * eps)
-			if math.Abs(fd-slope) > 1e-2*math.Abs(slope) {
+			if math.Abs(fd-slope) > 2e-3*math.Abs(slope) {
 				t.Errorf("directional derivative: central difference %.6g, gradient %.6g", fd, slope)
 			}
 			t.Logf("loss %.6f; directional derivative %.6g by differences, %.6g by the gradient", l0, fd, slope)
