@@ -153,6 +153,9 @@ type SurveyRequest struct {
 	// one catalogue at the end (a server running jobs on Slurm); 0 or 1:
 	// one job.
 	Shards int `json:"shards,omitempty"`
+	// Device is cpu (the default) or cuda: score on one of the server's
+	// GPUs (sslens serve --gpus), each shard on its own where sharded.
+	Device string `json:"device,omitempty"`
 }
 
 // CheckPath checks the form of a path relative to the data folder: not

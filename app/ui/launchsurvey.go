@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"cmp"
 	"strconv"
 	"strings"
 
@@ -19,6 +20,7 @@ type surveyForm struct {
 	paths       string // one per line
 	lists       string // one per line
 	shards      string // as typed; empty: one job
+	device      string // cpu or cuda; offered where the server has GPUs
 	name        string
 	formState
 }
@@ -37,7 +39,7 @@ func lines(s string) []string {
 // request is the run the form describes, or the field errors found
 // before asking the server (which checks that the paths exist).
 func (f *surveyForm) request() (shared.CreateRunRequest, []shared.FieldError) {
-	sr := shared.SurveyRequest{Paths: lines(f.paths), Lists: lines(f.lists)}
+	sr := shared.SurveyRequest{Paths: lines(f.paths), Lists: lines(f.lists), Device: f.device}
 	var errs []shared.FieldError
 	if f.checkpoint == 0 {
 		errs = append(errs, shared.FieldError{Key: "checkpoint", Message: "choose a classifier to score with"})
@@ -119,6 +121,13 @@ func (l *Launch) surveyCard() app.UI {
 				app.Input().ID("s-shards").Type("number").Min(1).Placeholder("1").Value(f.shards).OnInput(l.ValueTo(&f.shards)),
 				fieldError(f.errs, "survey.shards"),
 			),
+			app.If(l.sess != nil && l.sess.GPUs > 0, app.Div().Class("field").Body(
+				selectField("s-device", "Device", cmp.Or(f.device, "cpu"), plainOptions([]string{"cpu", "cuda"}), func(ctx app.Context, e app.Event) {
+					f.device = value(e)
+					f.errs = removeKey(f.errs, "survey.device")
+				}),
+				fieldError(f.errs, "survey.device"),
+			)),
 		),
 		app.Div().Class("actions").Body(
 			app.Button().Type("submit").ID("score-survey").Class("button").Disabled(f.busy).Text(label),

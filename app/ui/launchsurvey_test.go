@@ -59,6 +59,22 @@ func TestLaunchSurveyForm(t *testing.T) {
 		!slices.Equal(r.Survey.Paths, []string{"hsc/pdr3", "hsc/extra/*.fits"}) || !slices.Equal(r.Survey.Lists, []string{"hsc/candidates.txt"}) {
 		t.Errorf("request %+v (survey %+v)", r, r.Survey)
 	}
+	if strings.Contains(htmlOf(l), `id="s-device"`) || r.Survey.Device != "" {
+		t.Errorf("a server without GPUs offers the device (request device %q)", r.Survey.Device)
+	}
+
+	// Where the server has GPUs the form offers them.
+	env, posted, _ = importAPI(t)
+	env.sess.GPUs = 2
+	l = &Launch{page: page{env: env}}
+	disp = open(t, l, "/launch")
+	settle(t, disp, func() bool { return l.validated })
+	mustContain(t, htmlOf(l), `id="s-device"`)
+	l.survey.device = "cuda"
+	submit("hsc/pdr3", "", "")
+	if reqs := posted(); len(reqs) != 1 || reqs[0].Survey.Device != "cuda" {
+		t.Errorf("requests %+v", reqs)
+	}
 }
 
 // A survey's progress reads in files with its rate and the time left.

@@ -74,24 +74,29 @@ func poolOf(k shared.RunKind) pool {
 	return poolTrain
 }
 
-// OnGPU reports whether a run of kind with config (YAML) trains on a GPU:
-// a classifier whose experiment.device is cuda. Pretraining configs that
-// ask for cuda run on the CPU (config.Parse warns).
-func OnGPU(kind shared.RunKind, cfgText string) bool {
-	if kind != shared.KindFinetune {
-		return false
+// onGPU reports whether a run of kind with config (YAML) and params runs
+// on a GPU: a classifier whose experiment.device is cuda, or a survey
+// scoring whose request asks for cuda. Pretraining configs that ask for
+// cuda run on the CPU (config.Parse warns).
+func onGPU(kind shared.RunKind, cfgText string, p Params) bool {
+	switch kind {
+	case shared.KindFinetune:
+		cfg, err := config.Parse([]byte(cfgText))
+		if err != nil {
+			return false
+		}
+		spec, err := gpu.ParseDevice(cfg.Experiment.Device)
+		return err == nil && spec.CUDA
+	case shared.KindSurvey:
+		return p.Cutouts != nil && p.Cutouts.Device == "cuda"
 	}
-	cfg, err := config.Parse([]byte(cfgText))
-	if err != nil {
-		return false
-	}
-	spec, err := gpu.ParseDevice(cfg.Experiment.Device)
-	return err == nil && spec.CUDA
+	return false
 }
 
 // poolFor is the pool run j starts in.
 func poolFor(j store.Run) pool {
-	if OnGPU(j.Kind, j.Config) {
+	var p Params
+	if json.Unmarshal(j.Params, &p) == nil && onGPU(j.Kind, j.Config, p) {
 		return poolGPU
 	}
 	return poolOf(j.Kind)

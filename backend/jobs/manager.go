@@ -134,7 +134,7 @@ func (m *Manager) reattach(ctx context.Context, j store.Run, det Detacher) error
 }
 
 // errNoGPUs refuses a GPU run on a server without GPUs for jobs.
-var errNoGPUs = errors.New("experiment.device cuda: the server has no GPUs for jobs (start it with serve --gpus N)")
+var errNoGPUs = errors.New("device cuda: the server has no GPUs for jobs (start it with serve --gpus N)")
 
 // deviceIndex is the GPU a job's arguments name (--device cuda:N), or -1.
 func deviceIndex(args []string) int {
@@ -171,7 +171,7 @@ func (m *Manager) Submit(ctx context.Context, sub Submission) (store.Run, error)
 	if err := checkParams(sub.NewRun, sub.Params); err != nil {
 		return store.Run{}, &store.InvalidError{Msg: "the run cannot be queued: " + err.Error()}
 	}
-	if OnGPU(sub.Kind, sub.Config) && m.opt.GPUs == 0 {
+	if onGPU(sub.Kind, sub.Config, sub.Params) && m.opt.GPUs == 0 {
 		return store.Run{}, &store.InvalidError{Msg: "the run cannot be queued: " + errNoGPUs.Error()}
 	}
 	b, err := json.Marshal(sub.Params)

@@ -30,9 +30,10 @@ type Options struct {
 	// run at once, beside the training slots; 0 means 1.
 	ScoreSlots int
 	// GPUs is how many GPUs jobs may use, one each: a finetune job whose
-	// config sets experiment.device cuda waits for a free one and runs
-	// with --device cuda:N on it (on a cluster, cuda:0 of what Slurm
-	// allocates), beside the training slots. 0: no job runs on a GPU.
+	// config sets experiment.device cuda, or a score-survey job whose
+	// request asks for cuda, waits for a free one and runs with --device
+	// cuda:N on it (on a cluster, cuda:0 of what Slurm allocates), beside
+	// the training slots. 0: no job runs on a GPU.
 	GPUs int
 	// MaxQueued caps how many queued runs one user may have, by role:
 	// Submit refuses one more with a *store.ConflictError. A role not in

@@ -242,3 +242,27 @@ func TestSurveyArgs(t *testing.T) {
 		}
 	}
 }
+
+// TestSurveyOnGPU scores a survey on a GPU slot: the request's device cuda
+// puts it in the GPU pool, which hands it --device cuda:0; a server
+// without GPUs refuses it at submission.
+func TestSurveyOnGPU(t *testing.T) {
+	f := newFixture(t, Options{GPUs: 1})
+	ctx := context.Background()
+	c, _, _ := scoreable(t, f)
+	surveyCutouts(t, f.dir, "survey/g", 3)
+	params := Params{Checkpoint: c, Cutouts: &shared.SurveyRequest{Paths: []string{"survey/g"}, Device: "cuda"}}
+	j, err := f.m.Submit(ctx, Submission{NewRun: store.NewRun{Kind: shared.KindSurvey, Name: "on a GPU"}, Params: params})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := f.wait(t, j.ID, shared.StateSucceeded)
+	if n := len(run.Args); n < 2 || run.Args[n-2] != "--device" || run.Args[n-1] != "cuda:0" {
+		t.Errorf("args %q, want --device cuda:0 last", run.Args)
+	}
+	none := newFixture(t, Options{})
+	if _, err := none.m.Submit(ctx, Submission{NewRun: store.NewRun{Kind: shared.KindSurvey, Name: "no GPU"}, Params: params}); err == nil ||
+		!strings.Contains(err.Error(), "no GPUs for jobs") {
+		t.Errorf("a GPU survey on a server without GPUs: %v", err)
+	}
+}

@@ -341,7 +341,8 @@ func (s *Server) submitImport(ctx context.Context, user string, req shared.Creat
 // submitSurvey queues the scoring of cutouts already on the server (paths
 // and lists relative to the data folder) with a classifier checkpoint;
 // what is missing, outside the folder or not a classifier is refused by
-// field (survey.paths, survey.lists, survey.shards, checkpoint).
+// field (survey.paths, survey.lists, survey.shards, survey.device,
+// checkpoint).
 func (s *Server) submitSurvey(ctx context.Context, user string, req shared.CreateRunRequest) (store.Run, error) {
 	switch {
 	case req.Survey == nil:
@@ -363,6 +364,16 @@ func (s *Server) submitSurvey(ctx context.Context, user string, req shared.Creat
 	}
 	survey := *req.Survey
 	errs = append(errs, jobs.CheckSurvey(s.opt.DataDir, survey, s.opt.Jobs.OnCluster()))
+	switch survey.Device {
+	case "", "cpu":
+		survey.Device = ""
+	case "cuda":
+		if s.opt.GPUs == 0 {
+			errs = append(errs, shared.FieldError{Key: "survey.device", Message: "cuda: this server has no GPUs for jobs (an operator starts it with serve --gpus N); use cpu"})
+		}
+	default:
+		errs = append(errs, shared.FieldErrorf("survey.device", "%q: want cpu or cuda", survey.Device))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return store.Run{}, errInvalid("the cutouts cannot be scored", configFields(err)...)
 	}

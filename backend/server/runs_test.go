@@ -713,6 +713,17 @@ func TestGPURuns(t *testing.T) {
 	if adm.json("GET", "/api/me", nil, &me); me.GPUs != 0 {
 		t.Errorf("session of a server without GPUs: %+v", me)
 	}
+	for device, want := range map[string]string{"cuda": "no GPUs for jobs", "tpu": `"tpu": want cpu or cuda`} {
+		body, _ := json.Marshal(shared.CreateRunRequest{Kind: shared.KindSurvey, Survey: &shared.SurveyRequest{Paths: []string{"x"}, Device: device}})
+		code, eb := adm.apiErr("POST", "/api/runs", "application/json", body)
+		found := false
+		for _, fe := range eb.Fields {
+			found = found || (fe.Key == "survey.device" && strings.Contains(fe.Message, want))
+		}
+		if code != 422 || !found {
+			t.Errorf("a survey on device %s: %d %+v", device, code, eb)
+		}
+	}
 
 	g := newFixtureOn(t, HubOptions{}, func(exe string, env []string) jobs.Executor { return &jobs.Local{Exe: exe, Env: env} }, 2)
 	adm = g.login(t, adminUser)

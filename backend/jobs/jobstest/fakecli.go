@@ -256,6 +256,7 @@ func fakeTrain(args []string) error {
 func fakeScore(args []string) error {
 	fs := flag.NewFlagSet("score", flag.ContinueOnError)
 	fs.String("checkpoint", "", "")
+	fs.String("device", "", "")
 	fs.Bool("json", false, "")
 	outDir := fs.String("out", "", "")
 	resume := fs.Bool("resume", false, "")
