@@ -26,6 +26,10 @@ if [ -z "${SSLENS_CUDA_LIB:-}" ]; then
 fi
 echo "SSLENS_CUDA_LIB=$SSLENS_CUDA_LIB" >"$out/environment.txt"
 nvidia-smi >>"$out/environment.txt" 2>&1
+# What sslens finds, and the kernels compiled once for the GPU (NVRTC's
+# log is here when it refuses them).
+timeout 120 "$here/sslens" gpus >"$out/gpus.txt" 2>&1
+echo "sslens gpus: exit $?" >>"$out/gpus.txt"
 nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used,memory.total --format=csv -lms 200 >"$out/utilisation.csv" 2>&1 &
 smi=$!
 trap 'kill $smi 2>/dev/null' EXIT
@@ -48,6 +52,8 @@ bench score-tf32 --batch 1024 --inference --tf32
 kill $smi 2>/dev/null
 
 {
+	echo "== sslens gpus"
+	head -c 3000 "$out/gpus.txt"
 	echo "== kernel checks (gpu.test, exit $kernels)"
 	grep -E '^(--- |ok|FAIL|PASS)|step [0-9]: loss|P\(lens\)|directional|features differ|gradient of' "$out/kernels.txt" | head -40
 	for name in train-fp32 train-tf32 score-fp32 score-tf32; do

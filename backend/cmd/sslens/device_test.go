@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -84,5 +85,21 @@ func TestTrainingDevice(t *testing.T) {
 	if _, _, err := runCmd(t, ctx, "pretrain", runPretrain, pre, "--dry-run", "--device", "cuda"); err == nil ||
 		!strings.Contains(err.Error(), "does not run on a GPU yet") {
 		t.Errorf("pretrain --dry-run --device cuda: %v", err)
+	}
+}
+
+// TestGPUsCommand checks `sslens gpus` on this machine: without the
+// driver it fails naming what it looked for; with one it lists the GPUs.
+func TestGPUsCommand(t *testing.T) {
+	var out strings.Builder
+	err := runGPUs(newFlagSet(commands["gpus"], io.Discard), nil, &out)
+	if _, noGPU := gpu.Available(); noGPU != nil {
+		if err == nil || !strings.Contains(err.Error(), "libcuda.so.1") {
+			t.Errorf("sslens gpus without a driver: %v\n%s", err, out.String())
+		}
+		return
+	}
+	if err != nil || !strings.Contains(out.String(), "cuda:0 ") || !strings.Contains(out.String(), "ready in") {
+		t.Errorf("sslens gpus: %v\n%s", err, out.String())
 	}
 }

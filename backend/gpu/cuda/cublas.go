@@ -22,6 +22,16 @@ const (
 	mathTF32    = 3 // CUBLAS_TF32_TENSOR_OP_MATH
 )
 
+// FindBLAS loads libcublas from dirs, without a context or handle, and
+// returns the file it loaded.
+func FindBLAS(dirs []string) (string, error) {
+	h, err := open(libCUBLAS, dirs)
+	if err != nil {
+		return "", err
+	}
+	return h.path, nil
+}
+
 // LoadBLAS loads libcublas from dirs and creates a handle; tf32 lets
 // float32 products use the tensor cores' TF32 (about 1e-3 relative).
 func LoadBLAS(dirs []string, tf32 bool) (*BLAS, error) {

@@ -83,6 +83,9 @@ func LoadDriver(dirs []string) (*Driver, error) {
 	return d, nil
 }
 
+// Path is the driver library's file as loaded.
+func (d *Driver) Path() string { return d.lib.path }
+
 // check turns a CUresult into an error naming the call and the result.
 func (d *Driver) check(call string, r result) error {
 	if r == 0 {

@@ -41,6 +41,9 @@ func LoadNVRTC(dirs []string) (*NVRTC, error) {
 	return n, nil
 }
 
+// Path is NVRTC's file as loaded.
+func (n *NVRTC) Path() string { return n.lib.path }
+
 func (n *NVRTC) check(call string, r result) error {
 	if r == 0 {
 		return nil
