@@ -428,3 +428,22 @@ func TestRunFactsDevice(t *testing.T) {
 		t.Errorf("facts of a CPU run %q", got)
 	}
 }
+
+// Events replayed after the run was read (a subscription starting from
+// the beginning) do not show a finished run as it was: its state stays
+// succeeded while the older running event arrives, and the metrics and
+// logs the read does not carry are still taken.
+func TestReplayedEventsDoNotRewindState(t *testing.T) {
+	m := &runModel{run: shared.Run{ID: 7, Kind: shared.KindImportData, State: shared.StateSucceeded, LastSeq: 9}}
+	m.apply([]shared.Event{
+		{Type: shared.EventState, Run: 7, Seq: 2, State: &shared.StateChange{State: shared.StateRunning}},
+		{Type: shared.EventLog, Run: 7, Seq: 3, Log: &shared.LogLine{Stream: "stderr", Text: "3 files read"}},
+	})
+	if m.run.State != shared.StateSucceeded || len(m.logs) != 1 {
+		t.Errorf("after a replayed running event: state %s, %d log lines", m.run.State, len(m.logs))
+	}
+	m.apply([]shared.Event{{Type: shared.EventState, Run: 7, Seq: 10, State: &shared.StateChange{State: shared.StateRunning}}})
+	if m.run.State != shared.StateRunning {
+		t.Errorf("a newer event (a resume) left the state %s", m.run.State)
+	}
+}

@@ -32,21 +32,25 @@ func (m *runModel) apply(evs []shared.Event) {
 		if ev.Run != m.run.ID {
 			continue
 		}
+		// The run as read already reflects events up to its LastSeq: a
+		// replayed older state, progress or cluster event would show the
+		// run as it was (a finished run "running" again for a moment).
+		stale := ev.Seq <= m.run.LastSeq
 		m.run.LastSeq = max(m.run.LastSeq, ev.Seq)
 		switch {
 		case ev.Type == shared.EventMetric && ev.Metric != nil:
 			m.addMetric(*ev.Metric)
-		case ev.Type == shared.EventState && ev.State != nil:
+		case ev.Type == shared.EventState && ev.State != nil && !stale:
 			m.run.State = ev.State.State
 			if ev.State.Error != "" {
 				m.run.Error = ev.State.Error
 			}
-		case ev.Type == shared.EventProgress && ev.Progress != nil:
+		case ev.Type == shared.EventProgress && ev.Progress != nil && !stale:
 			p := *ev.Progress
 			m.run.Progress = &p
 		case ev.Type == shared.EventLog && ev.Log != nil:
 			m.addLog(logEntry{ev.Log.Stream, ev.Log.Text})
-		case ev.Type == shared.EventCluster && ev.Cluster != nil:
+		case ev.Type == shared.EventCluster && ev.Cluster != nil && !stale:
 			c := *ev.Cluster
 			m.run.Cluster = &c
 		}
