@@ -103,3 +103,29 @@ func TestGPUsCommand(t *testing.T) {
 		t.Errorf("sslens gpus: %v\n%s", err, out.String())
 	}
 }
+
+// TestReproduceOnGPUWithoutOne checks a reproduce config whose fine-tune
+// cells train on cuda (finetune.overrides) on a machine without a GPU: it
+// stops before the first cell, naming the cell and the driver, with no
+// cell folder made.
+func TestReproduceOnGPUWithoutOne(t *testing.T) {
+	if _, err := gpu.Available(); err == nil {
+		t.Skip("this machine has a GPU")
+	}
+	cfg := reproduceData(t)
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(b), "    optimizer: {init_lr: 0.05}", "    optimizer: {init_lr: 0.05}\n    experiment: {device: cuda}", 1)
+	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = runReproduceCmd(t, context.Background(), cfg)
+	if err == nil || !strings.Contains(err.Error(), "finetune supervised vit_nano 300 labels seed 0: device cuda:0: cuda: the NVIDIA driver") {
+		t.Errorf("reproduce with GPU fine-tunes and no GPU: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(cfg), "cells")); err == nil {
+		t.Error("cells were made before the device was checked")
+	}
+}

@@ -80,6 +80,16 @@ func runReproduce(ctx context.Context, fs *flag.FlagSet, args []string, e env) e
 	for _, w := range warnings {
 		fmt.Fprintln(e.stderr, "warning: "+w)
 	}
+	// Cells that train on a GPU (finetune.overrides' experiment.device)
+	// need it here before the first cell trains, not hours later; Slurm
+	// jobs check on their nodes.
+	if !*dryRun {
+		for _, c := range cells {
+			if err := checkDevice(c.Config.Experiment.Device, *executor == "local"); err != nil {
+				return fmt.Errorf("%s: %w", c.Name(), err)
+			}
+		}
+	}
 	if *dryRun {
 		for i, c := range cells {
 			fmt.Fprintf(e.stdout, "%2d. %-48s %s\n", i+1, c.Name(), c.Dir)
