@@ -28,20 +28,20 @@ echo "SSLENS_CUDA_LIB=$SSLENS_CUDA_LIB" >"$out/environment.txt"
 nvidia-smi >>"$out/environment.txt" 2>&1
 # What sslens finds, and the kernels compiled once for the GPU (NVRTC's
 # log is here when it refuses them).
-timeout 120 "$here/sslens" gpus >"$out/gpus.txt" 2>&1
+timeout 60 "$here/sslens" gpus >"$out/gpus.txt" 2>&1
 echo "sslens gpus: exit $?" >>"$out/gpus.txt"
 nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used,memory.total --format=csv -lms 200 >"$out/utilisation.csv" 2>&1 &
 smi=$!
 trap 'kill $smi 2>/dev/null' EXIT
 
 mark() { date +%s.%N >"$out/$1.start"; }
-SSLENS_GPU_REQUIRED=1 timeout 180 "$here/gpu.test" -test.v -test.count=1 >"$out/kernels.txt" 2>&1
+SSLENS_GPU_REQUIRED=1 timeout 150 "$here/gpu.test" -test.v -test.count=1 >"$out/kernels.txt" 2>&1
 kernels=$?
 bench() {
 	name=$1
 	shift
 	mark "$name"
-	timeout 90 "$here/sslens" bench --device cuda --presets vit_small --steps 20 --vs-torch --python "$python" "$@" >"$out/$name.txt" 2>&1
+	timeout 60 "$here/sslens" bench --device cuda --presets vit_small --steps 20 --vs-torch --python "$python" "$@" >"$out/$name.txt" 2>&1
 	echo "$name: exit $?" >>"$out/bench-status.txt"
 	date +%s.%N >"$out/$name.end"
 }
