@@ -16,11 +16,11 @@ out=${1:?usage: check.sh OUT}
 here=$(cd "$(dirname "$0")" && pwd)
 python=${PYTHON:-python3}
 mkdir -p "$out"
-# NVRTC and cuBLAS may sit outside the linker's path (a toolkit, or
-# PyTorch's wheels): look once and tell sslens.
+# NVRTC and cuBLAS may sit outside the linker's path (a toolkit under
+# /usr/local, or PyTorch's wheels under /opt): look once and tell sslens.
 if [ -z "${SSLENS_CUDA_LIB:-}" ]; then
 	SSLENS_CUDA_LIB=$(for lib in libnvrtc.so libcublas.so; do
-		find / \( -path /proc -o -path /sys \) -prune -o -name "$lib*" -print 2>/dev/null | head -1 | xargs -r dirname
+		timeout 30 find /usr /opt -name "$lib*" 2>/dev/null | head -1 | xargs -r dirname
 	done | sort -u | paste -sd:)
 	export SSLENS_CUDA_LIB
 fi
