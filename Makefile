@@ -56,9 +56,10 @@ test-go:
 	CGO_ENABLED=0 $(GO) build -o /dev/null ./backend/cmd/sslens
 	CGO_ENABLED=0 $(GO) test -count=1 ./backend/nn/ops ./backend/gpu/...
 
-# The GPU check. gpu-bundle builds what it runs into bin/gpu-check, static
-# (no cgo: no Go, toolkit or OpenBLAS needed where it runs): sslens, the
-# GPU executor's test binary and check.sh. Carry the folder to a GPU
+# The GPU check. gpu-bundle builds what it runs into bin/gpu-check without
+# cgo (no Go, toolkit or OpenBLAS needed where it runs, only the system's
+# C library, for dlopen): sslens, the GPU executor's test binary and
+# check.sh. Carry the folder to a GPU
 # machine and run bin/gpu-check/check.sh OUT there; gpu-check does both on
 # a GPU machine with Go, into var/gpu-check.
 GPU_BUNDLE := bin/gpu-check

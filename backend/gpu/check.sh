@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU check: run on a machine with an NVIDIA GPU from the bundle
-# `make gpu-bundle` builds (bin/gpu-check: this script, a static sslens
-# and the GPU executor's test binary; no Go needed there):
+# `make gpu-bundle` builds (bin/gpu-check: this script, sslens and the GPU
+# executor's test binary, built without cgo; no Go needed there):
 #
 #	bin/gpu-check/check.sh OUT
 #
