@@ -52,3 +52,23 @@ func TestMemoryPlan(t *testing.T) {
 		}
 	}
 }
+
+// TestFitBatch halves a batch until its step fits the free memory.
+func TestFitBatch(t *testing.T) {
+	if !hostEmulation(t) {
+		t.Skip("the fit is checked against the host emulation's memory")
+	}
+	ps := trainParams(t, 64, 2, 2, 32, false)
+	dev := gputest.NewHostDevice(t, Source, KernelNames)
+	if got := FitBatch(dev, ps, 256); got != 256 {
+		t.Errorf("with a terabyte free: chunks of %d, want 256", got)
+	}
+	dev.Memory = uint64(MemoryPlan(ps.Preset, ps.NumElements(), 64, true))
+	if got := FitBatch(dev, ps, 256); got != 64 {
+		t.Errorf("with room for 64: chunks of %d, want 64", got)
+	}
+	dev.Memory = 1
+	if got := FitBatch(dev, ps, 100); got != 1 {
+		t.Errorf("with no room: chunks of %d, want 1 (which NewClassifier then refuses)", got)
+	}
+}

@@ -97,6 +97,21 @@ func MemoryPlan(p vit.Preset, numParams, batch int, train bool) int64 {
 	return 4 * int64(floats)
 }
 
+// FitBatch is the largest of batch, batch/2 (rounded up), batch/4, ... down
+// to 1 whose training step MemoryPlan fits in dev's free memory: the
+// chunk a Classifier for ps runs a batch in (Options.Batch). It is batch
+// when the device does not say.
+func FitBatch(dev Device, ps *vit.Params, batch int) int {
+	free, _, err := dev.MemInfo()
+	if err != nil {
+		return batch
+	}
+	for batch > 1 && MemoryPlan(ps.Preset, ps.NumElements(), batch, true) > int64(free) {
+		batch = (batch + 1) / 2
+	}
+	return batch
+}
+
 // NewViT copies ps (a backbone with a two-class head) to dev and
 // allocates evaluation activations for batch images.
 func NewViT(dev Device, ps *vit.Params, batch int) (*ViT, error) {

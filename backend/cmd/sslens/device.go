@@ -54,12 +54,15 @@ func (e env) inferenceModel(ps *vit.Params, device string, batch int) (inference
 }
 
 // newGPUClassifier opens the GPU spec names and builds a training
-// classifier on it, which owns the device.
+// classifier on it, which owns the device. A batch whose step does not fit
+// the device's free memory runs in halves, or quarters, ... (the chunks'
+// gradients add up to the batch's).
 func newGPUClassifier(ps *vit.Params, spec gpu.Spec, opt gpu.Options) (classifier, error) {
 	dev, err := gpu.Open(spec, false)
 	if err != nil {
 		return nil, err
 	}
+	opt.Batch = gpu.FitBatch(dev, ps, opt.Batch)
 	c, err := gpu.NewClassifier(dev, ps, opt)
 	if err != nil {
 		dev.Close()

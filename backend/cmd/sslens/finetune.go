@@ -61,14 +61,22 @@ type modelOptions struct {
 // embed): the batch bounds memory and does not change the results.
 var inferenceOptions = modelOptions{Batch: 64}
 
-// trainingOptions are the settings cfg trains a classifier with: its
-// machines run the micro-batch train args.micro_batch or max_memory picks.
+// trainingOptions are the settings cfg trains a classifier with: on the
+// CPU its machines run the micro-batch train args.micro_batch or
+// max_memory picks; on a GPU the whole batch, which the device's memory
+// may split (see newGPUClassifier).
 func trainingOptions(cfg *config.Config) (modelOptions, error) {
+	opt := modelOptions{Seed: cfg.Experiment.Seed, FreezeBackbone: cfg.Finetune.LinearProbe, Device: cfg.Experiment.Device}
+	if spec, err := gpu.ParseDevice(cfg.Experiment.Device); err == nil && spec.CUDA {
+		opt.Batch = cfg.Train.BatchSize
+		return opt, nil
+	}
 	plan, err := memplan.Classifier(cfg)
 	if err != nil {
 		return modelOptions{}, err
 	}
-	return modelOptions{Batch: plan.Chunk, Seed: cfg.Experiment.Seed, FreezeBackbone: cfg.Finetune.LinearProbe, Device: cfg.Experiment.Device}, nil
+	opt.Batch = plan.Chunk
+	return opt, nil
 }
 
 // limitMemory makes the Go runtime collect garbage harder near train
