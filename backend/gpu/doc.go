@@ -11,13 +11,16 @@
 // OpenMP thread per CUDA thread, so the whole executor is checked against
 // the CPU engine on machines without a GPU.
 //
-// ViT is the evaluation forward (P(lens) and features) for score, embed
-// and eval. Per layer, with t tokens of width d for n images:
+// ViT is the forward (P(lens) and features) for score, embed and eval.
+// Per block, with t tokens of width d for n images:
 //
 //	LayerNorm -> GEMM qkv [n·t, 3d] (+bias) -> attention, one block per
-//	(image, head) -> GEMM proj with beta 1 onto the residual stream (+bias)
-//	-> LayerNorm -> GEMM fc1 (+bias, GELU) -> GEMM fc2 onto the stream (+bias)
+//	(image, head) -> GEMM proj -> residual (+bias, drop path) -> LayerNorm
+//	-> GEMM fc1 (+bias, GELU) -> GEMM fc2 -> residual (+bias, drop path)
 //
-// Training (forward and backward of every op, the DINO, iBOT and SimSiam
-// heads and losses, fused optimiser and EMA kernels) is not on the GPU yet.
+// Classifier trains it (an ssl.Model): the training-mode forward keeps
+// each block's activations, the backward runs every op's gradient, and its
+// Optimizer (Adam, AdamW or SGD, one fused kernel) keeps the parameters on
+// the device between steps. Pretraining (the DINO, iBOT and SimSiam heads
+// and losses, the teacher's EMA) is not on the GPU yet.
 package gpu
