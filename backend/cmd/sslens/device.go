@@ -23,6 +23,21 @@ type inference interface {
 // not set one: ssl hands a model at most this many per call.
 const gpuBatch = 256
 
+// gpuScoreBatch is score --out's --batch on a GPU when not given: the
+// CPU's 64 would leave the device waiting on each call's round trip.
+const gpuScoreBatch = 1024
+
+// scoreBatch is score's images per model call: --batch as given, else
+// gpuScoreBatch on a GPU and the flag's default on the CPU.
+func scoreBatch(fs *flag.FlagSet, device string, batch int) int {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "batch" })
+	if spec, err := gpu.ParseDevice(device); err == nil && spec.CUDA && !given {
+		return gpuScoreBatch
+	}
+	return batch
+}
+
 // inferenceModel builds the model eval, score and embed run on device:
 // backend/nn's classifier on the CPU, the GPU executor on cuda[:N] (float32
 // GEMMs, no TF32, so scores match the CPU's to float32 rounding). batch 0

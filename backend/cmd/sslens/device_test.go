@@ -129,3 +129,27 @@ func TestReproduceOnGPUWithoutOne(t *testing.T) {
 		t.Error("cells were made before the device was checked")
 	}
 }
+
+// score --out calls the model with 1024 images at a time on a GPU unless
+// --batch says otherwise; the CPU keeps 64.
+func TestScoreBatchOnGPU(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want int
+	}{
+		{[]string{"--device", "cuda"}, 1024},
+		{[]string{"--device", "cuda:1", "--batch", "32"}, 32},
+		{[]string{"--device", "cpu"}, 64},
+		{nil, 64},
+	} {
+		fs := newFlagSet(commands["score"], io.Discard)
+		var st streamFlags
+		st.register(fs)
+		if err := fs.Parse(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		if got := scoreBatch(fs, st.device, st.batch); got != tc.want {
+			t.Errorf("%v: batch %d, want %d", tc.args, got, tc.want)
+		}
+	}
+}

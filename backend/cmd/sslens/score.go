@@ -90,6 +90,7 @@ func runScore(ctx context.Context, fs *flag.FlagSet, args []string, e env) error
 	if err := checkDevice(st.device, st.shards <= 1); err != nil {
 		return err
 	}
+	st.batch = scoreBatch(fs, st.device, st.batch)
 	if st.out != "" {
 		return st.run(ctx, e, *ckPath, pos)
 	}

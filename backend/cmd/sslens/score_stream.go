@@ -35,7 +35,7 @@ func (st *streamFlags) register(fs *flag.FlagSet) {
 	fs.Var(&st.lists, "list", "with --out: a `FILE` of cutout paths, one per line; repeatable")
 	fs.StringVar(&st.shard, "shard", "", "with --out: score shard `I/N` of the inputs (inputs I, I+N, ..., from 1)")
 	fs.BoolVar(&st.resume, "resume", false, "with --out: continue the scores.csv an interrupted run left in DIR")
-	fs.IntVar(&st.batch, "batch", 64, "with --out: images per model call")
+	fs.IntVar(&st.batch, "batch", 64, "with --out: images per model call (with --device cuda: 1024)")
 	fs.StringVar(&st.device, "device", "cpu", deviceUsage)
 	fs.IntVar(&st.workers, "workers", 0, "with --out: decoding goroutines (0: one per core)")
 	fs.IntVar(&st.shards, "shards", 0, "with --out and --executor slurm: score as `N` Slurm jobs, shard I into DIR/shards/I, then merge their rankings into DIR")
