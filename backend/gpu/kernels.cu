@@ -87,19 +87,16 @@ KERNEL(tokens, TokensArgs) {
 	}
 }
 
-// biasAct adds b[cols] to each row of y [rows, cols] in place, then applies
-// GELU when gelu is 1.
-struct BiasActArgs {
+// addBias adds b[cols] to each row of y [rows, cols] in place.
+struct AddBiasArgs {
 	float* y;
 	const float* b;
-	int rows, cols, gelu;
+	int rows, cols;
 };
-KERNEL(bias_act, BiasActArgs) {
+KERNEL(add_bias, AddBiasArgs) {
 	long total = (long)a.rows * a.cols;
-	for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x) {
-		float v = a.y[i] + a.b[i % a.cols];
-		a.y[i] = a.gelu ? gelu(v) : v;
-	}
+	for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x)
+		a.y[i] += a.b[i % a.cols];
 }
 
 // layernorm normalises rows of x [rows, d] (biased variance, eps) and

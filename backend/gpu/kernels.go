@@ -13,12 +13,13 @@ var Source string
 
 // KernelNames are the kernels Source defines, each loaded when a device
 // opens.
-var KernelNames = []string{"patchify", "tokens", "bias_act", "layernorm", "attention", "gather_cls",
+var KernelNames = []string{"patchify", "tokens", "add_bias", "layernorm", "attention", "gather_cls",
 	"fill", "keep_mask", "residual", "scale_rows", "softmax_ce", "scatter_cls", "layernorm_backward",
 	"normalized_product", "bias_gelu", "gelu_backward", "attention_backward", "tokens_backward",
 	"adam_step", "sgd_step", "sum_squares", "sum_partials"}
 
-// Launch geometry: every kernel runs blocks of 256 threads (8 warps).
+// Launch geometry: every kernel but sum_partials (one warp) runs blocks of
+// 256 threads (8 warps).
 // Elementwise kernels loop grid-stride over their elements, so any grid is
 // correct; gridFor covers n elements with at most the device's
 // GridStride() blocks.
@@ -43,9 +44,9 @@ type tokensArgs struct {
 	n, p, d              int32
 }
 
-type biasActArgs struct {
-	y, b             Ptr
-	rows, cols, gelu int32
+type addBiasArgs struct {
+	y, b       Ptr
+	rows, cols int32
 }
 
 type layerNormArgs struct {
@@ -158,7 +159,7 @@ type sumPartialsArgs struct {
 // argSizes are the Go sizes of each kernel's argument struct.
 var argSizes = map[string]uintptr{
 	"patchify": unsafe.Sizeof(patchifyArgs{}), "tokens": unsafe.Sizeof(tokensArgs{}),
-	"bias_act": unsafe.Sizeof(biasActArgs{}), "layernorm": unsafe.Sizeof(layerNormArgs{}),
+	"add_bias": unsafe.Sizeof(addBiasArgs{}), "layernorm": unsafe.Sizeof(layerNormArgs{}),
 	"attention": unsafe.Sizeof(attentionArgs{}), "gather_cls": unsafe.Sizeof(gatherCLSArgs{}),
 	"fill": unsafe.Sizeof(fillArgs{}), "keep_mask": unsafe.Sizeof(keepMaskArgs{}),
 	"residual": unsafe.Sizeof(residualArgs{}), "scale_rows": unsafe.Sizeof(scaleRowsArgs{}),
@@ -185,12 +186,10 @@ func (k kernels) tokens(x, patches, cls, pos Ptr, n, p, d int) error {
 	return k.dev.Launch("tokens", k.gridFor(n*(p+1)*d), threads, 0, unsafe.Pointer(&a))
 }
 
-func (k kernels) biasAct(y, b Ptr, rows, cols int, gelu bool) error {
-	a := biasActArgs{y, b, int32(rows), int32(cols), 0}
-	if gelu {
-		a.gelu = 1
-	}
-	return k.dev.Launch("bias_act", k.gridFor(rows*cols), threads, 0, unsafe.Pointer(&a))
+// addBias adds b to each row of y in place.
+func (k kernels) addBias(y, b Ptr, rows, cols int) error {
+	a := addBiasArgs{y, b, int32(rows), int32(cols)}
+	return k.dev.Launch("add_bias", k.gridFor(rows*cols), threads, 0, unsafe.Pointer(&a))
 }
 
 // layerNorm runs one warp per row; mean and rstd may be 0.

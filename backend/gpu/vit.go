@@ -225,9 +225,6 @@ func (m *ViT) Upload() error {
 	return nil
 }
 
-// Batch is the most images one forward takes.
-func (m *ViT) Batch() int { return m.batch }
-
 // imageLen is the number of values of one input image.
 func (m *ViT) imageLen() int { return m.p.InChans * m.p.ImageSize * m.p.ImageSize }
 
@@ -276,7 +273,7 @@ func (m *ViT) forward(n int, drop *dropout) error {
 	run.do(func() error {
 		return m.dev.Gemm(false, true, n*s.pt, s.d, s.cols, 1, m.patches, s.cols, w["patch_embed.proj.weight"], s.cols, 0, m.emb, s.d)
 	})
-	run.do(func() error { return k.biasAct(m.emb, w["patch_embed.proj.bias"], n*s.pt, s.d, false) })
+	run.do(func() error { return k.addBias(m.emb, w["patch_embed.proj.bias"], n*s.pt, s.d) })
 	run.do(func() error { return k.tokens(m.streamAt(0), m.emb, w["cls_token"], w["pos_embed"], n, s.pt, s.d) })
 	for i := range m.p.Depth {
 		run.do(func() error { return m.block(i, s, drop) })
@@ -289,7 +286,7 @@ func (m *ViT) forward(n int, drop *dropout) error {
 	run.do(func() error {
 		return m.dev.Gemm(false, true, n, 2, s.d, 1, m.cls, s.d, w["head.weight"], s.d, 0, m.logits, 2)
 	})
-	run.do(func() error { return k.biasAct(m.logits, w["head.bias"], n, 2, false) })
+	run.do(func() error { return k.addBias(m.logits, w["head.bias"], n, 2) })
 	return run.err
 }
 
@@ -318,7 +315,7 @@ func (m *ViT) block(i int, s shape, drop *dropout) error {
 		return m.dev.Gemm(false, true, s.rows, 3*s.d, s.d, 1, a.h1, s.d, w[b+"attn.qkv.weight"], s.d, 0, a.qkv, 3*s.d)
 	})
 	if m.p.QKVBias {
-		run.do(func() error { return k.biasAct(a.qkv, w[b+"attn.qkv.bias"], s.rows, 3*s.d, false) })
+		run.do(func() error { return k.addBias(a.qkv, w[b+"attn.qkv.bias"], s.rows, 3*s.d) })
 	}
 	run.do(func() error { return k.attention(a.att, a.probs, a.qkv, s.n, s.t, s.h, s.dh, attn) })
 	run.do(func() error {

@@ -36,7 +36,6 @@ type Driver struct {
 	cuMemFree                 func(p DevPtr) result
 	cuMemcpyHtoD              func(dst DevPtr, src unsafe.Pointer, bytes uint64) result
 	cuMemcpyDtoH              func(dst unsafe.Pointer, src DevPtr, bytes uint64) result
-	cuMemsetD32               func(dst DevPtr, v uint32, n uint64) result
 	cuModuleLoadData          func(mod *uintptr, image unsafe.Pointer) result
 	cuModuleUnload            func(mod uintptr) result
 	cuModuleGetFunction       func(fn *uintptr, mod uintptr, name string) result
@@ -70,7 +69,7 @@ func LoadDriver(dirs []string) (*Driver, error) {
 		"cuDevicePrimaryCtxRelease_v2": &d.cuDevicePrimaryCtxRelease,
 		"cuCtxSetCurrent":              &d.cuCtxSetCurrent, "cuCtxSynchronize": &d.cuCtxSynchronize,
 		"cuMemGetInfo_v2": &d.cuMemGetInfo, "cuMemAlloc_v2": &d.cuMemAlloc, "cuMemFree_v2": &d.cuMemFree,
-		"cuMemcpyHtoD_v2": &d.cuMemcpyHtoD, "cuMemcpyDtoH_v2": &d.cuMemcpyDtoH, "cuMemsetD32_v2": &d.cuMemsetD32,
+		"cuMemcpyHtoD_v2": &d.cuMemcpyHtoD, "cuMemcpyDtoH_v2": &d.cuMemcpyDtoH,
 		"cuModuleLoadData": &d.cuModuleLoadData, "cuModuleUnload": &d.cuModuleUnload,
 		"cuModuleGetFunction": &d.cuModuleGetFunction, "cuLaunchKernel": &d.cuLaunchKernel,
 		"cuGetErrorName": &d.cuGetErrorName,
@@ -241,11 +240,6 @@ func (c *Context) Download(dst []float32, src DevPtr) error {
 	return c.call("cuMemcpyDtoH", func() result {
 		return c.d.cuMemcpyDtoH(unsafe.Pointer(&dst[0]), src, uint64(4*len(dst)))
 	})
-}
-
-// Fill sets n 32-bit words at dst to the bits of v.
-func (c *Context) Fill(dst DevPtr, v float32, n int) error {
-	return c.call("cuMemsetD32", func() result { return c.d.cuMemsetD32(dst, *(*uint32)(unsafe.Pointer(&v)), uint64(n)) })
 }
 
 // Module is loaded device code.
