@@ -134,52 +134,78 @@ func (r Result) ImagesPerSec(batch int) float64 { return float64(batch) / r.Step
 // path (Measure), profiling the timed steps into profile unless it is
 // empty.
 func Preset(p vit.Preset, batch, steps int, profile string) (Result, error) {
-	c, images, err := randomClassifier(p, batch)
+	c, images, labels, err := randomClassifier(p, batch)
 	if err != nil {
 		return Result{}, err
 	}
 	defer c.Close()
-	opt, err := optim.NewAdamW(c.Vars())
+	step, err := adamWStep(c, images, labels)
 	if err != nil {
 		return Result{}, err
 	}
-	labels := make([]int, batch)
-	for i := range labels {
-		labels[i] = i % 2
-	}
-	return Measure(steps, profile, func() error {
-		if _, _, err := c.TrainStep(images, labels); err != nil {
-			return err
-		}
-		opt.Step(1e-4, 0.05)
-		return nil
-	})
+	return Measure(steps, profile, step)
 }
 
-// randomClassifier is a fresh two-class ViT of preset p, built for batch
-// images, and a batch of unit Gaussian noise images.
-func randomClassifier(p vit.Preset, batch int) (*nn.Classifier, []float32, error) {
+// randomBatch is a fresh two-class ViT of preset p and a batch of unit
+// Gaussian noise images with labels alternating from 0.
+func randomBatch(p vit.Preset, batch int) (*vit.Params, []float32, []int, error) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	ps, err := vit.New(p, 2, rng)
 	if err != nil {
-		return nil, nil, err
-	}
-	c, err := nn.NewClassifier(ps, nn.Options{Batch: batch, Seed: 1})
-	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	images := make([]float32, batch*p.InChans*p.ImageSize*p.ImageSize)
 	for i := range images {
 		images[i] = float32(rng.NormFloat64())
 	}
-	return c, images, nil
+	labels := make([]int, batch)
+	for i := range labels {
+		labels[i] = i % 2
+	}
+	return ps, images, labels, nil
+}
+
+// randomClassifier is randomBatch with the CPU engine's classifier built
+// for batch images.
+func randomClassifier(p vit.Preset, batch int) (*nn.Classifier, []float32, []int, error) {
+	ps, images, labels, err := randomBatch(p, batch)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	c, err := nn.NewClassifier(ps, nn.Options{Batch: batch, Seed: 1})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return c, images, labels, nil
+}
+
+// trainer is a classifier's training side, on the CPU or a GPU.
+type trainer interface {
+	TrainStep(images []float32, labels []int) (float64, []float64, error)
+	Vars() []optim.Var
+}
+
+// adamWStep is one training step of c on images as the training loop takes
+// it: forward and backward, then an AdamW update of its Vars.
+func adamWStep(c trainer, images []float32, labels []int) (func() error, error) {
+	opt, err := optim.NewAdamW(c.Vars())
+	if err != nil {
+		return nil, err
+	}
+	return func() error {
+		if _, _, err := c.TrainStep(images, labels); err != nil {
+			return err
+		}
+		opt.Step(1e-4, 0.05)
+		return nil
+	}, nil
 }
 
 // Inference scores batch random images with a fresh two-class ViT of
 // preset p in evaluation mode, as sslens score does, Warmup+steps times
 // (Measure), profiling the timed passes into profile unless it is empty.
 func Inference(p vit.Preset, batch, steps int, profile string) (Result, error) {
-	c, images, err := randomClassifier(p, batch)
+	c, images, _, err := randomClassifier(p, batch)
 	if err != nil {
 		return Result{}, err
 	}

@@ -3,11 +3,9 @@ package bench
 import (
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"runtime"
 
 	"github.com/sslens/sslens/backend/gpu"
-	"github.com/sslens/sslens/backend/nn/optim"
 	"github.com/sslens/sslens/backend/nn/vit"
 )
 
@@ -55,18 +53,9 @@ func runGPU(w io.Writer, c Config) error {
 // measureGPU times preset p on dev and returns the device memory in use
 // after the timed steps.
 func measureGPU(dev gpu.Device, p vit.Preset, batch, steps int, inference bool) (Result, uint64, error) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	ps, err := vit.New(p, 2, rng)
+	ps, images, labels, err := randomBatch(p, batch)
 	if err != nil {
 		return Result{}, 0, err
-	}
-	images := make([]float32, batch*p.InChans*p.ImageSize*p.ImageSize)
-	for i := range images {
-		images[i] = float32(rng.NormFloat64())
-	}
-	labels := make([]int, batch)
-	for i := range labels {
-		labels[i] = i % 2
 	}
 	var step func() error
 	if inference {
@@ -82,16 +71,8 @@ func measureGPU(dev gpu.Device, p vit.Preset, batch, steps int, inference bool) 
 			return Result{}, 0, err
 		}
 		defer c.Close()
-		opt, err := optim.NewAdamW(c.Vars())
-		if err != nil {
+		if step, err = adamWStep(c, images, labels); err != nil {
 			return Result{}, 0, err
-		}
-		step = func() error {
-			if _, _, err := c.TrainStep(images, labels); err != nil {
-				return err
-			}
-			opt.Step(1e-4, 0.05)
-			return nil
 		}
 	}
 	r, err := Measure(steps, "", step)
