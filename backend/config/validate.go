@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"github.com/sslens/sslens/backend/gpu"
 	"math"
 	"strings"
 
@@ -11,6 +10,7 @@ import (
 
 	"github.com/sslens/sslens/backend/augment"
 	"github.com/sslens/sslens/backend/data"
+	"github.com/sslens/sslens/backend/gpu"
 	"github.com/sslens/sslens/backend/nn/vit"
 
 	"github.com/sslens/sslens/shared"

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/sslens/sslens/backend/gpu"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sslens/sslens/backend/gpu"
 	"github.com/sslens/sslens/backend/layout"
 	"github.com/sslens/sslens/backend/scoring"
 	"github.com/sslens/sslens/backend/store"
@@ -136,14 +136,21 @@ func (m *Manager) reattach(ctx context.Context, j store.Run, det Detacher) error
 // errNoGPUs refuses a GPU run on a server without GPUs for jobs.
 var errNoGPUs = errors.New("device cuda: the server has no GPUs for jobs (start it with serve --gpus N)")
 
-// deviceIndex is the GPU a job's arguments name (--device cuda:N), or -1.
-func deviceIndex(args []string) int {
+// Device is the device a job's arguments name (--device's value), "" for
+// none: the GPU the manager gave a job in the GPU pool.
+func Device(args []string) string {
 	for i, a := range args {
 		if a == "--device" && i+1 < len(args) {
-			if spec, err := gpu.ParseDevice(args[i+1]); err == nil && spec.CUDA {
-				return spec.Index
-			}
+			return args[i+1]
 		}
+	}
+	return ""
+}
+
+// deviceIndex is the GPU a job's arguments name (--device cuda:N), or -1.
+func deviceIndex(args []string) int {
+	if spec, err := gpu.ParseDevice(Device(args)); err == nil && spec.CUDA {
+		return spec.Index
 	}
 	return -1
 }
@@ -462,10 +469,13 @@ func (m *Manager) freeGPU() int {
 	return i
 }
 
-// follow records proc as run j's, holding GPU gpuIndex (-1: none), and
-// watches it to its end. m.mu is held.
+// follow records proc as run j's, holding GPU gpuIndex (-1: none: then
+// it runs in its kind's pool), and watches it to its end. m.mu is held.
 func (m *Manager) follow(j store.Run, p Params, proc Process, t *tailer, gpuIndex int) {
-	a := &active{proc: proc, pool: poolFor(j), gpu: gpuIndex}
+	a := &active{proc: proc, pool: poolOf(j.Kind), gpu: gpuIndex}
+	if gpuIndex >= 0 {
+		a.pool = poolGPU
+	}
 	m.running[j.ID] = a
 	m.wg.Add(1)
 	go m.watch(j, p, a, t)

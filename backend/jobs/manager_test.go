@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"io"
@@ -655,14 +656,7 @@ func TestGPUSlots(t *testing.T) {
 		gpuRuns = append(gpuRuns, j)
 	}
 	cpu, _ := f.m.Submit(ctx, Submission{NewRun: store.NewRun{Kind: shared.KindFinetune, Dataset: ds, Config: "steps: 100000\nstep_ms: 10"}})
-	device := func(r store.Run) string {
-		for i, a := range r.Args {
-			if a == "--device" && i+1 < len(r.Args) {
-				return r.Args[i+1]
-			}
-		}
-		return "none"
-	}
+	device := func(r store.Run) string { return cmp.Or(Device(r.Args), "none") }
 	a, b := f.wait(t, gpuRuns[0].ID, shared.StateRunning), f.wait(t, gpuRuns[1].ID, shared.StateRunning)
 	c := f.wait(t, cpu.ID, shared.StateRunning)
 	if got := []string{device(a), device(b), device(c)}; got[0] != "cuda:0" || got[1] != "cuda:1" || got[2] != "none" {

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/sslens/sslens/backend/jobs"
 	"github.com/sslens/sslens/backend/store"
 	"github.com/sslens/sslens/shared"
 )
@@ -32,10 +33,8 @@ func runDTO(j store.Run) shared.Run {
 	if r.Args == nil {
 		r.Args = []string{}
 	}
-	for i, a := range r.Args {
-		if a == "--device" && i+1 < len(r.Args) && r.Args[i+1] != "cpu" {
-			r.Device = r.Args[i+1]
-		}
+	if d := jobs.Device(r.Args); d != "cpu" {
+		r.Device = d
 	}
 	return r
 }
